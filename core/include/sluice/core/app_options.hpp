@@ -1,0 +1,32 @@
+#pragma once
+// The flags every sluice app shares (transport, listen addresses, loops,
+// polling, limits, timeouts), declared on a cli and turned into a
+// runtime_config. An app adds its own flags next to them.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/core/cli.hpp"
+#include "sluice/core/endpoint.hpp"
+#include "sluice/core/runtime.hpp"
+
+namespace sluice {
+
+struct app_options {
+  runtime_config runtime{};
+  std::vector<std::string> listen_text;
+  std::vector<endpoint> listen;
+
+  // Declares the shared flags. `default_listen` is used when no --listen is
+  // given (empty: the app does not listen, e.g. a load generator).
+  void declare(cli& args, std::string default_listen);
+  // Checks values that need more than one flag, resolves addresses. nullopt:
+  // go on; otherwise the exit code (2) after one error line.
+  [[nodiscard]] std::optional<int> finish(const cli& args);
+
+ private:
+  std::string default_listen_;
+};
+
+}  // namespace sluice

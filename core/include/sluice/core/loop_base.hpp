@@ -1,0 +1,196 @@
+#pragma once
+// The transport-independent part of a run-to-completion loop: connection
+// slots, buffer pool, timer wheel, the lists the phases walk, and the rules of a
+// connection's life (limits, deadlines, backpressure, two-phase close). The
+// transport-specific part is loop<Transport> (loop.hpp), which derives from this
+// and implements the control-plane virtuals; the data path calls no virtual
+// function except the application's handler.
+//
+// Ownership: a loop and everything it holds belong to the thread that runs it
+// (its "owner core"). Methods are owner core only unless marked "any thread".
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/connection.hpp"
+#include "sluice/core/connection_table.hpp"
+#include "sluice/core/endpoint.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/listener.hpp"
+#include "sluice/core/loop_options.hpp"
+#include "sluice/core/result.hpp"
+#include "sluice/core/segment_pool.hpp"
+#include "sluice/core/stats.hpp"
+#include "sluice/core/timer_wheel.hpp"
+#include "sluice/core/udp_socket.hpp"
+
+namespace sluice {
+
+class loop_base {
+ public:
+  loop_base(const loop_options& opts, std::uint16_t id);
+  loop_base(const loop_base&) = delete;
+  loop_base& operator=(const loop_base&) = delete;
+  // Asserts (debug builds) that no connection, segment or timer is left.
+  virtual ~loop_base();
+
+  // ---- control plane: implemented by the transport's loop<T> ----------------
+  // Listens on `at`; accepted connections get `h`.
+  virtual result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts = {}) = 0;
+  // Starts connecting to `to`; `h` gets on_open when established, or only
+  // on_close (connect_refused, connect_timeout, unreachable, ...) if not.
+  virtual result<connection_handle> connect(const endpoint& to, handler& h, void* context = nullptr) = 0;
+  virtual result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h) = 0;
+  // Stops accepting on l (the listener stays allocated until the loop dies).
+  virtual void close_listener(listener& l) noexcept = 0;
+  virtual void close_udp(udp_socket& s) noexcept = 0;
+  [[nodiscard]] virtual std::string_view transport_name() const noexcept = 0;
+  // Runs iterations until the loop has stopped and every connection is gone.
+  virtual void run() = 0;
+  // Interrupts a blocking poll. Any thread.
+  virtual void wake() noexcept = 0;
+
+  // ---- application API (owner core) -------------------------------------------
+  [[nodiscard]] connection* get(connection_handle h) const noexcept { return table_.get(h); }
+  // The time at the start of this iteration's dispatch.
+  [[nodiscard]] time_point now() const noexcept { return now_; }
+  [[nodiscard]] timer_wheel& timers() noexcept { return timers_; }
+  [[nodiscard]] segment_pool& pool() noexcept { return pool_; }
+  [[nodiscard]] const loop_options& options() const noexcept { return opts_; }
+  [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
+  [[nodiscard]] std::size_t connection_count() const noexcept { return table_.live(); }
+  // Counters; any thread may read them.
+  [[nodiscard]] loop_stats& stats() noexcept { return stats_; }
+  [[nodiscard]] const loop_stats& stats() const noexcept { return stats_; }
+  // A chain that allocates from this loop's pool.
+  [[nodiscard]] buffer_chain make_chain() noexcept { return buffer_chain(&pool_); }
+
+  // Graceful stop: close every listener and UDP socket now, let connections
+  // finish for `grace`, then close the rest (reason shutdown). run() returns
+  // when none is left. Owner core.
+  void stop(duration grace) noexcept;
+  // The same, from any thread.
+  void request_stop(duration grace);
+  [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+  // Runs fn on this loop's thread at the start of a coming iteration. Any
+  // thread; control plane (may allocate).
+  void post(std::function<void()> fn);
+
+  // ---- for transports (owner core) -------------------------------------------------
+  // A fresh connection slot for a new socket, or nullptr at max_connections.
+  [[nodiscard]] connection* new_connection(handler& h, const endpoint& peer, bool outgoing) noexcept;
+  // Established: arms deadlines, calls on_open.
+  void opened(connection& c) noexcept;
+  // Bytes were appended to c.input(): calls on_data and applies the input limit.
+  void data_arrived(connection& c) noexcept;
+  // The peer sent FIN.
+  void peer_shutdown(connection& c) noexcept;
+  // n bytes of c.output() reached the transport: drops them, fires on_writable.
+  void wrote(connection& c, std::size_t n) noexcept;
+  // The transport found c finished (reset, error, refused): it is closed now.
+  void failed(connection& c, close_reason why, int err) noexcept;
+  // May the transport read from c now? If not, c is remembered and read again
+  // when the reason goes away (the transport keeps read_pending).
+  [[nodiscard]] bool may_read(connection& c) noexcept;
+  // Marks c as possibly holding unread bytes, to be read in this iteration's
+  // ready pass (edge-triggered transports after a read budget ran out).
+  void read_later(connection& c) noexcept;
+  void set_read_pending(connection& c, bool v) noexcept { c.flags_.read_pending = v; }
+  [[nodiscard]] static bool read_pending(const connection& c) noexcept { return c.flags_.read_pending; }
+  [[nodiscard]] static bool abort_requested(const connection& c) noexcept { return c.flags_.abort; }
+  // The transport could not write everything; it will call flush_ready() when
+  // the socket is writable again.
+  void write_blocked(connection& c) noexcept;
+  void flush_ready(connection& c) noexcept;
+  // A connection was freed: a paused listener may accept again.
+  [[nodiscard]] bool fd_released_since_pause() const noexcept { return fd_released_; }
+  void note_accept_paused() noexcept { fd_released_ = false; }
+  void track_listener(std::unique_ptr<listener> l);
+  void track_udp(std::unique_ptr<udp_socket> s);
+  [[nodiscard]] const std::vector<std::unique_ptr<listener>>& listeners() const noexcept { return listeners_; }
+  void udp_queued(udp_socket& s) noexcept;
+  // Any thread; true if the owner may be blocked (then call wake()).
+  [[nodiscard]] bool take_sleeping() noexcept { return sleeping_.exchange(false, std::memory_order_acq_rel); }
+
+ protected:
+  // ---- phases, called by loop<T>::run() --------------------------------------
+  [[nodiscard]] bool drain_inbox();
+  // Work that must not wait for a blocking poll.
+  [[nodiscard]] bool has_pending_work() const noexcept;
+  // How long the next poll may block (zero when there is pending work).
+  [[nodiscard]] duration poll_timeout() noexcept;
+  void begin_sleep() noexcept { sleeping_.store(true, std::memory_order_seq_cst); }
+  void end_sleep() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
+  void refresh_now() noexcept { now_ = opts_.clock.now(); }
+  // Connections whose read was deferred and may go on now.
+  void wake_waiting_readers() noexcept;
+  void advance_timers() noexcept;
+  // Returns true once the loop has stopped and is empty.
+  [[nodiscard]] bool finished() noexcept;
+
+  // Flush phase helpers: what to do with c given what the transport did.
+  [[nodiscard]] connection::flush_list& flush_list() noexcept { return flush_list_; }
+  [[nodiscard]] connection::ready_list& ready_list() noexcept { return ready_list_; }
+  [[nodiscard]] connection::close_list& close_list() noexcept { return close_list_; }
+  [[nodiscard]] std::vector<udp_socket*>& udp_flush_list() noexcept { return udp_flush_; }
+  // After the transport flushed c: FIN once drained if asked, finish a
+  // graceful close, arm the write deadline if output is stuck.
+  // Returns true if the transport should send FIN now.
+  [[nodiscard]] bool after_flush(connection& c) noexcept;
+  void shut_sent(connection& c) noexcept;
+  // Close phase: on_close, then the slot goes back (the transport has
+  // released the socket before).
+  void finish_close(connection& c) noexcept;
+  // Marks every live connection closed (reason shutdown), for teardown.
+  void abandon_all() noexcept { close_all(close_reason::shutdown); }
+
+  loop_stats stats_;
+
+ private:
+  friend class connection;
+  void mark_closed(connection& c, close_reason why) noexcept;
+  void unlink_ready(connection& c) noexcept;
+  void make_ready(connection& c) noexcept;
+  void schedule_flush(connection& c) noexcept;
+  void arm_deadline(connection& c) noexcept;
+  void on_deadline(connection& c) noexcept;
+  [[nodiscard]] time_point next_deadline(const connection& c) const noexcept;
+  void after_callback(connection& c) noexcept;
+  void close_all(close_reason why) noexcept;
+  static void deadline_fired(timer& t) noexcept;
+
+  loop_options opts_;
+  std::uint16_t id_;
+  time_point now_;
+  segment_pool pool_;
+  timer_wheel timers_;
+  connection_table table_;
+
+  connection::flush_list flush_list_;
+  connection::ready_list ready_list_;     // read again this iteration
+  connection::ready_list waiting_list_;   // read when the input limit or pool allows
+  connection::close_list close_list_;
+  std::vector<udp_socket*> udp_flush_;
+
+  std::vector<std::unique_ptr<listener>> listeners_;
+  std::vector<std::unique_ptr<udp_socket>> udp_sockets_;
+
+  bool stopping_ = false;
+  bool fd_released_ = false;
+  time_point stop_deadline_{};
+  timer stop_timer_;
+
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> inbox_nonempty_{false};
+  std::mutex inbox_mutex_;
+  std::vector<std::function<void()>> inbox_;
+  std::vector<std::function<void()>> inbox_batch_;
+};
+
+}  // namespace sluice

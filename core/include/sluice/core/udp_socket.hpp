@@ -1,0 +1,64 @@
+#pragma once
+// A bound UDP socket on one loop. Received datagrams go to its datagram_handler;
+// send_to() queues a datagram that the loop sends in its flush phase (one
+// sendmmsg for the iteration's replies on kernel transports).
+//
+// Owner core only; owned by its loop.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "sluice/core/endpoint.hpp"
+
+namespace sluice {
+
+class datagram_handler;
+class loop_base;
+
+class udp_socket {
+ public:
+  static constexpr std::size_t max_queued = 256;
+  static constexpr std::size_t tx_arena_bytes = 256 * 1024;
+
+  udp_socket(loop_base& loop, datagram_handler& h) noexcept;
+  udp_socket(const udp_socket&) = delete;
+  udp_socket& operator=(const udp_socket&) = delete;
+
+  // Queues one datagram (payload copied). False, and counted as dropped, when
+  // the iteration's queue or its byte arena is full, or the socket is closed.
+  [[nodiscard]] bool send_to(const endpoint& to, std::string_view payload) noexcept;
+  [[nodiscard]] const endpoint& local() const noexcept { return io.local; }
+  [[nodiscard]] loop_base& loop() const noexcept { return *loop_; }
+  [[nodiscard]] datagram_handler& get_handler() const noexcept { return *handler_; }
+
+  // ---- for transports ----
+  struct queued {
+    endpoint to;
+    std::uint32_t offset;
+    std::uint32_t size;
+  };
+  [[nodiscard]] std::size_t queued_count() const noexcept { return queued_n_; }
+  [[nodiscard]] const queued& queued_at(std::size_t i) const noexcept { return queue_[i]; }
+  [[nodiscard]] const std::byte* arena() const noexcept { return arena_.get(); }
+  // Forgets the first n queued datagrams (sent or dropped).
+  void dequeue(std::size_t n) noexcept;
+  struct io_state {
+    int fd = -1;
+    endpoint local;
+    bool closed = false;
+    bool in_flush_list = false;
+  };
+  io_state io;
+
+ private:
+  loop_base* loop_;
+  datagram_handler* handler_;
+  std::unique_ptr<queued[]> queue_;
+  std::unique_ptr<std::byte[]> arena_;
+  std::size_t queued_n_ = 0;
+  std::size_t arena_used_ = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,58 @@
+#include "sluice/core/app_options.hpp"
+
+namespace sluice {
+
+void app_options::declare(cli& args, std::string default_listen) {
+  default_listen_ = std::move(default_listen);
+  loop_options& lo = runtime.loop;
+  args.option("--transport", "NAME", "transport: auto, epoll, kqueue or dpdk (default auto: the first that can run here)",
+              runtime.transport);
+  if (!default_listen_.empty()) {
+    args.option("--listen", "HOST:PORT",
+                "address to listen on; repeatable; [::1]:PORT for IPv6 (default " + default_listen_ + ")",
+                listen_text);
+  }
+  args.option("--cores", "N", "number of loops, one thread each (default 1)", runtime.loops);
+  args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
+  args.duration_option("--shutdown-timeout",
+                       "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
+                       runtime.shutdown_timeout);
+  args.count_option("--max-connections", "N", "connections per loop (default 65536)", lo.max_connections);
+  args.duration_option("--idle-timeout", "close connections idle this long (default: never)", lo.idle_timeout);
+  args.duration_option("--read-timeout", "close connections whose peer sends nothing this long (default: never)",
+                       lo.read_timeout);
+  args.duration_option("--write-timeout", "reset connections whose output is stuck this long (default: never)",
+                       lo.write_timeout);
+  args.duration_option("--connect-timeout", "outgoing connect deadline (default 10s)", lo.connect_timeout);
+  args.size_option("--max-input", "per connection: stop reading above this many unconsumed bytes (default 256k)",
+                   lo.max_input_bytes);
+  args.size_option("--max-output", "per connection: refuse to buffer more output than this (default 16m)",
+                   lo.max_output_bytes);
+  args.custom("--segment-size", "BYTES", "buffer segment size (default 16k)", [&lo](std::string_view v) -> result<void> {
+    auto s = parse_size(v);
+    if (!s) return s.err();
+    if (*s < 1024 || *s > (1u << 24)) return error{"must be between 1k and 16m", {}};
+    lo.pool.segment_size = static_cast<std::uint32_t>(*s);
+    return {};
+  });
+  args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes);
+  args.option("--dpdk-args", "\"EAL ARGS\"", "DPDK EAL arguments, passed through (with --transport=dpdk)",
+              runtime.transport_opts.dpdk_args);
+}
+
+std::optional<int> app_options::finish(const cli& args) {
+  if (runtime.loops == 0) return args.fail("--cores must be at least 1");
+  if (runtime.loop.max_connections == 0) return args.fail("--max-connections must be at least 1");
+  if (runtime.loop.output_low_water > runtime.loop.output_high_water) {
+    runtime.loop.output_low_water = runtime.loop.output_high_water / 4;
+  }
+  if (!default_listen_.empty() && listen_text.empty()) listen_text.push_back(default_listen_);
+  for (const auto& text : listen_text) {
+    auto ep = endpoint::parse(text);
+    if (!ep) return args.fail("--listen: " + ep.err().message);
+    listen.push_back(*ep);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice

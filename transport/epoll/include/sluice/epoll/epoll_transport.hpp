@@ -1,0 +1,78 @@
+#pragma once
+// The Linux readiness transport: kernel sockets, one epoll instance per loop.
+//
+// Every socket is registered once, edge-triggered, for input and output
+// (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), so the steady state makes no epoll_ctl
+// calls: one readv per readiness (a short read means drained), one writev per
+// flush, and one epoll_wait per iteration, shared by every event it returns.
+//
+// Owner core only, except wake() (any thread).
+
+#include <sys/epoll.h>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/loop_base.hpp"
+
+namespace sluice::epoll {
+
+class epoll_transport {
+ public:
+  static constexpr std::string_view name = "epoll";
+  static constexpr int max_events = 256;
+  static constexpr int udp_batch = 16;
+  static constexpr std::size_t udp_slot_bytes = 65536;
+
+  explicit epoll_transport(loop_base& loop);
+  epoll_transport(const epoll_transport&) = delete;
+  epoll_transport& operator=(const epoll_transport&) = delete;
+  ~epoll_transport();
+
+  // ---- data path (see transport_backend in loop.hpp) ----
+  std::size_t poll(duration timeout) noexcept;
+  void read(connection& c) noexcept;
+  void flush(connection& c) noexcept;
+  void shutdown_write(connection& c) noexcept;
+  void release(connection& c) noexcept;
+  void flush_udp(udp_socket& s) noexcept;
+  void fd_released() noexcept;
+  void wake() noexcept;
+
+  // ---- control plane ----
+  result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  result<connection_handle> connect(const endpoint& to, handler& h, void* context);
+  result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  void close_listener(listener& l) noexcept;
+  void close_udp(udp_socket& s) noexcept;
+  // Takes over an accepted socket (the single-acceptor hand-off): registers it
+  // and opens a connection for it; closes fd if the loop is full.
+  void adopt(int fd, const endpoint& peer, handler& h) noexcept;
+
+ private:
+  enum kind : std::uint64_t { k_connection = 0, k_listener = 1, k_udp = 2, k_wakeup = 3 };
+  static std::uint64_t tag(void* p, kind k) noexcept { return reinterpret_cast<std::uint64_t>(p) | k; }
+
+  void dispatch(const epoll_event& ev) noexcept;
+  void on_connection_event(connection& c, std::uint32_t events) noexcept;
+  void accept_ready(listener& l) noexcept;
+  void udp_ready(udp_socket& s) noexcept;
+  void drain_wakeup() noexcept;
+  static void retry_accept(timer& t) noexcept;
+
+  loop_base& loop_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::array<epoll_event, max_events> events_{};
+  // Listeners whose accept batch ran out (edge-triggered: no new edge will
+  // come for the connections still waiting); served in every poll until drained.
+  std::vector<listener*> pending_accepts_;
+  std::vector<listener*> accept_batch_;
+  // Receive slots for recvmmsg, allocated at the first udp_bind.
+  std::unique_ptr<std::byte[]> udp_rx_;
+};
+
+}  // namespace sluice::epoll
