@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
     return workers[i]->begin();
   });
   if (auto r = rt.start(); !r) {
-    std::fprintf(stderr, "sluice-bench: %s\n", r.err().message.c_str());
+    std::fprintf(stderr, "sluice-bench: error: %s\n", r.err().message.c_str());
     return 2;
   }
   const bool tty = isatty(STDERR_FILENO) != 0 && !s.json;

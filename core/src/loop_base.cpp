@@ -217,6 +217,14 @@ bool loop_base::may_read(connection& c) noexcept {
   return true;
 }
 
+void loop_base::read_starved(connection& c) noexcept {
+  stats_.reads_starved.add();
+  c.flags_.read_pending = true;
+  if (c.ready_hook_.is_linked()) return;
+  c.flags_.waiting = true;
+  waiting_list_.push_back(c);
+}
+
 void loop_base::read_later(connection& c) noexcept {
   c.flags_.read_pending = true;
   make_ready(c);

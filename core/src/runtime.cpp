@@ -198,7 +198,8 @@ int runtime::run(std::string_view program) {
     done_fd_ = -1;
   };
   if (auto r = start(); !r) {
-    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(), r.err().message.c_str());
+    std::fprintf(stderr, "%.*s: error: %s\n", static_cast<int>(program.size()), program.data(),
+                 r.err().message.c_str());
     restore();
     return 2;
   }

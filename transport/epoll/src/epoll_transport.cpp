@@ -25,6 +25,10 @@ constexpr int read_iov = 2;
 constexpr int write_iov = 64;
 // Tail room smaller than this is not worth an iovec of its own.
 constexpr std::size_t min_tail_room = 512;
+// slot().bits: the peer's FIN (or a hang-up) has been signalled. A short read
+// then no longer proves the socket drained: the end of stream still waits to
+// be read, and edge-triggered epoll will not report it again.
+constexpr std::uint32_t peer_hup = 1;
 
 }  // namespace
 
@@ -113,6 +117,7 @@ void epoll_transport::on_connection_event(connection& c, std::uint32_t events) n
     if (c.current_state() == st::closed) return;
   }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) c.slot().bits |= peer_hup;
     loop_.set_read_pending(c, true);
     read(c);
     if (c.current_state() == st::closed) return;
@@ -131,6 +136,7 @@ void epoll_transport::read(connection& c) noexcept {
   std::size_t total = 0;
   int err = 0;
   bool eof = false;
+  bool starved = false;
   for (;;) {
     iovec iov[read_iov];
     int n = 0;
@@ -139,8 +145,7 @@ void epoll_transport::read(connection& c) noexcept {
     segment* fresh = pool.allocate();
     if (fresh != nullptr) iov[n++] = {fresh->base + fresh->end, fresh->tailroom()};
     if (n == 0) {
-      // Out of buffer memory: stop here, read again when segments come back.
-      loop_.stats().reads_starved.add();
+      starved = true;  // out of buffer memory: read again when segments come back
       break;
     }
     std::size_t space = 0;
@@ -163,7 +168,7 @@ void epoll_transport::read(connection& c) noexcept {
         }
       }
       total += got;
-      if (got < space) {
+      if (got < space && (c.slot().bits & peer_hup) == 0) {
         loop_.set_read_pending(c, false);  // a short read: the socket is drained
         break;
       }
@@ -192,6 +197,8 @@ void epoll_transport::read(connection& c) noexcept {
     loop_.failed(c, sockets::reason_for_errno(err, false), err);
   } else if (eof) {
     loop_.peer_shutdown(c);
+  } else if (starved) {
+    loop_.read_starved(c);
   } else if (loop_base::read_pending(c) && total >= budget) {
     loop_.read_later(c);  // fairness: others first, then the rest of this one
   }

@@ -98,6 +98,9 @@ class loop_base {
   // May the transport read from c now? If not, c is remembered and read again
   // when the reason goes away (the transport keeps read_pending).
   [[nodiscard]] bool may_read(connection& c) noexcept;
+  // The transport could not get a buffer segment for c: read it again once
+  // segments come back (never spins while the pool stays exhausted).
+  void read_starved(connection& c) noexcept;
   // Marks c as possibly holding unread bytes, to be read in this iteration's
   // ready pass (edge-triggered transports after a read budget ran out).
   void read_later(connection& c) noexcept;

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds a release and an
+# ASan+UBSan build, runs every test in both, and ends with "N passed, N failed".
+# Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash build/install-deps.sh --quiet || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc)
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+failed_builds=0
+
+configure() {  # configure DIR OPTIONS...: set up once, then only reconfigure
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+build() {  # build NAME DIR OPTIONS...
+  local name=$1 dir=$2; shift 2
+  echo "== build $name ($dir)"
+  rm -f "$dir/meson-logs/testlog.json"  # never count an older run
+  if ! configure "$dir" "$@" || ! meson compile -C "$dir" -j "$jobs" >"$dir.compile.log" 2>&1; then
+    echo "build $name failed:"; tail -40 "$dir.compile.log" 2>/dev/null
+    failed_builds=$((failed_builds + 1))
+    return 1
+  fi
+}
+
+run_tests() {  # run_tests NAME DIR
+  local name=$1 dir=$2
+  echo "== test $name"
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$jobs" 2>&1 | grep -vE '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout|Full log).*' || true
+}
+
+mkdir -p _build
+build release _build/release --buildtype=release && run_tests release _build/release
+build asan _build/asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false && run_tests asan _build/asan
+
+# meson prints no overall line: count from the test logs of both builds.
+/usr/bin/python3 - "$failed_builds" <<'PY'
+import json, sys, os
+passed = failed = skipped = 0
+failed += int(sys.argv[1])
+for d in ("_build/release", "_build/asan"):
+    log = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+if skipped:
+    print(f"{skipped} skipped (each says why in its log)")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY

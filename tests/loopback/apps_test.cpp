@@ -1,0 +1,233 @@
+// The apps as processes: flags, errors, exit codes, signals, descriptor
+// exhaustion, and sluice-bench's byte checking.
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "net.hpp"
+#include "sluice/core/connection.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/runtime.hpp"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+
+// meson test sets these; run by hand, point them at the built apps.
+std::string app_path(const char* var) {
+  const char* v = std::getenv(var);
+  if (v == nullptr) {
+    ADD_FAILURE() << var << " is not set: run through meson test, or set it to the app's path";
+    return "/nonexistent";
+  }
+  return v;
+}
+std::string echo_bin() { return app_path("SLUICE_ECHO"); }
+std::string bench_bin() { return app_path("SLUICE_BENCH"); }
+
+// Starts sluice-echo on an ephemeral port and returns where it listens.
+endpoint start_echo(test::child& p) {
+  std::string line = p.read_line();
+  endpoint at = test::parse_announced(line);
+  EXPECT_FALSE(at.empty()) << "announce line: '" << line << "' stderr: " << p.stderr_text();
+  return at;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(apps, help_exits_zero_and_lists_flags) {
+  for (const auto& bin : {echo_bin(), bench_bin()}) {
+    test::child p({bin, "--help"});
+    std::string first = p.read_line();
+    EXPECT_EQ(p.wait(), 0) << bin;
+    EXPECT_NE(first.find("Usage:"), std::string::npos) << bin;
+  }
+}
+
+TEST(apps, bad_flags_and_addresses_give_one_line_and_exit_2) {
+  const std::vector<std::vector<std::string>> cases = {
+      {echo_bin(), "--bogus"},
+      {echo_bin(), "--listen=not-an-address"},
+      {echo_bin(), "--listen=127.0.0.1:99999"},
+      {echo_bin(), "--cores=0"},
+      {echo_bin(), "--cores=abc"},
+      {echo_bin(), "--transport=nonesuch"},
+      {echo_bin(), "--idle-timeout=5 parsecs"},
+      {bench_bin(), "echo"},
+      {bench_bin(), "ping", "--target=127.0.0.1:1"},
+      {bench_bin(), "echo", "--target=127.0.0.1:1", "--size=0"},
+  };
+  for (const auto& argv : cases) {
+    test::child p(argv);
+    EXPECT_EQ(p.wait(), 2) << argv[1];
+    std::string err = p.stderr_text();
+    EXPECT_EQ(count_lines(err), 1) << argv[1] << ": " << err;
+    EXPECT_NE(err.find("error"), std::string::npos) << err;
+  }
+}
+
+TEST(apps, busy_port_gives_one_line_and_exit_2) {
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  endpoint at = endpoint::loopback_v4(0);
+  ASSERT_EQ(::bind(holder, at.data(), at.size()), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = endpoint::capacity();
+  ::getsockname(holder, at.data(), &len);
+  endpoint busy(at.data(), len);
+  test::child p({echo_bin(), "--listen=" + busy.to_string()});
+  EXPECT_EQ(p.wait(), 2);
+  std::string err = p.stderr_text();
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_NE(err.find("Address already in use"), std::string::npos) << err;
+  ::close(holder);
+}
+
+TEST(apps, sigterm_drains_and_exits_zero) {
+  test::child p({echo_bin(), "--listen=127.0.0.1:0", "--shutdown-timeout=1s"});
+  endpoint at = start_echo(p);
+  int fd = test::connect_to(at);
+  ASSERT_TRUE(test::send_all(fd, "hello"));
+  EXPECT_EQ(test::read_n(fd, 5), "hello");
+  p.signal(SIGTERM);
+  std::string rest;
+  EXPECT_TRUE(test::read_to_eof(fd, rest, 5s)) << "the open connection is closed after the grace period";
+  EXPECT_EQ(p.wait(), 0);
+  ::close(fd);
+}
+
+TEST(apps, survives_running_out_of_descriptors) {
+  test::child p({echo_bin(), "--listen=127.0.0.1:0"}, /*nofile_limit=*/64);
+  endpoint at = start_echo(p);
+  // More connections than the server can hold descriptors for: the kernel
+  // completes them all into the listen backlog.
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = test::connect_to(at);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(test::send_all(fd, "x"));
+    fds.push_back(fd);
+  }
+  // Collect echoes until half a second passes with no new one.
+  std::vector<int> served, waiting = fds;
+  for (;;) {
+    std::vector<pollfd> pfd;
+    for (int fd : waiting) pfd.push_back({fd, POLLIN, 0});
+    if (::poll(pfd.data(), pfd.size(), 500) <= 0) break;
+    std::vector<int> still;
+    for (auto& p1 : pfd) {
+      if (p1.revents & POLLIN) {
+        EXPECT_EQ(test::read_n(p1.fd, 1, 1s), "x");
+        served.push_back(p1.fd);
+      } else {
+        still.push_back(p1.fd);
+      }
+    }
+    waiting = still;
+  }
+  EXPECT_GT(served.size(), 30u);
+  EXPECT_FALSE(waiting.empty()) << "the limit was reached";
+  // While out of descriptors it must not spin: over a second with clients
+  // waiting, it uses next to no CPU.
+  auto cpu0 = p.cpu_time();
+  EXPECT_EQ(test::read_n(waiting.front(), 1, 1000ms), "") << "still not served";
+  auto cpu = p.cpu_time() - cpu0;
+  EXPECT_LT(cpu, 300ms) << "the server spins while out of descriptors";
+  // Served connections still work.
+  ASSERT_TRUE(test::send_all(served.front(), "y"));
+  EXPECT_EQ(test::read_n(served.front(), 1), "y");
+  // Free descriptors: the waiting connections get served, and new ones too.
+  for (int fd : served) ::close(fd);
+  for (int fd : waiting) {
+    EXPECT_EQ(test::read_n(fd, 1, 5s), "x") << "a connection from the backlog was served";
+    ::close(fd);
+  }
+  int fresh = test::connect_to(at);
+  ASSERT_TRUE(test::send_all(fresh, "z"));
+  EXPECT_EQ(test::read_n(fresh, 1, 5s), "z");
+  ::close(fresh);
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait(), 0);
+}
+
+TEST(apps, bench_against_echo_checks_every_byte) {
+  test::child srv({echo_bin(), "--listen=127.0.0.1:0"});
+  endpoint at = start_echo(srv);
+  test::child b({bench_bin(), "echo", "--target=" + at.to_string(), "--connections=8", "--size=1000",
+                 "--pipeline=4", "--duration=1s", "--warmup=0s", "--json"});
+  std::string json = b.read_line(30s);
+  EXPECT_EQ(b.wait(30s), 0) << json << b.stderr_text();
+  EXPECT_NE(json.find("\"mismatches\":0"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"messages\":0,"), std::string::npos) << "some messages went through: " << json;
+  srv.signal(SIGINT);
+  EXPECT_EQ(srv.wait(), 0);
+}
+
+// Echoes, but flips one byte in every 1000th message: sluice-bench must notice.
+class corrupting_echo final : public handler {
+ public:
+  void on_data(connection& c) noexcept override {
+    while (c.input().size() >= 64) {
+      std::string msg(*c.input().next(64));
+      if (++count_ % 1000 == 0) msg[10] ^= 1;
+      (void)c.write(msg);
+    }
+  }
+
+ private:
+  unsigned count_ = 0;
+};
+
+TEST(apps, bench_reports_mismatched_bytes) {
+  runtime_config cfg;
+  cfg.transport = "epoll";
+  cfg.handle_signals = false;
+  runtime rt(cfg);
+  rt.listen(endpoint::loopback_v4(0), [](loop_base&) { return std::make_unique<corrupting_echo>(); });
+  ASSERT_TRUE(rt.start().ok());
+  test::child b({bench_bin(), "echo", "--target=" + rt.bound().front().to_string(), "--connections=4", "--size=64",
+                 "--duration=1s", "--warmup=0s", "--json"});
+  std::string json = b.read_line(30s);
+  EXPECT_EQ(b.wait(30s), 1) << json;
+  EXPECT_EQ(json.find("\"mismatches\":0"), std::string::npos) << json;
+  EXPECT_NE(b.stderr_text().find("differ"), std::string::npos);
+  rt.stop(0s);
+  rt.wait();
+}
+
+TEST(apps, bench_without_server_fails_clearly) {
+  auto [holder, port] = test::reserve_closed_port();
+  test::child b({bench_bin(), "echo", "--target=127.0.0.1:" + std::to_string(port), "--duration=1s"});
+  EXPECT_EQ(b.wait(30s), 1);
+  std::string out;
+  for (std::string l; !(l = b.read_line(1s)).empty();) out += l + "\n";
+  EXPECT_NE(out.find("connect_refused"), std::string::npos) << out;
+  ::close(holder);
+}
+
+TEST(apps, udp_echo_app) {
+  test::child p({echo_bin(), "--udp", "--listen=127.0.0.1:0"});
+  endpoint at = start_echo(p);
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_EQ(::connect(fd, at.data(), at.size()), 0);
+  ASSERT_EQ(::send(fd, "datagram", 8, 0), 8);
+  ASSERT_TRUE(test::wait_for(fd, POLLIN, 5s) & POLLIN);
+  char buf[64];
+  EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 8);
+  EXPECT_EQ(std::string(buf, 8), "datagram");
+  ::close(fd);
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait(), 0);
+}
+
+}  // namespace
+}  // namespace sluice
