@@ -43,6 +43,8 @@ struct settings {
   duration run_time = std::chrono::seconds(5);
   duration warmup = std::chrono::seconds(1);
   double rate = 0;
+  // Stop after this many messages in all (0: run for --duration).
+  std::uint64_t messages = 0;
   bool json = false;
 };
 
@@ -68,6 +70,7 @@ struct conn_state {
   std::uint32_t id = 0;
   std::uint64_t sent = 0;
   std::uint64_t received = 0;
+  std::uint64_t quota = UINT64_MAX;  // messages this connection sends in all
   bool opened = false;
   connection_handle handle;
 };
@@ -78,7 +81,14 @@ class echo_worker final : public handler {
   echo_worker(loop_base& l, const settings& s, unsigned first, unsigned count)
       : loop_(l), s_(s), conns_(count), send_times_(static_cast<std::size_t>(count) * s.pipeline),
         expected_(s.size) {
-    for (unsigned i = 0; i < count; ++i) conns_[i].id = first + i;
+    for (unsigned i = 0; i < count; ++i) {
+      conns_[i].id = first + i;
+      // An even share of --messages (the first ones take the remainder).
+      if (s.messages != 0) {
+        conns_[i].quota = s.messages / s.connections + (conns_[i].id < s.messages % s.connections ? 1 : 0);
+        if (conns_[i].quota == 0) ++finished_;
+      }
+    }
     warmup_timer_.bind<&echo_worker::warmup_done>(this);
     end_timer_.bind<&echo_worker::finish>(this);
     tick_timer_.bind<&echo_worker::tick>(this);
@@ -92,7 +102,8 @@ class echo_worker final : public handler {
       st.handle = *h;
     }
     loop_.timers().arm(warmup_timer_, start_ + s_.warmup);
-    loop_.timers().arm(end_timer_, start_ + s_.warmup + s_.run_time);
+    if (s_.messages == 0) loop_.timers().arm(end_timer_, start_ + s_.warmup + s_.run_time);
+    if (finished_ == conns_.size()) finish();
     if (s_.rate > 0) {
       per_conn_interval_ = duration(static_cast<std::int64_t>(1e9 * s_.connections / s_.rate));
       loop_.timers().arm_after(tick_timer_, tick_);
@@ -129,6 +140,10 @@ class echo_worker final : public handler {
       if (measuring_) {
         latency_.record(static_cast<std::uint64_t>((arrived - sent_at).count()));
         ++messages_;
+      }
+      if (st.received == st.quota) {
+        if (++finished_ == conns_.size()) finish();
+        return;
       }
       if (s_.rate == 0 && !stopping_) send_one(c, st, arrived);
     }
@@ -169,6 +184,7 @@ class echo_worker final : public handler {
   }
 
   void send_one(connection& c, conn_state& st, time_point intended) noexcept {
+    if (st.sent >= st.quota) return;
     send_times_[slot(st, st.sent)] = intended;
     auto room = s_.size <= loop_.pool().segment_size() ? c.output().reserve(s_.size) : std::span<std::byte>{};
     if (!room.empty()) {
@@ -232,6 +248,7 @@ class echo_worker final : public handler {
   std::uint64_t closed_early_ = 0;
   std::uint64_t mismatches_ = 0;
   std::size_t gone_ = 0;
+  std::size_t finished_ = 0;  // connections that reached their quota
   std::string first_error_;
   std::atomic<std::uint64_t> progress_{0};
   bool measuring_ = false;
@@ -268,6 +285,9 @@ int main(int argc, char** argv) {
   args.duration_option("--duration", "how long to measure (default 5s)", s.run_time);
   args.duration_option("--warmup", "load before measuring, not counted (default 1s)", s.warmup);
   args.option("--rate", "R", "open loop: R messages per second in all, latency from intended send times", s.rate);
+  args.option("--messages", "N",
+              "stop after N messages in all instead of after --duration (no warm-up; for counting syscalls)",
+              s.messages);
   args.flag("--json", "print the result as one JSON object on stdout", s.json);
   args.note("Example: sluice-bench echo --target=127.0.0.1:7000 --connections=50 --size=64 --duration=5s");
   if (auto rc = args.parse(argc, argv)) return *rc;
@@ -282,6 +302,10 @@ int main(int argc, char** argv) {
   if (s.rate < 0) return args.fail("--rate must be positive");
   if (s.pipeline == 0) s.pipeline = s.rate > 0 ? 1000 : 1;
   if (s.run_time <= duration::zero()) return args.fail("--duration must be positive");
+  if (s.messages != 0) {
+    if (s.rate > 0) return args.fail("--messages and --rate do not go together");
+    s.warmup = duration::zero();
+  }
 
   runtime_config cfg = app.runtime;
   cfg.handle_signals = false;

@@ -150,7 +150,9 @@ void epoll_transport::read(connection& c) noexcept {
     }
     std::size_t space = 0;
     for (int i = 0; i < n; ++i) space += iov[i].iov_len;
-    ssize_t r = ::readv(c.slot().fd, iov, n);
+    // One buffer is the common case (an empty input chain): read(2) skips
+    // importing an iovec array.
+    ssize_t r = n == 1 ? ::read(c.slot().fd, iov[0].iov_base, iov[0].iov_len) : ::readv(c.slot().fd, iov, n);
     loop_.stats().read_calls.add();
     if (r > 0) {
       auto got = static_cast<std::size_t>(r);
@@ -216,10 +218,16 @@ void epoll_transport::flush(connection& c) noexcept {
       bytes += piece.size();
       return n < write_iov;
     });
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<std::size_t>(n);
-    ssize_t r = ::sendmsg(c.slot().fd, &msg, MSG_NOSIGNAL);
+    ssize_t r;
+    if (n == 1) {
+      // One piece (the common case): send(2) avoids the msghdr and iovec import.
+      r = ::send(c.slot().fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<std::size_t>(n);
+      r = ::sendmsg(c.slot().fd, &msg, MSG_NOSIGNAL);
+    }
     loop_.stats().write_calls.add();
     if (r >= 0) {
       loop_.wrote(c, static_cast<std::size_t>(r));
