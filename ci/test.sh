@@ -15,9 +15,10 @@ failed_builds=0
 configure() {  # configure DIR OPTIONS...: set up once, then only reconfigure
   local dir=$1; shift
   if [ -f "$dir/build.ninja" ]; then
-    meson configure "$dir" "$@" >/dev/null
+    meson configure "$dir" "$@" >"$dir.setup.log" 2>&1
   else
-    meson setup "$dir" "$@" >/dev/null
+    mkdir -p "$(dirname "$dir")"
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
   fi
 }
 
@@ -26,7 +27,7 @@ build() {  # build NAME DIR OPTIONS...
   echo "== build $name ($dir)"
   rm -f "$dir/meson-logs/testlog.json"  # never count an older run
   if ! configure "$dir" "$@" || ! meson compile -C "$dir" -j "$jobs" >"$dir.compile.log" 2>&1; then
-    echo "build $name failed:"; tail -40 "$dir.compile.log" 2>/dev/null
+    echo "build $name failed:"; tail -40 "$dir.setup.log" "$dir.compile.log" 2>/dev/null
     failed_builds=$((failed_builds + 1))
     return 1
   fi
