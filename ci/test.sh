@@ -43,12 +43,25 @@ mkdir -p _build
 build release _build/release --buildtype=release && run_tests release _build/release
 build asan _build/asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false && run_tests asan _build/asan
 
+# ThreadSanitizer for the cross-core paths: the mailbox tests only.
+echo "== build tsan (_build/tsan, mailbox tests)"
+rm -f _build/tsan/meson-logs/testlog.json
+if configure _build/tsan --buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false &&
+   meson compile -C _build/tsan -j "$jobs" tests/unit/test_mailbox >_build/tsan.compile.log 2>&1; then
+  echo "== test tsan"
+  TSAN_OPTIONS=halt_on_error=1 meson test -C _build/tsan --no-rebuild --print-errorlogs mailbox 2>&1 |
+    grep -vE '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout|Full log).*' || true
+else
+  echo "build tsan failed:"; tail -40 _build/tsan.setup.log _build/tsan.compile.log 2>/dev/null
+  failed_builds=$((failed_builds + 1))
+fi
+
 # meson prints no overall line: count from the test logs of both builds.
 /usr/bin/python3 - "$failed_builds" <<'PY'
 import json, sys, os
 passed = failed = skipped = 0
 failed += int(sys.argv[1])
-for d in ("_build/release", "_build/asan"):
+for d in ("_build/release", "_build/asan", "_build/tsan"):
     log = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(log):
         continue

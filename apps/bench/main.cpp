@@ -309,18 +309,20 @@ int main(int argc, char** argv) {
 
   runtime_config cfg = app.runtime;
   cfg.handle_signals = false;
-  cfg.loops = std::min(cfg.loops, s.connections);
   // The schedule of an open loop needs fine timers.
   if (s.rate > 0) {
     cfg.loop.timer_resolution = std::chrono::microseconds(10);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   }
   runtime rt(cfg);
-  std::vector<std::unique_ptr<echo_worker>> workers(cfg.loops);
+  std::vector<std::unique_ptr<echo_worker>> workers;
   rt.on_start([&](loop_base& l) -> result<void> {
+    // Start hooks run one loop at a time, loop 0 first.
+    const unsigned loops = rt.loop_count();
+    if (l.id() == 0) workers.resize(loops);
     unsigned i = l.id();
-    unsigned first = s.connections * i / cfg.loops;
-    unsigned last = s.connections * (i + 1) / cfg.loops;
+    unsigned first = s.connections * i / loops;
+    unsigned last = s.connections * (i + 1) / loops;
     workers[i] = std::make_unique<echo_worker>(l, s, first, last - first);
     return workers[i]->begin();
   });
@@ -355,7 +357,7 @@ int main(int argc, char** argv) {
   sum.size = s.size;
   sum.pipeline = s.pipeline;
   sum.rate = s.rate;
-  sum.loops = cfg.loops;
+  sum.loops = rt.loop_count();
   double window = 0;
   for (auto& w : workers) {
     sum.latency.merge(w->latency());

@@ -1,5 +1,10 @@
 #include "sluice/core/app_options.hpp"
 
+#include <cstdio>
+
+#include "sluice/platform/placement.hpp"
+#include "sluice/platform/topology.hpp"
+
 namespace sluice {
 
 void app_options::declare(cli& args, std::string default_listen) {
@@ -12,7 +17,41 @@ void app_options::declare(cli& args, std::string default_listen) {
                 "address to listen on; repeatable; [::1]:PORT for IPv6 (default " + default_listen_ + ")",
                 listen_text);
   }
-  args.option("--cores", "N", "number of loops, one thread each (default 1)", runtime.loops);
+  platform::placement_request& pr = runtime.placement;
+  args.custom("--cores", "N", "number of loops, one pinned thread each (default: one per physical core allowed)",
+              [&pr](std::string_view v) -> result<void> {
+                auto n = parse_count(v);
+                if (!n) return n.err();
+                if (*n == 0 || *n > 4096) return error{"must be between 1 and 4096", {}};
+                pr.loops = static_cast<unsigned>(*n);
+                return {};
+              });
+  args.custom("--cpuset", "LIST", "run loops only on these CPUs, e.g. 0-3,8 (default: all allowed)",
+              [&pr](std::string_view v) -> result<void> {
+                auto l = platform::parse_cpu_list(v);
+                if (!l) return l.err();
+                pr.cpuset = *l;
+                return {};
+              });
+  args.custom("--numa-node", "N", "run loops only on this NUMA node's cores", [&pr](std::string_view v) -> result<void> {
+    auto n = parse_count(v);
+    if (!n) return n.err();
+    pr.numa_node = static_cast<int>(*n);
+    return {};
+  });
+  args.option("--nic", "NAME|PCI", "the NIC to serve: loops go to the cores nearest to it first", pr.nic);
+  args.flag("--oversubscribe", "allow more loops than cores (several loops share a core)", pr.oversubscribe);
+  args.flag("--smt", "count hyperthread siblings as cores (default: one loop per physical core)", pr.smt);
+  args.custom("--balance", "POLICY",
+              "how connections reach loops: reuseport (default: a listening socket per loop), round-robin, "
+              "least-conn or source-hash (one acceptor hands them out)",
+              [this](std::string_view v) -> result<void> {
+                auto p = parse_balance(v);
+                if (!p) return p.err();
+                runtime.balance = *p;
+                return {};
+              });
+  args.flag("--print-plan", "print the topology and the placement these flags give, then exit", print_plan_);
   args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
@@ -41,7 +80,6 @@ void app_options::declare(cli& args, std::string default_listen) {
 }
 
 std::optional<int> app_options::finish(const cli& args) {
-  if (runtime.loops == 0) return args.fail("--cores must be at least 1");
   if (runtime.loop.max_connections == 0) return args.fail("--max-connections must be at least 1");
   if (runtime.loop.output_low_water > runtime.loop.output_high_water) {
     runtime.loop.output_low_water = runtime.loop.output_high_water / 4;
@@ -51,6 +89,19 @@ std::optional<int> app_options::finish(const cli& args) {
     auto ep = endpoint::parse(text);
     if (!ep) return args.fail("--listen: " + ep.err().message);
     listen.push_back(*ep);
+  }
+  if (runtime.transport == "dpdk") runtime.placement.nic_bound = true;
+  if (print_plan_) {
+    auto topo = platform::topology::discover();
+    if (!topo) return args.fail(topo.err().message);
+    auto plan = platform::make_plan(*topo, runtime.placement);
+    if (!plan) return args.fail(plan.err().message);
+    std::fputs(topo->summary().c_str(), stdout);
+    auto sel = select_transport(runtime.transport, runtime.transport_opts);
+    std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
+    std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
+    std::fputs(plan->describe().c_str(), stdout);
+    return 0;
   }
   return std::nullopt;
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,34 @@
 #include <cstdio>
 
 namespace sluice {
+
+result<balance_policy> parse_balance(std::string_view name) {
+  if (name == "reuseport") return balance_policy::reuse_port;
+  if (name == "round-robin") return balance_policy::round_robin;
+  if (name == "least-conn") return balance_policy::least_conn;
+  if (name == "source-hash") return balance_policy::source_hash;
+  return error{"unknown balance policy '" + std::string(name) + "' (reuseport, round-robin, least-conn, source-hash)", {}};
+}
+
+std::string_view to_string(balance_policy p) noexcept {
+  switch (p) {
+    case balance_policy::reuse_port: return "reuseport";
+    case balance_policy::round_robin: return "round-robin";
+    case balance_policy::least_conn: return "least-conn";
+    case balance_policy::source_hash: return "source-hash";
+  }
+  return "?";
+}
+
+// One per listen() call under a single-acceptor policy. Runs on loop 0 (the
+// acceptor) only, except `adopted`, which the receiving loops count.
+struct runtime::balancer {
+  runtime* rt;
+  unsigned spec;
+  unsigned next = 0;
+  std::vector<std::uint64_t> handed;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> adopted;
+};
 
 namespace {
 
@@ -34,9 +63,7 @@ bool make_pipe(int fds[2]) {
 
 }  // namespace
 
-runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)) {
-  if (cfg_.loops == 0) cfg_.loops = 1;
-}
+runtime::runtime(runtime_config cfg) : cfg_(std::move(cfg)) {}
 
 runtime::~runtime() {
   if (!threads_.empty()) {
@@ -59,18 +86,31 @@ void runtime::on_start(start_hook hook) { hooks_.push_back(std::move(hook)); }
 std::string_view runtime::transport_name() const noexcept { return entry_ != nullptr ? entry_->name : "none"; }
 
 result<void> runtime::start_loop(loop_base& l, unsigned index) {
+  const bool single_acceptor = cfg_.balance != balance_policy::reuse_port;
   for (std::size_t i = 0; i < listens_.size(); ++i) {
     listen_spec& spec = listens_[i];
+    auto h = spec.make(l);
+    if (!h) return error{"no handler for " + spec.at.to_string(), {}};
+    handler& hr = *h;
+    handlers_[index].push_back(std::move(h));
+    if (single_acceptor && index != 0) continue;  // loop 0 accepts for everyone
     endpoint at = index == 0 ? spec.at : bound_[i];
     listen_options opts;
-    opts.reuse_port = true;
+    opts.reuse_port = !single_acceptor;
     opts.exclusive = index == 0;  // the others join loop 0's port on purpose
-    auto h = spec.make(l);
-    if (!h) return error{"no handler for " + at.to_string(), {}};
-    auto lr = l.listen(at, *h, opts);
+    auto lr = l.listen(at, hr, opts);
     if (!lr) return lr.err();
-    handlers_[index].push_back(std::move(h));
     if (index == 0) bound_.push_back((*lr)->local());
+    if (single_acceptor && loop_count() > 1) {
+      auto b = std::make_unique<balancer>();
+      b->rt = this;
+      b->spec = static_cast<unsigned>(i);
+      b->handed.assign(loop_count(), 0);
+      b->adopted.reset(new std::atomic<std::uint64_t>[loop_count()]);
+      for (unsigned t = 0; t < loop_count(); ++t) b->adopted[t].store(0);
+      (*lr)->set_distributor(&runtime::distribute, b.get());
+      balancers_.push_back(std::move(b));
+    }
   }
   for (std::size_t i = 0; i < udps_.size(); ++i) {
     udp_spec& spec = udps_[i];
@@ -89,14 +129,72 @@ result<void> runtime::start_loop(loop_base& l, unsigned index) {
   return {};
 }
 
+bool runtime::distribute(void* ctx, int fd, const endpoint& peer) noexcept {
+  auto* b = static_cast<balancer*>(ctx);
+  runtime* rt = b->rt;
+  const unsigned n = rt->loop_count();
+  unsigned target = 0;
+  switch (rt->cfg_.balance) {
+    case balance_policy::round_robin:
+      target = b->next;
+      b->next = (b->next + 1) % n;
+      break;
+    case balance_policy::source_hash:
+      target = static_cast<unsigned>(peer.address_hash() % n);
+      break;
+    case balance_policy::least_conn: {
+      // Open connections, plus those handed over but not yet adopted.
+      std::uint64_t best = UINT64_MAX;
+      for (unsigned t = 0; t < n; ++t) {
+        std::uint64_t load = rt->loops_[t]->stats().connections.get() + b->handed[t] -
+                             b->adopted[t].load(std::memory_order_relaxed);
+        if (load < best) {
+          best = load;
+          target = t;
+        }
+      }
+      break;
+    }
+    case balance_policy::reuse_port:
+      return false;
+  }
+  ++b->handed[target];
+  if (target == 0) {
+    b->adopted[0].fetch_add(1, std::memory_order_relaxed);
+    return false;  // the acceptor serves it itself
+  }
+  loop_base& from = *rt->loops_[0];
+  from.send_to(target, task([b, fd, peer](loop_base& there) {
+    there.adopt(fd, peer, *b->rt->handlers_[there.id()][b->spec]);
+    b->adopted[there.id()].fetch_add(1, std::memory_order_relaxed);
+  }));
+  return true;
+}
+
 void runtime::thread_main(unsigned index) {
   std::unique_ptr<loop_base> l;
   std::string err;
+  const platform::loop_placement& where = plan_.loops[index];
+  char name[16];
+  std::snprintf(name, sizeof name, "sluice-loop-%u", index);
+  pthread_setname_np(pthread_self(), name);
+  if (cfg_.pin && plan_.binding_real) {
+    if (auto r = platform::bind_this_thread(*topo_, where.cpu); !r) {
+      err = "loop " + std::to_string(index) + ": " + r.err().message;
+    } else {
+      pinning_[index] = "pinned to CPU " + std::to_string(where.cpu);
+    }
+  } else {
+    pinning_[index] = cfg_.pin ? "not pinned: the topology is not this machine's" : "not pinned (pinning off)";
+  }
+  loop_options opts = cfg_.loop;
+  if (memory_[index]->bound()) opts.pool.allocator = memory_[index]->allocator();
   try {
-    l = entry_->make_loop(cfg_.loop, static_cast<std::uint16_t>(index));
+    if (err.empty()) l = entry_->make_loop(opts, static_cast<std::uint16_t>(index));
   } catch (const std::exception& e) {
     err = std::string("cannot start loop ") + std::to_string(index) + ": " + e.what();
   }
+  if (l) l->attach_mail(hub_.get());
   {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return turn_ == index || failed_; });
@@ -115,14 +213,14 @@ void runtime::thread_main(unsigned index) {
     ++started_;
     cv_.notify_all();
     // Serve only once every loop started: a failed start stops them all.
-    cv_.wait(lock, [&] { return started_ == cfg_.loops; });
+    cv_.wait(lock, [&] { return started_ == loop_count(); });
   }
   if (loops_[index]) {
     if (failed_) loops_[index]->stop(duration::zero());
     loops_[index]->run();
   }
   std::lock_guard lock(mu_);
-  if (++finished_ == cfg_.loops && done_fd_ >= 0) {
+  if (++finished_ == loop_count() && done_fd_ >= 0) {
     char b = 'd';
     ssize_t r = ::write(done_fd_, &b, 1);
     (void)r;
@@ -134,13 +232,27 @@ result<void> runtime::start() {
   auto sel = select_transport(cfg_.transport, cfg_.transport_opts);
   if (!sel) return sel.err();
   entry_ = *sel;
-  if (auto r = entry_->init_process(cfg_.transport_opts, cfg_.loops); !r) return r;
-  loops_.resize(cfg_.loops);
-  handlers_.resize(cfg_.loops);
-  datagram_handlers_.resize(cfg_.loops);
-  for (unsigned i = 0; i < cfg_.loops; ++i) threads_.emplace_back(&runtime::thread_main, this, i);
+  if (cfg_.topology) {
+    topo_ = cfg_.topology;
+  } else {
+    auto t = platform::topology::discover();
+    if (!t) return t.err();
+    topo_ = std::make_shared<const platform::topology>(std::move(*t));
+  }
+  auto plan = platform::make_plan(*topo_, cfg_.placement);
+  if (!plan) return plan.err();
+  plan_ = std::move(*plan);
+  const unsigned n = loop_count();
+  if (auto r = entry_->init_process(cfg_.transport_opts, n); !r) return r;
+  hub_ = std::make_unique<mail_hub>(n);
+  pinning_.assign(n, "");
+  for (const auto& where : plan_.loops) memory_.push_back(std::make_unique<platform::numa_memory>(*topo_, where.memory_node));
+  loops_.resize(n);
+  handlers_.resize(n);
+  datagram_handlers_.resize(n);
+  for (unsigned i = 0; i < n; ++i) threads_.emplace_back(&runtime::thread_main, this, i);
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return started_ == cfg_.loops; });
+  cv_.wait(lock, [&] { return started_ == n; });
   if (failed_) {
     lock.unlock();
     wait();
@@ -153,15 +265,17 @@ void runtime::wait() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
-  // Loops die before their handlers (a loop's destructor may still call on_close).
+  // Loops die before their handlers (a loop's destructor may still call
+  // on_close) and before the memory their pools came from.
   for (auto& l : loops_) l.reset();
   handlers_.clear();
   datagram_handlers_.clear();
+  balancers_.clear();
 }
 
 bool runtime::wait_for(duration d) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, d, [&] { return finished_ == cfg_.loops; });
+  return cv_.wait_for(lock, d, [&] { return finished_ == loop_count(); });
 }
 
 void runtime::stop(duration grace) {

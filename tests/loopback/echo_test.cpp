@@ -166,7 +166,7 @@ TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
 
 TEST(loopback_echo, two_loops_share_the_port) {
   runtime_config cfg;
-  cfg.loops = 2;
+  cfg.placement.loops = 2;
   echo_server srv(cfg);
   std::mt19937_64 rng(11);
   std::vector<stream_client> clients(64);

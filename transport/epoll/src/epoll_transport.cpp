@@ -317,8 +317,10 @@ void epoll_transport::accept_ready(listener& l) noexcept {
           return;
       }
     }
-    adopt(fd, endpoint(peer.data(), len), l.get_handler());
     ++l.io.accepted;
+    endpoint from(peer.data(), len);
+    if (l.hand_off(fd, from)) continue;  // another loop serves it (--balance)
+    adopt(fd, from, l.get_handler());
   }
   // Batch used up: more may be waiting, and the edge will not come again.
   if (std::find(pending_accepts_.begin(), pending_accepts_.end(), &l) == pending_accepts_.end()) {

@@ -21,12 +21,14 @@ struct app_options {
   // Declares the shared flags. `default_listen` is used when no --listen is
   // given (empty: the app does not listen, e.g. a load generator).
   void declare(cli& args, std::string default_listen);
-  // Checks values that need more than one flag, resolves addresses. nullopt:
-  // go on; otherwise the exit code (2) after one error line.
+  // Checks values that need more than one flag, resolves addresses, and
+  // handles --print-plan. nullopt: go on; otherwise the exit code to return
+  // (0 after printing the plan, 2 after one error line).
   [[nodiscard]] std::optional<int> finish(const cli& args);
 
  private:
   std::string default_listen_;
+  bool print_plan_ = false;
 };
 
 }  // namespace sluice

@@ -36,6 +36,18 @@ class listener {
   [[nodiscard]] bool closed() const noexcept { return io.closed; }
   [[nodiscard]] std::uint64_t accepted() const noexcept { return io.accepted; }
 
+  // A single acceptor hands connections to other loops (the runtime's
+  // --balance policies): the transport calls the distributor for every
+  // accepted socket; true means it took the socket, false: serve it here.
+  using distributor = bool (*)(void* ctx, int fd, const endpoint& peer) noexcept;
+  void set_distributor(distributor fn, void* ctx) noexcept {
+    distribute_ = fn;
+    distribute_ctx_ = ctx;
+  }
+  [[nodiscard]] bool hand_off(int fd, const endpoint& peer) noexcept {
+    return distribute_ != nullptr && distribute_(distribute_ctx_, fd, peer);
+  }
+
   // Transport-owned state.
   struct io_state {
     int fd = -1;
@@ -52,6 +64,8 @@ class listener {
   io_state io;
 
  private:
+  distributor distribute_ = nullptr;
+  void* distribute_ctx_ = nullptr;
   loop_base* loop_;
   handler* handler_;
   listen_options opts_;

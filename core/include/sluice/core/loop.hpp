@@ -3,6 +3,8 @@
 // Chosen once at startup (the transport registry instantiates it), so the hot
 // path calls the transport directly: no virtual call per event or per packet.
 
+#include <unistd.h>
+
 #include <concepts>
 #include <cstddef>
 #include <string_view>
@@ -62,6 +64,16 @@ class loop final : public loop_base {
     return transport_.udp_bind(at, h);
   }
   void close_listener(listener& l) noexcept override { transport_.close_listener(l); }
+  void adopt(int fd, const endpoint& peer, handler& h) noexcept override {
+    if constexpr (requires { transport_.adopt(fd, peer, h); }) {
+      transport_.adopt(fd, peer, h);
+    } else {
+      (void)peer;
+      (void)h;
+      stats_.accept_rejected.add();
+      ::close(fd);
+    }
+  }
   void close_udp(udp_socket& s) noexcept override { transport_.close_udp(s); }
   [[nodiscard]] std::string_view transport_name() const noexcept override { return Transport::name; }
   void wake() noexcept override { transport_.wake(); }

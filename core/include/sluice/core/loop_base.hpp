@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,8 @@
 #include "sluice/core/handler.hpp"
 #include "sluice/core/listener.hpp"
 #include "sluice/core/loop_options.hpp"
+#include "sluice/core/mail_hub.hpp"
+#include "sluice/core/task.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/core/segment_pool.hpp"
 #include "sluice/core/stats.hpp"
@@ -49,6 +52,9 @@ class loop_base {
   virtual result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h) = 0;
   // Stops accepting on l (the listener stays allocated until the loop dies).
   virtual void close_listener(listener& l) noexcept = 0;
+  // Serves a socket accepted elsewhere (kernel transports; the runtime's
+  // single-acceptor balance policies). Closes fd if this transport cannot.
+  virtual void adopt(int fd, const endpoint& peer, handler& h) noexcept = 0;
   virtual void close_udp(udp_socket& s) noexcept = 0;
   [[nodiscard]] virtual std::string_view transport_name() const noexcept = 0;
   // Runs iterations until the loop has stopped and every connection is gone.
@@ -79,8 +85,36 @@ class loop_base {
   void request_stop(duration grace);
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   // Runs fn on this loop's thread at the start of a coming iteration. Any
-  // thread; control plane (may allocate).
+  // thread; control plane (may allocate). Loops talk to each other through
+  // send_to/submit_to instead.
   void post(std::function<void()> fn);
+
+  // ---- cross-core messaging (owner core) --------------------------------------
+  // Runs t on loop `target` of the same runtime at the start of one of its
+  // next iterations. Messages from one loop to another run in the order sent.
+  // Never lost: when the ring is full they wait here, in order, and go as
+  // space frees. A sleeping target is woken; a busy one is not disturbed.
+  void send_to(unsigned target, task t) noexcept;
+  // Runs fn(target_loop) there, then then(this_loop, result) back here.
+  template <class F, class Then>
+  void submit_to(unsigned target, F fn, Then then) noexcept {
+    const unsigned from = id_;
+    send_to(target, task([fn = std::move(fn), then = std::move(then), from](loop_base& there) mutable {
+      if constexpr (std::is_void_v<decltype(fn(there))>) {
+        fn(there);
+        there.send_to(from, task([then = std::move(then)](loop_base& back) mutable { then(back); }));
+      } else {
+        auto r = fn(there);
+        there.send_to(from, task([then = std::move(then), r = std::move(r)](loop_base& back) mutable {
+          then(back, std::move(r));
+        }));
+      }
+    }));
+  }
+  // The number of loops reachable by send_to (1 without a runtime).
+  [[nodiscard]] unsigned peers() const noexcept { return hub_ != nullptr ? hub_->size() : 1; }
+  // Joins the runtime's mailboxes (before run(); the runtime calls it).
+  void attach_mail(mail_hub* hub);
 
   // ---- for transports (owner core) -------------------------------------------------
   // A fresh connection slot for a new socket, or nullptr at max_connections.
@@ -128,7 +162,9 @@ class loop_base {
   [[nodiscard]] bool has_pending_work() const noexcept;
   // How long the next poll may block (zero when there is pending work).
   [[nodiscard]] duration poll_timeout() noexcept;
-  void begin_sleep() noexcept { sleeping_.store(true, std::memory_order_seq_cst); }
+  // Announces a sleep; the fence orders it before the check for mail that
+  // follows (senders fence between their push and their look at the flag).
+  void begin_sleep() noexcept;
   void end_sleep() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
   void refresh_now() noexcept { now_ = opts_.clock.now(); }
   // Connections whose read was deferred and may go on now.
@@ -188,6 +224,14 @@ class loop_base {
   bool fd_released_ = false;
   time_point stop_deadline_{};
   timer stop_timer_;
+
+  mail_hub* hub_ = nullptr;
+  // Per target: messages waiting for ring space (and, for this loop itself,
+  // messages to self), drained in order every iteration.
+  std::vector<std::deque<task>> pending_mail_;
+  std::size_t pending_mail_count_ = 0;
+  bool drain_mail() noexcept;
+  void wake_if_sleeping(unsigned target) noexcept;
 
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> inbox_nonempty_{false};

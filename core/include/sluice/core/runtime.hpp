@@ -24,17 +24,36 @@
 #include "sluice/core/handler.hpp"
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/loop_options.hpp"
+#include "sluice/core/mail_hub.hpp"
 #include "sluice/core/result.hpp"
+#include "sluice/platform/binding.hpp"
+#include "sluice/platform/placement.hpp"
+#include "sluice/platform/topology.hpp"
 #include "sluice/transport/registry.hpp"
 
 namespace sluice {
+
+// How connections reach loops on kernel transports.
+enum class balance_policy {
+  reuse_port,   // every loop has its own listening socket; the kernel spreads them
+  round_robin,  // one acceptor (loop 0) hands connections out in turn
+  least_conn,   // one acceptor hands each to the loop with the fewest open
+  source_hash,  // one acceptor: the same source address always to the same loop
+};
+result<balance_policy> parse_balance(std::string_view name);
+std::string_view to_string(balance_policy p) noexcept;
 
 struct runtime_config {
   // A registry name or "auto".
   std::string transport = "auto";
   transport_settings transport_opts{};
-  // Number of loops (threads).
-  unsigned loops = 1;
+  // Which cores run loops (--cores, --cpuset, --numa-node, --nic, ...).
+  platform::placement_request placement{};
+  // Bind each loop's thread to its planned CPU (real machines only).
+  bool pin = true;
+  balance_policy balance = balance_policy::reuse_port;
+  // Plan against this topology instead of discovering the machine (tests).
+  std::shared_ptr<const platform::topology> topology;
   loop_options loop{};
   // Graceful stop: how long open connections may take to finish.
   duration shutdown_timeout = std::chrono::seconds(5);
@@ -54,8 +73,10 @@ class runtime {
   // Stops and joins the loops if they still run.
   ~runtime();
 
-  // Listens on `at` on every loop with one SO_REUSEPORT socket each; each
-  // loop gets its own handler from make_handler (called on that loop's thread).
+  // Listens on `at`: with balance reuse_port, on every loop with one
+  // SO_REUSEPORT socket each; otherwise loop 0 accepts and hands connections
+  // to loops by the policy. Each loop gets its own handler from make_handler
+  // (called on that loop's thread).
   void listen(const endpoint& at, handler_factory make_handler);
   // Binds a UDP socket on every loop (SO_REUSEPORT).
   void udp_bind(const endpoint& at, datagram_factory make_handler);
@@ -80,7 +101,11 @@ class runtime {
   // (port 0 resolved).
   [[nodiscard]] const std::vector<endpoint>& bound() const noexcept { return bound_; }
   [[nodiscard]] std::vector<endpoint> udp_bound() const { return udp_bound_; }
-  [[nodiscard]] unsigned loop_count() const noexcept { return cfg_.loops; }
+  [[nodiscard]] unsigned loop_count() const noexcept { return static_cast<unsigned>(plan_.loops.size()); }
+  // After start(): where each loop runs.
+  [[nodiscard]] const platform::placement_plan& plan() const noexcept { return plan_; }
+  // After start(): per loop, whether its thread is really pinned (else why not).
+  [[nodiscard]] const std::vector<std::string>& pinning() const noexcept { return pinning_; }
   // Loop i (valid between start() and the end of wait()). Its owner thread
   // alone may use it, except for its any-thread methods (stats, post, ...).
   [[nodiscard]] loop_base& loop(unsigned i) noexcept { return *loops_[i]; }
@@ -88,11 +113,19 @@ class runtime {
   [[nodiscard]] std::string_view transport_name() const noexcept;
 
  private:
+  struct balancer;
   void thread_main(unsigned index);
   result<void> start_loop(loop_base& l, unsigned index);
+  static bool distribute(void* ctx, int fd, const endpoint& peer) noexcept;
 
   runtime_config cfg_;
   const transport_entry* entry_ = nullptr;
+  std::shared_ptr<const platform::topology> topo_;
+  platform::placement_plan plan_;
+  std::vector<std::string> pinning_;
+  std::vector<std::unique_ptr<platform::numa_memory>> memory_;
+  std::unique_ptr<mail_hub> hub_;
+  std::vector<std::unique_ptr<balancer>> balancers_;
 
   struct listen_spec {
     endpoint at;

@@ -50,6 +50,9 @@ struct loop_stats {
   counter datagrams_out;
   counter datagrams_dropped;         // truncated, unsendable or queue full (counted, never silent)
   counter timers_fired;
+  counter mail_sent;        // messages sent to other loops
+  counter mail_received;    // messages run from other loops
+  counter wakeups_sent;     // sleeping peers woken (busy peers are never disturbed)
 };
 
 }  // namespace sluice

@@ -1,0 +1,43 @@
+#pragma once
+// Putting a loop where its plan says: its thread on its CPU, its memory on its
+// NUMA node. Both are real only on this machine's topology; elsewhere (and
+// where the OS cannot bind memory) they say so instead of pretending.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "sluice/core/result.hpp"
+#include "sluice/core/segment_pool.hpp"
+#include "sluice/platform/topology.hpp"
+
+namespace sluice::platform {
+
+// Binds the calling thread to `cpu` and checks with sched_getcpu() that it
+// runs there. On a topology that is not this machine's, does nothing and
+// returns an error saying so.
+result<void> bind_this_thread(const topology& topo, unsigned cpu);
+
+// Memory for a loop's pools, placed on one NUMA node through
+// hwloc_alloc_membind. Owned by the runtime for as long as the loop's pools
+// live; the allocator it hands out points at it.
+class numa_memory {
+ public:
+  numa_memory(const topology& topo, int node);
+  // Whether allocations really are bound; if not, why (they then come from
+  // ordinary memory, which still works).
+  [[nodiscard]] bool bound() const noexcept { return bound_; }
+  [[nodiscard]] const std::string& why_not() const noexcept { return why_not_; }
+  [[nodiscard]] memory_allocator allocator() noexcept;
+
+ private:
+  static void* allocate(std::size_t bytes, void* ctx) noexcept;
+  static void deallocate(void* p, std::size_t bytes, void* ctx) noexcept;
+
+  const topology* topo_;
+  int node_;
+  bool bound_ = false;
+  std::string why_not_;
+};
+
+}  // namespace sluice::platform
