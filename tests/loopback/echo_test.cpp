@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 
+#include "echo_handlers.hpp"
 #include "net.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
@@ -53,17 +54,17 @@ class echo_handler final : public handler {
   void on_open(connection&) noexcept override {
     if (obs_) obs_->note_open();
   }
-  void on_data(connection& c) noexcept override {
-    if (!c.writable()) return;
-    (void)c.send(std::move(c.input()));
-  }
-  void on_writable(connection& c) noexcept override { on_data(c); }
+  // sluice-echo's own handler does the echoing.
+  void on_data(connection& c) noexcept override { app_.on_data(c); }
+  void on_writable(connection& c) noexcept override { app_.on_writable(c); }
+  void on_peer_shutdown(connection& c) noexcept override { app_.on_peer_shutdown(c); }
   void on_close(connection&, close_reason r) noexcept override {
     if (obs_) obs_->note_close(r);
   }
 
  private:
   observations* obs_;
+  echo_app::echo_handler app_;
 };
 
 // An echo server on 127.0.0.1:0, running in this process.
