@@ -11,28 +11,7 @@
 #include "sluice/core/handler.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/udp_socket.hpp"
-
-namespace {
-
-class echo_handler final : public sluice::handler {
- public:
-  void on_data(sluice::connection& c) noexcept override {
-    // Over the high-water mark: leave the input where it is. Reading stops at
-    // the input limit (backpressure to the peer) until on_writable.
-    if (!c.writable()) return;
-    (void)c.send(std::move(c.input()));
-  }
-  void on_writable(sluice::connection& c) noexcept override { on_data(c); }
-};
-
-class udp_echo_handler final : public sluice::datagram_handler {
- public:
-  void on_datagram(sluice::udp_socket& s, const sluice::endpoint& from, std::string_view payload) noexcept override {
-    (void)s.send_to(from, payload);  // a full queue is counted as a drop
-  }
-};
-
-}  // namespace
+#include "echo_handlers.hpp"
 
 int main(int argc, char** argv) {
   sluice::cli args("sluice-echo", "Echo server: sends back every byte (TCP) or datagram (--udp) it receives.");
@@ -47,9 +26,9 @@ int main(int argc, char** argv) {
   sluice::runtime rt(app.runtime);
   for (const auto& at : app.listen) {
     if (udp) {
-      rt.udp_bind(at, [](sluice::loop_base&) { return std::make_unique<udp_echo_handler>(); });
+      rt.udp_bind(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::udp_echo_handler>(); });
     } else {
-      rt.listen(at, [](sluice::loop_base&) { return std::make_unique<echo_handler>(); });
+      rt.listen(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::echo_handler>(); });
     }
   }
   rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {

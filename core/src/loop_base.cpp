@@ -379,13 +379,14 @@ bool loop_base::after_flush(connection& c) noexcept {
   if (c.flags_.write_blocked && c.output_.empty()) c.flags_.write_blocked = false;
   if (!c.output_.empty()) return false;  // the transport waits for writability
   if (c.state_ == connection::state::closing) {
-    if (c.flags_.shut_done) return false;
     if (c.flags_.read_eof) {
-      // The peer is done too: nothing to linger for.
+      // The peer is done too (whether or not our FIN went out before the
+      // close): nothing to linger for.
       mark_closed(c, c.reason_);
       return false;
     }
-    return true;  // FIN now, then linger for the peer's FIN
+    if (c.flags_.shut_done) return false;  // lingering for the peer's FIN
+    return true;                           // FIN now, then linger for the peer's FIN
   }
   return c.flags_.shut_requested && !c.flags_.shut_done;
 }

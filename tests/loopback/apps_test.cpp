@@ -13,6 +13,7 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice_config.hpp"
 
 namespace sluice {
 namespace {
@@ -75,6 +76,25 @@ TEST(apps, bad_flags_and_addresses_give_one_line_and_exit_2) {
     EXPECT_NE(err.find("error"), std::string::npos) << err;
   }
 }
+
+#if !SLUICE_HAVE_KQUEUE_NATIVE
+// Where the OS has no kqueue the transport is still a known name: asking for
+// it gives the probe's reason in one line and exit code 2, not "unknown".
+TEST(apps, kqueue_transport_is_refused_with_the_reason_on_this_os) {
+  const std::vector<std::vector<std::string>> cases = {
+      {echo_bin(), "--transport=kqueue", "--listen=127.0.0.1:0"},
+      {bench_bin(), "echo", "--target=127.0.0.1:1", "--transport=kqueue", "--duration=1s"},
+  };
+  for (const auto& argv : cases) {
+    test::child p(argv);
+    EXPECT_EQ(p.wait(), 2) << argv[0];
+    std::string err = p.stderr_text();
+    EXPECT_EQ(count_lines(err), 1) << err;
+    EXPECT_NE(err.find("kqueue is not available on this OS"), std::string::npos) << err;
+    EXPECT_NE(err.find("--transport=epoll"), std::string::npos) << "it says what to use instead: " << err;
+  }
+}
+#endif
 
 TEST(apps, busy_port_gives_one_line_and_exit_2) {
   int holder = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 
+#include "echo_handlers.hpp"
 #include "net.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
@@ -53,17 +54,17 @@ class echo_handler final : public handler {
   void on_open(connection&) noexcept override {
     if (obs_) obs_->note_open();
   }
-  void on_data(connection& c) noexcept override {
-    if (!c.writable()) return;
-    (void)c.send(std::move(c.input()));
-  }
-  void on_writable(connection& c) noexcept override { on_data(c); }
+  // sluice-echo's own handler does the echoing.
+  void on_data(connection& c) noexcept override { app_.on_data(c); }
+  void on_writable(connection& c) noexcept override { app_.on_writable(c); }
+  void on_peer_shutdown(connection& c) noexcept override { app_.on_peer_shutdown(c); }
   void on_close(connection&, close_reason r) noexcept override {
     if (obs_) obs_->note_close(r);
   }
 
  private:
   observations* obs_;
+  echo_app::echo_handler app_;
 };
 
 // An echo server on 127.0.0.1:0, running in this process.
@@ -88,59 +89,10 @@ struct echo_server {
   }
 };
 
-// Many clients at once, each sending its payload in random chunks and
-// checking the echo byte for byte, multiplexed with poll().
-struct stream_client {
-  int fd = -1;
-  std::string payload;
-  std::size_t sent = 0;
-  std::string got;
-  bool shut = false;
-  bool eof = false;
-};
-
-void drive(std::vector<stream_client>& clients, std::mt19937_64& rng, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  std::vector<pollfd> pfd(clients.size());
-  std::vector<char> buf(256 * 1024);
-  std::size_t done = 0;
-  while (done < clients.size() && std::chrono::steady_clock::now() < deadline) {
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-      auto& c = clients[i];
-      pfd[i].fd = c.eof ? -1 : c.fd;
-      pfd[i].events = static_cast<short>(POLLIN | (c.sent < c.payload.size() ? POLLOUT : 0));
-      pfd[i].revents = 0;
-    }
-    int n = ::poll(pfd.data(), pfd.size(), 1000);
-    ASSERT_GE(n, 0);
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-      auto& c = clients[i];
-      if ((pfd[i].revents & POLLOUT) && c.sent < c.payload.size()) {
-        std::size_t chunk = std::min<std::size_t>(c.payload.size() - c.sent, 1 + rng() % 65536);
-        ssize_t r = ::send(c.fd, c.payload.data() + c.sent, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r > 0) c.sent += static_cast<std::size_t>(r);
-      }
-      if (c.sent == c.payload.size() && !c.shut) {
-        ::shutdown(c.fd, SHUT_WR);  // half-close: the server must still echo everything
-        c.shut = true;
-      }
-      if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        ssize_t r = ::recv(c.fd, buf.data(), buf.size(), MSG_DONTWAIT);
-        if (r > 0) {
-          c.got.append(buf.data(), static_cast<std::size_t>(r));
-        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-          c.eof = true;
-          ++done;
-        }
-      }
-    }
-  }
-}
-
 TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
   echo_server srv;
   std::mt19937_64 rng(7);
-  std::vector<stream_client> clients(1000);
+  std::vector<test::stream_client> clients(1000);
   std::size_t total = 0;
   for (std::size_t i = 0; i < clients.size(); ++i) {
     // Log-uniform sizes from 1 byte to 1 MiB.
@@ -153,7 +105,7 @@ TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
     clients[i].fd = test::connect_nonblocking(srv.at);
     ASSERT_GE(clients[i].fd, 0);
   }
-  drive(clients, rng, 120s);
+  ASSERT_TRUE(test::drive(clients, rng, 120s));
   std::size_t exact = 0;
   for (auto& c : clients) {
     if (c.eof && c.got == c.payload) ++exact;
@@ -169,12 +121,12 @@ TEST(loopback_echo, two_loops_share_the_port) {
   cfg.placement.loops = 2;
   echo_server srv(cfg);
   std::mt19937_64 rng(11);
-  std::vector<stream_client> clients(64);
+  std::vector<test::stream_client> clients(64);
   for (std::size_t i = 0; i < clients.size(); ++i) {
     clients[i].payload = test::random_bytes(1 + rng() % 100000, 100 + i);
     clients[i].fd = test::connect_nonblocking(srv.at);
   }
-  drive(clients, rng, 60s);
+  ASSERT_TRUE(test::drive(clients, rng, 60s));
   for (auto& c : clients) {
     EXPECT_TRUE(c.eof);
     EXPECT_EQ(c.got, c.payload);
@@ -321,7 +273,7 @@ TEST(loopback_echo, busy_port_even_against_another_reuseport_listener) {
 TEST(loopback_echo, graceful_stop_loses_no_echoed_bytes) {
   echo_server srv;
   std::mt19937_64 rng(5);
-  std::vector<stream_client> clients(20);
+  std::vector<test::stream_client> clients(20);
   for (std::size_t i = 0; i < clients.size(); ++i) {
     clients[i].payload = test::random_bytes(200000 + i * 1000, 50 + i);
     clients[i].fd = test::connect_nonblocking(srv.at);
@@ -338,7 +290,7 @@ TEST(loopback_echo, graceful_stop_loses_no_echoed_bytes) {
     c.sent = 1000;
   }
   srv.rt.stop(30s);  // stop accepting; open connections may finish
-  drive(clients, rng, 60s);
+  ASSERT_TRUE(test::drive(clients, rng, 60s));
   for (auto& c : clients) {
     EXPECT_TRUE(c.eof);
     EXPECT_EQ(c.got.size(), c.payload.size());

@@ -126,6 +126,45 @@ std::string random_bytes(std::size_t n, std::uint64_t seed) {
   return s;
 }
 
+bool drive(std::vector<stream_client>& clients, std::mt19937_64& rng, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::vector<pollfd> pfd(clients.size());
+  std::vector<char> buf(256 * 1024);
+  std::size_t done = 0;
+  for (auto& c : clients) set_nonblocking(c.fd);
+  while (done < clients.size() && std::chrono::steady_clock::now() < deadline) {
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      auto& c = clients[i];
+      pfd[i].fd = c.eof ? -1 : c.fd;
+      pfd[i].events = static_cast<short>(POLLIN | (c.sent < c.payload.size() ? POLLOUT : 0));
+      pfd[i].revents = 0;
+    }
+    if (::poll(pfd.data(), pfd.size(), 1000) < 0 && errno != EINTR) return false;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      auto& c = clients[i];
+      if ((pfd[i].revents & POLLOUT) && c.sent < c.payload.size()) {
+        std::size_t chunk = std::min<std::size_t>(c.payload.size() - c.sent, 1 + rng() % 65536);
+        ssize_t r = ::send(c.fd, c.payload.data() + c.sent, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r > 0) c.sent += static_cast<std::size_t>(r);
+      }
+      if (c.sent == c.payload.size() && !c.shut) {
+        ::shutdown(c.fd, SHUT_WR);  // half-close: the server must still echo everything
+        c.shut = true;
+      }
+      if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t r = ::recv(c.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (r > 0) {
+          c.got.append(buf.data(), static_cast<std::size_t>(r));
+        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+          c.eof = true;
+          ++done;
+        }
+      }
+    }
+  }
+  return true;
+}
+
 child::child(std::vector<std::string> argv, long nofile_limit) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return;

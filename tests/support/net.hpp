@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,21 @@ void close_with_reset(int fd);
 std::pair<int, std::uint16_t> reserve_closed_port();
 // Random bytes, reproducible from the seed.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
+
+// A kernel-socket client of an echo server: sends its payload, half-closes,
+// reads the echo until EOF (see drive()).
+struct stream_client {
+  int fd = -1;
+  std::string payload;
+  std::size_t sent = 0;
+  std::string got;
+  bool shut = false;
+  bool eof = false;
+};
+// Runs many stream_clients at once, multiplexed with poll(): each sends its
+// payload in random chunks (1 B to 64 KiB), then shutdown(SHUT_WR), and reads
+// until EOF. Returns when all saw EOF or `limit` passed; false if poll failed.
+bool drive(std::vector<stream_client>& clients, std::mt19937_64& rng, std::chrono::seconds limit);
 
 // A child process (an app binary) with its stdout piped to us.
 class child {

@@ -244,6 +244,28 @@ TEST(loop, pool_exhaustion_stops_reading_and_resumes) {
   ::close(a);
 }
 
+// Regression: a connection that had already sent its FIN (shutdown_write)
+// and was closed by the application once the peer's FIN arrived stayed in
+// "closing" until linger_timeout ran out (2 s by default), although both
+// directions were finished: after_flush() looked at "our FIN was sent"
+// (linger for the peer's) before "the peer's FIN already came".
+TEST(loop, regression_close_after_both_fins_waited_for_the_linger_timeout) {
+  fixture f;
+  f.rec.on_open_fn = [](connection& c) {
+    (void)c.write("bye");
+    c.shutdown_write();
+  };
+  int a = f.connect_client();
+  std::string got;
+  EXPECT_TRUE(test::read_to_eof(a, got, 5s)) << "our FIN";
+  EXPECT_EQ(got, "bye");
+  ::close(a);  // the peer's FIN; the default on_peer_shutdown closes
+  // No time passes on the manual clock: the close must not wait for linger.
+  ASSERT_TRUE(f.step_until([&] { return !f.rec.closed.empty(); }, 200))
+      << "still lingering although both FINs were exchanged";
+  EXPECT_EQ(f.rec.closed.front(), close_reason::peer_closed);
+}
+
 TEST(loop, write_refused_over_max_output) {
   fixture f([](loop_options& o) { o.max_output_bytes = 1000; });
   bool first = false, second = false;

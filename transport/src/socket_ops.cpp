@@ -8,6 +8,8 @@
 
 #include <cerrno>
 
+#include "sluice/platform/socket_options.hpp"
+
 namespace sluice::sockets {
 
 namespace {
@@ -59,7 +61,9 @@ result<int> open_listener(const endpoint& at, const listen_options& opts) {
   int fd = make_socket(at.family(), SOCK_STREAM);
   if (fd < 0) return socket_error("cannot listen on", at, errno);
   set_flag(fd, SOL_SOCKET, SO_REUSEADDR);
-  if (opts.reuse_port) set_flag(fd, SOL_SOCKET, SO_REUSEPORT);
+  // Where the kernel spreads connections over the sockets of one port
+  // (platform::set_reuse_port picks SO_REUSEPORT_LB on FreeBSD).
+  if (opts.reuse_port) (void)platform::set_reuse_port(fd);
   // An IPv6 address means IPv6 only, whatever the sysctl default: listen on
   // 0.0.0.0 as well to take IPv4.
   if (at.is_v6()) set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY);
@@ -87,7 +91,7 @@ result<int> open_udp(const endpoint& at, bool reuse_port) {
   int fd = make_socket(at.family(), SOCK_DGRAM);
   if (fd < 0) return socket_error("cannot bind UDP", at, errno);
   set_flag(fd, SOL_SOCKET, SO_REUSEADDR);
-  if (reuse_port) set_flag(fd, SOL_SOCKET, SO_REUSEPORT);
+  if (reuse_port) (void)platform::set_reuse_port(fd);
   if (at.is_v6()) set_flag(fd, IPPROTO_IPV6, IPV6_V6ONLY);
   if (::bind(fd, at.data(), at.size()) != 0) {
     int err = errno;

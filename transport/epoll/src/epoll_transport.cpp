@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "sluice/core/loop.hpp"
+#include "sluice/transport/readiness_io.hpp"
 #include "sluice/transport/socket_ops.hpp"
 
 namespace sluice::epoll {
@@ -20,15 +21,6 @@ namespace sluice::epoll {
 namespace {
 
 constexpr std::uint32_t stream_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-// Segments handed to one readv; 2 covers the tail room plus a fresh segment.
-constexpr int read_iov = 2;
-constexpr int write_iov = 64;
-// Tail room smaller than this is not worth an iovec of its own.
-constexpr std::size_t min_tail_room = 512;
-// slot().bits: the peer's FIN (or a hang-up) has been signalled. A short read
-// then no longer proves the socket drained: the end of stream still waits to
-// be read, and edge-triggered epoll will not report it again.
-constexpr std::uint32_t peer_hup = 1;
 
 }  // namespace
 
@@ -117,7 +109,7 @@ void epoll_transport::on_connection_event(connection& c, std::uint32_t events) n
     if (c.current_state() == st::closed) return;
   }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) c.slot().bits |= peer_hup;
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readiness::note_hangup(c, 0);
     loop_.set_read_pending(c, true);
     read(c);
     if (c.current_state() == st::closed) return;
@@ -127,125 +119,14 @@ void epoll_transport::on_connection_event(connection& c, std::uint32_t events) n
 
 // ---- reading --------------------------------------------------------------------------
 
-void epoll_transport::read(connection& c) noexcept {
-  if (!loop_.may_read(c)) return;  // read_pending stays set; the loop comes back
-  buffer_chain& in = c.input();
-  segment_pool& pool = loop_.pool();
-  const std::size_t budget = loop_.options().read_budget;
-  const std::size_t limit = loop_.options().max_input_bytes;
-  std::size_t total = 0;
-  int err = 0;
-  bool eof = false;
-  bool starved = false;
-  for (;;) {
-    iovec iov[read_iov];
-    int n = 0;
-    std::span<std::byte> tail = in.tail_room();
-    if (tail.size() >= min_tail_room) iov[n++] = {tail.data(), tail.size()};
-    segment* fresh = pool.allocate();
-    if (fresh != nullptr) iov[n++] = {fresh->base + fresh->end, fresh->tailroom()};
-    if (n == 0) {
-      starved = true;  // out of buffer memory: read again when segments come back
-      break;
-    }
-    std::size_t space = 0;
-    for (int i = 0; i < n; ++i) space += iov[i].iov_len;
-    // One buffer is the common case (an empty input chain): read(2) skips
-    // importing an iovec array.
-    ssize_t r = n == 1 ? ::read(c.slot().fd, iov[0].iov_base, iov[0].iov_len) : ::readv(c.slot().fd, iov, n);
-    loop_.stats().read_calls.add();
-    if (r > 0) {
-      auto got = static_cast<std::size_t>(r);
-      std::size_t in_tail = 0;
-      if (tail.size() >= min_tail_room) {
-        in_tail = std::min(got, tail.size());
-        in.commit(in_tail);
-      }
-      if (fresh != nullptr) {
-        if (got > in_tail) {
-          fresh->end += static_cast<std::uint32_t>(got - in_tail);
-          in.append(fresh);
-        } else {
-          segment_unref(fresh);
-        }
-      }
-      total += got;
-      if (got < space && (c.slot().bits & peer_hup) == 0) {
-        loop_.set_read_pending(c, false);  // a short read: the socket is drained
-        break;
-      }
-      if (total >= budget || in.size() >= limit) break;  // more may wait: read_pending stays
-      continue;
-    }
-    if (fresh != nullptr) segment_unref(fresh);
-    if (r == 0) {
-      eof = true;
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      loop_.set_read_pending(c, false);
-      break;
-    }
-    err = errno;
-    break;
-  }
-  if (total != 0) {
-    loop_.stats().bytes_read.add(total);
-    loop_.data_arrived(c);
-    if (c.current_state() == connection::state::closed) return;
-  }
-  if (err != 0) {
-    loop_.failed(c, sockets::reason_for_errno(err, false), err);
-  } else if (eof) {
-    loop_.peer_shutdown(c);
-  } else if (starved) {
-    loop_.read_starved(c);
-  } else if (loop_base::read_pending(c) && total >= budget) {
-    loop_.read_later(c);  // fairness: others first, then the rest of this one
-  }
-}
+void epoll_transport::read(connection& c) noexcept { readiness::read(loop_, c); }
 
 // ---- writing ---------------------------------------------------------------------------
 
 void epoll_transport::flush(connection& c) noexcept {
-  while (!c.output().empty() && c.current_state() != connection::state::closed) {
-    iovec iov[write_iov];
-    int n = 0;
-    std::size_t bytes = 0;
-    c.output().for_each_piece([&](std::string_view piece) {
-      iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
-      bytes += piece.size();
-      return n < write_iov;
-    });
-    ssize_t r;
-    if (n == 1) {
-      // One piece (the common case): send(2) avoids the msghdr and iovec import.
-      r = ::send(c.slot().fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-    } else {
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = static_cast<std::size_t>(n);
-      r = ::sendmsg(c.slot().fd, &msg, MSG_NOSIGNAL);
-    }
-    loop_.stats().write_calls.add();
-    if (r >= 0) {
-      loop_.wrote(c, static_cast<std::size_t>(r));
-      if (static_cast<std::size_t>(r) < bytes) {
-        loop_.write_blocked(c);  // the socket buffer is full: EPOLLOUT will tell
-        return;
-      }
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      loop_.write_blocked(c);
-      return;
-    }
-    int err = errno;
-    loop_.failed(c, sockets::reason_for_errno(err, false), err);
-    return;
-  }
+  // A short write ends in write_blocked(); the edge-triggered EPOLLOUT that
+  // follows calls flush_ready(). Nothing to re-arm.
+  (void)readiness::flush(loop_, c, MSG_NOSIGNAL);
 }
 
 void epoll_transport::shutdown_write(connection& c) noexcept { ::shutdown(c.slot().fd, SHUT_WR); }
@@ -264,63 +145,40 @@ void epoll_transport::release(connection& c) noexcept {
 // ---- accepting ---------------------------------------------------------------------------
 
 result<listener*> epoll_transport::listen(const endpoint& at, handler& h, const listen_options& opts) {
-  auto fd = sockets::open_listener(at, opts);
-  if (!fd) return fd.err();
-  auto l = std::make_unique<listener>(loop_, h, opts);
-  l->io.fd = *fd;
-  l->io.local = sockets::local_address(*fd);
-  l->io.retry.set_callback(&epoll_transport::retry_accept, l.get());
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.u64 = tag(l.get(), k_listener);
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, *fd, &ev) != 0) {
-    int err = errno;
-    ::close(*fd);
-    return error::from_errno(err, "cannot watch listener " + at.to_string());
-  }
-  listener* raw = l.get();
-  loop_.track_listener(std::move(l));
+  auto l = readiness::listen_and_watch(loop_, at, h, opts, &epoll_transport::retry_accept, [&](int fd, listener& lr) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = tag(&lr, k_listener);
+    return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+  });
+  if (!l) return l;
   pending_accepts_.reserve(loop_.listeners().size());
   accept_batch_.reserve(loop_.listeners().size());
   // Connections may already be waiting (the edge happened before we watched).
-  accept_ready(*raw);
-  return raw;
+  accept_ready(**l);
+  return l;
 }
 
 void epoll_transport::accept_ready(listener& l) noexcept {
   if (l.io.closed || l.io.paused) return;
   const unsigned batch = loop_.options().accept_batch;
   for (unsigned i = 0; i < batch; ++i) {
+    int fd;
     endpoint peer;
-    socklen_t len = endpoint::capacity();
-    int fd = ::accept4(l.io.fd, peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      switch (errno) {
-        case EINTR:
-        case ECONNABORTED:
-        case EPROTO:
-          continue;  // that one connection is gone; take the next
-        case EMFILE:
-        case ENFILE:
-        case ENOBUFS:
-        case ENOMEM:
-          // Out of descriptors: the connection waits in the backlog. Never
-          // spin on it; resume when one of ours closes or after a pause.
-          loop_.stats().accept_fd_exhausted.add();
-          l.io.paused = true;
-          loop_.note_accept_paused();
-          loop_.timers().arm_after(l.io.retry, loop_.options().accept_retry);
-          return;
-        default:
-          loop_.stats().accept_errors.add();
-          return;
-      }
+    switch (readiness::accept_one(loop_, l, &fd, &peer)) {
+      case readiness::accept_step::accepted:
+        ++l.io.accepted;
+        if (l.hand_off(fd, peer)) break;  // another loop serves it (--balance)
+        adopt(fd, peer, l.get_handler());
+        break;
+      case readiness::accept_step::next:
+        break;
+      case readiness::accept_step::stop:
+        // Drained, or paused out of descriptors: no edge will come for the
+        // waiting connections, and that is right: fd_released() or the
+        // retry timer resumes.
+        return;
     }
-    ++l.io.accepted;
-    endpoint from(peer.data(), len);
-    if (l.hand_off(fd, from)) continue;  // another loop serves it (--balance)
-    adopt(fd, from, l.get_handler());
   }
   // Batch used up: more may be waiting, and the edge will not come again.
   if (std::find(pending_accepts_.begin(), pending_accepts_.end(), &l) == pending_accepts_.end()) {
@@ -329,13 +187,8 @@ void epoll_transport::accept_ready(listener& l) noexcept {
 }
 
 void epoll_transport::adopt(int fd, const endpoint& peer, handler& h) noexcept {
-  connection* c = loop_.new_connection(h, peer, false);
-  if (c == nullptr) {
-    ::close(fd);  // over max_connections: counted by the loop
-    return;
-  }
-  sockets::set_nodelay(fd);
-  c->slot().fd = fd;
+  connection* c = readiness::adopt_socket(loop_, fd, peer, h);
+  if (c == nullptr) return;
   epoll_event ev{};
   ev.events = stream_events;
   ev.data.u64 = tag(c, k_connection);
@@ -375,26 +228,15 @@ void epoll_transport::close_listener(listener& l) noexcept {
 // ---- connecting ---------------------------------------------------------------------------
 
 result<connection_handle> epoll_transport::connect(const endpoint& to, handler& h, void* context) {
-  auto s = sockets::start_connect(to);
-  if (!s) return s.err();
-  connection* c = loop_.new_connection(h, to, true);
-  if (c == nullptr) {
-    ::close(s->fd);
-    return error{"cannot connect to " + to.to_string() + ": connection limit reached on this loop", {}};
-  }
-  c->set_context(context);
-  c->slot().fd = s->fd;
-  if (s->connect_errno != EINPROGRESS) {
-    // Refused or unreachable at once: reported like a late failure, through
-    // on_close in the close phase, so callers see one path.
-    loop_.failed(*c, sockets::reason_for_errno(s->connect_errno, true), s->connect_errno);
-    return c->handle();
-  }
+  auto started = readiness::begin_connect(loop_, to, h, context);
+  if (!started) return started.err();
+  connection* c = *started;
+  if (c->current_state() != connection::state::connecting) return c->handle();  // failed at once
   // Watch only now: an unconnected socket reads as writable and hung up.
   epoll_event ev{};
   ev.events = stream_events;
   ev.data.u64 = tag(c, k_connection);
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c->slot().fd, &ev) != 0) {
     loop_.failed(*c, close_reason::resource_limit, errno);
   }
   return c->handle();
@@ -403,23 +245,13 @@ result<connection_handle> epoll_transport::connect(const endpoint& to, handler& 
 // ---- UDP ------------------------------------------------------------------------------------
 
 result<udp_socket*> epoll_transport::udp_bind(const endpoint& at, datagram_handler& h) {
-  auto fd = sockets::open_udp(at, true);
-  if (!fd) return fd.err();
   if (!udp_rx_) udp_rx_.reset(new std::byte[udp_batch * udp_slot_bytes]);
-  auto s = std::make_unique<udp_socket>(loop_, h);
-  s->io.fd = *fd;
-  s->io.local = sockets::local_address(*fd);
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.u64 = tag(s.get(), k_udp);
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, *fd, &ev) != 0) {
-    int err = errno;
-    ::close(*fd);
-    return error::from_errno(err, "cannot watch UDP socket " + at.to_string());
-  }
-  udp_socket* raw = s.get();
-  loop_.track_udp(std::move(s));
-  return raw;
+  return readiness::bind_udp_and_watch(loop_, at, h, [&](int fd, udp_socket& s) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = tag(&s, k_udp);
+    return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+  });
 }
 
 void epoll_transport::udp_ready(udp_socket& s) noexcept {
@@ -445,15 +277,10 @@ void epoll_transport::udp_ready(udp_socket& s) noexcept {
     pool.set_deferred(true);
     for (int i = 0; i < n && !s.io.closed; ++i) {
       const msghdr& h = msgs[i].msg_hdr;
-      if ((h.msg_flags & MSG_TRUNC) != 0) {
-        loop_.stats().datagrams_dropped.add();
-        continue;
-      }
-      loop_.stats().datagrams_in.add();
-      loop_.stats().bytes_read.add(msgs[i].msg_len);
       endpoint peer(h.msg_name ? static_cast<const sockaddr*>(h.msg_name) : nullptr, h.msg_namelen);
-      s.get_handler().on_datagram(
-          s, peer, std::string_view(reinterpret_cast<const char*>(iov[i].iov_base), msgs[i].msg_len));
+      readiness::datagram_arrived(loop_, s, peer,
+                                  std::string_view(reinterpret_cast<const char*>(iov[i].iov_base), msgs[i].msg_len),
+                                  (h.msg_flags & MSG_TRUNC) != 0);
     }
     pool.set_deferred(false);
     pool.reclaim();

@@ -1,0 +1,133 @@
+#pragma once
+// The BSD/macOS readiness transport: kernel sockets, one kqueue per loop,
+// following FreeBSD's kqueue(2).
+//
+//   - Connections: EVFILT_READ with EV_CLEAR (edge-like: reported again only
+//     when more arrives), EVFILT_WRITE with EV_CLEAR | EV_DISPATCH, armed only
+//     while output waits for room (so the ACKs of a busy connection do not
+//     wake the loop). EV_EOF marks the peer's FIN or a reset; its fflags
+//     carry the socket error.
+//   - Listeners: EVFILT_READ, level-triggered; its data is the number of
+//     connections waiting, which bounds the accept batch. Out of
+//     descriptors, the listener is disabled (EV_DISABLE) until a connection
+//     closes or accept_retry passes: never a spin.
+//   - Interest changes are batched and handed to the same kevent() call that
+//     waits; the wait's timeout is the loop's next timer (from its wheel).
+//   - wake() triggers an EVFILT_USER event: any thread.
+//   - Listener distribution: one socket per loop where the kernel balances
+//     (SO_REUSEPORT_LB on FreeBSD); a single acceptor that hands connections
+//     to the other loops where it does not (macOS): round robin, least
+//     connections or by client address (acceptor_group).
+//
+// Only POSIX and <sys/event.h> here; OS differences come from platform/.
+// On Linux this file is compiled only for tests, against the emulated
+// <sys/event.h> in tests/support/kqueue_emulation.
+//
+// Owner core only, except wake() (any thread).
+
+#include <sys/types.h>
+#include <sys/event.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/acceptor_group.hpp"
+
+namespace sluice::kqueue {
+
+// How the loops that listen on one port share its connections.
+enum class listener_distribution : std::uint8_t {
+  kernel,           // a socket per loop; the kernel spreads connections
+  single_acceptor,  // one socket; its loop hands connections out round robin
+};
+
+// What this OS needs: single_acceptor where the kernel does not balance.
+[[nodiscard]] listener_distribution default_distribution() noexcept;
+
+struct kqueue_options {
+  listener_distribution distribution = default_distribution();
+  // With single_acceptor: which loop gets each connection.
+  handoff_policy handoff = handoff_policy::round_robin;
+};
+
+class kqueue_transport {
+ public:
+  static constexpr std::string_view name = "kqueue";
+  static constexpr int max_events = 256;
+  // Changes wait here until the next kevent() call; a fuller batch is
+  // handed over early.
+  static constexpr int max_changes = 256;
+  static constexpr std::size_t udp_slot_bytes = 65536;
+
+  explicit kqueue_transport(loop_base& loop, kqueue_options opts = {});
+  kqueue_transport(const kqueue_transport&) = delete;
+  kqueue_transport& operator=(const kqueue_transport&) = delete;
+  ~kqueue_transport();
+
+  // ---- data path (see transport_backend in loop.hpp) ----
+  std::size_t poll(duration timeout) noexcept;
+  void read(connection& c) noexcept;
+  void flush(connection& c) noexcept;
+  void shutdown_write(connection& c) noexcept;
+  void release(connection& c) noexcept;
+  void flush_udp(udp_socket& s) noexcept;
+  void fd_released() noexcept;
+  void wake() noexcept;
+
+  // ---- control plane ----
+  result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  result<connection_handle> connect(const endpoint& to, handler& h, void* context);
+  result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  void close_listener(listener& l) noexcept;
+  void close_udp(udp_socket& s) noexcept;
+  // Takes over an accepted non-blocking socket: registers it and opens a
+  // connection for it; closes fd if the loop is full.
+  void adopt(int fd, const endpoint& peer, handler& h) noexcept;
+
+  [[nodiscard]] const kqueue_options& options() const noexcept { return opts_; }
+  // Changes waiting for the next kevent() call (for tests).
+  [[nodiscard]] int pending_changes() const noexcept { return nchanges_; }
+
+ private:
+  enum kind : std::uintptr_t { k_connection = 0, k_listener = 1, k_udp = 2, k_wakeup = 3 };
+
+  // Queues an interest change for the next kevent() call.
+  void change(int fd, short filter, unsigned short flags, void* object, kind k) noexcept;
+  // Hands the queued changes over now (the batch is full).
+  void submit_changes() noexcept;
+  // Applies one change at once (control plane): the error, if any.
+  [[nodiscard]] int register_now(std::uintptr_t ident, short filter, unsigned short flags, void* object, kind k) noexcept;
+  // Drops queued changes for a descriptor about to be closed.
+  void forget_changes(int fd) noexcept;
+
+  void dispatch(const struct kevent& ev) noexcept;
+  void change_failed(const struct kevent& ev) noexcept;
+  void on_read_event(connection& c, const struct kevent& ev) noexcept;
+  void on_write_event(connection& c, const struct kevent& ev) noexcept;
+  void accept_ready(listener& l, std::int64_t waiting) noexcept;
+  void udp_ready(udp_socket& s) noexcept;
+  [[nodiscard]] acceptor_group* group_of(const listener& l) const noexcept;
+  static void retry_accept(timer& t) noexcept;
+  static void adopt_handed_off(listener& member, int fd, const endpoint& peer) noexcept;
+
+  loop_base& loop_;
+  kqueue_options opts_;
+  int kq_ = -1;
+  int nchanges_ = 0;
+  std::array<struct kevent, max_changes> changes_{};
+  std::array<struct kevent, max_events> events_{};
+  // Receipts for an early batch (never the array poll() is dispatching).
+  std::array<struct kevent, max_changes> receipts_{};
+  // Receive buffer for UDP, allocated at the first udp_bind.
+  std::unique_ptr<std::byte[]> udp_rx_;
+  // Single-acceptor groups this loop's listeners belong to.
+  std::vector<std::pair<listener*, std::shared_ptr<acceptor_group>>> groups_;
+};
+
+}  // namespace sluice::kqueue

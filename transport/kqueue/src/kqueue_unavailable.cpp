@@ -1,0 +1,38 @@
+// The kqueue transport's registry entry on an OS without kqueue (Linux).
+// `--transport=kqueue` must say why it cannot run rather than claim the
+// transport does not exist: the probe gives the reason and the apps exit 2.
+// The transport itself is built on Linux only for tests, against an emulated
+// <sys/event.h> that never enters the library.
+
+#include <stdexcept>
+
+#include "sluice/platform/socket_options.hpp"
+#include "sluice/transport/registry.hpp"
+
+namespace sluice {
+
+namespace {
+
+std::string probe_kqueue(const transport_settings&) {
+  return "kqueue is not available on this OS (" + platform::os_name() + "); use --transport=epoll";
+}
+
+result<void> init_kqueue(const transport_settings& settings, unsigned) { return error{probe_kqueue(settings), {}}; }
+
+std::unique_ptr<loop_base> make_kqueue_loop(const loop_options&, std::uint16_t) {
+  // Never reached: select_transport() runs the probe first.
+  throw std::runtime_error("kqueue is not available on this OS");
+}
+
+}  // namespace
+
+extern const transport_entry kqueue_entry;
+const transport_entry kqueue_entry{
+    "kqueue",
+    "BSD/macOS kernel sockets (not available on this OS)",
+    &probe_kqueue,
+    &init_kqueue,
+    &make_kqueue_loop,
+};
+
+}  // namespace sluice
