@@ -11,6 +11,7 @@ namespace sluice::bench {
 struct summary {
   std::string mode;
   std::string target;
+  std::string path;  // http only
   unsigned connections = 0;
   std::size_t size = 0;
   unsigned pipeline = 0;
@@ -18,16 +19,23 @@ struct summary {
   double seconds = 0;
   unsigned loops = 0;
   std::uint64_t messages = 0;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0;  // reply bytes received in the measured window
   std::uint64_t connect_failures = 0;
   std::uint64_t closed_early = 0;
   std::uint64_t mismatches = 0;
+  std::uint64_t protocol_errors = 0;  // replies that could not be framed
   std::string first_error;
   histogram latency;
+
+  [[nodiscard]] std::uint64_t errors() const noexcept {
+    return connect_failures + closed_early + mismatches + protocol_errors;
+  }
 };
 
 // "812us", "1.25ms", "3.1s".
 std::string format_ns(std::uint64_t ns);
+// The first line of the text report (also the plot's title).
+std::string headline(const summary& s);
 std::string to_text(const summary& s);
 std::string to_json(const summary& s);
 

@@ -4,6 +4,8 @@
 //
 // One handler object per loop, called only on that loop's thread.
 
+#include "sluice/core/codec/length_field_decoder.hpp"
+#include "sluice/core/codec/length_field_prepender.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/udp_socket.hpp"
@@ -25,6 +27,43 @@ class echo_handler final : public handler {
   // high water): echo that first, then close (on_data does). Closing at once
   // would discard it.
   void on_peer_shutdown(connection& c) noexcept override { on_data(c); }
+};
+
+// Frames: [4-byte big-endian payload length][payload].
+class frame_echo_handler final : public handler {
+ public:
+  frame_echo_handler(const codec::length_field_decoder& decoder,
+                     const codec::length_field_prepender& prepender)
+      : decoder_(decoder), prepender_(prepender) {}
+
+  void on_data(connection& c) noexcept override {
+    while (c.writable()) {
+      const auto status = decoder_.decode(c.input(), frame_);
+      if (status == codec::frame_status::need_more) {
+        // No whole frame left: once the peer is done, so are we.
+        if (c.peer_shut()) c.close(close_reason::peer_closed);
+        return;
+      }
+      if (codec::is_error(status)) {
+        codec::reject(c, status);
+        return;
+      }
+      if (!prepender_.send(c, std::move(frame_))) {
+        c.close(close_reason::resource_limit);
+        return;
+      }
+    }
+  }
+  void on_writable(connection& c) noexcept override { on_data(c); }
+  // Frames held back by backpressure still go out before the close.
+  void on_peer_shutdown(connection& c) noexcept override { on_data(c); }
+
+ private:
+  // The decoder keeps no state between frames (it reads the header again),
+  // so one per loop serves every connection.
+  codec::length_field_decoder decoder_;
+  codec::length_field_prepender prepender_;
+  buffer_chain frame_;
 };
 
 class udp_echo_handler final : public datagram_handler {

@@ -53,6 +53,10 @@ void app_options::declare(cli& args, std::string default_listen) {
               });
   args.flag("--print-plan", "print the topology and the placement these flags give, then exit", print_plan_);
   args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
+  args.duration_option("--spin",
+                       "after the last work, keep polling this long before sleeping: saves the wake-up on "
+                       "back-to-back requests for some CPU (default 0: sleep at once)",
+                       lo.spin_budget);
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
                        runtime.shutdown_timeout);

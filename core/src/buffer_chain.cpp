@@ -96,15 +96,16 @@ bool buffer_chain::skip(std::size_t n) noexcept {
   return true;
 }
 
-std::optional<std::size_t> buffer_chain::find(std::string_view delim, std::size_t limit) const noexcept {
-  if (delim.empty()) return std::size_t{0};
+std::optional<std::size_t> buffer_chain::find(std::string_view delim, std::size_t limit,
+                                              std::size_t from) const noexcept {
   const std::size_t avail = std::min(size(), limit);
-  if (avail < delim.size()) return std::nullopt;
+  if (delim.empty()) return from <= avail ? std::optional<std::size_t>(from) : std::nullopt;
+  if (avail < delim.size() || from > avail - delim.size()) return std::nullopt;
   const std::size_t last_start = avail - delim.size();  // a match must start at or before this
-  cursor c = locate(0);
+  cursor c = locate(from);
   auto it = list_type::s_iterator_to(*c.seg);
   std::size_t off = c.off;
-  std::size_t base = 0;  // unconsumed offset of it->data()[off]
+  std::size_t base = from;  // unconsumed offset of it->data()[off]
   // True if delim[1..] follows the byte at (seg, pos); those bytes exist
   // because a candidate starts at or before last_start.
   auto rest_matches = [&](list_type::const_iterator seg, std::size_t pos) {
@@ -137,20 +138,32 @@ std::optional<std::size_t> buffer_chain::find(std::string_view delim, std::size_
   return std::nullopt;
 }
 
-std::optional<std::size_t> buffer_chain::find_any(std::string_view set, std::size_t limit) const noexcept {
-  std::size_t avail = std::min(size(), limit);
-  std::size_t pos = 0;
+std::optional<std::size_t> buffer_chain::find_any(std::string_view set, std::size_t limit,
+                                                  std::size_t from) const noexcept {
+  const std::size_t avail = std::min(size(), limit);
+  if (from >= avail) return std::nullopt;
+  std::size_t pos = from;
   std::optional<std::size_t> found;
-  for_each_piece([&](std::string_view piece) {
-    std::size_t n = std::min(piece.size(), avail - pos);
-    std::size_t k = piece.substr(0, n).find_first_of(set);
-    if (k != std::string_view::npos) {
-      found = pos + k;
-      return false;
-    }
-    pos += n;
-    return pos < avail;
-  });
+  for_each_piece(
+      [&](std::string_view piece) {
+        std::size_t n = std::min(piece.size(), avail - pos);
+        std::size_t k = std::string_view::npos;
+        if (set.size() == 1) {
+          // One byte to look for (a line decoder's case): memchr is fastest.
+          if (const void* hit = std::memchr(piece.data(), set[0], n)) {
+            k = static_cast<std::size_t>(static_cast<const char*>(hit) - piece.data());
+          }
+        } else {
+          k = piece.substr(0, n).find_first_of(set);
+        }
+        if (k != std::string_view::npos) {
+          found = pos + k;
+          return false;
+        }
+        pos += n;
+        return pos < avail;
+      },
+      from);
   return found;
 }
 

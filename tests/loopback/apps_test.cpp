@@ -21,16 +21,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // meson test sets these; run by hand, point them at the built apps.
-std::string app_path(const char* var) {
-  const char* v = std::getenv(var);
-  if (v == nullptr) {
-    ADD_FAILURE() << var << " is not set: run through meson test, or set it to the app's path";
-    return "/nonexistent";
-  }
-  return v;
-}
-std::string echo_bin() { return app_path("SLUICE_ECHO"); }
-std::string bench_bin() { return app_path("SLUICE_BENCH"); }
+std::string echo_bin() { return test::app_path("SLUICE_ECHO"); }
+std::string bench_bin() { return test::app_path("SLUICE_BENCH"); }
 
 // Starts sluice-echo on an ephemeral port and returns where it listens.
 endpoint start_echo(test::child& p) {

@@ -1,5 +1,7 @@
 #include "net.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -7,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -218,6 +221,21 @@ std::string child::read_line(std::chrono::milliseconds timeout) {
   }
 }
 
+std::string child::read_all(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || wait_for(out_, POLLIN, left) == 0) break;
+    char buf[65536];
+    ssize_t r = ::read(out_, buf, sizeof buf);
+    if (r <= 0) break;
+    buffered_.append(buf, static_cast<std::size_t>(r));
+  }
+  std::string all;
+  all.swap(buffered_);
+  return all;
+}
+
 void child::signal(int sig) {
   if (pid_ > 0 && !exited_) ::kill(pid_, sig);
 }
@@ -272,6 +290,15 @@ std::string child::stderr_text() {
     out.append(buf, static_cast<std::size_t>(r));
   }
   return out;
+}
+
+std::string app_path(const char* env_var) {
+  const char* v = std::getenv(env_var);
+  if (v == nullptr) {
+    ADD_FAILURE() << env_var << " is not set: run through meson test, or set it to the app's path";
+    return "/nonexistent";
+  }
+  return v;
 }
 
 endpoint parse_announced(const std::string& line) {

@@ -65,6 +65,8 @@ class child {
   ~child();
   // The next line of the child's stdout (without newline), or "" on EOF/timeout.
   std::string read_line(std::chrono::milliseconds timeout = 10s);
+  // Everything the child writes to stdout until it closes it (or the timeout).
+  std::string read_all(std::chrono::milliseconds timeout = 10s);
   // Sends a signal.
   void signal(int sig);
   // Waits for exit; returns the exit code (128+sig if killed), -1 on timeout.
@@ -83,6 +85,10 @@ class child {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// The path of an app binary from the environment variable meson test sets
+// (SLUICE_ECHO, SLUICE_HTTPD, ...); a test failure and "/nonexistent" if unset.
+std::string app_path(const char* env_var);
 
 // The listening address an app printed ("... on 127.0.0.1:PORT ...").
 endpoint parse_announced(const std::string& line);

@@ -4,6 +4,8 @@
 
 #include "sluice/core/buffer_chain.hpp"
 
+#include "chains.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -14,49 +16,10 @@
 namespace sluice {
 namespace {
 
-segment_pool::options small_pool(std::uint32_t seg = 64, std::size_t max_segments = 1024) {
-  segment_pool::options o;
-  o.segment_size = seg;
-  o.segments_per_slab = 8;
-  o.max_bytes = seg * max_segments;
-  return o;
-}
-
-// A chain whose bytes are `pieces`, each piece in a segment of its own.
-buffer_chain chain_of(segment_pool& pool, const std::vector<std::string>& pieces) {
-  buffer_chain c(&pool);
-  for (const auto& p : pieces) {
-    segment* s = pool.allocate();
-    EXPECT_NE(s, nullptr);
-    EXPECT_LE(p.size(), s->tailroom());
-    std::memcpy(s->base + s->end, p.data(), p.size());
-    s->end += static_cast<std::uint32_t>(p.size());
-    c.append(s);
-  }
-  return c;
-}
-
-std::string contents(const buffer_chain& c) {
-  std::string out;
-  c.for_each_piece([&](std::string_view p) {
-    out += p;
-    return true;
-  });
-  return out;
-}
-
-// Every way of cutting `text` into up to three non-empty pieces.
-std::vector<std::vector<std::string>> splits(const std::string& text) {
-  std::vector<std::vector<std::string>> out;
-  out.push_back({text});
-  for (std::size_t i = 1; i < text.size(); ++i) {
-    out.push_back({text.substr(0, i), text.substr(i)});
-    for (std::size_t j = i + 1; j < text.size(); ++j) {
-      out.push_back({text.substr(0, i), text.substr(i, j - i), text.substr(j)});
-    }
-  }
-  return out;
-}
+using test::chain_of;
+using test::contents;
+using test::small_pool;
+using test::splits;
 
 TEST(buffer_chain, write_then_read_in_one_segment) {
   segment_pool pool(small_pool());
@@ -138,6 +101,32 @@ TEST(buffer_chain, find_every_split_point_of_delimiter) {
     EXPECT_FALSE(c.find("\r\n\r\n", 17).has_value()) << "must end within the limit";
     EXPECT_EQ(c.find("\r\n\r\n", 18), 14u);
     EXPECT_EQ(c.find_any("/\r"), 4u);
+  }
+}
+
+TEST(buffer_chain, find_from_an_offset_at_every_split_point) {
+  segment_pool pool(small_pool());
+  const std::string text = "a;b;;c;";
+  for (const auto& pieces : splits(text)) {
+    buffer_chain c = chain_of(pool, pieces);
+    EXPECT_EQ(c.find(";", SIZE_MAX, 0), 1u);
+    EXPECT_EQ(c.find(";", SIZE_MAX, 2), 3u) << "resumes at `from`";
+    EXPECT_EQ(c.find(";;", SIZE_MAX, 4), std::nullopt) << "a match starting before `from` is not found";
+    EXPECT_EQ(c.find(";", SIZE_MAX, 7), std::nullopt);
+    EXPECT_EQ(c.find(";", 6, 5), std::nullopt) << "must end within the limit";
+    EXPECT_EQ(c.find(";", 7, 5), 6u);
+    EXPECT_EQ(c.find_any(";c", SIZE_MAX, 5), 5u);
+    EXPECT_EQ(c.find_any(";", SIZE_MAX, 4), 4u);
+    EXPECT_EQ(c.find_any(";", 4, 2), 3u);
+    EXPECT_EQ(c.find_any(";", 3, 2), std::nullopt) << "limit counts from the front, not from `from`";
+    std::string tail;
+    c.for_each_piece(
+        [&](std::string_view p) {
+          tail += p;
+          return true;
+        },
+        3);
+    EXPECT_EQ(tail, text.substr(3));
   }
 }
 

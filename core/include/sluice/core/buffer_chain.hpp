@@ -66,13 +66,16 @@ class buffer_chain {
   // Consumes n bytes without looking at them; false (nothing consumed) when
   // fewer than n are buffered.
   bool skip(std::size_t n) noexcept;
-  // Offset of the first occurrence of `delim` within the first `limit`
-  // unconsumed bytes (the delimiter must end within them), or nullopt.
-  [[nodiscard]] std::optional<std::size_t> find(std::string_view delim,
-                                                std::size_t limit = SIZE_MAX) const noexcept;
-  // Offset of the first byte that is any of `set`, within `limit` bytes.
-  [[nodiscard]] std::optional<std::size_t> find_any(std::string_view set,
-                                                    std::size_t limit = SIZE_MAX) const noexcept;
+  // Offset of the first occurrence of `delim` that starts at or after `from`
+  // and ends within the first `limit` unconsumed bytes, or nullopt. A decoder
+  // that waits for more input passes `from` to resume where it stopped
+  // instead of scanning the same bytes again.
+  [[nodiscard]] std::optional<std::size_t> find(std::string_view delim, std::size_t limit = SIZE_MAX,
+                                                std::size_t from = 0) const noexcept;
+  // Offset of the first byte at or after `from` that is any of `set`, within
+  // the first `limit` bytes.
+  [[nodiscard]] std::optional<std::size_t> find_any(std::string_view set, std::size_t limit = SIZE_MAX,
+                                                    std::size_t from = 0) const noexcept;
   // Consumes and returns everything up to and including the first `delim` if
   // it ends within `max` bytes; nullopt otherwise (check size() > max to tell
   // "too long" from "need more").
@@ -90,10 +93,10 @@ class buffer_chain {
   void release() noexcept;
 
   // Calls f(std::string_view piece) for each contiguous piece of unconsumed
-  // bytes, in order, until f returns false.
+  // bytes at or after offset `from`, in order, until f returns false.
   template <class F>
-  void for_each_piece(F&& f) const noexcept {
-    std::size_t skip_bytes = consumed_;
+  void for_each_piece(F&& f, std::size_t from = 0) const noexcept {
+    std::size_t skip_bytes = consumed_ + from;
     for (const segment& s : segs_) {
       std::uint32_t n = s.size();
       if (skip_bytes >= n) {

@@ -16,8 +16,10 @@ struct loop_options {
   // Spin instead of blocking when idle: lowest latency, burns the core.
   bool busy_poll = false;
   // Without busy_poll: keep polling without blocking for this long after the
-  // last work before going to sleep (0: sleep at once; latency-first
-  // kernel transports do not need it, DPDK's adaptive polling does).
+  // last work before going to sleep (0: sleep at once). DPDK's adaptive
+  // polling needs it; on kernel transports it saves the wake-up when work
+  // comes back to back (measured: about a third of a 23 us loopback HTTP
+  // round trip on the 2-core VM), for up to this much CPU per idle gap.
   duration spin_budget = duration::zero();
 
   std::size_t max_connections = 65536;

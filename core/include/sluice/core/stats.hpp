@@ -45,6 +45,10 @@ struct loop_stats {
   counter reads_paused_input_full;   // reading stopped because the input limit was reached
   counter reads_starved;             // reading stopped because the pool was exhausted
   counter writes_rejected;           // writes refused over max_output_bytes or pool exhaustion
+  // Protocol input refused; the connection was closed (reason protocol_error,
+  // or resource_limit when buffer memory ran out while splitting a frame).
+  counter frames_rejected;           // a codec refused a frame: over its maximum or a bad length field
+  counter requests_rejected;         // an HTTP request answered 4xx/5xx by the parser (malformed, over a limit)
 
   counter datagrams_in;
   counter datagrams_out;

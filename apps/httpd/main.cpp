@@ -1,0 +1,72 @@
+// sluice-httpd: an HTTP/1.1 server on sluice, for benchmarks and as the
+// gateway's test upstream. Keep-alive, pipelining, "Hello, World!" on GET /,
+// files from --root, an /echo endpoint for request bodies, and limits that
+// answer 400/413/414/431 and close. See http_handler.hpp for the routes.
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "http_handler.hpp"
+#include "sluice/core/app_options.hpp"
+#include "sluice/core/cli.hpp"
+#include "sluice/core/runtime.hpp"
+#include "static_files.hpp"
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  cli args("sluice-httpd", "HTTP/1.1 server: keep-alive, pipelining, GET / answers \"Hello, World!\", --root serves files.");
+  app_options app;
+  app.declare(args, "127.0.0.1:8080");
+  std::string root;
+  http::limits limits;
+  args.option("--root", "DIR", "serve the files under DIR (never outside it); default: only GET / and /echo", root);
+  args.size_option("--max-request-line", "longest request line; longer is 414 and closes (default 8k)",
+                   limits.max_request_line);
+  args.size_option("--max-header-bytes", "largest request head (line and fields); larger is 431 and closes (default 32k)",
+                   limits.max_header_bytes);
+  args.count_option("--max-headers", "N", "most header fields; more is 431 and closes (default 100)", limits.max_headers);
+  args.custom("--max-body", "BYTES", "largest request body; larger is 413 and closes (default 1m)",
+              [&limits](std::string_view v) -> result<void> {
+                auto n = parse_size(v);
+                if (!n) return n.err();
+                limits.max_body = *n;
+                return {};
+              });
+  args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
+  if (auto rc = args.parse(argc, argv)) return *rc;
+  if (auto rc = app.finish(args)) return *rc;
+  if (limits.max_headers == 0) return args.fail("--max-headers must be at least 1");
+  if (limits.max_request_line == 0) return args.fail("--max-request-line must be at least 1");
+  // A head that may grow past the input limit would stall: reading stops
+  // before the parser could refuse it.
+  if (limits.max_header_bytes >= app.runtime.loop.max_input_bytes) {
+    return args.fail("--max-header-bytes must be below --max-input (" +
+                     std::to_string(app.runtime.loop.max_input_bytes) + ")");
+  }
+
+  std::optional<httpd::static_files> files;
+  if (!root.empty()) {
+    auto opened = httpd::static_files::open(root);
+    if (!opened) return args.fail(opened.err().message);
+    files.emplace(std::move(*opened));
+  }
+  const httpd::static_files* files_ptr = files ? &*files : nullptr;
+
+  runtime rt(app.runtime);
+  for (const auto& at : app.listen) {
+    rt.listen(at, [&limits, files_ptr](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr); });
+  }
+  rt.on_start([&](loop_base& l) -> result<void> {
+    if (l.id() == 0) {
+      for (const auto& ep : rt.bound()) {
+        std::printf("sluice-httpd: HTTP on %s (transport %.*s, %u loop%s%s%s)\n", ep.to_string().c_str(),
+                    static_cast<int>(rt.transport_name().size()), rt.transport_name().data(), rt.loop_count(),
+                    rt.loop_count() == 1 ? "" : "s", files ? ", root " : "", files ? files->root().c_str() : "");
+      }
+      std::fflush(stdout);
+    }
+    return {};
+  });
+  return rt.run("sluice-httpd");
+}

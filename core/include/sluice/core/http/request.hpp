@@ -1,0 +1,96 @@
+#pragma once
+// One parsed HTTP/1.x request, as request_parser hands it out.
+//
+// The method, target and header fields are views of the request's head
+// bytes: into the input segment that holds the head, or into one copy when
+// the head spans segments. They stay valid until the handler that got the
+// request returns (or until the parser's next parse() call, whichever is
+// first): copy what must live longer. The body is a buffer chain that owns
+// its bytes (zero copy: the input segments, shared); move it out to keep it.
+//
+// Owned by its request_parser; owner core only.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/buffer_chain.hpp"
+
+namespace sluice::http {
+
+enum class verb : std::uint8_t { get, head, post, put, delete_, options, patch, connect, trace, other };
+
+struct parser_callbacks;
+
+class request {
+ public:
+  struct header_field {
+    std::string_view name;
+    std::string_view value;  // without surrounding spaces or tabs
+  };
+
+  [[nodiscard]] verb method() const noexcept { return method_; }
+  // The method as sent ("GET", "PROPFIND", ...).
+  [[nodiscard]] std::string_view method_name() const noexcept { return method_name_; }
+  // The request target as sent: "/a/b?x=1", "http://host/a", "*".
+  [[nodiscard]] std::string_view target() const noexcept { return view(target_); }
+  // The target's path ("/a/b"; the path part of an absolute-form target),
+  // still percent-encoded; empty for "*" or an authority-form target.
+  [[nodiscard]] std::string_view path() const noexcept;
+  // The target's query without the '?', or empty.
+  [[nodiscard]] std::string_view query() const noexcept;
+  [[nodiscard]] unsigned version_major() const noexcept { return major_; }
+  [[nodiscard]] unsigned version_minor() const noexcept { return minor_; }
+  // May the connection carry another request after this one's response?
+  // (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "keep-alive".)
+  [[nodiscard]] bool keep_alive() const noexcept { return keep_alive_; }
+
+  [[nodiscard]] std::size_t header_count() const noexcept { return header_count_; }
+  [[nodiscard]] header_field header(std::size_t i) const noexcept;
+  // The first field called `name` (case-insensitive), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const noexcept;
+
+  // True when the request had a body (Content-Length > 0 or chunked).
+  [[nodiscard]] bool has_body() const noexcept { return chunked_ || content_length_ > 0; }
+  [[nodiscard]] bool chunked() const noexcept { return chunked_; }
+  // The decoded body (chunk framing removed); empty without one.
+  [[nodiscard]] buffer_chain& body() noexcept { return body_; }
+  [[nodiscard]] const buffer_chain& body() const noexcept { return body_; }
+  // Bytes of the head on the wire (request line, fields, final CRLF).
+  [[nodiscard]] std::size_t head_size() const noexcept { return head_size_; }
+
+ private:
+  friend class request_parser;
+  friend struct parser_callbacks;
+  // A piece of the head, by offset from the head's first byte.
+  struct span {
+    std::uint32_t off = 0;
+    std::uint32_t len = 0;
+  };
+  struct field_span {
+    span name;
+    span value;
+  };
+  [[nodiscard]] std::string_view view(span s) const noexcept { return {head_ + s.off, s.len}; }
+
+  const char* head_ = nullptr;
+  std::size_t head_size_ = 0;
+  verb method_ = verb::other;
+  std::string_view method_name_;
+  span target_;
+  std::uint16_t major_ = 0;
+  std::uint16_t minor_ = 0;
+  bool keep_alive_ = false;
+  bool chunked_ = false;
+  std::uint64_t content_length_ = 0;
+  std::vector<field_span> fields_;  // sized once to limits::max_headers
+  std::size_t header_count_ = 0;
+  buffer_chain body_;
+};
+
+// Case-insensitive ASCII comparison, as header names and tokens need.
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace sluice::http
