@@ -1,5 +1,7 @@
 #include "sluice/core/runtime.hpp"
 
+#include "sluice/platform/socket_options.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +19,10 @@ result<balance_policy> parse_balance(std::string_view name) {
   if (name == "least-conn") return balance_policy::least_conn;
   if (name == "source-hash") return balance_policy::source_hash;
   return error{"unknown balance policy '" + std::string(name) + "' (reuseport, round-robin, least-conn, source-hash)", {}};
+}
+
+balance_policy default_balance() noexcept {
+  return platform::kernel_balances_listeners() ? balance_policy::reuse_port : balance_policy::round_robin;
 }
 
 std::string_view to_string(balance_policy p) noexcept {

@@ -14,7 +14,6 @@
 
 #include "sluice/core/loop.hpp"
 #include "sluice/platform/socket_options.hpp"
-#include "sluice/transport/acceptor_group.hpp"
 #include "sluice/transport/readiness_io.hpp"
 #include "sluice/transport/socket_ops.hpp"
 
@@ -70,11 +69,7 @@ std::uintptr_t tag_of(void* object, std::uintptr_t k) noexcept { return reinterp
 
 }  // namespace
 
-listener_distribution default_distribution() noexcept {
-  return platform::kernel_balances_listeners() ? listener_distribution::kernel : listener_distribution::single_acceptor;
-}
-
-kqueue_transport::kqueue_transport(loop_base& loop, kqueue_options opts) : loop_(loop), opts_(opts) {
+kqueue_transport::kqueue_transport(loop_base& loop) : loop_(loop) {
   kq_ = ::kqueue();
   if (kq_ < 0) throw std::runtime_error(std::string("kqueue: ") + std::strerror(errno));
   (void)::fcntl(kq_, F_SETFD, FD_CLOEXEC);
@@ -85,7 +80,6 @@ kqueue_transport::kqueue_transport(loop_base& loop, kqueue_options opts) : loop_
 }
 
 kqueue_transport::~kqueue_transport() {
-  for (auto& [l, g] : groups_) g->leave(*l);
   for (auto& l : loop_.listeners())
     if (l->io.fd >= 0) ::close(l->io.fd);
   ::close(kq_);
@@ -280,38 +274,12 @@ void kqueue_transport::release(connection& c) noexcept {
 // ---- accepting ---------------------------------------------------------------------------------
 
 result<listener*> kqueue_transport::listen(const endpoint& at, handler& h, const listen_options& opts) {
-  const bool single = opts_.distribution == listener_distribution::single_acceptor;
-  if (single && !opts.exclusive) {
-    // Another loop of this process accepts on this port: take a share of its
-    // connections instead of a socket of our own.
-    if (auto g = acceptor_group::find(at)) {
-      auto l = std::make_unique<listener>(loop_, h, opts);
-      l->io.local = g->bound();
-      l->io.retry.set_callback(&kqueue_transport::retry_accept, l.get());
-      g->join(*l, &kqueue_transport::adopt_handed_off);
-      groups_.emplace_back(l.get(), std::move(g));
-      listener* raw = l.get();
-      loop_.track_listener(std::move(l));
-      return raw;
-    }
-  }
   // Level-triggered: while connections wait, every kevent() reports them, so
   // a batch cut short by accept_batch goes on in the next iteration. The
   // registration runs the filter: connections already waiting are reported.
-  auto l = readiness::listen_and_watch(loop_, at, h, opts, &kqueue_transport::retry_accept, [&](int fd, listener& lr) {
+  return readiness::listen_and_watch(loop_, at, h, opts, &kqueue_transport::retry_accept, [&](int fd, listener& lr) {
     return register_now(static_cast<std::uintptr_t>(fd), EVFILT_READ, EV_ADD, &lr, k_listener);
   });
-  if (l && single) {
-    groups_.emplace_back(*l, acceptor_group::create((*l)->io.local, **l, &kqueue_transport::adopt_handed_off,
-                                                    opts_.handoff));
-  }
-  return l;
-}
-
-acceptor_group* kqueue_transport::group_of(const listener& l) const noexcept {
-  for (const auto& [member, g] : groups_)
-    if (member == &l) return g.get();
-  return nullptr;
 }
 
 void kqueue_transport::accept_ready(listener& l, std::int64_t waiting) noexcept {
@@ -321,18 +289,14 @@ void kqueue_transport::accept_ready(listener& l, std::int64_t waiting) noexcept 
   // level-triggered filter reports the rest next time.
   unsigned n = loop_.options().accept_batch;
   if (waiting > 0 && static_cast<std::uint64_t>(waiting) < n) n = static_cast<unsigned>(waiting);
-  acceptor_group* group = group_of(l);
   for (unsigned i = 0; i < n; ++i) {
     int fd;
     endpoint peer;
     switch (readiness::accept_one(loop_, l, &fd, &peer)) {
       case readiness::accept_step::accepted:
-        if (group != nullptr) {
-          group->hand_off(fd, peer);  // counted by the member that takes it
-        } else {
-          adopt(fd, peer, l.get_handler());
-          ++l.io.accepted;
-        }
+        ++l.io.accepted;
+        if (l.hand_off(fd, peer)) break;  // another loop serves it (--balance)
+        adopt(fd, peer, l.get_handler());
         break;
       case readiness::accept_step::next:
         break;
@@ -374,22 +338,10 @@ void kqueue_transport::adopt(int fd, const endpoint& peer, handler& h) noexcept 
   loop_.opened(*c);
 }
 
-void kqueue_transport::adopt_handed_off(listener& member, int fd, const endpoint& peer) noexcept {
-  auto& self = static_cast<loop<kqueue_transport>&>(member.loop()).transport();
-  self.adopt(fd, peer, member.get_handler());
-  ++member.io.accepted;
-}
-
 void kqueue_transport::close_listener(listener& l) noexcept {
   if (l.io.closed) return;
   l.io.closed = true;
   l.io.retry.cancel();
-  for (auto it = groups_.begin(); it != groups_.end(); ++it) {
-    if (it->first != &l) continue;
-    it->second->leave(l);
-    groups_.erase(it);
-    break;
-  }
   if (l.io.fd >= 0) {
     forget_changes(l.io.fd);
     ::close(l.io.fd);

@@ -41,6 +41,10 @@ enum class balance_policy {
   source_hash,  // one acceptor: the same source address always to the same loop
 };
 result<balance_policy> parse_balance(std::string_view name);
+// reuse_port where the kernel spreads connections over per-loop sockets
+// (Linux SO_REUSEPORT, FreeBSD SO_REUSEPORT_LB); round_robin where it does
+// not (macOS: SO_REUSEPORT shares a port without balancing).
+balance_policy default_balance() noexcept;
 std::string_view to_string(balance_policy p) noexcept;
 
 struct runtime_config {
@@ -51,7 +55,7 @@ struct runtime_config {
   platform::placement_request placement{};
   // Bind each loop's thread to its planned CPU (real machines only).
   bool pin = true;
-  balance_policy balance = balance_policy::reuse_port;
+  balance_policy balance = default_balance();
   // Plan against this topology instead of discovering the machine (tests).
   std::shared_ptr<const platform::topology> topology;
   loop_options loop{};

@@ -15,9 +15,10 @@
 //     waits; the wait's timeout is the loop's next timer (from its wheel).
 //   - wake() triggers an EVFILT_USER event: any thread.
 //   - Listener distribution: one socket per loop where the kernel balances
-//     (SO_REUSEPORT_LB on FreeBSD); a single acceptor that hands connections
-//     to the other loops where it does not (macOS): round robin, least
-//     connections or by client address (acceptor_group).
+//     (SO_REUSEPORT_LB on FreeBSD); where it does not (macOS), the runtime
+//     defaults to a single acceptor that hands sockets to the other loops
+//     (its --balance policies): accepted sockets go through the listener's
+//     distributor, and adopt() serves a socket accepted elsewhere.
 //
 // Only POSIX and <sys/event.h> here; OS differences come from platform/.
 // On Linux this file is compiled only for tests, against the emulated
@@ -37,24 +38,8 @@
 #include <vector>
 
 #include "sluice/core/loop_base.hpp"
-#include "sluice/transport/acceptor_group.hpp"
 
 namespace sluice::kqueue {
-
-// How the loops that listen on one port share its connections.
-enum class listener_distribution : std::uint8_t {
-  kernel,           // a socket per loop; the kernel spreads connections
-  single_acceptor,  // one socket; its loop hands connections out round robin
-};
-
-// What this OS needs: single_acceptor where the kernel does not balance.
-[[nodiscard]] listener_distribution default_distribution() noexcept;
-
-struct kqueue_options {
-  listener_distribution distribution = default_distribution();
-  // With single_acceptor: which loop gets each connection.
-  handoff_policy handoff = handoff_policy::round_robin;
-};
 
 class kqueue_transport {
  public:
@@ -65,7 +50,7 @@ class kqueue_transport {
   static constexpr int max_changes = 256;
   static constexpr std::size_t udp_slot_bytes = 65536;
 
-  explicit kqueue_transport(loop_base& loop, kqueue_options opts = {});
+  explicit kqueue_transport(loop_base& loop);
   kqueue_transport(const kqueue_transport&) = delete;
   kqueue_transport& operator=(const kqueue_transport&) = delete;
   ~kqueue_transport();
@@ -90,7 +75,6 @@ class kqueue_transport {
   // connection for it; closes fd if the loop is full.
   void adopt(int fd, const endpoint& peer, handler& h) noexcept;
 
-  [[nodiscard]] const kqueue_options& options() const noexcept { return opts_; }
   // Changes waiting for the next kevent() call (for tests).
   [[nodiscard]] int pending_changes() const noexcept { return nchanges_; }
 
@@ -112,12 +96,9 @@ class kqueue_transport {
   void on_write_event(connection& c, const struct kevent& ev) noexcept;
   void accept_ready(listener& l, std::int64_t waiting) noexcept;
   void udp_ready(udp_socket& s) noexcept;
-  [[nodiscard]] acceptor_group* group_of(const listener& l) const noexcept;
   static void retry_accept(timer& t) noexcept;
-  static void adopt_handed_off(listener& member, int fd, const endpoint& peer) noexcept;
 
   loop_base& loop_;
-  kqueue_options opts_;
   int kq_ = -1;
   int nchanges_ = 0;
   std::array<struct kevent, max_changes> changes_{};
@@ -126,8 +107,6 @@ class kqueue_transport {
   std::array<struct kevent, max_changes> receipts_{};
   // Receive buffer for UDP, allocated at the first udp_bind.
   std::unique_ptr<std::byte[]> udp_rx_;
-  // Single-acceptor groups this loop's listeners belong to.
-  std::vector<std::pair<listener*, std::shared_ptr<acceptor_group>>> groups_;
 };
 
 }  // namespace sluice::kqueue
