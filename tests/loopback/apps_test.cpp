@@ -89,13 +89,8 @@ TEST(apps, kqueue_transport_is_refused_with_the_reason_on_this_os) {
 #endif
 
 TEST(apps, busy_port_gives_one_line_and_exit_2) {
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  endpoint at = endpoint::loopback_v4(0);
-  ASSERT_EQ(::bind(holder, at.data(), at.size()), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t len = endpoint::capacity();
-  ::getsockname(holder, at.data(), &len);
-  endpoint busy(at.data(), len);
+  auto [holder, busy] = test::listen_loopback();
+  ASSERT_GE(holder, 0);
   test::child p({echo_bin(), "--listen=" + busy.to_string()});
   EXPECT_EQ(p.wait(), 2);
   std::string err = p.stderr_text();

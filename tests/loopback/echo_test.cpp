@@ -226,13 +226,8 @@ TEST(loopback_echo, connect_to_closed_port_is_refused) {
 }
 
 TEST(loopback_echo, listening_on_a_busy_port_fails_clearly) {
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  endpoint at = endpoint::loopback_v4(0);
-  ASSERT_EQ(::bind(holder, at.data(), at.size()), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t len = endpoint::capacity();
-  ::getsockname(holder, at.data(), &len);
-  endpoint busy(at.data(), len);
+  auto [holder, busy] = test::listen_loopback();
+  ASSERT_GE(holder, 0);
 
   runtime_config cfg;
   cfg.transport = "epoll";
@@ -250,22 +245,14 @@ TEST(loopback_echo, listening_on_a_busy_port_fails_clearly) {
 TEST(loopback_echo, busy_port_even_against_another_reuseport_listener) {
   // SO_REUSEPORT would silently share the port with another process of the
   // same user: sluice checks first and refuses.
-  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(holder, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  endpoint at = endpoint::loopback_v4(0);
-  ASSERT_EQ(::bind(holder, at.data(), at.size()), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t len = endpoint::capacity();
-  ::getsockname(holder, at.data(), &len);
-  echo_server* none = nullptr;
-  (void)none;
+  auto [holder, busy] = test::listen_loopback(1, /*reuse_port=*/true);
+  ASSERT_GE(holder, 0);
   runtime_config cfg;
   cfg.transport = "epoll";
   cfg.handle_signals = false;
   runtime rt(cfg);
   observations obs;
-  rt.listen(endpoint(at.data(), len), [&](loop_base&) { return std::make_unique<echo_handler>(&obs); });
+  rt.listen(busy, [&](loop_base&) { return std::make_unique<echo_handler>(&obs); });
   EXPECT_FALSE(rt.start().ok());
   ::close(holder);
 }

@@ -117,6 +117,19 @@ std::pair<int, std::uint16_t> reserve_closed_port() {
   return {fd, endpoint(bound.data(), len).port()};
 }
 
+std::pair<int, endpoint> listen_loopback(int backlog, bool reuse_port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (reuse_port) {
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  endpoint at = endpoint::loopback_v4(0);
+  if (::bind(fd, at.data(), at.size()) != 0 || ::listen(fd, backlog) != 0) return {-1, {}};
+  socklen_t len = endpoint::capacity();
+  ::getsockname(fd, at.data(), &len);
+  return {fd, endpoint(at.data(), len)};
+}
+
 std::string random_bytes(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string s(n, '\0');

@@ -37,6 +37,10 @@ void close_with_reset(int fd);
 // A port on 127.0.0.1 that nothing listens on (bound, not listening, and
 // held open by the returned fd so nobody takes it).
 std::pair<int, std::uint16_t> reserve_closed_port();
+// A plain kernel socket listening on 127.0.0.1 (port chosen by the kernel,
+// SO_REUSEPORT if asked): a busy port for tests, or a peer to accept from.
+// Returns the socket and where it listens.
+std::pair<int, endpoint> listen_loopback(int backlog = 1, bool reuse_port = false);
 // Random bytes, reproducible from the seed.
 std::string random_bytes(std::size_t n, std::uint64_t seed);
 

@@ -61,13 +61,9 @@ struct tcp_pair {
   int a = -1;
   int b = -1;
   tcp_pair() {
-    int l = ::socket(AF_INET, SOCK_STREAM, 0);
-    endpoint at = endpoint::loopback_v4(0);
-    EXPECT_EQ(::bind(l, at.data(), at.size()), 0);
-    EXPECT_EQ(::listen(l, 4), 0);
-    socklen_t len = endpoint::capacity();
-    ::getsockname(l, at.data(), &len);
-    a = test::connect_to(endpoint(at.data(), len));
+    auto [l, at] = test::listen_loopback(4);
+    EXPECT_GE(l, 0);
+    a = test::connect_to(at);
     b = ::accept(l, nullptr, nullptr);
     ::close(l);
     test::set_nonblocking(a);

@@ -161,25 +161,12 @@ result<listener*> epoll_transport::listen(const endpoint& at, handler& h, const 
 
 void epoll_transport::accept_ready(listener& l) noexcept {
   if (l.io.closed || l.io.paused) return;
-  const unsigned batch = loop_.options().accept_batch;
-  for (unsigned i = 0; i < batch; ++i) {
-    int fd;
-    endpoint peer;
-    switch (readiness::accept_one(loop_, l, &fd, &peer)) {
-      case readiness::accept_step::accepted:
-        ++l.io.accepted;
-        if (l.hand_off(fd, peer)) break;  // another loop serves it (--balance)
-        adopt(fd, peer, l.get_handler());
-        break;
-      case readiness::accept_step::next:
-        break;
-      case readiness::accept_step::stop:
-        // Drained, or paused out of descriptors: no edge will come for the
-        // waiting connections, and that is right: fd_released() or the
-        // retry timer resumes.
-        return;
-    }
-  }
+  const bool more = readiness::accept_batch(loop_, l, loop_.options().accept_batch,
+                                            [this](int fd, const endpoint& peer, handler& h) { adopt(fd, peer, h); });
+  // Stopped: drained, or paused out of descriptors: no edge will come for the
+  // waiting connections, and that is right: fd_released() or the retry
+  // timer resumes.
+  if (!more) return;
   // Batch used up: more may be waiting, and the edge will not come again.
   if (std::find(pending_accepts_.begin(), pending_accepts_.end(), &l) == pending_accepts_.end()) {
     pending_accepts_.push_back(&l);

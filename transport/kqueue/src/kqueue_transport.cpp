@@ -289,25 +289,11 @@ void kqueue_transport::accept_ready(listener& l, std::int64_t waiting) noexcept 
   // level-triggered filter reports the rest next time.
   unsigned n = loop_.options().accept_batch;
   if (waiting > 0 && static_cast<std::uint64_t>(waiting) < n) n = static_cast<unsigned>(waiting);
-  for (unsigned i = 0; i < n; ++i) {
-    int fd;
-    endpoint peer;
-    switch (readiness::accept_one(loop_, l, &fd, &peer)) {
-      case readiness::accept_step::accepted:
-        ++l.io.accepted;
-        if (l.hand_off(fd, peer)) break;  // another loop serves it (--balance)
-        adopt(fd, peer, l.get_handler());
-        break;
-      case readiness::accept_step::next:
-        break;
-      case readiness::accept_step::stop:
-        // Out of descriptors: the level-triggered filter would report the
-        // waiting connection on every kevent(); disable it until a
-        // connection closes (fd_released) or accept_retry passes.
-        if (l.io.paused) change(l.io.fd, EVFILT_READ, EV_DISABLE, &l, k_listener);
-        return;
-    }
-  }
+  readiness::accept_batch(loop_, l, n, [this](int fd, const endpoint& peer, handler& h) { adopt(fd, peer, h); });
+  // Out of descriptors: the level-triggered filter would report the waiting
+  // connection on every kevent(); disable it until a connection closes
+  // (fd_released) or accept_retry passes.
+  if (l.io.paused) change(l.io.fd, EVFILT_READ, EV_DISABLE, &l, k_listener);
 }
 
 void kqueue_transport::retry_accept(timer& t) noexcept {

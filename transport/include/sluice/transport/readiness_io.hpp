@@ -124,6 +124,29 @@ enum class accept_step : std::uint8_t {
 };
 accept_step accept_one(loop_base& loop, listener& l, int* fd, endpoint* peer) noexcept;
 
+// Accepts up to n connections; each goes to the listener's distributor (the
+// runtime's --balance hand-off) or, if it declines, to adopt(fd, peer,
+// handler). True when all n were taken (more may wait), false when accepting
+// stopped (drained, paused out of descriptors, or an error was counted).
+template <class Adopt>
+bool accept_batch(loop_base& loop, listener& l, unsigned n, Adopt&& adopt) noexcept {
+  for (unsigned i = 0; i < n; ++i) {
+    int fd;
+    endpoint peer;
+    switch (accept_one(loop, l, &fd, &peer)) {
+      case accept_step::accepted:
+        ++l.io.accepted;
+        if (!l.hand_off(fd, peer)) adopt(fd, peer, l.get_handler());
+        break;
+      case accept_step::next:
+        break;
+      case accept_step::stop:
+        return false;
+    }
+  }
+  return true;
+}
+
 // One received datagram: counts it and hands it to the socket's handler, or
 // counts a drop when it was truncated. Call with the pool deferring (views
 // the handler takes must stay valid until it returns).
