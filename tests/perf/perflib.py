@@ -63,8 +63,8 @@ def cpu_seconds(pid):
 class server:
     """A server process pinned to SERVER_CPU, optionally under a wrapper."""
 
-    def __init__(self, argv, port, wrapper=(), env=None):
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *wrapper, *argv], stdout=subprocess.DEVNULL,
+    def __init__(self, argv, port, wrapper=(), env=None, cpus=SERVER_CPU):
+        self.proc = subprocess.Popen(["taskset", "-c", cpus, *wrapper, *argv], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env)
         wait_listening(port)
         self.pid = self.find_pid(argv[0])
@@ -94,7 +94,12 @@ class server:
 
 def bench(args):
     """Runs sluice-bench pinned to LOAD_CPU; returns its JSON result."""
-    r = subprocess.run(["taskset", "-c", LOAD_CPU, BENCH, *args, "--json"], capture_output=True, text=True)
+    return bench_on(LOAD_CPU, args)
+
+
+def bench_on(cpus, args):
+    """Runs sluice-bench pinned to the CPU list `cpus`; returns its JSON result."""
+    r = subprocess.run(["taskset", "-c", cpus, BENCH, *args, "--json"], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"sluice-bench failed ({r.returncode}): {r.stdout} {r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
