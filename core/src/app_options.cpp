@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "sluice/platform/binding.hpp"
 #include "sluice/platform/placement.hpp"
 #include "sluice/platform/topology.hpp"
 
@@ -105,6 +106,9 @@ std::optional<int> app_options::finish(const cli& args) {
     std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
     std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
     std::fputs(plan->describe().c_str(), stdout);
+    platform::numa_memory mem(*topo, plan->loops.front().memory_node);
+    std::printf("  memory: %s\n", mem.bound() ? "each loop's pools bound to its NUMA node (hwloc_alloc_membind)"
+                                               : ("not bound (" + mem.why_not() + "): ordinary memory").c_str());
     return 0;
   }
   return std::nullopt;

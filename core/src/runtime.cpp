@@ -253,6 +253,11 @@ result<void> runtime::start() {
   hub_ = std::make_unique<mail_hub>(n);
   pinning_.assign(n, "");
   for (const auto& where : plan_.loops) memory_.push_back(std::make_unique<platform::numa_memory>(*topo_, where.memory_node));
+  if (topo_->is_this_system() && !memory_.front()->bound()) {
+    // Not an error (the pools work), but the plan's "memory on node N" is not
+    // what happens: say so once.
+    std::fprintf(stderr, "sluice: note: loop buffer pools use ordinary memory: %s\n", memory_.front()->why_not().c_str());
+  }
   loops_.resize(n);
   handlers_.resize(n);
   datagram_handlers_.resize(n);
