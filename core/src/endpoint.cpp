@@ -133,17 +133,20 @@ socklen_t endpoint::size() const noexcept {
   return 0;
 }
 
+std::string_view endpoint::address_text(char (&buf)[address_text_capacity]) const noexcept {
+  static_assert(address_text_capacity >= INET6_ADDRSTRLEN);
+  const void* a = family() == AF_INET ? static_cast<const void*>(&addr_.v4.sin_addr)
+                  : family() == AF_INET6 ? static_cast<const void*>(&addr_.v6.sin6_addr)
+                                         : nullptr;
+  if (a == nullptr || inet_ntop(family(), a, buf, address_text_capacity) == nullptr) return {};
+  return buf;
+}
+
 std::string endpoint::to_string() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family() == AF_INET) {
-    inet_ntop(AF_INET, &addr_.v4.sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(port());
-  }
-  if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &addr_.v6.sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(port());
-  }
-  return "(none)";
+  char buf[address_text_capacity];
+  std::string_view a = address_text(buf);
+  if (a.empty()) return "(none)";
+  return (is_v6() ? "[" + std::string(a) + "]" : std::string(a)) + ":" + std::to_string(port());
 }
 
 bool operator==(const endpoint& a, const endpoint& b) noexcept {

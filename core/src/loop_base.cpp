@@ -49,6 +49,7 @@ void loop_base::stop(duration grace) noexcept {
   for (auto& s : udp_sockets_) close_udp(*s);
   stop_deadline_ = now_ + grace;
   timers_.arm(stop_timer_, stop_deadline_);
+  for (auto& hook : stop_hooks_) hook();
 }
 
 void loop_base::request_stop(duration grace) {

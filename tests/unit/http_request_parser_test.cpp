@@ -357,6 +357,137 @@ TEST(http_request_parser, reset_starts_over) {
   EXPECT_EQ(p.error_status(), 0);
 }
 
+// ---- streaming (body_mode::stream) ----------------------------------------------
+
+// What a streaming parse of a whole stream hands out, as text: "H:<target>"
+// for a head, the body bytes in order, "R:<target>" at the end of a request.
+struct streamed {
+  std::vector<std::string> events;
+  std::string body;             // every body byte of every request, in order
+  std::size_t body_events = 0;  // status::body results
+  status last = status::need_more;
+  int error = 0;
+};
+
+void stream_parse(request_parser& p, buffer_chain& in, streamed& out) {
+  for (;;) {
+    out.last = p.parse(in);
+    request& r = p.current();
+    switch (out.last) {
+      case status::head:
+        out.events.push_back("H:" + std::string(r.target()) + (r.chunked() ? ":chunked" : ""));
+        break;
+      case status::body:
+        ++out.body_events;
+        EXPECT_FALSE(r.body().empty()) << "status::body brings bytes";
+        out.body += contents(r.body());
+        r.body().clear();
+        break;
+      case status::request:
+        out.body += contents(r.body());
+        r.body().clear();
+        out.events.push_back("R:" + std::string(r.target()));
+        break;
+      case status::expect_continue:
+        out.events.push_back("100");
+        break;
+      default:
+        out.error = p.error_status();
+        return;
+    }
+  }
+}
+
+void expect_streamed_at_every_split(const std::string& stream, const std::vector<std::string>& events,
+                                    const std::string& body) {
+  segment_pool pool(pool_options());
+  for (const auto& pieces : splits(stream)) {
+    request_parser p({}, request_parser::body_mode::stream);
+    buffer_chain in(&pool);
+    streamed got;
+    for (const auto& piece : pieces) {
+      test::append_piece(pool, in, piece);
+      stream_parse(p, in, got);
+      ASSERT_EQ(got.last, status::need_more) << got.error;
+    }
+    EXPECT_EQ(got.events, events) << "first piece " << pieces[0].size() << " bytes";
+    EXPECT_EQ(got.body, body) << "first piece " << pieces[0].size() << " bytes";
+    EXPECT_TRUE(in.empty());
+    in.clear();
+    pool.reset_scratch();
+  }
+  EXPECT_EQ(pool.segments_in_use(), 0u);
+}
+
+TEST(http_request_parser, streaming_hands_out_head_then_content_length_body_at_every_split_point) {
+  expect_streamed_at_every_split(
+      "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello worldGET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+      {"H:/up", "R:/up", "R:/next"}, "hello world");
+}
+
+TEST(http_request_parser, streaming_hands_out_chunked_bodies_decoded_at_every_split_point) {
+  expect_streamed_at_every_split(
+      "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+      "GET /after HTTP/1.1\r\nHost: h\r\n\r\n",
+      {"H:/c:chunked", "R:/c", "R:/after"}, "hello world");
+}
+
+TEST(http_request_parser, streaming_gives_body_pieces_as_they_arrive_and_buffers_nothing) {
+  segment_pool pool(pool_options());
+  request_parser p({}, request_parser::body_mode::stream);
+  buffer_chain in = chain_of(pool, {"PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n"});
+  ASSERT_EQ(p.parse(in), status::head);
+  EXPECT_EQ(p.current().target(), "/big");
+  EXPECT_EQ(p.parse(in), status::need_more);
+  std::string sent;
+  for (int i = 0; i < 3; ++i) {
+    std::string piece(1000, static_cast<char>('a' + i));
+    sent += piece;
+    test::append_piece(pool, in, piece);
+    ASSERT_EQ(p.parse(in), i < 2 ? status::body : status::request) << i;
+    EXPECT_EQ(contents(p.current().body()), piece) << "each piece as it came";
+    EXPECT_TRUE(in.empty()) << "nothing waits in the input";
+    p.current().body().clear();
+  }
+  EXPECT_EQ(p.parse(in), status::need_more);
+}
+
+TEST(http_request_parser, streaming_reports_the_head_before_expect_continue) {
+  segment_pool pool(pool_options());
+  request_parser p({}, request_parser::body_mode::stream);
+  buffer_chain in = chain_of(pool, {"POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"});
+  streamed got;
+  stream_parse(p, in, got);
+  EXPECT_EQ(got.events, (std::vector<std::string>{"H:/e", "100"}));
+  test::append_piece(pool, in, "ok");
+  stream_parse(p, in, got);
+  EXPECT_EQ(got.events.back(), "R:/e");
+  EXPECT_EQ(got.body, "ok");
+}
+
+TEST(http_request_parser, streaming_still_enforces_the_body_limit) {
+  segment_pool pool(pool_options());
+  limits l;
+  l.max_body = 8;
+  {
+    request_parser p(l, request_parser::body_mode::stream);
+    buffer_chain in = chain_of(pool, {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n"});
+    EXPECT_EQ(p.parse(in), status::error);
+    EXPECT_EQ(p.error_status(), 413);
+  }
+  {
+    request_parser p(l, request_parser::body_mode::stream);
+    buffer_chain in = chain_of(pool, {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nabcde\r\n",
+                                      "5\r\nfghij\r\n"});
+    streamed got;
+    stream_parse(p, in, got);
+    EXPECT_EQ(got.last, status::error);
+    EXPECT_EQ(got.error, 413);
+    EXPECT_EQ(got.body, "abcde") << "pieces within the limit went out before the one over it";
+  }
+}
+
 TEST(http_request_parser, closing_responses_are_complete) {
   for (int code : {400, 413, 414, 431, 503, 505}) {
     std::string_view r = closing_response(code);

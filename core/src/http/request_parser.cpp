@@ -177,7 +177,7 @@ const http_parser_settings parser_callbacks::settings = {
     nullptr,                             // on_chunk_complete
 };
 
-request_parser::request_parser(const http::limits& l) : limits_(l) {
+request_parser::request_parser(const http::limits& l, body_mode mode) : limits_(l), stream_(mode == body_mode::stream) {
   static_assert(sizeof(http_parser) <= sizeof(c_parser_) && alignof(http_parser) <= 8);
   new (c_parser_) http_parser{};
   req_.fields_.resize(std::max<std::size_t>(limits_.max_headers, 1));
@@ -219,6 +219,7 @@ void request_parser::next_request() noexcept {
   head_checked_ = false;
   expect_continue_ = false;
   continue_reported_ = false;
+  head_reported_ = false;
   body_left_ = 0;
   body_size_ = 0;
 }
@@ -248,13 +249,18 @@ request_parser::status request_parser::parse(buffer_chain& in) noexcept {
   if (phase_ == phase::delivered) next_request();
   http_parser* p = parser_callbacks::c(*this);
   for (;;) {
-    if (phase_ == phase::fixed_body) {
+    if (phase_ == phase::fixed_body || phase_ == phase::chunked_body) {
+      // The head is complete and checked, a body follows: say so once each.
+      if (stream_ && !head_reported_) {
+        head_reported_ = true;
+        return status::head;
+      }
       if (expect_continue_ && !continue_reported_) {
         continue_reported_ = true;
         return status::expect_continue;
       }
-      return take_fixed_body(in);
     }
+    if (phase_ == phase::fixed_body) return take_fixed_body(in);
     if (fed_ >= in.size()) return partial_head_checks();
     // Feed the next contiguous piece; the C parser keeps its state between
     // pieces, so a request split anywhere parses the same.
@@ -291,14 +297,11 @@ request_parser::status request_parser::parse(buffer_chain& in) noexcept {
         auto head = in.peek(req_.head_size_);
         if (!head) return failed(503, "out of buffer memory");
         if (!check_head(*head)) return status::error;
-        if (expect_continue_) {
-          continue_reported_ = true;
-          return status::expect_continue;
-        }
-        break;
+        break;  // the loop's top reports head and expect_continue
       }
       case event::body_piece:
         if (!move_body_piece(in)) return status::error;
+        if (stream_) return status::body;
         break;
       case event::message_done:
         if (body_left_ != 0) {
@@ -401,7 +404,7 @@ request_parser::status request_parser::take_fixed_body(buffer_chain& in) noexcep
     body_left_ -= n;
     body_size_ += n;
   }
-  if (body_left_ != 0) return status::need_more;
+  if (body_left_ != 0) return stream_ && n != 0 ? status::body : status::need_more;
   return deliver(in);
 }
 

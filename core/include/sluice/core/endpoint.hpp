@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,6 +44,10 @@ class endpoint {
 
   // "127.0.0.1:80" or "[::1]:80".
   [[nodiscard]] std::string to_string() const;
+  // The address alone ("127.0.0.1", "::1"), written into buf without
+  // allocating (data path: X-Forwarded-For); empty for an empty endpoint.
+  static constexpr std::size_t address_text_capacity = 46;  // INET6_ADDRSTRLEN
+  [[nodiscard]] std::string_view address_text(char (&buf)[address_text_capacity]) const noexcept;
 
   friend bool operator==(const endpoint& a, const endpoint& b) noexcept;
 

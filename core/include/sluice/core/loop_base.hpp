@@ -84,6 +84,11 @@ class loop_base {
   // The same, from any thread.
   void request_stop(duration grace);
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+  // Runs fn when stop() begins, after the listeners closed: where an
+  // application closes what only it knows to be idle (keep-alive connections
+  // between requests, pooled upstream connections, its own timers) instead of
+  // letting them wait for the grace period. Owner core; control plane.
+  void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
   // Runs fn on this loop's thread at the start of a coming iteration. Any
   // thread; control plane (may allocate). Loops talk to each other through
   // send_to/submit_to instead.
@@ -224,6 +229,7 @@ class loop_base {
   bool fd_released_ = false;
   time_point stop_deadline_{};
   timer stop_timer_;
+  std::vector<std::function<void()>> stop_hooks_;
 
   mail_hub* hub_ = nullptr;
   // Per target: messages waiting for ring space (and, for this loop itself,

@@ -36,6 +36,15 @@
 // 414 (request line), 431 (head bytes, field count), 413 (body). After an
 // error the parser stays failed: answer and close the connection.
 //
+// Streaming (body_mode::stream, for proxies): a request with a body is
+// handed out in pieces instead of whole, so a body of any size passes
+// through a bounded buffer. parse() returns `head` once the head is complete
+// (current()'s fields are valid until the handler returns), then `body`
+// whenever more decoded body bytes were appended to current().body() (move
+// them out), and `request` when the body has ended (body() may hold its last
+// bytes). A request without a body comes as `request` alone, as in whole mode.
+// max_body still applies (413), to the sum of the pieces.
+//
 // One parser per connection; owner core only. Allocation: the field table,
 // once, at construction (reuse parsers across connections with reset()).
 
@@ -56,9 +65,15 @@ class request_parser {
     need_more,        // everything buffered was parsed; call again after on_data
     expect_continue,  // the head asked "Expect: 100-continue" before sending its body
     error,            // error_status() says which; close the connection
+    head,             // streaming: the head of a request with a body is complete
+    body,             // streaming: more of the body was appended to current().body()
+  };
+  enum class body_mode : std::uint8_t {
+    whole,   // a request is handed out once its body is complete
+    stream,  // head first, then the body in pieces (see above)
   };
 
-  explicit request_parser(const limits& l = {});
+  explicit request_parser(const limits& l = {}, body_mode mode = body_mode::whole);
   ~request_parser();
   request_parser(const request_parser&) = delete;
   request_parser& operator=(const request_parser&) = delete;
@@ -124,6 +139,8 @@ class request_parser {
   bool head_checked_ = false;
   bool expect_continue_ = false;
   bool continue_reported_ = false;
+  bool head_reported_ = false;   // streaming: status::head was returned
+  bool stream_ = false;
   std::size_t fed_ = 0;          // unconsumed input bytes the C parser has seen
   const char* feed_ptr_ = nullptr;  // the piece being fed, and its input offset
   std::size_t feed_base_ = 0;

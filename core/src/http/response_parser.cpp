@@ -1,0 +1,254 @@
+#include "sluice/core/http/response_parser.hpp"
+
+#include <http_parser.h>
+
+#include <algorithm>
+#include <climits>
+#include <new>
+
+namespace sluice::http {
+
+// The bridge from libhttp-parser's C callbacks to response_parser. Offsets
+// are counted from the first byte of the response in the input.
+struct response_callbacks {
+  static response_parser& self(http_parser* p) noexcept { return *static_cast<response_parser*>(p->data); }
+  static http_parser* c(response_parser& r) noexcept {
+    return std::launder(reinterpret_cast<http_parser*>(r.c_parser_));
+  }
+  static constexpr std::uint32_t u32(std::size_t v) noexcept { return static_cast<std::uint32_t>(v); }
+
+  static int too_long(response_parser& r, std::size_t end) noexcept {
+    if (end <= r.limits_.max_header_bytes) return 0;
+    r.error_reason_ = "response head longer than the limit";
+    return -1;
+  }
+
+  static int status(http_parser* p, const char* at, std::size_t n) {
+    response_parser& r = self(p);
+    const std::size_t off = r.offset_of(at);
+    if (r.last_ == response_parser::last_data::reason) {
+      r.reason_.len += u32(n);
+    } else {
+      r.reason_ = {u32(off), u32(n)};
+    }
+    r.last_ = response_parser::last_data::reason;
+    return too_long(r, off + n);
+  }
+
+  static int header_field(http_parser* p, const char* at, std::size_t n) {
+    response_parser& r = self(p);
+    if (r.head_done_) return 0;  // trailer fields of a chunked body: passed on, not parsed
+    const std::size_t off = r.offset_of(at);
+    if (r.last_ == response_parser::last_data::name) {
+      r.fields_[r.header_count_ - 1].name.len += u32(n);
+    } else {
+      if (r.header_count_ == r.fields_.size()) {
+        r.error_reason_ = "more response header fields than the limit";
+        return -1;
+      }
+      r.fields_[r.header_count_++] = {{u32(off), u32(n)}, {}};
+    }
+    r.last_ = response_parser::last_data::name;
+    return too_long(r, off + n);
+  }
+
+  static int header_value(http_parser* p, const char* at, std::size_t n) {
+    response_parser& r = self(p);
+    if (r.head_done_) return 0;
+    const std::size_t off = r.offset_of(at);
+    response_parser::span& v = r.fields_[r.header_count_ - 1].value;
+    if (r.last_ == response_parser::last_data::value) {
+      v.len = u32(off + n - v.off);  // continued in the next segment (or folded)
+    } else {
+      v = {u32(off), u32(n)};
+    }
+    r.last_ = response_parser::last_data::value;
+    return too_long(r, off + n);
+  }
+
+  static int headers_complete(http_parser* p) {
+    response_parser& r = self(p);
+    r.head_done_ = true;
+    r.last_ = response_parser::last_data::none;
+    r.status_code_ = static_cast<int>(p->status_code);
+    r.minor_ = p->http_minor;
+    if (p->http_major != 1) {
+      r.error_reason_ = "response is not HTTP/1.x";
+      return -1;
+    }
+    if (r.status_code_ == 101) {
+      r.error_reason_ = "protocol upgrades (101) are not supported";
+      return -1;
+    }
+    const bool no_body_status = r.informational() || r.status_code_ == 204 || r.status_code_ == 304;
+    r.chunked_ = (p->flags & F_CHUNKED) != 0 && !no_body_status && !r.head_request_;
+    r.bodiless_ = r.head_request_ || no_body_status || (!r.chunked_ && p->content_length == 0);
+    r.until_close_ = !r.bodiless_ && !r.chunked_ && p->content_length == ULLONG_MAX;
+    // Stop to learn where the head ends: the parser stands on the head's
+    // last LF, which it consumes when fed again.
+    http_parser_pause(p, 1);
+    // 1: "no body", whatever Content-Length says (a response to HEAD).
+    return r.head_request_ ? 1 : 0;
+  }
+
+  static int message_complete(http_parser* p) {
+    response_parser& r = self(p);
+    r.message_done_ = true;
+    r.keep_alive_ = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1);  // one response per parse() result
+    return 0;
+  }
+
+  static const http_parser_settings settings;
+};
+
+const http_parser_settings response_callbacks::settings = {
+    nullptr,                                // on_message_begin
+    nullptr,                                // on_url (requests only)
+    &response_callbacks::status,            // on_status
+    &response_callbacks::header_field,      // on_header_field
+    &response_callbacks::header_value,      // on_header_value
+    &response_callbacks::headers_complete,  // on_headers_complete
+    nullptr,                                // on_body: passed on as sent
+    &response_callbacks::message_complete,  // on_message_complete
+    nullptr,                                // on_chunk_header
+    nullptr,                                // on_chunk_complete
+};
+
+response_parser::response_parser(const limits& l) : limits_(l) {
+  static_assert(sizeof(http_parser) <= sizeof(c_parser_) && alignof(http_parser) <= 8);
+  new (c_parser_) http_parser{};
+  fields_.resize(std::max<std::size_t>(limits_.max_headers, 1));
+  http_parser_init(response_callbacks::c(*this), HTTP_RESPONSE);
+  response_callbacks::c(*this)->data = this;
+}
+
+response_parser::~response_parser() = default;
+
+void response_parser::restart() noexcept {
+  header_count_ = 0;
+  head_ = nullptr;
+  head_size_ = 0;
+  reason_ = {};
+  status_code_ = 0;
+  minor_ = 0;
+  chunked_ = until_close_ = bodiless_ = keep_alive_ = false;
+  head_done_ = message_done_ = false;
+  phase_ = phase::head;
+  last_ = last_data::none;
+  fed_ = 0;
+  error_reason_ = {};
+}
+
+void response_parser::expect(verb request_method) noexcept {
+  http_parser* p = response_callbacks::c(*this);
+  // A failed parser, or one past a response that ended its connection, is
+  // dead to libhttp-parser: start it afresh.
+  if (phase_ == phase::failed || (phase_ == phase::done && !keep_alive_) || HTTP_PARSER_ERRNO(p) != HPE_OK) {
+    http_parser_init(p, HTTP_RESPONSE);
+    p->data = this;
+  }
+  restart();
+  head_request_ = request_method == verb::head;
+}
+
+response_parser::status response_parser::fail(std::string_view why) noexcept {
+  if (error_reason_.empty()) error_reason_ = why;
+  phase_ = phase::failed;
+  return status::error;
+}
+
+std::optional<std::string_view> response_parser::find(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < header_count_; ++i) {
+    if (iequals(view(fields_[i].name), name)) return view(fields_[i].value);
+  }
+  return std::nullopt;
+}
+
+response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& out) noexcept {
+  if (phase_ == phase::failed) return status::error;
+  if (phase_ == phase::bodiless) {
+    phase_ = phase::done;
+    return status::complete;
+  }
+  if (phase_ == phase::done) {
+    // The next response on a persistent connection (after a 1xx, the final
+    // one to the same request): same request method.
+    const bool head_request = head_request_;
+    restart();
+    head_request_ = head_request;
+  }
+  http_parser* p = response_callbacks::c(*this);
+  for (;;) {
+    if (fed_ >= in.size()) {
+      if (phase_ == phase::head && fed_ > limits_.max_header_bytes) return fail("response head longer than the limit");
+      return status::need_more;
+    }
+    std::string_view piece;
+    in.for_each_piece(
+        [&piece](std::string_view s) {
+          piece = s;
+          return false;
+        },
+        fed_);
+    // Right after the head, feed its last LF alone: the C parser then ends
+    // a bodiless message there, and consumes no body byte yet.
+    const bool feeding_lf = phase_ == phase::head && head_done_;
+    const std::size_t len = feeding_lf ? 1 : piece.size();
+    feed_ptr_ = piece.data();
+    feed_base_ = fed_;
+    fed_ += http_parser_execute(p, &response_callbacks::settings, piece.data(), len);
+    const auto err = static_cast<http_errno>(HTTP_PARSER_ERRNO(p));
+    if (err != HPE_OK && err != HPE_PAUSED) {
+      return fail(err == HPE_HEADER_OVERFLOW ? "response head longer than the parser accepts"
+                                             : http_errno_description(err));
+    }
+    if (err == HPE_PAUSED) http_parser_pause(p, 0);
+    if (phase_ == phase::head) {
+      if (!feeding_lf) continue;  // the head is not complete, or its LF is not fed yet
+      // The head, LF included, is fed: consume it and hand it out. A head
+      // that spans segments is copied once into the pool's scratch memory.
+      head_size_ = fed_;
+      auto head = in.next(head_size_);
+      if (!head) return fail("out of buffer memory");
+      head_ = head->data();
+      fed_ = 0;
+      phase_ = message_done_ ? phase::bodiless : phase::body;
+      return status::head;
+    }
+    // Body: everything the C parser consumed belongs to this response.
+    const std::size_t n = fed_;
+    if (n != 0) {
+      if (!in.take(n, out)) return fail("out of buffer descriptors");
+      fed_ = 0;
+    }
+    if (message_done_) {
+      phase_ = phase::done;
+      return status::complete;
+    }
+    if (n != 0) return status::body;
+  }
+}
+
+response_parser::status response_parser::finish(buffer_chain& out) noexcept {
+  (void)out;  // every body byte was handed on by parse() already
+  if (phase_ == phase::failed) return status::error;
+  if (phase_ == phase::done || phase_ == phase::bodiless) {
+    phase_ = phase::done;
+    return status::complete;
+  }
+  if (phase_ == phase::body && until_close_) {
+    http_parser* p = response_callbacks::c(*this);
+    http_parser_execute(p, &response_callbacks::settings, nullptr, 0);
+    if (HTTP_PARSER_ERRNO(p) == HPE_PAUSED) http_parser_pause(p, 0);
+    if (message_done_) {
+      keep_alive_ = false;
+      phase_ = phase::done;
+      return status::complete;
+    }
+  }
+  return fail(phase_ == phase::head && fed_ == 0 ? "connection closed before a response"
+                                                 : "connection closed in the middle of a response");
+}
+
+}  // namespace sluice::http
