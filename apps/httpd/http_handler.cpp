@@ -80,6 +80,9 @@ void http_handler::serve(connection& c) noexcept {
         s->done = true;
         http::reject(c, s->parser.error_status());
         return;
+      case http::request_parser::status::head:
+      case http::request_parser::status::body:
+        return;  // streaming mode only; this parser hands out whole requests
     }
   }
 }

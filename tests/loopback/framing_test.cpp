@@ -94,6 +94,9 @@ class tiny_http final : public handler {
         case http::request_parser::status::error:
           http::reject(c, parser_.error_status());
           return;
+        case http::request_parser::status::head:
+        case http::request_parser::status::body:
+          return;  // streaming mode only
       }
     }
   }

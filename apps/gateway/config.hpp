@@ -1,0 +1,121 @@
+#pragma once
+// sluice-gateway's configuration: listeners, upstream pools, routes, limits
+// and timeouts, from a TOML file (toml++) or from the command line for the
+// common single-pool case. Every error names where it comes from: the file,
+// the line and the key ("gw.toml:12: pool[0].upstreams[1]: ..."), or the flag.
+//
+// Control plane only: loaded once at start-up, then read-only (each loop
+// builds its own runtime state from it; nothing here is shared mutably).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/core/endpoint.hpp"
+#include "sluice/core/http/limits.hpp"
+#include "sluice/core/result.hpp"
+#include "sluice/core/time.hpp"
+
+namespace sluice::gateway {
+
+enum class proxy_mode : std::uint8_t { tcp, http };
+// How a pool picks the upstream for a new connection or request.
+enum class lb_policy : std::uint8_t { round_robin, least_conn, source_hash, consistent_hash };
+// What consistent-hash hashes: the client's address, or (http) the request's Host or path.
+enum class hash_key : std::uint8_t { source, host, path };
+enum class check_kind : std::uint8_t { none, tcp, http };
+
+[[nodiscard]] std::string_view to_string(proxy_mode m) noexcept;
+[[nodiscard]] std::string_view to_string(lb_policy p) noexcept;
+[[nodiscard]] std::string_view to_string(check_kind k) noexcept;
+[[nodiscard]] result<proxy_mode> parse_mode(std::string_view s);
+[[nodiscard]] result<lb_policy> parse_policy(std::string_view s);
+[[nodiscard]] result<hash_key> parse_hash_key(std::string_view s);
+[[nodiscard]] result<check_kind> parse_check(std::string_view s);
+
+// Most upstreams one pool may hold (a loop tracks the ones a connection
+// already tried in a 64-bit mask).
+inline constexpr std::size_t max_upstreams_per_pool = 64;
+
+struct health_check_config {
+  check_kind kind = check_kind::tcp;
+  duration interval = std::chrono::seconds(2);
+  duration timeout = std::chrono::seconds(1);
+  std::string path = "/";        // http checks: GET this path; 2xx or 3xx passes
+  unsigned rise = 2;             // consecutive passes that bring an upstream back
+  unsigned fall = 2;             // consecutive failures that take it out
+};
+
+struct pool_config {
+  std::string name;
+  std::vector<endpoint> upstreams;
+  std::vector<std::string> upstream_names;  // as written, for metrics and messages
+  lb_policy policy = lb_policy::round_robin;
+  hash_key key = hash_key::source;
+  // A failed connect is retried on another upstream this many times.
+  unsigned retries = 2;
+  // Passive ejection: this many consecutive failures (connect refused or
+  // timed out, reset or timeout before a response) take an upstream out for
+  // eject_time; then it is tried again.
+  unsigned max_fails = 3;
+  duration eject_time = std::chrono::seconds(10);
+  // http: idle keep-alive connections kept per upstream, per loop.
+  std::size_t keepalive = 32;
+  health_check_config check;
+  std::string where;                // "FILE:LINE: pool[0]" or the flag, for messages
+};
+
+struct route_config {
+  std::string host;                 // empty: any host; compared without the port, case-insensitively
+  std::string path_prefix = "/";
+  std::string pool;
+  std::size_t pool_index = 0;       // resolved by validate()
+  std::string where;
+};
+
+struct listener_config {
+  endpoint address;
+  std::string address_text;
+  proxy_mode mode = proxy_mode::tcp;
+  std::string pool;                 // tcp: the pool; http: when no route matches (may be empty)
+  std::size_t pool_index = SIZE_MAX;  // resolved by validate(); SIZE_MAX: none (http: 404)
+  std::vector<route_config> routes; // http only; first match wins
+  std::string where;
+};
+
+struct timeouts_config {
+  duration connect = std::chrono::seconds(5);    // upstream connect
+  duration idle = std::chrono::seconds(60);      // both sides: nothing moved either way
+  duration header = std::chrono::seconds(10);    // http: a request head must be complete within
+  duration response = std::chrono::seconds(30);  // http: the upstream must start its response within
+};
+
+struct config {
+  std::vector<listener_config> listeners;
+  std::vector<pool_config> pools;
+  timeouts_config timeouts;
+  http::limits http{.max_request_line = 8 * 1024,
+                    .max_header_bytes = 32 * 1024,
+                    .max_headers = 100,
+                    .max_body = std::uint64_t{1} << 30};  // streamed, never buffered whole
+  // Per connection: stop reading a side when its peer's output holds this
+  // much, read again below low_water.
+  std::size_t high_water = 256 * 1024;
+  std::size_t low_water = 64 * 1024;
+  std::optional<endpoint> admin;
+  std::string source = "command line";  // where it came from, for messages
+};
+
+// Parses and checks a TOML file. Errors: "FILE:LINE: KEY: what is wrong".
+[[nodiscard]] result<config> load_file(const std::string& path);
+// Parses TOML text (tests), naming it `name` in errors.
+[[nodiscard]] result<config> load_text(std::string_view text, const std::string& name);
+// Resolves pool names and checks what spans several keys. Errors name the key.
+[[nodiscard]] result<void> validate(config& c);
+// The configuration in words, one line per listener and pool (for the log and --check-config).
+[[nodiscard]] std::string describe(const config& c);
+
+}  // namespace sluice::gateway

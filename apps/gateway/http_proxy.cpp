@@ -1,0 +1,746 @@
+#include "http_proxy.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "sluice/core/http/status.hpp"
+#include "shard.hpp"
+
+namespace sluice::gateway {
+
+using http::iequals;
+
+struct http_proxy::session {
+  enum class phase : std::uint8_t { idle, connecting, exchanging };
+
+  session(http_proxy& p, const http::limits& l)
+      : proxy(&p), parser(l, http::request_parser::body_mode::stream), response(l) {
+    head.reserve(1024);
+    out_head.reserve(1024);
+    header_timer.bind<&session::header_expired>(this);
+    response_timer.bind<&session::response_expired>(this);
+  }
+
+  http_proxy* proxy;
+  const listener_config* listener = nullptr;
+  connection_handle down;
+  connection_handle up;
+  http::request_parser parser;
+  http::response_parser response;
+  buffer_chain pending;      // request bytes waiting for the upstream connection
+  buffer_chain body;         // response body bytes on their way to the client
+  std::string head;          // the request head as sent upstream (kept for a retry)
+  std::string out_head;      // the response head as sent to the client
+  timer header_timer;        // the request head must be complete in time
+  timer response_timer;      // the upstream must start answering in time
+  phase state = phase::idle;
+  std::size_t pool = 0;
+  unsigned member = 0;
+  std::uint64_t tried = 0;
+  unsigned attempts = 0;
+  std::uint64_t key = 0;     // the hash for hashing policies
+  std::size_t live_index = 0;
+  http::verb method = http::verb::get;
+  time_point started{};
+  time_point connect_started{};
+  bool down_live = false;
+  bool up_live = false;           // a connection is attached (connecting or open)
+  bool up_open = false;
+  bool up_reused = false;         // it came from the keep-alive pool
+  bool fresh_only = false;        // a stale pooled connection failed: connect anew
+  bool request_streaming = false; // the request has a body that is still arriving
+  bool request_done = true;       // every request byte went (or is queued) upstream
+  bool request_chunked = false;
+  bool response_started = false;  // the client got the response head
+  bool close_after = false;       // close the client connection after this response
+  bool client_http10 = false;
+  bool client_fin = false;        // the client will send nothing more
+
+  void header_expired() noexcept;
+  void response_expired() noexcept;
+  // A fresh client connection: no exchange, nothing attached.
+  void reset() noexcept {
+    state = phase::idle;
+    up_live = up_open = up_reused = fresh_only = false;
+    request_streaming = request_chunked = response_started = close_after = client_http10 = client_fin = false;
+    request_done = true;
+  }
+};
+
+namespace {
+
+// Hop-by-hop fields (RFC 9110 7.6.1): they describe one connection, never
+// go to the other side.
+bool hop_by_hop(std::string_view name) noexcept {
+  return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "proxy-connection") ||
+         iequals(name, "te") || iequals(name, "upgrade") || iequals(name, "proxy-authenticate") ||
+         iequals(name, "proxy-authorization");
+}
+
+// Is `name` one of the comma-separated tokens of a Connection field?
+bool named_in(std::string_view connection, std::string_view name) noexcept {
+  while (!connection.empty()) {
+    const std::size_t comma = connection.find(',');
+    std::string_view token = connection.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (iequals(token, name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void append_number(std::string& out, std::uint64_t v, int base = 10) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, base);
+  out.append(buf, r.ptr);
+}
+
+// The host part of a Host field: without the port, IPv6 brackets kept.
+std::string_view host_only(std::string_view host) noexcept {
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  return host.substr(0, host.find(':'));
+}
+
+}  // namespace
+
+// ---- handlers ------------------------------------------------------------------
+
+// Client connections of one listener.
+class http_proxy::front final : public handler {
+ public:
+  front(http_proxy& p, const listener_config& l) : p_(p), l_(l) {}
+
+  void on_open(connection& d) noexcept override {
+    shard& sh = p_.shard_;
+    session& s = *p_.sessions_.acquire(p_, sh.cfg().http);
+    s.listener = &l_;
+    s.down = d.handle();
+    s.reset();
+    s.down_live = true;
+    s.live_index = p_.live_.size();
+    p_.live_.push_back(&s);
+    d.set_context(&s);
+    sh.stats().sessions.add();
+    sh.stats().sessions_total.add();
+    if (sh.loop().stopping()) d.close();
+  }
+
+  void on_data(connection& d) noexcept override {
+    session& s = *d.context_as<session>();
+    if (s.state == session::phase::idle) {
+      p_.serve(s, d);
+    } else if (s.request_streaming && !s.request_done) {
+      p_.pump_request_body(s, d);
+    }
+    // Otherwise: pipelined bytes wait for the current response.
+  }
+
+  void on_writable(connection& d) noexcept override {
+    session& s = *d.context_as<session>();
+    connection* u = s.up_open ? p_.shard_.loop().get(s.up) : nullptr;
+    if (u != nullptr && u->reading_paused()) u->resume_reading();
+  }
+
+  void on_peer_shutdown(connection& d) noexcept override {
+    session& s = *d.context_as<session>();
+    s.client_fin = true;
+    if (s.state == session::phase::idle) {
+      p_.serve(s, d);  // requests still buffered are answered, then it closes
+    } else if (s.request_streaming && !s.request_done) {
+      p_.pump_request_body(s, d);
+    } else {
+      s.close_after = true;  // the response in progress still goes out
+    }
+  }
+
+  void on_close(connection& d, close_reason) noexcept override {
+    session& s = *d.context_as<session>();
+    s.down_live = false;
+    p_.shard_.stats().sessions.sub();
+    p_.end_session(s);
+  }
+
+ private:
+  http_proxy& p_;
+  const listener_config& l_;
+};
+
+// Upstream connections attached to a session.
+class http_proxy::back final : public handler {
+ public:
+  explicit back(http_proxy& p) : p_(p) {}
+
+  void on_open(connection& u) noexcept override {
+    session& s = *u.context_as<session>();
+    shard& sh = p_.shard_;
+    upstream_pool& pool = sh.pool(s.pool);
+    pool.succeeded(s.member);
+    pool.at(s.member).stats->connects.add();
+    sh.stats().connect_latency.record(sh.loop().now() - s.connect_started);
+    p_.attach(s, u, false);
+    p_.send_request(s, u);
+  }
+
+  void on_data(connection& u) noexcept override { p_.relay_response(*u.context_as<session>(), u); }
+
+  void on_writable(connection& u) noexcept override {
+    session& s = *u.context_as<session>();
+    connection* d = p_.shard_.loop().get(s.down);
+    if (d != nullptr && d->reading_paused()) {
+      d->resume_reading();
+      p_.pump_request_body(s, *d);
+    }
+  }
+
+  void on_peer_shutdown(connection& u) noexcept override {
+    session& s = *u.context_as<session>();
+    connection* d = p_.shard_.loop().get(s.down);
+    if (d == nullptr) return u.close();
+    if (s.response_started && s.response.until_close()) {
+      // The end of the stream is the end of this response.
+      if (s.response.finish(s.body) == http::response_parser::status::complete) {
+        return p_.finish_exchange(s, u, *d);
+      }
+    }
+    if (!s.response_started && p_.retry_stale(s, *d)) return p_.resume(s, *d);
+    p_.shard_.pool(s.pool).failed(s.member, p_.shard_.loop().now());
+    p_.shard_.pool(s.pool).at(s.member).stats->failures.add();
+    p_.fail_exchange(s, *d, 502, "the upstream closed the connection before its response was complete");
+    p_.resume(s, *d);
+  }
+
+  void on_close(connection& u, close_reason why) noexcept override {
+    (void)u;
+    p_.upstream_ended(*u.context_as<session>(), why);
+  }
+
+ private:
+  http_proxy& p_;
+};
+
+// Upstream connections in the keep-alive pool (context: their pool member),
+// or let go of (context: nullptr). Anything they say now ends them.
+class http_proxy::idle_back final : public handler {
+ public:
+  explicit idle_back(http_proxy& p) : p_(p) {}
+  void on_open(connection& u) noexcept override { u.close(); }
+  void on_data(connection& u) noexcept override {
+    (void)u.input().skip(u.input().size());  // an idle upstream has nothing to say
+    u.close();
+  }
+  void on_peer_shutdown(connection& u) noexcept override { u.close(); }
+  void on_close(connection& u, close_reason) noexcept override {
+    auto* m = u.context_as<upstream_pool::member>();
+    if (m == nullptr) return;
+    auto it = std::find(m->idle.begin(), m->idle.end(), u.handle());
+    if (it != m->idle.end()) {
+      *it = m->idle.back();
+      m->idle.pop_back();
+      m->stats->idle.sub();
+    }
+  }
+
+ private:
+  http_proxy& p_;
+};
+
+// ---- timers ---------------------------------------------------------------------
+
+void http_proxy::session::header_expired() noexcept {
+  connection* d = proxy->shard_.loop().get(down);
+  if (d == nullptr || state != phase::idle) return;
+  close_after = true;
+  proxy->respond(*this, *d, 408, "the request head did not arrive in time\n");
+}
+
+void http_proxy::session::response_expired() noexcept {
+  connection* d = proxy->shard_.loop().get(down);
+  if (d == nullptr || state != phase::exchanging || response_started) return;
+  upstream_pool& p = proxy->shard_.pool(pool);
+  p.at(member).stats->timeouts.add();
+  p.failed(member, proxy->shard_.loop().now());
+  proxy->fail_exchange(*this, *d, 504, "the upstream did not answer in time");
+  proxy->resume(*this, *d);
+}
+
+// ---- the proxy --------------------------------------------------------------------
+
+http_proxy::http_proxy(shard& s)
+    : shard_(s), back_(std::make_unique<back>(*this)), idle_(std::make_unique<idle_back>(*this)) {}
+
+http_proxy::~http_proxy() = default;
+
+std::unique_ptr<handler> http_proxy::make_front(const listener_config& l) { return std::make_unique<front>(*this, l); }
+
+std::size_t http_proxy::route(const listener_config& l, std::string_view host, std::string_view path) const noexcept {
+  for (const route_config& r : l.routes) {
+    if (!r.host.empty() && !iequals(r.host, host)) continue;
+    if (path.substr(0, r.path_prefix.size()) != r.path_prefix) continue;
+    return r.pool_index;
+  }
+  return l.pool_index;
+}
+
+void http_proxy::serve(session& s, connection& d) noexcept {
+  using st = http::request_parser::status;
+  for (;;) {
+    const st result = s.parser.parse(d.input());
+    switch (result) {
+      case st::need_more:
+        if (s.client_fin) return d.close();  // nothing more can complete
+        if (!d.input().empty() && !s.header_timer.armed()) {
+          shard_.loop().timers().arm_after(s.header_timer, shard_.cfg().timeouts.header);
+        }
+        return;
+      case st::error:
+        s.header_timer.cancel();
+        shard_.stats().responses_by_class[4].add();
+        http::reject(d, s.parser.error_status());
+        return;
+      case st::expect_continue:
+        continue;  // not before a head in streaming mode; the upstream answers 100 itself
+      case st::head:
+      case st::request:
+        begin(s, d, result == st::head);
+        break;
+      case st::body:
+        return;  // not in the idle phase
+    }
+    // Answered at once (no route, no upstream): go on with the next
+    // pipelined request here, in a loop rather than by recursion.
+    if (s.state != session::phase::idle || s.close_after || !d.is_open()) return;
+  }
+}
+
+void http_proxy::resume(session& s, connection& d) noexcept {
+  if (s.state != session::phase::idle || s.close_after || !d.is_open()) return;
+  if (d.reading_paused()) d.resume_reading();
+  serve(s, d);
+}
+
+void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
+  s.header_timer.cancel();
+  shard_.stats().requests.add();
+  http::request& req = s.parser.current();
+  loop_base& loop = shard_.loop();
+  s.started = loop.now();
+  s.method = req.method();
+  s.client_http10 = req.version_minor() == 0;
+  s.close_after = !req.keep_alive() || loop.stopping() || s.client_fin;
+  s.request_streaming = body_follows;
+  s.request_done = !body_follows;
+  s.request_chunked = body_follows && req.chunked();
+  s.response_started = false;
+  s.tried = 0;
+  s.attempts = 0;
+  s.fresh_only = false;
+  s.pending.clear();
+  s.pending.set_pool(&loop.pool());
+  s.body.set_pool(&loop.pool());
+
+  const std::string_view host = host_only(req.find("host").value_or(""));
+  const std::string_view path = req.path();
+  const std::size_t pool = route(*s.listener, host, path);
+  if (pool == SIZE_MAX) {
+    shard_.stats().no_route.add();
+    if (body_follows) s.close_after = true;  // its body is not read
+    respond(s, d, 404, "no route for this host and path\n");
+    return;
+  }
+  s.pool = pool;
+  const pool_config& pc = shard_.pool(pool).config();
+  switch (pc.key) {
+    case hash_key::source: s.key = d.peer().address_hash(); break;
+    case hash_key::host: s.key = upstream_pool::hash(host); break;
+    case hash_key::path: s.key = upstream_pool::hash(path); break;
+  }
+
+  // The head as the upstream gets it: hop-by-hop fields dropped, the
+  // client's address added to X-Forwarded-For, keep-alive asked for.
+  std::string& h = s.head;
+  h.clear();
+  h.append(req.method_name()).append(" ").append(req.target()).append(" HTTP/1.");
+  append_number(h, req.version_minor());
+  h.append("\r\n");
+  const std::string_view connection_field = req.find("connection").value_or("");
+  bool forwarded = false;
+  for (std::size_t i = 0; i < req.header_count(); ++i) {
+    const auto f = req.header(i);
+    if (hop_by_hop(f.name) || named_in(connection_field, f.name)) continue;
+    if (iequals(f.name, "x-forwarded-for")) {
+      h.append(forwarded ? ", " : "X-Forwarded-For: ").append(f.value);  // joined below
+      forwarded = true;
+      continue;
+    }
+    h.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  char addr[endpoint::address_text_capacity];
+  h.append(forwarded ? ", " : "X-Forwarded-For: ").append(d.peer().address_text(addr)).append("\r\n");
+  if (s.client_http10) h.append("Connection: keep-alive\r\n");
+  h.append("\r\n");
+
+  acquire_upstream(s, d);
+  if (body_follows && s.state != session::phase::idle) pump_request_body(s, d);
+}
+
+void http_proxy::acquire_upstream(session& s, connection& d) noexcept {
+  loop_base& loop = shard_.loop();
+  upstream_pool& pool = shard_.pool(s.pool);
+  while (s.attempts <= pool.config().retries) {
+    auto pick = pool.pick(s.key, s.tried, loop.now());
+    if (!pick) break;
+    s.tried |= std::uint64_t{1} << *pick;
+    ++s.attempts;
+    s.member = *pick;
+    upstream_pool::member& m = pool.at(*pick);
+    // A pooled connection first: newest, as it is the least likely to have
+    // been closed by the upstream meanwhile.
+    while (!s.fresh_only && !m.idle.empty()) {
+      connection* u = loop.get(m.idle.back());
+      m.idle.pop_back();
+      m.stats->idle.sub();
+      if (u == nullptr) continue;
+      if (u->is_open() && !u->peer_shut() && u->input().empty()) {
+        attach(s, *u, true);
+        send_request(s, *u);
+        return;
+      }
+      u->set_context(nullptr);
+      u->close();
+    }
+    s.connect_started = loop.now();
+    auto r = loop.connect(m.address, *back_, &s);
+    if (r) {
+      s.up = *r;
+      s.up_live = true;
+      s.up_open = false;
+      s.state = session::phase::connecting;
+      return;
+    }
+    m.stats->connect_failures.add();
+    pool.failed(*pick, loop.now());
+  }
+  fail_exchange(s, d, 502, "no upstream could be reached");
+}
+
+void http_proxy::attach(session& s, connection& u, bool reused) noexcept {
+  u.set_handler(*back_);
+  u.set_context(&s);
+  s.up = u.handle();
+  s.up_live = true;
+  s.up_open = true;
+  s.up_reused = reused;
+  s.state = session::phase::exchanging;
+  shard_.pool(s.pool).acquire(s.member);
+}
+
+void http_proxy::send_request(session& s, connection& u) noexcept {
+  upstream_pool::member& m = shard_.pool(s.pool).at(s.member);
+  m.stats->requests.add();
+  s.response.expect(s.method);
+  if (!u.write(s.head) || (!s.pending.empty() && !u.send(std::move(s.pending)))) {
+    connection* d = shard_.loop().get(s.down);
+    if (d != nullptr) fail_exchange(s, *d, 502, "the request could not be buffered");
+    return;
+  }
+  u.flush();
+  shard_.loop().timers().arm_after(s.response_timer, shard_.cfg().timeouts.response);
+  // Request bytes held back while connecting may flow now.
+  if (connection* d = shard_.loop().get(s.down); d != nullptr && d->reading_paused() && u.writable()) {
+    d->resume_reading();
+  }
+}
+
+void http_proxy::pump_request_body(session& s, connection& d) noexcept {
+  using st = http::request_parser::status;
+  while (s.request_streaming && !s.request_done && s.state != session::phase::idle) {
+    switch (s.parser.parse(d.input())) {
+      case st::body:
+        forward_body(s, s.parser.current().body(), false);
+        continue;
+      case st::request:
+        s.request_done = true;
+        forward_body(s, s.parser.current().body(), true);
+        return;
+      case st::expect_continue:
+        continue;
+      case st::need_more:
+        if (s.client_fin) {
+          // The body can never be complete: the upstream must not take a
+          // truncated request as whole.
+          s.close_after = true;
+          fail_exchange(s, d, 400, "the client ended its request before its body was complete");
+        }
+        return;
+      case st::error:
+      case st::head:
+        s.close_after = true;
+        fail_exchange(s, d, s.parser.error_status() != 0 ? s.parser.error_status() : 400,
+                      "the request body is malformed or too large");
+        return;
+    }
+  }
+}
+
+void http_proxy::forward_body(session& s, buffer_chain& piece, bool last) noexcept {
+  if (piece.empty() && !(last && s.request_chunked)) return;
+  connection* u = s.up_open ? shard_.loop().get(s.up) : nullptr;
+  // Chunked bodies arrive decoded: each piece goes out as one chunk.
+  char size_line[24];
+  std::string_view chunk_head;
+  if (!piece.empty() && s.request_chunked) {
+    auto r = std::to_chars(size_line, size_line + 16, piece.size(), 16);
+    *r.ptr++ = '\r';
+    *r.ptr++ = '\n';
+    chunk_head = std::string_view(size_line, static_cast<std::size_t>(r.ptr - size_line));
+  }
+  const bool chunked = s.request_chunked;
+  const std::string_view tail = chunked && last ? std::string_view(piece.empty() ? "0\r\n\r\n" : "\r\n0\r\n\r\n")
+                                : chunked && !piece.empty() ? std::string_view("\r\n")
+                                                            : std::string_view();
+  bool ok = true;
+  if (u != nullptr) {
+    // Through the connection's writers, which mark it above high water.
+    ok = (chunk_head.empty() || u->write(chunk_head)) && (piece.empty() || u->send(std::move(piece))) &&
+         (tail.empty() || u->write(tail));
+  } else {
+    ok = chunk_head.empty() || s.pending.write(chunk_head);
+    s.pending.append(std::move(piece));
+    ok = ok && (tail.empty() || s.pending.write(tail));
+  }
+  connection* d = shard_.loop().get(s.down);
+  if (!ok) {
+    if (d != nullptr) fail_exchange(s, *d, 503, "out of buffer memory");
+    return;
+  }
+  if (u != nullptr) {
+    u->flush();
+    if (!u->writable() && d != nullptr) d->pause_reading();  // on_writable(u) resumes it
+  } else if (s.pending.size() >= shard_.cfg().high_water && d != nullptr) {
+    d->pause_reading();  // send_request resumes it once connected
+  }
+}
+
+void http_proxy::relay_response(session& s, connection& u) noexcept {
+  using st = http::response_parser::status;
+  connection* d = shard_.loop().get(s.down);
+  if (d == nullptr || s.state != session::phase::exchanging) return;
+  for (;;) {
+    switch (s.response.parse(u.input(), s.body)) {
+      case st::head: {
+        const http::response_parser& r = s.response;
+        if (r.informational()) {
+          // 1xx goes on to HTTP/1.1 clients (100 Continue for their Expect);
+          // the real response follows.
+          if (s.client_http10) continue;
+        } else {
+          s.response_timer.cancel();
+          s.response_started = true;
+          if (r.until_close()) s.close_after = true;
+        }
+        std::string& h = s.out_head;
+        h.assign("HTTP/1.1 ");
+        append_number(h, static_cast<std::uint64_t>(r.status_code()));
+        h.append(" ").append(r.reason()).append("\r\n");
+        const std::string_view connection_field = r.find("connection").value_or("");
+        for (std::size_t i = 0; i < r.header_count(); ++i) {
+          const auto f = r.header(i);
+          if (hop_by_hop(f.name) || named_in(connection_field, f.name)) continue;
+          h.append(f.name).append(": ").append(f.value).append("\r\n");
+        }
+        if (!r.informational()) {
+          if (s.close_after) {
+            h.append("Connection: close\r\n");
+          } else if (s.client_http10) {
+            h.append("Connection: keep-alive\r\n");
+          }
+        }
+        h.append("\r\n");
+        if (!d->write(h)) return fail_exchange(s, *d, 503, "out of buffer memory");
+        d->flush();
+        continue;
+      }
+      case st::body:
+        if (!d->send(std::move(s.body))) return fail_exchange(s, *d, 503, "out of buffer memory");
+        if (!d->writable()) u.pause_reading();  // on_writable(d) resumes it
+        continue;
+      case st::complete:
+        if (s.response.informational()) continue;
+        if (!s.body.empty() && !d->send(std::move(s.body))) return fail_exchange(s, *d, 503, "out of buffer memory");
+        return finish_exchange(s, u, *d);
+      case st::need_more:
+        return;
+      case st::error:
+        shard_.pool(s.pool).at(s.member).stats->failures.add();
+        shard_.pool(s.pool).failed(s.member, shard_.loop().now());
+        fail_exchange(s, *d, 502, s.response.error_reason());
+        return resume(s, *d);
+    }
+  }
+}
+
+void http_proxy::finish_exchange(session& s, connection& u, connection& d) noexcept {
+  shard_stats& st = shard_.stats();
+  st.request_latency.record(shard_.loop().now() - s.started);
+  st.responses_by_class[std::min(s.response.status_code() / 100, 5)].add();
+  s.response_timer.cancel();
+  upstream_pool& pool = shard_.pool(s.pool);
+  pool.succeeded(s.member);
+  upstream_pool::member& m = pool.at(s.member);
+  const bool reuse = s.response.keep_alive() && s.request_done && u.input().empty() && !u.peer_shut() &&
+                     !shard_.loop().stopping() && m.idle.size() < pool.config().keepalive;
+  if (reuse) {
+    pool.release(s.member);
+    u.set_handler(*idle_);
+    u.set_context(&m);
+    if (u.reading_paused()) u.resume_reading();  // so that its FIN is seen while idle
+    m.idle.push_back(u.handle());
+    m.stats->idle.add();
+    s.up_live = s.up_open = false;
+  } else {
+    detach_upstream(s, false);
+  }
+  s.state = session::phase::idle;
+  s.request_streaming = false;
+  // A client that is still sending a body nobody reads must go.
+  if (!s.request_done || s.close_after) return d.close();
+  resume(s, d);  // the next pipelined request, if it is here already
+}
+
+void http_proxy::detach_upstream(session& s, bool abort) noexcept {
+  if (!s.up_live) return;
+  if (connection* u = shard_.loop().get(s.up)) {
+    u->set_handler(*idle_);
+    u->set_context(nullptr);
+    if (abort) {
+      u->abort();
+    } else {
+      u->close();
+    }
+  }
+  if (s.up_open) shard_.pool(s.pool).release(s.member);
+  s.up_live = s.up_open = false;
+}
+
+void http_proxy::fail_exchange(session& s, connection& d, int status, std::string_view why) noexcept {
+  s.response_timer.cancel();
+  detach_upstream(s, true);
+  s.pending.clear();
+  s.state = session::phase::idle;
+  if (s.response_started) {
+    // Part of the response is out: the client must not take it as whole.
+    shard_.stats().responses_cut.add();
+    d.abort();
+    return;
+  }
+  if (status == 502) shard_.stats().bad_gateway.add();
+  if (status == 504) shard_.stats().gateway_timeout.add();
+  if (!s.request_done) s.close_after = true;  // the rest of its body is not read
+  std::string body(why);
+  body.push_back('\n');
+  respond(s, d, status, body);
+}
+
+void http_proxy::respond(session& s, connection& d, int status, std::string_view body) noexcept {
+  shard_.stats().responses_by_class[std::clamp(status / 100, 0, 5)].add();
+  std::string& h = s.out_head;
+  h.assign("HTTP/1.1 ");
+  append_number(h, static_cast<std::uint64_t>(status));
+  h.append(" ").append(http::reason_phrase(status)).append("\r\nContent-Type: text/plain\r\nContent-Length: ");
+  append_number(h, body.size());
+  h.append(s.close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n").append(body);
+  s.state = session::phase::idle;
+  s.request_streaming = false;
+  if (!d.write(h) || s.close_after) return d.close();
+  d.flush();
+}
+
+bool http_proxy::retry_stale(session& s, connection& d) noexcept {
+  // Only a pooled connection that failed before any response byte, and only
+  // a request that can be sent again whole (no streamed body).
+  if (!s.up_reused || s.fresh_only || s.request_streaming || s.response_started) return false;
+  detach_upstream(s, true);
+  s.tried &= ~(std::uint64_t{1} << s.member);
+  --s.attempts;
+  s.fresh_only = true;
+  s.response_timer.cancel();
+  acquire_upstream(s, d);
+  return true;
+}
+
+void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
+  // Only connections still attached get here (detach_upstream hands them to
+  // idle_back first): a failed connect, or a failure during an exchange.
+  loop_base& loop = shard_.loop();
+  upstream_pool& pool = shard_.pool(s.pool);
+  const bool was_open = s.up_open;
+  if (was_open) pool.release(s.member);
+  s.up_live = s.up_open = false;
+  connection* d = s.down_live ? loop.get(s.down) : nullptr;
+  if (d == nullptr) return end_session(s);
+  if (!was_open) {
+    pool.at(s.member).stats->connect_failures.add();
+    pool.failed(s.member, loop.now());
+    acquire_upstream(s, *d);  // the next upstream, or 502
+    return resume(s, *d);
+  }
+  if (!s.response_started && (why == close_reason::peer_reset || why == close_reason::io_error) &&
+      retry_stale(s, *d)) {
+    return resume(s, *d);
+  }
+  pool.at(s.member).stats->failures.add();
+  pool.failed(s.member, loop.now());
+  fail_exchange(s, *d, 502, "the upstream failed before its response was complete");
+  resume(s, *d);
+}
+
+void http_proxy::end_session(session& s) noexcept {
+  if (s.down_live || s.up_live) {
+    if (!s.down_live) detach_upstream(s, true);  // nobody is waiting for the response
+    if (s.up_live) return;
+  }
+  s.header_timer.cancel();
+  s.response_timer.cancel();
+  s.pending.clear();
+  s.body.clear();
+  s.parser.reset();
+  // Out of the live list (swap with the last).
+  session* last = live_.back();
+  live_[s.live_index] = last;
+  last->live_index = s.live_index;
+  live_.pop_back();
+  sessions_.release(&s);
+}
+
+void http_proxy::stop() noexcept {
+  loop_base& loop = shard_.loop();
+  for (session* s : std::vector<session*>(live_)) {
+    connection* d = loop.get(s->down);
+    if (d == nullptr) continue;
+    if (s->state == session::phase::idle && d->input().empty()) {
+      d->close();
+    } else {
+      s->close_after = true;  // after the response in progress
+    }
+  }
+  for (upstream_pool& pool : shard_.pools()) {
+    for (unsigned i = 0; i < pool.size(); ++i) {
+      upstream_pool::member& m = pool.at(i);
+      for (connection_handle h : m.idle) {
+        if (connection* u = loop.get(h)) {
+          u->set_context(nullptr);
+          u->close();
+        }
+      }
+      m.stats->idle.sub(m.idle.size());
+      m.idle.clear();
+    }
+  }
+}
+
+}  // namespace sluice::gateway

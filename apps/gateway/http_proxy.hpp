@@ -1,0 +1,97 @@
+#pragma once
+// L7 proxying (mode http) on one loop: HTTP/1.1 requests are parsed with the
+// same parser and limits as sluice-httpd (streaming mode), routed by Host and
+// path prefix to a pool, and sent to an upstream over a keep-alive
+// connection from this loop's pool (or a new one); the response comes back
+// as it was sent, its head rewritten only for hop-by-hop fields.
+//
+// One exchange at a time per client connection: pipelined requests wait in
+// the input (bounded by the input limit) and are answered in order. Bodies
+// stream both ways through bounded buffers (request bodies are re-chunked
+// when chunked, responses pass through unchanged), with the same watermark
+// backpressure as the tcp proxy.
+//
+// Errors: no upstream reachable (after retries) or one failing before its
+// response: 502; no response head within the response timeout: 504; an
+// upstream failing in the middle of a response: the client is reset (it
+// never gets a wrong or silently truncated body); a stale keep-alive
+// connection closed by the upstream before answering is retried once on a
+// fresh connection when the request can be replayed (no body). Malformed
+// requests: 400 (or 413/414/431) and that client connection closes.
+//
+// Owner core only.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "object_pool.hpp"
+#include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/connection.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/http/request_parser.hpp"
+#include "sluice/core/http/response_parser.hpp"
+#include "sluice/core/timer_wheel.hpp"
+
+namespace sluice::gateway {
+
+class shard;
+
+class http_proxy {
+ public:
+  explicit http_proxy(shard& s);
+  ~http_proxy();
+  http_proxy(const http_proxy&) = delete;
+  http_proxy& operator=(const http_proxy&) = delete;
+
+  // The handler for downstream connections of listener `l`.
+  [[nodiscard]] std::unique_ptr<handler> make_front(const listener_config& l);
+  // The loop stops: clients between requests are closed now, the others
+  // after their current response; pooled upstream connections are closed.
+  void stop() noexcept;
+
+  struct session;
+
+ private:
+  class front;
+  class back;
+  class idle_back;
+
+  // The exchange's steps, in order.
+  void serve(session& s, connection& d) noexcept;
+  // serve() again after an exchange ended outside of serve() (timers, upstream events).
+  void resume(session& s, connection& d) noexcept;
+  void begin(session& s, connection& d, bool body_follows) noexcept;
+  void acquire_upstream(session& s, connection& d) noexcept;
+  void attach(session& s, connection& u, bool reused) noexcept;
+  void send_request(session& s, connection& u) noexcept;
+  void pump_request_body(session& s, connection& d) noexcept;
+  // A piece of request body to the upstream (or queued while connecting);
+  // `last` ends a chunked body.
+  void forward_body(session& s, buffer_chain& piece, bool last) noexcept;
+  void relay_response(session& s, connection& u) noexcept;
+  void finish_exchange(session& s, connection& u, connection& d) noexcept;
+  // An exchange that cannot produce its response: `status` (502, 504) to the
+  // client if nothing was sent yet, else a reset.
+  void fail_exchange(session& s, connection& d, int status, std::string_view why) noexcept;
+  // Answers the current request with an error of our own.
+  void respond(session& s, connection& d, int status, std::string_view body) noexcept;
+  // Lets go of the session's upstream connection: pooled, or closed/aborted.
+  void detach_upstream(session& s, bool abort) noexcept;
+  // The stale keep-alive case: retries once on a fresh connection.
+  [[nodiscard]] bool retry_stale(session& s, connection& d) noexcept;
+  void upstream_ended(session& s, close_reason why) noexcept;
+  void end_session(session& s) noexcept;
+  [[nodiscard]] std::size_t route(const listener_config& l, std::string_view host, std::string_view path) const noexcept;
+
+  shard& shard_;
+  std::unique_ptr<back> back_;
+  std::unique_ptr<idle_back> idle_;
+  object_pool<session> sessions_;
+  std::vector<session*> live_;  // sessions with a client connection (for stop)
+};
+
+}  // namespace sluice::gateway

@@ -1,0 +1,51 @@
+#pragma once
+// One loop's gateway: its upstream pools, health checks, proxies and
+// counters. Made on the loop's own thread when the runtime asks for the
+// loop's first handler, and used only there: every downstream connection
+// gets its upstream connection from the same loop, so the data path never
+// crosses a core.
+//
+// Lifetime: the shard outlives its loop (main owns it), but whatever it holds
+// in the loop (connections, timers, buffer segments) is given back when the
+// loop stops (on_stop) or as connections close.
+
+#include <memory>
+#include <vector>
+
+#include "config.hpp"
+#include "gateway_stats.hpp"
+#include "health_checker.hpp"
+#include "http_proxy.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/loop_base.hpp"
+#include "tcp_proxy.hpp"
+#include "upstream_pool.hpp"
+
+namespace sluice::gateway {
+
+class shard {
+ public:
+  shard(loop_base& loop, const config& cfg, shard_stats& stats);
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+
+  // The handler for downstream connections of listener `l` on this loop.
+  [[nodiscard]] std::unique_ptr<handler> make_front(const listener_config& l);
+
+  [[nodiscard]] loop_base& loop() noexcept { return loop_; }
+  [[nodiscard]] const config& cfg() const noexcept { return cfg_; }
+  [[nodiscard]] shard_stats& stats() noexcept { return stats_; }
+  [[nodiscard]] upstream_pool& pool(std::size_t i) noexcept { return pools_[i]; }
+  [[nodiscard]] std::vector<upstream_pool>& pools() noexcept { return pools_; }
+
+ private:
+  loop_base& loop_;
+  const config& cfg_;
+  shard_stats& stats_;
+  std::vector<upstream_pool> pools_;
+  health_checker health_;
+  tcp_proxy tcp_;
+  http_proxy http_;
+};
+
+}  // namespace sluice::gateway
