@@ -79,7 +79,7 @@ struct route_config {
 struct listener_config {
   endpoint address;
   std::string address_text;
-  proxy_mode mode = proxy_mode::tcp;
+  proxy_mode mode = proxy_mode::http;
   std::string pool;                 // tcp: the pool; http: when no route matches (may be empty)
   std::size_t pool_index = SIZE_MAX;  // resolved by validate(); SIZE_MAX: none (http: 404)
   std::vector<route_config> routes; // http only; first match wins

@@ -368,19 +368,20 @@ void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
   append_number(h, req.version_minor());
   h.append("\r\n");
   const std::string_view connection_field = req.find("connection").value_or("");
-  bool forwarded = false;
   for (std::size_t i = 0; i < req.header_count(); ++i) {
     const auto f = req.header(i);
-    if (hop_by_hop(f.name) || named_in(connection_field, f.name)) continue;
-    if (iequals(f.name, "x-forwarded-for")) {
-      h.append(forwarded ? ", " : "X-Forwarded-For: ").append(f.value);  // joined below
-      forwarded = true;
-      continue;
-    }
+    if (hop_by_hop(f.name) || named_in(connection_field, f.name) || iequals(f.name, "x-forwarded-for")) continue;
     h.append(f.name).append(": ").append(f.value).append("\r\n");
   }
+  // Every X-Forwarded-For the client sent, in order, as one field, then
+  // the client's own address.
+  h.append("X-Forwarded-For: ");
+  for (std::size_t i = 0; i < req.header_count(); ++i) {
+    const auto f = req.header(i);
+    if (iequals(f.name, "x-forwarded-for")) h.append(f.value).append(", ");
+  }
   char addr[endpoint::address_text_capacity];
-  h.append(forwarded ? ", " : "X-Forwarded-For: ").append(d.peer().address_text(addr)).append("\r\n");
+  h.append(d.peer().address_text(addr)).append("\r\n");
   if (s.client_http10) h.append("Connection: keep-alive\r\n");
   h.append("\r\n");
 

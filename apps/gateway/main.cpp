@@ -278,7 +278,10 @@ int main(int argc, char** argv) {
                   lc.routes.size(), lc.routes.size() == 1 ? "" : "s", static_cast<int>(rt.transport_name().size()),
                   rt.transport_name().data(), rt.loop_count(), rt.loop_count() == 1 ? "" : "s");
     }
-    if (cfg.admin) std::printf("sluice-gateway: admin on http://%s/metrics\n", admin_bound.to_string().c_str());
+    if (cfg.admin) {
+      std::printf("sluice-gateway: admin on %s (http://%s/metrics, /healthz)\n", admin_bound.to_string().c_str(),
+                  admin_bound.to_string().c_str());
+    }
     std::fflush(stdout);
     return {};
   });

@@ -1,0 +1,640 @@
+// sluice-gateway as a process, in front of real upstreams (sluice-echo and
+// sluice-httpd processes, or plain kernel sockets the test drives itself so
+// that it sees exactly what the gateway sends): byte-exact tcp proxying with
+// half-close and resets, an upstream killed mid-stream, a slow reader
+// (gateway memory measured), HTTP routing, header rewriting, keep-alive and
+// pipelining, streamed bodies, 400/502/504, health-check ejection and
+// recovery, configuration errors, metrics and a graceful stop.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+
+#include "http_client.hpp"
+#include "net.hpp"
+
+namespace sluice {
+namespace {
+
+using namespace std::chrono_literals;
+using test::http_client;
+using test::http_reply;
+
+// A child app announcing "... on HOST:PORT ..." on its first line(s).
+struct app {
+  std::unique_ptr<test::child> p;
+  std::vector<endpoint> at;  // one per announce line read
+  app(const char* env, std::vector<std::string> flags, int lines = 1) {
+    std::vector<std::string> argv = {test::app_path(env)};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    p = std::make_unique<test::child>(argv);
+    for (int i = 0; i < lines; ++i) {
+      std::string line = p->read_line();
+      endpoint ep = test::parse_announced(line);
+      EXPECT_FALSE(ep.empty()) << "announce line: '" << line << "' stderr: " << p->stderr_text();
+      at.push_back(ep);
+    }
+  }
+  app(app&&) = default;
+  ~app() {
+    if (p) stop();
+  }
+  int stop() {
+    p->signal(SIGTERM);
+    int rc = p->wait(20s);
+    EXPECT_EQ(rc, 0) << p->stderr_text();
+    p.reset();
+    return rc;
+  }
+};
+
+app echo_server() { return app("SLUICE_ECHO", {"--listen=127.0.0.1:0", "--cores=1"}); }
+
+std::string list(const std::vector<endpoint>& eps) {
+  std::string s;
+  for (const auto& e : eps) s += (s.empty() ? "" : ",") + e.to_string();
+  return s;
+}
+
+// The gateway: first the listener line, then (with --admin) the admin line.
+app gateway(std::vector<std::string> flags, bool admin = false) {
+  flags.insert(flags.begin(), "--listen=127.0.0.1:0");
+  if (admin) flags.push_back("--admin=127.0.0.1:0");
+  return app("SLUICE_GATEWAY", flags, admin ? 2 : 1);
+}
+
+int accept_within(int lfd, std::chrono::milliseconds t = 5s) {
+  if ((test::wait_for(lfd, POLLIN, t) & POLLIN) == 0) return -1;
+  return ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+// Reads an HTTP head (through the blank line) from a plain socket.
+std::string read_head(int fd, std::chrono::milliseconds t = 5s) {
+  std::string head;
+  auto deadline = std::chrono::steady_clock::now() + t;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::string more = test::read_n(fd, 1, left);
+    if (more.empty()) break;
+    head += more;
+  }
+  return head;
+}
+
+long rss_kib(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// One metric's value from /metrics (the first line that starts with `name_and_labels`).
+std::optional<double> metric(const endpoint& admin, const std::string& name_and_labels) {
+  http_client c(admin);
+  c.send(test::get_request("/metrics"));
+  auto r = c.read_reply();
+  if (!r || r->status != 200) return std::nullopt;
+  auto at = r->body.find("\n" + name_and_labels + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::stod(r->body.substr(at + name_and_labels.size() + 2));
+}
+
+// Waits (polling the admin endpoint, with a deadline) until `pred` holds.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    test::wait_for(-1, 0, 20ms);  // a short poll() on nothing: paces the checks
+  }
+  return pred();
+}
+
+// A fresh directory under /tmp, removed when the test binary exits.
+std::string temp_dir() {
+  struct cleanup {
+    std::vector<std::string> dirs;
+    ~cleanup() {
+      for (const auto& d : dirs) std::filesystem::remove_all(d);
+    }
+  };
+  static cleanup made;
+  char tmpl[] = "/tmp/sluice-gw-XXXXXX";
+  made.dirs.emplace_back(::mkdtemp(tmpl));
+  return made.dirs.back();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// ---- tcp -------------------------------------------------------------------------
+
+TEST(gateway_tcp, random_payloads_in_random_chunks_are_byte_exact_with_half_close) {
+  app up = echo_server();
+  app gw = gateway({"--mode=tcp", "--upstream=" + list(up.at), "--cores=2"});
+  std::mt19937_64 rng(7);
+  std::vector<test::stream_client> clients(200);
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    clients[i].fd = test::connect_nonblocking(gw.at[0]);
+    ASSERT_GE(clients[i].fd, 0);
+    const std::size_t n = i % 10 == 0 ? 1 + rng() % (1 << 20) : 1 + rng() % 4096;
+    clients[i].payload = test::random_bytes(n, i);
+  }
+  ASSERT_TRUE(test::drive(clients, rng, 60s));
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    EXPECT_TRUE(clients[i].eof) << i;
+    EXPECT_EQ(clients[i].got.size(), clients[i].payload.size()) << i;
+    EXPECT_TRUE(clients[i].got == clients[i].payload) << "client " << i << ": bytes differ";
+    ::close(clients[i].fd);
+  }
+}
+
+TEST(gateway_tcp, half_close_travels_both_ways) {
+  auto [lfd, where] = test::listen_loopback(16);
+  app gw = gateway({"--mode=tcp", "--upstream=" + where.to_string(), "--health-check=none"});
+  int client = test::connect_to(gw.at[0]);
+  ASSERT_GE(client, 0);
+  int upstream = accept_within(lfd);
+  ASSERT_GE(upstream, 0) << "the gateway connects when a client arrives";
+  // The upstream says its piece and half-closes: the client reads it, then EOF...
+  ASSERT_TRUE(test::send_all(upstream, "from upstream"));
+  ::shutdown(upstream, SHUT_WR);
+  std::string got;
+  EXPECT_TRUE(test::read_to_eof(client, got));
+  EXPECT_EQ(got, "from upstream");
+  // ...and may still send, which the upstream still receives.
+  ASSERT_TRUE(test::send_all(client, "from client"));
+  EXPECT_EQ(test::read_n(upstream, 11), "from client");
+  ::shutdown(client, SHUT_WR);
+  std::string rest;
+  EXPECT_TRUE(test::read_to_eof(upstream, rest)) << "the client's FIN reaches the upstream";
+  EXPECT_EQ(rest, "");
+  ::close(client);
+  ::close(upstream);
+  ::close(lfd);
+}
+
+TEST(gateway_tcp, resets_travel_both_ways) {
+  auto [lfd, where] = test::listen_loopback(16);
+  app gw = gateway({"--mode=tcp", "--upstream=" + where.to_string(), "--health-check=none"});
+  auto reset_seen = [](int fd) {
+    char b[64];
+    for (;;) {
+      if ((test::wait_for(fd, POLLIN, 5s) & (POLLIN | POLLHUP | POLLERR)) == 0) return false;
+      ssize_t r = ::recv(fd, b, sizeof b, 0);
+      if (r < 0) return errno == ECONNRESET;
+      if (r == 0) return false;  // a clean FIN is not a reset
+    }
+  };
+  {
+    int client = test::connect_to(gw.at[0]);
+    int upstream = accept_within(lfd);
+    ASSERT_GE(upstream, 0);
+    test::close_with_reset(upstream);
+    EXPECT_TRUE(reset_seen(client)) << "the upstream's reset reaches the client as a reset";
+    ::close(client);
+  }
+  {
+    int client = test::connect_to(gw.at[0]);
+    int upstream = accept_within(lfd);
+    ASSERT_GE(upstream, 0);
+    ASSERT_TRUE(test::send_all(client, "x"));
+    EXPECT_EQ(test::read_n(upstream, 1), "x");
+    test::close_with_reset(client);
+    EXPECT_TRUE(reset_seen(upstream)) << "the client's reset reaches the upstream as a reset";
+    ::close(upstream);
+  }
+  ::close(lfd);
+}
+
+TEST(gateway_tcp, an_upstream_killed_mid_stream_never_gives_wrong_bytes_and_new_connections_fail_over) {
+  app a = echo_server();
+  auto b = std::make_unique<app>(echo_server());
+  app gw = gateway({"--mode=tcp", "--upstream=" + a.at[0].to_string() + "," + b->at[0].to_string(),
+                    "--health-check=none", "--cores=1"});
+  // 20 streams, half through each upstream (round-robin), each mid-way.
+  std::vector<int> fds;
+  std::vector<std::string> sent(20), got(20);
+  for (int i = 0; i < 20; ++i) {
+    fds.push_back(test::connect_to(gw.at[0]));
+    sent[i] = test::random_bytes(100000, 100 + i);
+    ASSERT_TRUE(test::send_all(fds[i], std::string_view(sent[i]).substr(0, 50000)));
+    got[i] = test::read_n(fds[i], 50000);
+    ASSERT_EQ(got[i], sent[i].substr(0, 50000));
+  }
+  b->p->signal(SIGKILL);
+  EXPECT_EQ(b->p->wait(), 128 + SIGKILL);
+  b->p.reset();
+  int cut = 0;
+  for (int i = 0; i < 20; ++i) {
+    (void)test::send_all(fds[i], std::string_view(sent[i]).substr(50000));
+    ::shutdown(fds[i], SHUT_WR);
+    std::string rest;
+    const bool eof = test::read_to_eof(fds[i], rest);
+    got[i] += rest;
+    // Whatever came back is what was sent, in order: never a wrong byte.
+    EXPECT_EQ(got[i], sent[i].substr(0, got[i].size())) << "stream " << i;
+    if (got[i].size() < sent[i].size()) {
+      ++cut;
+    } else {
+      EXPECT_TRUE(eof) << i;
+    }
+    ::close(fds[i]);
+  }
+  EXPECT_EQ(cut, 10) << "the streams through the killed upstream end early, the others complete";
+  // New connections: the dead upstream refuses, the gateway tries the other.
+  std::mt19937_64 rng(3);
+  std::vector<test::stream_client> fresh(20);
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    fresh[i].fd = test::connect_nonblocking(gw.at[0]);
+    fresh[i].payload = test::random_bytes(1000, 500 + i);
+  }
+  ASSERT_TRUE(test::drive(fresh, rng, 30s));
+  for (auto& c : fresh) {
+    EXPECT_TRUE(c.got == c.payload) << "fails over to the live upstream";
+    ::close(c.fd);
+  }
+}
+
+TEST(gateway_tcp, a_slow_reader_keeps_gateway_memory_bounded) {
+  auto [lfd, where] = test::listen_loopback(16);
+  app gw = gateway({"--mode=tcp", "--upstream=" + where.to_string(), "--health-check=none", "--cores=1"});
+  int client = test::connect_to(gw.at[0]);
+  int upstream = accept_within(lfd);
+  ASSERT_GE(upstream, 0);
+  test::set_nonblocking(upstream);
+  const long before = rss_kib(gw.p->pid());
+  // The upstream writes as fast as it can; the client reads nothing. The
+  // upstream must be made to wait (backpressure through the gateway).
+  std::string chunk = test::random_bytes(65536, 1);
+  std::size_t written = 0;
+  for (;;) {
+    if ((test::wait_for(upstream, POLLOUT, 500ms) & POLLOUT) == 0) break;  // stalled
+    ssize_t w = ::send(upstream, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (w > 0) written += static_cast<std::size_t>(w);
+    ASSERT_LT(written, std::size_t{512} << 20) << "never stalled: no backpressure";
+  }
+  const long after = rss_kib(gw.p->pid());
+  EXPECT_GT(written, std::size_t{1} << 20);
+  // Two kernel socket buffers on each side hold most of it; the gateway
+  // holds at most its watermarks and input limit per side (~0.5 MiB).
+  EXPECT_LT(after - before, 8 * 1024) << "gateway RSS grew by " << (after - before) << " KiB for " << written
+                                      << " bytes pushed at a reader that does not read";
+  // Now the client reads: every byte arrives, in order.
+  ::shutdown(upstream, SHUT_WR);
+  std::string got;
+  EXPECT_TRUE(test::read_to_eof(client, got, 30s));
+  ASSERT_EQ(got.size(), written);
+  for (std::size_t off = 0; off < got.size(); off += chunk.size()) {
+    const std::size_t n = std::min(chunk.size(), got.size() - off);
+    if (got.compare(off, n, chunk, 0, n) != 0) {
+      ADD_FAILURE() << "bytes differ in the chunk at " << off;
+      break;
+    }
+  }
+  ::close(client);
+  ::close(upstream);
+  ::close(lfd);
+}
+
+// ---- http --------------------------------------------------------------------------
+
+TEST(gateway_http, rewrites_hop_by_hop_fields_adds_x_forwarded_for_and_reuses_upstream_connections) {
+  auto [lfd, where] = test::listen_loopback(16);
+  app gw = gateway({"--upstream=" + where.to_string(), "--health-check=none", "--cores=1"});
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send("GET /a?b=1 HTTP/1.1\r\nHost: example.test\r\nConnection: keep-alive, X-Secret\r\n"
+                     "X-Secret: 1\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 10.1.2.3\r\nX-Other: kept\r\n\r\n"));
+  int upstream = accept_within(lfd);
+  ASSERT_GE(upstream, 0);
+  const std::string head = read_head(upstream);
+  EXPECT_EQ(head.substr(0, 21), "GET /a?b=1 HTTP/1.1\r\n") << head;
+  EXPECT_NE(head.find("Host: example.test\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Other: kept\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Forwarded-For: 10.1.2.3, 127.0.0.1\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-Secret"), std::string::npos) << "named in Connection: hop-by-hop\n" << head;
+  EXPECT_EQ(head.find("Keep-Alive"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Connection"), std::string::npos) << head;
+  ASSERT_TRUE(test::send_all(upstream, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n"
+                                       "Keep-Alive: timeout=9\r\nX-Up: 1\r\n\r\nok"));
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok");
+  EXPECT_EQ(r->field("x-up"), "1");
+  EXPECT_EQ(r->field("keep-alive"), "");
+  // The next request, even from another client, goes over the same
+  // upstream connection: no new connection reaches the upstream.
+  http_client c2(gw.at[0]);
+  ASSERT_TRUE(c2.send(test::get_request("/second")));
+  const std::string head2 = read_head(upstream);
+  EXPECT_EQ(head2.substr(0, 12), "GET /second ") << head2;
+  EXPECT_EQ(test::wait_for(lfd, POLLIN, 100ms) & POLLIN, 0) << "no second upstream connection";
+  ASSERT_TRUE(test::send_all(upstream, "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\ntwo"));
+  auto r2 = c2.read_reply();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 201);
+  EXPECT_EQ(r2->body, "two");
+  ::close(upstream);
+  ::close(lfd);
+}
+
+TEST(gateway_http, pipelined_requests_are_answered_in_order) {
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=1"});
+  http_client c(gw.at[0]);
+  std::string pipeline;
+  for (int i = 0; i < 100; ++i) {
+    const std::string body = "request-" + std::to_string(i);
+    pipeline += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  ASSERT_TRUE(c.send(pipeline));
+  for (int i = 0; i < 100; ++i) {
+    auto r = c.read_reply();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "request-" + std::to_string(i));
+  }
+}
+
+TEST(gateway_http, large_and_chunked_bodies_stream_through_byte_exact) {
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1", "--max-body=16m"});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=1"});
+  const std::string body = test::random_bytes(5 << 20, 9);
+  {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    ASSERT_TRUE(c.send(body));
+    auto r = c.read_reply(false, 30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == body) << "Content-Length body differs (" << r->body.size() << " bytes back)";
+  }
+  {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    std::mt19937_64 rng(5);
+    for (std::size_t off = 0; off < body.size();) {
+      const std::size_t n = std::min<std::size_t>(1 + rng() % 100000, body.size() - off);
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", n);
+      ASSERT_TRUE(c.send(size) && c.send(std::string_view(body).substr(off, n)) && c.send("\r\n"));
+      off += n;
+    }
+    ASSERT_TRUE(c.send("0\r\n\r\n"));
+    auto r = c.read_reply(false, 30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(r->body == body) << "chunked body differs (" << r->body.size() << " bytes back)";
+  }
+}
+
+TEST(gateway_http, a_malformed_request_gets_400_and_others_are_not_affected) {
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=1"});
+  http_client good(gw.at[0]);
+  ASSERT_TRUE(good.send(test::get_request("/")));
+  auto r = good.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  for (std::string bad : {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\n\r\n" /* no Host */,
+                          "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\nx"}) {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(bad));
+    auto e = c.read_reply();
+    ASSERT_TRUE(e) << bad;
+    EXPECT_EQ(e->status, 400) << bad;
+    EXPECT_TRUE(c.closed_by_server()) << "that connection closes";
+  }
+  ASSERT_TRUE(good.send(test::get_request("/")));
+  r = good.read_reply();
+  ASSERT_TRUE(r) << "the other connection is untouched";
+  EXPECT_EQ(r->body, "Hello, World!");
+}
+
+TEST(gateway_http, no_upstream_is_502_and_a_silent_one_is_504) {
+  auto [held, closed_port] = test::reserve_closed_port();
+  {
+    app gw = gateway({"--upstream=127.0.0.1:" + std::to_string(closed_port), "--health-check=none", "--retries=1"});
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/")));
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+    ASSERT_TRUE(c.send(test::get_request("/"))) << "the client connection stays usable";
+    r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+  }
+  ::close(held);
+  auto [lfd, where] = test::listen_loopback(16);
+  {
+    app gw = gateway({"--upstream=" + where.to_string(), "--health-check=none", "--response-timeout=300ms"});
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/")));
+    int upstream = accept_within(lfd);
+    ASSERT_GE(upstream, 0);
+    EXPECT_FALSE(read_head(upstream).empty());
+    auto r = c.read_reply(false, 5s);  // the upstream never answers
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 504);
+    ::close(upstream);
+  }
+  ::close(lfd);
+}
+
+TEST(gateway_http, an_upstream_failing_mid_response_resets_the_client) {
+  auto [lfd, where] = test::listen_loopback(16);
+  app gw = gateway({"--upstream=" + where.to_string(), "--health-check=none"});
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send(test::get_request("/")));
+  int upstream = accept_within(lfd);
+  ASSERT_GE(upstream, 0);
+  (void)read_head(upstream);
+  ASSERT_TRUE(test::send_all(upstream, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b"));
+  test::close_with_reset(upstream);
+  auto r = c.read_reply(false, 5s);
+  EXPECT_FALSE(r) << "a truncated body must never look complete";
+  EXPECT_TRUE(c.closed_by_server());
+  ::close(lfd);
+}
+
+TEST(gateway_http, health_checks_eject_a_dead_upstream_and_bring_it_back) {
+  const std::string root_a = temp_dir(), root_b = temp_dir();
+  write_file(root_a + "/index.html", "A");
+  write_file(root_b + "/index.html", "B");
+  app a("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1", "--root=" + root_a});
+  auto b = std::make_unique<app>("SLUICE_HTTPD", std::vector<std::string>{"--listen=127.0.0.1:0", "--cores=1", "--root=" + root_b});
+  const endpoint b_at = b->at[0];
+  app gw = gateway({"--upstream=" + a.at[0].to_string() + "," + b_at.to_string(), "--cores=1", "--health-check=http",
+                    "--health-interval=100ms", "--health-timeout=200ms", "--fall=1", "--rise=2"},
+                   true);
+  const endpoint admin = gw.at[1];
+  const std::string healthy_b = "sluice_gateway_upstream_healthy{loop=\"0\",pool=\"default\",upstream=\"" + b_at.to_string() + "\"}";
+  auto answers = [&](int n) {
+    std::string seen;
+    http_client c(gw.at[0]);
+    for (int i = 0; i < n; ++i) {
+      c.send(test::get_request("/"));
+      auto r = c.read_reply();
+      if (!r || r->status != 200) return seen + "!";
+      seen += r->body;
+    }
+    return seen;
+  };
+  EXPECT_EQ(answers(4), "ABAB");
+  b->p->signal(SIGKILL);
+  EXPECT_EQ(b->p->wait(), 128 + SIGKILL);
+  b->p.reset();
+  b.reset();
+  ASSERT_TRUE(eventually([&] { return metric(admin, healthy_b) == 0.0; })) << "B is taken out";
+  EXPECT_EQ(answers(6), "AAAAAA") << "no request goes to the dead one, none fails";
+  EXPECT_GE(metric(admin, "sluice_gateway_upstream_health_checks_failed_total{loop=\"0\",pool=\"default\",upstream=\"" +
+                              b_at.to_string() + "\"}")
+                .value_or(0),
+            1.0);
+  // B comes back on the same port: after `rise` good checks it takes traffic.
+  b = std::make_unique<app>("SLUICE_HTTPD", std::vector<std::string>{"--listen=" + b_at.to_string(), "--cores=1", "--root=" + root_b});
+  ASSERT_TRUE(eventually([&] { return metric(admin, healthy_b) == 1.0; })) << "B is back";
+  const std::string mixed = answers(4);
+  EXPECT_NE(mixed.find('B'), std::string::npos) << mixed;
+  EXPECT_EQ(mixed.find('!'), std::string::npos) << mixed;
+}
+
+TEST(gateway_http, routes_by_host_and_path_prefix_from_a_config_file) {
+  const std::string root_a = temp_dir(), root_b = temp_dir();
+  write_file(root_a + "/index.html", "A");
+  ::mkdir((root_b + "/b").c_str(), 0755);
+  write_file(root_b + "/index.html", "B");
+  write_file(root_b + "/b/index.html", "B-path");
+  app a("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1", "--root=" + root_a});
+  app b("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1", "--root=" + root_b});
+  const std::string conf = temp_dir() + "/gw.toml";
+  write_file(conf, "admin = \"127.0.0.1:0\"\n"
+                   "[[pool]]\nname = \"a\"\nupstreams = [\"" + a.at[0].to_string() + "\"]\n"
+                   "[[pool]]\nname = \"b\"\nupstreams = [\"" + b.at[0].to_string() + "\"]\n"
+                   "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"http\"\npool = \"a\"\n"
+                   "[[listener.route]]\nhost = \"b.test\"\npool = \"b\"\n"
+                   "[[listener.route]]\npath_prefix = \"/b/\"\npool = \"b\"\n");
+  app gw("SLUICE_GATEWAY", {"--config=" + conf, "--cores=1"}, 2);
+  auto get = [&](const std::string& path, const std::string& host) {
+    http_client c(gw.at[0]);
+    c.send("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    auto r = c.read_reply();
+    if (!r) return std::string("(none)");
+    return r->status == 200 ? r->body : std::to_string(r->status);
+  };
+  EXPECT_EQ(get("/", "a.test"), "A");
+  EXPECT_EQ(get("/", "B.TEST:8080"), "B") << "host compared without port, case-insensitively";
+  EXPECT_EQ(get("/b/", "a.test"), "B-path");
+  EXPECT_EQ(get("/bx", "a.test"), "404") << "not under /b/: A, which has no /bx";
+  auto m = metric(gw.at[1], "sluice_gateway_requests_total{loop=\"0\"}");
+  EXPECT_EQ(m.value_or(-1), 4.0);
+}
+
+TEST(gateway_http, a_graceful_stop_finishes_requests_in_flight) {
+  const std::string root = temp_dir();
+  const std::string big = test::random_bytes(4 << 20, 11);
+  write_file(root + "/big.bin", big);
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1", "--root=" + root});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=1"});
+  http_client idle(gw.at[0]);
+  idle.send(test::get_request("/"));
+  ASSERT_TRUE(idle.read_reply());
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send(test::get_request("/big.bin")));
+  // The download is under way (the first bytes are here), then SIGTERM.
+  ASSERT_NE(test::wait_for(c.fd(), POLLIN, 5s) & POLLIN, 0);
+  gw.p->signal(SIGTERM);
+  EXPECT_TRUE(idle.closed_by_server(3s)) << "a connection between requests is closed at once";
+  auto r = c.read_reply(false, 20s);
+  ASSERT_TRUE(r) << "the request in flight completes";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body == big);
+  EXPECT_TRUE(c.closed_by_server()) << "and then its connection closes";
+  EXPECT_EQ(gw.p->wait(20s), 0) << gw.p->stderr_text();
+  gw.p.reset();
+}
+
+// ---- configuration and admin -------------------------------------------------------------
+
+TEST(gateway_config_errors, bad_configurations_exit_2_with_file_line_and_key) {
+  const std::string conf = temp_dir() + "/bad.toml";
+  write_file(conf, "[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\nbalanse = \"round-robin\"\n"
+                   "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"p\"\n");
+  {
+    test::child c({test::app_path("SLUICE_GATEWAY"), "--config=" + conf});
+    EXPECT_EQ(c.wait(), 2);
+    EXPECT_NE(c.stderr_text().find(conf + ":4: pool[0].balanse: unknown key"), std::string::npos) << c.stderr_text();
+  }
+  {
+    test::child c({test::app_path("SLUICE_GATEWAY"), "--config=" + conf, "--upstream=127.0.0.1:1"});
+    EXPECT_EQ(c.wait(), 2);
+    EXPECT_NE(c.stderr_text().find("exclude each other"), std::string::npos) << c.stderr_text();
+  }
+  {
+    test::child c({test::app_path("SLUICE_GATEWAY"), "--mode=tcp"});
+    EXPECT_EQ(c.wait(), 2);
+    EXPECT_NE(c.stderr_text().find("no upstream"), std::string::npos) << c.stderr_text();
+  }
+  {
+    test::child c({test::app_path("SLUICE_GATEWAY"), "--upstream=127.0.0.1:1", "--lb=random"});
+    EXPECT_EQ(c.wait(), 2);
+    EXPECT_NE(c.stderr_text().find("--lb"), std::string::npos) << c.stderr_text();
+  }
+  {
+    test::child c({test::app_path("SLUICE_GATEWAY"), "--upstream=127.0.0.1:1,127.0.0.1:2", "--check-config"});
+    const std::string out = c.read_all();
+    EXPECT_EQ(c.wait(), 0);
+    EXPECT_NE(out.find("configuration OK"), std::string::npos) << out;
+    EXPECT_NE(out.find("pool default (round-robin, health check tcp): 127.0.0.1:1 127.0.0.1:2"), std::string::npos) << out;
+  }
+}
+
+TEST(gateway_admin, metrics_and_healthz) {
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=2"}, true);
+  for (int i = 0; i < 10; ++i) {
+    http_client c(gw.at[0]);
+    c.send(test::get_request("/"));
+    ASSERT_TRUE(c.read_reply());
+  }
+  http_client h(gw.at[1]);
+  h.send(test::get_request("/healthz"));
+  auto r = h.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok\n");
+  h.send(test::get_request("/metrics"));
+  r = h.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->field("content-type").substr(0, 25), "text/plain; version=0.0.4");
+  for (const char* name : {"sluice_gateway_connections{", "sluice_gateway_requests_total{", "sluice_gateway_responses_total{",
+                           "sluice_gateway_upstream_healthy{", "sluice_gateway_upstream_failures_total{",
+                           "sluice_gateway_request_duration_seconds_bucket{", "sluice_loop_busy_ratio{",
+                           "sluice_loop_bytes_read_total{"}) {
+    EXPECT_NE(r->body.find(name), std::string::npos) << name;
+  }
+  // Ten requests, counted across both loops; the histogram saw each.
+  double requests = 0, latencies = 0;
+  for (const char* loop : {"0", "1"}) {
+    requests += metric(gw.at[1], std::string("sluice_gateway_requests_total{loop=\"") + loop + "\"}").value_or(0);
+    latencies += metric(gw.at[1], std::string("sluice_gateway_request_duration_seconds_count{loop=\"") + loop + "\"}").value_or(0);
+  }
+  EXPECT_EQ(requests, 10.0);
+  EXPECT_EQ(latencies, 10.0);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,186 @@
+// sluice-gateway's configuration: a complete TOML file read back field by
+// field, and every kind of mistake refused with the file, the line and the
+// key that is wrong.
+
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sluice::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char* full = R"(
+admin = "127.0.0.1:9901"
+
+[timeouts]
+connect = "2s"
+idle = 30
+header = "500ms"
+response = "5s"
+
+[limits]
+max_request_line = "4k"
+max_header_bytes = 16384
+max_headers = 50
+max_body = "10m"
+high_water = "128k"
+low_water = "32k"
+
+[[pool]]
+name = "web"
+upstreams = ["127.0.0.1:8081", "127.0.0.1:8082"]
+balance = "least-conn"
+retries = 1
+max_fails = 5
+eject_time = "3s"
+keepalive = 8
+[pool.health_check]
+type = "http"
+interval = "250ms"
+timeout = "100ms"
+path = "/healthz"
+rise = 3
+fall = 1
+
+[[pool]]
+name = "api"
+upstreams = ["127.0.0.1:9000"]
+balance = "consistent-hash"
+hash_key = "path"
+
+[[listener]]
+address = "127.0.0.1:8080"
+mode = "http"
+pool = "web"
+[[listener.route]]
+host = "api.example"
+path_prefix = "/v1/"
+pool = "api"
+
+[[listener]]
+address = "127.0.0.1:7000"
+mode = "tcp"
+pool = "web"
+)";
+
+TEST(gateway_config, a_complete_file_reads_back) {
+  auto c = load_text(full, "gw.toml");
+  ASSERT_TRUE(c) << c.err().message;
+  ASSERT_TRUE(c->admin.has_value());
+  EXPECT_EQ(c->admin->to_string(), "127.0.0.1:9901");
+  EXPECT_EQ(c->timeouts.connect, 2s);
+  EXPECT_EQ(c->timeouts.idle, 30s);
+  EXPECT_EQ(c->timeouts.header, 500ms);
+  EXPECT_EQ(c->timeouts.response, 5s);
+  EXPECT_EQ(c->http.max_request_line, 4096u);
+  EXPECT_EQ(c->http.max_header_bytes, 16384u);
+  EXPECT_EQ(c->http.max_headers, 50u);
+  EXPECT_EQ(c->http.max_body, 10u << 20);
+  EXPECT_EQ(c->high_water, 128u * 1024);
+  EXPECT_EQ(c->low_water, 32u * 1024);
+  ASSERT_EQ(c->pools.size(), 2u);
+  const pool_config& web = c->pools[0];
+  EXPECT_EQ(web.name, "web");
+  ASSERT_EQ(web.upstreams.size(), 2u);
+  EXPECT_EQ(web.upstreams[1].to_string(), "127.0.0.1:8082");
+  EXPECT_EQ(web.policy, lb_policy::least_conn);
+  EXPECT_EQ(web.retries, 1u);
+  EXPECT_EQ(web.max_fails, 5u);
+  EXPECT_EQ(web.eject_time, 3s);
+  EXPECT_EQ(web.keepalive, 8u);
+  EXPECT_EQ(web.check.kind, check_kind::http);
+  EXPECT_EQ(web.check.interval, 250ms);
+  EXPECT_EQ(web.check.timeout, 100ms);
+  EXPECT_EQ(web.check.path, "/healthz");
+  EXPECT_EQ(web.check.rise, 3u);
+  EXPECT_EQ(web.check.fall, 1u);
+  EXPECT_EQ(c->pools[1].policy, lb_policy::consistent_hash);
+  EXPECT_EQ(c->pools[1].key, hash_key::path);
+  ASSERT_EQ(c->listeners.size(), 2u);
+  const listener_config& h = c->listeners[0];
+  EXPECT_EQ(h.mode, proxy_mode::http);
+  EXPECT_EQ(h.pool_index, 0u);
+  ASSERT_EQ(h.routes.size(), 1u);
+  EXPECT_EQ(h.routes[0].host, "api.example");
+  EXPECT_EQ(h.routes[0].path_prefix, "/v1/");
+  EXPECT_EQ(h.routes[0].pool_index, 1u);
+  EXPECT_EQ(c->listeners[1].mode, proxy_mode::tcp);
+  EXPECT_NE(describe(*c).find("route host api.example path /v1/ -> api"), std::string::npos) << describe(*c);
+}
+
+// The error for `text`, which must be refused.
+std::string refusal(const std::string& text) {
+  auto c = load_text(text, "gw.toml");
+  EXPECT_FALSE(c) << "accepted:\n" << text;
+  return c ? std::string() : c.err().message;
+}
+
+// For messages whose end comes from elsewhere (an address or duration parser).
+::testing::AssertionResult starts_with(const std::string& msg, const std::string& prefix) {
+  if (msg.compare(0, prefix.size(), prefix) == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << msg << "' does not start with '" << prefix << "'";
+}
+
+const std::string pool_ok = "[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\n";
+const std::string listener_ok = "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"p\"\n";
+
+TEST(gateway_config, errors_name_the_file_line_and_key) {
+  // Line numbers count from 1; pool_ok takes lines 1-3, listener_ok 4-6.
+  EXPECT_EQ(refusal("bogus = 1\n" + pool_ok + listener_ok),
+            "gw.toml:1: bogus: unknown key (expected one of: admin, timeouts, limits, listener, pool)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "bogus = 1\n"),
+            "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route)")
+      << "a key after [[listener]] belongs to it";
+  EXPECT_TRUE(starts_with(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\", \"nohost\"]\n" + listener_ok),
+                          "gw.toml:3: pool[0].upstreams[1]: "));
+  EXPECT_TRUE(starts_with(refusal(pool_ok + listener_ok + "[timeouts]\nidle = \"soon\"\n"), "gw.toml:8: timeouts.idle: "));
+  EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"nope\"\n"),
+            "gw.toml:4: listener[0].pool: no pool called 'nope'");
+  EXPECT_EQ(refusal(pool_ok + pool_ok + listener_ok), "gw.toml:4: pool[1].name: a second pool called 'p'");
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\nupstreams = []\n" + listener_ok),
+            "gw.toml:1: pool[0].upstreams: a pool needs at least one upstream");
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\n" + listener_ok), "gw.toml:1: pool[0].upstreams: missing (a list of \"HOST:PORT\")");
+  EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\n"),
+            "gw.toml:4: listener[0].pool: a tcp listener needs a pool");
+  EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"udp\"\npool = \"p\"\n"),
+            "gw.toml:6: listener[0].mode: 'udp' is not a mode (tcp or http)");
+  EXPECT_EQ(refusal(pool_ok + "hash_key = \"host\"\n" + listener_ok),
+            "gw.toml:1: pool[0].hash_key: only consistent-hash uses a hash key");
+  EXPECT_TRUE(starts_with(refusal(pool_ok + "balance = \"random\"\n" + listener_ok),
+                          "gw.toml:4: pool[0].balance: 'random' is not a policy"));
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[[listener.route]]\npool = \"p\"\npath_prefix = \"x\"\n"),
+            "gw.toml:7: listener[0].route[0].path_prefix: must start with '/'");
+  EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"p\"\n"
+                              "[[listener.route]]\npool = \"p\"\n"),
+            "gw.toml:4: listener[0].route: routes need mode = \"http\"");
+  EXPECT_TRUE(starts_with(refusal(pool_ok + "[pool.health_check]\ntype = \"icmp\"\n" + listener_ok),
+                          "gw.toml:5: pool[0].health_check.type: 'icmp'"));
+  EXPECT_EQ(refusal(pool_ok + "retries = \"two\"\n" + listener_ok), "gw.toml:4: pool[0].retries: must be a whole number, 0 or more");
+  EXPECT_EQ(refusal(pool_ok), "gw.toml: no listener (add a [[listener]], or give --listen)");
+  EXPECT_EQ(refusal(listener_ok), "gw.toml: no upstream pool (add a [[pool]], or give --upstream)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nhigh_water = 10\nlow_water = 20\n"),
+            "gw.toml: limits.low_water must not exceed limits.high_water");
+}
+
+TEST(gateway_config, syntax_errors_give_their_line) {
+  const std::string msg = refusal(pool_ok + "name = \n");
+  EXPECT_EQ(msg.substr(0, 10), "gw.toml:4:") << msg;
+}
+
+TEST(gateway_config, a_missing_file_says_so) {
+  auto c = load_file("/nonexistent/gw.toml");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.err().message.substr(0, 21), "/nonexistent/gw.toml:") << c.err().message;
+}
+
+TEST(gateway_config, too_many_upstreams_are_refused) {
+  std::string ups;
+  for (int i = 0; i < 65; ++i) ups += std::string(i ? ", " : "") + "\"127.0.0.1:" + std::to_string(1000 + i) + "\"";
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\nupstreams = [" + ups + "]\n" + listener_ok),
+            "gw.toml:1: pool[0].upstreams: at most 64 upstreams per pool");
+}
+
+}  // namespace
+}  // namespace sluice::gateway
