@@ -63,7 +63,7 @@ struct pool_config {
   unsigned max_fails = 3;
   duration eject_time = std::chrono::seconds(10);
   // http: idle keep-alive connections kept per upstream, per loop.
-  std::size_t keepalive = 32;
+  std::size_t keepalive = 256;
   health_check_config check;
   std::string where;                // "FILE:LINE: pool[0]" or the flag, for messages
 };

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
               track("--max-fails", count_into(pf.pool.max_fails)));
   args.custom("--eject-time", "D", "how long an ejected upstream stays out (default 10s)",
               track("--eject-time", duration_into(pf.pool.eject_time)));
-  args.custom("--upstream-keepalive", "N", "http: idle keep-alive connections kept per upstream and loop (default 32)",
+  args.custom("--upstream-keepalive", "N", "http: idle keep-alive connections kept per upstream and loop (default 256)",
               track("--upstream-keepalive", size_into(pf.pool.keepalive)));
   args.custom("--health-check", "none|tcp|http", "active health check: connect, or GET --health-path (default tcp)",
               track("--health-check", [&pf](std::string_view v) -> result<void> {
