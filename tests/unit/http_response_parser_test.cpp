@@ -179,11 +179,16 @@ TEST(http_response_parser, malformed_and_oversized_heads_are_errors) {
   EXPECT_TRUE(fails("HTTP/1.1 abc OK\r\n\r\n"));
   EXPECT_TRUE(fails("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"));
   EXPECT_TRUE(fails("HTTP/2.0 200 OK\r\n\r\n"));
+  EXPECT_TRUE(fails("HTTP/1.1 000 OK\r\n\r\n")) << "regression (fuzzer): status outside 100-599";
+  EXPECT_TRUE(fails("HTTP/1.1 600 Odd\r\n\r\n"));
   EXPECT_TRUE(fails("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"));
   limits small;
   small.max_header_bytes = 64;
   EXPECT_TRUE(fails("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a') + "\r\n\r\n", small));
   EXPECT_TRUE(fails("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a'), small)) << "refused before the head ends";
+  limits tiny;
+  tiny.max_header_bytes = 16;
+  EXPECT_TRUE(fails("HTTP/1.1 200 OK\r\n\r\nbody", tiny)) << "regression (fuzzer): a 19-byte head whole, not only in pieces";
   limits few;
   few.max_headers = 2;
   EXPECT_TRUE(fails("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", few));

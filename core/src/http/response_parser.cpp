@@ -76,6 +76,10 @@ struct response_callbacks {
       r.error_reason_ = "response is not HTTP/1.x";
       return -1;
     }
+    if (r.status_code_ < 100 || r.status_code_ > 599) {
+      r.error_reason_ = "response status outside 100-599";  // RFC 9110 15: invalid
+      return -1;
+    }
     if (r.status_code_ == 101) {
       r.error_reason_ = "protocol upgrades (101) are not supported";
       return -1;
@@ -209,6 +213,9 @@ response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& o
       // The head, LF included, is fed: consume it and hand it out. A head
       // that spans segments is copied once into the pool's scratch memory.
       head_size_ = fed_;
+      // The same limit whether the head came at once or in pieces (in
+      // pieces, need_more refuses it as soon as it is passed).
+      if (head_size_ > limits_.max_header_bytes) return fail("response head longer than the limit");
       auto head = in.next(head_size_);
       if (!head) return fail("out of buffer memory");
       head_ = head->data();
