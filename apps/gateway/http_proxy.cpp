@@ -682,8 +682,9 @@ void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
   const bool was_open = s.up_open;
   if (was_open) pool.release(s.member);
   s.up_live = s.up_open = false;
-  connection* d = s.down_live ? loop.get(s.down) : nullptr;
-  if (d == nullptr) return end_session(s);
+  // The client is still there (its on_close detaches the upstream first).
+  connection* d = loop.get(s.down);
+  if (d == nullptr) return;
   if (!was_open) {
     pool.at(s.member).stats->connect_failures.add();
     pool.failed(s.member, loop.now());
@@ -701,10 +702,8 @@ void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
 }
 
 void http_proxy::end_session(session& s) noexcept {
-  if (s.down_live || s.up_live) {
-    if (!s.down_live) detach_upstream(s, true);  // nobody is waiting for the response
-    if (s.up_live) return;
-  }
+  // The client is gone: nobody waits for an upstream answer any more.
+  detach_upstream(s, true);
   s.header_timer.cancel();
   s.response_timer.cancel();
   s.pending.clear();

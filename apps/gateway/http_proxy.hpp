@@ -84,6 +84,7 @@ class http_proxy {
   // The stale keep-alive case: retries once on a fresh connection.
   [[nodiscard]] bool retry_stale(session& s, connection& d) noexcept;
   void upstream_ended(session& s, close_reason why) noexcept;
+  // The client connection closed: the session goes back to the free list.
   void end_session(session& s) noexcept;
   [[nodiscard]] std::size_t route(const listener_config& l, std::string_view host, std::string_view path) const noexcept;
 
