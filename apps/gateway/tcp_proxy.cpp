@@ -67,7 +67,7 @@ class tcp_proxy::front final : public handler {
     session& s = *d.context_as<session>();
     s.down_live = false;
     p_.shard_.stats().sessions.sub();
-    p_.end_side(s, d, why, true);
+    p_.end_side(s, why, true);
   }
 
  private:
@@ -122,7 +122,7 @@ class tcp_proxy::back final : public handler {
   void on_close(connection& u, close_reason why) noexcept override {
     session& s = *u.context_as<session>();
     s.up_live = false;
-    p_.end_side(s, u, why, false);
+    p_.end_side(s, why, false);
   }
 
  private:
@@ -172,7 +172,7 @@ void tcp_proxy::forward(connection& from, connection& to) noexcept {
   if (!to.writable()) from.pause_reading();
 }
 
-void tcp_proxy::end_side(session& s, connection& c, close_reason why, bool downstream) noexcept {
+void tcp_proxy::end_side(session& s, close_reason why, bool downstream) noexcept {
   loop_base& loop = shard_.loop();
   upstream_pool& pool = shard_.pool(s.pool);
   if (downstream) {
@@ -202,7 +202,6 @@ void tcp_proxy::end_side(session& s, connection& c, close_reason why, bool downs
       }
     }
   }
-  (void)c;
   maybe_release(s);
 }
 

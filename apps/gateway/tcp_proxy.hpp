@@ -62,7 +62,8 @@ class tcp_proxy {
   bool connect_next(session& s) noexcept;
   // Moves from's input to to's output; pauses `from` above to's high water.
   static void forward(connection& from, connection& to) noexcept;
-  void end_side(session& s, connection& c, close_reason why, bool downstream) noexcept;
+  // One side closed (`downstream`: the client's): end the other to match.
+  void end_side(session& s, close_reason why, bool downstream) noexcept;
   void maybe_release(session& s) noexcept;
 
   shard& shard_;

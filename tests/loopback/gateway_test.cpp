@@ -201,6 +201,10 @@ TEST(gateway_tcp, resets_travel_both_ways) {
     int client = test::connect_to(gw.at[0]);
     int upstream = accept_within(lfd);
     ASSERT_GE(upstream, 0);
+    // Once a byte went through, the gateway has seen the upstream open (a
+    // reset before that is a failed connect to it, which a retry handles).
+    ASSERT_TRUE(test::send_all(client, "x"));
+    EXPECT_EQ(test::read_n(upstream, 1), "x");
     test::close_with_reset(upstream);
     EXPECT_TRUE(reset_seen(client)) << "the upstream's reset reaches the client as a reset";
     ::close(client);

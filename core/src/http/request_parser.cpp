@@ -264,13 +264,7 @@ request_parser::status request_parser::parse(buffer_chain& in) noexcept {
     if (fed_ >= in.size()) return partial_head_checks();
     // Feed the next contiguous piece; the C parser keeps its state between
     // pieces, so a request split anywhere parses the same.
-    std::string_view piece;
-    in.for_each_piece(
-        [&piece](std::string_view s) {
-          piece = s;
-          return false;
-        },
-        fed_);
+    const std::string_view piece = in.piece_at(fed_);
     feed_ptr_ = piece.data();
     feed_base_ = fed_;
     event_ = event::none;

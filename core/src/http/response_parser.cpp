@@ -188,13 +188,7 @@ response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& o
       if (phase_ == phase::head && fed_ > limits_.max_header_bytes) return fail("response head longer than the limit");
       return status::need_more;
     }
-    std::string_view piece;
-    in.for_each_piece(
-        [&piece](std::string_view s) {
-          piece = s;
-          return false;
-        },
-        fed_);
+    const std::string_view piece = in.piece_at(fed_);
     // Right after the head, feed its last LF alone: the C parser then ends
     // a bodiless message there, and consumes no body byte yet.
     const bool feeding_lf = phase_ == phase::head && head_done_;

@@ -109,6 +109,20 @@ class buffer_chain {
     }
   }
 
+  // The contiguous piece of unconsumed bytes that starts at offset `from`
+  // (up to the end of its segment); empty at or past the end. Parsers that
+  // feed a C library segment by segment use it.
+  [[nodiscard]] std::string_view piece_at(std::size_t from) const noexcept {
+    std::string_view piece;
+    for_each_piece(
+        [&piece](std::string_view s) {
+          piece = s;
+          return false;
+        },
+        from);
+    return piece;
+  }
+
   // ---- writer -------------------------------------------------------------
 
   // Contiguous writable space of at least n bytes at the tail (n must not
