@@ -80,8 +80,15 @@ void app_options::declare(cli& args, std::string default_listen) {
     return {};
   });
   args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes);
-  args.option("--dpdk-args", "\"EAL ARGS\"", "DPDK EAL arguments, passed through (with --transport=dpdk)",
+  args.option("--dpdk-args", "\"EAL ARGS\"",
+              "DPDK EAL arguments, passed through (with --transport=dpdk); the lcores come from the plan, not -l",
               runtime.transport_opts.dpdk_args);
+  args.option("--ip", "ADDR/PREFIX", "the user-space stack's address, e.g. 10.0.0.2/24 (needed by --transport=dpdk)",
+              runtime.transport_opts.ip);
+  args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
+              runtime.transport_opts.gateway);
+  args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
+            runtime.print_metrics);
 }
 
 std::optional<int> app_options::finish(const cli& args) {
@@ -106,6 +113,12 @@ std::optional<int> app_options::finish(const cli& args) {
     std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
     std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
     std::fputs(plan->describe().c_str(), stdout);
+    // The transport's own part (DPDK: the port, its NUMA node, loop-to-queue
+    // mapping), even when its probe failed: the plan is what it would do.
+    for (const transport_entry* e : transport_registry()) {
+      const bool chosen = sel ? e == *sel : e->name == runtime.transport;
+      if (chosen && e->describe != nullptr) std::fputs(e->describe(runtime.transport_opts, *plan).c_str(), stdout);
+    }
     platform::numa_memory mem(*topo, plan->loops.front().memory_node);
     std::printf("  memory: %s\n", mem.bound() ? "each loop's pools bound to its NUMA node (hwloc_alloc_membind)"
                                                : ("not bound (" + mem.why_not() + "): ordinary memory").c_str());

@@ -143,6 +143,18 @@ class buffer_chain {
   }
   // For transports: the segment list, read-only.
   [[nodiscard]] const list_type& segments() const noexcept { return segs_; }
+  // For transports: releases what was consumed, then unlinks the first
+  // segment and hands it over with its reference (the caller now owns it);
+  // nullptr if the chain is empty. The user-space stack sends an echoed
+  // datagram in the very buffer it arrived in this way.
+  [[nodiscard]] segment* pop_front_segment() noexcept {
+    release();
+    if (segs_.empty()) return nullptr;
+    segment& s = segs_.front();
+    segs_.pop_front();
+    bytes_ -= s.size();
+    return &s;
+  }
   // For transports: consumes n bytes and releases at once.
   void drop_front(std::size_t n) noexcept {
     skip(n);
