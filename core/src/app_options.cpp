@@ -54,10 +54,16 @@ void app_options::declare(cli& args, std::string default_listen) {
               });
   args.flag("--print-plan", "print the topology and the placement these flags give, then exit", print_plan_);
   args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
-  args.duration_option("--spin",
-                       "after the last work, keep polling this long before sleeping: saves the wake-up on "
-                       "back-to-back requests for some CPU (default 0: sleep at once)",
-                       lo.spin_budget);
+  args.custom("--spin", "D",
+              "after the last work, keep polling this long before sleeping: saves the wake-up on back-to-back "
+              "requests for some CPU (default 0: sleep at once; dpdk: 200us, then sleeps that grow to --idle-sleep)",
+              [this, &lo](std::string_view v) -> result<void> {
+                auto d = parse_duration(v);
+                if (!d) return d.err();
+                lo.spin_budget = *d;
+                spin_given_ = true;
+                return {};
+              });
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
                        runtime.shutdown_timeout);
@@ -87,6 +93,10 @@ void app_options::declare(cli& args, std::string default_listen) {
               runtime.transport_opts.ip);
   args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
               runtime.transport_opts.gateway);
+  args.duration_option("--idle-sleep",
+                       "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
+                       "after a quiet spell (default 1ms)",
+                       runtime.transport_opts.idle_sleep);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }
@@ -102,7 +112,11 @@ std::optional<int> app_options::finish(const cli& args) {
     if (!ep) return args.fail("--listen: " + ep.err().message);
     listen.push_back(*ep);
   }
-  if (runtime.transport == "dpdk") runtime.placement.nic_bound = true;
+  if (runtime.transport == "dpdk") {
+    runtime.placement.nic_bound = true;
+    // Adaptive polling: busy-poll while packets flow, back off once idle.
+    if (!spin_given_) runtime.loop.spin_budget = std::chrono::microseconds(200);
+  }
   if (print_plan_) {
     auto topo = platform::topology::discover();
     if (!topo) return args.fail(topo.err().message);

@@ -4,6 +4,7 @@
 // here. Apps pick one by name at startup (--transport=NAME, or auto: the first
 // whose probe passes); from then on its loops are concrete (loop<T>).
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -26,6 +27,8 @@ struct transport_settings {
   // default gateway (--gateway; empty: only the local subnet is reachable).
   std::string ip;
   std::string gateway;
+  // DPDK's adaptive polling: the longest sleep between polls of an idle loop.
+  std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
 };
 
 struct transport_entry {
