@@ -23,6 +23,7 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -345,6 +346,24 @@ def exercise(kind, echo):
         check(total(metrics, "inet.polls_useful") > 0 and total(metrics, "inet.sleeps") > 0,
               f"{kind}: adaptive polling worked and slept (useful polls {total(metrics, 'inet.polls_useful')}, "
               f"sleeps {total(metrics, 'inet.sleeps')})")
+
+        # sockperf, the standard latency tool, against the stack (UDP).
+        if shutil.which("sockperf") and kind == "tap":
+            sp = app(echo, vdev, extra=["--udp", "--protocol=sockperf", f"--listen=0.0.0.0:{PORT}"], cores=1)
+            try:
+                if check(sp.wait_ready(), f"{kind}: sluice-echo --protocol=sockperf starts on DPDK"):
+                    run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif, check_rc=False)
+                    run("ip", "link", "set", kif, "up")
+                    r = run("sockperf", "ping-pong", "-i", APP_IP, "-p", str(PORT), "-t", "1", "-m", "64",
+                            check_rc=False, timeout=30)
+                    out = r.stdout + r.stderr
+                    m = re.search(r"\[Valid Duration\].*SentMessages=(\d+); ReceivedMessages=(\d+)", out)
+                    check(r.returncode == 0 and m is not None and int(m.group(2)) > 0 and
+                          int(m.group(2)) >= int(m.group(1)) - 1,
+                          f"{kind}: sockperf ping-pong over the stack ({m.group(0) if m else out[-300:]})")
+            finally:
+                sp.stop()
+                sp.kill()
 
 
 def preflight(echo):

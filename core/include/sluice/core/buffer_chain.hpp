@@ -116,6 +116,12 @@ class buffer_chain {
   // bytes become part of the chain at commit().
   [[nodiscard]] std::span<std::byte> reserve(std::size_t n) noexcept;
   void commit(std::size_t n) noexcept;
+  // Overwrites unconsumed bytes [at, at + bytes.size()) in place (no copy
+  // of the rest): to patch a header in a received buffer before sending it
+  // back. The chain's segments are this loop's; a segment shared with
+  // another chain shows the change there too. False (nothing written) when
+  // the range is not all buffered.
+  [[nodiscard]] bool overwrite(std::size_t at, std::string_view bytes) noexcept;
   // Copies bytes in; on pool exhaustion writes nothing and returns false.
   [[nodiscard]] bool write(std::string_view bytes) noexcept;
   [[nodiscard]] bool write(std::span<const std::byte> bytes) noexcept {
