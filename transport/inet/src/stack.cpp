@@ -262,19 +262,7 @@ void stack::handle_icmp(const l4_data& d) noexcept {
     const std::uint32_t dst = d.ip->src;
     const mac_address to = d.eth->src;
     p->meta = {};
-    std::byte* iph = p->prepend(ipv4_min_header_len);
-    ipv4_header h;
-    h.total_len = static_cast<std::uint16_t>(p->size());
-    h.id = next_ip_id();
-    h.ttl = opts_.ttl;
-    h.protocol = ip_protocol_icmp;
-    h.src = opts_.iface.address;
-    h.dst = dst;
-    write_ipv4(iph, h, !caps_.tx_ipv4_checksum);
-    if (caps_.tx_ipv4_checksum) p->meta.tx |= packet_meta::tx_ip_checksum;
-    p->meta.l3_len = ipv4_min_header_len;
-    write_ethernet(p->prepend(ethernet_header_len), to, mac_, ethertype_ipv4);
-    p->meta.l2_len = ethernet_header_len;
+    prepend_headers(p, ip_protocol_icmp, dst, next_ip_id(), 0, false, to);
     stats_.tx_in_place.add();
     queue_tx(p);
     return;
@@ -389,6 +377,12 @@ std::uint16_t stack::next_ip_id() noexcept {
 
 void stack::finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
                         std::uint16_t frag_offset, bool more) noexcept {
+  prepend_headers(p, protocol, dst, id, frag_offset, more, mac_address{});  // route() fills in the MAC
+  route(p, dst);
+}
+
+void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
+                            std::uint16_t frag_offset, bool more, const mac_address& eth_dst) noexcept {
   const std::uint32_t l4_len = p->size();
   std::byte* iph = p->prepend(ipv4_min_header_len);
   ipv4_header h;
@@ -403,9 +397,8 @@ void stack::finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std
   write_ipv4(iph, h, !caps_.tx_ipv4_checksum);
   if (caps_.tx_ipv4_checksum) p->meta.tx |= packet_meta::tx_ip_checksum;
   p->meta.l3_len = ipv4_min_header_len;
-  write_ethernet(p->prepend(ethernet_header_len), mac_address{}, mac_, ethertype_ipv4);
+  write_ethernet(p->prepend(ethernet_header_len), eth_dst, mac_, ethertype_ipv4);
   p->meta.l2_len = ethernet_header_len;
-  route(p, dst);
 }
 
 template <class Copy>

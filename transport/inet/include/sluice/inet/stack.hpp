@@ -142,6 +142,9 @@ class stack {
   // Writes IP and Ethernet headers in front of p's L4 bytes and routes it.
   void finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id, std::uint16_t frag_offset,
                    bool more) noexcept;
+  // The headers alone (checksum offload flags set as the port allows).
+  void prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
+                       std::uint16_t frag_offset, bool more, const mac_address& eth_dst) noexcept;
   [[nodiscard]] std::uint16_t next_ip_id() noexcept;
   [[nodiscard]] bool is_ours(const packet* p) const noexcept { return p->seg.release == release_; }
   [[nodiscard]] udp_socket* find_socket(std::uint16_t port) const noexcept;
