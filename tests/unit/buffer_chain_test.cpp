@@ -63,7 +63,9 @@ TEST(buffer_chain, pop_front_segment_hands_over_the_first_segment) {
   EXPECT_EQ(contents(c), "defg");
   EXPECT_EQ(c.size(), 4u);
   segment_unref(s);
-  ASSERT_NE(c.pop_front_segment(), nullptr);
+  segment* last = c.pop_front_segment();
+  ASSERT_NE(last, nullptr);
+  segment_unref(last);
   EXPECT_EQ(c.pop_front_segment(), nullptr);
   EXPECT_TRUE(c.empty());
 }
