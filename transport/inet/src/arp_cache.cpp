@@ -71,6 +71,7 @@ arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point n
       return r;
     }
   }
+  // One request per resolution, not per packet: later packets only wait.
   if (e->st != state::incomplete) {
     // New, failed before, or stale: resolve (again) now.
     if (e->st == state::reachable) stats_.arp_expired.add();
@@ -80,6 +81,7 @@ arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point n
     e->used = now;
     r.send_request = true;
   }
+  // Both bounds: one silent neighbour cannot take the whole queue.
   if (pending_n_ == held_.size() || e->pending >= opts_.max_pending_per_neighbour) {
     stats_.drop(drop_reason::arp_pending_full);
     segment_unref(&p->seg);

@@ -150,7 +150,9 @@ void stack::handle_ipv4(packet* p, const ethernet_header& eth) noexcept {
     return drop(p, r);
   }
   const interface_config& ifc = opts_.iface;
+  // An end host: what is not addressed to us is not forwarded, only counted.
   if (!ifc.accepts(h.dst)) return drop(p, drop_reason::ipv4_not_for_us);
+  // A reply to these sources would go to a group or to ourselves.
   if (h.src == 0 || h.src == limited_broadcast || is_group_ip(h.src) || h.src == ifc.address ||
       (ifc.prefix < 31 && h.src == ifc.subnet_broadcast())) {
     return drop(p, drop_reason::ipv4_bad_source);
@@ -317,6 +319,8 @@ packet* stack::fresh() noexcept {
 }
 
 void stack::queue_tx(packet* p) noexcept {
+  // Full: offer the device what we have first; only if it takes nothing
+  // does the frame go (counted), so a slow device never grows our memory.
   if (tx_n_ == tx_.size()) (void)flush();
   if (tx_n_ == tx_.size()) return drop(p, drop_reason::tx_queue_full);
   stats_.tx_frames.add();
@@ -338,6 +342,7 @@ void stack::route(packet* p, std::uint32_t dst) noexcept {
     mac_address::broadcast().store(p->data());
     return queue_tx(p);
   }
+  // Next hop: the destination itself on the subnet, else the gateway.
   const bool direct = ifc.on_link(dst);
   if (!direct && ifc.gateway == 0) return drop(p, drop_reason::no_route);
   const std::uint32_t hop = direct ? dst : ifc.gateway;
@@ -346,6 +351,7 @@ void stack::route(packet* p, std::uint32_t dst) noexcept {
     m->store(p->data());
     return queue_tx(p);
   }
+  // Unresolved: the frame waits in the cache (bounded) while we ask.
   const auto held = arp_.hold(hop, p, now);
   if (held.send_request) {
     send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, hop);
@@ -434,6 +440,7 @@ bool stack::send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l
 void stack::send_queued(udp_socket& u) noexcept {
   const std::uint16_t sport = u.local().port();
   const std::size_t n = u.queued_count();
+  // In queue order: chains (zero copy where possible) and arena copies alike.
   for (std::size_t i = 0; i < n; ++i) {
     const udp_socket::queued& q = u.queued_at(i);
     if (q.to.family() != AF_INET) {
@@ -488,6 +495,8 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
     }
     if (s != nullptr) payload.append(s);
   }
+  // Copied into fresh buffers (and fragmented if need be); the checksum
+  // covers the whole datagram, so it is computed here, in software.
   std::byte hdr[udp_header_len];
   const auto len = static_cast<std::uint16_t>(udp_header_len + n);
   write_udp(hdr, udp_header{src_port, to.port(), len, 0});
