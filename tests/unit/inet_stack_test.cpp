@@ -277,6 +277,20 @@ TEST_F(stack_test, off_link_destinations_go_through_the_gateway) {
   EXPECT_EQ(stats().tx_copied.get(), 1u);
 }
 
+TEST_F(stack_test, a_datagram_too_big_for_ipv4_is_a_counted_drop) {
+  introduce();
+  recorder rec;
+  auto s = l->udp_bind(endpoint::ipv4(0, 0), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(endpoint::ipv4(peer_ip, 9), std::string(65508, 'x')));
+  ASSERT_TRUE((*s)->send_to(endpoint::ipv4(peer_ip, 9), std::string(65507, 'y')));
+  step();
+  EXPECT_EQ(stats().dropped(drop_reason::too_big), 1u);
+  auto f = out();
+  EXPECT_EQ(f.size(), 45u) << "the largest UDP datagram, in 1480-byte fragments";
+  EXPECT_EQ(l->stats().datagrams_dropped.get(), 1u);
+}
+
 TEST_F(stack_test, without_a_gateway_off_link_is_a_counted_drop) {
   introduce();
   recorder rec;

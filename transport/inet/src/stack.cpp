@@ -458,13 +458,9 @@ void stack::send_queued(udp_socket& u) noexcept {
 
 void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept {
   const std::size_t n = payload.size();
-  if (n > udp_max_payload) {
-    stats_.drop(drop_reason::too_big);
-    loop_.stats().datagrams_dropped.add();
-    payload.clear();
-    return;
-  }
   const std::uint32_t dst = to.v4_addr();
+  // (Too big for one frame goes the copying way, which also refuses what is
+  // too big for IPv4.)
   if (n + udp_ip_headers <= caps_.mtu && payload.segment_count() == 1) {
     // Zero copy: one of our own buffers, whole and unshared, with room for
     // the headers in front (an echo of what was received).
@@ -495,38 +491,34 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
     }
     if (s != nullptr) payload.append(s);
   }
-  // Copied into fresh buffers (and fragmented if need be); the checksum
-  // covers the whole datagram, so it is computed here, in software.
-  std::byte hdr[udp_header_len];
-  const auto len = static_cast<std::uint16_t>(udp_header_len + n);
-  write_udp(hdr, udp_header{src_port, to.port(), len, 0});
-  internet_checksum c;
-  add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
-  c.add(hdr, udp_header_len);
-  payload.for_each_piece([&](std::string_view piece) {
-    c.add(piece.data(), piece.size());
-    return true;
-  });
-  const std::uint16_t v = c.finish();
-  store_checksum(hdr + 6, v == 0 ? 0xffff : v);
-  stats_.tx_copied.add();
-  if (send_l4(ip_protocol_udp, dst, hdr, n,
-              [&](std::byte* at, std::size_t off, std::size_t k) { payload.copy_out(at, k, off); })) {
-    stats_.udp_out.add();
-    loop_.stats().datagrams_out.add();
-    loop_.stats().bytes_written.add(n);
-  } else {
-    loop_.stats().datagrams_dropped.add();
-  }
+  send_udp_copy(
+      src_port, to, n,
+      [&](internet_checksum& c) {
+        payload.for_each_piece([&](std::string_view piece) {
+          c.add(piece.data(), piece.size());
+          return true;
+        });
+      },
+      [&](std::byte* at, std::size_t off, std::size_t k) { payload.copy_out(at, k, off); });
   payload.clear();
 }
 
 void stack::send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept {
+  send_udp_copy(
+      src_port, to, n, [&](internet_checksum& c) { c.add(data, n); },
+      [&](std::byte* at, std::size_t off, std::size_t k) { std::memcpy(at, data + off, k); });
+}
+
+template <class Sum, class Copy>
+void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
+                          Copy&& copy) noexcept {
   if (n > udp_max_payload) {
     stats_.drop(drop_reason::too_big);
     loop_.stats().datagrams_dropped.add();
     return;
   }
+  // Copied into fresh buffers (and fragmented if need be); the checksum
+  // covers the whole datagram, so it is computed here, in software.
   const std::uint32_t dst = to.v4_addr();
   std::byte hdr[udp_header_len];
   const auto len = static_cast<std::uint16_t>(udp_header_len + n);
@@ -534,12 +526,11 @@ void stack::send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std
   internet_checksum c;
   add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
   c.add(hdr, udp_header_len);
-  c.add(data, n);
+  sum_payload(c);
   const std::uint16_t v = c.finish();
   store_checksum(hdr + 6, v == 0 ? 0xffff : v);
   stats_.tx_copied.add();
-  if (send_l4(ip_protocol_udp, dst, hdr, n,
-              [&](std::byte* at, std::size_t off, std::size_t k) { std::memcpy(at, data + off, k); })) {
+  if (send_l4(ip_protocol_udp, dst, hdr, n, copy)) {
     stats_.udp_out.add();
     loop_.stats().datagrams_out.add();
     loop_.stats().bytes_written.add(n);

@@ -139,6 +139,11 @@ class stack {
                Copy&& copy) noexcept;
   void send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept;
   void send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept;
+  // The copying path of both: sum_payload(checksum&) adds the payload to the
+  // UDP checksum, copy(dst, offset, n) copies a part of it.
+  template <class Sum, class Copy>
+  void send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
+                     Copy&& copy) noexcept;
   // Writes IP and Ethernet headers in front of p's L4 bytes and routes it.
   void finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id, std::uint16_t frag_offset,
                    bool more) noexcept;
