@@ -71,6 +71,10 @@ class udp_echo_handler final : public datagram_handler {
   void on_datagram(udp_socket& s, const endpoint& from, std::string_view payload) noexcept override {
     (void)s.send_to(from, payload);  // a full queue is counted as a drop
   }
+  // The user-space stack: the datagram goes back in the buffer it came in.
+  void on_datagram_chain(udp_socket& s, const endpoint& from, buffer_chain& payload) noexcept override {
+    (void)s.send_to(from, std::move(payload));
+  }
 };
 
 }  // namespace sluice::echo_app

@@ -8,6 +8,9 @@
 // length_field_decoder and sent back behind a fresh header by a
 // length_field_prepender, both zero copy. A frame over --max-frame closes
 // the connection (counted as frames_rejected).
+//
+// --protocol=sockperf answers sockperf's messages as `sockperf server` does
+// (TCP, or UDP with --udp), on every transport: see sockperf_handlers.hpp.
 
 #include <cstdio>
 
@@ -20,6 +23,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/udp_socket.hpp"
 #include "echo_handlers.hpp"
+#include "sockperf_handlers.hpp"
 
 
 int main(int argc, char** argv) {
@@ -28,8 +32,12 @@ int main(int argc, char** argv) {
   bool udp = false;
   bool frames = false;
   std::size_t max_frame = 1 << 20;
+  std::string protocol = "echo";
   app.declare(args, "127.0.0.1:7000");
   args.flag("--udp", "echo UDP datagrams instead of TCP streams", udp);
+  args.option("--protocol", "NAME",
+              "echo (default): send back every byte; sockperf: answer sockperf's messages as `sockperf server` does",
+              protocol);
   args.flag("--frames", "echo length-prefixed frames (4-byte big-endian length), decoded and re-encoded", frames);
   args.size_option("--max-frame", "with --frames: largest payload; larger closes the connection (default 1m)",
                    max_frame);
@@ -37,14 +45,23 @@ int main(int argc, char** argv) {
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
   if (udp && frames) return args.fail("--frames is for TCP streams, not with --udp");
+  if (protocol != "echo" && protocol != "sockperf") {
+    return args.fail("--protocol=" + protocol + ": unknown protocol (echo, sockperf)");
+  }
+  const bool sockperf = protocol == "sockperf";
+  if (sockperf && frames) return args.fail("--frames and --protocol=sockperf exclude each other");
   auto decoder = sluice::codec::length_field_decoder::make({.field_size = 4, .strip = 4, .max_frame_length = max_frame + 4});
   auto prepender = sluice::codec::length_field_prepender::make({.field_size = 4});
   if (!decoder) return args.fail("--max-frame: " + decoder.err().message);
 
   sluice::runtime rt(app.runtime);
   for (const auto& at : app.listen) {
-    if (udp) {
+    if (udp && sockperf) {
+      rt.udp_bind(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::sockperf_datagram_handler>(); });
+    } else if (udp) {
       rt.udp_bind(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::udp_echo_handler>(); });
+    } else if (sockperf) {
+      rt.listen(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::sockperf_stream_handler>(); });
     } else if (frames) {
       rt.listen(at, [&](sluice::loop_base&) { return std::make_unique<sluice::echo_app::frame_echo_handler>(*decoder, *prepender); });
     } else {
@@ -54,7 +71,8 @@ int main(int argc, char** argv) {
   rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
     if (l.id() == 0) {
       for (const auto& ep : udp ? rt.udp_bound() : rt.bound()) {
-        std::printf("sluice-echo: %s echo on %s (transport %.*s, %u loop%s)\n", udp ? "UDP" : frames ? "frame" : "TCP",
+        std::printf("sluice-echo: %s%s echo on %s (transport %.*s, %u loop%s)\n", udp ? "UDP" : frames ? "frame" : "TCP",
+                     sockperf ? " sockperf" : "",
                      ep.to_string().c_str(), static_cast<int>(rt.transport_name().size()), rt.transport_name().data(),
                      rt.loop_count(), rt.loop_count() == 1 ? "" : "s");
       }

@@ -54,10 +54,16 @@ void app_options::declare(cli& args, std::string default_listen) {
               });
   args.flag("--print-plan", "print the topology and the placement these flags give, then exit", print_plan_);
   args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
-  args.duration_option("--spin",
-                       "after the last work, keep polling this long before sleeping: saves the wake-up on "
-                       "back-to-back requests for some CPU (default 0: sleep at once)",
-                       lo.spin_budget);
+  args.custom("--spin", "D",
+              "after the last work, keep polling this long before sleeping: saves the wake-up on back-to-back "
+              "requests for some CPU (default 0: sleep at once; dpdk: 200us, then sleeps that grow to --idle-sleep)",
+              [this, &lo](std::string_view v) -> result<void> {
+                auto d = parse_duration(v);
+                if (!d) return d.err();
+                lo.spin_budget = *d;
+                spin_given_ = true;
+                return {};
+              });
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
                        runtime.shutdown_timeout);
@@ -80,8 +86,19 @@ void app_options::declare(cli& args, std::string default_listen) {
     return {};
   });
   args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes);
-  args.option("--dpdk-args", "\"EAL ARGS\"", "DPDK EAL arguments, passed through (with --transport=dpdk)",
+  args.option("--dpdk-args", "\"EAL ARGS\"",
+              "DPDK EAL arguments, passed through (with --transport=dpdk); the lcores come from the plan, not -l",
               runtime.transport_opts.dpdk_args);
+  args.option("--ip", "ADDR/PREFIX", "the user-space stack's address, e.g. 10.0.0.2/24 (needed by --transport=dpdk)",
+              runtime.transport_opts.ip);
+  args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
+              runtime.transport_opts.gateway);
+  args.duration_option("--idle-sleep",
+                       "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
+                       "after a quiet spell (default 1ms)",
+                       runtime.transport_opts.idle_sleep);
+  args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
+            runtime.print_metrics);
 }
 
 std::optional<int> app_options::finish(const cli& args) {
@@ -95,7 +112,11 @@ std::optional<int> app_options::finish(const cli& args) {
     if (!ep) return args.fail("--listen: " + ep.err().message);
     listen.push_back(*ep);
   }
-  if (runtime.transport == "dpdk") runtime.placement.nic_bound = true;
+  if (runtime.transport == "dpdk") {
+    runtime.placement.nic_bound = true;
+    // Adaptive polling: busy-poll while packets flow, back off once idle.
+    if (!spin_given_) runtime.loop.spin_budget = std::chrono::microseconds(200);
+  }
   if (print_plan_) {
     auto topo = platform::topology::discover();
     if (!topo) return args.fail(topo.err().message);
@@ -106,6 +127,12 @@ std::optional<int> app_options::finish(const cli& args) {
     std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
     std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
     std::fputs(plan->describe().c_str(), stdout);
+    // The transport's own part (DPDK: the port, its NUMA node, loop-to-queue
+    // mapping), even when its probe failed: the plan is what it would do.
+    for (const transport_entry* e : transport_registry()) {
+      const bool chosen = sel ? e == *sel : e->name == runtime.transport;
+      if (chosen && e->describe != nullptr) std::fputs(e->describe(runtime.transport_opts, *plan).c_str(), stdout);
+    }
     platform::numa_memory mem(*topo, plan->loops.front().memory_node);
     std::printf("  memory: %s\n", mem.bound() ? "each loop's pools bound to its NUMA node (hwloc_alloc_membind)"
                                                : ("not bound (" + mem.why_not() + "): ordinary memory").c_str());

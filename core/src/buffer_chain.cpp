@@ -46,6 +46,25 @@ buffer_chain::cursor buffer_chain::locate(std::size_t at) const noexcept {
   return {nullptr, 0};
 }
 
+bool buffer_chain::overwrite(std::size_t at, std::string_view bytes) noexcept {
+  if (at + bytes.size() > size()) return false;
+  std::size_t skip_bytes = consumed_ + at;
+  std::size_t done = 0;
+  for (segment& s : segs_) {
+    if (done == bytes.size()) break;
+    const std::uint32_t n = s.size();
+    if (skip_bytes >= n) {
+      skip_bytes -= n;
+      continue;
+    }
+    const std::size_t k = std::min<std::size_t>(n - skip_bytes, bytes.size() - done);
+    std::memcpy(s.data() + skip_bytes, bytes.data() + done, k);
+    done += k;
+    skip_bytes = 0;
+  }
+  return true;
+}
+
 char buffer_chain::at(std::size_t i) const noexcept {
   cursor c = locate(i);
   assert(c.seg != nullptr);

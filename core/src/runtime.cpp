@@ -249,7 +249,11 @@ result<void> runtime::start() {
   if (!plan) return plan.err();
   plan_ = std::move(*plan);
   const unsigned n = loop_count();
-  if (auto r = entry_->init_process(cfg_.transport_opts, n); !r) return r;
+  if (auto r = entry_->init_process(cfg_.transport_opts, plan_); !r) {
+    finish_transport();  // undo what a failed start set up
+    return r;
+  }
+  transport_started_ = true;
   hub_ = std::make_unique<mail_hub>(n);
   pinning_.assign(n, "");
   for (const auto& where : plan_.loops) memory_.push_back(std::make_unique<platform::numa_memory>(*topo_, where.memory_node));
@@ -276,12 +280,40 @@ void runtime::wait() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
+  if (cfg_.print_metrics && !loops_.empty()) std::fputs(format_metrics(metrics()).c_str(), stderr);
   // Loops die before their handlers (a loop's destructor may still call
   // on_close) and before the memory their pools came from.
   for (auto& l : loops_) l.reset();
   handlers_.clear();
   datagram_handlers_.clear();
   balancers_.clear();
+  // The device goes last: the loops held its queues and packet buffers.
+  if (transport_started_) finish_transport();
+}
+
+void runtime::finish_transport() noexcept {
+  transport_started_ = false;
+  if (entry_ != nullptr && entry_->finish_process != nullptr) entry_->finish_process();
+}
+
+metric_list runtime::metrics() const {
+  metric_list out;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    if (!loops_[i]) continue;
+    const std::string prefix = "loop" + std::to_string(i) + ".";
+    const loop_stats& st = loops_[i]->stats();
+    const std::pair<const char*, const counter*> named[] = {
+        {"iterations", &st.iterations},       {"events", &st.events},
+        {"idle_ns", &st.idle_ns},             {"connections", &st.connections},
+        {"accepted", &st.accepted},           {"bytes_read", &st.bytes_read},
+        {"bytes_written", &st.bytes_written}, {"datagrams_in", &st.datagrams_in},
+        {"datagrams_out", &st.datagrams_out}, {"datagrams_dropped", &st.datagrams_dropped},
+    };
+    for (const auto& [name, c] : named) out.push_back({prefix + name, c->get()});
+    loops_[i]->transport_metrics(prefix, out);
+  }
+  if (entry_ != nullptr && entry_->process_metrics != nullptr && transport_started_) entry_->process_metrics(out);
+  return out;
 }
 
 bool runtime::wait_for(duration d) {

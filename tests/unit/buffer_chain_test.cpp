@@ -38,6 +38,38 @@ TEST(buffer_chain, write_then_read_in_one_segment) {
   EXPECT_EQ(pool.segments_in_use(), 0u);
 }
 
+TEST(buffer_chain, overwrite_patches_bytes_in_place_across_every_split_point) {
+  const std::string text = "0123456789abcdef";
+  for (const auto& pieces : splits(text)) {
+    segment_pool pool(small_pool());
+    buffer_chain c = chain_of(pool, pieces);
+    ASSERT_TRUE(c.skip(1));  // offsets count from the first unconsumed byte
+    ASSERT_TRUE(c.overwrite(5, "XYZ"));
+    EXPECT_EQ(contents(c), "12345XYZ9abcdef");
+    EXPECT_TRUE(c.overwrite(12, "!!!"));
+    EXPECT_FALSE(c.overwrite(13, "???")) << "past the end: nothing written";
+    EXPECT_EQ(contents(c), "12345XYZ9abc!!!");
+    EXPECT_EQ(c.segment_count(), pieces.size()) << "no segment added or copied";
+  }
+}
+
+TEST(buffer_chain, pop_front_segment_hands_over_the_first_segment) {
+  segment_pool pool(small_pool());
+  buffer_chain c = chain_of(pool, {"abc", "defg"});
+  ASSERT_TRUE(c.skip(1));
+  segment* s = c.pop_front_segment();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->view(), "bc") << "consumed bytes were released first";
+  EXPECT_EQ(contents(c), "defg");
+  EXPECT_EQ(c.size(), 4u);
+  segment_unref(s);
+  segment* last = c.pop_front_segment();
+  ASSERT_NE(last, nullptr);
+  segment_unref(last);
+  EXPECT_EQ(c.pop_front_segment(), nullptr);
+  EXPECT_TRUE(c.empty());
+}
+
 TEST(buffer_chain, peek_zero_and_empty) {
   segment_pool pool(small_pool());
   buffer_chain c(&pool);

@@ -21,7 +21,7 @@ std::string probe_epoll(const transport_settings&) {
   return {};
 }
 
-result<void> init_epoll(const transport_settings&, unsigned) { return {}; }
+result<void> init_epoll(const transport_settings&, const platform::placement_plan&) { return {}; }
 
 std::unique_ptr<loop_base> make_epoll_loop(const loop_options& opts, std::uint16_t id) {
   return std::make_unique<loop<epoll::epoll_transport>>(opts, id);

@@ -24,7 +24,7 @@ std::string probe_kqueue(const transport_settings&) {
   return {};
 }
 
-result<void> init_kqueue(const transport_settings&, unsigned) { return {}; }
+result<void> init_kqueue(const transport_settings&, const platform::placement_plan&) { return {}; }
 
 std::unique_ptr<loop_base> make_kqueue_loop(const loop_options& opts, std::uint16_t id) {
   return std::make_unique<loop<kqueue::kqueue_transport>>(opts, id);

@@ -17,7 +17,7 @@ std::string probe_kqueue(const transport_settings&) {
   return "kqueue is not available on this OS (" + platform::os_name() + "); use --transport=epoll";
 }
 
-result<void> init_kqueue(const transport_settings& settings, unsigned) { return error{probe_kqueue(settings), {}}; }
+result<void> init_kqueue(const transport_settings& settings, const platform::placement_plan&) { return error{probe_kqueue(settings), {}}; }
 
 std::unique_ptr<loop_base> make_kqueue_loop(const loop_options&, std::uint16_t) {
   // Never reached: select_transport() runs the probe first.

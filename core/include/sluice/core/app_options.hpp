@@ -29,6 +29,7 @@ struct app_options {
  private:
   std::string default_listen_;
   bool print_plan_ = false;
+  bool spin_given_ = false;
 };
 
 }  // namespace sluice

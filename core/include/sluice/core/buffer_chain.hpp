@@ -130,6 +130,12 @@ class buffer_chain {
   // bytes become part of the chain at commit().
   [[nodiscard]] std::span<std::byte> reserve(std::size_t n) noexcept;
   void commit(std::size_t n) noexcept;
+  // Overwrites unconsumed bytes [at, at + bytes.size()) in place (no copy
+  // of the rest): to patch a header in a received buffer before sending it
+  // back. The chain's segments are this loop's; a segment shared with
+  // another chain shows the change there too. False (nothing written) when
+  // the range is not all buffered.
+  [[nodiscard]] bool overwrite(std::size_t at, std::string_view bytes) noexcept;
   // Copies bytes in; on pool exhaustion writes nothing and returns false.
   [[nodiscard]] bool write(std::string_view bytes) noexcept;
   [[nodiscard]] bool write(std::span<const std::byte> bytes) noexcept {
@@ -157,6 +163,18 @@ class buffer_chain {
   }
   // For transports: the segment list, read-only.
   [[nodiscard]] const list_type& segments() const noexcept { return segs_; }
+  // For transports: releases what was consumed, then unlinks the first
+  // segment and hands it over with its reference (the caller now owns it);
+  // nullptr if the chain is empty. The user-space stack sends an echoed
+  // datagram in the very buffer it arrived in this way.
+  [[nodiscard]] segment* pop_front_segment() noexcept {
+    release();
+    if (segs_.empty()) return nullptr;
+    segment& s = segs_.front();
+    segs_.pop_front();
+    bytes_ -= s.size();
+    return &s;
+  }
   // For transports: consumes n bytes and releases at once.
   void drop_front(std::size_t n) noexcept {
     skip(n);

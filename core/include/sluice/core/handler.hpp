@@ -23,6 +23,7 @@
 
 namespace sluice {
 
+class buffer_chain;
 class connection;
 class endpoint;
 class udp_socket;
@@ -42,6 +43,13 @@ class datagram_handler {
   virtual ~datagram_handler() = default;
   // `payload` is valid until the callback returns.
   virtual void on_datagram(udp_socket& socket, const endpoint& from, std::string_view payload) noexcept = 0;
+  // The user-space stack delivers a datagram as the chain of packet buffers it
+  // arrived in (mbuf-backed segments: nothing copied). Keep it, or move it into
+  // udp_socket::send_to (an echo then reuses the received buffer). The default
+  // hands a contiguous view to on_datagram (copied only for a reassembled
+  // datagram whose fragments lie in several buffers). Kernel transports call
+  // on_datagram directly.
+  virtual void on_datagram_chain(udp_socket& socket, const endpoint& from, buffer_chain& payload) noexcept;
 };
 
 }  // namespace sluice

@@ -76,6 +76,9 @@ class loop final : public loop_base {
   }
   void close_udp(udp_socket& s) noexcept override { transport_.close_udp(s); }
   [[nodiscard]] std::string_view transport_name() const noexcept override { return Transport::name; }
+  void transport_metrics(const std::string& prefix, metric_list& out) const override {
+    if constexpr (requires { transport_.metrics(prefix, out); }) transport_.metrics(prefix, out);
+  }
   void wake() noexcept override { transport_.wake(); }
   [[nodiscard]] Transport& transport() noexcept { return transport_; }
 

@@ -26,6 +26,7 @@
 #include "sluice/core/listener.hpp"
 #include "sluice/core/loop_options.hpp"
 #include "sluice/core/mail_hub.hpp"
+#include "sluice/core/metrics.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/core/segment_pool.hpp"
@@ -57,6 +58,13 @@ class loop_base {
   virtual void adopt(int fd, const endpoint& peer, handler& h) noexcept = 0;
   virtual void close_udp(udp_socket& s) noexcept = 0;
   [[nodiscard]] virtual std::string_view transport_name() const noexcept = 0;
+  // Appends the transport's own counters (the user-space stack's drops per
+  // reason, polling work and idle time, queue statistics), each name prefixed
+  // with `prefix`. Any thread (counters are relaxed atomics); control plane.
+  virtual void transport_metrics(const std::string& prefix, metric_list& out) const {
+    (void)prefix;
+    (void)out;
+  }
   // Runs iterations until the loop has stopped and every connection is gone.
   virtual void run() = 0;
   // Interrupts a blocking poll. Any thread.

@@ -63,6 +63,8 @@ struct runtime_config {
   duration shutdown_timeout = std::chrono::seconds(5);
   // SIGINT and SIGTERM stop the runtime gracefully (run() only).
   bool handle_signals = true;
+  // When the loops have ended, print metrics() to stderr (--print-metrics).
+  bool print_metrics = false;
 };
 
 class runtime {
@@ -115,11 +117,16 @@ class runtime {
   [[nodiscard]] loop_base& loop(unsigned i) noexcept { return *loops_[i]; }
   [[nodiscard]] const runtime_config& config() const noexcept { return cfg_; }
   [[nodiscard]] std::string_view transport_name() const noexcept;
+  // Every loop's counters ("loopN.NAME"), its transport's ("loopN.inet...."),
+  // then the process-wide ones (device statistics). Valid while the loops
+  // exist (after start(), until wait() returns). Any thread; control plane.
+  [[nodiscard]] metric_list metrics() const;
 
  private:
   struct balancer;
   void thread_main(unsigned index);
   result<void> start_loop(loop_base& l, unsigned index);
+  void finish_transport() noexcept;
   static bool distribute(void* ctx, int fd, const endpoint& peer) noexcept;
 
   runtime_config cfg_;
@@ -159,6 +166,7 @@ class runtime {
   bool failed_ = false;
   std::string error_;
   int done_fd_ = -1;         // eventfd: written when the last loop ends
+  bool transport_started_ = false;  // init_process ran: finish_process is owed
 };
 
 }  // namespace sluice

@@ -1,7 +1,8 @@
 #pragma once
 // A bound UDP socket on one loop. Received datagrams go to its datagram_handler;
 // send_to() queues a datagram that the loop sends in its flush phase (one
-// sendmmsg for the iteration's replies on kernel transports).
+// sendmmsg for the iteration's replies on kernel transports, one burst on the
+// user-space stack).
 //
 // Owner core only; owned by its loop.
 
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string_view>
 
+#include "sluice/core/buffer_chain.hpp"
 #include "sluice/core/endpoint.hpp"
 
 namespace sluice {
@@ -29,6 +31,12 @@ class udp_socket {
   // Queues one datagram (payload copied). False, and counted as dropped, when
   // the iteration's queue or its byte arena is full, or the socket is closed.
   [[nodiscard]] bool send_to(const endpoint& to, std::string_view payload) noexcept;
+  // Queues one datagram whose payload is a chain, moved in. Where the
+  // transport takes chains (the user-space stack: io.takes_chains) nothing is
+  // copied, and an echo of a received chain goes out in the buffer it came in;
+  // elsewhere the bytes are copied into the arena now. False (the chain is
+  // dropped and counted) when the queue or the arena is full.
+  [[nodiscard]] bool send_to(const endpoint& to, buffer_chain&& payload) noexcept;
   [[nodiscard]] const endpoint& local() const noexcept { return io.local; }
   [[nodiscard]] loop_base& loop() const noexcept { return *loop_; }
   [[nodiscard]] datagram_handler& get_handler() const noexcept { return *handler_; }
@@ -36,12 +44,15 @@ class udp_socket {
   // ---- for transports ----
   struct queued {
     endpoint to;
-    std::uint32_t offset;
+    std::uint32_t offset;  // into arena(), or chain_offset: the payload is queued_chain(i)
     std::uint32_t size;
   };
+  static constexpr std::uint32_t chain_offset = UINT32_MAX;
   [[nodiscard]] std::size_t queued_count() const noexcept { return queued_n_; }
   [[nodiscard]] const queued& queued_at(std::size_t i) const noexcept { return queue_[i]; }
   [[nodiscard]] const std::byte* arena() const noexcept { return arena_.get(); }
+  // The payload of queued datagram i when its offset is chain_offset.
+  [[nodiscard]] buffer_chain& queued_chain(std::size_t i) noexcept { return chains_[i]; }
   // Forgets the first n queued datagrams (sent or dropped).
   void dequeue(std::size_t n) noexcept;
   struct io_state {
@@ -49,14 +60,21 @@ class udp_socket {
     endpoint local;
     bool closed = false;
     bool in_flush_list = false;
+    // The transport sends chains as they are (set at bind, before any send).
+    bool takes_chains = false;
   };
   io_state io;
 
  private:
+  // Room for a payload of n bytes at the arena's end, or nullptr (counted).
+  [[nodiscard]] std::byte* reserve(std::size_t n) noexcept;
+
   loop_base* loop_;
   datagram_handler* handler_;
   std::unique_ptr<queued[]> queue_;
   std::unique_ptr<std::byte[]> arena_;
+  // One slot per queue entry, used only by chain entries.
+  std::unique_ptr<buffer_chain[]> chains_;
   std::size_t queued_n_ = 0;
   std::size_t arena_used_ = 0;
 };

@@ -4,6 +4,7 @@
 // here. Apps pick one by name at startup (--transport=NAME, or auto: the first
 // whose probe passes); from then on its loops are concrete (loop<T>).
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -12,7 +13,9 @@
 
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/loop_options.hpp"
+#include "sluice/core/metrics.hpp"
 #include "sluice/core/result.hpp"
+#include "sluice/platform/placement.hpp"
 
 namespace sluice {
 
@@ -20,17 +23,33 @@ namespace sluice {
 struct transport_settings {
   // DPDK EAL arguments (--dpdk-args), passed through.
   std::string dpdk_args;
+  // The user-space stack's interface address, "ADDR/PREFIX" (--ip), and its
+  // default gateway (--gateway; empty: only the local subnet is reachable).
+  std::string ip;
+  std::string gateway;
+  // DPDK's adaptive polling: the longest sleep between polls of an idle loop.
+  std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
 };
 
 struct transport_entry {
   std::string_view name;
   std::string_view summary;
   // Empty if the transport can run here; otherwise why not, in plain words.
+  // Runs before anything else happens (no device is touched).
   std::string (*probe)(const transport_settings& settings);
-  // Once per process, before any loop starts (DPDK: the EAL and ports).
-  result<void> (*init_process)(const transport_settings& settings, unsigned loops);
+  // Once per process, before any loop starts (DPDK: the EAL, the port, its
+  // queues and mempools, laid out as the plan says).
+  result<void> (*init_process)(const transport_settings& settings, const platform::placement_plan& plan);
   // Makes loop `id` on the calling thread (the thread that will run it).
   std::unique_ptr<loop_base> (*make_loop)(const loop_options& opts, std::uint16_t id);
+  // Optional (nullptr: nothing to say). For --print-plan: the port, its NUMA
+  // node and which loop serves which queue, as these settings would set them
+  // up; touches no device.
+  std::string (*describe)(const transport_settings& settings, const platform::placement_plan& plan) = nullptr;
+  // Optional: process-wide counters (device statistics), appended to out.
+  void (*process_metrics)(metric_list& out) = nullptr;
+  // Optional: after every loop is gone (DPDK: stop and close the port).
+  void (*finish_process)() = nullptr;
 };
 
 // Every transport compiled in, in order of preference.

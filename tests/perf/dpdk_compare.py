@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""The DPDK transport and its user-space stack, measured next to their peers
+in the same run:
+
+1. Stack cost per packet for UDP echo, no kernel involved: sluice-stack-bench
+   (a net_ring-style port made of two rings, one loop, sluice-echo's UDP
+   handler), against a bare RX/TX burst forwarder on the same rings.
+2. sockperf server vs sluice-echo --protocol=sockperf on the kernel's
+   loopback (epoll), UDP and TCP: ping-pong latency and under-load.
+3. UDP round trip to a kernel client through tap: sockperf ping-pong against
+   sluice-echo --protocol=sockperf on DPDK (net_tap, inside a network
+   namespace made for the run), next to the kernel's own UDP loopback round
+   trip (sockperf server on 127.0.0.1 in the same namespace).
+
+Servers run on CPU 0, clients on CPU 1; rounds alternate between the peers.
+
+  /usr/bin/python3 tests/perf/dpdk_compare.py [--seconds=5] [--rounds=3]
+
+Results go to _perf/dpdk_compare.txt. Needs root, /dev/net/tun, libdpdk.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "dpdk"))
+import perflib as P  # noqa: E402
+import dpdk_netns_test as N  # noqa: E402  (its namespace helper and app runner)
+
+ECHO = os.path.join(P.BUILD, "apps", "sluice-echo")
+STACK_BENCH = os.path.join(P.BUILD, "tests", "perf", "sluice-stack-bench")
+
+
+def sockperf(mode, ip, port, seconds, tcp=False, extra=()):
+    """Runs a sockperf client on the load CPU; returns (avg_us, p50_us, p99_us, observations)."""
+    cmd = ["taskset", "-c", P.LOAD_CPU, "sockperf", mode, "-i", ip, "-p", str(port), "-t", str(seconds), "-m", "64",
+           *(["--tcp"] if tcp else []), *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout + r.stderr
+    avg = re.search(r"Summary: Latency is ([\d.]+) usec", out)
+    p50 = re.search(r"percentile 50\.000 =\s+([\d.]+)", out)
+    p99 = re.search(r"percentile 99\.000 =\s+([\d.]+)", out)
+    obs = re.search(r"Total (\d+) observations", out)
+    if not avg:
+        raise RuntimeError(f"sockperf {mode} gave no summary:\n{out[-1500:]}")
+    return float(avg.group(1)), float(p50.group(1)), float(p99.group(1)), int(obs.group(1)) if obs else 0
+
+
+def wait_sockperf_server(proc, out_path, deadline_s=10):
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("sockperf server exited: " + open(out_path).read())
+        if "using" in open(out_path).read():
+            return
+        time.sleep(0.05)  # a log file: no event to wait on
+    raise RuntimeError("sockperf server did not start")
+
+
+def start_sockperf_server(ip, port, tcp):
+    out = os.path.join(P.OUT, f"sockperf_server_{port}.log")
+    f = open(out, "w")
+    proc = subprocess.Popen(["taskset", "-c", P.SERVER_CPU, "sockperf", "server", "-i", ip, "-p", str(port),
+                             *(["--tcp"] if tcp else [])], stdout=f, stderr=subprocess.STDOUT)
+    wait_sockperf_server(proc, out)
+    return proc, f
+
+
+def start_sluice_kernel(port, tcp):
+    argv = [ECHO, "--protocol=sockperf", f"--listen=127.0.0.1:{port}", "--cores=1", "--cpuset=" + P.SERVER_CPU,
+            *([] if tcp else ["--udp"])]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    if "echo on" not in line:
+        raise RuntimeError("sluice-echo did not start: " + line)
+    return proc
+
+
+def stop(proc, f=None):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if f is not None:
+        f.close()
+
+
+def stack_cost(rounds):
+    runs = []
+    for _ in range(rounds):
+        r = subprocess.run(["taskset", "-c", P.LOAD_CPU, STACK_BENCH, "--json"], capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("sluice-stack-bench failed: " + r.stdout + r.stderr)
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    stack = P.median([x["stack_cycles_per_packet"] for x in runs])
+    raw = P.median([x["raw_cycles_per_packet"] for x in runs])
+    hz = runs[0]["tsc_hz"]
+    return stack, raw, hz
+
+
+def kernel_loopback_compare(seconds, rounds):
+    rows = []
+    for tcp in (False, True):
+        name = "TCP" if tcp else "UDP"
+        res = {"sockperf server": {"pp": [], "ul": []}, "sluice-echo": {"pp": [], "ul": []}}
+        for _ in range(rounds):
+            for peer in res:
+                port = P.free_port()
+                if peer == "sockperf server":
+                    proc, f = start_sockperf_server("127.0.0.1", port, tcp)
+                else:
+                    proc, f = start_sluice_kernel(port, tcp), None
+                try:
+                    res[peer]["pp"].append(sockperf("ping-pong", "127.0.0.1", port, seconds, tcp))
+                    res[peer]["ul"].append(sockperf("under-load", "127.0.0.1", port, seconds, tcp,
+                                                    ["--mps=20000", "--reply-every=20"]))
+                finally:
+                    stop(proc, f)
+        for mode, label in (("pp", "ping-pong"), ("ul", "under-load 20k msg/s")):
+            k = [P.median([r[i] for r in res["sockperf server"][mode]]) for i in range(3)]
+            s = [P.median([r[i] for r in res["sluice-echo"][mode]]) for i in range(3)]
+            rows.append((f"{name} {label}, kernel loopback (epoll)", k, s))
+    return rows
+
+
+def tap_compare(seconds, rounds):
+    """UDP RTT to a kernel client through tap vs the kernel's UDP loopback."""
+    results = {"tap": [], "loopback": []}
+    with N.netns(f"slperf{os.getpid()}"):
+        vdev = "net_tap0,iface=sl0"
+        a = N.app(ECHO, vdev, extra=["--udp", "--protocol=sockperf", f"--listen=0.0.0.0:{N.PORT}",
+                                     "--cpuset=" + P.SERVER_CPU], cores=1)
+        try:
+            if not a.wait_ready():
+                raise RuntimeError("sluice-echo on DPDK did not start:\n" + a.text())
+            N.run("ip", "addr", "add", f"{N.KERNEL_IP}/24", "dev", "sl0")
+            N.run("ip", "link", "set", "sl0", "up")
+            port = 11111
+            ks, kf = start_sockperf_server("127.0.0.1", port, False)
+            try:
+                for _ in range(rounds):
+                    results["tap"].append(sockperf("ping-pong", N.APP_IP, N.PORT, seconds))
+                    results["loopback"].append(sockperf("ping-pong", "127.0.0.1", port, seconds))
+            finally:
+                stop(ks, kf)
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+    med = {k: [P.median([r[i] for r in v]) for i in range(3)] for k, v in results.items()}
+    return med, metrics
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("dpdk_compare.py needs root (network namespaces, tap)")
+    P.ensure_build()
+    if not os.path.exists(STACK_BENCH):
+        sys.exit("sluice-stack-bench is not built (libdpdk missing?)")
+    lines = []
+
+    def say(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    say(f"dpdk_compare: {args.rounds} rounds of {args.seconds}s, servers on CPU {P.SERVER_CPU}, "
+        f"clients on CPU {P.LOAD_CPU}; medians")
+    stack, raw, hz = stack_cost(args.rounds)
+    say("")
+    say("1. Stack cost, UDP echo of 64-byte datagrams, bursts of 32, ring port, no kernel (sluice-stack-bench)")
+    say(f"   user-space stack + echo handler: {stack:7.1f} cycles/packet ({stack / hz * 1e9:.0f} ns at {hz / 1e9:.2f} GHz)")
+    say(f"   bare RX+TX burst forwarder:      {raw:7.1f} cycles/packet")
+    say(f"   ratio stack / bare:              {stack / raw:7.1f}x   (the stack adds {stack - raw:.0f} cycles/packet)")
+    say("")
+    say("2. sockperf server vs sluice-echo --protocol=sockperf (latency in usec: avg / p50 / p99)")
+    for label, k, s in kernel_loopback_compare(args.seconds, args.rounds):
+        say(f"   {label}")
+        say(f"      sockperf server: {k[0]:7.2f} / {k[1]:7.2f} / {k[2]:7.2f}")
+        say(f"      sluice-echo:     {s[0]:7.2f} / {s[1]:7.2f} / {s[2]:7.2f}   ratio avg {s[0] / k[0]:.2f}x")
+    say("")
+    med, metrics = tap_compare(args.seconds, args.rounds)
+    t, lo = med["tap"], med["loopback"]
+    say("3. UDP round trip, sockperf ping-pong, 64 bytes (usec: avg / p50 / p99)")
+    say(f"   kernel client -> tap -> DPDK stack (sluice-echo): {t[0]:7.2f} / {t[1]:7.2f} / {t[2]:7.2f}")
+    say(f"   kernel UDP loopback (sockperf server):             {lo[0]:7.2f} / {lo[1]:7.2f} / {lo[2]:7.2f}")
+    say(f"   ratio tap / loopback: {t[0] / lo[0]:.2f}x (avg), {t[1] / lo[1]:.2f}x (p50)")
+    work = sum(v for k, v in metrics.items() if k.endswith("inet.work_ns"))
+    idle = sum(v for k, v in metrics.items() if k.endswith("inet.idle_poll_ns"))
+    sleep = sum(v for k, v in metrics.items() if k.endswith("inet.sleep_ns"))
+    total = max(1, work + idle + sleep)
+    say(f"   the DPDK loop's time: work {100 * work / total:.1f}%, idle polling {100 * idle / total:.1f}%, "
+        f"sleeping {100 * sleep / total:.1f}%")
+    os.makedirs(P.OUT, exist_ok=True)
+    with open(os.path.join(P.OUT, "dpdk_compare.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+// The DPDK transport's EAL command line and preflight, without an EAL: words
+// split as a shell would, the plan's lcore layout added, lcore flags refused,
+// and every missing piece of the host said in plain words (facts made up).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "sluice/dpdk/eal_args.hpp"
+#include "sluice/dpdk/preflight.hpp"
+
+namespace sluice::dpdk {
+namespace {
+
+eal_args parse(std::string_view text) {
+  auto a = eal_args::parse(text);
+  EXPECT_TRUE(a.ok()) << (a.ok() ? "" : a.err().message);
+  return a.ok() ? *a : eal_args{};
+}
+
+host_facts dev_machine() {
+  host_facts f;
+  f.root = true;
+  f.cap_net_admin = f.cap_net_raw = true;
+  return f;
+}
+
+TEST(dpdk_eal_args, splits_like_a_shell_and_reads_what_matters) {
+  eal_args a = parse("--no-huge -m 512 --no-pci --vdev='net_tap0,iface=sl0' --vdev \"net_af_packet0,iface=v 0\" -a81:00.0");
+  EXPECT_TRUE(a.no_huge);
+  EXPECT_TRUE(a.no_pci);
+  EXPECT_TRUE(a.has_memory_size);
+  ASSERT_EQ(a.vdevs.size(), 2u);
+  EXPECT_EQ(a.vdevs[0], "net_tap0,iface=sl0");
+  EXPECT_EQ(a.vdevs[1], "net_af_packet0,iface=v 0");
+  ASSERT_EQ(a.allow.size(), 1u);
+  EXPECT_EQ(a.allow[0], "81:00.0");
+  EXPECT_EQ(eal_args::driver_of(a.vdevs[1]), "net_af_packet");
+  EXPECT_EQ(eal_args::vdev_arg(a.vdevs[1], "iface"), "v 0");
+  EXPECT_EQ(eal_args::vdev_arg("net_af_packet0,iface=x,qpairs=2", "qpairs"), "2");
+  EXPECT_EQ(eal_args::vdev_arg("net_tap0", "iface"), "");
+  EXPECT_FALSE(eal_args::parse("--vdev='net_tap0").ok());
+}
+
+TEST(dpdk_eal_args, lcore_flags_are_refused_because_the_plan_decides) {
+  for (const char* flag : {"-l 0-3", "-l0-3", "--lcores=0@1", "-c 0x3", "--main-lcore 1"}) {
+    eal_args a = parse(std::string("--no-huge ") + flag);
+    EXPECT_FALSE(a.refused.empty()) << flag;
+    EXPECT_NE(preflight(a, dev_machine()).find("placement plan"), std::string::npos) << flag;
+  }
+  // --log-level starts with -l but is not -l.
+  EXPECT_TRUE(parse("--log-level=eal:8 --no-huge").refused.empty());
+}
+
+TEST(dpdk_eal_args, the_argv_carries_the_plan_and_no_shared_files) {
+  platform::placement_plan plan;
+  plan.loops.push_back({0, 3, 0, 0, 0, 0, 0});
+  plan.loops.push_back({1, 1, 1, 0, 0, 0, 1});
+  auto argv = eal_argv(parse("--no-huge -m 256 --no-pci"), plan, "prog", 42);
+  ASSERT_GE(argv.size(), 3u);
+  EXPECT_EQ(argv[0], "prog");
+  EXPECT_EQ(argv[1], "--lcores=0@(1,3)");
+  EXPECT_EQ(argv[2], "--no-shconf");
+  EXPECT_EQ(argv.back(), "--no-pci");
+  // A user's --file-prefix is kept, and then shared files are theirs.
+  auto own = eal_argv(parse("--file-prefix=mine --no-huge"), plan, "prog", 42);
+  EXPECT_EQ(std::count(own.begin(), own.end(), "--no-shconf"), 0);
+}
+
+TEST(dpdk_preflight, says_what_is_missing_in_plain_words) {
+  auto why = [](std::string_view args, const host_facts& f) { return preflight(parse(args), f); };
+  host_facts f = dev_machine();
+  EXPECT_EQ(why("--no-huge -m 512 --no-pci --vdev=net_tap0,iface=sl0", f), "");
+  EXPECT_NE(why("--no-pci --vdev=net_tap0", f).find("no hugepages are reserved and --dpdk-args has no --no-huge"),
+            std::string::npos);
+  host_facts huge = f;
+  huge.hugepages_total = 512;
+  huge.hugepages_free = 0;
+  huge.hugetlbfs_mounted = true;
+  EXPECT_NE(why("--no-pci --vdev=net_tap0", huge).find("all 512 reserved hugepages are in use"), std::string::npos);
+  huge.hugepages_free = 512;
+  EXPECT_EQ(why("--no-pci --vdev=net_tap0", huge), "");
+  huge.hugetlbfs_mounted = false;
+  EXPECT_NE(why("--no-pci --vdev=net_tap0", huge).find("no hugetlbfs is mounted"), std::string::npos);
+
+  EXPECT_NE(why("--no-huge --no-pci", f).find("no port"), std::string::npos);
+  EXPECT_NE(why("--no-huge", f).find("no PCI NIC is bound to a DPDK driver"), std::string::npos);
+  EXPECT_NE(why("--no-huge --vdev=net_tap0", f).find("neither --no-pci nor -a"), std::string::npos);
+
+  host_facts nic = f;
+  nic.pci_drivers["0000:81:00.0"] = "ixgbe";
+  EXPECT_NE(why("--no-huge -a 0000:81:00.0", nic).find("bound to the kernel driver ixgbe"), std::string::npos);
+  nic.pci_drivers["0000:81:00.0"] = "";
+  EXPECT_NE(why("--no-huge -a 0000:81:00.0", nic).find("bound to no driver"), std::string::npos);
+  nic.pci_drivers["0000:81:00.0"] = "?";
+  EXPECT_NE(why("--no-huge -a 0000:81:00.0", nic).find("no such PCI device"), std::string::npos);
+  nic.pci_drivers["0000:81:00.0"] = "vfio-pci";
+  EXPECT_EQ(why("--no-huge -a 0000:81:00.0", nic), "");
+
+  host_facts user = f;
+  user.cap_net_admin = user.cap_net_raw = false;
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_tap0", user).find("needs CAP_NET_ADMIN"), std::string::npos);
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_af_packet0,iface=v0", user).find("needs CAP_NET_RAW"), std::string::npos);
+  host_facts tun = f;
+  tun.tun_error = "No such file or directory";
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_tap0", tun).find("cannot open /dev/net/tun"), std::string::npos);
+  host_facts noif = f;
+  noif.interfaces["v9"] = false;
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_af_packet0,iface=v9", noif).find("no interface v9"), std::string::npos);
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_af_packet0", f).find("iface=NAME"), std::string::npos);
+  EXPECT_NE(why("--no-huge --in-memory --no-pci --vdev=net_tap0", f).find("does not combine"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::dpdk

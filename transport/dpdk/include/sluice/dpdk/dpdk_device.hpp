@@ -1,0 +1,81 @@
+#pragma once
+// One DPDK port, set up for the placement plan: one RX/TX queue pair per
+// loop, a packet-buffer pool (mempool) per NUMA node that runs loops, each
+// queue fed from its loop's node, checksum offloads where the device has
+// them, RSS where it can spread flows. Its statistics (device-wide and per
+// queue: ipackets, imissed, ierrors, rx_nombuf, ...) and link state feed the
+// app's metrics.
+//
+// Made and destroyed on the process's main thread (the registry's
+// init_process and finish_process); its queues are then used by their loops
+// only (dpdk_queue). No DPDK header here: the rest of sluice never sees one.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/result.hpp"
+#include "sluice/inet/mac_address.hpp"
+#include "sluice/inet/packet_port.hpp"
+
+struct rte_mempool;
+
+namespace sluice::dpdk {
+
+struct device_config {
+  // The NUMA node of each queue's loop (-1: anywhere), one entry per queue.
+  std::vector<int> queue_nodes;
+  std::uint16_t rx_descriptors = 1024;
+  std::uint16_t tx_descriptors = 1024;
+  // Buffers one loop's stack may hold besides the rings (its TX queue,
+  // packets waiting for ARP or reassembly, datagrams an application keeps).
+  unsigned held_per_loop = 1200;
+};
+
+// How many packet buffers a node's pool gets: every ring full, every stack
+// holding its share, the per-lcore caches, and some slack; rounded up to
+// 2^k - 1 (the mempool's best size).
+[[nodiscard]] unsigned pool_size(unsigned loops_on_node, const device_config& cfg) noexcept;
+inline constexpr unsigned pool_cache = 256;
+
+class dpdk_device {
+ public:
+  // Configures and starts `port`.
+  static result<std::unique_ptr<dpdk_device>> open(std::uint16_t port, const device_config& cfg);
+  dpdk_device(const dpdk_device&) = delete;
+  dpdk_device& operator=(const dpdk_device&) = delete;
+  // Stops and closes the port and frees its pools.
+  ~dpdk_device();
+
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] unsigned queues() const noexcept { return static_cast<unsigned>(cfg_.queue_nodes.size()); }
+  [[nodiscard]] const inet::mac_address& mac() const noexcept { return mac_; }
+  [[nodiscard]] const inet::port_capabilities& capabilities() const noexcept { return caps_; }
+  [[nodiscard]] rte_mempool* pool_of(unsigned queue) const noexcept;
+  // "port 0 (net_tap, 02:..): 2 queue pairs, RSS off (...), checksum offload ..., link up ..."
+  [[nodiscard]] std::string describe() const;
+  [[nodiscard]] std::string link() const;
+  // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors}. Any thread.
+  void metrics(metric_list& out) const;
+
+ private:
+  dpdk_device() = default;
+
+  std::uint16_t port_ = 0;
+  device_config cfg_;
+  std::string driver_;
+  int socket_ = -1;
+  std::string steering_;
+  inet::mac_address mac_;
+  inet::port_capabilities caps_;
+  struct node_pool {
+    int node;
+    rte_mempool* pool;
+  };
+  std::vector<node_pool> pools_;
+  bool started_ = false;
+};
+
+}  // namespace sluice::dpdk

@@ -1,0 +1,46 @@
+#pragma once
+// One RX/TX queue pair of a dpdk_device as the stack's packet_port: burst
+// receive and transmit of mbufs, each carrying an inet::packet in its private
+// area (so the stack and buffer chains reference the mbuf's bytes, never copy
+// them), and fresh mbufs from the loop's NUMA-local pool.
+//
+// Owner core only (the loop serving this queue). The device outlives it.
+
+#include <cstdint>
+#include <string>
+
+#include "sluice/core/stats.hpp"
+#include "sluice/inet/packet_port.hpp"
+
+struct rte_mempool;
+
+namespace sluice::dpdk {
+
+class dpdk_device;
+
+class dpdk_queue final : public inet::packet_port {
+ public:
+  dpdk_queue(const dpdk_device& device, std::uint16_t queue) noexcept;
+
+  std::size_t receive(inet::packet** out, std::size_t n) noexcept override;
+  std::size_t transmit(inet::packet** pkts, std::size_t n) noexcept override;
+  std::size_t allocate(inet::packet** out, std::size_t n) noexcept override;
+  [[nodiscard]] inet::mac_address mac() const noexcept override { return mac_; }
+  [[nodiscard]] const inet::port_capabilities& capabilities() const noexcept override { return caps_; }
+  [[nodiscard]] segment_release_fn release_function() const noexcept override;
+  void metrics(const std::string& prefix, metric_list& out) const override;
+
+ private:
+  std::uint16_t port_;
+  std::uint16_t queue_;
+  rte_mempool* pool_;
+  inet::mac_address mac_;
+  inet::port_capabilities caps_;
+  counter rx_bursts_;
+  counter rx_packets_;
+  counter tx_packets_;
+  counter tx_refused_;  // offered, but the device's ring was full (retried by the stack)
+  counter alloc_failed_;
+};
+
+}  // namespace sluice::dpdk

@@ -1,0 +1,48 @@
+#pragma once
+// The EAL command line: the user's --dpdk-args, split like a shell would
+// split them, read for what sluice must know before it starts anything
+// (memory mode, devices, forbidden lcore flags), and completed with the lcore
+// layout of the placement plan (sluice decides where loops run; a user's -l
+// would contradict it, so it is refused with a reason).
+//
+// Pure functions of text and the plan: any thread, no DPDK call, so they are
+// unit-tested without an EAL.
+
+#include <string>
+#include <vector>
+
+#include "sluice/core/result.hpp"
+#include "sluice/platform/placement.hpp"
+
+namespace sluice::dpdk {
+
+struct eal_args {
+  std::vector<std::string> words;  // as given, split
+  bool no_huge = false;
+  bool no_pci = false;
+  bool in_memory = false;
+  bool has_file_prefix = false;
+  bool no_shconf = false;
+  bool has_memory_size = false;    // -m or --socket-mem
+  std::vector<std::string> vdevs;  // "net_tap0,iface=sl0"
+  std::vector<std::string> allow;  // -a / --allow PCI addresses
+  std::string refused;             // the first lcore flag given (-l, -c, --lcores, --main-lcore)
+
+  // Splits text into words (single and double quotes, backslash escapes)
+  // and reads them. An unbalanced quote is an error.
+  static result<eal_args> parse(std::string_view text);
+
+  // A vdev's driver name ("net_tap0,iface=x" -> "net_tap") and one of its
+  // key=value arguments ("" if absent).
+  [[nodiscard]] static std::string driver_of(std::string_view vdev);
+  [[nodiscard]] static std::string vdev_arg(std::string_view vdev, std::string_view key);
+};
+
+// The full argv for rte_eal_init: program name, the lcore layout from the
+// plan (main lcore 0 on every planned CPU: loop threads are pinned by sluice
+// and join the EAL as registered threads), --no-shconf unless the user chose
+// a --file-prefix (or --in-memory), then the user's words.
+[[nodiscard]] std::vector<std::string> eal_argv(const eal_args& args, const platform::placement_plan& plan,
+                                                std::string_view program, int pid);
+
+}  // namespace sluice::dpdk

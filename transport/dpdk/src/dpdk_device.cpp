@@ -1,0 +1,207 @@
+#include "sluice/dpdk/dpdk_device.hpp"
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "sluice/inet/packet.hpp"
+
+namespace sluice::dpdk {
+
+namespace {
+
+std::string rte_error(const char* what, int rc) {
+  return std::string(what) + " failed: " + rte_strerror(rc < 0 ? -rc : rc);
+}
+
+// The private area of every mbuf holds its inet::packet.
+constexpr std::uint16_t priv_size =
+    static_cast<std::uint16_t>((sizeof(inet::packet) + RTE_MBUF_PRIV_ALIGN - 1) / RTE_MBUF_PRIV_ALIGN * RTE_MBUF_PRIV_ALIGN);
+
+}  // namespace
+
+unsigned pool_size(unsigned loops_on_node, const device_config& cfg) noexcept {
+  const unsigned per_loop = cfg.rx_descriptors + cfg.tx_descriptors + cfg.held_per_loop + pool_cache;
+  unsigned n = loops_on_node * per_loop + 1024;
+  unsigned p = 1;
+  while (p - 1 < n) p <<= 1;
+  return p - 1;
+}
+
+result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const device_config& cfg) {
+  std::unique_ptr<dpdk_device> d(new dpdk_device());
+  d->port_ = port;
+  d->cfg_ = cfg;
+  const auto queues = static_cast<std::uint16_t>(cfg.queue_nodes.size());
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) return error{rte_error("rte_eth_dev_info_get", rc), {}};
+  d->driver_ = info.driver_name != nullptr ? info.driver_name : "?";
+  d->socket_ = rte_eth_dev_socket_id(port);
+  if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
+    return error{"port " + std::to_string(port) + " (" + d->driver_ + ") offers " +
+                     std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) + " RX/TX queue pairs, the plan has " +
+                     std::to_string(queues) + " loops (one queue pair each): use --cores=" +
+                     std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) +
+                     (d->driver_ == "net_af_packet" ? " or qpairs=N in the vdev" : ""),
+                 {}};
+  }
+
+  // Checksums: whatever the device offers, in both directions.
+  rte_eth_conf conf{};
+  const std::uint64_t rx_want = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  const std::uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  conf.rxmode.offloads = info.rx_offload_capa & rx_want;
+  conf.txmode.offloads = info.tx_offload_capa & tx_want;
+  d->caps_.rx_ipv4_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+  d->caps_.rx_udp_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
+  d->caps_.tx_ipv4_checksum = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
+  d->caps_.tx_udp_checksum = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+  // Steering: RSS over addresses and ports where the device has it. Devices
+  // without it (tap, af_packet) keep a flow on one queue by themselves.
+  const std::uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+  const bool want_rss = queues > 1 && rss != 0;
+  if (want_rss) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss;
+  }
+  int rc = rte_eth_dev_configure(port, queues, queues, &conf);
+  if (rc != 0 && want_rss) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+    conf.rx_adv_conf.rss_conf.rss_hf = 0;
+    rc = rte_eth_dev_configure(port, queues, queues, &conf);
+    d->steering_ = "RSS refused by the device: flows spread as the device does";
+  } else {
+    d->steering_ = want_rss ? "RSS over IP addresses and UDP ports"
+                            : queues > 1 ? "no RSS: the device keeps each flow on one queue by itself" : "one queue";
+  }
+  if (rc != 0) return error{rte_error("rte_eth_dev_configure", rc), {}};
+  std::uint16_t nrx = cfg.rx_descriptors, ntx = cfg.tx_descriptors;
+  if (rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx); rc != 0) {
+    return error{rte_error("rte_eth_dev_adjust_nb_rx_tx_desc", rc), {}};
+  }
+  d->cfg_.rx_descriptors = nrx;
+  d->cfg_.tx_descriptors = ntx;
+  std::uint16_t mtu = 1500;
+  if (rte_eth_dev_get_mtu(port, &mtu) == 0 && mtu >= 576) d->caps_.mtu = std::min<std::uint16_t>(mtu, 1500);
+  d->caps_.headroom = RTE_PKTMBUF_HEADROOM;
+  d->caps_.data_room = RTE_MBUF_DEFAULT_DATAROOM;
+
+  // A pool per NUMA node that has loops; each queue takes its loop's.
+  for (std::size_t q = 0; q < queues; ++q) {
+    const int node = cfg.queue_nodes[q];
+    if (std::any_of(d->pools_.begin(), d->pools_.end(), [&](const node_pool& p) { return p.node == node; })) continue;
+    const auto on_node = static_cast<unsigned>(std::count(cfg.queue_nodes.begin(), cfg.queue_nodes.end(), node));
+    const std::string name = "sluice_p" + std::to_string(port) + "_n" + std::to_string(node + 1);
+    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), pool_size(on_node, d->cfg_), pool_cache, priv_size,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, node < 0 ? SOCKET_ID_ANY : node);
+    if (mp == nullptr) {
+      return error{"cannot create the packet pool for NUMA node " + std::to_string(node) + " (" +
+                       std::to_string(pool_size(on_node, d->cfg_)) + " mbufs): " + rte_strerror(rte_errno) +
+                       " (more memory: -m in --dpdk-args, or more hugepages)",
+                   {}};
+    }
+    d->pools_.push_back({node, mp});
+  }
+  for (std::uint16_t q = 0; q < queues; ++q) {
+    const int node = cfg.queue_nodes[q];
+    const unsigned sock = node < 0 ? static_cast<unsigned>(SOCKET_ID_ANY) : static_cast<unsigned>(node);
+    rte_eth_rxconf rxq = info.default_rxconf;
+    rxq.offloads = conf.rxmode.offloads;
+    if (rc = rte_eth_rx_queue_setup(port, q, nrx, sock, &rxq, d->pool_of(q)); rc != 0) {
+      return error{rte_error(("rte_eth_rx_queue_setup(queue " + std::to_string(q) + ")").c_str(), rc), {}};
+    }
+    rte_eth_txconf txq = info.default_txconf;
+    txq.offloads = conf.txmode.offloads;
+    if (rc = rte_eth_tx_queue_setup(port, q, ntx, sock, &txq); rc != 0) {
+      return error{rte_error(("rte_eth_tx_queue_setup(queue " + std::to_string(q) + ")").c_str(), rc), {}};
+    }
+  }
+  if (rc = rte_eth_dev_start(port); rc != 0) return error{rte_error("rte_eth_dev_start", rc), {}};
+  d->started_ = true;
+  rte_ether_addr addr{};
+  if (rte_eth_macaddr_get(port, &addr) == 0) {
+    for (std::size_t i = 0; i < 6; ++i) d->mac_.bytes[i] = addr.addr_bytes[i];
+  }
+  return d;
+}
+
+dpdk_device::~dpdk_device() {
+  if (started_) {
+    (void)rte_eth_dev_stop(port_);
+    (void)rte_eth_dev_close(port_);
+  }
+  for (auto& p : pools_) rte_mempool_free(p.pool);
+}
+
+rte_mempool* dpdk_device::pool_of(unsigned queue) const noexcept {
+  const int node = queue < cfg_.queue_nodes.size() ? cfg_.queue_nodes[queue] : -1;
+  for (const auto& p : pools_)
+    if (p.node == node) return p.pool;
+  return pools_.empty() ? nullptr : pools_.front().pool;
+}
+
+std::string dpdk_device::link() const {
+  rte_eth_link l{};
+  if (rte_eth_link_get_nowait(port_, &l) != 0) return "link state unknown";
+  if (l.link_status == RTE_ETH_LINK_DOWN) return "link down";
+  std::string speed = l.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN || l.link_speed == RTE_ETH_SPEED_NUM_NONE
+                          ? "speed unknown"
+                          : std::to_string(l.link_speed) + " Mbps";
+  return "link up, " + speed + (l.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? ", full duplex" : ", half duplex");
+}
+
+std::string dpdk_device::describe() const {
+  auto on_off = [](bool ip, bool udp) {
+    return ip && udp ? std::string("IPv4+UDP") : ip ? std::string("IPv4") : udp ? std::string("UDP") : std::string("software");
+  };
+  std::string pools;
+  for (const auto& p : pools_) {
+    pools += (pools.empty() ? "" : ", ") + std::to_string(p.pool->size) + " mbufs on " +
+             (p.node < 0 ? std::string("any node") : "node " + std::to_string(p.node));
+  }
+  return "port " + std::to_string(port_) + " (" + driver_ + ", " + mac_.to_string() + ", NUMA node " +
+         (socket_ < 0 ? std::string("none") : std::to_string(socket_)) + "): " + std::to_string(queues()) +
+         " RX/TX queue pair" + (queues() == 1 ? "" : "s") + " of " + std::to_string(cfg_.rx_descriptors) + "/" +
+         std::to_string(cfg_.tx_descriptors) + " descriptors; " + steering_ + "; checksums rx " +
+         on_off(caps_.rx_ipv4_checksum, caps_.rx_udp_checksum) + ", tx " +
+         on_off(caps_.tx_ipv4_checksum, caps_.tx_udp_checksum) + "; MTU " + std::to_string(caps_.mtu) + "; pools: " +
+         pools + "; " + link();
+}
+
+void dpdk_device::metrics(metric_list& out) const {
+  const std::string p = "dpdk.port" + std::to_string(port_) + ".";
+  rte_eth_stats s{};
+  if (rte_eth_stats_get(port_, &s) == 0) {
+    out.push_back({p + "ipackets", s.ipackets});
+    out.push_back({p + "opackets", s.opackets});
+    out.push_back({p + "ibytes", s.ibytes});
+    out.push_back({p + "obytes", s.obytes});
+    out.push_back({p + "imissed", s.imissed});
+    out.push_back({p + "ierrors", s.ierrors});
+    out.push_back({p + "oerrors", s.oerrors});
+    out.push_back({p + "rx_nombuf", s.rx_nombuf});
+    const unsigned n = std::min<unsigned>(queues(), RTE_ETHDEV_QUEUE_STAT_CNTRS);
+    for (unsigned q = 0; q < n; ++q) {
+      const std::string qp = p + "q" + std::to_string(q) + ".";
+      out.push_back({qp + "ipackets", s.q_ipackets[q]});
+      out.push_back({qp + "opackets", s.q_opackets[q]});
+      out.push_back({qp + "ibytes", s.q_ibytes[q]});
+      out.push_back({qp + "obytes", s.q_obytes[q]});
+      out.push_back({qp + "errors", s.q_errors[q]});
+    }
+  }
+  rte_eth_link l{};
+  if (rte_eth_link_get_nowait(port_, &l) == 0) {
+    out.push_back({p + "link_up", l.link_status == RTE_ETH_LINK_UP ? 1u : 0u});
+    out.push_back({p + "link_speed_mbps", l.link_speed});
+  }
+  for (const auto& pl : pools_) {
+    out.push_back({p + "pool_n" + std::to_string(pl.node + 1) + ".available", rte_mempool_avail_count(pl.pool)});
+  }
+}
+
+}  // namespace sluice::dpdk

@@ -1,0 +1,217 @@
+// The DPDK transport's registry entry: preflight, EAL and port set-up from
+// the placement plan, one loop per queue pair, device metrics, teardown.
+//
+// Process-wide state lives here, made by init_process on the main thread
+// before any loop exists and read-only while the loops run.
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+
+#include "sluice/core/loop.hpp"
+#include "sluice/dpdk/dpdk_device.hpp"
+#include "sluice/dpdk/dpdk_queue.hpp"
+#include "sluice/dpdk/dpdk_transport.hpp"
+#include "sluice/dpdk/eal_args.hpp"
+#include "sluice/dpdk/preflight.hpp"
+#include "sluice/inet/interface_config.hpp"
+#include "sluice/inet/stack_group.hpp"
+#include "sluice/transport/registry.hpp"
+
+namespace sluice {
+
+namespace {
+
+struct process_state {
+  bool eal_started = false;  // rte_eal_init was called (it may be only once per process)
+  bool eal_running = false;  // and succeeded, and rte_eal_cleanup is still owed
+  std::unique_ptr<dpdk::dpdk_device> device;
+  std::unique_ptr<inet::stack_group> group;
+  inet::interface_config iface;
+  platform::placement_plan plan;
+  duration idle_sleep{};
+};
+
+process_state& state() {
+  static process_state s;
+  return s;
+}
+
+constexpr const char* dev_example = "--no-huge -m 512 --no-pci --vdev=net_tap0,iface=sl0";
+
+std::string probe_dpdk(const transport_settings& s) {
+  if (s.dpdk_args.empty()) {
+    return std::string("--dpdk-args is empty: give the EAL arguments (on a development machine: --dpdk-args=\"") +
+           dev_example + "\")";
+  }
+  auto args = dpdk::eal_args::parse(s.dpdk_args);
+  if (!args) return args.err().message;
+  std::string why = dpdk::preflight(*args, dpdk::host_facts::gather(*args));
+  if (!why.empty()) return why;
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  if (!ifc) return ifc.err().message;
+  return {};
+}
+
+dpdk::device_config device_config_for(const platform::placement_plan& plan) {
+  dpdk::device_config cfg;
+  for (const auto& l : plan.loops) cfg.queue_nodes.push_back(l.memory_node);
+  return cfg;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+result<void> init_dpdk(const transport_settings& s, const platform::placement_plan& plan) {
+  process_state& st = state();
+  if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
+  auto args = dpdk::eal_args::parse(s.dpdk_args);
+  if (!args) return args.err();
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  if (!ifc) return ifc.err();
+  const std::vector<std::string> words = dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()));
+  std::vector<char*> argv;
+  std::vector<std::string> storage = words;  // rte_eal_init may permute argv
+  for (auto& w : storage) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  st.eal_started = true;
+  if (rte_eal_init(static_cast<int>(words.size()), argv.data()) < 0) {
+    return error{std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
+                     " (see the EAL messages above; arguments: " + join(words) + ")",
+                 {}};
+  }
+  st.eal_running = true;
+  auto stop_eal = [&st] {
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    ::rmdir(dir.c_str());
+    st.eal_running = false;
+  };
+  if (rte_eth_dev_count_avail() == 0) {
+    std::string what = args->vdevs.empty() ? std::string("no PCI NIC was probed (check -a ADDR and its driver)")
+                                           : "the virtual device " + args->vdevs.front() +
+                                                 " did not attach (rte_eal_init does not fail for that; see the "
+                                                 "EAL messages above)";
+    stop_eal();
+    return error{"no DPDK port is available: " + what, {}};
+  }
+  // The first port that came up (a second one would need its own stack).
+  const std::uint16_t port = static_cast<std::uint16_t>(rte_eth_find_next_owned_by(0, RTE_ETH_DEV_NO_OWNER));
+  auto dev = dpdk::dpdk_device::open(port, device_config_for(plan));
+  if (!dev) {
+    stop_eal();
+    return dev.err();
+  }
+  st.device = std::move(*dev);
+  st.group = std::make_unique<inet::stack_group>(static_cast<unsigned>(plan.loops.size()));
+  st.iface = *ifc;
+  st.plan = plan;
+  st.idle_sleep = s.idle_sleep;
+  std::fprintf(stderr, "sluice: dpdk %s; stack %s\n", st.device->describe().c_str(), st.iface.to_string().c_str());
+  return {};
+}
+
+// Loop threads join the EAL as registered threads (they get an lcore id, so
+// the mempools' per-lcore caches work for them) and leave it when they end.
+struct eal_thread {
+  bool registered = false;
+  eal_thread() noexcept { registered = rte_thread_register() == 0; }
+  ~eal_thread() {
+    if (registered) rte_thread_unregister();
+  }
+};
+
+std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_t id) {
+  thread_local eal_thread joined;
+  process_state& st = state();
+  const int queue = id < st.plan.loops.size() ? st.plan.loops[id].nic_queue : -1;
+  inet::inet_transport_options to;
+  to.stack.iface = st.iface;
+  to.stack.group = st.group.get();
+  to.stack.announce = id == 0;  // one announcement per port
+  to.max_sleep = st.idle_sleep;
+  to.transport_name = "dpdk";
+  auto port = std::make_unique<dpdk::dpdk_queue>(*st.device, static_cast<std::uint16_t>(queue < 0 ? id : queue));
+  return std::make_unique<loop<dpdk::dpdk_transport>>(opts, id, std::move(port), to);
+}
+
+std::string describe_dpdk(const transport_settings& s, const platform::placement_plan& plan) {
+  auto args = dpdk::eal_args::parse(s.dpdk_args);
+  if (!args) return "dpdk: " + args.err().message + "\n";
+  std::string out = "dpdk: EAL arguments: " + join(dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()))) + "\n";
+  if (!args->vdevs.empty()) {
+    for (const auto& v : args->vdevs) out += "  port: virtual device " + v + " (no NUMA node)\n";
+  } else if (!args->allow.empty()) {
+    for (const auto& a : args->allow) {
+      std::string full = std::count(a.begin(), a.end(), ':') == 1 ? "0000:" + a : a;
+      std::ifstream in("/sys/bus/pci/devices/" + full + "/numa_node");
+      int node = -1;
+      if (!(in >> node)) node = -1;
+      out += "  port: PCI " + full + " (NUMA node " + (node < 0 ? std::string("none known") : std::to_string(node)) + ")\n";
+    }
+  } else {
+    out += "  port: the first NIC bound to a DPDK driver\n";
+  }
+  const auto cfg = device_config_for(plan);
+  for (const auto& l : plan.loops) {
+    out += "  loop " + std::to_string(l.loop) + " -> RX/TX queue " + std::to_string(l.nic_queue < 0 ? l.loop : static_cast<unsigned>(l.nic_queue)) +
+           " (CPU " + std::to_string(l.cpu) + ", packet pool on " +
+           (l.memory_node < 0 ? std::string("any node") : "node " + std::to_string(l.memory_node)) + ")\n";
+  }
+  std::set<int> nodes(cfg.queue_nodes.begin(), cfg.queue_nodes.end());
+  for (int n : nodes) {
+    const auto k = static_cast<unsigned>(std::count(cfg.queue_nodes.begin(), cfg.queue_nodes.end(), n));
+    out += "  packet pool " + (n < 0 ? std::string("(any node)") : "node " + std::to_string(n)) + ": " +
+           std::to_string(dpdk::pool_size(k, cfg)) + " mbufs = " + std::to_string(k) + " loop(s) x (" +
+           std::to_string(cfg.rx_descriptors) + " RX + " + std::to_string(cfg.tx_descriptors) + " TX descriptors + " +
+           std::to_string(cfg.held_per_loop) + " held by the stack + " + std::to_string(dpdk::pool_cache) +
+           " cache) + 1024, rounded to 2^k-1\n";
+  }
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
+  return out;
+}
+
+void dpdk_metrics(metric_list& out) {
+  if (state().device) state().device->metrics(out);
+}
+
+void finish_dpdk() {
+  process_state& st = state();
+  st.device.reset();
+  st.group.reset();
+  if (st.eal_running) {
+    // The EAL leaves its (empty, with --no-shconf) runtime directory behind.
+    const std::string dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    ::rmdir(dir.c_str());
+  }
+  st.eal_running = false;
+}
+
+}  // namespace
+
+extern const transport_entry dpdk_entry;
+const transport_entry dpdk_entry{
+    "dpdk",
+    "DPDK poll-mode driver with the user-space TCP/IP stack, one RX/TX queue pair per loop",
+    &probe_dpdk,
+    &init_dpdk,
+    &make_dpdk_loop,
+    &describe_dpdk,
+    &dpdk_metrics,
+    &finish_dpdk,
+};
+
+}  // namespace sluice

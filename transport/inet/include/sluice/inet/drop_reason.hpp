@@ -1,0 +1,74 @@
+#pragma once
+// Why the user-space stack dropped a frame. Every frame that is not
+// delivered, answered or forwarded ends here, counted by reason: bad input is
+// a number to look at, never a crash and never a silent loss.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::inet {
+
+// X-macro: the enum, its names and its count stay in step.
+#define SLUICE_INET_DROP_REASONS(X)                                                              \
+  X(none)                   /* not a drop: the parse went through */                            \
+  X(multi_segment)          /* the device handed over a chained buffer (scatter is off) */     \
+  X(eth_truncated)          /* shorter than an Ethernet header */                               \
+  X(eth_not_for_us)         /* unicast to another MAC, or a multicast group */                  \
+  X(eth_unsupported_type)   /* not IPv4 or ARP (IPv6, VLAN tags, ...) */                        \
+  X(arp_truncated)          /* shorter than an Ethernet/IPv4 ARP message */                     \
+  X(arp_bad_format)         /* hardware/protocol type or address sizes not Ethernet/IPv4 */     \
+  X(arp_bad_op)             /* neither request nor reply */                                     \
+  X(arp_bad_sender)         /* sender MAC a group address, or sender IP zero/broadcast/multicast */ \
+  X(arp_not_for_us)         /* asks for, or answers, another address */                         \
+  X(arp_conflict)           /* someone else claims our address */                               \
+  X(arp_table_full)         /* no cache slot for a new neighbour */                             \
+  X(arp_pending_full)       /* too many packets waiting for address resolution */               \
+  X(arp_unresolved)         /* a neighbour never answered: its waiting packets go */            \
+  X(ipv4_truncated)         /* shorter than its header or its total length */                   \
+  X(ipv4_bad_version)                                                                            \
+  X(ipv4_bad_header_length) /* IHL below 5 */                                                   \
+  X(ipv4_bad_total_length)  /* total length below the header length */                          \
+  X(ipv4_bad_checksum)                                                                           \
+  X(ipv4_bad_flags)         /* the reserved flag bit is set */                                  \
+  X(ipv4_ttl_zero)                                                                               \
+  X(ipv4_bad_source)        /* source is a broadcast, multicast or our own address */           \
+  X(ipv4_not_for_us)        /* destination is not ours (we do not forward) */                   \
+  X(ipv4_unsupported_protocol)                                                                   \
+  X(tcp_not_implemented)    /* TCP on the user-space stack comes later (issue 8) */             \
+  X(frag_bad_length)        /* a non-last fragment not a multiple of 8, empty, or past the end */ \
+  X(frag_too_big)           /* would reassemble beyond 65535 bytes */                           \
+  X(frag_overlap)           /* overlaps a fragment already held: the datagram is dropped */    \
+  X(frag_duplicate)         /* the same fragment again */                                       \
+  X(frag_too_many)          /* more fragments than one datagram may have */                     \
+  X(frag_table_full)        /* no free reassembly slot */                                       \
+  X(frag_memory)            /* the reassembly memory limit is reached */                        \
+  X(frag_timeout)           /* a datagram not completed in time (one count per fragment) */    \
+  X(icmp_truncated)                                                                              \
+  X(icmp_bad_checksum)                                                                           \
+  X(icmp_ignored)           /* not an echo request to us (replies, errors, broadcast pings) */ \
+  X(udp_truncated)                                                                               \
+  X(udp_bad_length)         /* UDP length below 8 or beyond the IP payload */                   \
+  X(udp_bad_checksum)                                                                            \
+  X(udp_no_socket)          /* no socket bound to the port on this loop */                      \
+  X(udp_bad_destination)    /* a broadcast destination on a unicast-only socket path */        \
+  X(no_route)               /* outgoing: off-link destination and no gateway */                 \
+  X(no_buffer)              /* outgoing: no packet buffer could be had */                       \
+  X(tx_queue_full)          /* outgoing: the device did not take it and our queue is full */   \
+  X(too_big)                /* outgoing: a datagram over 65507 bytes */
+
+enum class drop_reason : std::uint8_t {
+#define SLUICE_X(name) name,
+  SLUICE_INET_DROP_REASONS(SLUICE_X)
+#undef SLUICE_X
+};
+
+inline constexpr std::size_t drop_reason_count = 0
+#define SLUICE_X(name) +1
+    SLUICE_INET_DROP_REASONS(SLUICE_X)
+#undef SLUICE_X
+    ;
+
+[[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
+
+}  // namespace sluice::inet

@@ -1,0 +1,93 @@
+#pragma once
+// IPv4 fragment reassembly (RFC 791, with RFC 815's hole accounting reduced
+// to "no overlaps, so complete when the bytes add up"), bounded every way an
+// attacker could push: a fixed number of datagrams in progress, of fragments
+// per datagram, of packets held in all, and a time limit per datagram. Held
+// fragments stay in the buffers they arrived in (zero copy); a completed
+// datagram is handed back as its fragments in order.
+//
+// Overlapping fragments drop the whole datagram and poison its key until its
+// time is up (later fragments of it are dropped too: RFC 5722's rule for
+// IPv6, applied here). An exact duplicate (the wire repeated a fragment) is
+// dropped alone. Everything dropped is counted by reason.
+//
+// Owner core only; time is an input.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "sluice/core/time.hpp"
+#include "sluice/inet/inet_stats.hpp"
+#include "sluice/inet/packet.hpp"
+#include "sluice/inet/wire_format.hpp"
+
+namespace sluice::inet {
+
+struct reassembly_options {
+  duration timeout = std::chrono::seconds(10);
+  std::size_t max_datagrams = 32;         // in progress at once
+  std::size_t max_fragments = 64;         // per datagram
+  std::size_t max_held_packets = 256;     // fragments held in all (buffer memory)
+};
+
+class ipv4_reassembler {
+ public:
+  struct fragment {
+    packet* p;
+    std::uint16_t offset;  // bytes into the datagram's payload
+    std::uint16_t length;
+  };
+  struct datagram {
+    ipv4_header header;           // the first fragment's, as if never fragmented
+    const fragment* fragments = nullptr;  // in order; valid until the next add()
+    std::size_t count = 0;
+  };
+
+  ipv4_reassembler(const reassembly_options& opts, inet_stats& stats);
+  ipv4_reassembler(const ipv4_reassembler&) = delete;
+  ipv4_reassembler& operator=(const ipv4_reassembler&) = delete;
+  ~ipv4_reassembler();
+
+  // Takes p, a fragment with header h whose segment now covers exactly its
+  // payload. Returns true when it completed a datagram: `out` then lists the
+  // fragments, which the caller now owns. Otherwise p is held or dropped.
+  bool add(packet* p, const ipv4_header& h, time_point now, datagram& out) noexcept;
+  // Drops the datagrams whose time is up (frag_timeout per fragment held).
+  void expire(time_point now) noexcept;
+  // The earliest deadline of a datagram in progress; time_point::max() if none.
+  [[nodiscard]] time_point next_expiry() const noexcept;
+
+  [[nodiscard]] std::size_t held_packets() const noexcept { return held_; }
+  [[nodiscard]] std::size_t in_progress() const noexcept;
+
+ private:
+  struct slot {
+    bool used = false;
+    bool poisoned = false;   // overlapped or malformed: drop the rest until the deadline
+    bool have_last = false;
+    std::uint32_t src = 0, dst = 0;
+    std::uint16_t id = 0;
+    std::uint8_t protocol = 0;
+    std::uint32_t total = 0;     // payload bytes, known once the last fragment came
+    std::uint32_t received = 0;  // payload bytes held
+    time_point deadline{};
+    ipv4_header first{};         // from the fragment at offset 0
+    bool have_first = false;
+    std::vector<fragment> frags; // sorted by offset; capacity reserved up front
+  };
+
+  [[nodiscard]] slot* find_or_open(const ipv4_header& h, time_point now) noexcept;
+  void drop_one(packet* p, drop_reason why) noexcept;
+  // Drops everything s holds (counted as `why`) and marks it poisoned.
+  void poison(slot& s, drop_reason why) noexcept;
+  void release(slot& s, drop_reason why) noexcept;
+
+  reassembly_options opts_;
+  inet_stats& stats_;
+  std::vector<slot> slots_;
+  std::vector<fragment> done_;  // the last completed datagram's fragments
+  std::size_t held_ = 0;
+};
+
+}  // namespace sluice::inet

@@ -1,0 +1,184 @@
+#pragma once
+// The user-space IPv4 stack of one loop: Ethernet, ARP, IPv4 (checksums,
+// options skipped, fragment reassembly and fragmentation), ICMP echo and UDP
+// sockets, over one packet_port (a DPDK queue pair or a memory wire end).
+//
+// Receive path, per burst: parse each frame, drop what is wrong (counted by
+// reason), answer ARP requests and pings in the buffer they came in, hand
+// UDP payloads to their socket's handler as a chain of those buffers. IPv4 is
+// demultiplexed by protocol in one switch: UDP and ICMP here; TCP (issue 8)
+// plugs in beside UDP with the same inputs (the header and the payload as
+// packet buffers) and takes its timers from the loop's wheel and its time
+// from the loop's clock, as ARP and reassembly do.
+//
+// Transmit path: frames are queued and handed to the port in bursts
+// (flush()); a frame whose next hop is not resolved waits in the ARP cache.
+//
+// Shared-nothing (DESIGN.md): the ARP cache, the reassembly table and the
+// UDP port table are this loop's alone. A datagram is served by the loop on
+// whose queue it arrived; ARP knowledge learned from the wire is passed to
+// the other loops' stacks through the mailboxes (stack_group).
+//
+// Owner core only. Data-path methods are noexcept and allocate nothing.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/loop_base.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/core/result.hpp"
+#include "sluice/core/timer_wheel.hpp"
+#include "sluice/core/udp_socket.hpp"
+#include "sluice/inet/arp_cache.hpp"
+#include "sluice/inet/inet_stats.hpp"
+#include "sluice/inet/interface_config.hpp"
+#include "sluice/inet/ipv4_reassembler.hpp"
+#include "sluice/inet/packet_port.hpp"
+#include "sluice/inet/stack_group.hpp"
+#include "sluice/inet/wire_format.hpp"
+
+namespace sluice::inet {
+
+struct stack_options {
+  interface_config iface;
+  arp_options arp;
+  reassembly_options reassembly;
+  std::uint8_t ttl = 64;
+  // Announce our address with a gratuitous ARP at start (one loop per port
+  // does it: the others share the port's MAC).
+  bool announce = true;
+  // Ephemeral UDP ports (bind to port 0) come from this range, split between
+  // the loops: loop i takes the ports p with p % loops == i.
+  std::uint16_t ephemeral_first = 49152;
+  std::uint16_t ephemeral_last = 65535;
+  // Receive bursts per poll (each up to `burst` frames) before the loop moves on.
+  unsigned max_bursts = 4;
+  // Where the other loops' stacks are (nullptr: this loop is alone).
+  stack_group* group = nullptr;
+};
+
+class stack {
+ public:
+  static constexpr std::size_t burst = 32;
+  static constexpr std::size_t tx_capacity = 512;
+
+  stack(loop_base& loop, packet_port& port, const stack_options& opts);
+  stack(const stack&) = delete;
+  stack& operator=(const stack&) = delete;
+  // Gives back every buffer still held (queued, cached, waiting for ARP or
+  // reassembly). The port must outlive the stack.
+  ~stack();
+
+  // ---- data path (owner core) ---------------------------------------------------
+  // Receives and handles up to max_bursts bursts; returns the frames received.
+  std::size_t poll() noexcept;
+  // Handles n received frames (the port's, or frames a test made).
+  void receive(packet* const* pkts, std::size_t n) noexcept;
+  // Hands queued frames to the port; false if some are left (device full).
+  bool flush() noexcept;
+  [[nodiscard]] bool tx_pending() const noexcept { return tx_n_ != 0; }
+  // Sends the datagrams queued on u (the loop's flush phase).
+  void send_queued(udp_socket& u) noexcept;
+
+  // ---- control plane ------------------------------------------------------------
+  // Gratuitous ARP (if announce). Called once the loop is about to serve.
+  void start() noexcept;
+  // Binds a UDP port on this loop (0: an ephemeral one of this loop's share).
+  result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  void udp_close(udp_socket& u) noexcept;
+  // Another loop learned ip -> mac from the wire (runs on this loop).
+  void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
+
+  [[nodiscard]] const inet_stats& stats() const noexcept { return stats_; }
+  // For the transport, which counts its polling work here too.
+  [[nodiscard]] inet_stats& stats() noexcept { return stats_; }
+  [[nodiscard]] const interface_config& config() const noexcept { return opts_.iface; }
+  [[nodiscard]] mac_address mac() const noexcept { return mac_; }
+  [[nodiscard]] arp_cache& arp() noexcept { return arp_; }
+  [[nodiscard]] ipv4_reassembler& reassembler() noexcept { return reasm_; }
+  [[nodiscard]] packet_port& port() noexcept { return port_; }
+  // "PREFIXinet.NAME value" for every counter, drop reasons included.
+  void metrics(const std::string& prefix, metric_list& out) const;
+
+ private:
+  // One datagram's payload as the packets it came in: one for an unfragmented
+  // datagram (segment at the IP payload), several after reassembly.
+  struct l4_data {
+    const ipv4_header* ip;
+    const ipv4_reassembler::fragment* frags;  // nullptr when single
+    std::size_t count;
+    packet* single;
+    const ethernet_header* eth;
+  };
+
+  void handle(packet* p) noexcept;
+  void handle_arp(packet* p, const ethernet_header& eth) noexcept;
+  void handle_ipv4(packet* p, const ethernet_header& eth) noexcept;
+  void deliver(const l4_data& d) noexcept;
+  void handle_udp(const l4_data& d) noexcept;
+  void handle_icmp(const l4_data& d) noexcept;
+  void drop(packet* p, drop_reason why) noexcept;
+  void drop_all(const l4_data& d, drop_reason why) noexcept;
+
+  // Outgoing.
+  [[nodiscard]] packet* fresh() noexcept;
+  void queue_tx(packet* p) noexcept;
+  // Fills in the destination MAC (broadcast, cache, or waits for ARP) and queues.
+  void route(packet* p, std::uint32_t dst) noexcept;
+  void send_arp(std::uint16_t op, const mac_address& eth_dst, const mac_address& target_mac,
+                std::uint32_t target_ip) noexcept;
+  // Sends an L4 message: an 8-byte header (checksum already in place) and a
+  // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the MTU.
+  template <class Copy>
+  bool send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l4_header, std::size_t payload_len,
+               Copy&& copy) noexcept;
+  void send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept;
+  void send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept;
+  // The copying path of both: sum_payload(checksum&) adds the payload to the
+  // UDP checksum, copy(dst, offset, n) copies a part of it.
+  template <class Sum, class Copy>
+  void send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
+                     Copy&& copy) noexcept;
+  // Writes IP and Ethernet headers in front of p's L4 bytes and routes it.
+  void finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id, std::uint16_t frag_offset,
+                   bool more) noexcept;
+  // The headers alone (checksum offload flags set as the port allows).
+  void prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
+                       std::uint16_t frag_offset, bool more, const mac_address& eth_dst) noexcept;
+  [[nodiscard]] std::uint16_t next_ip_id() noexcept;
+  [[nodiscard]] bool is_ours(const packet* p) const noexcept { return p->seg.release == release_; }
+  [[nodiscard]] udp_socket* find_socket(std::uint16_t port) const noexcept;
+  void tell_peers(std::uint32_t ip, const mac_address& mac) noexcept;
+
+  // ARP retries and reassembly deadlines, from the loop's wheel; armed only
+  // while something waits, so an idle loop is not woken.
+  void schedule_maintenance() noexcept;
+  void on_maintenance() noexcept;
+
+  loop_base& loop_;
+  packet_port& port_;
+  stack_options opts_;
+  port_capabilities caps_;
+  mac_address mac_;
+  segment_release_fn release_;
+  inet_stats stats_;
+  arp_cache arp_;
+  ipv4_reassembler reasm_;
+  timer maintenance_;
+
+  std::array<packet*, burst> rx_{};
+  std::array<packet*, tx_capacity> tx_{};
+  std::size_t tx_n_ = 0;
+  std::array<packet*, burst> spare_{};  // fresh buffers taken from the port in bursts
+  std::size_t spare_n_ = 0;
+  std::uint32_t ip_id_ = 0;
+
+  std::vector<std::pair<std::uint16_t, udp_socket*>> sockets_;
+};
+
+}  // namespace sluice::inet

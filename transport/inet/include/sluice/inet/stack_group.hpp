@@ -1,0 +1,31 @@
+#pragma once
+// The stacks of one runtime, indexed by loop id, so that a loop can address
+// another loop's stack in a mailbox task (which then runs on that loop).
+// Each loop enters its own stack while it is made, before any loop serves
+// (the runtime starts serving only after every loop is made); afterwards the
+// table is only read. A member is touched only on its own loop.
+
+#include <memory>
+#include <vector>
+
+namespace sluice::inet {
+
+class stack;
+
+class stack_group {
+ public:
+  explicit stack_group(unsigned loops) : members_(loops, nullptr) {}
+  void join(unsigned loop_id, stack* s) noexcept {
+    if (loop_id < members_.size()) members_[loop_id] = s;
+  }
+  void leave(unsigned loop_id) noexcept { join(loop_id, nullptr); }
+  [[nodiscard]] stack* member(unsigned loop_id) const noexcept {
+    return loop_id < members_.size() ? members_[loop_id] : nullptr;
+  }
+  [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(members_.size()); }
+
+ private:
+  std::vector<stack*> members_;
+};
+
+}  // namespace sluice::inet

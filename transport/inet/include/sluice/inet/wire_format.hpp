@@ -1,0 +1,128 @@
+#pragma once
+// The frames the stack speaks, parsed and written: Ethernet II, ARP for
+// IPv4 over Ethernet (RFC 826), IPv4 (RFC 791), ICMP echo (RFC 792) and UDP
+// (RFC 768). Parsers read only inside the bytes they are given, check every
+// field the stack relies on, and return drop_reason::none or why not; they
+// never trust a length field before checking it against the bytes present.
+// Writers fill headers in place (the caller reserved the room).
+//
+// Plain functions of bytes: any thread, no allocation. The fuzz target
+// (tests/fuzz/fuzz_packet_parser.cpp) drives the parsers with arbitrary bytes.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "sluice/inet/drop_reason.hpp"
+#include "sluice/inet/mac_address.hpp"
+
+namespace sluice::inet {
+
+inline constexpr std::size_t ethernet_header_len = 14;
+inline constexpr std::size_t arp_message_len = 28;
+inline constexpr std::size_t ipv4_min_header_len = 20;
+inline constexpr std::size_t icmp_header_len = 8;
+inline constexpr std::size_t udp_header_len = 8;
+// The largest UDP payload an IPv4 datagram can carry.
+inline constexpr std::size_t udp_max_payload = 65535 - ipv4_min_header_len - udp_header_len;
+
+inline constexpr std::uint16_t ethertype_ipv4 = 0x0800;
+inline constexpr std::uint16_t ethertype_arp = 0x0806;
+inline constexpr std::uint8_t ip_protocol_icmp = 1;
+inline constexpr std::uint8_t ip_protocol_tcp = 6;
+inline constexpr std::uint8_t ip_protocol_udp = 17;
+inline constexpr std::uint16_t arp_op_request = 1;
+inline constexpr std::uint16_t arp_op_reply = 2;
+inline constexpr std::uint8_t icmp_echo_reply = 0;
+inline constexpr std::uint8_t icmp_echo_request = 8;
+
+// Big-endian fields at unaligned addresses.
+[[nodiscard]] inline std::uint16_t load_be16(const std::byte* p) noexcept {
+  return static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) | std::to_integer<unsigned>(p[1]));
+}
+[[nodiscard]] inline std::uint32_t load_be32(const std::byte* p) noexcept {
+  return (std::uint32_t{load_be16(p)} << 16) | load_be16(p + 2);
+}
+inline void store_be16(std::byte* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<std::byte>(v >> 8);
+  p[1] = static_cast<std::byte>(v);
+}
+inline void store_be32(std::byte* p, std::uint32_t v) noexcept {
+  store_be16(p, static_cast<std::uint16_t>(v >> 16));
+  store_be16(p + 2, static_cast<std::uint16_t>(v));
+}
+
+struct ethernet_header {
+  mac_address dst;
+  mac_address src;
+  std::uint16_t type = 0;
+};
+
+struct arp_message {
+  std::uint16_t op = 0;
+  mac_address sender_mac;
+  std::uint32_t sender_ip = 0;  // host order, as every address in these structs
+  mac_address target_mac;
+  std::uint32_t target_ip = 0;
+};
+
+struct ipv4_header {
+  std::uint8_t header_len = 20;   // bytes (IHL x 4); options are skipped, not interpreted
+  std::uint8_t tos = 0;
+  std::uint16_t total_len = 0;    // header and payload
+  std::uint16_t id = 0;
+  bool dont_fragment = false;
+  bool more_fragments = false;
+  std::uint16_t fragment_offset = 0;  // bytes (the field x 8)
+  std::uint8_t ttl = 64;
+  std::uint8_t protocol = 0;
+  std::uint32_t src = 0;
+  std::uint32_t dst = 0;
+
+  [[nodiscard]] bool is_fragment() const noexcept { return more_fragments || fragment_offset != 0; }
+  [[nodiscard]] std::uint16_t payload_len() const noexcept {
+    return static_cast<std::uint16_t>(total_len - header_len);
+  }
+};
+
+struct udp_header {
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint16_t length = 0;    // header and payload
+  std::uint16_t checksum = 0;  // as on the wire; 0: the sender computed none
+};
+
+struct icmp_header {
+  std::uint8_t type = 0;
+  std::uint8_t code = 0;
+};
+
+// ---- parsers: n is the number of bytes present at p ----------------------------
+
+[[nodiscard]] drop_reason parse_ethernet(const std::byte* p, std::size_t n, ethernet_header& out) noexcept;
+[[nodiscard]] drop_reason parse_arp(const std::byte* p, std::size_t n, arp_message& out) noexcept;
+// Checks the header and that total_len fits in n (bytes past it are link
+// padding). verify_checksum false when the device already checked it.
+[[nodiscard]] drop_reason parse_ipv4(const std::byte* p, std::size_t n, bool verify_checksum,
+                                     ipv4_header& out) noexcept;
+// n is the IP payload length; checks the UDP length against it. The
+// checksum is verified separately (udp_checksum_ok): it may span fragments.
+[[nodiscard]] drop_reason parse_udp(const std::byte* p, std::size_t n, udp_header& out) noexcept;
+[[nodiscard]] drop_reason parse_icmp(const std::byte* p, std::size_t n, icmp_header& out) noexcept;
+
+// ---- writers ---------------------------------------------------------------------
+
+void write_ethernet(std::byte* p, const mac_address& dst, const mac_address& src, std::uint16_t type) noexcept;
+void write_arp(std::byte* p, const arp_message& m) noexcept;
+// Writes a 20-byte header (no options); the checksum is computed unless the
+// device is to fill it in (then it is left 0).
+void write_ipv4(std::byte* p, const ipv4_header& h, bool compute_checksum) noexcept;
+// Writes the 8-byte header with a zero checksum field (h.checksum is not
+// used): the caller stores the checksum once it is known (store_checksum).
+void write_udp(std::byte* p, const udp_header& h) noexcept;
+// Stores a value from internet_checksum (machine order, see checksum.hpp).
+inline void store_checksum(std::byte* at, std::uint16_t machine_order) noexcept {
+  std::memcpy(at, &machine_order, 2);
+}
+
+}  // namespace sluice::inet

@@ -1,0 +1,676 @@
+#include "sluice/inet/stack.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sluice/core/handler.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/inet/checksum.hpp"
+
+namespace sluice::inet {
+
+namespace {
+
+constexpr std::uint32_t limited_broadcast = 0xffffffffu;
+constexpr std::size_t udp_ip_headers = ipv4_min_header_len + udp_header_len;
+// Bytes a reply needs in front of an L4 payload: Ethernet, IPv4, UDP.
+constexpr std::uint32_t reply_headroom = ethernet_header_len + udp_ip_headers;
+
+[[nodiscard]] bool is_group_ip(std::uint32_t a) noexcept { return (a >> 28) >= 0xe; }  // multicast and class E
+
+}  // namespace
+
+stack::stack(loop_base& loop, packet_port& port, const stack_options& opts)
+    : loop_(loop),
+      port_(port),
+      opts_(opts),
+      caps_(port.capabilities()),
+      mac_(port.mac()),
+      release_(port.release_function()),
+      arp_(opts.arp, stats_),
+      reasm_(opts.reassembly, stats_) {
+  maintenance_.bind<&stack::on_maintenance>(this);
+  sockets_.reserve(16);
+  if (opts_.group != nullptr) opts_.group->join(loop_.id(), this);
+}
+
+stack::~stack() {
+  if (opts_.group != nullptr) opts_.group->leave(loop_.id());
+  for (std::size_t i = 0; i < tx_n_; ++i) segment_unref(&tx_[i]->seg);
+  for (std::size_t i = 0; i < spare_n_; ++i) segment_unref(&spare_[i]->seg);
+}
+
+// ---- receive ------------------------------------------------------------------------
+
+std::size_t stack::poll() noexcept {
+  std::size_t total = 0;
+  for (unsigned b = 0; b < opts_.max_bursts; ++b) {
+    const std::size_t n = port_.receive(rx_.data(), rx_.size());
+    if (n == 0) break;
+    receive(rx_.data(), n);
+    total += n;
+    if (n < rx_.size()) break;  // the queue is drained
+  }
+  return total;
+}
+
+void stack::receive(packet* const* pkts, std::size_t n) noexcept {
+  // Views a handler takes of pool segments stay valid until it returns, as
+  // on the kernel transports (see segment_pool::set_deferred).
+  segment_pool& pool = loop_.pool();
+  pool.set_deferred(true);
+  for (std::size_t i = 0; i < n; ++i) handle(pkts[i]);
+  pool.set_deferred(false);
+  pool.reclaim();
+}
+
+void stack::drop(packet* p, drop_reason why) noexcept {
+  stats_.drop(why);
+  segment_unref(&p->seg);
+}
+
+void stack::drop_all(const l4_data& d, drop_reason why) noexcept {
+  stats_.drop(why);  // one count per datagram, however many fragments it had
+  if (d.single != nullptr) {
+    segment_unref(&d.single->seg);
+    return;
+  }
+  for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+}
+
+void stack::handle(packet* p) noexcept {
+  stats_.rx_frames.add();
+  stats_.rx_bytes.add(p->size());
+  if ((p->meta.rx & packet_meta::rx_chained) != 0) return drop(p, drop_reason::multi_segment);
+  ethernet_header eth;
+  if (auto r = parse_ethernet(p->data(), p->size(), eth); r != drop_reason::none) return drop(p, r);
+  if (eth.dst != mac_ && !eth.dst.is_broadcast()) return drop(p, drop_reason::eth_not_for_us);
+  switch (eth.type) {
+    case ethertype_arp:
+      return handle_arp(p, eth);
+    case ethertype_ipv4:
+      return handle_ipv4(p, eth);
+    default:
+      return drop(p, drop_reason::eth_unsupported_type);
+  }
+}
+
+void stack::handle_arp(packet* p, const ethernet_header& eth) noexcept {
+  arp_message m;
+  std::byte* msg = p->data() + ethernet_header_len;
+  if (auto r = parse_arp(msg, p->size() - ethernet_header_len, m); r != drop_reason::none) return drop(p, r);
+  (m.op == arp_op_request ? stats_.arp_requests_in : stats_.arp_replies_in).add();
+  const interface_config& ifc = opts_.iface;
+  if (m.sender_mac.is_group() || m.sender_mac.is_zero() || m.sender_ip == limited_broadcast ||
+      is_group_ip(m.sender_ip) || (ifc.prefix < 31 && m.sender_ip == ifc.subnet_broadcast())) {
+    return drop(p, drop_reason::arp_bad_sender);
+  }
+  if (m.sender_ip == ifc.address) return drop(p, drop_reason::arp_conflict);
+  const bool for_us = m.target_ip == ifc.address;
+  // RFC 826's merge: update a neighbour we know; add it only if it talks to
+  // us. A probe (sender 0.0.0.0, RFC 5227) teaches nothing.
+  if (m.sender_ip != 0) {
+    const mac_address learned = m.sender_mac;
+    const bool changed = arp_.learn(m.sender_ip, learned, loop_.now(), for_us, [this, learned](packet* q) {
+      learned.store(q->data());
+      queue_tx(q);
+    });
+    if (changed) {
+      stats_.arp_learned.add();
+      tell_peers(m.sender_ip, learned);
+    }
+  }
+  if (!for_us) return drop(p, drop_reason::arp_not_for_us);
+  if (m.op != arp_op_request) {
+    segment_unref(&p->seg);  // a reply to us: learned above, nothing to send
+    return;
+  }
+  // The answer goes out in the request's own buffer.
+  arp_message reply{arp_op_reply, mac_, ifc.address, m.sender_mac, m.sender_ip};
+  write_ethernet(p->data(), m.sender_mac, mac_, ethertype_arp);
+  write_arp(msg, reply);
+  p->seg.end = p->seg.begin + ethernet_header_len + arp_message_len;
+  p->meta = {};
+  (void)eth;
+  stats_.arp_replies_out.add();
+  stats_.tx_in_place.add();
+  queue_tx(p);
+}
+
+void stack::handle_ipv4(packet* p, const ethernet_header& eth) noexcept {
+  const std::uint8_t rx = p->meta.rx;
+  if (caps_.rx_ipv4_checksum && (rx & packet_meta::rx_ip_checksum_bad) != 0) {
+    return drop(p, drop_reason::ipv4_bad_checksum);
+  }
+  const bool verify = !(caps_.rx_ipv4_checksum && (rx & packet_meta::rx_ip_checksum_good) != 0);
+  ipv4_header h;
+  if (auto r = parse_ipv4(p->data() + ethernet_header_len, p->size() - ethernet_header_len, verify, h);
+      r != drop_reason::none) {
+    return drop(p, r);
+  }
+  const interface_config& ifc = opts_.iface;
+  // An end host: what is not addressed to us is not forwarded, only counted.
+  if (!ifc.accepts(h.dst)) return drop(p, drop_reason::ipv4_not_for_us);
+  // A reply to these sources would go to a group or to ourselves.
+  if (h.src == 0 || h.src == limited_broadcast || is_group_ip(h.src) || h.src == ifc.address ||
+      (ifc.prefix < 31 && h.src == ifc.subnet_broadcast())) {
+    return drop(p, drop_reason::ipv4_bad_source);
+  }
+  // From here the segment covers the IP payload only (link padding cut off).
+  p->seg.end = p->seg.begin + static_cast<std::uint32_t>(ethernet_header_len + h.total_len);
+  p->seg.begin += static_cast<std::uint32_t>(ethernet_header_len + h.header_len);
+  if (!h.is_fragment()) {
+    deliver(l4_data{&h, nullptr, 1, p, &eth});
+    return;
+  }
+  ipv4_reassembler::datagram whole;
+  const bool complete = reasm_.add(p, h, loop_.now(), whole);
+  if (!complete) {
+    if (reasm_.held_packets() != 0) schedule_maintenance();
+    return;
+  }
+  deliver(l4_data{&whole.header, whole.fragments, whole.count, nullptr, &eth});
+}
+
+void stack::deliver(const l4_data& d) noexcept {
+  // The IPv4 demux. TCP (issue 8) takes the same l4_data here.
+  switch (d.ip->protocol) {
+    case ip_protocol_udp:
+      return handle_udp(d);
+    case ip_protocol_icmp:
+      return handle_icmp(d);
+    case ip_protocol_tcp:
+      return drop_all(d, drop_reason::tcp_not_implemented);
+    default:
+      return drop_all(d, drop_reason::ipv4_unsupported_protocol);
+  }
+}
+
+void stack::handle_udp(const l4_data& d) noexcept {
+  auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
+  packet* first = at(0);
+  // A first fragment carries at least 8 bytes (fragments are 8-byte blocks),
+  // so the header is never split.
+  if (first->size() < udp_header_len) return drop_all(d, drop_reason::udp_truncated);
+  udp_header u;
+  if (auto r = parse_udp(first->data(), d.ip->payload_len(), u); r != drop_reason::none) return drop_all(d, r);
+  // Bytes past the UDP length are not the datagram's.
+  std::uint32_t left = u.length;
+  for (std::size_t i = 0; i < d.count; ++i) {
+    segment& s = at(i)->seg;
+    const std::uint32_t keep = std::min(left, s.size());
+    s.end = s.begin + keep;
+    left -= keep;
+  }
+  if (u.checksum != 0) {
+    const std::uint8_t rx = first->meta.rx;
+    const bool device_checked = d.single != nullptr && caps_.rx_udp_checksum;
+    if (device_checked && (rx & packet_meta::rx_l4_checksum_bad) != 0) {
+      return drop_all(d, drop_reason::udp_bad_checksum);
+    }
+    if (!(device_checked && (rx & packet_meta::rx_l4_checksum_good) != 0)) {
+      internet_checksum c;
+      add_pseudo_header(c, d.ip->src, d.ip->dst, ip_protocol_udp, u.length);
+      for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
+      if (c.finish() != 0) return drop_all(d, drop_reason::udp_bad_checksum);
+    }
+  }
+  udp_socket* s = find_socket(u.dst_port);
+  if (s == nullptr) return drop_all(d, drop_reason::udp_no_socket);
+  first->seg.begin += udp_header_len;
+  // The payload stays in the buffers it came in: the chain holds them.
+  buffer_chain payload(&loop_.pool());
+  for (std::size_t i = 0; i < d.count; ++i) {
+    packet* q = at(i);
+    if (q->size() == 0) {
+      segment_unref(&q->seg);
+    } else {
+      payload.append(&q->seg);
+    }
+  }
+  stats_.udp_in.add();
+  loop_.stats().datagrams_in.add();
+  loop_.stats().bytes_read.add(payload.size());
+  const endpoint from = endpoint::ipv4(d.ip->src, u.src_port);
+  s->get_handler().on_datagram_chain(*s, from, payload);
+}
+
+void stack::handle_icmp(const l4_data& d) noexcept {
+  auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
+  packet* first = at(0);
+  icmp_header ih;
+  if (auto r = parse_icmp(first->data(), first->size(), ih); r != drop_reason::none) return drop_all(d, r);
+  internet_checksum c;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < d.count; ++i) {
+    c.add(at(i)->data(), at(i)->size());
+    total += at(i)->size();
+  }
+  if (c.finish() != 0) return drop_all(d, drop_reason::icmp_bad_checksum);
+  // Echo requests to our own address only: broadcast pings go unanswered.
+  if (ih.type != icmp_echo_request || ih.code != 0 || d.ip->dst != opts_.iface.address) {
+    return drop_all(d, drop_reason::icmp_ignored);
+  }
+  stats_.icmp_echo_replies.add();
+  if (d.single != nullptr) {
+    // In place: the request becomes the reply, sent back to the frame's
+    // sender (no ARP round trip for a ping).
+    packet* p = d.single;
+    std::byte* m = p->data();
+    m[0] = std::byte{icmp_echo_reply};
+    store_checksum(m + 2, 0);
+    store_checksum(m + 2, checksum_of(m, p->size()));
+    const std::uint32_t dst = d.ip->src;
+    const mac_address to = d.eth->src;
+    p->meta = {};
+    prepend_headers(p, ip_protocol_icmp, dst, next_ip_id(), 0, false, to);
+    stats_.tx_in_place.add();
+    queue_tx(p);
+    return;
+  }
+  // Reassembled: the reply is copied into fresh buffers, fragmented again.
+  std::byte hdr[icmp_header_len];
+  std::memcpy(hdr, first->data(), icmp_header_len);
+  hdr[0] = std::byte{icmp_echo_reply};
+  store_checksum(hdr + 2, 0);
+  // The rest of the message, as one sequence over the fragments.
+  auto copy = [&](std::byte* dst, std::size_t off, std::size_t n) {
+    std::size_t skip = icmp_header_len + off;
+    for (std::size_t i = 0; i < d.count && n > 0; ++i) {
+      const std::size_t len = at(i)->size();
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      const std::size_t take = std::min(n, len - skip);
+      std::memcpy(dst, at(i)->data() + skip, take);
+      dst += take;
+      n -= take;
+      skip = 0;
+    }
+  };
+  internet_checksum sum;
+  sum.add(hdr, icmp_header_len);
+  {
+    std::size_t skip = icmp_header_len;
+    for (std::size_t i = 0; i < d.count; ++i) {
+      const std::size_t len = at(i)->size();
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      sum.add(at(i)->data() + skip, len - skip);
+      skip = 0;
+    }
+  }
+  store_checksum(hdr + 2, sum.finish());
+  stats_.tx_copied.add();
+  (void)send_l4(ip_protocol_icmp, d.ip->src, hdr, total - icmp_header_len, copy);
+  for (std::size_t i = 0; i < d.count; ++i) segment_unref(&at(i)->seg);
+}
+
+// ---- transmit -----------------------------------------------------------------------
+
+packet* stack::fresh() noexcept {
+  if (spare_n_ == 0) spare_n_ = port_.allocate(spare_.data(), spare_.size());
+  if (spare_n_ == 0) return nullptr;
+  return spare_[--spare_n_];
+}
+
+void stack::queue_tx(packet* p) noexcept {
+  // Full: offer the device what we have first; only if it takes nothing
+  // does the frame go (counted), so a slow device never grows our memory.
+  if (tx_n_ == tx_.size()) (void)flush();
+  if (tx_n_ == tx_.size()) return drop(p, drop_reason::tx_queue_full);
+  stats_.tx_frames.add();
+  stats_.tx_bytes.add(p->size());
+  tx_[tx_n_++] = p;
+}
+
+bool stack::flush() noexcept {
+  if (tx_n_ == 0) return true;
+  const std::size_t sent = port_.transmit(tx_.data(), tx_n_);
+  if (sent < tx_n_) std::memmove(tx_.data(), tx_.data() + sent, (tx_n_ - sent) * sizeof(packet*));
+  tx_n_ -= sent;
+  return tx_n_ == 0;
+}
+
+void stack::route(packet* p, std::uint32_t dst) noexcept {
+  const interface_config& ifc = opts_.iface;
+  if (dst == limited_broadcast || (ifc.prefix < 31 && dst == ifc.subnet_broadcast())) {
+    mac_address::broadcast().store(p->data());
+    return queue_tx(p);
+  }
+  // Next hop: the destination itself on the subnet, else the gateway.
+  const bool direct = ifc.on_link(dst);
+  if (!direct && ifc.gateway == 0) return drop(p, drop_reason::no_route);
+  const std::uint32_t hop = direct ? dst : ifc.gateway;
+  const time_point now = loop_.now();
+  if (const mac_address* m = arp_.lookup(hop, now)) {
+    m->store(p->data());
+    return queue_tx(p);
+  }
+  // Unresolved: the frame waits in the cache (bounded) while we ask.
+  const auto held = arp_.hold(hop, p, now);
+  if (held.send_request) {
+    send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, hop);
+    schedule_maintenance();
+  }
+}
+
+void stack::send_arp(std::uint16_t op, const mac_address& eth_dst, const mac_address& target_mac,
+                     std::uint32_t target_ip) noexcept {
+  packet* p = fresh();
+  if (p == nullptr) {
+    stats_.drop(drop_reason::no_buffer);
+    return;
+  }
+  std::byte* f = p->data();
+  write_ethernet(f, eth_dst, mac_, ethertype_arp);
+  write_arp(f + ethernet_header_len, arp_message{op, mac_, opts_.iface.address, target_mac, target_ip});
+  p->seg.end += ethernet_header_len + arp_message_len;
+  (op == arp_op_request ? stats_.arp_requests_out : stats_.arp_replies_out).add();
+  queue_tx(p);
+}
+
+std::uint16_t stack::next_ip_id() noexcept {
+  // Loops share the sender address: each takes its own residue class so
+  // that fragments of different loops' datagrams never share an id.
+  const std::uint32_t loops = opts_.group != nullptr ? std::max(1u, opts_.group->size()) : 1;
+  return static_cast<std::uint16_t>(ip_id_++ * loops + loop_.id());
+}
+
+void stack::finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
+                        std::uint16_t frag_offset, bool more) noexcept {
+  prepend_headers(p, protocol, dst, id, frag_offset, more, mac_address{});  // route() fills in the MAC
+  route(p, dst);
+}
+
+void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id,
+                            std::uint16_t frag_offset, bool more, const mac_address& eth_dst) noexcept {
+  const std::uint32_t l4_len = p->size();
+  std::byte* iph = p->prepend(ipv4_min_header_len);
+  ipv4_header h;
+  h.total_len = static_cast<std::uint16_t>(ipv4_min_header_len + l4_len);
+  h.id = id;
+  h.fragment_offset = frag_offset;
+  h.more_fragments = more;
+  h.ttl = opts_.ttl;
+  h.protocol = protocol;
+  h.src = opts_.iface.address;
+  h.dst = dst;
+  write_ipv4(iph, h, !caps_.tx_ipv4_checksum);
+  if (caps_.tx_ipv4_checksum) p->meta.tx |= packet_meta::tx_ip_checksum;
+  p->meta.l3_len = ipv4_min_header_len;
+  write_ethernet(p->prepend(ethernet_header_len), eth_dst, mac_, ethertype_ipv4);
+  p->meta.l2_len = ethernet_header_len;
+}
+
+template <class Copy>
+bool stack::send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l4_header, std::size_t payload_len,
+                    Copy&& copy) noexcept {
+  const std::size_t l4_len = udp_header_len + payload_len;  // ICMP's header is 8 bytes too
+  const std::size_t room = caps_.mtu - ipv4_min_header_len;
+  const std::uint16_t id = next_ip_id();
+  // Fragments carry whole 8-byte blocks, except the last.
+  const std::size_t piece = l4_len <= room ? l4_len : room / 8 * 8;
+  for (std::size_t off = 0; off < l4_len; off += piece) {
+    const std::size_t len = std::min(piece, l4_len - off);
+    packet* p = fresh();
+    if (p == nullptr) {
+      stats_.drop(drop_reason::no_buffer);  // the rest of the datagram is lost, and counted
+      return false;
+    }
+    std::byte* at = p->data();
+    std::size_t done = 0;
+    if (off < udp_header_len) {
+      done = std::min(len, udp_header_len - off);
+      std::memcpy(at, l4_header + off, done);
+    }
+    if (done < len) copy(at + done, off + done - udp_header_len, len - done);
+    p->seg.end += static_cast<std::uint32_t>(len);
+    const bool more = off + len < l4_len;
+    if (more || off != 0) stats_.fragments_out.add();
+    finish_ipv4(p, protocol, dst, id, static_cast<std::uint16_t>(off), more);
+  }
+  return true;
+}
+
+void stack::send_queued(udp_socket& u) noexcept {
+  const std::uint16_t sport = u.local().port();
+  const std::size_t n = u.queued_count();
+  // In queue order: chains (zero copy where possible) and arena copies alike.
+  for (std::size_t i = 0; i < n; ++i) {
+    const udp_socket::queued& q = u.queued_at(i);
+    if (q.to.family() != AF_INET) {
+      loop_.stats().datagrams_dropped.add();  // IPv4 only: counted, not sent
+      continue;
+    }
+    if (q.offset == udp_socket::chain_offset) {
+      send_udp_chain(sport, q.to, u.queued_chain(i));
+    } else {
+      send_udp_bytes(sport, q.to, u.arena() + q.offset, q.size);
+    }
+  }
+  u.dequeue(n);
+}
+
+void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept {
+  const std::size_t n = payload.size();
+  const std::uint32_t dst = to.v4_addr();
+  // (Too big for one frame goes the copying way, which also refuses what is
+  // too big for IPv4.)
+  if (n + udp_ip_headers <= caps_.mtu && payload.segment_count() == 1) {
+    // Zero copy: one of our own buffers, whole and unshared, with room for
+    // the headers in front (an echo of what was received).
+    segment* s = payload.pop_front_segment();
+    if (s != nullptr && s->release == release_ && s->parent == nullptr && s->refs == 1 &&
+        s->begin >= reply_headroom && s->size() == n) {
+      packet* p = packet_of(s);
+      p->meta = {};
+      std::byte* uh = p->prepend(udp_header_len);
+      const auto len = static_cast<std::uint16_t>(udp_header_len + n);
+      write_udp(uh, udp_header{src_port, to.port(), len, 0});
+      internet_checksum c;
+      add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
+      if (caps_.tx_udp_checksum) {
+        store_checksum(uh + 6, c.folded());
+        p->meta.tx |= packet_meta::tx_udp_checksum;
+      } else {
+        c.add(uh, len);
+        const std::uint16_t v = c.finish();
+        store_checksum(uh + 6, v == 0 ? 0xffff : v);
+      }
+      stats_.udp_out.add();
+      stats_.tx_in_place.add();
+      loop_.stats().datagrams_out.add();
+      loop_.stats().bytes_written.add(n);
+      finish_ipv4(p, ip_protocol_udp, dst, next_ip_id(), 0, false);
+      return;
+    }
+    if (s != nullptr) payload.append(s);
+  }
+  send_udp_copy(
+      src_port, to, n,
+      [&](internet_checksum& c) {
+        payload.for_each_piece([&](std::string_view piece) {
+          c.add(piece.data(), piece.size());
+          return true;
+        });
+      },
+      [&](std::byte* at, std::size_t off, std::size_t k) { payload.copy_out(at, k, off); });
+  payload.clear();
+}
+
+void stack::send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept {
+  send_udp_copy(
+      src_port, to, n, [&](internet_checksum& c) { c.add(data, n); },
+      [&](std::byte* at, std::size_t off, std::size_t k) { std::memcpy(at, data + off, k); });
+}
+
+template <class Sum, class Copy>
+void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
+                          Copy&& copy) noexcept {
+  if (n > udp_max_payload) {
+    stats_.drop(drop_reason::too_big);
+    loop_.stats().datagrams_dropped.add();
+    return;
+  }
+  // Copied into fresh buffers (and fragmented if need be); the checksum
+  // covers the whole datagram, so it is computed here, in software.
+  const std::uint32_t dst = to.v4_addr();
+  std::byte hdr[udp_header_len];
+  const auto len = static_cast<std::uint16_t>(udp_header_len + n);
+  write_udp(hdr, udp_header{src_port, to.port(), len, 0});
+  internet_checksum c;
+  add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
+  c.add(hdr, udp_header_len);
+  sum_payload(c);
+  const std::uint16_t v = c.finish();
+  store_checksum(hdr + 6, v == 0 ? 0xffff : v);
+  stats_.tx_copied.add();
+  if (send_l4(ip_protocol_udp, dst, hdr, n, copy)) {
+    stats_.udp_out.add();
+    loop_.stats().datagrams_out.add();
+    loop_.stats().bytes_written.add(n);
+  } else {
+    loop_.stats().datagrams_dropped.add();
+  }
+}
+
+// ---- ARP knowledge across loops ------------------------------------------------------------
+
+void stack::tell_peers(std::uint32_t ip, const mac_address& mac) noexcept {
+  stack_group* g = opts_.group;
+  if (g == nullptr || g->size() < 2) return;
+  for (unsigned t = 0; t < g->size(); ++t) {
+    if (t == loop_.id()) continue;
+    loop_.send_to(t, task([g, ip, mac](loop_base& there) {
+      if (stack* s = g->member(there.id())) s->learned_by_peer(ip, mac);
+    }));
+  }
+}
+
+void stack::learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept {
+  const bool changed = arp_.learn(ip, mac, loop_.now(), true, [this, mac](packet* q) {
+    mac.store(q->data());
+    queue_tx(q);
+  });
+  if (changed) stats_.arp_learned_from_peers.add();
+  // Frames released for this neighbour go out at the next poll.
+}
+
+// ---- timers ------------------------------------------------------------------------------
+
+void stack::schedule_maintenance() noexcept {
+  const time_point t = std::min(arp_.next_due(), reasm_.next_expiry());
+  if (t == time_point::max()) {
+    maintenance_.cancel();
+    return;
+  }
+  if (!maintenance_.armed() || maintenance_.expiry() != t) loop_.timers().arm(maintenance_, t);
+}
+
+void stack::on_maintenance() noexcept {
+  const time_point now = loop_.now();
+  arp_.tick(now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); });
+  reasm_.expire(now);
+  schedule_maintenance();
+  (void)flush();
+}
+
+// ---- control plane -----------------------------------------------------------------------
+
+void stack::start() noexcept {
+  if (!opts_.announce) return;
+  // Gratuitous ARP: a request for our own address, so that neighbours
+  // refresh (or learn) our MAC.
+  send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, opts_.iface.address);
+  (void)flush();
+}
+
+udp_socket* stack::find_socket(std::uint16_t port) const noexcept {
+  for (const auto& [p, s] : sockets_)
+    if (p == port) return s;
+  return nullptr;
+}
+
+result<udp_socket*> stack::udp_bind(const endpoint& at, datagram_handler& h) {
+  const interface_config& ifc = opts_.iface;
+  if (at.family() != AF_INET) {
+    return error{"cannot bind " + at.to_string() + ": the user-space stack speaks IPv4 only", {}};
+  }
+  if (at.v4_addr() != 0 && at.v4_addr() != ifc.address) {
+    return error{"cannot bind " + at.to_string() + ": not this interface's address (" + ifc.to_string() +
+                     "); bind 0.0.0.0:PORT or " + format_ipv4(ifc.address) + ":PORT",
+                 std::error_code(EADDRNOTAVAIL, std::system_category())};
+  }
+  std::uint16_t port = at.port();
+  if (port == 0) {
+    const unsigned loops = opts_.group != nullptr ? std::max(1u, opts_.group->size()) : 1;
+    for (unsigned p = opts_.ephemeral_first; p <= opts_.ephemeral_last; ++p) {
+      if (p % loops != loop_.id() % loops || find_socket(static_cast<std::uint16_t>(p)) != nullptr) continue;
+      port = static_cast<std::uint16_t>(p);
+      break;
+    }
+    if (port == 0) return error{"no ephemeral UDP port left on loop " + std::to_string(loop_.id()), {}};
+  } else if (find_socket(port) != nullptr) {
+    return error{"cannot bind " + at.to_string() + ": the port is already bound on this loop",
+                 std::error_code(EADDRINUSE, std::system_category())};
+  }
+  auto s = std::make_unique<udp_socket>(loop_, h);
+  endpoint local = at;
+  local.set_port(port);
+  s->io.local = local;
+  s->io.takes_chains = true;
+  udp_socket* raw = s.get();
+  sockets_.emplace_back(port, raw);
+  loop_.track_udp(std::move(s));
+  return raw;
+}
+
+void stack::udp_close(udp_socket& u) noexcept {
+  if (u.io.closed) return;
+  u.io.closed = true;
+  std::erase_if(sockets_, [&](const auto& e) { return e.second == &u; });
+}
+
+void stack::metrics(const std::string& prefix, metric_list& out) const {
+  const std::string p = prefix + "inet.";
+  const std::pair<const char*, const counter*> named[] = {
+      {"rx_frames", &stats_.rx_frames},
+      {"rx_bytes", &stats_.rx_bytes},
+      {"tx_frames", &stats_.tx_frames},
+      {"tx_bytes", &stats_.tx_bytes},
+      {"arp_requests_in", &stats_.arp_requests_in},
+      {"arp_replies_in", &stats_.arp_replies_in},
+      {"arp_requests_out", &stats_.arp_requests_out},
+      {"arp_replies_out", &stats_.arp_replies_out},
+      {"arp_learned", &stats_.arp_learned},
+      {"arp_learned_from_peers", &stats_.arp_learned_from_peers},
+      {"arp_expired", &stats_.arp_expired},
+      {"icmp_echo_replies", &stats_.icmp_echo_replies},
+      {"udp_in", &stats_.udp_in},
+      {"udp_out", &stats_.udp_out},
+      {"fragments_in", &stats_.fragments_in},
+      {"reassembled", &stats_.reassembled},
+      {"fragments_out", &stats_.fragments_out},
+      {"tx_in_place", &stats_.tx_in_place},
+      {"tx_copied", &stats_.tx_copied},
+      {"polls_useful", &stats_.polls_useful},
+      {"polls_empty", &stats_.polls_empty},
+      {"sleeps", &stats_.sleeps},
+      {"work_ns", &stats_.work_ns},
+      {"idle_poll_ns", &stats_.idle_poll_ns},
+      {"sleep_ns", &stats_.sleep_ns},
+  };
+  for (const auto& [name, c] : named) out.push_back({p + name, c->get()});
+  out.push_back({p + "dropped", stats_.dropped_total()});
+  for (std::size_t i = 1; i < drop_reason_count; ++i) {
+    out.push_back({p + "drop." + std::string(to_string(static_cast<drop_reason>(i))), stats_.drops[i].get()});
+  }
+  port_.metrics(prefix, out);
+}
+
+}  // namespace sluice::inet
