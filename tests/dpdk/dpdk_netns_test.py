@@ -157,6 +157,8 @@ class app:
             if m:
                 metrics[m.group(1)] = int(m.group(2))
         self.out.close()
+        if rc == 0:
+            os.unlink(self.out_path)  # kept (and named in the failure) only when the app failed
         return rc, metrics
 
     def kill(self):
