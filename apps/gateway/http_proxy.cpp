@@ -142,8 +142,7 @@ class http_proxy::front final : public handler {
 
   void on_writable(connection& d) noexcept override {
     session& s = *d.context_as<session>();
-    connection* u = s.up_open ? p_.shard_.loop().get(s.up) : nullptr;
-    if (u != nullptr && u->reading_paused()) u->resume_reading();
+    resume_held_back(p_.shard_.paired(s.up_open, s.up));
   }
 
   void on_peer_shutdown(connection& d) noexcept override {
@@ -490,7 +489,7 @@ void http_proxy::pump_request_body(session& s, connection& d) noexcept {
 
 void http_proxy::forward_body(session& s, buffer_chain& piece, bool last) noexcept {
   if (piece.empty() && !(last && s.request_chunked)) return;
-  connection* u = s.up_open ? shard_.loop().get(s.up) : nullptr;
+  connection* u = shard_.paired(s.up_open, s.up);
   // Chunked bodies arrive decoded: each piece goes out as one chunk.
   char size_line[24];
   std::string_view chunk_head;

@@ -23,6 +23,12 @@
 
 namespace sluice::gateway {
 
+// One side drained below its low-water mark: the other side, held back
+// while this one's output was full, may read again.
+inline void resume_held_back(connection* other) noexcept {
+  if (other != nullptr && other->reading_paused()) other->resume_reading();
+}
+
 class shard {
  public:
   shard(loop_base& loop, const config& cfg, shard_stats& stats);
@@ -33,6 +39,9 @@ class shard {
   [[nodiscard]] std::unique_ptr<handler> make_front(const listener_config& l);
 
   [[nodiscard]] loop_base& loop() noexcept { return loop_; }
+  // A session's other side: the connection behind `h` while `open` (the
+  // session still holds it), else null.
+  [[nodiscard]] connection* paired(bool open, connection_handle h) noexcept { return open ? loop_.get(h) : nullptr; }
   [[nodiscard]] const config& cfg() const noexcept { return cfg_; }
   [[nodiscard]] shard_stats& stats() noexcept { return stats_; }
   [[nodiscard]] upstream_pool& pool(std::size_t i) noexcept { return pools_[i]; }

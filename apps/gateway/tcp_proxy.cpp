@@ -45,18 +45,17 @@ class tcp_proxy::front final : public handler {
 
   void on_data(connection& d) noexcept override {
     session& s = *d.context_as<session>();
-    if (connection* u = s.up_open ? p_.shard_.loop().get(s.up) : nullptr) forward(d, *u);
+    if (connection* u = p_.shard_.paired(s.up_open, s.up)) forward(d, *u);
   }
 
   void on_writable(connection& d) noexcept override {
     session& s = *d.context_as<session>();
-    connection* u = s.up_open ? p_.shard_.loop().get(s.up) : nullptr;
-    if (u != nullptr && u->reading_paused()) u->resume_reading();
+    resume_held_back(p_.shard_.paired(s.up_open, s.up));
   }
 
   void on_peer_shutdown(connection& d) noexcept override {
     session& s = *d.context_as<session>();
-    if (connection* u = s.up_open ? p_.shard_.loop().get(s.up) : nullptr) {
+    if (connection* u = p_.shard_.paired(s.up_open, s.up)) {
       forward(d, *u);
       u->shutdown_write();
     }
@@ -107,8 +106,7 @@ class tcp_proxy::back final : public handler {
 
   void on_writable(connection& u) noexcept override {
     session& s = *u.context_as<session>();
-    connection* d = p_.shard_.loop().get(s.down);
-    if (d != nullptr && d->reading_paused()) d->resume_reading();
+    resume_held_back(p_.shard_.loop().get(s.down));
   }
 
   void on_peer_shutdown(connection& u) noexcept override {
