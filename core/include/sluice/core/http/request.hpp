@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/http/head_span.hpp"
 
 namespace sluice::http {
 
@@ -64,16 +65,9 @@ class request {
  private:
   friend class request_parser;
   friend struct parser_callbacks;
-  // A piece of the head, by offset from the head's first byte.
-  struct span {
-    std::uint32_t off = 0;
-    std::uint32_t len = 0;
-  };
-  struct field_span {
-    span name;
-    span value;
-  };
-  [[nodiscard]] std::string_view view(span s) const noexcept { return {head_ + s.off, s.len}; }
+  using span = head_span;
+  using field_span = head_field;
+  [[nodiscard]] std::string_view view(span s) const noexcept { return s.in(head_); }
 
   const char* head_ = nullptr;
   std::size_t head_size_ = 0;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/http/head_span.hpp"
 #include "sluice/core/http/limits.hpp"
 #include "sluice/core/http/request.hpp"
 
@@ -91,15 +92,9 @@ class response_parser {
   // next parse() says complete).
   enum class phase : std::uint8_t { head, body, bodiless, done, failed };
   enum class last_data : std::uint8_t { none, reason, name, value };
-  struct span {
-    std::uint32_t off = 0;
-    std::uint32_t len = 0;
-  };
-  struct field_span {
-    span name;
-    span value;
-  };
-  [[nodiscard]] std::string_view view(span s) const noexcept { return {head_ + s.off, s.len}; }
+  using span = head_span;
+  using field_span = head_field;
+  [[nodiscard]] std::string_view view(span s) const noexcept { return s.in(head_); }
   [[nodiscard]] std::size_t offset_of(const char* at) const noexcept {
     return feed_base_ + static_cast<std::size_t>(at - feed_ptr_);
   }
