@@ -176,11 +176,7 @@ class http_proxy::back final : public handler {
 
   void on_open(connection& u) noexcept override {
     session& s = *u.context_as<session>();
-    shard& sh = p_.shard_;
-    upstream_pool& pool = sh.pool(s.pool);
-    pool.succeeded(s.member);
-    pool.at(s.member).stats->connects.add();
-    sh.stats().connect_latency.record(sh.loop().now() - s.connect_started);
+    p_.shard_.upstream_connected(s.pool, s.member, s.connect_started);
     p_.attach(s, u, false);
     p_.send_request(s, u);
   }

@@ -34,4 +34,10 @@ std::unique_ptr<handler> shard::make_front(const listener_config& l) {
   return http_.make_front(l);
 }
 
+void shard::upstream_connected(std::size_t pool, unsigned member, time_point started) noexcept {
+  pools_[pool].succeeded(member);
+  pools_[pool].at(member).stats->connects.add();
+  stats_.connect_latency.record(loop_.now() - started);
+}
+
 }  // namespace sluice::gateway

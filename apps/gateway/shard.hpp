@@ -46,6 +46,10 @@ class shard {
   [[nodiscard]] shard_stats& stats() noexcept { return stats_; }
   [[nodiscard]] upstream_pool& pool(std::size_t i) noexcept { return pools_[i]; }
   [[nodiscard]] std::vector<upstream_pool>& pools() noexcept { return pools_; }
+  // An upstream connection to `member` of pool `pool`, begun at `started`,
+  // is established: passive health, the member's connect count and the
+  // connect latency histogram learn of it.
+  void upstream_connected(std::size_t pool, unsigned member, time_point started) noexcept;
 
  private:
   loop_base& loop_;

@@ -84,11 +84,9 @@ class tcp_proxy::back final : public handler {
     shard& sh = p_.shard_;
     upstream_pool& pool = sh.pool(s.pool);
     s.up_open = true;
-    pool.succeeded(s.member);
+    sh.upstream_connected(s.pool, s.member, s.connect_started);
     pool.acquire(s.member);
-    pool.at(s.member).stats->connects.add();
     pool.at(s.member).stats->requests.add();
-    sh.stats().connect_latency.record(sh.loop().now() - s.connect_started);
     connection* d = sh.loop().get(s.down);
     if (d == nullptr) {
       u.close();
