@@ -403,9 +403,9 @@ def preflight(echo):
                "--ip=ADDR/PREFIX is needed", "no --ip")
         expect(base + ["--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_ring0,nodeaction=bad"],
                "did not attach", "a vdev that fails to attach (rte_eal_init succeeds; the port count says)")
-        expect([echo, "--transport=dpdk", f"--ip={APP_IP}/24", "--listen=0.0.0.0:7",
+        expect([echo, "--transport=dpdk", f"--ip={APP_IP}/24", "--listen=[::1]:7",
                 "--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_tap0,iface=sl0"],
-               "TCP on the dpdk transport is not implemented yet", "TCP on dpdk")
+               "the user-space stack speaks IPv4 only", "TCP on IPv6 over dpdk")
 
 
 def main():
