@@ -154,6 +154,13 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
     (void)transmit(tcp_syn, iss_, 0);
     return;
   }
+  // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK repeats its
+  // SYN's sequence number; what counts is that it acknowledges ours.
+  if (state_ == tcp_state::syn_received && s.h.has(tcp_syn) && s.h.has(tcp_ack) && s.h.seq == irs_ &&
+      seq_gt(s.h.ack, snd_una_) && seq_le(s.h.ack, snd_max_)) {
+    s.h.flags &= static_cast<std::uint8_t>(~tcp_syn);
+    s.h.seq = irs_ + 1;
+  }
   inet_stats& st = layer_.stats();
   // RFC 7323 5.3 (PAWS): a timestamp older than TS.Recent marks an old
   // duplicate; acknowledge and drop it (never for a RST).
@@ -916,7 +923,19 @@ void tcp_control_block::output() noexcept {
       if (mode_ != rtx_mode::retransmit || !rtx_timer_.armed()) arm_rtx();
     }
   }
-  if (ack_pending_) send_ack();
+  // A pure ACK still owed is not sent here: the end of the receive burst
+  // (or the next poll) sends it, so an answer written meanwhile carries it.
+}
+
+bool tcp_control_block::data_will_carry_ack() const noexcept {
+  if (conn_ == nullptr) return false;
+  if (state_ != tcp_state::established && state_ != tcp_state::close_wait) return false;
+  // The application closed or shut down with nothing left to acknowledge:
+  // the flush phase sends the FIN now, and the ACK with it.
+  if (!fin_queued_ && conn_->output().empty() && conn_->write_shut()) return true;
+  if (unsent() == 0) return false;
+  const std::uint32_t in_flight = snd_nxt_ - snd_una_;
+  return std::min(snd_wnd_, cc_.cwnd()) > in_flight;
 }
 
 void tcp_control_block::flush() noexcept {

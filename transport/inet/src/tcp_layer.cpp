@@ -418,6 +418,14 @@ void tcp_layer::end_of_burst() noexcept {
     b.deliver_pending_ = false;
     b.deliver();
   }
+  // ACKs go now, unless the application answered and its data, sent in
+  // this iteration's flush phase, will carry them (then at the latest
+  // before the next poll, send_pending_acks).
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    tcp_control_block& b = *it++;
+    if (b.ack_pending_ && !b.data_will_carry_ack()) b.send_ack();
+    if (!b.ack_pending_ && !b.deliver_pending_) b.pending_hook_.unlink();
+  }
 }
 
 void tcp_layer::send_pending_acks() noexcept {

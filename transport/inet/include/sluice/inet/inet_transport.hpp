@@ -45,9 +45,20 @@ class inet_transport {
   std::size_t poll(duration timeout) noexcept;
   // TCP connections are the stack's tcp_layer's (see tcp_control_block.hpp).
   void read(connection& c) noexcept { stack_->tcp().read(c); }
-  void flush(connection& c) noexcept { stack_->tcp().flush(c); }
-  void shutdown_write(connection& c) noexcept { stack_->tcp().shutdown_write(c); }
-  void release(connection& c) noexcept { stack_->tcp().release(c); }
+  // Segments leave in this iteration, one burst per connection (as UDP's do).
+  void flush(connection& c) noexcept {
+    stack_->tcp().flush(c);
+    (void)stack_->flush();
+  }
+  void shutdown_write(connection& c) noexcept {
+    stack_->tcp().shutdown_write(c);
+    (void)stack_->flush();
+  }
+  // The FIN or RST a release sends leaves in this iteration too.
+  void release(connection& c) noexcept {
+    stack_->tcp().release(c);
+    (void)stack_->flush();
+  }
   void flush_udp(udp_socket& s) noexcept;
   void fd_released() noexcept {}
   void wake() noexcept;

@@ -110,7 +110,8 @@ class tcp_control_block {
   // A segment for a synchronized state or SYN-SENT/SYN-RECEIVED (the layer
   // handled LISTEN and no-connection). Takes the payload packet.
   void input(tcp_segment& s) noexcept;
-  // Sends what may be sent now: data, FIN, a pending ACK.
+  // Sends what may be sent now: data and FIN (each carrying the ACK). A
+  // bare ACK still owed waits for the end of the burst or the next poll.
   void output() noexcept;
   // Sends a bare ACK now (pending or challenge).
   void send_ack() noexcept;
@@ -121,6 +122,9 @@ class tcp_control_block {
   void reader_ready() noexcept;
   // The loop's flush phase: output, and tell the loop whether more waits.
   void flush() noexcept;
+  // Unsent data the windows let out now: the flush phase will send it,
+  // and the pending ACK with it.
+  [[nodiscard]] bool data_will_carry_ack() const noexcept;
   // The application's shutdown_write (output has drained: all acknowledged).
   void send_fin() noexcept;
   // The loop let go of the connection. Returns true if the block is done

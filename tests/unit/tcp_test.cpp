@@ -1,0 +1,800 @@
+// The user-space TCP in a real loop (loop<memory_transport>) on a manual
+// clock. Two ways:
+//
+//  - tcp_peer: the test plays the peer on the other end of a memory wire,
+//    writing every segment byte by byte (tests/support/frames) and reading
+//    what the stack sends: each state transition of RFC 9293 (passive,
+//    active and simultaneous open, half-close both ways, active, passive and
+//    simultaneous close, TIME-WAIT), RST in every state with RFC 5961's
+//    rules, retransmission (RFC 6298, Karn), fast retransmit and NewReno or
+//    SACK recovery, window scaling, zero windows and probes, window
+//    updates, delayed ACK, Nagle, keepalive, PAWS, the out-of-order queue's
+//    limit, sequence numbers across 2^32, SYN cookies and a SYN flood into
+//    a full backlog.
+//  - tcp_pair: two stacks (two loops, one thread) over a wire that loses,
+//    duplicates, reorders and delays: transfers both ways are byte-exact at
+//    1 to 20 % impairment with either congestion control, with and without
+//    SACK, and replay exactly for the same seed.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frames.hpp"
+#include "sluice/core/loop.hpp"
+#include "sluice/core/mail_hub.hpp"
+#include "sluice/inet/flow_steering.hpp"
+#include "sluice/memory/memory_port.hpp"
+#include "sluice/memory/memory_transport.hpp"
+
+namespace sluice::inet {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fr = test::frames;
+using memory::impairments;
+using memory::memory_port;
+using memory::memory_transport;
+using memory::memory_wire;
+using stack_loop = loop<memory_transport>;
+
+constexpr std::uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
+
+const std::uint32_t our_ip = fr::ip("10.0.0.2");
+const std::uint32_t peer_ip = fr::ip("10.0.0.1");
+const mac_address peer_mac{{0x02, 0, 0, 0, 0, 0x11}};
+
+// A reproducible byte stream: byte i depends on (seed, i) only.
+std::string pattern(std::size_t n, std::uint64_t seed, std::size_t from = 0) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t z = seed + (from + i) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    s[i] = static_cast<char>(z ^ (z >> 31));
+  }
+  return s;
+}
+
+// Records what one connection saw; hooks for what it does.
+struct recording_handler final : handler {
+  int opened = 0;
+  std::string data;
+  bool peer_shut = false;
+  int closes = 0;
+  close_reason reason = close_reason::none;
+  int error = 0;
+  connection_handle handle{};
+  std::function<void(connection&)> at_open, at_data, at_peer_shutdown, at_writable;
+  void on_open(connection& c) noexcept override {
+    ++opened;
+    handle = c.handle();
+    if (at_open) at_open(c);
+  }
+  void on_data(connection& c) noexcept override {
+    while (!c.input().empty()) data += std::string(*c.input().next(std::min<std::size_t>(c.input().size(), 4096)));
+    if (at_data) at_data(c);
+  }
+  void on_writable(connection& c) noexcept override {
+    if (at_writable) at_writable(c);
+  }
+  void on_peer_shutdown(connection& c) noexcept override {
+    peer_shut = true;
+    if (at_peer_shutdown) {
+      at_peer_shutdown(c);
+    } else {
+      c.close(close_reason::peer_closed);
+    }
+  }
+  void on_close(connection& c, close_reason r) noexcept override {
+    ++closes;
+    reason = r;
+    error = c.error();
+  }
+};
+
+inet_transport_options transport_options(const tcp_config& tcp, std::string_view ip = "10.0.0.2/24") {
+  inet_transport_options o;
+  o.stack.iface = interface_config::parse(ip, "").value();
+  o.stack.tcp = tcp;
+  o.transport_name = "memory";
+  return o;
+}
+
+// ---- the test as the peer -------------------------------------------------------------------
+
+struct tcp_peer : ::testing::Test {
+  manual_clock clock;
+  std::unique_ptr<memory_wire> wire;
+  std::unique_ptr<memory_port> peer;
+  std::unique_ptr<stack_loop> l;
+  tcp_config tcfg;
+  loop_options lopts;
+  recording_handler server;
+  recording_handler client;
+  // The peer's side of the connection under test.
+  std::uint16_t our_port = 80;
+  std::uint16_t peer_port = 40000;
+  std::uint32_t peer_seq = 0x10000000;  // next sequence number the peer sends
+  std::uint32_t our_seq = 0;            // next sequence number expected from the stack
+  std::uint32_t peer_ts = 1000;         // the peer's timestamp clock, when it uses timestamps
+  bool peer_uses_ts = false;
+  std::uint32_t last_ts_val = 0;        // the stack's latest TSval
+
+  tcp_peer() {
+    tcfg.secret = 0x5eed;  // replayable ISNs
+  }
+  void make() {
+    memory_wire::options wo;
+    wo.clock = {&clock};
+    wire = std::make_unique<memory_wire>(wo);
+    peer = std::make_unique<memory_port>(*wire, memory_wire::side::b);
+    lopts.clock = {&clock};
+    l = std::make_unique<stack_loop>(lopts, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a),
+                                     transport_options(tcfg));
+    // The peer introduces itself (ARP), as a kernel does before its first segment.
+    step();
+    (void)fr::receive_all(*peer);
+    ASSERT_TRUE(fr::send(*peer, fr::ethernet(mac_address::broadcast(), peer_mac, 0x0806,
+                                             fr::arp(1, peer_mac, peer_ip, mac_address{}, our_ip))));
+    step();
+    ASSERT_EQ(fr::receive_all(*peer).size(), 1u);
+  }
+  void SetUp() override {}
+  // The stack's non-zero counters, for failure messages.
+  std::string counters() {
+    metric_list m;
+    st().metrics("", m);
+    std::string s;
+    for (const auto& e : m)
+      if (e.value != 0) s += e.name + "=" + std::to_string(e.value) + " ";
+    return s;
+  }
+  void TearDown() override {
+    if (!l) return;
+    if (HasFailure()) ADD_FAILURE() << "stack counters: " << counters();
+    l.reset();
+    (void)fr::receive_all(*peer);  // frames still in flight are not leaks
+    EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end)
+        << "the stack leaked packet buffers";
+    peer.reset();
+    wire.reset();
+  }
+
+  stack& st() { return l->transport().ip(); }
+  tcp_layer& tcp() { return st().tcp(); }
+  const inet_stats& stats() { return st().stats(); }
+  tcp_tuple tuple() const { return {our_ip, peer_ip, our_port, peer_port}; }
+  tcp_control_block* block() { return tcp().find(tuple()); }
+  tcp_state state() {
+    tcp_control_block* b = block();
+    return b != nullptr ? b->state() : tcp_state::closed;
+  }
+  void step(int n = 1) {
+    for (int i = 0; i < n; ++i) l->run_once();
+  }
+  void advance(duration d) {
+    clock.advance(d);
+    step(2);
+  }
+  // What the stack sent, TCP only (ARP requests and the like are left out).
+  std::vector<fr::decoded> out() {
+    std::vector<fr::decoded> v;
+    for (const auto& f : fr::receive_all(*peer)) {
+      auto d = fr::decode(f);
+      if (d.protocol != 6) continue;
+      EXPECT_TRUE(d.ip_checksum_ok);
+      EXPECT_TRUE(d.l4_checksum_ok) << "the stack's TCP checksum";
+      EXPECT_EQ(d.dst, peer_mac);
+      if (d.timestamps) last_ts_val = d.timestamps->first;
+      v.push_back(std::move(d));
+    }
+    return v;
+  }
+  // Steps, then the one segment the stack should have sent.
+  fr::decoded one() {
+    step();
+    auto v = out();
+    EXPECT_EQ(v.size(), 1u) << describe(v);
+    return v.empty() ? fr::decoded{} : v.front();
+  }
+  static std::string describe(const std::vector<fr::decoded>& v) {
+    std::string s;
+    for (const auto& d : v) {
+      s += "[seq " + std::to_string(d.seq) + " ack " + std::to_string(d.ack) + " flags " + std::to_string(d.flags) +
+           " win " + std::to_string(d.window) + " len " + std::to_string(d.payload.size()) + "] ";
+    }
+    return s;
+  }
+  // A segment from the peer.
+  void in(std::uint8_t flags, std::string_view payload = {}, std::uint16_t window = 65535, std::string options = {},
+          std::optional<std::uint32_t> seq = {}, std::optional<std::uint32_t> ack = {}) {
+    if (peer_uses_ts && options.find('\x08') == std::string::npos) {
+      options += fr::tcp_option_timestamps(peer_ts, last_ts_val);
+    }
+    const std::string seg = fr::tcp(peer_ip, our_ip, peer_port, our_port, payload,
+                                    {.seq = seq.value_or(peer_seq), .ack = ack.value_or(our_seq), .flags = flags,
+                                     .window = window, .options = options});
+    ASSERT_TRUE(fr::send(*peer, fr::ethernet(wire->mac(memory_wire::side::a), peer_mac, 0x0800,
+                                             fr::ipv4(peer_ip, our_ip, 6, seg))));
+    if (!seq) peer_seq += static_cast<std::uint32_t>(payload.size()) + ((flags & (SYN | FIN)) != 0 ? 1u : 0u);
+  }
+
+  std::string syn_options(bool ts, int wscale = 7, bool sack = true) {
+    std::string o = fr::tcp_option_mss(1460);
+    if (sack) o += fr::tcp_option_sack_permitted();
+    if (ts) o += fr::tcp_option_timestamps(peer_ts, 0);
+    if (wscale >= 0) o += fr::tcp_option_wscale(static_cast<std::uint8_t>(wscale));
+    return o;
+  }
+  void listen(handler& h) {
+    auto r = l->listen(endpoint::ipv4(0, our_port), h);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+  }
+  // Passive open: SYN from the peer, SYN-ACK, ACK; returns the SYN-ACK.
+  fr::decoded accept(bool ts = false, int wscale = 7, bool sack = true, std::uint16_t window = 65535) {
+    peer_uses_ts = ts;
+    in(SYN, {}, window, syn_options(ts, wscale, sack));
+    fr::decoded sa = one();
+    EXPECT_EQ(sa.flags, SYN | ACK);
+    EXPECT_EQ(sa.ack, peer_seq);
+    our_seq = sa.seq + 1;
+    in(ACK, {}, window);
+    step();
+    EXPECT_EQ(server.opened, 1);
+    EXPECT_EQ(state(), tcp_state::established);
+    return sa;
+  }
+  // Active open from the stack: returns the SYN; answers with a SYN-ACK.
+  fr::decoded connect_out(bool ts = false, int wscale = 7, bool sack = true) {
+    auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
+    EXPECT_TRUE(r.ok());
+    fr::decoded syn = one();
+    EXPECT_EQ(syn.flags, SYN);
+    our_port = syn.sport;
+    peer_port = 9000;
+    our_seq = syn.seq + 1;
+    peer_uses_ts = ts && syn.timestamps.has_value();
+    in(SYN | ACK, {}, 65535, syn_options(ts, wscale, sack));
+    step();
+    EXPECT_EQ(client.opened, 1);
+    return syn;
+  }
+  connection* conn(const recording_handler& h) { return l->get(h.handle); }
+};
+
+// ---- opening --------------------------------------------------------------------------------
+
+TEST_F(tcp_peer, passive_open_answers_a_syn_with_its_options_then_opens_the_connection) {
+  make();
+  listen(server);
+  peer_uses_ts = true;
+  in(SYN, {}, 65535, syn_options(true));
+  fr::decoded sa = one();
+  EXPECT_EQ(sa.flags, SYN | ACK);
+  EXPECT_EQ(sa.ack, peer_seq) << "acknowledges the SYN";
+  EXPECT_EQ(sa.mss, 1460) << "MTU 1500 less 40";
+  EXPECT_EQ(sa.wscale, 3) << "256 KiB receive buffer: 65535 << 3 covers it";
+  EXPECT_TRUE(sa.sack_permitted);
+  ASSERT_TRUE(sa.timestamps);
+  EXPECT_EQ(sa.timestamps->second, peer_ts) << "echoes the peer's TSval";
+  EXPECT_EQ(state(), tcp_state::syn_received);
+  EXPECT_EQ(tcp().syn_queue(our_port), 1u);
+  EXPECT_EQ(server.opened, 0) << "not before the handshake completes";
+  our_seq = sa.seq + 1;
+  in(ACK);
+  step();
+  EXPECT_EQ(state(), tcp_state::established);
+  EXPECT_EQ(tcp().syn_queue(our_port), 0u);
+  ASSERT_EQ(server.opened, 1);
+  EXPECT_EQ(conn(server)->peer(), endpoint::ipv4(peer_ip, peer_port));
+  EXPECT_EQ(stats().tcp_passive_opens.get(), 1u);
+}
+
+TEST_F(tcp_peer, a_lost_syn_ack_is_sent_again_on_the_peers_retransmitted_syn_and_on_its_own_timer) {
+  make();
+  listen(server);
+  in(SYN, {}, 65535, syn_options(false));
+  fr::decoded sa = one();
+  in(SYN, {}, 65535, syn_options(false), peer_seq - 1);
+  fr::decoded again = one();
+  EXPECT_EQ(again.flags, SYN | ACK);
+  EXPECT_EQ(again.seq, sa.seq);
+  advance(1100ms);  // RFC 6298 2.1: the first RTO is 1 s
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].flags, SYN | ACK);
+  advance(1100ms);
+  EXPECT_TRUE(out().empty()) << "backed off to 2 s";
+  advance(1000ms);
+  EXPECT_EQ(out().size(), 1u);
+}
+
+TEST_F(tcp_peer, active_open_sends_a_syn_and_opens_on_the_syn_ack) {
+  make();
+  auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
+  ASSERT_TRUE(r.ok());
+  fr::decoded syn = one();
+  EXPECT_EQ(syn.flags, SYN);
+  EXPECT_EQ(syn.dport, 9000);
+  EXPECT_GE(syn.sport, 49152) << "an ephemeral port";
+  EXPECT_EQ(syn.mss, 1460);
+  EXPECT_TRUE(syn.wscale.has_value());
+  EXPECT_TRUE(syn.sack_permitted);
+  EXPECT_TRUE(syn.timestamps.has_value());
+  our_port = syn.sport;
+  peer_port = 9000;
+  our_seq = syn.seq + 1;
+  EXPECT_EQ(state(), tcp_state::syn_sent);
+  EXPECT_EQ(client.opened, 0);
+  in(SYN | ACK, {}, 65535, syn_options(false));
+  fr::decoded ack = one();
+  EXPECT_EQ(ack.flags, ACK) << "the handshake's third segment";
+  EXPECT_EQ(ack.seq, our_seq);
+  EXPECT_EQ(ack.ack, peer_seq);
+  EXPECT_EQ(client.opened, 1);
+  EXPECT_EQ(state(), tcp_state::established);
+  EXPECT_FALSE(ack.timestamps) << "the peer did not echo the option: none";
+  EXPECT_EQ(stats().tcp_active_opens.get(), 1u);
+}
+
+TEST_F(tcp_peer, simultaneous_open_goes_through_syn_received) {
+  make();
+  auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
+  ASSERT_TRUE(r.ok());
+  fr::decoded syn = one();
+  our_port = syn.sport;
+  peer_port = 9000;
+  our_seq = syn.seq + 1;
+  // The peer's own SYN crosses ours (RFC 9293 figure 8).
+  in(SYN, {}, 65535, fr::tcp_option_mss(1400), {}, 0);
+  fr::decoded sa = one();
+  EXPECT_EQ(sa.flags, SYN | ACK);
+  EXPECT_EQ(sa.seq, syn.seq) << "our SYN again, now acknowledging theirs";
+  EXPECT_EQ(sa.ack, peer_seq);
+  EXPECT_EQ(state(), tcp_state::syn_received);
+  EXPECT_EQ(client.opened, 0);
+  in(SYN | ACK, {}, 65535, fr::tcp_option_mss(1400), peer_seq - 1);
+  step();
+  EXPECT_EQ(state(), tcp_state::established);
+  EXPECT_EQ(client.opened, 1);
+}
+
+TEST_F(tcp_peer, a_refused_connect_closes_with_connect_refused_and_a_bad_rst_is_ignored) {
+  make();
+  auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
+  ASSERT_TRUE(r.ok());
+  fr::decoded syn = one();
+  our_port = syn.sport;
+  peer_port = 9000;
+  // RFC 9293 3.10.7.3: a RST whose ACK does not acknowledge our SYN is not ours.
+  in(RST | ACK, {}, 0, {}, 0, syn.seq + 5);
+  step();
+  EXPECT_EQ(client.closes, 0);
+  EXPECT_EQ(state(), tcp_state::syn_sent);
+  in(RST | ACK, {}, 0, {}, 0, syn.seq + 1);
+  step(2);
+  EXPECT_EQ(client.closes, 1);
+  EXPECT_EQ(client.reason, close_reason::connect_refused);
+  EXPECT_EQ(client.error, ECONNREFUSED);
+  EXPECT_EQ(client.opened, 0);
+  EXPECT_EQ(block(), nullptr);
+}
+
+TEST_F(tcp_peer, syn_retries_then_connect_timeout) {
+  lopts.connect_timeout = 0s;  // the stack's own retries decide
+  tcfg.syn_retries = 2;
+  make();
+  auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(one().flags, SYN);
+  advance(1s);
+  EXPECT_EQ(out().size(), 1u) << "retry 1 after 1 s";
+  advance(2s);
+  EXPECT_EQ(out().size(), 1u) << "retry 2 after 2 more";
+  advance(4s);
+  step();
+  EXPECT_EQ(client.closes, 1);
+  EXPECT_EQ(client.reason, close_reason::connect_timeout);
+  EXPECT_EQ(client.error, ETIMEDOUT);
+}
+
+TEST_F(tcp_peer, segments_for_nothing_are_answered_with_rst) {
+  make();
+  // RFC 9293 3.10.7.1: an ACK gets <SEQ=SEG.ACK><CTL=RST>...
+  in(ACK, "x", 65535, {}, 500, 777);
+  fr::decoded r1 = one();
+  EXPECT_EQ(r1.flags, RST);
+  EXPECT_EQ(r1.seq, 777u);
+  // ...anything else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+  in(SYN, {}, 65535, {}, 1000);
+  fr::decoded r2 = one();
+  EXPECT_EQ(r2.flags, RST | ACK);
+  EXPECT_EQ(r2.seq, 0u);
+  EXPECT_EQ(r2.ack, 1001u);
+  // A RST is never answered.
+  in(RST, {}, 0, {}, 5);
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_no_connection), 3u);
+  EXPECT_EQ(stats().tcp_resets_out.get(), 2u);
+}
+
+// ---- data and windows ------------------------------------------------------------------------
+
+TEST_F(tcp_peer, data_both_ways_is_acknowledged_and_the_answer_carries_the_ack) {
+  make();
+  server.at_data = [](connection& c) { (void)c.write("pong:" + std::to_string(c.input().size())); };
+  listen(server);
+  accept();
+  in(ACK | PSH, "ping");
+  fr::decoded d = one();
+  EXPECT_EQ(server.data, "ping");
+  EXPECT_EQ(d.payload, "pong:0") << "one segment: the answer, carrying the ACK";
+  EXPECT_EQ(d.ack, peer_seq);
+  EXPECT_EQ(d.seq, our_seq);
+  EXPECT_TRUE(d.has(PSH));
+  our_seq += 6;
+  in(ACK);
+  step();
+  EXPECT_TRUE(out().empty()) << "an ACK is not acknowledged";
+  EXPECT_TRUE(conn(server)->output().empty()) << "acknowledged bytes leave the output chain";
+}
+
+TEST_F(tcp_peer, a_large_write_is_cut_into_mss_segments_within_the_peers_window) {
+  make();
+  listen(server);
+  accept(false, 0);  // window scale 0 (shift 0): the peer's window is 65535 bytes
+  ASSERT_TRUE(conn(server)->write(pattern(100000, 1)));
+  step();
+  auto v = out();
+  // The initial window (RFC 6928): 10 segments of 1460.
+  ASSERT_EQ(v.size(), 10u);
+  std::uint32_t at = our_seq;
+  for (const auto& s : v) {
+    EXPECT_EQ(s.seq, at);
+    EXPECT_EQ(s.payload.size(), 1460u);
+    EXPECT_EQ(s.payload, pattern(1460, 1, at - our_seq));
+    at += 1460;
+  }
+  // Acknowledging all ten opens the congestion window (slow start).
+  in(ACK, {}, 65535, {}, {}, at);
+  step();
+  v = out();
+  EXPECT_EQ(v.size(), 12u) << "slow start: one ACK grows the window by at most two segments (RFC 3465, L = 2)";
+}
+
+
+// ---- closing ----------------------------------------------------------------------------------
+
+TEST_F(tcp_peer, the_peers_half_close_lets_the_application_answer_then_last_ack_closes) {
+  make();
+  server.at_peer_shutdown = [](connection& c) {
+    (void)c.write("bye");
+    c.close();
+  };
+  listen(server);
+  accept();
+  in(ACK, "last words");
+  step();
+  (void)out();
+  in(FIN | ACK);
+  step();
+  EXPECT_TRUE(server.peer_shut);
+  EXPECT_EQ(server.data, "last words");
+  auto v = out();
+  // The ACK of the FIN rides on the answer; the FIN waits until the answer
+  // is acknowledged (the output chain is the send queue).
+  ASSERT_EQ(v.size(), 1u) << describe(v);
+  EXPECT_EQ(v[0].payload, "bye");
+  EXPECT_EQ(v[0].ack, peer_seq);
+  EXPECT_EQ(state(), tcp_state::close_wait);
+  our_seq += 3;
+  in(ACK);
+  fr::decoded fin = one();
+  EXPECT_EQ(fin.flags, FIN | ACK);
+  EXPECT_EQ(fin.seq, our_seq);
+  EXPECT_EQ(state(), tcp_state::last_ack);
+  our_seq += 1;
+  in(ACK);
+  step(2);
+  EXPECT_EQ(block(), nullptr) << "LAST-ACK ends in CLOSED";
+  EXPECT_EQ(server.closes, 1);
+  EXPECT_EQ(server.reason, close_reason::local);
+}
+
+TEST_F(tcp_peer, active_close_walks_fin_wait_1_fin_wait_2_time_wait_and_ends_after_2_msl) {
+  make();
+  server.at_data = [](connection& c) { c.close(); };
+  listen(server);
+  accept();
+  in(ACK, "close please");
+  fr::decoded fin = one();
+  EXPECT_EQ(fin.flags, FIN | ACK);
+  EXPECT_EQ(fin.ack, peer_seq) << "the data is acknowledged with the FIN";
+  EXPECT_EQ(state(), tcp_state::fin_wait_1);
+  our_seq += 1;
+  in(ACK);
+  step();
+  EXPECT_EQ(state(), tcp_state::fin_wait_2);
+  EXPECT_EQ(server.closes, 0) << "the loop lingers for the peer's FIN";
+  in(FIN | ACK);
+  fr::decoded ack = one();
+  EXPECT_EQ(ack.flags, ACK);
+  EXPECT_EQ(ack.ack, peer_seq);
+  step();
+  EXPECT_EQ(state(), tcp_state::time_wait);
+  EXPECT_EQ(server.closes, 1);
+  EXPECT_EQ(server.reason, close_reason::local);
+  EXPECT_EQ(stats().tcp_time_wait.get(), 1u);
+  // A retransmitted FIN is acknowledged again and restarts the 2 MSL.
+  advance(30s);
+  in(FIN | ACK, {}, 65535, {}, peer_seq - 1);
+  EXPECT_EQ(one().flags, ACK);
+  advance(59s);
+  EXPECT_EQ(state(), tcp_state::time_wait);
+  advance(2s);
+  EXPECT_EQ(block(), nullptr) << "TIME-WAIT lasts 2 MSL (60 s)";
+  EXPECT_EQ(tcp().control_blocks(), 0u);
+}
+
+TEST_F(tcp_peer, simultaneous_close_goes_through_closing) {
+  make();
+  server.at_data = [](connection& c) { c.shutdown_write(); };
+  listen(server);
+  accept();
+  in(ACK, "x");
+  fr::decoded fin = one();
+  ASSERT_EQ(fin.flags, FIN | ACK);
+  // The peer's FIN crosses ours: it does not acknowledge our FIN.
+  in(FIN | ACK);
+  fr::decoded ack = one();
+  EXPECT_EQ(ack.ack, peer_seq);
+  EXPECT_EQ(state(), tcp_state::closing);
+  our_seq += 1;
+  in(ACK);
+  step();
+  EXPECT_EQ(state(), tcp_state::time_wait);
+}
+
+TEST_F(tcp_peer, our_half_close_still_reads_what_the_peer_sends) {
+  make();
+  server.at_open = [](connection& c) {
+    (void)c.write("hello");
+    c.shutdown_write();
+  };
+  server.at_peer_shutdown = [](connection& c) { c.close(close_reason::peer_closed); };
+  listen(server);
+  accept();
+  fr::decoded hello = one();
+  EXPECT_EQ(hello.payload, "hello");
+  our_seq += 5;
+  in(ACK);
+  fr::decoded fin = one();
+  EXPECT_EQ(fin.flags, FIN | ACK);
+  our_seq += 1;
+  in(ACK);
+  step();
+  EXPECT_EQ(state(), tcp_state::fin_wait_2);
+  in(ACK, "still talking");
+  EXPECT_EQ(one().ack, peer_seq);
+  EXPECT_EQ(server.data, "still talking");
+  in(FIN | ACK);
+  step(2);
+  EXPECT_EQ(server.closes, 1);
+  EXPECT_EQ(server.reason, close_reason::peer_closed);
+  EXPECT_EQ(state(), tcp_state::time_wait);
+}
+
+TEST_F(tcp_peer, closing_with_unacknowledged_output_waits_then_fin_follows_the_data) {
+  make();
+  server.at_open = [](connection& c) {
+    (void)c.write(std::string(3000, 'z'));
+    c.close();
+  };
+  listen(server);
+  accept();
+  step();
+  auto v = out();
+  ASSERT_EQ(v.size(), 3u) << describe(v);
+  EXPECT_FALSE(v.back().has(FIN)) << "the FIN waits for the ACK of the data";
+  our_seq += 3000;
+  in(ACK);
+  fr::decoded fin = one();
+  EXPECT_EQ(fin.flags, FIN | ACK);
+  EXPECT_EQ(fin.seq, our_seq);
+}
+
+TEST_F(tcp_peer, abort_sends_rst_and_frees_at_once) {
+  make();
+  server.at_data = [](connection& c) { c.abort(); };
+  listen(server);
+  accept();
+  in(ACK, "reset me");
+  fr::decoded r = one();
+  EXPECT_TRUE(r.has(RST));
+  EXPECT_EQ(r.seq, our_seq);
+  step();
+  EXPECT_EQ(block(), nullptr);
+  EXPECT_EQ(server.reason, close_reason::aborted);
+}
+
+// ---- RST and RFC 5961 in every state -----------------------------------------------------------------
+
+TEST_F(tcp_peer, rst_in_syn_received_returns_a_passive_open_to_listen_silently) {
+  make();
+  listen(server);
+  in(SYN, {}, 65535, syn_options(false));
+  fr::decoded sa = one();
+  our_seq = sa.seq + 1;
+  in(RST);
+  step();
+  EXPECT_EQ(block(), nullptr);
+  EXPECT_EQ(tcp().syn_queue(our_port), 0u);
+  EXPECT_EQ(server.opened + server.closes, 0) << "the application never heard of it";
+}
+
+TEST_F(tcp_peer, rst_in_synchronized_states_resets_only_when_exact_else_challenge_ack) {
+  make();
+  listen(server);
+  accept();
+  in(ACK, "abc");
+  (void)one();
+  // In the window but not at RCV.NXT: a challenge ACK (RFC 5961 3.2).
+  in(RST, {}, 0, {}, peer_seq + 100);
+  fr::decoded ch = one();
+  EXPECT_EQ(ch.flags, ACK);
+  EXPECT_EQ(ch.ack, peer_seq);
+  EXPECT_EQ(state(), tcp_state::established);
+  EXPECT_EQ(stats().tcp_challenge_acks.get(), 1u);
+  // Out of the window: dropped without a word.
+  in(RST, {}, 0, {}, peer_seq + 0x40000000u);
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(state(), tcp_state::established);
+  // Exactly at RCV.NXT: the connection is reset.
+  in(RST);
+  step(2);
+  EXPECT_EQ(block(), nullptr);
+  EXPECT_EQ(server.reason, close_reason::peer_reset);
+  EXPECT_EQ(server.error, ECONNRESET);
+  EXPECT_EQ(stats().tcp_resets_in.get(), 1u);
+}
+
+// Brings a passive connection to `want`, then sends an exact RST; reports
+// whether the block died and the application saw peer_reset (if attached).
+struct rst_case {
+  tcp_state want;
+  bool app_attached;
+};
+
+class tcp_rst_every_state : public tcp_peer, public ::testing::WithParamInterface<rst_case> {};
+
+TEST_P(tcp_rst_every_state, an_exact_rst_ends_the_connection) {
+  make();
+  const tcp_state want = GetParam().want;
+  server.at_data = [want](connection& c) {
+    if (want == tcp_state::fin_wait_1 || want == tcp_state::fin_wait_2 || want == tcp_state::closing) c.shutdown_write();
+  };
+  server.at_peer_shutdown = [](connection&) {};  // stay in CLOSE-WAIT
+  listen(server);
+  accept();
+  in(ACK, "x");
+  step();
+  (void)out();
+  switch (want) {
+    case tcp_state::fin_wait_1:
+      break;
+    case tcp_state::fin_wait_2:
+      our_seq += 1;
+      in(ACK);
+      step();
+      break;
+    case tcp_state::closing:
+      in(FIN | ACK);
+      step();
+      (void)out();
+      break;
+    case tcp_state::close_wait:
+      in(FIN | ACK);
+      step();
+      (void)out();
+      break;
+    case tcp_state::last_ack:
+      in(FIN | ACK);
+      step();
+      (void)out();
+      l->get(server.handle)->shutdown_write();
+      step();
+      (void)out();
+      break;
+    default:
+      break;
+  }
+  ASSERT_EQ(state(), want) << to_string(state());
+  in(RST);
+  step(2);
+  EXPECT_EQ(block(), nullptr) << to_string(want);
+  if (GetParam().app_attached) {
+    EXPECT_EQ(server.reason, close_reason::peer_reset) << to_string(want);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(states, tcp_rst_every_state,
+                         ::testing::Values(rst_case{tcp_state::established, true}, rst_case{tcp_state::fin_wait_1, true},
+                                           rst_case{tcp_state::fin_wait_2, true}, rst_case{tcp_state::close_wait, true},
+                                           rst_case{tcp_state::closing, false}, rst_case{tcp_state::last_ack, true}),
+                         [](const auto& info) {
+                           std::string n = to_string(info.param.want);
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST_F(tcp_peer, rst_in_time_wait_is_ignored_as_rfc_1337_asks) {
+  make();
+  server.at_data = [](connection& c) { c.close(); };
+  listen(server);
+  accept();
+  in(ACK, "x");
+  (void)one();
+  our_seq += 1;
+  in(FIN | ACK);
+  step(2);
+  (void)out();
+  ASSERT_EQ(state(), tcp_state::time_wait);
+  in(RST);
+  step();
+  EXPECT_EQ(state(), tcp_state::time_wait);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_rst_ignored), 1u);
+}
+
+TEST_F(tcp_peer, a_syn_on_an_established_connection_gets_a_challenge_ack_and_changes_nothing) {
+  make();
+  listen(server);
+  accept();
+  in(SYN, {}, 65535, syn_options(false), peer_seq + 5);
+  fr::decoded ch = one();
+  EXPECT_EQ(ch.flags, ACK);
+  EXPECT_EQ(ch.ack, peer_seq);
+  EXPECT_EQ(state(), tcp_state::established);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_syn_in_window), 1u);
+}
+
+TEST_F(tcp_peer, acks_of_unsent_data_and_challenge_acks_are_rate_limited) {
+  tcfg.challenge_ack_limit = 2;
+  make();
+  listen(server);
+  accept();
+  for (int i = 0; i < 4; ++i) in(ACK, {}, 65535, {}, {}, our_seq + 1000);
+  step();
+  auto v = out();
+  EXPECT_EQ(v.size(), 2u) << "RFC 5961 7: two challenge ACKs this second";
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_bad_ack), 4u);
+  advance(1s);
+  in(ACK, {}, 65535, {}, {}, our_seq + 1000);
+  step();
+  EXPECT_EQ(out().size(), 1u) << "a new second, a new budget";
+}
+
+TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {
+  make();
+  listen(server);
+  accept(true);
+  peer_ts += 100;
+  in(ACK, "new");
+  (void)one();
+  EXPECT_EQ(server.data, "new");
+  in(ACK, "old", 65535, fr::tcp_option_timestamps(peer_ts - 50, last_ts_val));
+  fr::decoded a = one();
+  EXPECT_EQ(a.ack, peer_seq - 3) << "acknowledged, not accepted";
+  EXPECT_EQ(server.data, "new");
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_paws), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::inet
