@@ -796,5 +796,361 @@ TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {
   EXPECT_EQ(stats().dropped(drop_reason::tcp_paws), 1u);
 }
 
+
+// ---- retransmission and recovery -----------------------------------------------------------------
+
+TEST_F(tcp_peer, unacknowledged_data_is_resent_after_the_rto_with_back_off_then_given_up) {
+  tcfg.max_retransmits = 3;
+  make();
+  listen(server);
+  accept();
+  ASSERT_TRUE(conn(server)->write("lost"));
+  fr::decoded first = one();
+  EXPECT_EQ(first.payload, "lost");
+  // The handshake timed the SYN-ACK at ~0: RTO = max(200 ms floor).
+  advance(150ms);
+  EXPECT_TRUE(out().empty());
+  advance(60ms);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].seq, first.seq);
+  EXPECT_EQ(v[0].payload, "lost");
+  advance(300ms);
+  EXPECT_TRUE(out().empty()) << "backed off to 400 ms";
+  advance(110ms);
+  EXPECT_EQ(out().size(), 1u);
+  advance(810ms);
+  EXPECT_EQ(out().size(), 1u) << "third retransmission after 800 ms";
+  advance(1610ms);
+  step();
+  v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].has(RST)) << "R2 reached: the connection is reset";
+  EXPECT_EQ(server.reason, close_reason::io_error);
+  EXPECT_EQ(server.error, ETIMEDOUT);
+  EXPECT_EQ(stats().tcp_timeouts.get(), 3u);
+}
+
+TEST_F(tcp_peer, karns_rule_keeps_retransmitted_segments_out_of_the_rtt_estimate) {
+  make();
+  listen(server);
+  accept();  // no timestamps
+  tcp_control_block* b = block();
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(conn(server)->write("a"));
+  (void)one();
+  advance(210ms);  // resent
+  ASSERT_EQ(out().size(), 1u);
+  // The ACK comes late: had it been sampled, SRTT would be ~300 ms.
+  advance(90ms);
+  our_seq += 1;
+  in(ACK);
+  step();
+  ASSERT_TRUE(conn(server)->write("b"));
+  step();
+  (void)out();
+  // Only a fresh segment is timed: 20 ms.
+  advance(20ms);
+  our_seq += 1;
+  in(ACK);
+  step();
+  ASSERT_TRUE(conn(server)->write("c"));
+  step();
+  (void)out();
+  advance(199ms);
+  EXPECT_TRUE(out().empty()) << "RTO from the 20 ms sample: floored at 200 ms";
+  advance(2ms);
+  EXPECT_EQ(out().size(), 1u);
+}
+
+// A connection with ten segments in flight (MSS 1000, no timestamps).
+struct flight_fixture : tcp_peer {
+  std::vector<fr::decoded> flight;
+  void open_and_send(bool sack) {
+    make();
+    listen(server);
+    peer_uses_ts = false;
+    std::string opts = fr::tcp_option_mss(1000) + (sack ? fr::tcp_option_sack_permitted() : "");
+    in(SYN, {}, 65535, opts);
+    fr::decoded sa = one();
+    our_seq = sa.seq + 1;
+    in(ACK);
+    step();
+    ASSERT_EQ(server.opened, 1);
+    ASSERT_TRUE(conn(server)->write(pattern(10000, 3)));
+    step();
+    flight = out();
+    ASSERT_EQ(flight.size(), 10u);
+  }
+  std::uint32_t seg(int i) const { return flight[static_cast<std::size_t>(i)].seq; }
+};
+
+using tcp_recovery = flight_fixture;
+
+TEST_F(tcp_recovery, three_duplicate_acks_trigger_fast_retransmit_and_newreno_resends_each_hole) {
+  open_and_send(false);
+  // Segments 2 and 5 are lost: the peer acks 0..1, then duplicates.
+  in(ACK, {}, 65535, {}, {}, seg(2));
+  step();
+  (void)out();
+  for (int i = 0; i < 3; ++i) in(ACK, {}, 65535, {}, {}, seg(2));
+  step();
+  auto v = out();
+  ASSERT_FALSE(v.empty()) << "fast retransmit, long before the RTO";
+  EXPECT_EQ(v[0].seq, seg(2));
+  EXPECT_EQ(v[0].payload, pattern(1000, 3, 2000));
+  EXPECT_EQ(stats().tcp_fast_retransmits.get(), 1u);
+  // A partial ACK (up to the second hole): NewReno resends it at once.
+  in(ACK, {}, 65535, {}, {}, seg(5));
+  step();
+  v = out();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v[0].seq, seg(5)) << describe(v);
+  // The full ACK ends recovery with cwnd at ssthresh.
+  in(ACK, {}, 65535, {}, {}, seg(9) + 1000);
+  step();
+  tcp_control_block* b = block();
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(stats().tcp_timeouts.get(), 0u);
+  EXPECT_EQ(conn(server)->output().size(), 0u);
+}
+
+TEST_F(tcp_recovery, sack_blocks_steer_retransmission_to_exactly_the_holes) {
+  open_and_send(true);
+  // Lost: 1 and 4. The peer holds 2..3 and 5..9.
+  const std::string sack = fr::tcp_option_sack({{seg(2), seg(4)}, {seg(5), seg(9) + 1000}});
+  in(ACK, {}, 65535, {}, {}, seg(1));
+  step();
+  (void)out();
+  in(ACK, {}, 65535, sack, {}, seg(1));
+  step();
+  auto v = out();
+  std::vector<std::uint32_t> resent;
+  for (const auto& d : v)
+    if (!d.payload.empty()) resent.push_back(d.seq);
+  ASSERT_GE(resent.size(), 2u) << describe(v);
+  EXPECT_EQ(resent[0], seg(1));
+  EXPECT_EQ(resent[1], seg(4));
+  for (auto q : resent) EXPECT_TRUE(q == seg(1) || q == seg(4)) << "only holes are resent";
+  EXPECT_EQ(stats().tcp_sack_recoveries.get(), 1u);
+}
+
+TEST_F(tcp_peer, out_of_order_data_is_held_reported_in_sack_blocks_and_delivered_in_order) {
+  make();
+  listen(server);
+  accept(false, 7, true);
+  const std::string a = pattern(1000, 5), b = pattern(1000, 5, 1000), c = pattern(1000, 5, 2000);
+  const std::uint32_t base = peer_seq;
+  in(ACK, c, 65535, {}, base + 2000);
+  fr::decoded d1 = one();
+  EXPECT_EQ(d1.ack, base) << "an immediate duplicate ACK";
+  ASSERT_EQ(d1.sacks.size(), 1u);
+  EXPECT_EQ(d1.sacks[0], std::make_pair(base + 2000, base + 3000));
+  in(ACK, a, 65535, {}, base);
+  fr::decoded d2 = one();
+  EXPECT_EQ(d2.ack, base + 1000);
+  EXPECT_EQ(server.data, a);
+  in(ACK, b, 65535, {}, base + 1000);
+  fr::decoded d3 = one();
+  EXPECT_EQ(d3.ack, base + 3000) << "the gap filled: both delivered";
+  EXPECT_TRUE(d3.sacks.empty());
+  EXPECT_EQ(server.data, a + b + c);
+  EXPECT_EQ(stats().tcp_ooo_segments.get(), 1u);
+  peer_seq = base + 3000;
+}
+
+TEST_F(tcp_peer, the_out_of_order_queue_stays_within_its_memory_limit) {
+  tcfg.reorder_memory = 8 * 2176;  // eight memory-wire buffers
+  make();
+  listen(server);
+  accept();
+  const std::uint32_t base = peer_seq;
+  for (int i = 1; i <= 20; ++i) in(ACK, pattern(1000, 6, static_cast<std::size_t>(i) * 1000), 65535, {}, base + 1000u * i);
+  step();
+  (void)out();
+  EXPECT_EQ(stats().tcp_ooo_segments.get(), 8u);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_reorder_full), 12u);
+  // Still a working connection: the gap fills, the held part is delivered.
+  in(ACK, pattern(1000, 6), 65535, {}, base);
+  fr::decoded d = one();
+  EXPECT_EQ(d.ack, base + 9000);
+  EXPECT_EQ(server.data, pattern(9000, 6));
+}
+
+TEST_F(tcp_peer, duplicate_and_overlapping_segments_are_trimmed_to_what_is_new) {
+  make();
+  listen(server);
+  accept();
+  const std::uint32_t base = peer_seq;
+  in(ACK, "abcdef", 65535, {}, base);
+  (void)one();
+  in(ACK, "abcdef", 65535, {}, base);
+  EXPECT_EQ(one().ack, base + 6) << "a duplicate is acknowledged";
+  in(ACK, "defghi", 65535, {}, base + 3);
+  EXPECT_EQ(one().ack, base + 9);
+  EXPECT_EQ(server.data, "abcdefghi");
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_out_of_window), 1u);
+  peer_seq = base + 9;
+}
+
+// ---- windows -------------------------------------------------------------------------------------
+
+TEST_F(tcp_peer, the_peers_scaled_window_limits_what_is_sent) {
+  make();
+  listen(server);
+  accept(false, 7, true, /*window=*/65535);
+  // The peer now advertises 8 units of 128 bytes.
+  in(ACK, {}, 8);
+  step();
+  ASSERT_TRUE(conn(server)->write(std::string(5000, 'w')));
+  step();
+  // Sender-side SWS avoidance (RFC 9293 3.8.6.2.1): 1 KiB is less than a
+  // segment and less than half the largest window seen: wait...
+  EXPECT_TRUE(out().empty());
+  // ...until the override timeout, then exactly what the window takes.
+  advance(210ms);
+  auto v = out();
+  std::size_t sent = 0;
+  for (const auto& d : v) sent += d.payload.size();
+  EXPECT_EQ(sent, 1024u) << "8 << 7 bytes";
+}
+
+TEST_F(tcp_peer, a_paused_reader_closes_the_window_and_resuming_announces_it) {
+  tcfg.receive_buffer = 8192;
+  make();
+  server.at_open = [](connection& c) { c.pause_reading(); };
+  listen(server);
+  accept(false, 0);
+  const std::uint32_t base = peer_seq;
+  for (int i = 0; i < 8; ++i) in(ACK, pattern(1024, 7, static_cast<std::size_t>(i) * 1024), 65535, {}, base + 1024u * i);
+  step();
+  auto v = out();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().ack, base + 8192);
+  EXPECT_EQ(v.back().window, 0) << "8 KiB held for the paused reader: a zero window";
+  EXPECT_TRUE(server.data.empty());
+  // Beyond a zero window: dropped, acknowledged with the window again.
+  in(ACK, "more", 65535, {}, base + 8192);
+  fr::decoded z = one();
+  EXPECT_EQ(z.ack, base + 8192);
+  EXPECT_EQ(z.window, 0);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_beyond_window), 1u);
+  // Resuming delivers what waited, and a window update goes out.
+  l->get(server.handle)->resume_reading();
+  step(2);
+  EXPECT_EQ(server.data, pattern(8192, 7));
+  v = out();
+  ASSERT_FALSE(v.empty()) << "a window update";
+  EXPECT_EQ(v.back().window, 8192);
+  peer_seq = base + 8192;
+}
+
+TEST_F(tcp_peer, a_zero_window_is_probed_with_back_off_until_it_opens) {
+  make();
+  listen(server);
+  accept(false, 0);
+  in(ACK, {}, 0);  // the peer's window shuts
+  step();
+  ASSERT_TRUE(conn(server)->write("waiting data"));
+  step();
+  EXPECT_TRUE(out().empty()) << "nothing fits a zero window";
+  advance(210ms);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].payload.size(), 1u) << "a one-byte probe (RFC 9293 3.8.6.1)";
+  EXPECT_EQ(v[0].seq, our_seq);
+  in(ACK, {}, 0);  // still shut: the probe byte is not taken
+  step();
+  advance(210ms);
+  EXPECT_TRUE(out().empty()) << "backed off";
+  advance(200ms);
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(stats().tcp_zero_window_probes.get(), 2u);
+  EXPECT_NE(conn(server), nullptr) << "a peer that keeps answering is never given up on";
+  in(ACK, {}, 65535);  // it opens
+  step();
+  v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].payload, "waiting data");
+}
+
+TEST_F(tcp_peer, delayed_ack_waits_for_a_second_segment_or_the_timer) {
+  tcfg.delayed_ack = 40ms;
+  make();
+  listen(server);
+  accept();
+  in(ACK, std::string(1460, 'a'));
+  step();
+  EXPECT_TRUE(out().empty()) << "one full segment: the ACK is delayed";
+  in(ACK, std::string(1460, 'b'));
+  EXPECT_EQ(one().ack, peer_seq) << "the second full segment is acknowledged at once";
+  in(ACK, "c");
+  step();
+  EXPECT_TRUE(out().empty());
+  advance(41ms);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].ack, peer_seq);
+}
+
+TEST_F(tcp_peer, without_delayed_ack_every_burst_is_acknowledged_at_once) {
+  make();
+  listen(server);
+  accept();
+  in(ACK, "a");
+  in(ACK, "b");
+  in(ACK, "c");
+  fr::decoded d = one();
+  EXPECT_EQ(d.ack, peer_seq) << "one ACK for the burst of three";
+}
+
+TEST_F(tcp_peer, nagle_holds_small_segments_while_data_is_unacknowledged) {
+  tcfg.nagle = true;
+  make();
+  listen(server);
+  accept();
+  ASSERT_TRUE(conn(server)->write("one"));
+  EXPECT_EQ(one().payload, "one");
+  ASSERT_TRUE(conn(server)->write("two"));
+  step();
+  EXPECT_TRUE(out().empty()) << "Nagle: a small segment waits for the ACK";
+  our_seq += 3;
+  in(ACK);
+  EXPECT_EQ(one().payload, "two");
+}
+
+TEST_F(tcp_peer, keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone) {
+  tcfg.keepalive_idle = 10s;
+  tcfg.keepalive_interval = 1s;
+  tcfg.keepalive_probes = 3;
+  make();
+  listen(server);
+  accept();
+  advance(9s);
+  EXPECT_TRUE(out().empty());
+  advance(1100ms);
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].seq, our_seq - 1) << "SND.UNA - 1: the peer must answer";
+  EXPECT_TRUE(v[0].payload.empty());
+  in(ACK);  // it answers: idle starts again
+  step();
+  advance(5s);
+  EXPECT_TRUE(out().empty());
+  advance(5100ms);
+  EXPECT_EQ(out().size(), 1u);
+  for (int i = 0; i < 2; ++i) {
+    advance(1s);
+    EXPECT_EQ(out().size(), 1u);
+  }
+  advance(1s);
+  step();
+  v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].has(RST));
+  EXPECT_EQ(server.reason, close_reason::io_error);
+  EXPECT_EQ(stats().tcp_keepalive_probes.get(), 4u);
+}
+
 }  // namespace
 }  // namespace sluice::inet

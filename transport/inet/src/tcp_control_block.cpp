@@ -601,8 +601,9 @@ void tcp_control_block::process_data(tcp_segment& s) noexcept {
   if (len >= send_mss()) ++unacked_segments_;
   if (filled_gap || cfg.delayed_ack == duration::zero() || unacked_segments_ >= 2 || !ooo_.empty()) {
     need_ack();
-  } else if (!delack_timer_.armed()) {
-    layer_.loop().timers().arm_after(delack_timer_, cfg.delayed_ack);
+  } else {
+    ack_delayed_ = true;
+    if (!delack_timer_.armed()) layer_.loop().timers().arm_after(delack_timer_, cfg.delayed_ack);
   }
 }
 
@@ -805,6 +806,7 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
   if ((h.flags & tcp_ack) != 0) {
     last_ack_sent_ = rcv_nxt_;
     ack_pending_ = false;
+    ack_delayed_ = false;
     unacked_segments_ = 0;
     delack_timer_.cancel();
   }
@@ -856,7 +858,7 @@ bool tcp_control_block::send_new_data() noexcept {
     // Only a piece fits: send it if it is at least half the largest
     // window the peer ever offered; otherwise wait for the window to open
     // (or the persist timer to force it).
-    if (len < max_snd_wnd_ / 2) {
+    if (len < max_snd_wnd_ / 2 && !sws_override_) {
       if (in_flight == 0) arm_persist();
       return false;
     }
@@ -1033,9 +1035,13 @@ void tcp_control_block::on_rtx_timer() noexcept {
       return;
     case rtx_mode::persist: {
       if (unsent() == 0 || snd_wnd_ > snd_nxt_ - snd_una_) {
+        // RFC 9293 3.8.6.2.1 (d): the override timeout: what the window
+        // takes goes now, however small.
         mode_ = rtx_mode::none;
         persist_backoff_ = duration::zero();
+        sws_override_ = true;
         output();
+        sws_override_ = false;
         return;
       }
       // A window probe: one byte beyond the window, not counted as sent
@@ -1102,7 +1108,7 @@ void tcp_control_block::on_rtx_timer() noexcept {
 }
 
 void tcp_control_block::on_delack_timer() noexcept {
-  if (ack_pending_ || unacked_segments_ != 0) send_ack();
+  if (ack_pending_ || ack_delayed_) send_ack();
 }
 
 void tcp_control_block::on_keepalive_timer() noexcept {

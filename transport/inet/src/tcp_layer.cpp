@@ -399,6 +399,7 @@ void tcp_layer::established(tcp_control_block& b) noexcept {
   b.conn_ = c;
   c->slot().ptr = &b;
   stats_.tcp_passive_opens.add();
+  b.arm_keepalive();
   loop_.opened(*c);
 }
 

@@ -132,6 +132,8 @@ class tcp_control_block {
   [[nodiscard]] bool detach(bool abort) noexcept;
   // Sends RST for this connection (RFC 9293 3.10.7.4: seq SND.NXT).
   void send_reset() noexcept;
+  // (Re)arms the keepalive timer, if keepalive is on and the connection attached.
+  void arm_keepalive() noexcept;
 
   // ---- handshake (the layer sets these up) -------------------------------------------
   void start_active_open(std::uint32_t iss) noexcept;
@@ -173,7 +175,6 @@ class tcp_control_block {
   bool send_new_data() noexcept;
   void arm_rtx() noexcept;
   void arm_persist() noexcept;
-  void arm_keepalive() noexcept;
   void need_ack() noexcept;
 
   // Timers.
@@ -255,6 +256,8 @@ class tcp_control_block {
   // The layer's lists: hash chain, pending work (deliver/ACK), TIME-WAIT order.
   tcp_control_block* next_in_bucket_ = nullptr;
   bool ack_pending_ = false;
+  bool ack_delayed_ = false;   // an ACK owed when the delayed-ACK timer fires
+  bool sws_override_ = false;  // the persist timer forces a small segment out
   bool deliver_pending_ = false;
   using auto_hook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
   auto_hook pending_hook_;
