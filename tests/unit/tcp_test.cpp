@@ -63,6 +63,7 @@ std::string pattern(std::size_t n, std::uint64_t seed, std::size_t from = 0) {
 
 // Records what one connection saw; hooks for what it does.
 struct recording_handler final : handler {
+  bool consume = true;  // false: at_data sees the input untouched
   int opened = 0;
   std::string data;
   bool peer_shut = false;
@@ -77,7 +78,9 @@ struct recording_handler final : handler {
     if (at_open) at_open(c);
   }
   void on_data(connection& c) noexcept override {
-    while (!c.input().empty()) data += std::string(*c.input().next(std::min<std::size_t>(c.input().size(), 4096)));
+    if (consume) {
+      while (!c.input().empty()) data += std::string(*c.input().next(std::min<std::size_t>(c.input().size(), 4096)));
+    }
     if (at_data) at_data(c);
   }
   void on_writable(connection& c) noexcept override {
@@ -1150,6 +1153,185 @@ TEST_F(tcp_peer, keepalive_probes_an_idle_peer_and_gives_up_when_it_is_gone) {
   EXPECT_TRUE(v[0].has(RST));
   EXPECT_EQ(server.reason, close_reason::io_error);
   EXPECT_EQ(stats().tcp_keepalive_probes.get(), 4u);
+}
+
+
+// ---- listening: SYN queue, cookies, limits -----------------------------------------------------------
+
+TEST_F(tcp_peer, a_syn_flood_fills_the_backlog_then_cookies_keep_real_clients_coming_in) {
+  tcfg.syn_backlog = 8;
+  make();
+  listen(server);
+  // 100 SYNs from as many ports; nobody completes them.
+  for (std::uint16_t p = 0; p < 100; ++p) {
+    peer_port = static_cast<std::uint16_t>(20000 + p);
+    in(SYN, {}, 65535, syn_options(true), 0x100000 + p * 1000u);
+  }
+  step();
+  auto v = out();
+  EXPECT_EQ(v.size(), 100u) << "every SYN is answered";
+  EXPECT_EQ(tcp().syn_queue(our_port), 8u) << "the queue holds its limit";
+  EXPECT_EQ(tcp().control_blocks(), 8u) << "cookies keep no state";
+  EXPECT_EQ(stats().tcp_syn_cookies_sent.get(), 92u);
+  // A real client among them completes its handshake from a cookie.
+  const fr::decoded& cookie = v[50];
+  ASSERT_EQ(cookie.flags, SYN | ACK);
+  ASSERT_TRUE(cookie.timestamps);
+  peer_port = cookie.dport;
+  peer_seq = cookie.ack;
+  our_seq = cookie.seq + 1;
+  peer_uses_ts = true;
+  last_ts_val = cookie.timestamps->first;
+  in(ACK, "GET / HTTP/1.1\r\n\r\n");
+  step();
+  EXPECT_EQ(server.opened, 1);
+  EXPECT_EQ(server.data, "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(stats().tcp_syn_cookies_ok.get(), 1u);
+  tcp_control_block* b = block();
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->state(), tcp_state::established);
+  // The options came back through the cookie's timestamp: the window is
+  // scaled by the peer's shift (7) and SACK is on.
+  ASSERT_TRUE(conn(server)->write(std::string(3000, 's')));
+  step();
+  v = out();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v[0].window, 32768) << "our window, scaled by the shift we offered (3)";
+  // A forged ACK (no cookie of ours) is answered with a RST.
+  peer_port = 30000;
+  in(ACK, {}, 65535, {}, 777, 12345);
+  fr::decoded r = one();
+  EXPECT_TRUE(r.has(RST));
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_bad_cookie), 1u);
+  // The half-open ones expire after their SYN-ACK retries.
+  for (int i = 0; i < 8; ++i) advance(40s);
+  EXPECT_EQ(tcp().syn_queue(our_port), 0u);
+  (void)out();
+}
+
+TEST_F(tcp_peer, without_cookies_a_full_syn_queue_drops_syns) {
+  tcfg.syn_backlog = 2;
+  tcfg.syn_cookies = false;
+  make();
+  listen(server);
+  for (std::uint16_t p = 0; p < 5; ++p) {
+    peer_port = static_cast<std::uint16_t>(20000 + p);
+    in(SYN, {}, 65535, syn_options(false), 1000);
+  }
+  step();
+  EXPECT_EQ(out().size(), 2u);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_syn_queue_full), 3u);
+}
+
+TEST_F(tcp_peer, syn_cookies_carry_the_mss_and_age_out) {
+  make();
+  const tcp_tuple t{our_ip, peer_ip, 80, 1234};
+  const time_point now = l->now();
+  const std::uint32_t c = tcp().make_cookie(t, 5555, 1460, now);
+  EXPECT_EQ(tcp().check_cookie(t, 5555, c, now), 1460);
+  EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 100s), 1460) << "good for up to two periods";
+  EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 200s), 0) << "then stale";
+  EXPECT_EQ(tcp().check_cookie(t, 5556, c, now), 0) << "bound to the client's ISN";
+  EXPECT_EQ(tcp().check_cookie({our_ip, peer_ip, 80, 1235}, 5555, c, now), 0) << "and to the tuple";
+  EXPECT_EQ(tcp().check_cookie(t, 5555, tcp().make_cookie(t, 5555, 1300, now), now), 1200)
+      << "the largest table MSS not above the peer's";
+}
+
+TEST_F(tcp_peer, initial_sequence_numbers_follow_rfc_6528) {
+  make();
+  const tcp_tuple a{our_ip, peer_ip, 80, 1234}, b{our_ip, peer_ip, 80, 1235};
+  const time_point now = l->now();
+  // M: a 4-microsecond clock; F: a keyed hash of the tuple.
+  EXPECT_EQ(tcp().initial_sequence(a, now + 4ms) - tcp().initial_sequence(a, now), 1000u);
+  EXPECT_NE(tcp().initial_sequence(a, now), tcp().initial_sequence(b, now)) << "tuples do not share a sequence space";
+}
+
+TEST_F(tcp_peer, a_listener_closed_during_the_handshake_resets_it) {
+  make();
+  auto r = l->listen(endpoint::ipv4(0, our_port), server);
+  ASSERT_TRUE(r.ok());
+  in(SYN, {}, 65535, syn_options(false));
+  fr::decoded sa = one();
+  our_seq = sa.seq + 1;
+  l->close_listener(**r);
+  in(ACK);
+  fr::decoded rst = one();
+  EXPECT_TRUE(rst.has(RST));
+  EXPECT_EQ(server.opened, 0);
+}
+
+TEST_F(tcp_peer, the_loops_connection_limit_resets_a_completed_handshake) {
+  lopts.max_connections = 1;
+  make();
+  listen(server);
+  accept();
+  peer_port = 40001;
+  peer_seq = 0x20000000;
+  in(SYN, {}, 65535, syn_options(false));
+  fr::decoded sa = one();
+  our_seq = sa.seq + 1;
+  in(ACK);
+  fr::decoded rst = one();
+  EXPECT_TRUE(rst.has(RST));
+  EXPECT_EQ(server.opened, 1);
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_accept_full), 1u);
+}
+
+TEST_F(tcp_peer, a_new_syn_reopens_a_tuple_in_time_wait) {
+  make();
+  server.at_data = [](connection& c) { c.close(); };
+  listen(server);
+  accept();
+  in(ACK, "x");
+  (void)one();
+  our_seq += 1;
+  in(FIN | ACK);
+  step(2);
+  (void)out();
+  ASSERT_EQ(state(), tcp_state::time_wait);
+  // RFC 6191: a SYN above the old connection's sequence space is a new one.
+  peer_seq += 100000;
+  in(SYN, {}, 65535, syn_options(false));
+  fr::decoded sa = one();
+  EXPECT_EQ(sa.flags, SYN | ACK);
+  EXPECT_EQ(state(), tcp_state::syn_received);
+}
+
+// ---- sequence numbers across 2^32 ------------------------------------------------------------------
+
+TEST_F(tcp_peer, transfers_cross_the_sequence_wrap_both_ways) {
+  tcfg.fixed_isn = 0xffffff00u;  // ours wraps after 256 bytes
+  make();
+  server.consume = false;
+  server.at_data = [](connection& c) { (void)c.send(std::move(c.input())); };  // echo
+  listen(server);
+  peer_seq = 0xfffffff0u;  // the peer's wraps after 15
+  accept(true);
+  EXPECT_EQ(our_seq, 0xffffff01u);
+  std::string got;
+  const std::string sent = pattern(20000, 9);
+  std::size_t off = 0;
+  for (int round = 0; round < 100 && got.size() < sent.size(); ++round) {
+    if (off < sent.size()) {
+      const std::size_t n = std::min<std::size_t>(1400, sent.size() - off);
+      in(ACK, std::string_view(sent).substr(off, n));
+      off += n;
+    }
+    step();
+    for (const auto& d : out()) {
+      if (d.payload.empty()) continue;
+      EXPECT_EQ(d.seq, our_seq) << "in order across the wrap";
+      got += d.payload;
+      our_seq += static_cast<std::uint32_t>(d.payload.size());
+    }
+    peer_ts += 1;
+    in(ACK);
+  }
+  EXPECT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent) << "the echo differs";
+  EXPECT_LT(our_seq, 0x10000u) << "our sequence numbers wrapped";
+  EXPECT_LT(peer_seq, 0x10000u) << "the peer's wrapped";
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_out_of_window) + stats().dropped(drop_reason::tcp_paws), 0u);
 }
 
 }  // namespace

@@ -91,7 +91,9 @@ void tcp_control_block::start_from_cookie(const tcp_segment& ack, std::uint32_t 
   iss_ = recover_ = iss;
   snd_una_ = snd_nxt_ = snd_max_ = iss + 1;
   irs_ = ack.h.seq - 1;
-  rcv_nxt_ = rcv_adv_ = ack.h.seq;
+  rcv_nxt_ = ack.h.seq;
+  // The cookie's SYN-ACK offered an unscaled window of up to 64 KiB.
+  rcv_adv_ = rcv_nxt_ + std::min<std::uint32_t>(rcv_buf_, 65535);
   ts_offset_ = layer_.ts_offset(tuple_);
   peer_mss_ = std::max<std::uint16_t>(mss, 88);
   ws_ok_ = wscale >= 0;
