@@ -29,6 +29,7 @@
 #include "sluice/core/loop.hpp"
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/inet/flow_steering.hpp"
+#include "sluice/inet/stack_group.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"
 
@@ -1332,6 +1333,303 @@ TEST_F(tcp_peer, transfers_cross_the_sequence_wrap_both_ways) {
   EXPECT_LT(our_seq, 0x10000u) << "our sequence numbers wrapped";
   EXPECT_LT(peer_seq, 0x10000u) << "the peer's wrapped";
   EXPECT_EQ(stats().dropped(drop_reason::tcp_out_of_window) + stats().dropped(drop_reason::tcp_paws), 0u);
+}
+
+
+TEST_F(tcp_peer, a_closed_connection_waiting_in_fin_wait_2_is_dropped_after_its_timeout) {
+  tcfg.fin_wait_2 = 5s;
+  lopts.linger_timeout = 1s;
+  make();
+  server.at_data = [](connection& c) { c.close(); };
+  listen(server);
+  accept();
+  in(ACK, "x");
+  (void)one();
+  our_seq += 1;
+  in(ACK);
+  step();
+  ASSERT_EQ(state(), tcp_state::fin_wait_2);
+  advance(1100ms);  // the loop's linger ends: the application lets go
+  EXPECT_EQ(server.closes, 1);
+  EXPECT_EQ(state(), tcp_state::fin_wait_2) << "the control block waits on alone";
+  in(ACK, "late data");
+  EXPECT_EQ(one().ack, peer_seq) << "acknowledged and discarded";
+  EXPECT_EQ(stats().dropped(drop_reason::tcp_after_close), 1u);
+  advance(5s);
+  EXPECT_EQ(block(), nullptr);
+}
+
+// ---- two stacks over an impaired wire -------------------------------------------------------------
+
+// Streams `total` bytes one way and checks every byte the other way.
+struct stream_handler final : handler {
+  std::uint64_t seed = 0;
+  std::size_t to_send = 0;
+  std::size_t sent = 0;
+  std::size_t received = 0;
+  std::uint64_t expect_seed = 0;
+  bool mismatch = false;
+  bool opened = false;
+  int closes = 0;
+  close_reason reason = close_reason::none;
+  void pump(connection& c) noexcept {
+    while (sent < to_send && c.writable()) {
+      const std::size_t n = std::min<std::size_t>(16384, to_send - sent);
+      if (!c.write(pattern(n, seed, sent))) break;
+      sent += n;
+    }
+    if (sent == to_send && !c.write_shut()) c.shutdown_write();
+  }
+  void on_open(connection& c) noexcept override {
+    opened = true;
+    pump(c);
+  }
+  void on_writable(connection& c) noexcept override { pump(c); }
+  void on_data(connection& c) noexcept override {
+    c.input().for_each_piece([&](std::string_view piece) {
+      if (piece != pattern(piece.size(), expect_seed, received)) mismatch = true;
+      received += piece.size();
+      return true;
+    });
+    c.input().skip(c.input().size());
+  }
+  void on_peer_shutdown(connection& c) noexcept override {
+    if (sent == to_send) c.close(close_reason::peer_closed);
+  }
+  void on_close(connection&, close_reason r) noexcept override {
+    ++closes;
+    reason = r;
+  }
+};
+
+struct pair_result {
+  std::size_t client_got = 0, server_got = 0;
+  bool exact = false;
+  bool both_closed = false;
+  std::uint64_t retransmits = 0, fast = 0, timeouts = 0, sack = 0, ooo = 0;
+  duration simulated{};
+  bool operator==(const pair_result&) const = default;
+};
+
+pair_result transfer(const impairments& imp, std::size_t up, std::size_t down, tcp_config cfg, std::uint64_t seed) {
+  manual_clock clock;
+  memory_wire::options wo;
+  wo.clock = {&clock};
+  wo.seed = seed;
+  wo.a_to_b = imp;
+  wo.b_to_a = imp;
+  wo.buffers_per_end = 4096;
+  memory_wire wire(wo);
+  loop_options lo;
+  lo.clock = {&clock};
+  lo.connect_timeout = 0s;
+  cfg.secret = seed;
+  stack_loop client(lo, 0, std::make_unique<memory_port>(wire, memory_wire::side::a),
+                    transport_options(cfg, "10.0.0.1/24"));
+  stack_loop server(lo, 0, std::make_unique<memory_port>(wire, memory_wire::side::b),
+                    transport_options(cfg, "10.0.0.2/24"));
+  stream_handler sh, ch;
+  sh.seed = 2;
+  sh.to_send = down;
+  sh.expect_seed = 1;
+  ch.seed = 1;
+  ch.to_send = up;
+  ch.expect_seed = 2;
+  EXPECT_TRUE(server.listen(endpoint::ipv4(0, 80), sh).ok());
+  EXPECT_TRUE(client.connect(endpoint::ipv4(our_ip, 80), ch).ok());
+  const time_point start = clock.now();
+  // Bounded: at most 30 simulated minutes; the clock jumps over idle time
+  // to the next timer when nothing is on the wire.
+  for (long i = 0; i < 5'000'000; ++i) {
+    if (ch.closes == 1 && sh.closes == 1) break;
+    const std::uint64_t before = client.stats().events.get() + server.stats().events.get();
+    client.run_once();
+    server.run_once();
+    const bool idle = client.stats().events.get() + server.stats().events.get() == before;
+    if (idle && wire.in_flight(memory_wire::side::a) == 0 && wire.in_flight(memory_wire::side::b) == 0) {
+      const time_point next = std::min(client.timers().next_due(), server.timers().next_due());
+      if (next == time_point::max()) break;
+      clock.set(std::max(next, clock.now() + 1ms));
+    } else {
+      clock.advance(50us);
+    }
+    if (clock.now() - start > 30min) break;
+  }
+  pair_result r;
+  r.client_got = ch.received;
+  r.server_got = sh.received;
+  r.exact = !ch.mismatch && !sh.mismatch && ch.received == down && sh.received == up;
+  r.both_closed = ch.closes == 1 && sh.closes == 1;
+  for (stack_loop* lp : {&client, &server}) {
+    const inet_stats& st = lp->transport().ip().stats();
+    r.retransmits += st.tcp_retransmits.get();
+    r.fast += st.tcp_fast_retransmits.get();
+    r.timeouts += st.tcp_timeouts.get();
+    r.sack += st.tcp_sack_recoveries.get();
+    r.ooo += st.tcp_ooo_segments.get();
+  }
+  r.simulated = clock.now() - start;
+  if (!r.exact) {
+    ADD_FAILURE() << "stuck after " << r.simulated.count() / 1000000 << " ms; client closed " << ch.closes << " ("
+                  << to_string(ch.reason) << "), server closed " << sh.closes << " (" << to_string(sh.reason)
+                  << ")\nclient: "
+                  << client.transport().ip().tcp().describe() << "server: " << server.transport().ip().tcp().describe();
+  }
+  return r;
+}
+
+struct impaired_case {
+  const char* name;
+  double loss, duplicate, reorder;
+  congestion_algorithm cc;
+  bool sack;
+  std::size_t bytes;
+};
+
+class tcp_pair : public ::testing::TestWithParam<impaired_case> {};
+
+TEST_P(tcp_pair, transfers_both_ways_are_byte_exact) {
+  const impaired_case& k = GetParam();
+  tcp_config cfg;
+  cfg.congestion = k.cc;
+  cfg.sack = k.sack;
+  const impairments imp{.loss = k.loss, .duplicate = k.duplicate, .reorder = k.reorder, .delay = 1ms};
+  const pair_result r = transfer(imp, k.bytes, k.bytes, cfg, 17);
+  EXPECT_TRUE(r.exact) << "client got " << r.client_got << ", server got " << r.server_got << " of " << k.bytes;
+  EXPECT_TRUE(r.both_closed);
+  if (k.loss > 0) {
+    EXPECT_GT(r.retransmits, 0u);
+    EXPECT_GT(r.fast, 0u) << "losses recovered by fast retransmit, not only by timeouts";
+  }
+  if (k.loss > 0 && k.sack) {
+    EXPECT_GT(r.sack, 0u);
+  }
+  if (k.reorder > 0) {
+    EXPECT_GT(r.ooo, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    impairments, tcp_pair,
+    ::testing::Values(impaired_case{"clean", 0, 0, 0, congestion_algorithm::cubic, true, 1 << 20},
+                      impaired_case{"loss1_cubic_sack", 0.01, 0.01, 0.01, congestion_algorithm::cubic, true, 1 << 20},
+                      impaired_case{"loss5_newreno_sack", 0.05, 0.02, 0.05, congestion_algorithm::newreno, true, 512 << 10},
+                      impaired_case{"loss5_cubic_nosack", 0.05, 0.02, 0.05, congestion_algorithm::cubic, false, 512 << 10},
+                      impaired_case{"loss10_newreno_nosack", 0.10, 0.05, 0.10, congestion_algorithm::newreno, false,
+                                    256 << 10},
+                      impaired_case{"loss20_cubic_sack", 0.20, 0.10, 0.20, congestion_algorithm::cubic, true, 128 << 10},
+                      impaired_case{"reorder20_dup20", 0.0, 0.20, 0.20, congestion_algorithm::cubic, true, 512 << 10}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(tcp_pair_replay, the_same_seed_replays_the_same_run) {
+  const impairments imp{.loss = 0.05, .duplicate = 0.02, .reorder = 0.05, .delay = 1ms};
+  const pair_result a = transfer(imp, 200000, 100000, {}, 99);
+  const pair_result b = transfer(imp, 200000, 100000, {}, 99);
+  EXPECT_TRUE(a.exact) << "client got " << a.client_got << ", server got " << a.server_got << " in "
+                       << a.simulated.count() << " ns, retransmits " << a.retransmits << " timeouts " << a.timeouts;
+  EXPECT_TRUE(a == b) << "retransmits " << a.retransmits << " vs " << b.retransmits << ", time "
+                      << a.simulated.count() << " vs " << b.simulated.count();
+}
+
+TEST(tcp_pair_loopback, a_loop_connects_to_its_own_listener) {
+  manual_clock clock;
+  memory_wire::options wo;
+  wo.clock = {&clock};
+  memory_wire wire(wo);
+  loop_options lo;
+  lo.clock = {&clock};
+  auto to = transport_options({});
+  to.stack.announce = false;
+  stack_loop l(lo, 0, std::make_unique<memory_port>(wire, memory_wire::side::a), to);
+  stream_handler sh, ch;
+  sh.seed = 2;
+  sh.to_send = 300000;
+  sh.expect_seed = 1;
+  ch.seed = 1;
+  ch.to_send = 200000;
+  ch.expect_seed = 2;
+  ASSERT_TRUE(l.listen(endpoint::ipv4(0, 80), sh).ok());
+  ASSERT_TRUE(l.connect(endpoint::ipv4(our_ip, 80), ch).ok());
+  for (int i = 0; i < 20000 && !(ch.closes && sh.closes); ++i) {
+    l.run_once();
+    clock.advance(10us);
+  }
+  EXPECT_EQ(ch.received, 300000u);
+  EXPECT_EQ(sh.received, 200000u);
+  EXPECT_FALSE(ch.mismatch || sh.mismatch);
+  EXPECT_EQ(wire.stats(memory_wire::side::a).sent, 0u) << "nothing left through the port";
+}
+
+// ---- steering between loops ------------------------------------------------------------------------
+
+TEST(tcp_steering, segments_reach_the_loop_that_owns_the_flow) {
+  // Two loops share one port's address (as the DPDK queues of one NIC do);
+  // the "device" here delivers everything to loop 0, as a device without
+  // RSS might. Connections owned by loop 1 must still work.
+  manual_clock clock;
+  memory_wire::options wo;
+  wo.clock = {&clock};
+  memory_wire w0(wo), w1(wo);
+  memory_port kernel(w0, memory_wire::side::b);
+  memory_port kernel1(w1, memory_wire::side::b);
+  mail_hub hub(2);
+  stack_group group(2);
+  flow_steering steering(2);
+  loop_options lo;
+  lo.clock = {&clock};
+  auto to = transport_options({});
+  to.stack.group = &group;
+  to.stack.steering = &steering;
+  stack_loop l0(lo, 0, std::make_unique<memory_port>(w0, memory_wire::side::a), to);
+  to.stack.announce = false;
+  stack_loop l1(lo, 1, std::make_unique<memory_port>(w1, memory_wire::side::a), to);
+  l0.attach_mail(&hub);
+  l1.attach_mail(&hub);
+  recording_handler h0, h1;
+  ASSERT_TRUE(l0.listen(endpoint::ipv4(0, 80), h0).ok());
+  ASSERT_TRUE(l1.listen(endpoint::ipv4(0, 80), h1).ok());
+  auto both = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      l0.run_once();
+      l1.run_once();
+    }
+  };
+  both(1);
+  ASSERT_TRUE(fr::send(kernel, fr::ethernet(mac_address::broadcast(), peer_mac, 0x0806,
+                                            fr::arp(1, peer_mac, peer_ip, mac_address{}, our_ip))));
+  both(3);
+  (void)fr::receive_all(kernel);
+  (void)fr::receive_all(kernel1);
+  // A port whose flow loop 1 owns.
+  std::uint16_t port = 30000;
+  while (steering.owner(peer_ip, our_ip, port, 80) != 1) ++port;
+  const mac_address us = w0.mac(memory_wire::side::a);
+  auto syn = fr::tcp(peer_ip, our_ip, port, 80, "", {.seq = 1000, .flags = SYN, .options = fr::tcp_option_mss(1460)});
+  ASSERT_TRUE(fr::send(kernel, fr::ethernet(us, peer_mac, 0x0800, fr::ipv4(peer_ip, our_ip, 6, syn))));
+  both(3);
+  EXPECT_EQ(l0.transport().ip().stats().tcp_steered_out.get(), 1u);
+  EXPECT_EQ(l1.transport().ip().stats().tcp_steered_in.get(), 1u);
+  // Loop 1 answers through its own queue (wire 1).
+  auto replies = fr::receive_all(kernel1);
+  ASSERT_EQ(replies.size(), 1u) << "the SYN-ACK leaves from the owner's queue";
+  auto sa = fr::decode(replies[0]);
+  EXPECT_EQ(sa.flags, SYN | ACK);
+  EXPECT_TRUE(fr::receive_all(kernel).empty());
+  auto ack = fr::tcp(peer_ip, our_ip, port, 80, "hi", {.seq = 1001, .ack = sa.seq + 1, .flags = ACK});
+  ASSERT_TRUE(fr::send(kernel, fr::ethernet(us, peer_mac, 0x0800, fr::ipv4(peer_ip, our_ip, 6, ack))));
+  both(3);
+  EXPECT_EQ(h1.opened, 1);
+  EXPECT_EQ(h1.data, "hi");
+  EXPECT_EQ(h0.opened, 0);
+  // An outgoing connection from loop 0 picks a port whose flow it owns.
+  recording_handler c0;
+  ASSERT_TRUE(l0.connect(endpoint::ipv4(peer_ip, 9999), c0).ok());
+  both(1);
+  auto out0 = fr::receive_all(kernel);
+  ASSERT_EQ(out0.size(), 1u);
+  auto s0 = fr::decode(out0[0]);
+  EXPECT_EQ(steering.owner(peer_ip, our_ip, 9999, s0.sport), 0u);
+  (void)fr::receive_all(kernel1);
 }
 
 }  // namespace

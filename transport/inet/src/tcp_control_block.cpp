@@ -55,7 +55,7 @@ tcp_control_block::~tcp_control_block() {
 // ---- setting up -------------------------------------------------------------------------------
 
 void tcp_control_block::start_active_open(std::uint32_t iss) noexcept {
-  iss_ = snd_una_ = snd_nxt_ = snd_max_ = recover_ = iss;
+  iss_ = snd_una_ = snd_nxt_ = snd_max_ = probe_end_ = recover_ = iss;
   ts_offset_ = layer_.ts_offset(tuple_);
   state_ = tcp_state::syn_sent;
   rtt_timing_ = true;  // the SYN is timed (Karn: only if it is not sent again)
@@ -67,7 +67,7 @@ void tcp_control_block::start_active_open(std::uint32_t iss) noexcept {
 }
 
 void tcp_control_block::start_passive_open(const tcp_segment& syn, std::uint32_t iss) noexcept {
-  iss_ = snd_una_ = snd_nxt_ = snd_max_ = recover_ = iss;
+  iss_ = snd_una_ = snd_nxt_ = snd_max_ = probe_end_ = recover_ = iss;
   irs_ = syn.h.seq;
   rcv_nxt_ = rcv_adv_ = irs_ + 1;
   ts_offset_ = layer_.ts_offset(tuple_);
@@ -89,7 +89,7 @@ void tcp_control_block::start_from_cookie(const tcp_segment& ack, std::uint32_t 
                                           bool sack) noexcept {
   const tcp_config& cfg = layer_.config();
   iss_ = recover_ = iss;
-  snd_una_ = snd_nxt_ = snd_max_ = iss + 1;
+  snd_una_ = snd_nxt_ = snd_max_ = probe_end_ = iss + 1;
   irs_ = ack.h.seq - 1;
   rcv_nxt_ = ack.h.seq;
   // The cookie's SYN-ACK offered an unscaled window of up to 64 KiB.
@@ -368,8 +368,9 @@ bool tcp_control_block::process_ack(tcp_segment& s) noexcept {
     }
     return true;
   }
-  // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
-  if (seq_gt(ack, snd_max_)) {
+  // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT]
+  // (SND.MAX here, or the end of a window probe the peer may have taken).
+  if (seq_gt(ack, seq_max(snd_max_, probe_end_))) {
     give_back();
     st.drop(drop_reason::tcp_bad_ack);
     challenge_ack();
@@ -453,6 +454,7 @@ void tcp_control_block::new_data_acked(std::uint32_t acked, const tcp_segment& s
   const std::uint32_t flight_before = flight();
   snd_una_ = ack;
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // a window probe byte was taken
+  if (seq_lt(snd_max_, snd_una_)) snd_max_ = snd_una_;
   retries_ = 0;
   if (mode_ == rtx_mode::persist) persist_backoff_ = duration::zero();
   sacked_.update(nullptr, 0, snd_una_, snd_max_);
@@ -585,7 +587,9 @@ void tcp_control_block::process_data(tcp_segment& s) noexcept {
       peer_fin_seq_ = seq + len;
       s.h.flags &= static_cast<std::uint8_t>(~tcp_fin);
     }
-    need_ack();
+    // One duplicate ACK per segment, at once, not one per burst: a sender
+    // without SACK counts them to detect the loss (RFC 5681 3.2).
+    send_ack();
     return;
   }
   const bool filled_gap = !ooo_.empty();
@@ -821,12 +825,15 @@ void tcp_control_block::send_ack() noexcept {
     ack_pending_ = false;
     return;
   }
-  (void)transmit(0, snd_nxt_, 0);
+  // SND.MAX, not SND.NXT: after a timeout rewound SND.NXT the peer may hold
+  // more than it, and an ACK numbered below its RCV.NXT would be dropped
+  // as unacceptable (RFC 9293 3.10.7.4) together with what it acknowledges.
+  (void)transmit(0, snd_max_, 0);
 }
 
 void tcp_control_block::send_reset() noexcept {
   if (state_ == tcp_state::closed || state_ == tcp_state::syn_sent) return;
-  if (transmit(tcp_rst, snd_nxt_, 0)) layer_.stats().tcp_resets_out.add();
+  if (transmit(tcp_rst, snd_max_, 0)) layer_.stats().tcp_resets_out.add();
 }
 
 void tcp_control_block::need_ack() noexcept {
@@ -1004,6 +1011,19 @@ bool tcp_control_block::detach(bool abort) noexcept {
   return false;
 }
 
+std::string tcp_control_block::describe() const {
+  auto n = [](auto v) { return std::to_string(v); };
+  return std::string(to_string(state_)) + " port " + n(tuple_.local_port) + "->" + n(tuple_.remote_port) +
+         " una " + n(snd_una_) + " nxt " + n(snd_nxt_) + " max " + n(snd_max_) + " wnd " + n(snd_wnd_) + " cwnd " +
+         n(cc_.cwnd()) + " ssthresh " + n(cc_.ssthresh()) + " unsent " + n(unsent()) + " queued " +
+         n(conn_ != nullptr ? conn_->output().size() : 0) + " rcv_nxt " + n(rcv_nxt_) + " adv " + n(rcv_adv_ - rcv_nxt_) +
+         " ooo " + n(ooo_.segments()) + " rx " + n(rx_.size()) + " recovery " + n(in_recovery_) + " dupacks " +
+         n(dupacks_) + " sacked " + n(sacked_.sacked_bytes()) + " rto_ms " +
+         n(std::chrono::duration_cast<std::chrono::milliseconds>(rtt_.rto()).count()) + " mode " +
+         n(static_cast<int>(mode_)) + " timer " + n(rtx_timer_.armed()) + " retries " + n(retries_) + " fin " +
+         n(fin_queued_) + " attached " + n(conn_ != nullptr);
+}
+
 // ---- timers -------------------------------------------------------------------------------------
 
 void tcp_control_block::arm_rtx() noexcept {
@@ -1049,7 +1069,7 @@ void tcp_control_block::on_rtx_timer() noexcept {
       // A window probe: one byte beyond the window, not counted as sent
       // (SND.NXT stays); the peer's ACK tells its window again.
       st.tcp_zero_window_probes.add();
-      if (transmit(0, snd_nxt_, 1) && seq_gt(snd_nxt_ + 1, snd_max_)) snd_max_ = snd_nxt_ + 1;
+      if (transmit(0, snd_nxt_, 1) && seq_gt(snd_nxt_ + 1, probe_end_)) probe_end_ = snd_nxt_ + 1;
       persist_backoff_ = std::min(persist_backoff_ * 2, cfg.max_rto);
       layer_.loop().timers().arm_after(rtx_timer_, persist_backoff_);
       return;

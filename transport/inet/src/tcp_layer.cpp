@@ -647,6 +647,13 @@ void tcp_layer::destroy(tcp_control_block* b) noexcept {
   --live_;
 }
 
+std::string tcp_layer::describe() const {
+  std::string out;
+  for (tcp_control_block* head : buckets_)
+    for (tcp_control_block* b = head; b != nullptr; b = b->next_in_bucket_) out += b->describe() + "\n";
+  return out;
+}
+
 // ---- metrics --------------------------------------------------------------------------------------
 
 void tcp_layer::metrics(const std::string& prefix, metric_list& out) const {

@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "sluice/core/buffer_chain.hpp"
 #include "sluice/core/connection.hpp"
@@ -130,6 +131,8 @@ class tcp_control_block {
   // The loop let go of the connection. Returns true if the block is done
   // (the layer frees it), false if it finishes the close alone.
   [[nodiscard]] bool detach(bool abort) noexcept;
+  // "ESTABLISHED una=... nxt=... " for diagnostics.
+  [[nodiscard]] std::string describe() const;
   // Sends RST for this connection (RFC 9293 3.10.7.4: seq SND.NXT).
   void send_reset() noexcept;
   // (Re)arms the keepalive timer, if keepalive is on and the connection attached.
@@ -195,7 +198,8 @@ class tcp_control_block {
   std::uint32_t iss_ = 0;
   std::uint32_t snd_una_ = 0;
   std::uint32_t snd_nxt_ = 0;
-  std::uint32_t snd_max_ = 0;  // the highest sequence sent + 1 (probes included)
+  std::uint32_t snd_max_ = 0;    // the highest sequence sent + 1
+  std::uint32_t probe_end_ = 0;  // the end of the last window probe (its byte may be taken)
   std::uint32_t snd_wnd_ = 0;  // scaled
   std::uint32_t max_snd_wnd_ = 0;
   std::uint32_t snd_wl1_ = 0;

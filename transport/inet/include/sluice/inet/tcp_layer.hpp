@@ -82,6 +82,9 @@ class tcp_layer {
   // Half-open connections of the listener on `port` (tests, metrics).
   [[nodiscard]] unsigned syn_queue(std::uint16_t port) const noexcept;
   void metrics(const std::string& prefix, metric_list& out) const;
+  // One line per control block: state, sequence space, windows, timers
+  // (diagnostics and test failures; control plane).
+  [[nodiscard]] std::string describe() const;
 
   // SYN cookie encoding (RFC 4987 section 3.6; the layout is this
   // stack's): exposed for the unit tests.
