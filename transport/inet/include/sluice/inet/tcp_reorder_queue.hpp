@@ -20,7 +20,10 @@ namespace sluice::inet {
 
 class tcp_reorder_queue {
  public:
-  static constexpr std::size_t max_entries = 64;
+  // Enough for a 256 KiB receive window (the default: max_input_bytes) in
+  // full-sized segments (181), so that one hole early in the window does
+  // not cost every segment after it; 4 KiB per connection.
+  static constexpr std::size_t max_entries = 256;
 
   tcp_reorder_queue() noexcept = default;
   tcp_reorder_queue(const tcp_reorder_queue&) = delete;
