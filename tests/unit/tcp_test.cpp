@@ -963,6 +963,36 @@ TEST_F(tcp_peer, out_of_order_data_is_held_reported_in_sack_blocks_and_delivered
   peer_seq = base + 3000;
 }
 
+TEST_F(tcp_peer, a_duplicate_is_reported_as_a_dsack_block_first_and_only_once) {
+  make();
+  listen(server);
+  accept(false, 7, true);
+  const std::string a = pattern(1000, 7), b = pattern(1000, 7, 1000), c = pattern(1000, 7, 2000);
+  const std::uint32_t base = peer_seq;
+  in(ACK, a, 65535, {}, base);
+  EXPECT_TRUE(one().sacks.empty());
+  // The peer resends what we already hold (a spurious retransmission).
+  in(ACK, a, 65535, {}, base);
+  fr::decoded d1 = one();
+  EXPECT_EQ(d1.ack, base + 1000);
+  ASSERT_EQ(d1.sacks.size(), 1u) << "RFC 2883: the duplicate range, below the cumulative ACK";
+  EXPECT_EQ(d1.sacks[0], std::make_pair(base, base + 1000));
+  // A duplicate of out-of-order data: the D-SACK block, then the block that holds it.
+  in(ACK, c, 65535, {}, base + 2000);
+  EXPECT_EQ(one().sacks.size(), 1u);
+  in(ACK, c, 65535, {}, base + 2000);
+  fr::decoded d2 = one();
+  ASSERT_EQ(d2.sacks.size(), 2u);
+  EXPECT_EQ(d2.sacks[0], std::make_pair(base + 2000, base + 3000));
+  EXPECT_EQ(d2.sacks[1], std::make_pair(base + 2000, base + 3000));
+  in(ACK, b, 65535, {}, base + 1000);
+  fr::decoded d3 = one();
+  EXPECT_EQ(d3.ack, base + 3000);
+  EXPECT_TRUE(d3.sacks.empty()) << "a D-SACK block goes out once";
+  EXPECT_EQ(server.data, a + b + c);
+  peer_seq = base + 3000;
+}
+
 TEST_F(tcp_peer, the_out_of_order_queue_stays_within_its_memory_limit) {
   tcfg.reorder_memory = 8 * 2176;  // eight memory-wire buffers
   make();

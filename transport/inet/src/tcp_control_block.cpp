@@ -184,6 +184,8 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
       st.drop(drop_reason::tcp_beyond_window);
       need_ack();
     } else {
+      // Data wholly below RCV.NXT: a retransmission of what we hold.
+      if (s.len != 0 && seq_le(s.h.seq + s.len, rcv_nxt_)) note_duplicate(s.h.seq, s.len);
       give_back();
       st.drop(drop_reason::tcp_out_of_window);
       if (!s.h.has(tcp_rst)) need_ack();
@@ -544,6 +546,7 @@ void tcp_control_block::process_data(tcp_segment& s) noexcept {
   // Only the new part counts: cut what was received before...
   if (seq_lt(seq, rcv_nxt_)) {
     const std::uint32_t cut = rcv_nxt_ - seq;
+    note_duplicate(seq, std::min(cut, len));
     if (cut >= len) return ack_and_drop(drop_reason::tcp_duplicate);
     p->seg.begin += cut;
     seq = rcv_nxt_;
@@ -576,6 +579,7 @@ void tcp_control_block::process_data(tcp_segment& s) noexcept {
         st.tcp_ooo_segments.add();
         break;
       case tcp_reorder_queue::insert_result::duplicate:
+        note_duplicate(seq, len);
         st.drop(drop_reason::tcp_duplicate);
         break;
       case tcp_reorder_queue::insert_result::no_room:
@@ -792,8 +796,13 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
   } else {
     h.window = window_field();
     o.timestamps = ts_ok_;
-    if (sack_ok_ && !ooo_.empty()) {
-      o.sack_count = static_cast<std::uint8_t>(ooo_.sack_blocks(blocks, ts_ok_ ? 3 : 4));
+    if (sack_ok_ && (dsack_pending_ || !ooo_.empty())) {
+      // RFC 2883 section 4: the D-SACK block first, then the usual ones.
+      const std::size_t room = ts_ok_ ? 3 : 4;
+      std::size_t n = 0;
+      if (dsack_pending_) blocks[n++] = dsack_;
+      n += ooo_.sack_blocks(blocks + n, room - n);
+      o.sack_count = static_cast<std::uint8_t>(n);
       o.sacks = blocks;
     }
   }
@@ -812,12 +821,19 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
   if ((h.flags & tcp_ack) != 0) {
     last_ack_sent_ = rcv_nxt_;
     ack_pending_ = false;
+    dsack_pending_ = false;
     ack_delayed_ = false;
     unacked_segments_ = 0;
     delack_timer_.cancel();
   }
   last_send_ = layer_.now();
   return true;
+}
+
+void tcp_control_block::note_duplicate(std::uint32_t seq, std::uint32_t len) noexcept {
+  if (!sack_ok_ || len == 0) return;
+  dsack_ = {seq, seq + len};
+  dsack_pending_ = true;
 }
 
 void tcp_control_block::send_ack() noexcept {

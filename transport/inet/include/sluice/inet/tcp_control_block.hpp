@@ -115,6 +115,8 @@ class tcp_control_block {
   // bare ACK still owed waits for the end of the burst or the next poll.
   void output() noexcept;
   // Sends a bare ACK now (pending or challenge).
+  // Remembers [seq, seq + len) as the D-SACK block of the next ACK.
+  void note_duplicate(std::uint32_t seq, std::uint32_t len) noexcept;
   void send_ack() noexcept;
   // Moves received bytes to the connection if it may read; FIN after them.
   void deliver() noexcept;
@@ -260,6 +262,12 @@ class tcp_control_block {
   // The layer's lists: hash chain, pending work (deliver/ACK), TIME-WAIT order.
   tcp_control_block* next_in_bucket_ = nullptr;
   bool ack_pending_ = false;
+  // RFC 2883 (D-SACK): a duplicate segment the next ACK reports as its first
+  // SACK block, so that the peer learns its retransmission was spurious (the
+  // original was only reordered) and widens its reordering window instead
+  // of retransmitting again.
+  bool dsack_pending_ = false;
+  sack_block dsack_{};
   bool ack_delayed_ = false;   // an ACK owed when the delayed-ACK timer fires
   bool sws_override_ = false;  // the persist timer forces a small segment out
   bool deliver_pending_ = false;
