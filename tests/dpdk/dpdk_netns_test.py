@@ -660,7 +660,8 @@ def netem_exercise(kind, echo, size, deadline_s):
             else:
                 vdev = "net_tap0,iface=sl0"
             kif = "kv0"
-        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"])
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"],
+                cores=int(os.environ.get("SLUICE_NETEM_CORES", "2")))
         relay = None
         try:
             if not check(a.wait_ready(), f"{kind}: sluice-echo (TCP) starts on DPDK for the impaired transfer"):
