@@ -993,6 +993,34 @@ TEST_F(tcp_peer, a_duplicate_is_reported_as_a_dsack_block_first_and_only_once) {
   peer_seq = base + 3000;
 }
 
+// Regression: a data segment that also carries SACK blocks has less room
+// for payload; the sequence space advanced by the full MSS anyway, so the
+// peer (the Linux kernel in tests/dpdk) waited on 12-28 byte holes until
+// our retransmission timer fired.
+TEST_F(tcp_peer, segments_shortened_by_sack_blocks_leave_no_hole_in_the_stream) {
+  make();
+  listen(server);
+  accept(false, 7, true);
+  const std::uint32_t base = peer_seq;
+  in(ACK, pattern(1000, 8, 2000), 65535, {}, base + 2000);  // out of order: we hold it and SACK it
+  EXPECT_EQ(one().sacks.size(), 1u);
+  const std::string data = pattern(20000, 9);
+  ASSERT_TRUE(conn(server)->write(data));
+  step();
+  auto v = out();
+  ASSERT_GE(v.size(), 2u);
+  std::string got;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    EXPECT_FALSE(v[i].sacks.empty()) << "each data segment carries the SACK block";
+    if (i + 1 < v.size()) {
+      EXPECT_EQ(v[i + 1].seq, v[i].seq + v[i].payload.size()) << "segment " << i;
+    }
+    got += v[i].payload;
+  }
+  EXPECT_EQ(got, data.substr(0, got.size()));
+  EXPECT_LT(v[0].payload.size(), 1460u) << "the SACK block took room from the MSS";
+}
+
 TEST_F(tcp_peer, the_out_of_order_queue_stays_within_its_memory_limit) {
   tcfg.reorder_memory = 8 * 2176;  // eight memory-wire buffers
   make();

@@ -815,6 +815,7 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
                                                       (o.timestamps ? ts_option_len : 0)
                                                 : 0;
   if (len != 0 && len + extra > send_mss()) len = send_mss() > extra ? send_mss() - extra : 1;
+  sent_len_ = len;
   const bool sent = layer_.send(tuple_, h, o, len != 0 && conn_ != nullptr ? &conn_->output() : nullptr,
                                 seq - snd_una_, len);
   if (!sent) return false;
@@ -892,6 +893,10 @@ bool tcp_control_block::send_new_data() noexcept {
   if (in_flight == 0 && flight() == 0 && layer_.now() - last_send_ > rtt_.rto()) cc_.on_idle_restart();
   const bool resend = seq_lt(snd_nxt_, snd_max_);
   if (!transmit(len == left ? tcp_psh : 0, snd_nxt_, len)) return false;
+  // What went, not what was asked for: SACK blocks may have shortened it
+  // (advancing by len left holes in the stream the peer waited on until
+  // our retransmission timer fired).
+  len = sent_len_;
   if (resend) {
     layer_.stats().tcp_retransmits.add();
   } else if (!ts_ok_ && !rtt_timing_) {
@@ -921,7 +926,7 @@ void tcp_control_block::output() noexcept {
           const std::uint32_t len = std::min(hl, mss);
           if (!transmit(0, hs, len)) break;
           layer_.stats().tcp_retransmits.add();
-          rtx_next_ = hs + len;
+          rtx_next_ = hs + sent_len_;
           if (!rtx_timer_.armed()) arm_rtx();
           continue;
         }
@@ -934,7 +939,7 @@ void tcp_control_block::output() noexcept {
         const std::uint32_t len = std::min(send_mss(), snd_max_ - snd_una_);
         if (transmit(0, snd_una_, len)) {
           layer_.stats().tcp_retransmits.add();
-          rtx_next_ = snd_una_ + len;
+          rtx_next_ = snd_una_ + sent_len_;
         }
       }
       for (int guard = 0; guard < 1024 && send_new_data(); ++guard) {

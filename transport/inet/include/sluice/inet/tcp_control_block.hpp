@@ -176,7 +176,11 @@ class tcp_control_block {
   [[nodiscard]] std::uint32_t receive_space() const noexcept;
   [[nodiscard]] std::uint16_t window_field() noexcept;
   // One segment: flags, seq, `len` payload bytes from the send queue at seq.
+  // Sends one segment of up to len bytes from seq. It may carry fewer (SACK
+  // blocks take room from the MSS): sent_len_ says how many, and callers
+  // advance their sequence numbers by that, never by len.
   bool transmit(std::uint8_t flags, std::uint32_t seq, std::uint32_t len) noexcept;
+  std::uint32_t sent_len_ = 0;
   bool send_new_data() noexcept;
   void arm_rtx() noexcept;
   void arm_persist() noexcept;
