@@ -97,6 +97,19 @@ void app_options::declare(cli& args, std::string default_listen) {
                        "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
                        "after a quiet spell (default 1ms)",
                        runtime.transport_opts.idle_sleep);
+  transport_settings& ts = runtime.transport_opts;
+  args.custom("--tcp-cc", "NAME", "dpdk: the user-space TCP's congestion control, cubic (default) or newreno",
+              [&ts](std::string_view v) -> result<void> {
+                if (v != "cubic" && v != "newreno") return error{"unknown congestion control (cubic, newreno)", {}};
+                ts.tcp_congestion = std::string(v);
+                return {};
+              });
+  args.duration_option("--tcp-delayed-ack",
+                       "dpdk: delay ACKs up to this long, at least every second segment (default 0: every burst of "
+                       "segments is acknowledged at once, latency first)",
+                       ts.tcp_delayed_ack);
+  args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
+  args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }
@@ -111,6 +124,10 @@ std::optional<int> app_options::finish(const cli& args) {
     auto ep = endpoint::parse(text);
     if (!ep) return args.fail("--listen: " + ep.err().message);
     listen.push_back(*ep);
+  }
+  if (runtime.transport_opts.tcp_delayed_ack >= std::chrono::milliseconds(500)) {
+    // RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
+    return args.fail("--tcp-delayed-ack must be below 500ms");
   }
   if (runtime.transport == "dpdk") {
     runtime.placement.nic_bound = true;

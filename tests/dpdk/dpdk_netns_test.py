@@ -9,6 +9,13 @@ route, so a mistake fails instead of leaking traffic out of the machine.
   dpdk_netns_test.py tap        net_tap, 2 queues / 2 loops
   dpdk_netns_test.py af_packet  net_af_packet on one end of a veth pair (peer offloads off)
   dpdk_netns_test.py preflight  what the app says (exit 2) when DPDK cannot start
+  dpdk_netns_test.py tcp_tap | tcp_af_packet
+                                the user-space TCP against the kernel's TCP: 200 echo
+                                clients, half-close, RST, a scapy SYN flood, sluice-httpd
+                                with curl and wrk, a transfer each way under loss, delay
+                                and reordering (tc netem, or the relay below without it)
+  dpdk_netns_test.py gateway    sluice-gateway on DPDK, kernel sluice-httpd upstreams
+  dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves
 both ways (the kernel learns us, we ask for a kernel address ourselves); UDP
@@ -26,6 +33,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -116,7 +124,8 @@ def can_run_dpdk(echo):
 class app:
     """sluice-echo inside the current namespace, output to a file."""
 
-    def __init__(self, echo, vdev, extra=(), cores=2, out_path=None):
+    def __init__(self, echo, vdev, extra=(), cores=2, out_path=None, ready=" on "):
+        self.ready = ready
         self.out_path = out_path or f"/tmp/sluice_dpdk_{os.getpid()}_{random.randrange(1 << 30)}.log"
         eal = f"--no-huge -m 256 --no-pci --no-telemetry --vdev={vdev}"
         self.cmd = [echo, "--transport=dpdk", f"--dpdk-args={eal}", f"--ip={APP_IP}/24", f"--cores={cores}",
@@ -133,7 +142,7 @@ class app:
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             t = self.text()
-            if "echo on" in t:
+            if re.search(r"sluice-[a-z]+: .*" + re.escape(self.ready), t):
                 m = re.search(r"sluice: dpdk port \d+ \([a-z_]+, ([0-9a-f:]{17})", t)
                 self.mac = m.group(1) if m else None
                 return True
@@ -368,6 +377,552 @@ def exercise(kind, echo):
                 sp.kill()
 
 
+
+# ---- TCP: the user-space TCP against the kernel's ---------------------------------------------
+
+ECHO_PORT = 7
+HTTP_PORT = 80
+
+
+def setup_link(kind, before_app):
+    """The namespace's plumbing for one kind of port. Called once before the
+    first app starts (before_app=True: veth for af_packet) and after every
+    app start (tap: the PMD creates the interface afresh each time).
+    Returns (kernel interface, vdev)."""
+    if kind == "af_packet":
+        if before_app:
+            run("ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1")
+            run("ethtool", "-K", "sv1", "tx", "off", "tso", "off", "gso", "off")
+            run("ip", "link", "set", "sv0", "up")
+            run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", "sv1")
+            run("ip", "link", "set", "sv1", "up")
+        return "sv1", "net_af_packet0,iface=sv0,qpairs=2,framecnt=4096"
+    if not before_app:
+        run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", "sl0", check_rc=False)
+        run("ip", "link", "set", "sl0", "up")
+    return "sl0", "net_tap0,iface=sl0"
+
+
+def tcp_socket(kif):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, kif.encode())
+    return s
+
+
+def tcp_echo_clients(n, kif, rng, max_size, deadline_s=30.0, port=ECHO_PORT):
+    """n concurrent kernel TCP clients, each sends a random payload and reads
+    it back. Returns (exact, wrong, unfinished, errors)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    clients = []
+    for _ in range(n):
+        s = tcp_socket(kif)
+        s.setblocking(False)
+        s.connect_ex((APP_IP, port))
+        c = {"sock": s, "out": rng.randbytes(rng.randint(1, max_size)), "sent": 0, "got": bytearray(),
+             "state": "open"}
+        clients.append(c)
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+    open_ = n
+    end = time.monotonic() + deadline_s
+
+    def finish(c, state):
+        nonlocal open_
+        c["state"] = state
+        sel.unregister(c["sock"])
+        c["sock"].close()
+        open_ -= 1
+
+    while open_ and time.monotonic() < end:
+        for key, ev in sel.select(timeout=max(0.0, min(1.0, end - time.monotonic()))):
+            c = key.data
+            s = c["sock"]
+            try:
+                if ev & selectors.EVENT_WRITE and c["sent"] < len(c["out"]):
+                    c["sent"] += s.send(c["out"][c["sent"]:c["sent"] + 65536])
+                    if c["sent"] == len(c["out"]):
+                        sel.modify(s, selectors.EVENT_READ, c)
+                if ev & selectors.EVENT_READ:
+                    data = s.recv(262144)
+                    if not data:
+                        finish(c, "eof")
+                        continue
+                    c["got"] += data
+                    if len(c["got"]) >= len(c["out"]):
+                        finish(c, "done")
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as e:
+                c["error"] = e
+                finish(c, "error")
+    for c in clients:
+        if c["state"] == "open":
+            sel.unregister(c["sock"])
+            c["sock"].close()
+    exact = sum(1 for c in clients if c["state"] == "done" and bytes(c["got"]) == c["out"])
+    wrong = sum(1 for c in clients if c["state"] in ("done", "eof") and bytes(c["got"]) != c["out"])
+    unfinished = sum(1 for c in clients if c["state"] == "open")
+    errors = [str(c["error"]) for c in clients if c["state"] == "error"]
+    return exact, wrong, unfinished, errors
+
+
+def half_close(kif, rng, size=300_000):
+    """Send, shutdown(SHUT_WR), read the rest: the echo must answer every
+    byte and then close its side."""
+    import threading
+    s = tcp_socket(kif)
+    s.settimeout(20)
+    s.connect((APP_IP, ECHO_PORT))
+    payload = rng.randbytes(size)
+
+    def sender():
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    got = bytearray()
+    eof = False
+    try:
+        while True:
+            data = s.recv(262144)
+            if not data:
+                eof = True
+                break
+            got += data
+    except OSError as e:
+        log(f"half-close: {e}")
+    t.join(20)
+    s.close()
+    return bytes(got) == payload, eof, len(got)
+
+
+def netem_transfer(kif, size, deadline_s):
+    """size bytes to the echo and size bytes back on one connection, both
+    directions at once, each checked by SHA-256. Returns (ok, seconds, detail)."""
+    import hashlib
+    import threading
+    s = tcp_socket(kif)
+    s.settimeout(deadline_s)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.connect((APP_IP, ECHO_PORT))
+    sent_hash = hashlib.sha256()
+    gen = random.Random(4242)
+    chunk = 1 << 16
+    start = time.monotonic()
+    send_error = []
+
+    def sender():
+        left = size
+        try:
+            while left:
+                block = gen.randbytes(min(chunk, left))
+                sent_hash.update(block)
+                s.sendall(block)
+                left -= len(block)
+        except OSError as e:
+            send_error.append(e)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    got_hash = hashlib.sha256()
+    got = 0
+    try:
+        while got < size:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got_hash.update(data)
+            got += len(data)
+    except OSError as e:
+        send_error.append(e)
+    t.join(deadline_s)
+    secs = time.monotonic() - start
+    s.close()
+    ok = got == size and not send_error and got_hash.digest() == sent_hash.digest()
+    return ok, secs, f"{got} of {size} bytes back, errors {send_error}"
+
+
+def syn_flood_frames(app_mac, kif_mac, count, rng):
+    """SYNs from addresses nobody owns (their SYN-ACKs go unanswered), raw
+    Ethernet frames built with scapy."""
+    from scapy.all import IP, TCP, Ether
+    frames = []
+    for _ in range(count):
+        src = f"10.77.0.{rng.randint(100, 250)}"
+        frames.append(bytes(Ether(dst=app_mac, src=kif_mac, type=0x0800) /
+                            IP(src=src, dst=APP_IP) /
+                            TCP(sport=rng.randint(1024, 65535), dport=ECHO_PORT, flags="S",
+                                seq=rng.getrandbits(32), options=[("MSS", 1460)])))
+    return frames
+
+
+
+def has_netem():
+    """Whether this kernel has sch_netem (built in or as a module): try it on
+    loopback of a throwaway namespace."""
+    with netns(f"slnq{os.getpid()}"):
+        r = run("tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms", check_rc=False)
+        return r.returncode == 0
+
+
+def relay_main(kernel_if, app_if, loss, delay_ms, reorder, seed):
+    """A user-space netem, for kernels without sch_netem: forwards every frame
+    between two interfaces (raw AF_PACKET sockets) and impairs the kernel's
+    side as `netem loss L delay D reorder R` on its egress would: a frame from
+    the kernel is lost with probability L, else sent at once with probability
+    R (overtaking the delayed ones) or after D ms. Frames from the app pass
+    as they come. Stops on SIGTERM and prints what it did."""
+    import heapq
+    eth_p_all = socket.htons(0x0003)
+    socks = {}
+    for name in (kernel_if, app_if):
+        sk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, eth_p_all)
+        sk.bind((name, 0))
+        # Root may exceed rmem_max: a relay that falls behind must not add loss.
+        sk.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE
+        sk.setsockopt(socket.SOL_SOCKET, 32, 16 << 20)  # SO_SNDBUFFORCE
+        sk.setblocking(False)
+        socks[name] = sk
+    k, a = socks[kernel_if], socks[app_if]
+    rng = random.Random(seed)
+    stats = {"forwarded": 0, "lost": 0, "delayed": 0, "reordered": 0, "send_failed": 0}
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    heap = []
+    seq = 0
+    delay = delay_ms / 1000.0
+    outgoing = 4  # PACKET_OUTGOING: our own transmissions, seen again
+
+    trace = open(os.environ["SLUICE_RELAY_TRACE"], "w") if os.environ.get("SLUICE_RELAY_TRACE") else None
+
+    def note(what, data):
+        # Diagnosis only: one line per TCP frame (direction, seq, ack, len, flags).
+        if trace is None or len(data) < 54 or data[23] != 6:
+            return
+        ihl = (data[14] & 15) * 4
+        t0 = 14 + ihl
+        seq, ack = struct.unpack("!II", data[t0 + 4:t0 + 12])
+        off = (data[t0 + 12] >> 4) * 4
+        tot = struct.unpack("!H", data[16:18])[0]
+        trace.write(f"{time.monotonic():.6f} {what} seq={seq} ack={ack} len={tot - ihl - off} "
+                    f"flags={data[t0 + 13]:02x}\n")
+
+    def send(sk, data):
+        try:
+            sk.send(data)
+            stats["forwarded"] += 1
+        except OSError:
+            stats["send_failed"] += 1
+
+    while not stop:
+        now = time.monotonic()
+        while heap and heap[0][0] <= now:
+            _, _, data = heapq.heappop(heap)
+            send(a, data)
+        timeout = max(0.0, heap[0][0] - now) if heap else 0.5
+        try:
+            ready, _, _ = select.select([k, a], [], [], timeout)
+        except InterruptedError:
+            continue
+        for sk in ready:
+            for _ in range(256):
+                try:
+                    data, addr = sk.recvfrom(65535)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if addr[2] == outgoing:
+                    continue
+                if sk is a:
+                    note("app", data)
+                    send(k, data)
+                    continue
+                if rng.random() < loss:
+                    note("kernel-lost", data)
+                    stats["lost"] += 1
+                elif rng.random() < reorder:
+                    note("kernel", data)
+                    stats["reordered"] += 1
+                    send(a, data)
+                else:
+                    note("kernel", data)
+                    stats["delayed"] += 1
+                    seq += 1
+                    heapq.heappush(heap, (time.monotonic() + delay, seq, data))
+    for name, sk in (("kernel_side", k), ("app_side", a)):
+        # PACKET_STATISTICS: frames the socket itself dropped (rcvbuf full).
+        _, drops = struct.unpack("II", sk.getsockopt(263, 6, 8))
+        stats[f"{name}_socket_drops"] = drops
+    print("relay " + " ".join(f"{n}={v}" for n, v in stats.items()), flush=True)
+
+
+def netem_exercise(kind, echo, size, deadline_s):
+    """(c) size bytes each way on one connection under 2% loss, 5 ms delay and
+    reordering on the kernel side: tc netem where the kernel has it, else the
+    user-space relay above between a veth (the kernel's address) and the
+    port's kernel end."""
+    netem = has_netem()
+    with netns(f"sn{kind[:3]}{os.getpid()}"):
+        if netem:
+            kif, vdev = setup_link(kind, True)
+        else:
+            run("ip", "link", "add", "kv0", "type", "veth", "peer", "name", "kv1")
+            for i in ("kv0", "kv1"):
+                run("ethtool", "-K", i, "tx", "off", "tso", "off", "gso", "off", "gro", "off", check_rc=False)
+                run("ip", "link", "set", i, "up")
+            run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", "kv0")
+            if kind == "af_packet":
+                run("ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1")
+                run("ethtool", "-K", "sv1", "tx", "off", "tso", "off", "gso", "off", "gro", "off", check_rc=False)
+                run("ip", "link", "set", "sv0", "up")
+                run("ip", "link", "set", "sv1", "up")
+                vdev = "net_af_packet0,iface=sv0,qpairs=2,framecnt=4096"
+            else:
+                vdev = "net_tap0,iface=sl0"
+            kif = "kv0"
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"],
+                cores=int(os.environ.get("SLUICE_NETEM_CORES", "2")))
+        relay = None
+        try:
+            if not check(a.wait_ready(), f"{kind}: sluice-echo (TCP) starts on DPDK for the impaired transfer"):
+                log(a.text())
+                return
+            if netem:
+                setup_link(kind, False)
+                run("tc", "qdisc", "add", "dev", kif, "root", "netem", "loss", "2%", "delay", "5ms", "reorder",
+                    "25%", "50%", "limit", "10000")
+                how = "tc netem on the kernel's interface"
+            else:
+                app_if = "sv1" if kind == "af_packet" else "sl0"
+                if kind == "tap":
+                    run("ethtool", "-K", "sl0", "gro", "off", check_rc=False)
+                    run("ip", "link", "set", "sl0", "up")
+                relay = subprocess.Popen([sys.executable, os.path.abspath(__file__), "relay", "kv1",
+                                          app_if], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                how = "this kernel has no sch_netem: the same impairment by a user-space relay on the kernel side"
+                # The relay is up once a ping goes through it.
+                r = run("ping", "-c", "1", "-w", "10", "-I", kif, APP_IP, check_rc=False, timeout=15)
+                check(r.returncode == 0, f"{kind}: the kernel reaches the stack through the relay")
+            ok, secs, detail = netem_transfer(kif, size, deadline_s)
+            if os.environ.get("SLUICE_NETEM_VERBOSE"):
+                log(run("ip", "-s", "link", "show", check_rc=False).stdout)
+                log(open("/proc/net/softnet_stat").read())
+                r = run("nstat", "-az", check_rc=False)
+                log("kernel: " + " ".join(ln.split()[0] + "=" + ln.split()[1] for ln in r.stdout.splitlines()
+                                          if re.search(r"Retrans|Timeout|PAWS|OFO|SACK|Lost|Recover|Spurious|Err|Drop|Csum|Prune|Collapse|Window",
+                                                       ln) and ln.split()[1] != "0"))
+            check(ok, f"{kind}: {size / 1e6:.0f} MB each way, one connection, under 2% loss, 5 ms delay and "
+                  f"reordering ({how}), SHA-256 equal: {secs:.1f}s, {size / secs / 1e6:.2f} MB/s each way ({detail})")
+        finally:
+            if relay is not None:
+                relay.send_signal(signal.SIGTERM)
+                try:
+                    log(relay.communicate(timeout=10)[0].strip())
+                except subprocess.TimeoutExpired:
+                    relay.kill()
+                    relay.communicate()
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"{kind}: SIGTERM stops sluice-echo cleanly (exit {rc})")
+        log(f"  {kind}: stack under impairment: retransmits {total(metrics, 'inet.tcp_retransmits')}, fast "
+            f"{total(metrics, 'inet.tcp_fast_retransmits')}, timeouts {total(metrics, 'inet.tcp_timeouts')}, "
+            f"SACK recoveries {total(metrics, 'inet.tcp_sack_recoveries')}, out-of-order "
+            f"{total(metrics, 'inet.tcp_ooo_segments')}")
+    if os.environ.get("SLUICE_NETEM_VERBOSE"):
+        for k_, v in sorted(metrics.items()):
+            if v and re.search(r"tcp|drop", k_):
+                log(f"    {k_} {v}")
+
+
+def netem_bytes():
+    """The impaired transfer's size: 100 MB each way (~40 s in a release
+    build); SLUICE_NETEM_BYTES makes it smaller for a quick run."""
+    return int(os.environ.get("SLUICE_NETEM_BYTES", str(100 * 1000 * 1000)))
+
+
+def tcp_exercise(kind, echo, httpd):
+    if os.environ.get("SLUICE_ONLY_NETEM"):
+        netem_exercise(kind, echo, netem_bytes(), 60)
+        return
+    ns_name = f"st{kind[:3]}{os.getpid()}"
+    rng = random.Random(8080)
+    with netns(ns_name):
+        kif, vdev = setup_link(kind, True)
+        # ---- sluice-echo over TCP.
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"])
+        try:
+            if not check(a.wait_ready(), f"{kind}: sluice-echo (TCP) starts on DPDK"):
+                log(a.text())
+                return
+            setup_link(kind, False)
+            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+
+            # (a) 200 concurrent kernel clients, random payloads, byte-exact.
+            t0 = time.monotonic()
+            exact, wrong, unfinished, errors = tcp_echo_clients(200, kif, rng, 64 * 1024)
+            check(exact == 200 and wrong == 0, f"{kind}: TCP echo to 200 concurrent kernel clients is byte-exact "
+                  f"({exact} exact, {wrong} wrong, {unfinished} unfinished, errors {errors[:3]}) "
+                  f"in {time.monotonic() - t0:.2f}s")
+
+            # (d) half-close and RST from the kernel side, a long-lived
+            # connection served across both.
+            keeper = tcp_socket(kif)
+            keeper.settimeout(10)
+            keeper.connect((APP_IP, ECHO_PORT))
+            keeper.sendall(b"before")
+            check(keeper.recv(100) == b"before", f"{kind}: a long-lived connection echoes")
+            ok, eof, n = half_close(kif, rng)
+            check(ok and eof, f"{kind}: kernel half-close: every byte after SHUT_WR comes back ({n}), then EOF ({eof})")
+            r = tcp_socket(kif)
+            r.settimeout(10)
+            r.connect((APP_IP, ECHO_PORT))
+            r.sendall(rng.randbytes(50_000))
+            r.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            r.close()  # RST
+            keeper.sendall(b"after the reset")
+            got = b""
+            while len(got) < 15:
+                d = keeper.recv(100)
+                if not d:
+                    break
+                got += d
+            check(got == b"after the reset", f"{kind}: the long-lived connection still echoes after a kernel RST")
+            exact, wrong, unfinished, errors = tcp_echo_clients(20, kif, rng, 8192)
+            check(exact == 20, f"{kind}: new clients are served after the RST ({exact} of 20)")
+
+            # (e) a SYN flood from scapy while normal clients keep being served.
+            import threading
+            frames = syn_flood_frames(a.mac, kif_mac, 5000, rng)
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            raw.bind((kif, 0))
+            flood_done = threading.Event()
+
+            def flood():
+                for f in frames:
+                    try:
+                        raw.send(f)
+                    except OSError:
+                        time.sleep(0.001)  # the interface queue is full: let it drain
+                flood_done.set()
+
+            ft = threading.Thread(target=flood)
+            t0 = time.monotonic()
+            ft.start()
+            exact, wrong, unfinished, errors = tcp_echo_clients(50, kif, rng, 4096, deadline_s=20)
+            ft.join(30)
+            raw.close()
+            check(exact == 50, f"{kind}: 50 kernel clients served during a flood of {len(frames)} spoofed SYNs "
+                  f"({exact} exact, {unfinished} unfinished, {time.monotonic() - t0:.2f}s)")
+            exact, wrong, unfinished, errors = tcp_echo_clients(50, kif, rng, 4096, deadline_s=20)
+            check(exact == 50, f"{kind}: and after it ({exact} of 50)")
+
+            keeper.sendall(b"still")
+            check(keeper.recv(100) == b"still", f"{kind}: the long-lived connection survived all of it")
+            keeper.close()
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"{kind}: SIGTERM stops sluice-echo cleanly (exit {rc})")
+        for name in ("tcp_passive_opens", "tcp_resets_in", "tcp_syn_cookies_sent", "tcp_syn_cookies_ok",
+                     "tcp_retransmits", "tcp_ooo_segments", "tcp_steered_out"):
+            log(f"  {name}: {total(metrics, 'inet.' + name)}")
+        check(total(metrics, "inet.tcp_resets_in") >= 1, f"{kind}: the stack counted the kernel's RST")
+        check(total(metrics, "inet.tcp_syn_cookies_sent") > 0,
+              f"{kind}: the flood overflowed the SYN queue and cookies answered "
+              f"({total(metrics, 'inet.tcp_syn_cookies_sent')} sent, {total(metrics, 'inet.tcp_syn_cookies_ok')} ok)")
+        check(total(metrics, "inet.tcp_passive_opens") > 0 and metrics.get("loop0.inet.tcp_passive_opens", 0) > 0
+              and metrics.get("loop1.inet.tcp_passive_opens", 0) > 0,
+              f"{kind}: both loops own connections (loop0 {metrics.get('loop0.inet.tcp_passive_opens')}, "
+              f"loop1 {metrics.get('loop1.inet.tcp_passive_opens')})")
+
+        # ---- (b) sluice-httpd: curl and wrk.
+        h = app(httpd, vdev, extra=[f"--listen=0.0.0.0:{HTTP_PORT}"])
+        try:
+            if not check(h.wait_ready(), f"{kind}: sluice-httpd starts on DPDK"):
+                log(h.text())
+                return
+            setup_link(kind, False)
+            r = run("curl", "-s", "--max-time", "5", "--interface", kif, f"http://{APP_IP}:{HTTP_PORT}/",
+                    check_rc=False)
+            check(r.returncode == 0 and r.stdout == "Hello, World!",
+                  f"{kind}: curl GET / returns Hello, World! (rc {r.returncode}, {r.stdout[:40]!r})")
+            if shutil.which("wrk"):
+                r = run("wrk", "-t", "2", "-c", "32", "-d", "2s", "--timeout", "2s",
+                        f"http://{APP_IP}:{HTTP_PORT}/", check_rc=False, timeout=30)
+                m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+                lat = re.search(r"Latency\s+(\S+)", r.stdout)
+                bad = "Non-2xx" in r.stdout or re.search(r"Socket errors: connect [1-9]|read [1-9]|write [1-9]",
+                                                         r.stdout)
+                check(r.returncode == 0 and m is not None and float(m.group(1)) > 0 and not bad,
+                      f"{kind}: wrk 2s, 32 connections: {m.group(1) if m else '?'} requests/s, mean latency "
+                      f"{lat.group(1) if lat else '?'}, no errors ({'' if not bad else r.stdout[-300:]})")
+        finally:
+            rc, metrics = h.stop()
+            h.kill()
+        check(rc == 0, f"{kind}: SIGTERM stops sluice-httpd cleanly (exit {rc})")
+    if os.environ.get("SLUICE_ONLY_NETEM"):
+        netem_exercise(kind, echo, netem_bytes(), 60)
+        return
+    netem_exercise(kind, echo, netem_bytes(), 60)
+
+
+def gateway_exercise(gateway, httpd):
+    """sluice-gateway on DPDK (tap): clients and upstreams both behind the one
+    port, the upstreams kernel sluice-httpd processes on the namespace side."""
+    kind = "tap"
+    with netns(f"sgw{os.getpid()}"):
+        ups = []
+        for port in (8081, 8082):
+            p = subprocess.Popen([httpd, f"--listen=0.0.0.0:{port}", "--cores=1", "--print-metrics"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            ups.append(p)
+        kif, vdev = "sl0", "net_tap0,iface=sl0"
+        g = app(gateway, vdev, extra=["--listen=0.0.0.0:8080", f"--upstream={KERNEL_IP}:8081,{KERNEL_IP}:8082",
+                                      "--health-interval=200ms"], ready=" -> ")
+        try:
+            if not check(g.wait_ready(), "gateway: sluice-gateway starts on DPDK"):
+                log(g.text())
+                return
+            setup_link(kind, False)
+            url = f"http://{APP_IP}:8080/"
+            end = time.monotonic() + 15
+            r = None
+            while time.monotonic() < end:
+                r = run("curl", "-s", "--max-time", "2", "--interface", kif, url, check_rc=False)
+                if r.stdout == "Hello, World!":
+                    break
+                time.sleep(0.1)  # the upstreams are checked healthy on their own clock
+            check(r is not None and r.stdout == "Hello, World!", f"gateway: curl through the gateway ({r.stdout[:60]!r})")
+            good = 0
+            for _ in range(20):
+                r = run("curl", "-s", "--max-time", "2", "--interface", kif, url, check_rc=False)
+                good += r.stdout == "Hello, World!"
+            check(good == 20, f"gateway: 20 of 20 sequential requests answered ({good})")
+            if shutil.which("wrk"):
+                r = run("wrk", "-t", "2", "-c", "16", "-d", "2s", "--timeout", "2s", url, check_rc=False, timeout=30)
+                m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+                bad = "Non-2xx" in r.stdout
+                check(r.returncode == 0 and m is not None and float(m.group(1)) > 0 and not bad,
+                      f"gateway: wrk 2s through the gateway: {m.group(1) if m else '?'} requests/s, all 2xx")
+        finally:
+            rc, metrics = g.stop()
+            g.kill()
+            outs = []
+            for p in ups:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    outs.append(p.communicate(timeout=10)[0])
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    outs.append(p.communicate()[0])
+        check(rc == 0, f"gateway: SIGTERM stops the gateway cleanly (exit {rc})")
+        served = [sum(int(v) for v in re.findall(r"loop\d+\.accepted (\d+)", o)) for o in outs]
+        check(all(n > 0 for n in served), f"gateway: both kernel upstreams accepted the gateway's connections {served}")
+        check(total(metrics, "inet.tcp_active_opens") > 0,
+              f"gateway: the gateway's stack opened connections to the upstreams "
+              f"({total(metrics, 'inet.tcp_active_opens')} active opens)")
+
+
 def preflight(echo):
     """Plain words and exit 2, never a crash, when DPDK cannot start."""
     with netns(f"slpre{os.getpid()}"):
@@ -405,22 +960,37 @@ def preflight(echo):
                "--ip=ADDR/PREFIX is needed", "no --ip")
         expect(base + ["--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_ring0,nodeaction=bad"],
                "did not attach", "a vdev that fails to attach (rte_eal_init succeeds; the port count says)")
-        expect([echo, "--transport=dpdk", f"--ip={APP_IP}/24", "--listen=0.0.0.0:7",
+        expect([echo, "--transport=dpdk", f"--ip={APP_IP}/24", "--listen=[::1]:7",
                 "--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_tap0,iface=sl0"],
-               "TCP on the dpdk transport is not implemented yet", "TCP on dpdk")
+               "the user-space stack speaks IPv4 only", "TCP on IPv6 over dpdk")
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("tap", "af_packet", "preflight"):
-        sys.exit("usage: dpdk_netns_test.py tap|af_packet|preflight")
+    if len(sys.argv) == 4 and sys.argv[1] == "relay":
+        # SLUICE_RELAY=LOSS,DELAY_MS,REORDER changes the impairment (diagnosis).
+        loss, delay_ms, reorder = (float(x) for x in os.environ.get("SLUICE_RELAY", "0.02,5,0.25").split(","))
+        relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
+        return
+    modes = ("tap", "af_packet", "preflight", "tcp_tap", "tcp_af_packet", "gateway")
+    if len(sys.argv) != 2 or sys.argv[1] not in modes:
+        sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
     echo = os.environ.get("SLUICE_ECHO", "")
+    httpd = os.environ.get("SLUICE_HTTPD", "")
+    gateway = os.environ.get("SLUICE_GATEWAY", "")
     can_run_dpdk(echo)
-    if kind == "tap" and not os.path.exists("/dev/net/tun"):
+    for need, path in (("tcp_", httpd), ("gateway", httpd), ("gateway", gateway)):
+        if kind.startswith(need) and not os.path.exists(path):
+            skip(f"{path or 'the app'} is not built (SLUICE_HTTPD / SLUICE_GATEWAY)")
+    if kind in ("tap", "tcp_tap", "gateway") and not os.path.exists("/dev/net/tun"):
         skip("no /dev/net/tun: net_tap cannot run here")
     started = time.monotonic()
     if kind == "preflight":
         preflight(echo)
+    elif kind.startswith("tcp_"):
+        tcp_exercise(kind[4:], echo, httpd)
+    elif kind == "gateway":
+        gateway_exercise(gateway, httpd)
     else:
         exercise(kind, echo)
     log(f"{kind}: {len(failures)} failure(s) in {time.monotonic() - started:.1f}s")

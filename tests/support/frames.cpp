@@ -132,6 +132,57 @@ std::string udp(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::
   return u;
 }
 
+std::string tcp(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport,
+                std::string_view payload, const tcp_fields& f) {
+  std::string opts = f.options;
+  while (opts.size() % 4 != 0) opts.push_back(0);  // end-of-list padding
+  std::string t;
+  put16(t, sport);
+  put16(t, dport);
+  put32(t, f.seq);
+  put32(t, f.ack);
+  const unsigned offset = f.data_offset.value_or(static_cast<std::uint8_t>((20 + opts.size()) / 4));
+  t.push_back(static_cast<char>(offset << 4));
+  t.push_back(static_cast<char>(f.flags));
+  put16(t, f.window);
+  put16(t, 0);
+  put16(t, 0);
+  t.append(opts);
+  t.append(payload);
+  std::uint16_t c = finish(sum_words(t, sum_words(pseudo(src, dst, 6, static_cast<std::uint16_t>(t.size())))));
+  if (f.bad_checksum) c ^= 0x2222;
+  t[16] = static_cast<char>(c >> 8);
+  t[17] = static_cast<char>(c);
+  return t;
+}
+
+std::string tcp_option_mss(std::uint16_t mss) {
+  std::string o{"\x02\x04", 2};
+  put16(o, mss);
+  return o;
+}
+std::string tcp_option_wscale(std::uint8_t shift) {
+  std::string o{"\x01\x03\x03", 3};
+  o.push_back(static_cast<char>(shift));
+  return o;
+}
+std::string tcp_option_sack_permitted() { return std::string("\x01\x01\x04\x02", 4); }
+std::string tcp_option_timestamps(std::uint32_t val, std::uint32_t ecr) {
+  std::string o{"\x01\x01\x08\x0a", 4};
+  put32(o, val);
+  put32(o, ecr);
+  return o;
+}
+std::string tcp_option_sack(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& blocks) {
+  std::string o{"\x01\x01\x05", 3};
+  o.push_back(static_cast<char>(2 + 8 * blocks.size()));
+  for (auto [l, r] : blocks) {
+    put32(o, l);
+    put32(o, r);
+  }
+  return o;
+}
+
 std::string icmp(std::uint8_t type, std::uint8_t code, std::uint16_t id, std::uint16_t seq, std::string_view data,
                  bool bad_checksum) {
   std::string m;
@@ -191,6 +242,38 @@ decoded decode(std::string_view f) {
       const std::uint32_t s = sum_words(l4.substr(0, len), sum_words(pseudo(d.src_ip, d.dst_ip, 17, len)));
       d.l4_checksum_ok = get16(l4, 6) == 0 || finish(s) == 0;
       d.payload = std::string(l4.substr(8, len - 8));
+    }
+  } else if (d.protocol == 6 && l4.size() >= 20) {
+    d.sport = get16(l4, 0);
+    d.dport = get16(l4, 2);
+    d.seq = get32(l4, 4);
+    d.ack = get32(l4, 8);
+    const std::size_t off = (static_cast<unsigned char>(l4[12]) >> 4) * 4u;
+    d.flags = static_cast<std::uint8_t>(l4[13]);
+    d.window = get16(l4, 14);
+    const std::uint32_t s = sum_words(l4, sum_words(pseudo(d.src_ip, d.dst_ip, 6, static_cast<std::uint16_t>(l4.size()))));
+    d.l4_checksum_ok = finish(s) == 0;
+    if (off >= 20 && off <= l4.size()) {
+      for (std::size_t i = 20; i < off;) {
+        const auto kind = static_cast<unsigned char>(l4[i]);
+        if (kind == 0) break;
+        if (kind == 1) {
+          ++i;
+          continue;
+        }
+        if (i + 1 >= off) break;
+        const auto len = static_cast<unsigned char>(l4[i + 1]);
+        if (len < 2 || i + len > off) break;
+        if (kind == 2 && len == 4) d.mss = get16(l4, i + 2);
+        if (kind == 3 && len == 3) d.wscale = static_cast<std::uint8_t>(l4[i + 2]);
+        if (kind == 4 && len == 2) d.sack_permitted = true;
+        if (kind == 8 && len == 10) d.timestamps = std::make_pair(get32(l4, i + 2), get32(l4, i + 6));
+        if (kind == 5) {
+          for (std::size_t b = i + 2; b + 8 <= i + len; b += 8) d.sacks.emplace_back(get32(l4, b), get32(l4, b + 4));
+        }
+        i += len;
+      }
+      d.payload = std::string(l4.substr(off));
     }
   } else if (d.protocol == 1 && l4.size() >= 8) {
     d.icmp_type = static_cast<std::uint8_t>(l4[0]);

@@ -53,6 +53,25 @@ std::string icmp(std::uint8_t type, std::uint8_t code, std::uint16_t id, std::ui
 std::string udp_frame(const mac_address& dst_mac, const mac_address& src_mac, std::uint32_t src, std::uint32_t dst,
                       std::uint16_t sport, std::uint16_t dport, std::string_view payload);
 
+// TCP (RFC 9293 3.1), byte by byte. Options in their wire form
+// (tcp_option_* build them).
+struct tcp_fields {
+  std::uint32_t seq = 0;
+  std::uint32_t ack = 0;
+  std::uint8_t flags = 0;  // FIN 1, SYN 2, RST 4, PSH 8, ACK 16
+  std::uint16_t window = 65535;
+  std::string options{};   // padded by the builder to a multiple of 4
+  bool bad_checksum = false;
+  std::optional<std::uint8_t> data_offset{};  // words (malformed tests)
+};
+std::string tcp(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport,
+                std::string_view payload, const tcp_fields& f);
+std::string tcp_option_mss(std::uint16_t mss);
+std::string tcp_option_wscale(std::uint8_t shift);
+std::string tcp_option_sack_permitted();
+std::string tcp_option_timestamps(std::uint32_t val, std::uint32_t ecr);
+std::string tcp_option_sack(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& blocks);
+
 std::uint16_t checksum(std::string_view bytes);
 
 // What a test reads back from a frame.
@@ -76,6 +95,16 @@ struct decoded {
   std::string payload;  // UDP payload, or ICMP data after the 8-byte header
   std::uint8_t icmp_type = 0;
   std::uint16_t icmp_id = 0, icmp_seq = 0;
+  // TCP (sport, dport, payload and l4_checksum_ok as above)
+  std::uint32_t seq = 0, ack = 0;
+  std::uint8_t flags = 0;
+  std::uint16_t window = 0;
+  std::optional<std::uint16_t> mss{};
+  std::optional<std::uint8_t> wscale{};
+  bool sack_permitted = false;
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> timestamps{};
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> sacks{};
+  [[nodiscard]] bool has(std::uint8_t f) const { return (flags & f) != 0; }
 };
 decoded decode(std::string_view frame);
 

@@ -399,7 +399,7 @@ TEST_F(stack_test, malformed_frames_are_counted_drops_and_the_stack_keeps_servin
       {ip_frame(fr::ipv4(fr::ip("224.0.0.1"), our_ip, 17, good_udp)), drop_reason::ipv4_bad_source},
       {ip_frame(fr::ipv4(peer_ip, fr::ip("10.0.0.9"), 17, good_udp)), drop_reason::ipv4_not_for_us},
       {ip_frame(fr::ipv4(peer_ip, our_ip, 47, "gre")), drop_reason::ipv4_unsupported_protocol},
-      {ip_frame(fr::ipv4(peer_ip, our_ip, 6, std::string(20, 0))), drop_reason::tcp_not_implemented},
+      {ip_frame(fr::ipv4(peer_ip, our_ip, 6, std::string(20, 0))), drop_reason::tcp_bad_offset},
       {ip_frame(fr::ipv4(peer_ip, our_ip, 17, "short")), drop_reason::udp_truncated},
       {ip_frame(fr::ipv4(peer_ip, our_ip, 17, fr::udp(peer_ip, our_ip, 1, 7, "x", {.length = 50}))), drop_reason::udp_bad_length},
       {ip_frame(fr::ipv4(peer_ip, our_ip, 17, fr::udp(peer_ip, our_ip, 1, 7, "x", {.bad_checksum = true}))),
@@ -424,16 +424,21 @@ TEST_F(stack_test, malformed_frames_are_counted_drops_and_the_stack_keeps_servin
   EXPECT_EQ(fr::decode(f[0]).payload, "still here");
 }
 
-TEST_F(stack_test, tcp_and_foreign_binds_say_what_is_wrong) {
-  handler* none = nullptr;
-  (void)none;
+TEST_F(stack_test, foreign_binds_and_listens_say_what_is_wrong) {
   struct nop final : handler {
     void on_data(connection&) noexcept override {}
   } h;
-  auto lr = l->listen(endpoint::ipv4(0, 80), h);
-  ASSERT_FALSE(lr.ok());
-  EXPECT_EQ(lr.err().message, "TCP on the memory transport is not implemented yet");
-  EXPECT_FALSE(l->connect(endpoint::ipv4(peer_ip, 80), h).ok());
+  auto v6l = l->listen(endpoint::loopback_v6(80), h);
+  ASSERT_FALSE(v6l.ok());
+  EXPECT_NE(v6l.err().message.find("IPv4 only"), std::string::npos);
+  auto foreign = l->listen(endpoint::ipv4(fr::ip("127.0.0.1"), 80), h);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.err().message.find("not this interface's address (10.0.0.2/24)"), std::string::npos);
+  ASSERT_TRUE(l->listen(endpoint::ipv4(0, 80), h).ok());
+  auto busy = l->listen(endpoint::ipv4(our_ip, 80), h);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.err().message, "cannot listen on 10.0.0.2:80: Address already in use");
+  EXPECT_FALSE(l->connect(endpoint::loopback_v6(80), h).ok());
   recorder rec;
   auto v6 = l->udp_bind(endpoint::loopback_v6(7), rec);
   ASSERT_FALSE(v6.ok());

@@ -6,8 +6,11 @@
 #include <rte_mempool.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <vector>
 
+#include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/packet.hpp"
 
 namespace sluice::dpdk {
@@ -52,31 +55,39 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
 
   // Checksums: whatever the device offers, in both directions.
   rte_eth_conf conf{};
-  const std::uint64_t rx_want = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
-  const std::uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  const std::uint64_t rx_want = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  const std::uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
   conf.rxmode.offloads = info.rx_offload_capa & rx_want;
   conf.txmode.offloads = info.tx_offload_capa & tx_want;
   d->caps_.rx_ipv4_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
   d->caps_.rx_udp_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
+  d->caps_.rx_tcp_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) != 0;
   d->caps_.tx_ipv4_checksum = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
   d->caps_.tx_udp_checksum = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
-  // Steering: RSS over addresses and ports where the device has it. Devices
-  // without it (tap, af_packet) keep a flow on one queue by themselves.
-  const std::uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
-  const bool want_rss = queues > 1 && rss != 0;
+  d->caps_.tx_tcp_checksum = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0;
+  // Steering: RSS with our key over addresses and ports where the device
+  // has it (the RETA follows once the port runs). Devices without it (tap,
+  // af_packet) choose queues themselves; the stacks forward what lands on
+  // the wrong loop (inet::flow_steering, stack::deliver).
+  const std::uint64_t rss =
+      info.flow_type_rss_offloads & (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_FRAG_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP |
+                                     RTE_ETH_RSS_NONFRAG_IPV4_UDP);
+  const bool tcp_rss = (rss & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
+  const bool want_rss = queues > 1 && tcp_rss && info.reta_size != 0 &&
+                        (info.hash_key_size == 0 || info.hash_key_size == inet::flow_steering::key_len);
+  std::array<std::uint8_t, inet::flow_steering::key_len> key = inet::flow_steering::default_key;
   if (want_rss) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    conf.rx_adv_conf.rss_conf.rss_key = key.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<std::uint8_t>(key.size());
   }
   int rc = rte_eth_dev_configure(port, queues, queues, &conf);
+  bool rss_on = want_rss && rc == 0;
   if (rc != 0 && want_rss) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
-    conf.rx_adv_conf.rss_conf.rss_hf = 0;
+    conf.rx_adv_conf.rss_conf = {};
     rc = rte_eth_dev_configure(port, queues, queues, &conf);
-    d->steering_ = "RSS refused by the device: flows spread as the device does";
-  } else {
-    d->steering_ = want_rss ? "RSS over IP addresses and UDP ports"
-                            : queues > 1 ? "no RSS: the device keeps each flow on one queue by itself" : "one queue";
   }
   if (rc != 0) return error{rte_error("rte_eth_dev_configure", rc), {}};
   std::uint16_t nrx = cfg.rx_descriptors, ntx = cfg.tx_descriptors;
@@ -122,6 +133,36 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
   }
   if (rc = rte_eth_dev_start(port); rc != 0) return error{rte_error("rte_eth_dev_start", rc), {}};
   d->started_ = true;
+  if (rss_on) {
+    // RETA entry i -> the queue of loop i % loops: what flow_steering's
+    // table says, so that device and stacks agree on every flow's owner.
+    const std::uint16_t size = info.reta_size;
+    std::vector<rte_eth_rss_reta_entry64> reta((size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    const auto loops = static_cast<unsigned>(cfg.loop_queues.empty() ? queues : cfg.loop_queues.size());
+    for (std::uint16_t i = 0; i < size; ++i) {
+      auto& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+      group.mask |= std::uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+      const unsigned loop = i % loops;
+      group.reta[i % RTE_ETH_RETA_GROUP_SIZE] =
+          cfg.loop_queues.empty() ? static_cast<std::uint16_t>(loop) : cfg.loop_queues[loop];
+    }
+    if (rte_eth_dev_rss_reta_update(port, reta.data(), size) == 0) {
+      d->hardware_steering_ = true;
+      d->reta_size_ = size;
+    } else {
+      rss_on = false;
+    }
+  }
+  if (d->hardware_steering_) {
+    d->steering_ = "RSS: Toeplitz key and a " + std::to_string(d->reta_size_) +
+                   "-entry RETA programmed by sluice; every flow reaches its owner's queue";
+  } else if (queues > 1) {
+    d->steering_ = std::string(want_rss ? "RSS refused by the device" : "no RSS on this device") +
+                   ": the device picks queues; segments that land on another loop are forwarded to their owner "
+                   "through the mailboxes (software table)";
+  } else {
+    d->steering_ = "one queue: one loop owns every flow";
+  }
   rte_ether_addr addr{};
   if (rte_eth_macaddr_get(port, &addr) == 0) {
     for (std::size_t i = 0; i < 6; ++i) d->mac_.bytes[i] = addr.addr_bytes[i];
@@ -155,8 +196,12 @@ std::string dpdk_device::link() const {
 }
 
 std::string dpdk_device::describe() const {
-  auto on_off = [](bool ip, bool udp) {
-    return ip && udp ? std::string("IPv4+UDP") : ip ? std::string("IPv4") : udp ? std::string("UDP") : std::string("software");
+  auto on_off = [](bool ip, bool udp, bool tcp) {
+    std::string s;
+    if (ip) s += "IPv4";
+    if (udp) s += std::string(s.empty() ? "" : "+") + "UDP";
+    if (tcp) s += std::string(s.empty() ? "" : "+") + "TCP";
+    return s.empty() ? std::string("software") : s;
   };
   std::string pools;
   for (const auto& p : pools_) {
@@ -167,8 +212,8 @@ std::string dpdk_device::describe() const {
          (socket_ < 0 ? std::string("none") : std::to_string(socket_)) + "): " + std::to_string(queues()) +
          " RX/TX queue pair" + (queues() == 1 ? "" : "s") + " of " + std::to_string(cfg_.rx_descriptors) + "/" +
          std::to_string(cfg_.tx_descriptors) + " descriptors; " + steering_ + "; checksums rx " +
-         on_off(caps_.rx_ipv4_checksum, caps_.rx_udp_checksum) + ", tx " +
-         on_off(caps_.tx_ipv4_checksum, caps_.tx_udp_checksum) + "; MTU " + std::to_string(caps_.mtu) + "; pools: " +
+         on_off(caps_.rx_ipv4_checksum, caps_.rx_udp_checksum, caps_.rx_tcp_checksum) + ", tx " +
+         on_off(caps_.tx_ipv4_checksum, caps_.tx_udp_checksum, caps_.tx_tcp_checksum) + "; MTU " + std::to_string(caps_.mtu) + "; pools: " +
          pools + "; " + link();
 }
 

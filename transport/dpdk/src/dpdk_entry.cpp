@@ -22,6 +22,7 @@
 #include "sluice/dpdk/dpdk_transport.hpp"
 #include "sluice/dpdk/eal_args.hpp"
 #include "sluice/dpdk/preflight.hpp"
+#include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/interface_config.hpp"
 #include "sluice/inet/stack_group.hpp"
 #include "sluice/transport/registry.hpp"
@@ -35,6 +36,8 @@ struct process_state {
   bool eal_running = false;  // and succeeded, and rte_eal_cleanup is still owed
   std::unique_ptr<dpdk::dpdk_device> device;
   std::unique_ptr<inet::stack_group> group;
+  std::unique_ptr<inet::flow_steering> steering;
+  inet::tcp_config tcp;
   inet::interface_config iface;
   platform::placement_plan plan;
   duration idle_sleep{};
@@ -63,8 +66,36 @@ std::string probe_dpdk(const transport_settings& s) {
 
 dpdk::device_config device_config_for(const platform::placement_plan& plan) {
   dpdk::device_config cfg;
-  for (const auto& l : plan.loops) cfg.queue_nodes.push_back(l.memory_node);
+  for (const auto& l : plan.loops) {
+    cfg.queue_nodes.push_back(l.memory_node);
+    cfg.loop_queues.push_back(static_cast<std::uint16_t>(l.nic_queue < 0 ? l.loop : static_cast<unsigned>(l.nic_queue)));
+  }
   return cfg;
+}
+
+inet::tcp_config tcp_config_for(const transport_settings& s) {
+  inet::tcp_config t;
+  t.congestion = s.tcp_congestion == "newreno" ? inet::congestion_algorithm::newreno : inet::congestion_algorithm::cubic;
+  t.delayed_ack = s.tcp_delayed_ack;
+  t.nagle = s.tcp_nagle;
+  t.keepalive_idle = s.tcp_keepalive;
+  return t;
+}
+
+// How TCP flows reach their loops on a device of this driver, for
+// --print-plan (the running port says what it found: dpdk_device::steering).
+std::string steering_for(const std::string& driver, unsigned loops) {
+  if (loops <= 1) return "one loop: it owns every flow";
+  if (driver == "net_tap" || driver == "net_af_packet" || driver == "net_af_xdp" || driver == "net_ring" ||
+      driver == "net_null" || driver == "net_memif") {
+    return "software: " + driver +
+           " has no RSS we can program; the kernel (or the PMD) picks the queue, and a segment that lands on "
+           "another loop is forwarded to its owner through the mailboxes (Toeplitz hash + RETA computed in "
+           "software); outgoing connections pick source ports whose hash lands on the connecting loop";
+  }
+  return "RSS where the NIC offers it for TCP over IPv4: sluice programs its Toeplitz key and RETA so that "
+         "hardware and software agree on each flow's loop; outgoing connections pick source ports whose hash "
+         "lands on the connecting loop; a NIC without RSS falls back to the software table";
 }
 
 std::string join(const std::vector<std::string>& words) {
@@ -115,6 +146,9 @@ result<void> init_dpdk(const transport_settings& s, const platform::placement_pl
   }
   st.device = std::move(*dev);
   st.group = std::make_unique<inet::stack_group>(static_cast<unsigned>(plan.loops.size()));
+  // The same function the device's RSS computes, if it has any (its RETA size).
+  st.steering = std::make_unique<inet::flow_steering>(static_cast<unsigned>(plan.loops.size()), st.device->reta_size());
+  st.tcp = tcp_config_for(s);
   st.iface = *ifc;
   st.plan = plan;
   st.idle_sleep = s.idle_sleep;
@@ -139,6 +173,8 @@ std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_
   inet::inet_transport_options to;
   to.stack.iface = st.iface;
   to.stack.group = st.group.get();
+  to.stack.steering = st.steering.get();
+  to.stack.tcp = st.tcp;
   to.stack.announce = id == 0;  // one announcement per port
   to.max_sleep = st.idle_sleep;
   to.transport_name = "dpdk";
@@ -150,8 +186,12 @@ std::string describe_dpdk(const transport_settings& s, const platform::placement
   auto args = dpdk::eal_args::parse(s.dpdk_args);
   if (!args) return "dpdk: " + args.err().message + "\n";
   std::string out = "dpdk: EAL arguments: " + join(dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()))) + "\n";
+  const auto loops = static_cast<unsigned>(plan.loops.size());
   if (!args->vdevs.empty()) {
-    for (const auto& v : args->vdevs) out += "  port: virtual device " + v + " (no NUMA node)\n";
+    for (const auto& v : args->vdevs) {
+      out += "  port: virtual device " + v + " (no NUMA node)\n";
+      out += "  steering: " + steering_for(dpdk::eal_args::driver_of(v), loops) + "\n";
+    }
   } else if (!args->allow.empty()) {
     for (const auto& a : args->allow) {
       std::string full = std::count(a.begin(), a.end(), ':') == 1 ? "0000:" + a : a;
@@ -159,9 +199,11 @@ std::string describe_dpdk(const transport_settings& s, const platform::placement
       int node = -1;
       if (!(in >> node)) node = -1;
       out += "  port: PCI " + full + " (NUMA node " + (node < 0 ? std::string("none known") : std::to_string(node)) + ")\n";
+      out += "  steering: " + steering_for("pci", loops) + "\n";
     }
   } else {
     out += "  port: the first NIC bound to a DPDK driver\n";
+    out += "  steering: " + steering_for("pci", loops) + "\n";
   }
   const auto cfg = device_config_for(plan);
   for (const auto& l : plan.loops) {
@@ -191,6 +233,7 @@ void finish_dpdk() {
   process_state& st = state();
   st.device.reset();
   st.group.reset();
+  st.steering.reset();
   if (st.eal_running) {
     // The EAL leaves its (empty, with --no-shconf) runtime directory behind.
     const std::string dir = rte_eal_get_runtime_dir();

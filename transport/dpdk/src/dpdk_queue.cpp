@@ -69,13 +69,14 @@ std::size_t dpdk_queue::transmit(inet::packet** pkts, std::size_t n) noexcept {
       std::uint64_t ol = 0;
       if ((p->meta.tx & inet::packet_meta::tx_ip_checksum) != 0) ol |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
       if ((p->meta.tx & inet::packet_meta::tx_udp_checksum) != 0) ol |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+      if ((p->meta.tx & inet::packet_meta::tx_tcp_checksum) != 0) ol |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
       m->ol_flags = ol;
       m->l2_len = p->meta.l2_len;
       m->l3_len = p->meta.l3_len;
       ms[i] = m;
     }
     // No rte_eth_tx_prepare: the stack already put the pseudo-header sum in
-    // the UDP checksum field, which is all the offload needs.
+    // the UDP or TCP checksum field, which is all the offload needs.
     const std::uint16_t sent = rte_eth_tx_burst(port_, queue_, ms, static_cast<std::uint16_t>(k));
     tx_packets_.add(sent);
     done += sent;

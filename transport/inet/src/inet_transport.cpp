@@ -32,6 +32,9 @@ std::size_t inet_transport::poll(duration timeout) noexcept {
   }
   time_point t = steady_now();
   (last_useful_ ? st.work_ns : st.idle_poll_ns).add(static_cast<std::uint64_t>((t - mark_).count()));
+  // The ACKs the last burst still owes (the applications' answers, sent in
+  // the flush phase, carried the others).
+  stack_->tcp().send_pending_acks();
   (void)stack_->flush();
   if (timeout != duration::zero() && !stack_->tx_pending()) {
     // Idle long enough (the loop's spin budget): sleep, a little longer each
@@ -76,14 +79,12 @@ void inet_transport::drain_wakeup() noexcept {
   (void)r;
 }
 
-result<listener*> inet_transport::listen(const endpoint&, handler&, const listen_options&) {
-  return error{"TCP on the " + std::string(opts_.transport_name) + " transport is not implemented yet",
-               std::error_code(ENOTSUP, std::system_category())};
+result<listener*> inet_transport::listen(const endpoint& at, handler& h, const listen_options& opts) {
+  return stack_->tcp().listen(at, h, opts);
 }
 
-result<connection_handle> inet_transport::connect(const endpoint&, handler&, void*) {
-  return error{"TCP on the " + std::string(opts_.transport_name) + " transport is not implemented yet",
-               std::error_code(ENOTSUP, std::system_category())};
+result<connection_handle> inet_transport::connect(const endpoint& to, handler& h, void* context) {
+  return stack_->tcp().connect(to, h, context);
 }
 
 result<udp_socket*> inet_transport::udp_bind(const endpoint& at, datagram_handler& h) { return stack_->udp_bind(at, h); }

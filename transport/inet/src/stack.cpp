@@ -7,6 +7,7 @@
 #include "sluice/core/handler.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/inet/checksum.hpp"
+#include "sluice/inet/flow_steering.hpp"
 
 namespace sluice::inet {
 
@@ -29,22 +30,28 @@ stack::stack(loop_base& loop, packet_port& port, const stack_options& opts)
       mac_(port.mac()),
       release_(port.release_function()),
       arp_(opts.arp, stats_),
-      reasm_(opts.reassembly, stats_) {
+      reasm_(opts.reassembly, stats_),
+      tcp_(*this, loop, opts.tcp, stats_) {
   maintenance_.bind<&stack::on_maintenance>(this);
   sockets_.reserve(16);
+  loopback_.resize(std::max<std::size_t>(opts_.loopback_capacity, 1));
+  looped_.resize(loopback_.size());
   if (opts_.group != nullptr) opts_.group->join(loop_.id(), this);
+  tcp_.set_steering(opts_.steering, opts_.group != nullptr ? opts_.group->size() : 1);
 }
 
 stack::~stack() {
   if (opts_.group != nullptr) opts_.group->leave(loop_.id());
   for (std::size_t i = 0; i < tx_n_; ++i) segment_unref(&tx_[i]->seg);
   for (std::size_t i = 0; i < spare_n_; ++i) segment_unref(&spare_[i]->seg);
+  for (std::size_t i = 0; i < loopback_n_; ++i) segment_unref(&loopback_[i]->seg);
 }
 
 // ---- receive ------------------------------------------------------------------------
 
 std::size_t stack::poll() noexcept {
-  std::size_t total = 0;
+  std::size_t total = loopback_n_;
+  receive_looped();
   for (unsigned b = 0; b < opts_.max_bursts; ++b) {
     const std::size_t n = port_.receive(rx_.data(), rx_.size());
     if (n == 0) break;
@@ -63,6 +70,29 @@ void stack::receive(packet* const* pkts, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) handle(pkts[i]);
   pool.set_deferred(false);
   pool.reclaim();
+  // What TCP received goes to the applications once per burst.
+  tcp_.end_of_burst();
+}
+
+void stack::receive_looped() noexcept {
+  // Frames this stack sent to itself, received as if from the wire (their
+  // handlers may send more: those wait for the next poll).
+  if (loopback_n_ == 0) return;
+  const std::size_t n = loopback_n_;
+  std::swap(loopback_, looped_);
+  loopback_n_ = 0;
+  receive(looped_.data(), n);
+}
+
+void stack::loop_back(packet* p) noexcept {
+  if (loopback_n_ == loopback_.size()) return drop(p, drop_reason::tx_queue_full);
+  mac_.store(p->data());
+  // Checksums an offload was to fill in were never computed: mark the frame
+  // so the receive path trusts it.
+  p->meta.rx = packet_meta::rx_loopback;
+  stats_.tx_frames.add();
+  stats_.tx_bytes.add(p->size());
+  loopback_[loopback_n_++] = p;
 }
 
 void stack::drop(packet* p, drop_reason why) noexcept {
@@ -143,7 +173,8 @@ void stack::handle_ipv4(packet* p, const ethernet_header& eth) noexcept {
   if (caps_.rx_ipv4_checksum && (rx & packet_meta::rx_ip_checksum_bad) != 0) {
     return drop(p, drop_reason::ipv4_bad_checksum);
   }
-  const bool verify = !(caps_.rx_ipv4_checksum && (rx & packet_meta::rx_ip_checksum_good) != 0);
+  const bool verify = !(caps_.rx_ipv4_checksum && (rx & packet_meta::rx_ip_checksum_good) != 0) &&
+                      (rx & packet_meta::rx_loopback) == 0;
   ipv4_header h;
   if (auto r = parse_ipv4(p->data() + ethernet_header_len, p->size() - ethernet_header_len, verify, h);
       r != drop_reason::none) {
@@ -153,7 +184,8 @@ void stack::handle_ipv4(packet* p, const ethernet_header& eth) noexcept {
   // An end host: what is not addressed to us is not forwarded, only counted.
   if (!ifc.accepts(h.dst)) return drop(p, drop_reason::ipv4_not_for_us);
   // A reply to these sources would go to a group or to ourselves.
-  if (h.src == 0 || h.src == limited_broadcast || is_group_ip(h.src) || h.src == ifc.address ||
+  if (h.src == 0 || h.src == limited_broadcast || is_group_ip(h.src) ||
+      (h.src == ifc.address && (rx & packet_meta::rx_loopback) == 0) ||
       (ifc.prefix < 31 && h.src == ifc.subnet_broadcast())) {
     return drop(p, drop_reason::ipv4_bad_source);
   }
@@ -174,17 +206,61 @@ void stack::handle_ipv4(packet* p, const ethernet_header& eth) noexcept {
 }
 
 void stack::deliver(const l4_data& d) noexcept {
-  // The IPv4 demux. TCP (issue 8) takes the same l4_data here.
+  // The IPv4 demux.
   switch (d.ip->protocol) {
     case ip_protocol_udp:
       return handle_udp(d);
     case ip_protocol_icmp:
       return handle_icmp(d);
     case ip_protocol_tcp:
-      return drop_all(d, drop_reason::tcp_not_implemented);
+      // Peers send TCP with DF and segments that fit the path; a segment in
+      // fragments is not worth a copy to make it whole.
+      if (d.single == nullptr) return drop_all(d, drop_reason::tcp_fragmented);
+      return handle_tcp(d.single, *d.ip);
     default:
       return drop_all(d, drop_reason::ipv4_unsupported_protocol);
   }
+}
+
+void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
+  const std::uint8_t rx = p->meta.rx;
+  if (caps_.rx_tcp_checksum && (rx & packet_meta::rx_l4_checksum_bad) != 0) {
+    return drop(p, drop_reason::tcp_bad_checksum);
+  }
+  const bool checksum_ok = (rx & packet_meta::rx_loopback) != 0 ||
+                           (caps_.rx_tcp_checksum && (rx & packet_meta::rx_l4_checksum_good) != 0);
+  // Steering: a segment of a flow another loop owns goes there (the device
+  // could not put it on that loop's queue). The owner is a pure function
+  // of the addresses and ports, the same RSS computes.
+  stack_group* g = opts_.group;
+  if (opts_.steering != nullptr && g != nullptr && g->size() > 1 && p->size() >= 4) {
+    const std::uint16_t sport = load_be16(p->data());
+    const std::uint16_t dport = load_be16(p->data() + 2);
+    const unsigned owner = opts_.steering->owner(ip.src, ip.dst, sport, dport);
+    if (owner != loop_.id()) {
+      stats_.tcp_steered_out.add();
+      const std::uint32_t src = ip.src, dst = ip.dst;
+      loop_.send_to(owner, task([g, p, src, dst, checksum_ok](loop_base& there) {
+        if (stack* s = g->member(there.id())) {
+          s->tcp_forwarded(p, src, dst, checksum_ok);
+        } else {
+          segment_unref(&p->seg);
+        }
+      }));
+      return;
+    }
+  }
+  tcp_.input(p, ip.src, ip.dst, checksum_ok);
+}
+
+void stack::tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept {
+  stats_.tcp_steered_in.add();
+  segment_pool& pool = loop_.pool();
+  pool.set_deferred(true);
+  tcp_.input(p, src, dst, checksum_ok);
+  pool.set_deferred(false);
+  pool.reclaim();
+  tcp_.end_of_burst();
 }
 
 void stack::handle_udp(const l4_data& d) noexcept {
@@ -203,7 +279,8 @@ void stack::handle_udp(const l4_data& d) noexcept {
     s.end = s.begin + keep;
     left -= keep;
   }
-  if (u.checksum != 0) {
+  // (Frames looped back to ourselves may carry a checksum left to an offload.)
+  if (u.checksum != 0 && (first->meta.rx & packet_meta::rx_loopback) == 0) {
     const std::uint8_t rx = first->meta.rx;
     const bool device_checked = d.single != nullptr && caps_.rx_udp_checksum;
     if (device_checked && (rx & packet_meta::rx_l4_checksum_bad) != 0) {
@@ -338,6 +415,7 @@ bool stack::flush() noexcept {
 
 void stack::route(packet* p, std::uint32_t dst) noexcept {
   const interface_config& ifc = opts_.iface;
+  if (dst == ifc.address) return loop_back(p);
   if (dst == limited_broadcast || (ifc.prefix < 31 && dst == ifc.subnet_broadcast())) {
     mac_address::broadcast().store(p->data());
     return queue_tx(p);
@@ -658,6 +736,29 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"fragments_out", &stats_.fragments_out},
       {"tx_in_place", &stats_.tx_in_place},
       {"tx_copied", &stats_.tx_copied},
+      {"tcp_segments_in", &stats_.tcp_segments_in},
+      {"tcp_segments_out", &stats_.tcp_segments_out},
+      {"tcp_active_opens", &stats_.tcp_active_opens},
+      {"tcp_passive_opens", &stats_.tcp_passive_opens},
+      {"tcp_established", &stats_.tcp_established},
+      {"tcp_resets_in", &stats_.tcp_resets_in},
+      {"tcp_resets_out", &stats_.tcp_resets_out},
+      {"tcp_retransmits", &stats_.tcp_retransmits},
+      {"tcp_fast_retransmits", &stats_.tcp_fast_retransmits},
+      {"tcp_timeouts", &stats_.tcp_timeouts},
+      {"tcp_dup_acks", &stats_.tcp_dup_acks},
+      {"tcp_sack_recoveries", &stats_.tcp_sack_recoveries},
+      {"tcp_ooo_segments", &stats_.tcp_ooo_segments},
+      {"tcp_challenge_acks", &stats_.tcp_challenge_acks},
+      {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
+      {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
+      {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},
+      {"tcp_keepalive_probes", &stats_.tcp_keepalive_probes},
+      {"tcp_time_wait", &stats_.tcp_time_wait},
+      {"tcp_zero_copy_in", &stats_.tcp_zero_copy_in},
+      {"tcp_copied_in", &stats_.tcp_copied_in},
+      {"tcp_steered_out", &stats_.tcp_steered_out},
+      {"tcp_steered_in", &stats_.tcp_steered_in},
       {"polls_useful", &stats_.polls_useful},
       {"polls_empty", &stats_.polls_empty},
       {"sleeps", &stats_.sleeps},
@@ -666,6 +767,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"sleep_ns", &stats_.sleep_ns},
   };
   for (const auto& [name, c] : named) out.push_back({p + name, c->get()});
+  tcp_.metrics(prefix, out);
   out.push_back({p + "dropped", stats_.dropped_total()});
   for (std::size_t i = 1; i < drop_reason_count; ++i) {
     out.push_back({p + "drop." + std::string(to_string(static_cast<drop_reason>(i))), stats_.drops[i].get()});

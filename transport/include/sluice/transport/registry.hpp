@@ -29,6 +29,13 @@ struct transport_settings {
   std::string gateway;
   // DPDK's adaptive polling: the longest sleep between polls of an idle loop.
   std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
+  // The user-space TCP (--tcp-*): congestion control ("cubic" or
+  // "newreno"), delayed ACK (0: every burst acknowledged at once), Nagle,
+  // keepalive idle time (0: off).
+  std::string tcp_congestion = "cubic";
+  std::chrono::nanoseconds tcp_delayed_ack{0};
+  bool tcp_nagle = false;
+  std::chrono::nanoseconds tcp_keepalive{0};
 };
 
 struct transport_entry {

@@ -1,10 +1,15 @@
 #pragma once
 // One DPDK port, set up for the placement plan: one RX/TX queue pair per
 // loop, a packet-buffer pool (mempool) per NUMA node that runs loops, each
-// queue fed from its loop's node, checksum offloads where the device has
-// them, RSS where it can spread flows. Its statistics (device-wide and per
-// queue: ipackets, imissed, ierrors, rx_nombuf, ...) and link state feed the
-// app's metrics.
+// queue fed from its loop's node, checksum offloads (IPv4, UDP, TCP) where
+// the device has them, and flow steering: where the device has RSS, its
+// Toeplitz key and indirection table (RETA) are programmed by us to the
+// very function inet::flow_steering computes, so every TCP segment lands
+// on the queue of the loop that owns its connection; where it has not (tap,
+// af_packet), the stacks forward misdelivered segments themselves
+// (hardware_steering() false). Its statistics (device-wide and per queue:
+// ipackets, imissed, ierrors, rx_nombuf, ...) and link state feed the app's
+// metrics.
 //
 // Made and destroyed on the process's main thread (the registry's
 // init_process and finish_process); its queues are then used by their loops
@@ -30,8 +35,13 @@ struct device_config {
   std::uint16_t rx_descriptors = 1024;
   std::uint16_t tx_descriptors = 1024;
   // Buffers one loop's stack may hold besides the rings (its TX queue,
-  // packets waiting for ARP or reassembly, datagrams an application keeps).
-  unsigned held_per_loop = 1200;
+  // packets waiting for ARP or reassembly, datagrams an application keeps,
+  // TCP payloads in receive and out-of-order queues: zero copy keeps them
+  // in the device's buffers until the application consumes them).
+  unsigned held_per_loop = 8192;
+  // The RX/TX queue of each loop (index: loop id), for the RETA: entry i
+  // sends its flows to the queue of loop i % loops.
+  std::vector<std::uint16_t> loop_queues;
 };
 
 // How many packet buffers a node's pool gets: every ring full, every stack
@@ -57,6 +67,14 @@ class dpdk_device {
   // "port 0 (net_tap, 02:..): 2 queue pairs, RSS off (...), checksum offload ..., link up ..."
   [[nodiscard]] std::string describe() const;
   [[nodiscard]] std::string link() const;
+  // True when RSS was programmed with flow_steering's key and table: the
+  // device itself steers each flow to its owner's queue.
+  [[nodiscard]] bool hardware_steering() const noexcept { return hardware_steering_; }
+  // The indirection table size the software steering must use to agree
+  // with the device (128 without RSS).
+  [[nodiscard]] std::uint16_t reta_size() const noexcept { return reta_size_; }
+  // How flows reach their loops on this port, in words (also in describe()).
+  [[nodiscard]] const std::string& steering() const noexcept { return steering_; }
   // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors}. Any thread.
   void metrics(metric_list& out) const;
 
@@ -68,6 +86,8 @@ class dpdk_device {
   std::string driver_;
   int socket_ = -1;
   std::string steering_;
+  bool hardware_steering_ = false;
+  std::uint16_t reta_size_ = 128;
   inet::mac_address mac_;
   inet::port_capabilities caps_;
   struct node_pool {

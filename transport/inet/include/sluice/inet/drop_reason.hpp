@@ -35,7 +35,27 @@ namespace sluice::inet {
   X(ipv4_bad_source)        /* source is a broadcast, multicast or our own address */           \
   X(ipv4_not_for_us)        /* destination is not ours (we do not forward) */                   \
   X(ipv4_unsupported_protocol)                                                                   \
-  X(tcp_not_implemented)    /* TCP on the user-space stack comes later (issue 8) */             \
+  X(tcp_truncated)          /* shorter than a TCP header or its data offset */                  \
+  X(tcp_bad_offset)         /* data offset below 5 words */                                     \
+  X(tcp_bad_options)        /* an option whose length runs past the header or is wrong */       \
+  X(tcp_bad_port)           /* source or destination port 0 */                                  \
+  X(tcp_bad_flags)          /* SYN with FIN or RST */                                           \
+  X(tcp_bad_checksum)                                                                            \
+  X(tcp_fragmented)         /* a TCP segment in IP fragments (peers send DF segments) */        \
+  X(tcp_no_connection)      /* no connection or listener: answered with RST (RFC 9293 3.10.7.1) */ \
+  X(tcp_out_of_window)      /* not acceptable (RFC 9293 3.10.7.4): ACKed and dropped */         \
+  X(tcp_paws)               /* an old timestamp (RFC 7323 5.3): ACKed and dropped */            \
+  X(tcp_bad_ack)            /* acknowledges what was never sent, or far too old (RFC 5961 5.2) */ \
+  X(tcp_rst_ignored)        /* a RST not exactly at RCV.NXT: challenge ACK or nothing (RFC 5961 3) */ \
+  X(tcp_syn_in_window)      /* a SYN on a synchronized connection: challenge ACK (RFC 5961 4) */ \
+  X(tcp_duplicate)          /* data already received (a retransmission or a duplicate) */       \
+  X(tcp_beyond_window)      /* data beyond the advertised window (cut off) */                   \
+  X(tcp_reorder_full)       /* the out-of-order queue's memory limit: the sender retransmits */ \
+  X(tcp_syn_queue_full)     /* a full SYN queue and no SYN cookies */                           \
+  X(tcp_bad_cookie)         /* an ACK for a listener that is no valid SYN cookie */            \
+  X(tcp_no_control_block)   /* the stack's control block limit is reached */                    \
+  X(tcp_accept_full)        /* the loop's connection limit at the end of a handshake: RST */    \
+  X(tcp_after_close)        /* data after the application closed: ACKed, discarded */          \
   X(frag_bad_length)        /* a non-last fragment not a multiple of 8, empty, or past the end */ \
   X(frag_too_big)           /* would reassemble beyond 65535 bytes */                           \
   X(frag_overlap)           /* overlaps a fragment already held: the datagram is dropped */    \

@@ -34,6 +34,31 @@ struct inet_stats {
   counter tx_in_place;           // replies sent in the buffer the request came in (no copy)
   counter tx_copied;             // outgoing payloads copied into a fresh buffer
 
+  // TCP (RFC 9293's MIB-like counts, plus what this stack does besides).
+  counter tcp_segments_in;
+  counter tcp_segments_out;
+  counter tcp_active_opens;      // connect() calls that sent a SYN
+  counter tcp_passive_opens;     // handshakes completed on a listener
+  counter tcp_established;       // connections that reached ESTABLISHED
+  counter tcp_resets_in;         // RSTs that ended a connection
+  counter tcp_resets_out;
+  counter tcp_retransmits;       // segments sent again (any reason)
+  counter tcp_fast_retransmits;  // recoveries entered on duplicate ACKs or SACK
+  counter tcp_timeouts;          // retransmission timer expiries
+  counter tcp_dup_acks;
+  counter tcp_sack_recoveries;   // recoveries that used the peer's SACK blocks
+  counter tcp_ooo_segments;      // segments kept in an out-of-order queue
+  counter tcp_challenge_acks;    // RFC 5961 challenge ACKs sent
+  counter tcp_syn_cookies_sent;
+  counter tcp_syn_cookies_ok;    // connections made from a valid cookie
+  counter tcp_zero_window_probes;
+  counter tcp_keepalive_probes;
+  counter tcp_time_wait;         // connections that entered TIME-WAIT
+  counter tcp_zero_copy_in;      // payloads kept in the buffer they came in
+  counter tcp_copied_in;         // small payloads copied into pool segments
+  counter tcp_steered_out;       // segments forwarded to their owning loop
+  counter tcp_steered_in;        // segments another loop forwarded here
+
   // Adaptive polling: where a loop's time goes. Work: iterations whose poll
   // found packets; idle polling: iterations that found none and did not
   // sleep (the busy-poll spin); sleep: time blocked between polls.

@@ -30,7 +30,7 @@ struct inet_transport_options {
   stack_options stack;
   duration min_sleep = std::chrono::microseconds(20);
   duration max_sleep = std::chrono::milliseconds(1);
-  // For messages: "TCP on the NAME transport is not implemented yet".
+  // The transport's name, for messages.
   std::string_view transport_name = "inet";
 };
 
@@ -43,11 +43,22 @@ class inet_transport {
 
   // ---- data path (transport_backend) ----
   std::size_t poll(duration timeout) noexcept;
-  // No TCP yet (issue 8): no connection ever exists on this transport.
-  void read(connection&) noexcept {}
-  void flush(connection&) noexcept {}
-  void shutdown_write(connection&) noexcept {}
-  void release(connection&) noexcept {}
+  // TCP connections are the stack's tcp_layer's (see tcp_control_block.hpp).
+  void read(connection& c) noexcept { stack_->tcp().read(c); }
+  // Segments leave in this iteration, one burst per connection (as UDP's do).
+  void flush(connection& c) noexcept {
+    stack_->tcp().flush(c);
+    (void)stack_->flush();
+  }
+  void shutdown_write(connection& c) noexcept {
+    stack_->tcp().shutdown_write(c);
+    (void)stack_->flush();
+  }
+  // The FIN or RST a release sends leaves in this iteration too.
+  void release(connection& c) noexcept {
+    stack_->tcp().release(c);
+    (void)stack_->flush();
+  }
   void flush_udp(udp_socket& s) noexcept;
   void fd_released() noexcept {}
   void wake() noexcept;
@@ -56,7 +67,7 @@ class inet_transport {
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
-  void close_listener(listener&) noexcept {}
+  void close_listener(listener& l) noexcept { stack_->tcp().close_listener(l); }
   void close_udp(udp_socket& s) noexcept { stack_->udp_close(s); }
 
   [[nodiscard]] stack& ip() noexcept { return *stack_; }

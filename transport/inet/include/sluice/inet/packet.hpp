@@ -29,11 +29,13 @@ struct packet_meta {
     rx_l4_checksum_good = 4,
     rx_l4_checksum_bad = 8,
     rx_chained = 16,  // more device segments follow (scatter): the stack drops it
+    rx_loopback = 32, // sent by this host to itself: its checksums may be left to an offload, trust them
   };
   // Set by the stack on transmit: what the device is to fill in.
   enum tx_flag : std::uint8_t {
     tx_ip_checksum = 1,
     tx_udp_checksum = 2,  // the UDP checksum field then holds the pseudo-header sum
+    tx_tcp_checksum = 4,  // the same for TCP
   };
   std::uint8_t rx = 0;
   std::uint8_t tx = 0;

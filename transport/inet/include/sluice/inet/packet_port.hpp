@@ -23,9 +23,11 @@ struct port_capabilities {
   // (packet_meta::rx); otherwise the stack verifies them in software.
   bool rx_ipv4_checksum = false;
   bool rx_udp_checksum = false;
+  bool rx_tcp_checksum = false;
   // The device fills in transmitted checksums (packet_meta::tx).
   bool tx_ipv4_checksum = false;
   bool tx_udp_checksum = false;
+  bool tx_tcp_checksum = false;
   std::uint16_t mtu = 1500;
   // A fresh buffer has this many bytes before its data (room for headers)...
   std::uint32_t headroom = 128;

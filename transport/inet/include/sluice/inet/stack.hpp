@@ -1,23 +1,28 @@
 #pragma once
 // The user-space IPv4 stack of one loop: Ethernet, ARP, IPv4 (checksums,
-// options skipped, fragment reassembly and fragmentation), ICMP echo and UDP
-// sockets, over one packet_port (a DPDK queue pair or a memory wire end).
+// options skipped, fragment reassembly and fragmentation), ICMP echo, UDP
+// sockets and TCP (tcp_layer), over one packet_port (a DPDK queue pair or a
+// memory wire end).
 //
 // Receive path, per burst: parse each frame, drop what is wrong (counted by
 // reason), answer ARP requests and pings in the buffer they came in, hand
-// UDP payloads to their socket's handler as a chain of those buffers. IPv4 is
-// demultiplexed by protocol in one switch: UDP and ICMP here; TCP (issue 8)
-// plugs in beside UDP with the same inputs (the header and the payload as
-// packet buffers) and takes its timers from the loop's wheel and its time
-// from the loop's clock, as ARP and reassembly do.
+// UDP payloads to their socket's handler as a chain of those buffers, and
+// TCP segments to the TCP layer, which keeps their payload in those buffers
+// too; at the burst's end TCP hands what arrived to the applications. IPv4
+// is demultiplexed by protocol in one switch (deliver()).
 //
 // Transmit path: frames are queued and handed to the port in bursts
-// (flush()); a frame whose next hop is not resolved waits in the ARP cache.
+// (flush()); a frame whose next hop is not resolved waits in the ARP cache;
+// a frame to our own address loops back into the receive path (as the
+// kernel's loopback does), so a loop may connect to its own listeners.
 //
-// Shared-nothing (DESIGN.md): the ARP cache, the reassembly table and the
-// UDP port table are this loop's alone. A datagram is served by the loop on
-// whose queue it arrived; ARP knowledge learned from the wire is passed to
-// the other loops' stacks through the mailboxes (stack_group).
+// Shared-nothing (DESIGN.md): the ARP cache, the reassembly table, the UDP
+// port table and the TCP connections are this loop's alone. A datagram is
+// served by the loop on whose queue it arrived; a TCP segment by the loop
+// that owns its flow (flow_steering): one that arrives on another loop's
+// queue is forwarded to its owner through the mailboxes. ARP knowledge
+// learned from the wire is passed to the other loops' stacks the same way
+// (stack_group).
 //
 // Owner core only. Data-path methods are noexcept and allocate nothing.
 
@@ -40,9 +45,13 @@
 #include "sluice/inet/ipv4_reassembler.hpp"
 #include "sluice/inet/packet_port.hpp"
 #include "sluice/inet/stack_group.hpp"
+#include "sluice/inet/tcp_config.hpp"
+#include "sluice/inet/tcp_layer.hpp"
 #include "sluice/inet/wire_format.hpp"
 
 namespace sluice::inet {
+
+class flow_steering;
 
 struct stack_options {
   interface_config iface;
@@ -60,6 +69,11 @@ struct stack_options {
   unsigned max_bursts = 4;
   // Where the other loops' stacks are (nullptr: this loop is alone).
   stack_group* group = nullptr;
+  // Which loop owns a TCP flow (nullptr: this one, for every flow).
+  const flow_steering* steering = nullptr;
+  tcp_config tcp{};
+  // Frames to our own address waiting to loop back in.
+  std::size_t loopback_capacity = 1024;
 };
 
 class stack {
@@ -81,7 +95,8 @@ class stack {
   void receive(packet* const* pkts, std::size_t n) noexcept;
   // Hands queued frames to the port; false if some are left (device full).
   bool flush() noexcept;
-  [[nodiscard]] bool tx_pending() const noexcept { return tx_n_ != 0; }
+  // Frames wait to be sent (or to loop back in): the loop must not sleep.
+  [[nodiscard]] bool tx_pending() const noexcept { return tx_n_ != 0 || loopback_n_ != 0 || tcp_.acks_pending(); }
   // Sends the datagrams queued on u (the loop's flush phase).
   void send_queued(udp_socket& u) noexcept;
 
@@ -93,6 +108,22 @@ class stack {
   void udp_close(udp_socket& u) noexcept;
   // Another loop learned ip -> mac from the wire (runs on this loop).
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
+  // A TCP segment another loop received for a flow this loop owns (runs on
+  // this loop; p's segment covers the TCP header and payload).
+  void tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept;
+
+  // ---- for the TCP layer (owner core) ------------------------------------------------
+  [[nodiscard]] tcp_layer& tcp() noexcept { return tcp_; }
+  [[nodiscard]] const stack_options& options() const noexcept { return opts_; }
+  [[nodiscard]] const port_capabilities& capabilities() const noexcept { return caps_; }
+  // A fresh buffer (data at the headroom), or nullptr.
+  [[nodiscard]] packet* tx_packet() noexcept { return fresh(); }
+  // p holds an L4 message: IPv4 and Ethernet headers go in front, then it
+  // is routed (ARP, loopback) and queued.
+  void send_ip(packet* p, std::uint8_t protocol, std::uint32_t dst) noexcept {
+    finish_ipv4(p, protocol, dst, next_ip_id(), 0, false);
+  }
+  void drop_packet(packet* p, drop_reason why) noexcept { drop(p, why); }
 
   [[nodiscard]] const inet_stats& stats() const noexcept { return stats_; }
   // For the transport, which counts its polling work here too.
@@ -121,6 +152,9 @@ class stack {
   void handle_ipv4(packet* p, const ethernet_header& eth) noexcept;
   void deliver(const l4_data& d) noexcept;
   void handle_udp(const l4_data& d) noexcept;
+  void handle_tcp(packet* p, const ipv4_header& ip) noexcept;
+  void loop_back(packet* p) noexcept;
+  void receive_looped() noexcept;
   void handle_icmp(const l4_data& d) noexcept;
   void drop(packet* p, drop_reason why) noexcept;
   void drop_all(const l4_data& d, drop_reason why) noexcept;
@@ -177,8 +211,14 @@ class stack {
   std::array<packet*, burst> spare_{};  // fresh buffers taken from the port in bursts
   std::size_t spare_n_ = 0;
   std::uint32_t ip_id_ = 0;
+  // Frames to ourselves, received at the next poll.
+  std::vector<packet*> loopback_;
+  std::size_t loopback_n_ = 0;
+  std::vector<packet*> looped_;
 
   std::vector<std::pair<std::uint16_t, udp_socket*>> sockets_;
+  // Last: its control blocks hold packets and timers of the members above.
+  tcp_layer tcp_;
 };
 
 }  // namespace sluice::inet

@@ -1,0 +1,66 @@
+#pragma once
+// Which loop owns a TCP flow: the receive-side scaling function of a NIC,
+// computed in software. A Toeplitz hash (Microsoft's RSS specification,
+// "RSS hashing") over (source address, destination address, source port,
+// destination port) of a received segment, looked up in an indirection
+// table (RETA) whose entries are loop numbers.
+//
+// The same key and table are programmed into devices that have RSS
+// (dpdk_device), so for them hardware and software agree and a segment
+// always arrives on its owner's queue. Devices that cannot steer (net_tap,
+// net_af_packet: the kernel chooses the queue) deliver some segments to the
+// wrong loop; the stack then forwards them to the owner through the
+// mailboxes (stack::deliver). An outgoing connection picks a source port
+// whose hash lands on the connecting loop (pick with owner()), so replies
+// come home on either kind of device.
+//
+// Immutable after construction; any thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::inet {
+
+class flow_steering {
+ public:
+  static constexpr std::size_t key_len = 40;
+  // The key of Microsoft's RSS specification, the one most NICs ship with:
+  // its verification table lets the hash be checked against known values.
+  static const std::array<std::uint8_t, key_len> default_key;
+
+  // `loops` loops, a table of `table_size` entries (a power of two; the
+  // device's RETA size where it has one), entry i -> loop i % loops.
+  explicit flow_steering(unsigned loops, std::size_t table_size = 128,
+                         const std::array<std::uint8_t, key_len>& key = default_key);
+
+  // The Toeplitz hash of the 12-byte input: addresses and ports in network
+  // order, source first (host-order values here).
+  [[nodiscard]] std::uint32_t hash(std::uint32_t src_ip, std::uint32_t dst_ip, std::uint16_t src_port,
+                                   std::uint16_t dst_port) const noexcept;
+  // The hash of addresses only (what RSS uses for fragments and non-TCP/UDP).
+  [[nodiscard]] std::uint32_t hash(std::uint32_t src_ip, std::uint32_t dst_ip) const noexcept;
+  // The loop that owns a received segment with these fields.
+  [[nodiscard]] unsigned owner(std::uint32_t src_ip, std::uint32_t dst_ip, std::uint16_t src_port,
+                               std::uint16_t dst_port) const noexcept {
+    if (loops_ <= 1) return 0;
+    return table_[hash(src_ip, dst_ip, src_port, dst_port) & (table_.size() - 1)];
+  }
+  [[nodiscard]] unsigned loops() const noexcept { return loops_; }
+  [[nodiscard]] const std::array<std::uint8_t, key_len>& key() const noexcept { return key_; }
+  [[nodiscard]] const std::vector<std::uint16_t>& table() const noexcept { return table_; }
+
+ private:
+  [[nodiscard]] std::uint32_t toeplitz(const std::uint8_t* input, std::size_t n) const noexcept;
+
+  unsigned loops_;
+  std::array<std::uint8_t, key_len> key_;
+  std::vector<std::uint16_t> table_;
+  // For each input byte position and value: the XOR of the key windows its
+  // set bits select (12 x 256 words), so a hash is 12 lookups.
+  std::vector<std::uint32_t> lookup_;
+};
+
+}  // namespace sluice::inet
