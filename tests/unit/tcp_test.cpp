@@ -254,6 +254,20 @@ struct tcp_peer : ::testing::Test {
     EXPECT_EQ(state(), tcp_state::established);
     return sa;
   }
+  // The stack closes first (its handler closes on the first byte), the peer
+  // answers with its FIN: the connection ends in TIME-WAIT on our side.
+  void in_time_wait_after_our_close() {
+    make();
+    server.at_data = [](connection& c) { c.close(); };
+    listen(server);
+    accept();
+    in(ACK, "x");
+    (void)one();
+    our_seq += 1;
+    in(FIN | ACK);
+    step(2);
+    (void)out();
+  }
   // Active open from the stack: returns the SYN; answers with a SYN-ACK.
   fr::decoded connect_out(bool ts = false, int wscale = 7, bool sack = true) {
     auto r = l->connect(endpoint::ipv4(peer_ip, 9000), client);
@@ -740,16 +754,7 @@ INSTANTIATE_TEST_SUITE_P(states, tcp_rst_every_state,
                          });
 
 TEST_F(tcp_peer, rst_in_time_wait_is_ignored_as_rfc_1337_asks) {
-  make();
-  server.at_data = [](connection& c) { c.close(); };
-  listen(server);
-  accept();
-  in(ACK, "x");
-  (void)one();
-  our_seq += 1;
-  in(FIN | ACK);
-  step(2);
-  (void)out();
+  in_time_wait_after_our_close();
   ASSERT_EQ(state(), tcp_state::time_wait);
   in(RST);
   step();
@@ -1337,16 +1342,7 @@ TEST_F(tcp_peer, the_loops_connection_limit_resets_a_completed_handshake) {
 }
 
 TEST_F(tcp_peer, a_new_syn_reopens_a_tuple_in_time_wait) {
-  make();
-  server.at_data = [](connection& c) { c.close(); };
-  listen(server);
-  accept();
-  in(ACK, "x");
-  (void)one();
-  our_seq += 1;
-  in(FIN | ACK);
-  step(2);
-  (void)out();
+  in_time_wait_after_our_close();
   ASSERT_EQ(state(), tcp_state::time_wait);
   // RFC 6191: a SYN above the old connection's sequence space is a new one.
   peer_seq += 100000;
