@@ -64,6 +64,14 @@ void app_options::declare(cli& args, std::string default_listen) {
                 spin_given_ = true;
                 return {};
               });
+  args.custom("--flush", "WHEN",
+              "when output is written: iteration (default: once per loop iteration, after every ready event has "
+              "been read) or event (as soon as each event's handler returns; epoll)",
+              [&lo](std::string_view v) -> result<void> {
+                if (v != "iteration" && v != "event") return error{"must be iteration or event", {}};
+                lo.flush_each_event = v == "event";
+                return {};
+              });
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
                        runtime.shutdown_timeout);
@@ -128,6 +136,9 @@ std::optional<int> app_options::finish(const cli& args) {
   if (runtime.transport_opts.tcp_delayed_ack >= std::chrono::milliseconds(500)) {
     // RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
     return args.fail("--tcp-delayed-ack must be below 500ms");
+  }
+  if (runtime.loop.flush_each_event && runtime.transport != "auto" && runtime.transport != "epoll") {
+    return args.fail("--flush=event is supported on epoll only");
   }
   if (runtime.transport == "dpdk") {
     runtime.placement.nic_bound = true;

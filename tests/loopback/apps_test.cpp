@@ -92,6 +92,8 @@ TEST(apps, bad_flags_and_addresses_give_one_line_and_exit_2) {
       {echo_bin(), "--cores=abc"},
       {echo_bin(), "--transport=nonesuch"},
       {echo_bin(), "--idle-timeout=5 parsecs"},
+      {echo_bin(), "--flush=sometimes"},
+      {echo_bin(), "--flush=event", "--transport=dpdk"},
       {bench_bin(), "echo"},
       {bench_bin(), "ping", "--target=127.0.0.1:1"},
       {bench_bin(), "echo", "--target=127.0.0.1:1", "--size=0"},

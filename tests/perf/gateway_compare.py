@@ -70,12 +70,13 @@ class haproxy_server:
         self.s.stop()
 
 
-def sluice_gateway(mode, port, upstream):
+def sluice_gateway(mode, port, upstream, extra=()):
     return P.server([GATEWAY, f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{upstream}", f"--mode={mode}",
-                     "--cores=1", "--cpuset=" + P.SERVER_CPU, "--transport=epoll"], port)
+                     "--cores=1", "--cpuset=" + P.SERVER_CPU, "--transport=epoll", *extra], port)
 
 
-def run_case(name, mode, seconds, rounds):
+def run_case(name, mode, seconds, rounds, variants=()):
+    """variants: extra sluice-gateway command lines (flag lists) measured as their own rows."""
     up_port = P.free_port()
     if mode == "tcp":
         upstream = P.server([ECHO, f"--listen=127.0.0.1:{up_port}", "--cores=1", "--cpuset=" + P.LOAD_CPU], up_port,
@@ -85,16 +86,21 @@ def run_case(name, mode, seconds, rounds):
         upstream = P.server([HTTPD, f"--listen=127.0.0.1:{up_port}", "--cores=1", "--cpuset=" + P.LOAD_CPU], up_port,
                             cpus=P.LOAD_CPU)
         load = ["http", "--connections=100", "--expect-body=Hello, World!"]
-    results = {"direct": [], "sluice-gateway": [], "haproxy": []}
+    peers = ["direct", "sluice-gateway", *("sluice-gateway " + " ".join(v) for v in variants), "haproxy"]
+    extra = {"sluice-gateway " + " ".join(v): v for v in variants}
+    results = {who: [] for who in peers}
     try:
         for _ in range(rounds):
-            for who in ("direct", "sluice-gateway", "haproxy"):
+            for who in peers:
                 if who == "direct":
                     r = P.bench([*load, f"--target=127.0.0.1:{up_port}", f"--duration={seconds}s", "--warmup=1s"])
                     results[who].append((r, None))
                     continue
                 port = P.free_port()
-                proxy = sluice_gateway(mode, port, up_port) if who == "sluice-gateway" else haproxy_server(mode, port, up_port)
+                if who == "haproxy":
+                    proxy = haproxy_server(mode, port, up_port)
+                else:
+                    proxy = sluice_gateway(mode, port, up_port, extra.get(who, ()))
                 try:
                     # Warm-up outside the measured CPU time, then the run.
                     P.bench([*load, f"--target=127.0.0.1:{port}", "--duration=1s", "--warmup=0s"])
@@ -116,15 +122,15 @@ def summarize(name, results):
         return P.median([pick(r) for r, _ in results[who]])
 
     direct50, direct99 = med("direct", "p50_ns"), med("direct", "p99_ns")
-    lines = [f"{name}", f"  {'':16} {'msgs/s':>10} {'p50':>8} {'p99':>8} {'+p50':>8} {'+p99':>8} {'CPU/msg':>9}"]
-    for who in ("direct", "sluice-gateway", "haproxy"):
+    lines = [f"{name}", f"  {'':30} {'msgs/s':>10} {'p50':>8} {'p99':>8} {'+p50':>8} {'+p99':>8} {'CPU/msg':>9}"]
+    for who in results:
         rate = med(who, "rate")
         p50, p99 = med(who, "p50_ns"), med(who, "p99_ns")
         if who == "direct":
-            lines.append(f"  {who:16} {rate:10.0f} {P.fmt_us(p50):>8} {P.fmt_us(p99):>8} {'':>8} {'':>8} {'':>9}")
+            lines.append(f"  {who:30} {rate:10.0f} {P.fmt_us(p50):>8} {P.fmt_us(p99):>8} {'':>8} {'':>8} {'':>9}")
         else:
             cpu = P.median([c for _, c in results[who]])
-            lines.append(f"  {who:16} {rate:10.0f} {P.fmt_us(p50):>8} {P.fmt_us(p99):>8} "
+            lines.append(f"  {who:30} {rate:10.0f} {P.fmt_us(p50):>8} {P.fmt_us(p99):>8} "
                          f"{P.fmt_us(p50 - direct50):>8} {P.fmt_us(p99 - direct99):>8} {cpu * 1e6:7.2f}us")
     ratio = med("sluice-gateway", "rate") / med("haproxy", "rate")
     added_sluice = med("sluice-gateway", "p99_ns") - direct99
@@ -139,13 +145,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--variant", action="append", default=[], metavar="FLAGS",
+                    help="also measure sluice-gateway with these extra flags (space-separated), as its own row")
     args = ap.parse_args()
     if shutil.which("haproxy") is None:
         sys.exit("haproxy is not installed: run bash build/install-deps.sh")
     P.ensure_build()
     out = []
     for name, mode in (("L4: 64-byte echo, 50 connections", "tcp"), ("L7: GET /, 100 connections", "http")):
-        out.append(summarize(name, run_case(name, mode, args.seconds, args.rounds)))
+        out.append(summarize(name, run_case(name, mode, args.seconds, args.rounds, [v.split() for v in args.variant])))
         print(out[-1], flush=True)
     with open(os.path.join(P.OUT, "gateway_compare.txt"), "w") as f:
         f.write("\n\n".join(out) + "\n")

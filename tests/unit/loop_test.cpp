@@ -4,8 +4,11 @@
 #include "sluice/core/loop.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <functional>
 
@@ -24,11 +27,13 @@ struct recorder final : handler {
   std::string received;
   bool consume = true;
   std::function<void(connection&)> on_open_fn;
+  std::function<void(connection&)> on_data_fn;  // instead of recording
   void on_open(connection& c) noexcept override {
     opened.push_back(c.handle());
     if (on_open_fn) on_open_fn(c);
   }
   void on_data(connection& c) noexcept override {
+    if (on_data_fn) return on_data_fn(c);
     if (!consume) return;
     while (!c.input().empty()) received += std::string(*c.input().next(std::min<std::size_t>(c.input().size(), 4096)));
   }
@@ -279,6 +284,54 @@ TEST(loop, write_refused_over_max_output) {
   EXPECT_EQ(f.l->stats().writes_rejected.get(), 1u);
   EXPECT_EQ(test::read_n(a, 900, 2s), std::string(900, 'a'));
   ::close(a);
+}
+
+// Two connections whose requests arrive in the same poll: with the default
+// (flush once per iteration) the first reply is written after both handlers
+// ran; with flush_each_event it is already on its way when the second
+// handler runs. Each handler looks at what the clients can read.
+std::vector<int> replies_visible_to_each_handler(bool flush_each_event) {
+  fixture f([&](loop_options& o) { o.flush_each_event = flush_each_event; });
+  int a = f.connect_client();
+  int b = f.connect_client();
+  std::vector<int> seen;
+  f.rec.on_data_fn = [&](connection& c) {
+    int visible = 0;
+    for (int fd : {a, b}) {
+      int n = 0;
+      if (::ioctl(fd, FIONREAD, &n) == 0 && n > 0) ++visible;
+    }
+    seen.push_back(visible);
+    (void)c.send(std::move(c.input()));
+  };
+  for (int fd : {a, b}) EXPECT_EQ(::send(fd, "x", 1, 0), 1);
+  // Both requests in the server's receive queues (the kernel acknowledged
+  // them) before the loop polls once.
+  auto unacked = [](int fd) {
+    int n = 0;
+    return ::ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -1;
+  };
+  for (int i = 0; i < 2000 && (unacked(a) != 0 || unacked(b) != 0); ++i) {
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 1);
+  }
+  EXPECT_EQ(unacked(a), 0);
+  EXPECT_EQ(unacked(b), 0);
+  f.l->run_once();
+  EXPECT_EQ(seen.size(), 2u) << "both requests were in one poll";
+  EXPECT_EQ(test::read_n(a, 1, 2s), "x");
+  EXPECT_EQ(test::read_n(b, 1, 2s), "x");
+  ::close(a);
+  ::close(b);
+  return seen;
+}
+
+TEST(loop, by_default_output_is_written_once_every_event_of_the_poll_was_handled) {
+  EXPECT_EQ(replies_visible_to_each_handler(false), (std::vector<int>{0, 0}));
+}
+
+TEST(loop, flush_each_event_writes_a_reply_before_the_next_event_is_handled) {
+  EXPECT_EQ(replies_visible_to_each_handler(true), (std::vector<int>{0, 1}));
 }
 
 }  // namespace

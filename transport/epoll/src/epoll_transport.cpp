@@ -47,7 +47,7 @@ epoll_transport::~epoll_transport() {
 
 // ---- polling ------------------------------------------------------------------------
 
-std::size_t epoll_transport::poll(duration timeout) noexcept {
+int epoll_transport::wait(duration timeout) noexcept {
   if (!pending_accepts_.empty()) timeout = duration::zero();
   int n;
   if (timeout == duration::max()) {
@@ -63,14 +63,14 @@ std::size_t epoll_transport::poll(duration timeout) noexcept {
       n = ::epoll_wait(epfd_, events_.data(), max_events, static_cast<int>(std::min<long long>(ms, INT_MAX)));
     }
   }
-  if (n < 0) n = 0;  // EINTR: the loop simply comes round again
-  for (int i = 0; i < n; ++i) dispatch(events_[static_cast<std::size_t>(i)]);
-  if (!pending_accepts_.empty()) {
-    accept_batch_.swap(pending_accepts_);
-    for (listener* l : accept_batch_) accept_ready(*l);
-    accept_batch_.clear();
-  }
-  return static_cast<std::size_t>(n);
+  return n < 0 ? 0 : n;  // EINTR: the loop simply comes round again
+}
+
+void epoll_transport::serve_pending_accepts() noexcept {
+  if (pending_accepts_.empty()) return;
+  accept_batch_.swap(pending_accepts_);
+  for (listener* l : accept_batch_) accept_ready(*l);
+  accept_batch_.clear();
 }
 
 void epoll_transport::dispatch(const epoll_event& ev) noexcept {

@@ -21,6 +21,10 @@ struct loop_options {
   // comes back to back (measured: about a third of a 23 us loopback HTTP
   // round trip on the 2-core VM), for up to this much CPU per idle gap.
   duration spin_budget = duration::zero();
+  // Write each connection's output as soon as the handler of the event that
+  // produced it returns, instead of once per iteration after every event of
+  // the poll has been dispatched (transports that offer it: epoll).
+  bool flush_each_event = false;
 
   std::size_t max_connections = 65536;
   // Per connection: reading stops while this many input bytes are unconsumed.

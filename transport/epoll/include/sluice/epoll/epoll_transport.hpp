@@ -33,7 +33,21 @@ class epoll_transport {
   ~epoll_transport();
 
   // ---- data path (see transport_backend in loop.hpp) ----
-  std::size_t poll(duration timeout) noexcept;
+  std::size_t poll(duration timeout) noexcept {
+    return poll(timeout, [] {});
+  }
+  // The same, calling after_event() once each event is dispatched (the loop
+  // flushes there with loop_options::flush_each_event).
+  template <class AfterEvent>
+  std::size_t poll(duration timeout, AfterEvent&& after_event) noexcept {
+    const int n = wait(timeout);
+    for (int i = 0; i < n; ++i) {
+      dispatch(events_[static_cast<std::size_t>(i)]);
+      after_event();
+    }
+    serve_pending_accepts();
+    return static_cast<std::size_t>(n);
+  }
   void read(connection& c) noexcept;
   void flush(connection& c) noexcept;
   void shutdown_write(connection& c) noexcept;
@@ -56,6 +70,8 @@ class epoll_transport {
   enum kind : std::uint64_t { k_connection = 0, k_listener = 1, k_udp = 2, k_wakeup = 3 };
   static std::uint64_t tag(void* p, kind k) noexcept { return reinterpret_cast<std::uint64_t>(p) | k; }
 
+  int wait(duration timeout) noexcept;  // epoll_wait; 0 on EINTR
+  void serve_pending_accepts() noexcept;
   void dispatch(const epoll_event& ev) noexcept;
   void on_connection_event(connection& c, std::uint32_t events) noexcept;
   void accept_ready(listener& l) noexcept;
