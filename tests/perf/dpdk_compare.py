@@ -11,10 +11,20 @@ in the same run:
    sluice-echo --protocol=sockperf on DPDK (net_tap, inside a network
    namespace made for the run), next to the kernel's own UDP loopback round
    trip (sockperf server on 127.0.0.1 in the same namespace).
+4. TCP ping-pong of 64-byte messages, one outstanding, entirely in user space:
+   two sluice stacks (two loop<dpdk_transport> in one process, one thread,
+   joined by a pair of ring ports; sluice-tcp-pingpong) against the kernel's
+   TCP loopback ping-pong measured by the same program in the same run (one
+   thread serving both sockets, the same shape; also two threads, spinning
+   and blocking, for scale). Target: sluice p50 <= 0.3x the kernel's.
+5. sluice-httpd over tap vs sluice-httpd on epoll, driven by the same wrk
+   command (wrk -t1 -c32 --latency): on DPDK over net_tap with wrk in the
+   namespace made for the run, and on epoll over that namespace's loopback.
 
 Servers run on CPU 0, clients on CPU 1; rounds alternate between the peers.
 
   /usr/bin/python3 tests/perf/dpdk_compare.py [--seconds=5] [--rounds=3]
+      [--only=1,2,3,4,5]   (a subset of the sections)
 
 Results go to _perf/dpdk_compare.txt. Needs root, /dev/net/tun, libdpdk.
 """
@@ -35,6 +45,9 @@ import dpdk_netns_test as N  # noqa: E402  (its namespace helper and app runner)
 
 ECHO = os.path.join(P.BUILD, "apps", "sluice-echo")
 STACK_BENCH = os.path.join(P.BUILD, "tests", "perf", "sluice-stack-bench")
+TCP_PINGPONG = os.path.join(P.BUILD, "tests", "perf", "sluice-tcp-pingpong")
+HTTPD = os.path.join(P.BUILD, "apps", "sluice-httpd")
+WRK_CONNECTIONS = 32
 
 
 def sockperf(mode, ip, port, seconds, tcp=False, extra=()):
@@ -159,16 +172,87 @@ def tap_compare(seconds, rounds):
     return med, metrics
 
 
+def tcp_pingpong(rounds, count):
+    """Medians over rounds of sluice-tcp-pingpong (each round measures every mode)."""
+    runs = []
+    for _ in range(rounds):
+        # The program pins itself: main thread CPU 1, the kernel echo thread CPU 0.
+        r = subprocess.run([TCP_PINGPONG, f"--count={count}", f"--cpu={P.LOAD_CPU}", f"--server-cpu={P.SERVER_CPU}",
+                            "--json"], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("sluice-tcp-pingpong failed: " + r.stdout + r.stderr)
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    keys = ("p50_us", "p99_us", "mean_us", "per_s", "n")
+    return {mode: {k: P.median([x[mode][k] for x in runs]) for k in keys}
+            for mode in ("sluice", "kernel", "kernel_spin", "kernel_block")}, [x["ratio_p50"] for x in runs]
+
+
+def wrk_latency(url, seconds):
+    """wrk --latency on the load CPU; returns (req/s, p50_us, p99_us)."""
+    r = subprocess.run(["taskset", "-c", P.LOAD_CPU, "wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s",
+                        "--timeout", "2s", "--latency", url], capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = "Non-2xx" in out or re.search(r"Socket errors: connect [1-9]|read [1-9]|write [1-9]|timeout [1-9]", out)
+    if r.returncode != 0 or rate is None or bad:
+        raise RuntimeError(f"wrk against {url} failed or saw errors:\n{out}{r.stderr}")
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m is None:
+            raise RuntimeError(f"no {p}% line in wrk --latency output:\n{out}")
+        return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+
+    return float(rate.group(1)), pct(50), pct(99)
+
+
+def httpd_compare(seconds, rounds):
+    """sluice-httpd on DPDK over tap vs on epoll (loopback), same wrk command,
+    both inside one namespace made for the run; both servers stay up and the
+    rounds alternate (the idle one sleeps: epoll blocks, the DPDK loop's
+    adaptive polling backs off to 1 ms sleeps)."""
+    results = {"tap": [], "epoll": []}
+    with N.netns(f"slhttp{os.getpid()}"):
+        a = N.app(HTTPD, "net_tap0,iface=sl0", extra=[f"--listen=0.0.0.0:{N.HTTP_PORT}", "--cpuset=" + P.SERVER_CPU],
+                  cores=1)
+        k = None
+        try:
+            if not a.wait_ready():
+                raise RuntimeError("sluice-httpd on DPDK did not start:\n" + a.text())
+            N.run("ip", "addr", "add", f"{N.KERNEL_IP}/24", "dev", "sl0")
+            N.run("ip", "link", "set", "sl0", "up")
+            port = P.free_port()
+            k = P.server([HTTPD, f"--listen=127.0.0.1:{port}", "--cores=1", "--cpuset=" + P.SERVER_CPU], port)
+            # One short warm-up each (ARP, the tap queue, caches), not counted.
+            wrk_latency(f"http://{N.APP_IP}:{N.HTTP_PORT}/", 1)
+            wrk_latency(f"http://127.0.0.1:{port}/", 1)
+            for _ in range(rounds):
+                results["tap"].append(wrk_latency(f"http://{N.APP_IP}:{N.HTTP_PORT}/", seconds))
+                results["epoll"].append(wrk_latency(f"http://127.0.0.1:{port}/", seconds))
+        finally:
+            if k is not None:
+                k.stop()
+            rc, _ = a.stop()
+            a.kill()
+    if rc != 0:
+        raise RuntimeError(f"sluice-httpd on DPDK exited with {rc}")
+    return {name: [P.median([r[i] for r in v]) for i in range(3)] for name, v in results.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="1,2,3,4,5", help="comma-separated section numbers to run")
+    ap.add_argument("--pingpong-count", type=int, default=200_000, help="round trips per mode and round (section 4)")
     args = ap.parse_args()
+    only = {int(x) for x in args.only.split(",") if x}
     if os.geteuid() != 0:
         sys.exit("dpdk_compare.py needs root (network namespaces, tap)")
     P.ensure_build()
-    if not os.path.exists(STACK_BENCH):
-        sys.exit("sluice-stack-bench is not built (libdpdk missing?)")
+    for prog in (STACK_BENCH, TCP_PINGPONG):
+        if not os.path.exists(prog):
+            sys.exit(f"{os.path.basename(prog)} is not built (libdpdk or the ring PMD missing?)")
     lines = []
 
     def say(s=""):
@@ -177,18 +261,43 @@ def main():
 
     say(f"dpdk_compare: {args.rounds} rounds of {args.seconds}s, servers on CPU {P.SERVER_CPU}, "
         f"clients on CPU {P.LOAD_CPU}; medians")
+    say(f"command: /usr/bin/python3 tests/perf/dpdk_compare.py --seconds={args.seconds} --rounds={args.rounds}"
+        + ("" if only == {1, 2, 3, 4, 5} else f" --only={args.only}")
+        + ("" if args.pingpong_count == 200_000 else f" --pingpong-count={args.pingpong_count}"))
+    if 1 in only:
+        section_stack(args, say)
+    if 2 in only:
+        section_kernel(args, say)
+    if 3 in only:
+        section_tap(args, say)
+    if 4 in only:
+        section_pingpong(args, say)
+    if 5 in only:
+        section_httpd(args, say)
+    os.makedirs(P.OUT, exist_ok=True)
+    with open(os.path.join(P.OUT, "dpdk_compare.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def section_stack(args, say):
     stack, raw, hz = stack_cost(args.rounds)
     say("")
     say("1. Stack cost, UDP echo of 64-byte datagrams, bursts of 32, ring port, no kernel (sluice-stack-bench)")
     say(f"   user-space stack + echo handler: {stack:7.1f} cycles/packet ({stack / hz * 1e9:.0f} ns at {hz / 1e9:.2f} GHz)")
     say(f"   bare RX+TX burst forwarder:      {raw:7.1f} cycles/packet")
     say(f"   ratio stack / bare:              {stack / raw:7.1f}x   (the stack adds {stack - raw:.0f} cycles/packet)")
+
+
+def section_kernel(args, say):
     say("")
     say("2. sockperf server vs sluice-echo --protocol=sockperf (latency in usec: avg / p50 / p99)")
     for label, k, s in kernel_loopback_compare(args.seconds, args.rounds):
         say(f"   {label}")
         say(f"      sockperf server: {k[0]:7.2f} / {k[1]:7.2f} / {k[2]:7.2f}")
         say(f"      sluice-echo:     {s[0]:7.2f} / {s[1]:7.2f} / {s[2]:7.2f}   ratio avg {s[0] / k[0]:.2f}x")
+
+
+def section_tap(args, say):
     say("")
     med, metrics = tap_compare(args.seconds, args.rounds)
     t, lo = med["tap"], med["loopback"]
@@ -202,9 +311,37 @@ def main():
     total = max(1, work + idle + sleep)
     say(f"   the DPDK loop's time: work {100 * work / total:.1f}%, idle polling {100 * idle / total:.1f}%, "
         f"sleeping {100 * sleep / total:.1f}%")
-    os.makedirs(P.OUT, exist_ok=True)
-    with open(os.path.join(P.OUT, "dpdk_compare.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+
+
+def section_pingpong(args, say):
+    med, ratios = tcp_pingpong(args.rounds, args.pingpong_count)
+    say("")
+    say(f"4. TCP ping-pong, 64-byte messages, one outstanding, {args.pingpong_count} round trips per mode and round "
+        "(sluice-tcp-pingpong; usec: p50 / p99 / mean, round trips/s)")
+    labels = {"sluice": "sluice <-> sluice, ring ports, one thread:  ",
+              "kernel": "kernel loopback, one thread, non-blocking:  ",
+              "kernel_spin": "kernel loopback, two threads, spinning:     ",
+              "kernel_block": "kernel loopback, two threads, blocking:     "}
+    for mode, label in labels.items():
+        m = med[mode]
+        say(f"   {label} {m['p50_us']:7.2f} / {m['p99_us']:7.2f} / {m['mean_us']:7.2f}   {m['per_s']:9.0f}/s"
+            + ("" if m["n"] >= args.pingpong_count else f"   (stopped at the 30 s bound: {m['n']:.0f} counted)"))
+    ratio = med["sluice"]["p50_us"] / med["kernel"]["p50_us"]
+    say(f"   ratio sluice / kernel (one thread each), p50: {ratio:.2f}x (per round: "
+        + ", ".join(f"{r:.2f}x" for r in ratios) + f"); target <= 0.30x: {'met' if ratio <= 0.3 else 'MISSED'}")
+    say(f"   p99: {med['sluice']['p99_us'] / med['kernel']['p99_us']:.2f}x; "
+        f"sluice p50 / kernel two-thread spinning p50: {med['sluice']['p50_us'] / med['kernel_spin']['p50_us']:.2f}x")
+
+
+def section_httpd(args, say):
+    med = httpd_compare(args.seconds, args.rounds)
+    t, e = med["tap"], med["epoll"]
+    say("")
+    say(f"5. sluice-httpd, GET / (13-byte body), wrk -t1 -c{WRK_CONNECTIONS} --latency, {args.seconds}s rounds "
+        "(req/s, latency p50 / p99 in usec)")
+    say(f"   DPDK over net_tap, wrk in the namespace: {t[0]:10.0f}   {t[1]:8.1f} / {t[2]:8.1f}")
+    say(f"   epoll on loopback (same namespace):      {e[0]:10.0f}   {e[1]:8.1f} / {e[2]:8.1f}")
+    say(f"   ratio tap / epoll: req/s {t[0] / e[0]:.2f}x, p50 {t[1] / e[1]:.2f}x, p99 {t[2] / e[2]:.2f}x")
 
 
 if __name__ == "__main__":
