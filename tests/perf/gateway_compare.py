@@ -18,6 +18,7 @@ throughput >= 1.5x HAProxy's, added p99 <= HAProxy's.
 Results go to _perf/gateway_compare.txt.
 
   /usr/bin/python3 tests/perf/gateway_compare.py [--seconds=5] [--rounds=3]
+      [--variant="FLAGS"]...   (also sluice-gateway FLAGS, as its own row)
 """
 
 import argparse
