@@ -375,17 +375,6 @@ TYPED_TEST(transport_conformance, echo_of_random_payloads_in_random_chunks_is_by
 }
 
 TYPED_TEST(transport_conformance, a_thousand_concurrent_connections) {
-  if constexpr (!TypeParam::kernel_sockets) {
-    // Not a limit of the transport: a bug this test found and that is not
-    // fixed yet. Under 1000 concurrent kernel clients over net_tap, about
-    // one echo in four ends early with a clean FIN (e.g. 3528 of 6486
-    // bytes, a prefix), every server side closing as peer_closed: the
-    // stack's FIN goes out before bytes the application sent. Remove this
-    // skip with the fix.
-    GTEST_SKIP() << TypeParam::name
-                 << ": KNOWN BUG, not fixed yet: with 1000 concurrent connections over net_tap some echoes end "
-                    "early with a clean FIN (a truncated prefix); see the comment here and README, Known gaps";
-  }
   observations obs;
   echo_handler server(&obs);
   threaded_loop<TypeParam> l;
