@@ -2,7 +2,12 @@
 // instantiates (transports.hpp). A transport that cannot run here skips every
 // test with its probe's reason. The tests use only the transport contract
 // (loop_base, connection, handler, udp_socket) plus kernel-socket peers
-// (tests/support/net.hpp) that check the transport against the OS.
+// (tests/support/net.hpp) that check the transport against the OS. The
+// addresses come from the transport's traits: loopback for the kernel
+// transports, each loop's own stack address and the kernel behind its tap
+// for DPDK. A test that checks what a transport cannot have (IPv6 on the
+// IPv4-only user-space stack, descriptors on a stack that has none) skips
+// there, saying so.
 //
 // Two ways of driving a loop: threaded_loop (the loop runs and blocks for
 // real, as in production; the test waits on observations) and stepped_loop
@@ -88,14 +93,14 @@ endpoint local_of(int fd) {
 
 // A listener that completes no handshake: its accept queue (backlog 0) is
 // full, so Linux drops further SYNs and a connect to it stays pending.
-// Loopback only; nothing leaves the machine.
+// On a local address (`on`, port 0); nothing leaves the machine.
 struct unresponsive_listener {
   int fd = -1;
   std::vector<int> fillers;
   endpoint at;
-  unresponsive_listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    endpoint any = endpoint::loopback_v4(0);
+  explicit unresponsive_listener(const endpoint& on) {
+    fd = ::socket(on.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const endpoint& any = on;
     EXPECT_EQ(::bind(fd, any.data(), any.size()), 0);
     EXPECT_EQ(::listen(fd, 0), 0);
     at = local_of(fd);
@@ -114,6 +119,29 @@ struct unresponsive_listener {
   }
 };
 
+// A blocking kernel client connected to `at` while the test steps `l`: a
+// user-space stack answers the handshake only while its loop runs (for the
+// kernel transports the kernel completes it in the backlog by itself, so
+// this is connect_to there). -1 if it did not connect.
+template <class L>
+int connect_stepping(L& l, const endpoint& at) {
+  int fd = test::connect_nonblocking(at);
+  if (fd < 0) return -1;
+  const bool done = l.step_until([&] {
+    pollfd p{fd, POLLOUT, 0};
+    return ::poll(&p, 1, 0) > 0;
+  });
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (!done || err != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 // Lowers the soft descriptor limit for the scope of a test.
 struct nofile_limit {
   rlimit saved{};
@@ -129,15 +157,18 @@ struct nofile_limit {
 
 // ---- listen, accept, connect ------------------------------------------------------------
 
-TYPED_TEST(transport_conformance, listen_accept_connect_on_ipv4_and_ipv6_loopback) {
-  for (const endpoint& where : {endpoint::loopback_v4(0), endpoint::loopback_v6(0)}) {
+// Listens at `where` (port 0); a kernel client and a sluice client of the
+// same loop connect, are echoed, and close.
+template <class Traits>
+void listen_accept_connect(const endpoint& where) {
+  {
     SCOPED_TRACE(where.to_string());
     observations obs;
     echo_handler server(&obs);
     observations client_obs;
     scripted_handler client(&client_obs);
     client.at_open = [](connection& c) { (void)c.write_and_flush("through sluice"); };
-    threaded_loop<TypeParam> l;
+    threaded_loop<Traits> l;
     endpoint at = listen_on(l, where, server);
     ASSERT_EQ(at.family(), where.family());
     ASSERT_NE(at.port(), 0) << "port 0 resolved";
@@ -174,7 +205,37 @@ TYPED_TEST(transport_conformance, listen_accept_connect_on_ipv4_and_ipv6_loopbac
   }
 }
 
+TYPED_TEST(transport_conformance, listen_accept_connect_over_ipv4) {
+  listen_accept_connect<TypeParam>(TypeParam::listen_v4());
+}
+
+TYPED_TEST(transport_conformance, listen_accept_connect_over_ipv6_loopback) {
+  if constexpr (!TypeParam::ipv6) {
+    GTEST_SKIP() << TypeParam::name << " speaks IPv4 only (the user-space stack has no IPv6)";
+  } else {
+    listen_accept_connect<TypeParam>(endpoint::loopback_v6(0));
+  }
+}
+
 TYPED_TEST(transport_conformance, listener_on_a_busy_port_fails_clearly) {
+  observations obs;
+  echo_handler server(&obs);
+  threaded_loop<TypeParam> l;
+  // A second listener of the same loop on a port it already listens on.
+  endpoint mine = listen_on(l, TypeParam::listen_v4(), server);
+  std::string own = l.call([&](loop_base& lp) {
+    auto r = lp.listen(mine, server);
+    return r.ok() ? std::string("listened") : r.err().message;
+  });
+  EXPECT_NE(own.find("cannot listen on " + mine.to_string()), std::string::npos) << own;
+  EXPECT_NE(own.find("Address already in use"), std::string::npos) << own;
+}
+
+TYPED_TEST(transport_conformance, listener_on_a_port_another_socket_holds_fails_clearly) {
+  if constexpr (!TypeParam::kernel_sockets) {
+    GTEST_SKIP() << TypeParam::name
+                 << ": no other socket can hold a port of the user-space stack's address (the stack owns it whole)";
+  }
   observations obs;
   echo_handler server(&obs);
   threaded_loop<TypeParam> l;
@@ -193,7 +254,7 @@ TYPED_TEST(transport_conformance, listener_on_a_busy_port_fails_clearly) {
   ::close(holder);
 
   // Even another SO_REUSEPORT listener (which would silently share the port)
-  // is refused, and so is a second exclusive listener of the same loop.
+  // is refused.
   holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(holder, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -202,16 +263,15 @@ TYPED_TEST(transport_conformance, listener_on_a_busy_port_fails_clearly) {
   busy = local_of(holder);
   EXPECT_FALSE(l.call([&](loop_base& lp) { return lp.listen(busy, server).ok(); }));
   ::close(holder);
-  endpoint mine = listen_on(l, endpoint::loopback_v4(0), server);
-  EXPECT_FALSE(l.call([&](loop_base& lp) { return lp.listen(mine, server).ok(); }));
 }
 
 TYPED_TEST(transport_conformance, connect_refused_is_reported_without_opening) {
-  auto [holder, port] = test::reserve_closed_port();
+  const endpoint peer = TypeParam::peer_v4();
+  auto [holder, port] = test::reserve_closed_port(peer);
   observations obs;
   scripted_handler client(&obs);
   threaded_loop<TypeParam> l;
-  auto h = l.call([&](loop_base& lp) { return lp.connect(endpoint::loopback_v4(port), client); });
+  auto h = l.call([&](loop_base& lp) { return lp.connect(endpoint::ipv4(peer.v4_addr(), port), client); });
   ASSERT_TRUE(h.ok()) << "a refused connect is reported through on_close, not as a call error";
   ASSERT_TRUE(obs.wait([&] { return obs.closed[close_reason::connect_refused] == 1; }));
   EXPECT_FALSE(client.opened) << "a refused connect never opens";
@@ -221,7 +281,7 @@ TYPED_TEST(transport_conformance, connect_refused_is_reported_without_opening) {
 }
 
 TYPED_TEST(transport_conformance, connect_timeout_on_the_loop_clock) {
-  unresponsive_listener blackhole;
+  unresponsive_listener blackhole(TypeParam::peer_v4());
   manual_clock clock;
   loop_options opts;
   opts.connect_timeout = 2s;
@@ -249,7 +309,7 @@ TYPED_TEST(transport_conformance, echo_of_random_payloads_in_random_chunks_is_by
   observations obs;
   echo_handler server(&obs);
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   std::mt19937_64 rng(17);
 
   // Kernel clients: sizes log-uniform from 1 byte to 1 MiB.
@@ -318,7 +378,7 @@ TYPED_TEST(transport_conformance, a_thousand_concurrent_connections) {
   observations obs;
   echo_handler server(&obs);
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   std::mt19937_64 rng(23);
   std::vector<test::stream_client> clients(1000);
   for (std::size_t i = 0; i < clients.size(); ++i) {
@@ -331,11 +391,21 @@ TYPED_TEST(transport_conformance, a_thousand_concurrent_connections) {
   EXPECT_EQ(l.call([](loop_base& lp) { return lp.connection_count(); }), 1000u);
   ASSERT_TRUE(test::drive(clients, rng, 60s));
   std::size_t exact = 0;
+  std::string first_bad;
   for (auto& c : clients) {
-    if (c.eof && c.got == c.payload) ++exact;
+    if (c.eof && c.got == c.payload) {
+      ++exact;
+    } else if (first_bad.empty()) {
+      first_bad = "e.g. sent " + std::to_string(c.sent) + " of " + std::to_string(c.payload.size()) + ", got " +
+                  std::to_string(c.got.size()) +
+                  (c.eof ? (c.error == 0 ? std::string(", then EOF") : std::string(", then ") + std::strerror(c.error))
+                         : std::string(", no EOF")) +
+                  (c.payload.compare(0, c.got.size(), c.got) == 0 ? " (a prefix)" : " (differs)");
+    }
     ::close(c.fd);
   }
-  EXPECT_EQ(exact, clients.size()) << "every connection echoed byte-exact, then closed after the half-close";
+  EXPECT_EQ(exact, clients.size()) << "every connection echoed byte-exact, then closed after the half-close; "
+                                   << first_bad;
   EXPECT_TRUE(obs.wait([&] { return obs.closed[close_reason::peer_closed] == 1000; }));
   l.stop();
   EXPECT_EQ(l.segments_left(), 0u);
@@ -384,7 +454,7 @@ TYPED_TEST(transport_conformance, hundred_megabytes_each_way_with_a_checksum) {
   server.down = &down;
   server.obs = &obs;
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
 
   int fd = test::connect_to(at);
   ASSERT_GE(fd, 0);
@@ -397,7 +467,10 @@ TYPED_TEST(transport_conformance, hundred_megabytes_each_way_with_a_checksum) {
   auto deadline = std::chrono::steady_clock::now() + 60s;
   while (!eof && std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd, static_cast<short>(POLLIN | (sent < total ? POLLOUT : 0)), 0};
-    ASSERT_GE(::poll(&p, 1, 1000), 0);
+    if (::poll(&p, 1, 1000) < 0) {
+      ASSERT_EQ(errno, EINTR) << std::strerror(errno);  // net_tap's SIGIO interrupts poll
+      continue;
+    }
     if ((p.revents & POLLOUT) && sent < total) {
       if (out_off == out_len) {
         out_len = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), total - sent));
@@ -447,7 +520,7 @@ TYPED_TEST(transport_conformance, half_close_by_the_peer_still_lets_us_answer) {
     c.close();
   };
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   int fd = test::connect_to(at);
   std::string data = test::random_bytes(200000, 9);
   ASSERT_TRUE(test::send_all(fd, data));
@@ -471,7 +544,7 @@ TYPED_TEST(transport_conformance, half_close_by_us_still_reads_the_peer) {
     c.shutdown_write();  // FIN after "hello"; reading goes on
   };
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   int fd = test::connect_to(at);
   int err = -1;
   EXPECT_EQ(read_until_end(fd, &err), "hello");
@@ -489,7 +562,7 @@ TYPED_TEST(transport_conformance, reset_by_the_peer_is_reported) {
   observations obs;
   echo_handler server(&obs);
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   int fd = test::connect_to(at);
   ASSERT_TRUE(test::send_all(fd, "abc"));
   EXPECT_EQ(test::read_n(fd, 3), "abc");
@@ -504,7 +577,7 @@ TYPED_TEST(transport_conformance, reset_by_us_reaches_the_peer) {
   scripted_handler server(&obs);
   server.at_data = [](connection& c) { c.abort(); };
   threaded_loop<TypeParam> l;
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), server);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), server);
   int fd = test::connect_to(at);
   ASSERT_TRUE(test::send_all(fd, "reset me"));
   int err = 0;
@@ -534,7 +607,7 @@ TYPED_TEST(transport_conformance, close_during_pending_output_delivers_it_all) {
     c.abort();
   };
   threaded_loop<TypeParam> l(opts);
-  endpoint at = listen_on(l, endpoint::loopback_v4(0), graceful);
+  endpoint at = listen_on(l, TypeParam::listen_v4(), graceful);
   int fd = test::connect_to(at);
   int err = -1;
   std::string got = read_until_end(fd, &err, 60s);
@@ -546,7 +619,7 @@ TYPED_TEST(transport_conformance, close_during_pending_output_delivers_it_all) {
   EXPECT_EQ(graceful.reason, close_reason::local);
 
   // abort() with output pending discards it and resets.
-  endpoint at2 = listen_on(l, endpoint::loopback_v4(0), hard);
+  endpoint at2 = listen_on(l, TypeParam::listen_v4(), hard);
   int fd2 = test::connect_to(at2);
   std::string got2 = read_until_end(fd2, &err, 20s);
   EXPECT_EQ(err, ECONNRESET);
@@ -569,10 +642,11 @@ struct deadline_fixture {
   endpoint at;
   int fd = -1;
   explicit deadline_fixture(loop_options opts) : l(opts, &clock) {
-    auto r = l->listen(endpoint::loopback_v4(0), server);
+    auto r = l->listen(Traits::listen_v4(), server);
     EXPECT_TRUE(r.ok());
     at = (*r)->local();
-    fd = test::connect_to(at);
+    fd = connect_stepping(l, at);
+    EXPECT_GE(fd, 0);
     EXPECT_TRUE(l.step_until([&] { return server.opened; }));
   }
   ~deadline_fixture() {
@@ -637,9 +711,10 @@ TYPED_TEST(transport_conformance, write_deadline_resets_a_peer_that_does_not_rea
     for (int i = 0; i < 32; ++i) (void)c.write(chunk);
   };
   stepped_loop<TypeParam> l(opts, &clock);
-  auto r = l->listen(endpoint::loopback_v4(0), server);
+  auto r = l->listen(TypeParam::listen_v4(), server);
   ASSERT_TRUE(r.ok());
-  int fd = test::connect_to((*r)->local());
+  int fd = connect_stepping(l, (*r)->local());
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(l.step_until([&] { return server.opened; }));
   l.steps(50);
   EXPECT_EQ(obs.total_closed(), 0);
@@ -710,9 +785,10 @@ TYPED_TEST(transport_conformance, backpressure_stops_the_writer_and_on_writable_
   server.s = &s;
   stepped_loop<TypeParam> l(opts, &clock);
   server.lp = &*l;
-  auto r = l->listen(endpoint::loopback_v4(0), server);
+  auto r = l->listen(TypeParam::listen_v4(), server);
   ASSERT_TRUE(r.ok());
-  int fd = test::connect_to((*r)->local());
+  int fd = connect_stepping(l, (*r)->local());
+  ASSERT_GE(fd, 0);
   test::set_nonblocking(fd);
   ASSERT_TRUE(l.step_until([&] { return server.produced > 0; }));
 
@@ -774,13 +850,17 @@ TYPED_TEST(transport_conformance, backpressure_stops_the_writer_and_on_writable_
 // ---- descriptor exhaustion --------------------------------------------------------------------
 
 TYPED_TEST(transport_conformance, out_of_descriptors_pauses_accepting_without_spinning) {
+  if constexpr (!TypeParam::kernel_sockets) {
+    GTEST_SKIP() << TypeParam::name
+                 << ": the user-space stack's connections hold no file descriptors, so RLIMIT_NOFILE cannot run out";
+  }
   manual_clock clock;
   loop_options opts;
   opts.accept_retry = 100ms;
   observations obs;
   echo_handler server(&obs);
   stepped_loop<TypeParam> l(opts, &clock);
-  auto r = l->listen(endpoint::loopback_v4(0), server);
+  auto r = l->listen(TypeParam::listen_v4(), server);
   ASSERT_TRUE(r.ok());
   endpoint at = (*r)->local();
 
@@ -844,8 +924,11 @@ TYPED_TEST(transport_conformance, out_of_descriptors_pauses_accepting_without_sp
 
 // ---- UDP ----------------------------------------------------------------------------------------
 
-TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries) {
-  for (const endpoint& where : {endpoint::loopback_v4(0), endpoint::loopback_v6(0)}) {
+// Binds at `where` (port 0): a kernel socket's datagrams are echoed whole,
+// and two sockets of the loop reach each other.
+template <class Traits>
+void udp_boundaries(const endpoint& where) {
+  {
     SCOPED_TRACE(where.to_string());
     struct collector final : datagram_handler {
       observations* obs;
@@ -858,11 +941,11 @@ TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries) {
     collector sink;
     sink.obs = &obs;
     datagram_echo echo;
-    threaded_loop<TypeParam> l;
-    endpoint at = l.call([&](loop_base& lp) {
+    threaded_loop<Traits> l;
+    endpoint at = l.call([&](typename Traits::loop_type& lp) {
       auto r = lp.udp_bind(where, echo);
       EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-      return r.ok() ? (*r)->local() : endpoint{};
+      return r.ok() ? Traits::reachable(lp, (*r)->local()) : endpoint{};
     });
     ASSERT_NE(at.port(), 0);
     int fd = ::socket(at.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -890,18 +973,31 @@ TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries) {
     ::close(fd);
 
     // Between two sockets of the loop itself.
-    l.call([&](loop_base& lp) {
+    l.call([&](typename Traits::loop_type& lp) {
       auto a = lp.udp_bind(where, sink);
       auto b = lp.udp_bind(where, echo);
       EXPECT_TRUE(a.ok() && b.ok());
-      EXPECT_TRUE((*b)->send_to((*a)->local(), "one"));
-      EXPECT_TRUE((*b)->send_to((*a)->local(), std::string(3000, 'x')));
-      EXPECT_TRUE((*b)->send_to((*a)->local(), "three"));
+      const endpoint to = Traits::reachable(lp, (*a)->local());
+      EXPECT_TRUE((*b)->send_to(to, "one"));
+      EXPECT_TRUE((*b)->send_to(to, std::string(3000, 'x')));
+      EXPECT_TRUE((*b)->send_to(to, "three"));
       return 0;
     });
     ASSERT_TRUE(obs.wait([&] { return sink.got.size() == 3; }));
     std::multiset<std::string> loop_got(sink.got.begin(), sink.got.end());
     EXPECT_TRUE(loop_got == (std::multiset<std::string>{"one", std::string(3000, 'x'), "three"}));
+  }
+}
+
+TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries_over_ipv4) {
+  udp_boundaries<TypeParam>(TypeParam::listen_v4());
+}
+
+TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries_over_ipv6_loopback) {
+  if constexpr (!TypeParam::ipv6) {
+    GTEST_SKIP() << TypeParam::name << " speaks IPv4 only (the user-space stack has no IPv6)";
+  } else {
+    udp_boundaries<TypeParam>(endpoint::loopback_v6(0));
   }
 }
 

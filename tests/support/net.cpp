@@ -107,9 +107,10 @@ void close_with_reset(int fd) {
   ::close(fd);
 }
 
-std::pair<int, std::uint16_t> reserve_closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  endpoint at = endpoint::loopback_v4(0);
+std::pair<int, std::uint16_t> reserve_closed_port() { return reserve_closed_port(endpoint::loopback_v4(0)); }
+
+std::pair<int, std::uint16_t> reserve_closed_port(const endpoint& at) {
+  int fd = ::socket(at.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   ::bind(fd, at.data(), at.size());
   endpoint bound;
   socklen_t len = endpoint::capacity();
@@ -173,6 +174,7 @@ bool drive(std::vector<stream_client>& clients, std::mt19937_64& rng, std::chron
           c.got.append(buf.data(), static_cast<std::size_t>(r));
         } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
           c.eof = true;
+          c.error = r == 0 ? 0 : errno;
           ++done;
         }
       }

@@ -37,6 +37,8 @@ void close_with_reset(int fd);
 // A port on 127.0.0.1 that nothing listens on (bound, not listening, and
 // held open by the returned fd so nobody takes it).
 std::pair<int, std::uint16_t> reserve_closed_port();
+// The same on another local address (`at`, port 0).
+std::pair<int, std::uint16_t> reserve_closed_port(const endpoint& at);
 // A plain kernel socket listening on 127.0.0.1 (port chosen by the kernel,
 // SO_REUSEPORT if asked): a busy port for tests, or a peer to accept from.
 // Returns the socket and where it listens.
@@ -53,6 +55,7 @@ struct stream_client {
   std::string got;
   bool shut = false;
   bool eof = false;
+  int error = 0;  // the errno that ended reading (0: EOF)
 };
 // Runs many stream_clients at once, multiplexed with poll(): each sends its
 // payload in random chunks (1 B to 64 KiB), then shutdown(SHUT_WR), and reads

@@ -222,6 +222,16 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
   }
   // Seventh and eighth: the data, then the FIN.
   if (s.len != 0) process_data(s);
+  if (s.h.has(tcp_fin) && s.len == 0 && !fin_received_ && seq_gt(s.h.seq, rcv_nxt_)) {
+    // A bare FIN beyond a gap (the data before it was lost or is late):
+    // it waits, as a FIN on a data segment beyond a gap does
+    // (process_data), and a duplicate ACK tells the sender what is missing.
+    // Taken at once, it would end the stream before the missing bytes.
+    peer_fin_ooo_ = true;
+    peer_fin_seq_ = s.h.seq;
+    s.h.flags &= static_cast<std::uint8_t>(~tcp_fin);
+    send_ack();
+  }
   if (s.h.has(tcp_fin)) process_fin(s);
   if (state_ == tcp_state::closed) return;
   // What the ACK let go of or allowed goes out now (ACK clocking).
