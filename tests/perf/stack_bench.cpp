@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "echo_handlers.hpp"
 #include "sluice/core/loop.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
@@ -127,22 +128,7 @@ int main(int argc, char** argv) {
   }
   if (o.burst == 0 || o.burst > 32 || o.size == 0 || o.size > 1400) return fail("--burst 1..32, --size 1..1400");
 
-  std::vector<std::string> words = {"sluice-stack-bench", "--lcores=0@0", "--no-pci", "--no-telemetry",
-                                    "--log-level=*:warning"};
-  if (o.eal.find("--in-memory") == std::string::npos) {
-    for (const char* w : {"--no-huge", "-m", "256", "--no-shconf"}) words.emplace_back(w);
-  }
-  for (std::size_t pos = 0; pos < o.eal.size();) {
-    std::size_t end = o.eal.find(' ', pos);
-    if (end == std::string::npos) end = o.eal.size();
-    if (end > pos) words.push_back(o.eal.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  std::vector<char*> argv_eal;
-  for (auto& w : words) argv_eal.push_back(w.data());
-  if (rte_eal_init(static_cast<int>(argv_eal.size()), argv_eal.data()) < 0) {
-    return fail(std::string("rte_eal_init: ") + rte_strerror(rte_errno));
-  }
+  if (std::string why = sluice::bench::init_eal("sluice-stack-bench", "--lcores=0@0", o.eal); !why.empty()) return fail(why);
   rte_ring* rx = rte_ring_create("bench_rx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
   rte_ring* tx = rte_ring_create("bench_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
   if (rx == nullptr || tx == nullptr) return fail("rte_ring_create");

@@ -60,6 +60,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "echo_handlers.hpp"
 #include "sluice/core/loop.hpp"
 #include "sluice/core/metrics.hpp"
@@ -405,22 +406,7 @@ int main(int argc, char** argv) {
   // The EAL runs on the main thread's CPU; its own pinning is not used (the
   // loops are driven from this thread).
   const std::string lcore = "--lcores=0@" + std::to_string(o.cpu < 0 ? 0 : o.cpu);
-  std::vector<std::string> words = {"sluice-tcp-pingpong", lcore, "--no-pci", "--no-telemetry",
-                                    "--log-level=*:warning"};
-  if (o.eal.find("--in-memory") == std::string::npos) {
-    for (const char* w : {"--no-huge", "-m", "256", "--no-shconf"}) words.emplace_back(w);
-  }
-  for (std::size_t pos = 0; pos < o.eal.size();) {
-    std::size_t end = o.eal.find(' ', pos);
-    if (end == std::string::npos) end = o.eal.size();
-    if (end > pos) words.push_back(o.eal.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  std::vector<char*> argv_eal;
-  for (auto& w : words) argv_eal.push_back(w.data());
-  if (rte_eal_init(static_cast<int>(argv_eal.size()), argv_eal.data()) < 0) {
-    return fail(std::string("rte_eal_init: ") + rte_strerror(rte_errno));
-  }
+  if (std::string why = sluice::bench::init_eal("sluice-tcp-pingpong", lcore, o.eal); !why.empty()) return fail(why);
 
   struct row {
     const char* key;

@@ -254,9 +254,8 @@ struct tcp_peer : ::testing::Test {
     EXPECT_EQ(state(), tcp_state::established);
     return sa;
   }
-  // The stack closes first (its handler closes on the first byte), the peer
-  // answers with its FIN: the connection ends in TIME-WAIT on our side.
-  void in_time_wait_after_our_close() {
+  // The stack's handler closes on the first byte: our FIN has gone out.
+  void closed_by_us_on_the_first_byte() {
     make();
     server.at_data = [](connection& c) { c.close(); };
     listen(server);
@@ -264,6 +263,10 @@ struct tcp_peer : ::testing::Test {
     in(ACK, "x");
     (void)one();
     our_seq += 1;
+  }
+  // ... and the peer answers with its FIN: TIME-WAIT on our side.
+  void in_time_wait_after_our_close() {
+    closed_by_us_on_the_first_byte();
     in(FIN | ACK);
     step(2);
     (void)out();
@@ -1415,13 +1418,7 @@ TEST_F(tcp_peer, transfers_cross_the_sequence_wrap_both_ways) {
 TEST_F(tcp_peer, a_closed_connection_waiting_in_fin_wait_2_is_dropped_after_its_timeout) {
   tcfg.fin_wait_2 = 5s;
   lopts.linger_timeout = 1s;
-  make();
-  server.at_data = [](connection& c) { c.close(); };
-  listen(server);
-  accept();
-  in(ACK, "x");
-  (void)one();
-  our_seq += 1;
+  closed_by_us_on_the_first_byte();
   in(ACK);
   step();
   ASSERT_EQ(state(), tcp_state::fin_wait_2);
