@@ -28,6 +28,7 @@
 
 #include "bench_eal.hpp"
 #include "echo_handlers.hpp"
+#include "sluice/core/cli.hpp"
 #include "sluice/core/loop.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
 #include "sluice/dpdk/dpdk_queue.hpp"
@@ -116,16 +117,13 @@ int fail(const std::string& why) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto val = [&](const char* k) { return a.rfind(k, 0) == 0 ? a.substr(std::strlen(k)) : std::string(); };
-    if (!val("--packets=").empty()) o.packets = std::stoull(val("--packets="));
-    else if (!val("--burst=").empty()) o.burst = static_cast<unsigned>(std::stoul(val("--burst=")));
-    else if (!val("--size=").empty()) o.size = static_cast<unsigned>(std::stoul(val("--size=")));
-    else if (!val("--eal=").empty()) o.eal = val("--eal=");
-    else if (a == "--json") o.json = true;
-    else return fail("unknown argument " + a + " (--packets=N --burst=B --size=BYTES --json --eal=ARGS)");
-  }
+  sluice::cli args("sluice-stack-bench", "UDP echo through one sluice stack over ring ports: packets per second.");
+  args.option("--packets", "N", "requests to send (default 2000000)", o.packets);
+  args.option("--burst", "B", "packets per burst, 1..32 (default 32)", o.burst);
+  args.option("--size", "BYTES", "UDP payload size, 1..1400 (default 64)", o.size);
+  args.flag("--json", "print one JSON object instead of the table", o.json);
+  args.option("--eal", "ARGS", "further EAL arguments, space-separated", o.eal);
+  if (auto rc = args.parse(argc, argv)) return *rc;
   if (o.burst == 0 || o.burst > 32 || o.size == 0 || o.size > 1400) return fail("--burst 1..32, --size 1..1400");
 
   if (std::string why = sluice::bench::init_eal("sluice-stack-bench", "--lcores=0@0", o.eal); !why.empty()) return fail(why);

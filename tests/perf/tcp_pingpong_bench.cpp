@@ -55,6 +55,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +63,7 @@
 
 #include "bench_eal.hpp"
 #include "echo_handlers.hpp"
+#include "sluice/core/cli.hpp"
 #include "sluice/core/loop.hpp"
 #include "sluice/core/metrics.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
@@ -92,6 +94,20 @@ double now_s() {
 int fail(const std::string& why) {
   std::fprintf(stderr, "sluice-tcp-pingpong: error: %s\n", why.c_str());
   return 2;
+}
+
+// A CPU number, or -1 for no pinning.
+std::function<sluice::result<void>(std::string_view)> cpu_option(int& target) {
+  return [&target](std::string_view v) -> sluice::result<void> {
+    if (v == "-1") {
+      target = -1;
+      return {};
+    }
+    auto n = sluice::parse_count(v);
+    if (!n || *n > 1023) return sluice::error{"'" + std::string(v) + "' is not a CPU number (or -1)", {}};
+    target = static_cast<int>(*n);
+    return {};
+  };
 }
 
 bool pin(int cpu) {
@@ -389,17 +405,16 @@ sluice_result kernel_pingpong(const options& o, kernel_mode mode) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto val = [&](const char* k) { return a.rfind(k, 0) == 0 ? a.substr(std::strlen(k)) : std::string(); };
-    if (!val("--count=").empty()) o.count = std::stoull(val("--count="));
-    else if (!val("--size=").empty()) o.size = static_cast<unsigned>(std::stoul(val("--size=")));
-    else if (!val("--cpu=").empty()) o.cpu = std::stoi(val("--cpu="));
-    else if (!val("--server-cpu=").empty()) o.server_cpu = std::stoi(val("--server-cpu="));
-    else if (!val("--eal=").empty()) o.eal = val("--eal=");
-    else if (a == "--json") o.json = true;
-    else return fail("unknown argument " + a + " (--count=N --size=BYTES --cpu=C --server-cpu=S --json --eal=ARGS)");
-  }
+  sluice::cli args("sluice-tcp-pingpong",
+                   "TCP round trip between two sluice stacks in user space, next to the kernel's loopback TCP.");
+  args.option("--count", "N", "round trips per mode (default 200000, at least 10)", o.count);
+  args.option("--size", "BYTES", "message size, 1..1400 (default 64)", o.size);
+  args.custom("--cpu", "C", "CPU of the main thread (default 1; -1: no pinning)", cpu_option(o.cpu));
+  args.custom("--server-cpu", "S", "CPU of the kernel echo thread (default 0; -1: no pinning)",
+              cpu_option(o.server_cpu));
+  args.flag("--json", "print one JSON object instead of the table", o.json);
+  args.option("--eal", "ARGS", "further EAL arguments, space-separated", o.eal);
+  if (auto rc = args.parse(argc, argv)) return *rc;
   if (o.count < 10 || o.size == 0 || o.size > 1400) return fail("--count >= 10, --size 1..1400");
   if (!pin(o.cpu)) return fail("cannot pin to CPU " + std::to_string(o.cpu));
 
