@@ -135,10 +135,21 @@ socklen_t endpoint::size() const noexcept {
 
 std::string_view endpoint::address_text(char (&buf)[address_text_capacity]) const noexcept {
   static_assert(address_text_capacity >= INET6_ADDRSTRLEN);
-  const void* a = family() == AF_INET ? static_cast<const void*>(&addr_.v4.sin_addr)
-                  : family() == AF_INET6 ? static_cast<const void*>(&addr_.v6.sin6_addr)
-                                         : nullptr;
-  if (a == nullptr || inet_ntop(family(), a, buf, address_text_capacity) == nullptr) return {};
+  if (family() == AF_INET) {
+    // By hand: the gateway formats the client's address on every request
+    // (X-Forwarded-For), and glibc's inet_ntop does it through sprintf.
+    unsigned char octets[4];
+    std::memcpy(octets, &addr_.v4.sin_addr, sizeof octets);
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      if (i != 0) *p++ = '.';
+      p = std::to_chars(p, buf + address_text_capacity, octets[i]).ptr;
+    }
+    return {buf, static_cast<std::size_t>(p - buf)};
+  }
+  if (family() != AF_INET6 || inet_ntop(AF_INET6, &addr_.v6.sin6_addr, buf, address_text_capacity) == nullptr) {
+    return {};
+  }
   return buf;
 }
 
