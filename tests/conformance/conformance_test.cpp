@@ -155,6 +155,17 @@ struct nofile_limit {
   ~nofile_limit() { restore(); }
 };
 
+// Runs `body` at the IPv6 loopback, or skips the test (saying why) on a
+// transport that speaks IPv4 only.
+template <class Traits, class Body>
+void over_ipv6_loopback(Body body) {
+  if constexpr (!Traits::ipv6) {
+    GTEST_SKIP() << Traits::name << " speaks IPv4 only (the user-space stack has no IPv6)";
+  } else {
+    body(endpoint::loopback_v6(0));
+  }
+}
+
 // ---- listen, accept, connect ------------------------------------------------------------
 
 // Listens at `where` (port 0); a kernel client and a sluice client of the
@@ -210,11 +221,7 @@ TYPED_TEST(transport_conformance, listen_accept_connect_over_ipv4) {
 }
 
 TYPED_TEST(transport_conformance, listen_accept_connect_over_ipv6_loopback) {
-  if constexpr (!TypeParam::ipv6) {
-    GTEST_SKIP() << TypeParam::name << " speaks IPv4 only (the user-space stack has no IPv6)";
-  } else {
-    listen_accept_connect<TypeParam>(endpoint::loopback_v6(0));
-  }
+  over_ipv6_loopback<TypeParam>([](const endpoint& where) { listen_accept_connect<TypeParam>(where); });
 }
 
 TYPED_TEST(transport_conformance, listener_on_a_busy_port_fails_clearly) {
@@ -994,11 +1001,7 @@ TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries_over_ipv4)
 }
 
 TYPED_TEST(transport_conformance, udp_datagrams_keep_their_boundaries_over_ipv6_loopback) {
-  if constexpr (!TypeParam::ipv6) {
-    GTEST_SKIP() << TypeParam::name << " speaks IPv4 only (the user-space stack has no IPv6)";
-  } else {
-    udp_boundaries<TypeParam>(endpoint::loopback_v6(0));
-  }
+  over_ipv6_loopback<TypeParam>([](const endpoint& where) { udp_boundaries<TypeParam>(where); });
 }
 
 }  // namespace
