@@ -56,6 +56,12 @@ void loop_base::request_stop(duration grace) {
   post([this, grace] { stop(grace); });
 }
 
+void loop_base::request_stop_from_signal(duration grace) noexcept {
+  // As post(): publish, then wake the loop if it announced a sleep.
+  signal_stop_ns_.store(std::max<std::int64_t>(0, grace.count()), std::memory_order_seq_cst);
+  if (take_sleeping()) wake();
+}
+
 void loop_base::post(std::function<void()> fn) {
   {
     std::lock_guard lock(inbox_mutex_);
@@ -146,6 +152,10 @@ bool loop_base::drain_mail() noexcept {
 
 bool loop_base::drain_inbox() {
   bool mail = drain_mail();
+  if (signal_stop_ns_.load(std::memory_order_relaxed) >= 0) [[unlikely]] {
+    stop(duration(signal_stop_ns_.exchange(-1, std::memory_order_acq_rel)));
+    mail = true;
+  }
   if (!inbox_nonempty_.load(std::memory_order_seq_cst)) return mail;
   {
     std::lock_guard lock(inbox_mutex_);
@@ -161,7 +171,8 @@ bool loop_base::drain_inbox() {
 
 bool loop_base::has_pending_work() const noexcept {
   if (!ready_list_.empty() || !flush_list_.empty() || !close_list_.empty() || !udp_flush_.empty() ||
-      pending_mail_count_ != 0 || inbox_nonempty_.load(std::memory_order_seq_cst)) {
+      pending_mail_count_ != 0 || inbox_nonempty_.load(std::memory_order_seq_cst) ||
+      signal_stop_ns_.load(std::memory_order_seq_cst) >= 0) {
     return true;
   }
   if (hub_ != nullptr) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 
 namespace sluice {
 
@@ -47,14 +48,23 @@ struct runtime::balancer {
 
 namespace {
 
-// Self-pipe for SIGINT/SIGTERM: the handler only writes a byte.
+// SIGINT/SIGTERM. With loop threads, the handler writes a byte to a
+// self-pipe that run()'s thread waits on. With the only loop on run()'s own
+// thread, nobody waits there: the handler asks that loop to stop instead.
 int signal_pipe_write = -1;
+std::atomic<loop_base*> signal_loop{nullptr};
+duration signal_grace{};  // written before signal_loop, read after it
+static_assert(std::atomic<loop_base*>::is_always_lock_free);
 
 extern "C" void on_stop_signal(int) {
   int saved = errno;
-  char b = 's';
-  ssize_t r = ::write(signal_pipe_write, &b, 1);
-  (void)r;
+  if (loop_base* l = signal_loop.load(std::memory_order_acquire)) {
+    l->request_stop_from_signal(signal_grace);
+  } else {
+    char b = 's';
+    ssize_t r = ::write(signal_pipe_write, &b, 1);
+    (void)r;
+  }
   errno = saved;
 }
 
@@ -178,13 +188,20 @@ bool runtime::distribute(void* ctx, int fd, const endpoint& peer) noexcept {
 }
 
 void runtime::thread_main(unsigned index) {
-  std::unique_ptr<loop_base> l;
-  std::string err;
-  const platform::loop_placement& where = plan_.loops[index];
   char name[16];
   std::snprintf(name, sizeof name, "sluice-loop-%u", index);
   pthread_setname_np(pthread_self(), name);
+  prepare_loop(index);
+  serve_loop(index);
+}
+
+void runtime::prepare_loop(unsigned index) {
+  std::unique_ptr<loop_base> l;
+  std::string err;
+  const platform::loop_placement& where = plan_.loops[index];
   if (cfg_.pin && plan_.binding_real) {
+    // The caller's thread is only lent to the loop: its binding comes back.
+    if (on_caller_) caller_binding_ = std::make_unique<platform::thread_binding_keeper>(*topo_);
     if (auto r = platform::bind_this_thread(*topo_, where.cpu); !r) {
       err = "loop " + std::to_string(index) + ": " + r.err().message;
     } else {
@@ -221,6 +238,9 @@ void runtime::thread_main(unsigned index) {
     // Serve only once every loop started: a failed start stops them all.
     cv_.wait(lock, [&] { return started_ == loop_count(); });
   }
+}
+
+void runtime::serve_loop(unsigned index) {
   if (loops_[index]) {
     if (failed_) loops_[index]->stop(duration::zero());
     loops_[index]->run();
@@ -232,9 +252,12 @@ void runtime::thread_main(unsigned index) {
     (void)r;
   }
   cv_.notify_all();
+  if (on_caller_) caller_binding_.reset();
 }
 
-result<void> runtime::start() {
+result<void> runtime::start() { return start_loops(false); }
+
+result<void> runtime::start_loops(bool on_caller) {
   auto sel = select_transport(cfg_.transport, cfg_.transport_opts);
   if (!sel) return sel.err();
   entry_ = *sel;
@@ -265,11 +288,17 @@ result<void> runtime::start() {
   loops_.resize(n);
   handlers_.resize(n);
   datagram_handlers_.resize(n);
-  for (unsigned i = 0; i < n; ++i) threads_.emplace_back(&runtime::thread_main, this, i);
+  on_caller_ = on_caller && n == 1 && entry_->runs_on_caller;
+  if (on_caller_) {
+    prepare_loop(0);
+  } else {
+    for (unsigned i = 0; i < n; ++i) threads_.emplace_back(&runtime::thread_main, this, i);
+  }
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return started_ == n; });
   if (failed_) {
     lock.unlock();
+    if (on_caller_) serve_loop(0);  // stops at once, closing what started
     wait();
     return error{error_, {}};
   }
@@ -354,11 +383,29 @@ int runtime::run(std::string_view program) {
     ::close(pipefd[1]);
     done_fd_ = -1;
   };
-  if (auto r = start(); !r) {
+  if (auto r = start_loops(true); !r) {
     std::fprintf(stderr, "%.*s: error: %s\n", static_cast<int>(program.size()), program.data(),
                  r.err().message.c_str());
     restore();
     return 2;
+  }
+  if (on_caller_) {
+    if (cfg_.handle_signals) {
+      signal_grace = cfg_.shutdown_timeout;
+      signal_loop.store(loops_[0].get(), std::memory_order_release);
+      // A signal that came during start-up is in the pipe.
+      char buf[16];
+      for (ssize_t r; (r = ::read(pipefd[0], buf, sizeof buf)) > 0;) {
+        if (std::memchr(buf, 's', static_cast<std::size_t>(r)) != nullptr) {
+          loops_[0]->request_stop_from_signal(cfg_.shutdown_timeout);
+        }
+      }
+    }
+    serve_loop(0);
+    signal_loop.store(nullptr, std::memory_order_release);
+    wait();
+    restore();
+    return 0;
   }
   bool stopping = false;
   for (;;) {

@@ -26,6 +26,21 @@ result<void> bind_this_thread(const topology& topo, unsigned cpu) {
   return {};
 }
 
+thread_binding_keeper::thread_binding_keeper(const topology& topo) : topo_(&topo) {
+  if (!topo.is_this_system()) return;
+  saved_ = hwloc_bitmap_alloc();
+  if (saved_ != nullptr && hwloc_get_cpubind(topo.handle(), saved_, HWLOC_CPUBIND_THREAD) != 0) {
+    hwloc_bitmap_free(saved_);
+    saved_ = nullptr;
+  }
+}
+
+thread_binding_keeper::~thread_binding_keeper() {
+  if (saved_ == nullptr) return;
+  (void)hwloc_set_cpubind(topo_->handle(), saved_, HWLOC_CPUBIND_THREAD);
+  hwloc_bitmap_free(saved_);
+}
+
 numa_memory::numa_memory(const topology& topo, int node) : topo_(&topo), node_(node) {
   if (!topo.is_this_system()) {
     why_not_ = "the topology is not this machine's";

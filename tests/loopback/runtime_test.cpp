@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "net.hpp"
 #include "sluice/core/connection.hpp"
@@ -119,6 +120,75 @@ TEST(runtime, loops_are_pinned_where_the_plan_says) {
   }
   rt.stop(0s);
   rt.wait();
+}
+
+// run() with one loop on a kernel transport: the loop runs on the calling
+// thread (no thread is made; the process stays single-threaded), pinned while
+// it runs, its binding put back after; SIGTERM stops it gracefully.
+TEST(runtime, one_loop_runs_on_the_callers_thread_and_stops_on_sigterm) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  runtime_config c;
+  c.transport = "epoll";
+  c.placement.loops = 1;
+  runtime rt(c);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  std::thread::id loop_thread;
+  int cpu = -1;
+  rt.on_start([&](loop_base&) -> result<void> {
+    std::lock_guard l(mu);
+    loop_thread = std::this_thread::get_id();
+    cpu = sched_getcpu();
+    started = true;
+    cv.notify_all();
+    return {};
+  });
+  // The signal comes from another thread that blocks it, so the kernel
+  // delivers it to the loop's (this) thread, asleep in epoll_wait or not.
+  std::thread killer([&] {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, nullptr);
+    std::unique_lock l(mu);
+    if (cv.wait_for(l, 10s, [&] { return started; })) ::kill(::getpid(), SIGTERM);
+  });
+  const int rc = rt.run("runtime_test");
+  killer.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(loop_thread, std::this_thread::get_id());
+  ASSERT_EQ(rt.pinning().size(), 1u);
+  if (rt.plan().binding_real) {
+    EXPECT_EQ(cpu, static_cast<int>(rt.plan().loops[0].cpu));
+    EXPECT_EQ(rt.pinning()[0], "pinned to CPU " + std::to_string(rt.plan().loops[0].cpu));
+  }
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << "the caller's thread was left pinned";
+}
+
+// With two loops, run() still gives each its own thread.
+TEST(runtime, two_loops_run_on_threads_of_their_own) {
+  runtime_config c;
+  c.transport = "epoll";
+  c.placement.loops = 2;
+  c.placement.oversubscribe = true;
+  runtime rt(c);
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  rt.on_start([&](loop_base& l) -> result<void> {
+    {
+      std::lock_guard g(mu);
+      threads.insert(std::this_thread::get_id());
+    }
+    if (l.id() == 1) l.post([&rt] { rt.stop(0s); });
+    return {};
+  });
+  EXPECT_EQ(rt.run("runtime_test"), 0);
+  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
 }
 
 TEST(balance, reuseport_gives_every_loop_a_listener) {
@@ -230,8 +300,34 @@ TEST(runtime_app, echo_with_two_cores_runs_two_pinned_loops) {
   EXPECT_EQ(p.wait(), 0);
 }
 
-TEST(runtime_app, sigterm_with_traffic_in_flight_loses_no_echoed_bytes) {
-  test::child p({echo_bin(), "--listen=127.0.0.1:0", "--cores=2", "--oversubscribe", "--shutdown-timeout=30s"});
+TEST(runtime_app, echo_with_one_core_is_one_pinned_thread) {
+  auto topo = platform::topology::discover();
+  ASSERT_TRUE(topo.ok());
+  test::child p({echo_bin(), "--listen=127.0.0.1:0", "--cores=1"});
+  std::string line = p.read_line();
+  ASSERT_NE(line.find("1 loop"), std::string::npos) << line;
+  std::vector<std::string> tasks;
+  for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(p.pid()) + "/task")) {
+    tasks.push_back(e.path().filename());
+  }
+  EXPECT_EQ(tasks.size(), 1u) << "a one-core server makes no thread";
+  if (topo->is_this_system()) {
+    std::ifstream status("/proc/" + std::to_string(p.pid()) + "/status");
+    std::string allowed;
+    for (std::string l; std::getline(status, l);) {
+      if (l.rfind("Cpus_allowed_list:", 0) == 0) allowed = l.substr(l.find_first_not_of(" \t", 18));
+    }
+    EXPECT_EQ(allowed, std::to_string(topo->allowed_cpus()[0]));
+  }
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait(), 0);
+}
+
+// SIGTERM in the middle of 16 x 2 MB of echo traffic: every byte comes back.
+// One core: the loop runs on the main thread and the signal handler asks it
+// to stop; two: the main thread waits for the signal and stops the loops.
+void sigterm_with_traffic_in_flight(const char* cores) {
+  test::child p({echo_bin(), "--listen=127.0.0.1:0", cores, "--oversubscribe", "--shutdown-timeout=30s"});
   endpoint at = test::parse_announced(p.read_line());
   ASSERT_FALSE(at.empty());
   struct client {
@@ -287,6 +383,14 @@ TEST(runtime_app, sigterm_with_traffic_in_flight_loses_no_echoed_bytes) {
     ::close(c.fd);
   }
   EXPECT_EQ(p.wait(), 0);
+}
+
+TEST(runtime_app, sigterm_with_traffic_in_flight_loses_no_echoed_bytes_one_core) {
+  sigterm_with_traffic_in_flight("--cores=1");
+}
+
+TEST(runtime_app, sigterm_with_traffic_in_flight_loses_no_echoed_bytes_two_cores) {
+  sigterm_with_traffic_in_flight("--cores=2");
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ const transport_entry epoll_entry{
     &probe_epoll,
     &init_epoll,
     &make_epoll_loop,
+    nullptr,  // describe
+    nullptr,  // process_metrics
+    nullptr,  // finish_process
+    true,     // runs_on_caller
 };
 
 }  // namespace sluice

@@ -39,6 +39,10 @@ const transport_entry kqueue_entry{
     &probe_kqueue,
     &init_kqueue,
     &make_kqueue_loop,
+    nullptr,  // describe
+    nullptr,  // process_metrics
+    nullptr,  // finish_process
+    true,     // runs_on_caller
 };
 
 }  // namespace sluice

@@ -91,6 +91,11 @@ class loop_base {
   void stop(duration grace) noexcept;
   // The same, from any thread.
   void request_stop(duration grace);
+  // The same, from a signal handler: async-signal-safe (an atomic store and,
+  // if the loop sleeps, the transport's wakeup write); the loop's next
+  // iteration calls stop(grace). A runtime whose only loop runs on the
+  // caller's thread stops it this way on SIGINT/SIGTERM.
+  void request_stop_from_signal(duration grace) noexcept;
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   // Runs fn when stop() begins, after the listeners closed: where an
   // application closes what only it knows to be idle (keep-alive connections
@@ -249,6 +254,9 @@ class loop_base {
 
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> inbox_nonempty_{false};
+  // request_stop_from_signal's grace in ns; -1 when none is pending.
+  std::atomic<std::int64_t> signal_stop_ns_{-1};
+  static_assert(std::atomic<std::int64_t>::is_always_lock_free, "a signal handler stores it");
   std::mutex inbox_mutex_;
   std::vector<std::function<void()>> inbox_;
   std::vector<std::function<void()>> inbox_batch_;

@@ -1,6 +1,10 @@
 #pragma once
 // The runtime: one run-to-completion loop per planned core, each on its own
 // thread, each owning its transport instance, connections, pool and timers.
+// One exception: run() with a single loop on a kernel transport runs that
+// loop on the calling thread, so that a one-core server is a single-threaded
+// process (glibc then skips the cancellation bookkeeping that it wraps around
+// every system call of a process with threads).
 //
 // Start-up is sequential and checked: loops are made on their own threads,
 // then run their start hooks one at a time, loop 0 first (so that a port-0
@@ -96,7 +100,9 @@ class runtime {
   // Waits up to d for every loop to end; true if they all have (then call wait()).
   [[nodiscard]] bool wait_for(duration d);
   // start(), then wait for SIGINT/SIGTERM (if handle_signals) or for the loops
-  // to end by themselves; stops gracefully. Returns an exit code: 0, or 2 after
+  // to end by themselves; stops gracefully. With one loop on a kernel
+  // transport, that loop runs here, on the calling thread (pinned to its CPU
+  // while it runs; the thread's binding is put back after). Returns an exit code: 0, or 2 after
   // printing a start-up error to stderr as one line.
   int run(std::string_view program);
   // Graceful stop of every loop (stop accepting, drain for `grace`). Any thread.
@@ -124,7 +130,12 @@ class runtime {
 
  private:
   struct balancer;
+  result<void> start_loops(bool on_caller);
+  // A loop's life on the thread that runs it: pinning, making the loop and
+  // its start hooks (in turn, loop 0 first), then serving until it ends.
   void thread_main(unsigned index);
+  void prepare_loop(unsigned index);
+  void serve_loop(unsigned index);
   result<void> start_loop(loop_base& l, unsigned index);
   void finish_transport() noexcept;
   static bool distribute(void* ctx, int fd, const endpoint& peer) noexcept;
@@ -153,6 +164,10 @@ class runtime {
   std::vector<endpoint> udp_bound_;
 
   std::vector<std::thread> threads_;
+  // run() with one loop on a transport that allows it: the loop runs on
+  // run()'s thread (no thread is made), pinned there until it ends.
+  bool on_caller_ = false;
+  std::unique_ptr<platform::thread_binding_keeper> caller_binding_;
   std::vector<std::unique_ptr<loop_base>> loops_;
   // Handlers per loop, destroyed after their loop.
   std::vector<std::vector<std::unique_ptr<handler>>> handlers_;

@@ -11,12 +11,29 @@
 #include "sluice/core/segment_pool.hpp"
 #include "sluice/platform/topology.hpp"
 
+struct hwloc_bitmap_s;  // hwloc's bitmap (hwloc.h stays out of this header)
+
 namespace sluice::platform {
 
 // Binds the calling thread to `cpu` and checks with sched_getcpu() that it
 // runs there. On a topology that is not this machine's, does nothing and
 // returns an error saying so.
 result<void> bind_this_thread(const topology& topo, unsigned cpu);
+
+// The calling thread's CPU binding as it was when made, put back when
+// destroyed: for a loop that runs on a thread it does not own (the caller of
+// runtime::run()), which must not stay pinned once the loop has ended.
+class thread_binding_keeper {
+ public:
+  explicit thread_binding_keeper(const topology& topo);
+  ~thread_binding_keeper();
+  thread_binding_keeper(const thread_binding_keeper&) = delete;
+  thread_binding_keeper& operator=(const thread_binding_keeper&) = delete;
+
+ private:
+  const topology* topo_;
+  ::hwloc_bitmap_s* saved_ = nullptr;  // nullptr: nothing to put back
+};
 
 // Memory for a loop's pools, placed on one NUMA node through
 // hwloc_alloc_membind. Owned by the runtime for as long as the loop's pools

@@ -57,6 +57,12 @@ struct transport_entry {
   void (*process_metrics)(metric_list& out) = nullptr;
   // Optional: after every loop is gone (DPDK: stop and close the port).
   void (*finish_process)() = nullptr;
+  // Whether runtime::run() may run the loop on its own (the calling) thread
+  // when there is only one: the process then stays single-threaded, and
+  // glibc skips the cancellation bookkeeping around every system call that
+  // a process with threads pays. Kernel transports: yes. DPDK: no (its loops
+  // join the EAL as registered threads).
+  bool runs_on_caller = false;
 };
 
 // Every transport compiled in, in order of preference.
