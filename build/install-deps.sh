@@ -14,7 +14,7 @@ packages=(
   libclang-rt-14-dev
   # peers, load tools and test helpers
   python3 python3-scapy curl wrk nginx-light haproxy sockperf iproute2 iputils-ping
-  ethtool netcat-openbsd strace procps util-linux gnuplot-nox psmisc
+  ethtool netcat-openbsd strace valgrind procps util-linux gnuplot-nox psmisc
 )
 
 missing=()

@@ -3,13 +3,20 @@
 (ref_epoll_echo.c), in the same run: server on CPU 0, sluice-bench on CPU 1,
 64-byte messages, 1 and 50 connections. Reports msgs/s, p50/p99 latency,
 server CPU time per message, syscalls per message (strace -c -f over a fixed
-message count) and heap allocations per message in steady state.
+message count) and heap allocations per message in steady state, and user-space instructions per message (valgrind
+--tool=callgrind: exact where msgs/s moves by 10% between runs on a VM).
 
-  /usr/bin/python3 tests/perf/echo_compare.py [--seconds=5] [--rounds=3]
+Rounds alternate between the servers (the order rotates every round, so that
+drift hits all alike); msgs/s "vs ref" is the median of the per-round ratios,
+with their range. Unless --no-control, the reference runs twice per round, as
+"ref again": its ratio to itself is what this machine's noise alone gives.
+
+  /usr/bin/python3 tests/perf/echo_compare.py [--seconds=5] [--rounds=5] [--no-control]
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,26 +24,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perflib as P  # noqa: E402
 
 
-def servers():
+def servers(control):
     ref = P.cc("ref_epoll_echo.c", os.path.join(P.OUT, "ref_epoll_echo"))
     echo = os.path.join(P.BUILD, "apps", "sluice-echo")
-    return [
+    out = [
         ("ref epoll", lambda port: [ref, str(port)]),
         ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}"]),
     ]
+    if control:
+        out.append(("ref again", out[0][1]))
+    return out
 
 
 def throughput(argv_for, conns, seconds):
     port = P.free_port()
     s = P.server(argv_for(port), port)
     try:
-        cpu0 = s.cpu()
+        cpu0, ticks0 = s.cpu(), P.cpu_ticks()
         r = P.bench(["echo", f"--target=127.0.0.1:{port}", f"--connections={conns}", "--size=64",
                      f"--duration={seconds}s", "--warmup=0s"])
-        cpu = s.cpu() - cpu0
+        cpu, steal = s.cpu() - cpu0, P.steal_fraction(ticks0, P.cpu_ticks())
     finally:
         s.stop()
-    return r["msgs_per_s"], r["latency_ns"]["p50"], r["latency_ns"]["p99"], cpu / max(1, r["messages"])
+    return r["msgs_per_s"], r["latency_ns"]["p50"], r["latency_ns"]["p99"], cpu / max(1, r["messages"]), steal
 
 
 def syscalls_per_msg(argv_for, conns, messages):
@@ -67,40 +77,82 @@ def allocs_per_msg(argv_for, conns, shim):
     return (counts[1] - counts[0]) / 200000
 
 
+def instructions_per_msg(argv_for, conns):
+    """User-space instructions per message: callgrind's total over two runs
+    of different lengths, differenced (start-up and exit cancel out)."""
+    counts = []
+    for messages in (2000, 12000):
+        port = P.free_port()
+        out = os.path.join(P.OUT, "callgrind.out")
+        s = P.server(argv_for(port), port, wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"],
+                     start_timeout=60)
+        try:
+            P.bench(["echo", f"--target=127.0.0.1:{port}", f"--connections={conns}", "--size=64",
+                     f"--messages={messages}"])
+        finally:
+            s.stop()
+        counts.append(P.callgrind_total(out))
+    return (counts[1] - counts[0]) / 10000
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--strace-messages", type=int, default=50000)
+    ap.add_argument("--no-control", action="store_true", help="do not run the reference a second time per round")
     a = ap.parse_args()
     P.ensure_build()
     shim = P.cc("count_alloc.c", os.path.join(P.OUT, "count_alloc.so"), "-shared", "-fPIC", "-ldl")
+    have_valgrind = shutil.which("valgrind") is not None
+    cands = servers(not a.no_control)
     rows = []
+    steals = []
     for conns in (1, 50):
         results = {}
-        for _ in range(a.rounds):  # alternate, so drift hits both alike
-            for name, argv_for in servers():
+        for r in range(a.rounds):
+            order = cands[r % len(cands):] + cands[:r % len(cands)]
+            for name, argv_for in order:
                 results.setdefault(name, []).append(throughput(argv_for, conns, a.seconds))
-        for name, argv_for in servers():
+        steals += [x[4] for runs in results.values() for x in runs]
+        ref_runs = results["ref epoll"]
+        for name, argv_for in cands:
             runs = results[name]
+            ratios = [x[0] / y[0] for x, y in zip(runs, ref_runs)]
+            measured = name != "ref again"  # the control measures only noise
             rows.append({
                 "conns": conns, "server": name,
                 "rate": P.median([x[0] for x in runs]),
+                "ratio": P.median(ratios), "lo": min(ratios), "hi": max(ratios),
                 "p50": P.median([x[1] for x in runs]),
                 "p99": P.median([x[2] for x in runs]),
                 "cpu_us": P.median([x[3] for x in runs]) * 1e6,
-                "sys": syscalls_per_msg(argv_for, conns, a.strace_messages),
-                "allocs": allocs_per_msg(argv_for, conns, shim),
+                "sys": syscalls_per_msg(argv_for, conns, a.strace_messages) if measured else None,
+                "allocs": allocs_per_msg(argv_for, conns, shim) if measured else None,
+                "instr": instructions_per_msg(argv_for, conns) if measured and have_valgrind else None,
             })
     lines = [f"64-byte echo; server on CPU {P.SERVER_CPU}, sluice-bench on CPU {P.LOAD_CPU}; "
-             f"median of {a.rounds} alternating runs of {a.seconds:g} s",
-             f"{'conns':>5}  {'server':<12} {'msgs/s':>9} {'vs ref':>7} {'p50':>7} {'p99':>7} "
-             f"{'CPU/msg':>8} {'sys/msg':>8} {'vs ref':>7} {'allocs/msg':>10}"]
+             f"{a.rounds} rotating rounds of {a.seconds:g} s: medians, and msgs/s vs ref as the median "
+             f"(range) of the per-round ratios; CPU time stolen by the hypervisor during the runs: "
+             f"median {P.median(steals) * 100:.0f}%, max {max(steals) * 100:.0f}%",
+             f"{'conns':>5}  {'server':<12} {'msgs/s':>9} {'vs ref':>7} {'range':>11} {'p50':>7} {'p99':>7} "
+             f"{'CPU/msg':>8} {'sys/msg':>8} {'vs ref':>7} {'allocs/msg':>10} {'instr/msg':>9} {'vs ref':>7}"]
+
+    def cell(value, fmt, width):
+        return f"{'-':>{width}}" if value is None else f"{value:>{width}{fmt}}"
+
+    def ratio(value, ref_value, fmt):
+        return f"{'-':>7}" if value is None else f"{value / ref_value:>6{fmt}}x"
+
     for r in rows:
         ref = next(x for x in rows if x["conns"] == r["conns"] and x["server"] == "ref epoll")
-        lines.append(f"{r['conns']:>5}  {r['server']:<12} {r['rate']:>9.0f} {r['rate'] / ref['rate']:>6.2f}x "
+        lines.append(f"{r['conns']:>5}  {r['server']:<12} {r['rate']:>9.0f} {r['ratio']:>6.2f}x "
+                     f"{r['lo']:>5.2f}-{r['hi']:<5.2f} "
                      f"{P.fmt_us(r['p50']):>7} {P.fmt_us(r['p99']):>7} {r['cpu_us']:>6.2f}us "
-                     f"{r['sys']:>8.2f} {r['sys'] / ref['sys']:>6.2f}x {r['allocs']:>10.4f}")
+                     f"{cell(r['sys'], '.2f', 8)} {ratio(r['sys'], ref['sys'], '.2f')} "
+                     f"{cell(r['allocs'], '.4f', 10)} {cell(r['instr'], '.0f', 9)} {ratio(r['instr'], ref['instr'], '.1f')}")
+    if not have_valgrind:
+        lines.append("instr/msg: valgrind is not installed (bash build/install-deps.sh installs it)")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(P.OUT, "echo_compare.txt"), "w") as f:

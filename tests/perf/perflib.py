@@ -60,14 +60,35 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks(cpus=(SERVER_CPU, LOAD_CPU)):
+    """{cpu: (steal, total)} jiffies from /proc/stat, for steal_fraction()."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if name[3:] in cpus and name.startswith("cpu") and name != "cpu":
+                v = [int(x) for x in vals[:8]]
+                out[name[3:]] = (v[7], sum(v))
+    return out
+
+
+def steal_fraction(before, after):
+    """Share of the CPUs' time the hypervisor gave to other guests between two
+    cpu_ticks() readings: where it is high, ratios of one run move a lot."""
+    steal = sum(after[c][0] - before[c][0] for c in before)
+    total = sum(after[c][1] - before[c][1] for c in before)
+    return steal / total if total > 0 else 0.0
+
+
 class server:
     """A server process pinned to SERVER_CPU, optionally under a wrapper."""
 
-    def __init__(self, argv, port, wrapper=(), env=None, cpus=SERVER_CPU):
+    def __init__(self, argv, port, wrapper=(), env=None, cpus=SERVER_CPU, start_timeout=10):
         self.proc = subprocess.Popen(["taskset", "-c", cpus, *wrapper, *argv], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env)
-        wait_listening(port)
-        self.pid = self.find_pid(argv[0])
+        wait_listening(port, start_timeout)
+        # Under valgrind the process keeps valgrind's name: it is taskset's pid.
+        self.pid = self.proc.pid if wrapper[:1] == ["valgrind"] else self.find_pid(argv[0])
 
     def find_pid(self, exe):
         # Under taskset (and strace), the server is a descendant: find it by name.
@@ -112,6 +133,15 @@ def strace_total(path):
             if line.strip().endswith("total"):
                 return int(line.split()[3])
     raise RuntimeError("no total in " + path)
+
+
+def callgrind_total(path):
+    """Instructions executed, from a callgrind output file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError("no summary in " + path)
 
 
 def median(xs):
