@@ -78,6 +78,10 @@ void loop_base::begin_sleep() noexcept {
 
 void loop_base::attach_mail(mail_hub* hub) {
   hub_ = hub;
+  inbound_.clear();
+  for (unsigned from = 0; from < hub->size(); ++from) {
+    if (from != id_) inbound_.push_back(&hub->ring(from, id_));
+  }
   pending_mail_.resize(hub->size());
   hub->attach(id_, this);
 }
@@ -114,13 +118,10 @@ void loop_base::wake_if_sleeping(unsigned target) noexcept {
 
 bool loop_base::drain_mail() noexcept {
   bool work = false;
-  if (hub_ != nullptr) {
-    for (unsigned from = 0; from < hub_->size(); ++from) {
-      if (from == id_) continue;
-      if (std::size_t n = hub_->ring(from, id_).drain(*this); n != 0) {
-        stats_.mail_received.add(n);
-        work = true;
-      }
+  for (spsc_ring* ring : inbound_) {
+    if (std::size_t n = ring->drain(*this); n != 0) {
+      stats_.mail_received.add(n);
+      work = true;
     }
   }
   if (pending_mail_count_ != 0) {
@@ -151,7 +152,7 @@ bool loop_base::drain_mail() noexcept {
 }
 
 bool loop_base::drain_inbox() {
-  bool mail = drain_mail();
+  bool mail = (!inbound_.empty() || pending_mail_count_ != 0) && drain_mail();
   if (signal_stop_ns_.load(std::memory_order_relaxed) >= 0) [[unlikely]] {
     stop(duration(signal_stop_ns_.exchange(-1, std::memory_order_acq_rel)));
     mail = true;
@@ -175,10 +176,8 @@ bool loop_base::has_pending_work() const noexcept {
       signal_stop_ns_.load(std::memory_order_seq_cst) >= 0) {
     return true;
   }
-  if (hub_ != nullptr) {
-    for (unsigned from = 0; from < hub_->size(); ++from) {
-      if (from != id_ && hub_->ring(from, id_).nonempty()) return true;
-    }
+  for (const spsc_ring* ring : inbound_) {
+    if (ring->nonempty()) return true;
   }
   return false;
 }

@@ -182,17 +182,12 @@ void segment_pool::park(segment* s) noexcept {
   }
 }
 
-void segment_pool::reclaim() noexcept {
-  if (!limbo_.empty()) {
-    free_.splice(free_.begin(), limbo_);
-    starved_ = false;
-  }
-  reset_scratch();
+void segment_pool::return_parked() noexcept {
+  free_.splice(free_.begin(), limbo_);
+  starved_ = false;
 }
 
-void segment_pool::reset_scratch() noexcept {
-  scratch_used_ = 0;
-  if (scratch_chunks_.empty()) return;
+void segment_pool::fold_scratch() noexcept {
   // The views of the last dispatch are gone: fold the overflow chunks into one
   // bigger arena, so that the same demand next time needs no allocation.
   std::size_t want = scratch_cap_ + overflow_bytes_;

@@ -9,7 +9,7 @@ constexpr unsigned shift(int level) noexcept { return 6u * static_cast<unsigned>
 }  // namespace
 
 timer_wheel::timer_wheel(time_point start, duration resolution) noexcept
-    : origin_(start), now_(start), res_(resolution.count() > 0 ? resolution : duration(1)) {}
+    : origin_(start), now_(start), res_(resolution.count() > 0 ? resolution : duration(1)), next_edge_(origin_ + res_) {}
 
 timer_wheel::~timer_wheel() {
   due_.clear();
@@ -45,25 +45,27 @@ void timer_wheel::place(timer& t) noexcept {
     std::uint64_t block = t.tick_ >> shift(level);
     std::uint64_t current = now_tick_ >> shift(level);
     if (block - current < slots) {
-      unsigned slot = static_cast<unsigned>(block & (slots - 1));
-      wheel_[level][slot].push_back(t);
-      occupied_[level] |= std::uint64_t{1} << slot;
+      occupy(level, static_cast<unsigned>(block & (slots - 1)), t);
       return;
     }
   }
   // Beyond the wheel's range: park in the last slot of the top level; it is
   // placed again (still far, or now in range) when that slot cascades.
   constexpr int top = levels - 1;
-  unsigned slot = static_cast<unsigned>(((now_tick_ >> shift(top)) + slots - 1) & (slots - 1));
-  wheel_[top][slot].push_back(t);
-  occupied_[top] |= std::uint64_t{1} << slot;
+  occupy(top, static_cast<unsigned>(((now_tick_ >> shift(top)) + slots - 1) & (slots - 1)), t);
+}
+
+void timer_wheel::occupy(int level, unsigned slot, timer& t) noexcept {
+  wheel_[level][slot].push_back(t);
+  occupied_[level] |= std::uint64_t{1} << slot;
+  used_levels_ |= 1u << level;
 }
 
 std::uint64_t timer_wheel::next_tick() const noexcept {
   std::uint64_t best = no_tick;
-  for (int level = 0; level < levels; ++level) {
+  for (std::uint32_t used = used_levels_; used != 0; used &= used - 1) {
+    const int level = std::countr_zero(used);
     std::uint64_t bits = occupied_[level];
-    if (bits == 0) continue;
     std::uint64_t current = now_tick_ >> shift(level);
     unsigned c = static_cast<unsigned>(current & (slots - 1));
     // Rotate so that the slot after the current one is bit 0.
@@ -87,8 +89,7 @@ std::size_t timer_wheel::fire(timer::list_type& list) noexcept {
   return n;
 }
 
-std::size_t timer_wheel::advance(time_point now) noexcept {
-  if (now > now_) now_ = now;
+std::size_t timer_wheel::advance_ticks() noexcept {
   const std::uint64_t target = floor_tick(now_);
   std::size_t fired = 0;
   if (!due_.empty()) {
@@ -111,6 +112,7 @@ std::size_t timer_wheel::advance(time_point now) noexcept {
       unsigned slot = static_cast<unsigned>((next >> shift(level)) & (slots - 1));
       if ((occupied_[level] >> slot & 1) == 0) continue;
       occupied_[level] &= ~(std::uint64_t{1} << slot);
+      if (occupied_[level] == 0) used_levels_ &= ~(1u << level);
       batch.splice(batch.end(), wheel_[level][slot]);
       while (!batch.empty()) {
         timer& t = batch.front();
@@ -121,11 +123,13 @@ std::size_t timer_wheel::advance(time_point now) noexcept {
     unsigned slot0 = static_cast<unsigned>(next & (slots - 1));
     if (occupied_[0] >> slot0 & 1) {
       occupied_[0] &= ~(std::uint64_t{1} << slot0);
+      if (occupied_[0] == 0) used_levels_ &= ~1u;
       batch.splice(batch.end(), wheel_[0][slot0]);
     }
     batch.splice(batch.end(), due_);
     fired += fire(batch);
   }
+  next_edge_ = origin_ + res_ * static_cast<std::int64_t>(now_tick_ + 1);
   return fired;
 }
 

@@ -202,6 +202,45 @@ TEST(timer_wheel, next_due_is_exact_near_and_a_lower_bound_far) {
   EXPECT_LT(steps, 10) << "idle time is skipped, not walked tick by tick";
 }
 
+// The loop advances the wheel every iteration, many times per tick: those
+// calls must still fire each timer on its tick, and once the levels that held
+// timers are emptied, next_due() must say nothing is left.
+TEST(timer_wheel, sub_tick_advances_fire_on_the_tick_and_emptied_levels_are_forgotten) {
+  timer_wheel w(t0, ms);
+  probe a, b, c;
+  for (probe* p : {&a, &b, &c}) {
+    p->wheel = &w;
+    p->t.bind<&probe::on_fire>(p);
+  }
+  w.arm(a.t, t0 + 1 * ms);      // level 0
+  w.arm(b.t, t0 + 70 * ms);     // level 1
+  w.arm(c.t, t0 + 5000 * ms);   // level 2
+  const duration step = std::chrono::microseconds(100);
+  for (time_point t = t0; t < t0 + 1 * ms; t += step) EXPECT_EQ(w.advance(t), 0u);
+  EXPECT_EQ(w.advance(t0 + 1 * ms), 1u);
+  EXPECT_EQ(a.fired_at, t0 + 1 * ms);
+  time_point t = t0 + 1 * ms;
+  while (b.fired == 0 && t < t0 + 100 * ms) w.advance(t += step);
+  EXPECT_EQ(b.fired, 1);
+  EXPECT_EQ(b.fired_at, t0 + 70 * ms) << "on the first sub-tick advance that reaches its tick";
+  // A timer armed for the tick already reached fires at the next call, even
+  // one that does not move the time.
+  w.arm(a.t, t0 + 70 * ms);
+  EXPECT_EQ(w.advance(w.now()), 1u);
+  EXPECT_EQ(a.fired, 2);
+  c.t.cancel();
+  EXPECT_NE(w.next_due(), time_point::max()) << "a cancelled timer's slot is only a lower bound";
+  w.advance(t0 + 6000 * ms);
+  EXPECT_EQ(c.fired, 0);
+  EXPECT_EQ(w.next_due(), time_point::max());
+  EXPECT_TRUE(w.empty());
+  // And a timer armed afterwards is seen again.
+  w.arm(c.t, t0 + 6000 * ms + 3 * ms);
+  EXPECT_EQ(w.next_due(), t0 + 6003 * ms);
+  w.advance(t0 + 6003 * ms);
+  EXPECT_EQ(c.fired, 1);
+}
+
 struct rearming {
   timer t;
   timer_wheel* w = nullptr;

@@ -245,6 +245,9 @@ class loop_base {
   std::vector<std::function<void()>> stop_hooks_;
 
   mail_hub* hub_ = nullptr;
+  // The rings other loops send to this one (from attach_mail): what
+  // drain_mail and has_pending_work scan, nothing for a runtime of one loop.
+  std::vector<spsc_ring*> inbound_;
   // Per target: messages waiting for ring space (and, for this loop itself,
   // messages to self), drained in order every iteration.
   std::vector<std::deque<task>> pending_mail_;

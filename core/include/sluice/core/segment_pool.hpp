@@ -59,13 +59,20 @@ class segment_pool {
   // reclaim(). The loop defers while an application handler runs, so views the
   // handler took stay valid until it returns, whatever it releases or moves.
   void set_deferred(bool on) noexcept { deferred_ = on; }
-  void reclaim() noexcept;
+  // Runs after every handler: inline, and two tests when nothing was parked.
+  void reclaim() noexcept {
+    if (!limbo_.empty()) return_parked();
+    reset_scratch();
+  }
 
   // Scratch bytes for a contiguous copy of a span that crosses segments; valid
   // until reset_scratch(). Grows only when a larger total is asked for than ever
   // before. nullptr if memory cannot be had.
   [[nodiscard]] std::byte* scratch(std::size_t n) noexcept;
-  void reset_scratch() noexcept;
+  void reset_scratch() noexcept {
+    scratch_used_ = 0;
+    if (!scratch_chunks_.empty()) fold_scratch();
+  }
 
   [[nodiscard]] std::uint32_t segment_size() const noexcept { return opts_.segment_size; }
   [[nodiscard]] std::size_t segments_in_use() const noexcept { return in_use_; }
@@ -85,6 +92,8 @@ class segment_pool {
   static void release_data(segment* s) noexcept;
   static void release_descriptor(segment* s) noexcept;
   void park(segment* s) noexcept;
+  void return_parked() noexcept;
+  void fold_scratch() noexcept;
   bool grow() noexcept;
   segment* descriptor() noexcept;
 

@@ -87,8 +87,14 @@ class timer_wheel {
   static void cancel(timer& t) noexcept { t.cancel(); }
 
   // Moves the wheel to `now`, firing every timer due by then in expiry order
-  // (ties in arming order). Returns how many fired.
-  std::size_t advance(time_point now) noexcept;
+  // (ties in arming order). Returns how many fired. Called every loop
+  // iteration: within the current tick and with nothing due it is two
+  // comparisons.
+  std::size_t advance(time_point now) noexcept {
+    if (now > now_) now_ = now;
+    if (now_ < next_edge_ && due_.empty()) return 0;
+    return advance_ticks();
+  }
 
   // The earliest time a timer may be due (exact for timers within 64 ticks, a
   // lower bound for later ones, which cascade); time_point::max() if none.
@@ -106,11 +112,15 @@ class timer_wheel {
   // The next tick after now_tick_ at which a level needs attention.
   [[nodiscard]] std::uint64_t next_tick() const noexcept;
   std::size_t fire(timer::list_type& list) noexcept;
+  std::size_t advance_ticks() noexcept;
+  void occupy(int level, unsigned slot, timer& t) noexcept;
 
   time_point origin_;
   time_point now_;
   duration res_;
   std::uint64_t now_tick_ = 0;
+  time_point next_edge_;  // where floor_tick() passes now_tick_: origin_ + res_ * (now_tick_ + 1)
+  std::uint32_t used_levels_ = 0;  // bit L: occupied_[L] != 0
   std::array<std::array<timer::list_type, slots>, levels> wheel_;
   std::array<std::uint64_t, levels> occupied_{};
   timer::list_type due_;  // armed for a tick already reached: fire at the next advance
