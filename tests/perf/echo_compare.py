@@ -6,15 +6,23 @@ server CPU time per message, syscalls per message (strace -c -f over a fixed
 message count) and heap allocations per message in steady state, and user-space instructions per message (valgrind
 --tool=callgrind: exact where msgs/s moves by 10% between runs on a VM).
 
-Rounds alternate between the servers (the order rotates every round, so that
-drift hits all alike); msgs/s "vs ref" is the median of the per-round ratios,
-with their range. Unless --no-control, the reference runs twice per round, as
+Rounds alternate between the servers, each round in another order (every
+permutation in turn, so that no server always follows the same one and drift
+hits all alike); msgs/s "vs ref" is the median of the per-round ratios, with
+their range. Unless --no-control, the reference runs twice per round, as
 "ref again": its ratio to itself is what this machine's noise alone gives.
 
-  /usr/bin/python3 tests/perf/echo_compare.py [--seconds=5] [--rounds=5] [--no-control]
+Besides the default (sleeping) servers, a "spin" table runs both servers and
+sluice-bench with --busy-poll at 1 connection: nothing sleeps, so the
+hypervisor's wake-up latency (which sets the 1-connection rate of sleeping
+servers on a VM, and varies by 2x from round to round) drops out, and what is
+left is each server's own cost per message.
+
+  /usr/bin/python3 tests/perf/echo_compare.py [--seconds=5] [--rounds=6] [--no-control] [--no-spin]
 """
 
 import argparse
+import itertools
 import os
 import shutil
 import subprocess
@@ -24,25 +32,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perflib as P  # noqa: E402
 
 
-def servers(control):
+def servers(control, spin=False):
     ref = P.cc("ref_epoll_echo.c", os.path.join(P.OUT, "ref_epoll_echo"))
     echo = os.path.join(P.BUILD, "apps", "sluice-echo")
+    busy = ["--busy-poll"] if spin else []
     out = [
-        ("ref epoll", lambda port: [ref, str(port)]),
-        ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}"]),
+        ("ref epoll", lambda port: [ref, str(port), *busy]),
+        ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}", *busy]),
     ]
     if control:
         out.append(("ref again", out[0][1]))
     return out
 
 
-def throughput(argv_for, conns, seconds):
+def throughput(argv_for, conns, seconds, spin=False):
     port = P.free_port()
     s = P.server(argv_for(port), port)
     try:
         cpu0, ticks0 = s.cpu(), P.cpu_ticks()
         r = P.bench(["echo", f"--target=127.0.0.1:{port}", f"--connections={conns}", "--size=64",
-                     f"--duration={seconds}s", "--warmup=0s"])
+                     f"--duration={seconds}s", "--warmup=0s", *(["--busy-poll"] if spin else [])])
         cpu, steal = s.cpu() - cpu0, P.steal_fraction(ticks0, P.cpu_ticks())
     finally:
         s.stop()
@@ -98,44 +107,50 @@ def instructions_per_msg(argv_for, conns):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--strace-messages", type=int, default=50000)
     ap.add_argument("--no-control", action="store_true", help="do not run the reference a second time per round")
+    ap.add_argument("--no-spin", action="store_true", help="leave out the busy-polling table")
     a = ap.parse_args()
     P.ensure_build()
     shim = P.cc("count_alloc.c", os.path.join(P.OUT, "count_alloc.so"), "-shared", "-fPIC", "-ldl")
     have_valgrind = shutil.which("valgrind") is not None
-    cands = servers(not a.no_control)
     rows = []
     steals = []
-    for conns in (1, 50):
+    tables = [("sleep", 1), ("sleep", 50)] + ([] if a.no_spin else [("spin", 1)])
+    for mode, conns in tables:
+        spin = mode == "spin"
+        cands = servers(not a.no_control, spin)
+        orders = list(itertools.permutations(cands))
         results = {}
         for r in range(a.rounds):
-            order = cands[r % len(cands):] + cands[:r % len(cands)]
-            for name, argv_for in order:
-                results.setdefault(name, []).append(throughput(argv_for, conns, a.seconds))
+            for name, argv_for in orders[r % len(orders)]:
+                results.setdefault(name, []).append(throughput(argv_for, conns, a.seconds, spin))
         steals += [x[4] for runs in results.values() for x in runs]
         ref_runs = results["ref epoll"]
         for name, argv_for in cands:
             runs = results[name]
             ratios = [x[0] / y[0] for x, y in zip(runs, ref_runs)]
-            measured = name != "ref again"  # the control measures only noise
+            # The control measures only noise; a spinning server's syscalls,
+            # allocations and instructions per message count its empty polls.
+            measured = name != "ref again" and not spin
             rows.append({
-                "conns": conns, "server": name,
+                "mode": mode, "conns": conns, "server": name,
                 "rate": P.median([x[0] for x in runs]),
                 "ratio": P.median(ratios), "lo": min(ratios), "hi": max(ratios),
                 "p50": P.median([x[1] for x in runs]),
                 "p99": P.median([x[2] for x in runs]),
-                "cpu_us": P.median([x[3] for x in runs]) * 1e6,
+                "cpu_us": None if spin else P.median([x[3] for x in runs]) * 1e6,
                 "sys": syscalls_per_msg(argv_for, conns, a.strace_messages) if measured else None,
                 "allocs": allocs_per_msg(argv_for, conns, shim) if measured else None,
                 "instr": instructions_per_msg(argv_for, conns) if measured and have_valgrind else None,
             })
     lines = [f"64-byte echo; server on CPU {P.SERVER_CPU}, sluice-bench on CPU {P.LOAD_CPU}; "
-             f"{a.rounds} rotating rounds of {a.seconds:g} s: medians, and msgs/s vs ref as the median "
+             f"{a.rounds} rounds of {a.seconds:g} s, each in another order: medians, and msgs/s vs ref as the median "
              f"(range) of the per-round ratios; CPU time stolen by the hypervisor during the runs: "
-             f"median {P.median(steals) * 100:.0f}%, max {max(steals) * 100:.0f}%",
-             f"{'conns':>5}  {'server':<12} {'msgs/s':>9} {'vs ref':>7} {'range':>11} {'p50':>7} {'p99':>7} "
+             f"median {P.median(steals) * 100:.0f}%, max {max(steals) * 100:.0f}%; "
+             f"mode sleep: the servers block in epoll_wait; spin: servers and load --busy-poll",
+             f"{'mode':<5} {'conns':>5}  {'server':<12} {'msgs/s':>9} {'vs ref':>7} {'range':>11} {'p50':>7} {'p99':>7} "
              f"{'CPU/msg':>8} {'sys/msg':>8} {'vs ref':>7} {'allocs/msg':>10} {'instr/msg':>9} {'vs ref':>7}"]
 
     def cell(value, fmt, width):
@@ -145,10 +160,11 @@ def main():
         return f"{'-':>7}" if value is None else f"{value / ref_value:>6{fmt}}x"
 
     for r in rows:
-        ref = next(x for x in rows if x["conns"] == r["conns"] and x["server"] == "ref epoll")
-        lines.append(f"{r['conns']:>5}  {r['server']:<12} {r['rate']:>9.0f} {r['ratio']:>6.2f}x "
+        ref = next(x for x in rows if (x["mode"], x["conns"], x["server"]) == (r["mode"], r["conns"], "ref epoll"))
+        cpu = "-" if r["cpu_us"] is None else f"{r['cpu_us']:.2f}us"
+        lines.append(f"{r['mode']:<5} {r['conns']:>5}  {r['server']:<12} {r['rate']:>9.0f} {r['ratio']:>6.2f}x "
                      f"{r['lo']:>5.2f}-{r['hi']:<5.2f} "
-                     f"{P.fmt_us(r['p50']):>7} {P.fmt_us(r['p99']):>7} {r['cpu_us']:>6.2f}us "
+                     f"{P.fmt_us(r['p50']):>7} {P.fmt_us(r['p99']):>7} {cpu:>8} "
                      f"{cell(r['sys'], '.2f', 8)} {ratio(r['sys'], ref['sys'], '.2f')} "
                      f"{cell(r['allocs'], '.4f', 10)} {cell(r['instr'], '.0f', 9)} {ratio(r['instr'], ref['instr'], '.1f')}")
     if not have_valgrind:

@@ -2,7 +2,10 @@
  * Per message it does exactly one read and one write; epoll_wait is shared by
  * every event it returns. Used only by tests/perf to measure sluice against.
  *
- *   ref_epoll_echo PORT
+ *   ref_epoll_echo PORT [--busy-poll]
+ *
+ * --busy-poll: epoll_wait never blocks (timeout 0), like sluice-echo
+ * --busy-poll, for comparisons without the cost of sleeping and waking.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,8 +23,9 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: ref_epoll_echo PORT\n");
+  const int busy = argc == 3 && strcmp(argv[2], "--busy-poll") == 0;
+  if (argc != 2 && !busy) {
+    fprintf(stderr, "usage: ref_epoll_echo PORT [--busy-poll]\n");
     return 2;
   }
   signal(SIGINT, on_signal);
@@ -44,7 +49,7 @@ int main(int argc, char** argv) {
   struct epoll_event events[256];
   static char buf[65536];
   while (!stop) {
-    int n = epoll_wait(ep, events, 256, -1);
+    int n = epoll_wait(ep, events, 256, busy ? 0 : -1);
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == lfd) {
