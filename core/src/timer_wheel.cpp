@@ -61,6 +61,11 @@ void timer_wheel::occupy(int level, unsigned slot, timer& t) noexcept {
   used_levels_ |= 1u << level;
 }
 
+void timer_wheel::vacate(int level, unsigned slot) noexcept {
+  occupied_[level] &= ~(std::uint64_t{1} << slot);
+  if (occupied_[level] == 0) used_levels_ &= ~(1u << level);
+}
+
 std::uint64_t timer_wheel::next_tick() const noexcept {
   std::uint64_t best = no_tick;
   for (std::uint32_t used = used_levels_; used != 0; used &= used - 1) {
@@ -111,8 +116,7 @@ std::size_t timer_wheel::advance_ticks() noexcept {
       if ((next & ((std::uint64_t{1} << shift(level)) - 1)) != 0) continue;
       unsigned slot = static_cast<unsigned>((next >> shift(level)) & (slots - 1));
       if ((occupied_[level] >> slot & 1) == 0) continue;
-      occupied_[level] &= ~(std::uint64_t{1} << slot);
-      if (occupied_[level] == 0) used_levels_ &= ~(1u << level);
+      vacate(level, slot);
       batch.splice(batch.end(), wheel_[level][slot]);
       while (!batch.empty()) {
         timer& t = batch.front();
@@ -122,8 +126,7 @@ std::size_t timer_wheel::advance_ticks() noexcept {
     }
     unsigned slot0 = static_cast<unsigned>(next & (slots - 1));
     if (occupied_[0] >> slot0 & 1) {
-      occupied_[0] &= ~(std::uint64_t{1} << slot0);
-      if (occupied_[0] == 0) used_levels_ &= ~1u;
+      vacate(0, slot0);
       batch.splice(batch.end(), wheel_[0][slot0]);
     }
     batch.splice(batch.end(), due_);

@@ -113,7 +113,9 @@ class timer_wheel {
   [[nodiscard]] std::uint64_t next_tick() const noexcept;
   std::size_t fire(timer::list_type& list) noexcept;
   std::size_t advance_ticks() noexcept;
+  // Slot bookkeeping: the occupancy maps and used_levels_ change only here.
   void occupy(int level, unsigned slot, timer& t) noexcept;
+  void vacate(int level, unsigned slot) noexcept;
 
   time_point origin_;
   time_point now_;
