@@ -32,13 +32,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perflib as P  # noqa: E402
 
 
+def busy(spin):
+    """The flag that makes a server (either one) and sluice-bench spin instead of sleeping."""
+    return ["--busy-poll"] if spin else []
+
+
 def servers(control, spin=False):
     ref = P.cc("ref_epoll_echo.c", os.path.join(P.OUT, "ref_epoll_echo"))
     echo = os.path.join(P.BUILD, "apps", "sluice-echo")
-    busy = ["--busy-poll"] if spin else []
     out = [
-        ("ref epoll", lambda port: [ref, str(port), *busy]),
-        ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}", *busy]),
+        ("ref epoll", lambda port: [ref, str(port), *busy(spin)]),
+        ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}", *busy(spin)]),
     ]
     if control:
         out.append(("ref again", out[0][1]))
@@ -51,7 +55,7 @@ def throughput(argv_for, conns, seconds, spin=False):
     try:
         cpu0, ticks0 = s.cpu(), P.cpu_ticks()
         r = P.bench(["echo", f"--target=127.0.0.1:{port}", f"--connections={conns}", "--size=64",
-                     f"--duration={seconds}s", "--warmup=0s", *(["--busy-poll"] if spin else [])])
+                     f"--duration={seconds}s", "--warmup=0s", *busy(spin)])
         cpu, steal = s.cpu() - cpu0, P.steal_fraction(ticks0, P.cpu_ticks())
     finally:
         s.stop()
