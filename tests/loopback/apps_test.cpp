@@ -150,48 +150,7 @@ TEST(apps, sigterm_drains_and_exits_zero) {
   ::close(fd);
 }
 
-// UBSan's vptr check, on a miss in its type cache, probes the object's
-// memory by writing it into a pipe (sanitizer_common's
-// IsAccessibleMemoryRange). With every descriptor in use that pipe cannot be
-// made, and UBSan reports a valid object as "invalid vptr" and halts. So a
-// child that is meant to run out of descriptors gets that one check
-// suppressed; every other check stays on. No effect without sanitizers.
-class ubsan_vptr_suppressed {
- public:
-  ubsan_vptr_suppressed() {
-    const char* old = std::getenv("UBSAN_OPTIONS");
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    char dir[] = "/tmp/sluice-ubsan-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) return;
-    dir_ = dir;
-    file_ = dir_ + "/vptr.supp";
-    if (std::FILE* f = std::fopen(file_.c_str(), "w")) {
-      std::fputs("vptr_check:*\n", f);
-      std::fclose(f);
-    }
-    std::string opts = old_.empty() ? "" : old_ + ":";
-    ::setenv("UBSAN_OPTIONS", (opts + "suppressions=" + file_).c_str(), 1);
-  }
-  ~ubsan_vptr_suppressed() {
-    if (had_) {
-      ::setenv("UBSAN_OPTIONS", old_.c_str(), 1);
-    } else {
-      ::unsetenv("UBSAN_OPTIONS");
-    }
-    if (!file_.empty()) ::unlink(file_.c_str());
-    if (!dir_.empty()) ::rmdir(dir_.c_str());
-  }
-  ubsan_vptr_suppressed(const ubsan_vptr_suppressed&) = delete;
-  ubsan_vptr_suppressed& operator=(const ubsan_vptr_suppressed&) = delete;
-
- private:
-  bool had_ = false;
-  std::string old_, dir_, file_;
-};
-
 TEST(apps, survives_running_out_of_descriptors) {
-  ubsan_vptr_suppressed vptr_check_needs_a_pipe;
   test::child p({echo_bin(), "--listen=127.0.0.1:0"}, /*nofile_limit=*/64);
   endpoint at = start_echo(p);
   // More connections than the server can hold descriptors for: the kernel
