@@ -499,3 +499,79 @@ TEST(http_request_parser, closing_responses_are_complete) {
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+// The status a stream ends with when it arrives split at every point (one
+// piece after another, a parse after each): the same for every split, or -1.
+int error_at_every_split(const std::string& stream) {
+  segment_pool pool(pool_options());
+  int seen_status = -2;
+  for (const auto& pieces : splits(stream)) {
+    request_parser p({}, request_parser::body_mode::stream);
+    buffer_chain in(&pool);
+    int got = 0;
+    for (const auto& piece : pieces) {
+      test::append_piece(pool, in, piece);
+      for (;;) {
+        const status st = p.parse(in);
+        if (st == status::body) p.current().body().clear();
+        if (st == status::need_more || st == status::error) break;
+      }
+      if (p.error_status() != 0) break;
+    }
+    got = p.error_status();
+    in.clear();
+    pool.reset_scratch();
+    if (seen_status == -2) seen_status = got;
+    if (seen_status != got) return -1;
+  }
+  return seen_status;
+}
+
+// Issue 15 item 5: RFC 9112 7.1 and 6.1 framing that libhttp-parser's
+// lenient build accepts. Each is refused at every split point, in both modes.
+TEST(http_request_parser, lenient_chunk_framing_is_400) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(error_at_every_split(head + "5;a=b\r\nhello\r\n0\r\n\r\n"), 0) << "the well-formed base case";
+  EXPECT_EQ(error_at_every_split(head + "5 ;a=\"q\"\r\nhello\r\n0\r\nT: v\r\n\r\n"), 0) << "BWS, quoted ext, trailer";
+  EXPECT_EQ(error_at_every_split(head + "5;a\nb\r\nhello\r\n0\r\n\r\n"), 400) << "bare LF in a chunk extension";
+  EXPECT_EQ(error_at_every_split(head + "5\r\nhelloXY0\r\n\r\n"), 400) << "two bytes where CRLF must follow the data";
+  EXPECT_EQ(error_at_every_split(head + "5\r\nhello\rX0\r\n\r\n"), 400);
+  EXPECT_EQ(error_at_every_split(head + "5\nhello\r\n0\r\n\r\n"), 400) << "bare LF ending the size line";
+  EXPECT_EQ(error_at_every_split(head + "5\r\nhello\r\n0\r\n\n"), 400) << "bare LF as the final line";
+  EXPECT_EQ(error_at_every_split(head + "0\r\nT\x01: v\r\n\r\n"), 400) << "a control byte in a trailer";
+  EXPECT_EQ(error_at_every_split("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), 400)
+      << "Transfer-Encoding in HTTP/1.0";
+  EXPECT_EQ(error_at_every_split("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"), 501)
+      << "a coding we would not re-frame";
+  EXPECT_EQ(error_at_every_split("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            501);
+}
+
+// Issue 15 item 6: targets and Host values a proxy must not forward.
+TEST(http_request_parser, bad_targets_and_hosts_are_400) {
+  EXPECT_EQ(error_of("GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n"), 400) << "HTAB in the target";
+  EXPECT_EQ(error_of("GET /a\fb HTTP/1.1\r\nHost: h\r\n\r\n"), 400) << "FF in the target";
+  EXPECT_EQ(error_of("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"), 400) << "bytes above 0x7F in the target";
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost:\r\n\r\n"), 400) << "empty Host";
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: a:80x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: :80\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /a HTTP/1.1\r\nHost: a@b\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET http://a b/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"), 400) << "absolute-form without a host";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"), 400) << "bare CR in a value";
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), 400) << "DEL in a value";
+  for (const char* ok : {"h", "a.example:8080", "[::1]:80", "[::1]", "127.0.0.1", "xn--n3h.example", "a-b_c~d"}) {
+    EXPECT_EQ(error_of(std::string("GET /p?q=1 HTTP/1.1\r\nHost: ") + ok + "\r\n\r\n"), 0) << ok;
+  }
+  EXPECT_EQ(error_of("GET http://a.example:81/p HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+}
+
+}  // namespace
+}  // namespace sluice::http

@@ -1,5 +1,5 @@
 // http::response_parser over buffer chains: the head's fields, bodies handed
-// on exactly as sent (Content-Length, chunked with its framing, until close)
+// on as content (Content-Length, chunked decoded, until close)
 // at every split point, responses without a body (HEAD, 1xx, 204, 304),
 // keep-alive rules, the next response left in the input, limits and errors.
 
@@ -87,10 +87,10 @@ TEST(http_response_parser, content_length_body_at_every_split_point) {
                      {{200, "OK", "Content-Type=text/plain;Content-Length=13;", "Hello, World!", true}});
 }
 
-TEST(http_response_parser, chunked_body_is_handed_on_as_sent_at_every_split_point) {
+TEST(http_response_parser, chunked_body_is_handed_on_decoded_at_every_split_point) {
   const std::string body = "5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-Field: t\r\n\r\n";
   expect_every_split("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
-                     {{201, "Created", "Transfer-Encoding=chunked;", body, true}});
+                     {{201, "Created", "Transfer-Encoding=chunked;", "hello world", true}});
 }
 
 TEST(http_response_parser, responses_without_a_body) {
@@ -224,6 +224,113 @@ TEST(http_response_parser, expect_restarts_after_an_error_or_a_closing_response)
   buffer_chain again = chain_of(pool, {"HTTP/1.1 204 No Content\r\n\r\n"});
   EXPECT_EQ(p.parse(again, out), status::head);
   EXPECT_EQ(p.parse(again, out), status::complete);
+}
+
+}  // namespace
+}  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+// The reason a response fails with when it arrives split at every point,
+// or "" when it parses whole every time.
+std::string failure_at_every_split(const std::string& stream, verb method = verb::get) {
+  segment_pool pool(pool_options());
+  std::string first = "unset";
+  for (const auto& pieces : splits(stream)) {
+    response_parser p;
+    p.expect(method);
+    buffer_chain in(&pool);
+    seen cur;
+    std::vector<seen> got;
+    status st = status::need_more;
+    for (const auto& piece : pieces) {
+      test::append_piece(pool, in, piece);
+      st = parse_some(p, in, cur, got);
+      if (st == status::error) break;
+    }
+    std::string why = st == status::error ? std::string(p.error_reason()) : (got.empty() ? "incomplete" : "");
+    in.clear();
+    pool.reset_scratch();
+    if (first == "unset") first = why;
+    if ((first.empty()) != (why.empty())) return "differs by split point: " + first + " / " + why;
+  }
+  return first;
+}
+
+// Issue 15 item 7: upstream responses that are not well-formed are errors
+// (the gateway answers 502), at every split point.
+TEST(http_response_parser, lenient_heads_and_framing_are_errors) {
+  EXPECT_EQ(failure_at_every_split("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), "");
+  EXPECT_EQ(failure_at_every_split("HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"), "") << "no reason phrase";
+  for (const std::string bad : {
+           "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",             // space before the colon
+           "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nok",  // obs-fold
+           "HTTP/1.1 200 OK\r\nX@Y: a\r\nContent-Length: 2\r\n\r\nok",     // not a token
+           "HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok",             // bare CR in the status line
+           "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\nok",    // bare CR in a value
+           "HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok",              // two spaces
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",         // a coding we cannot frame
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+           "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\nb\r\nok\r\n0\r\n\r\n",  // bare LF in an ext
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXY0\r\n\r\n",          // no CRLF after data
+       }) {
+    const std::string why = failure_at_every_split(bad);
+    EXPECT_FALSE(why.empty()) << bad;
+    EXPECT_NE(why, "incomplete") << bad;
+  }
+}
+
+TEST(http_response_parser, framing_is_reported_for_the_proxy_to_write) {
+  segment_pool pool(pool_options());
+  response_parser p;
+  buffer_chain out(&pool);
+  p.expect(verb::get);
+  buffer_chain a = chain_of(pool, {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"});
+  ASSERT_EQ(p.parse(a, out), status::head);
+  EXPECT_EQ(p.framing(), response_parser::framing_kind::length);
+  EXPECT_EQ(p.content_length(), 3u);
+  ASSERT_EQ(p.parse(a, out), status::complete);
+  p.expect(verb::head);
+  buffer_chain b = chain_of(pool, {"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"});
+  ASSERT_EQ(p.parse(b, out), status::head);
+  EXPECT_EQ(p.framing(), response_parser::framing_kind::none);
+  EXPECT_EQ(p.declared_length(), 99u) << "what a response to HEAD announces";
+  ASSERT_EQ(p.parse(b, out), status::complete);
+  p.expect(verb::get);
+  buffer_chain c = chain_of(pool, {"HTTP/1.1 200 OK\r\n\r\n"});
+  ASSERT_EQ(p.parse(c, out), status::head);
+  EXPECT_EQ(p.framing(), response_parser::framing_kind::close);
+  EXPECT_FALSE(p.declared_length());
+}
+
+// Issue 15 item 2 at the parser's level: a parser left in the middle of a
+// body (its connection ended) reads the next connection's response whole.
+TEST(http_response_parser, reset_forgets_a_response_cut_short) {
+  segment_pool pool(pool_options());
+  for (const std::string cut : {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\nabc",
+                                "HTTP/1.1 200 OK\r\nContent-Len"}) {
+    response_parser p;
+    buffer_chain out(&pool);
+    p.expect(verb::get);
+    buffer_chain old = chain_of(pool, {cut});
+    while (p.parse(old, out) != status::need_more) {
+    }
+    out.clear();
+    p.expect(verb::get);  // the next request, on another connection
+    buffer_chain next = chain_of(pool, {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"});
+    ASSERT_EQ(p.parse(next, out), status::head) << cut;
+    EXPECT_EQ(p.status_code(), 200);
+    ASSERT_EQ(p.parse(next, out), status::complete);
+    EXPECT_EQ(contents(out), "ok");
+    out.clear();
+    p.reset();
+    buffer_chain again = chain_of(pool, {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"});
+    ASSERT_EQ(p.parse(again, out), status::head);
+    EXPECT_EQ(p.status_code(), 404);
+  }
 }
 
 }  // namespace

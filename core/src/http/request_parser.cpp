@@ -15,16 +15,6 @@ namespace {
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-// RFC 9110 5.6.2: token = 1*tchar.
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const bool alnum = is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 struct parser_callbacks {
@@ -220,6 +210,7 @@ void request_parser::next_request() noexcept {
   expect_continue_ = false;
   continue_reported_ = false;
   head_reported_ = false;
+  framing_.reset();
   body_left_ = 0;
   body_size_ = 0;
 }
@@ -276,6 +267,7 @@ request_parser::status request_parser::parse(buffer_chain& in) noexcept {
       // it now, so that endless framing cannot fill the input.
       if (phase_ == phase::chunked_body && fed_ != 0) {
         if (!head_moved_ && !move_head(in)) return status::error;
+        if (!check_framing(in, 0, fed_)) return status::error;
         (void)in.skip(fed_);
         fed_ = 0;
       }
@@ -347,12 +339,34 @@ bool request_parser::check_head(std::string_view head) noexcept {
       !is_digit(version[8])) {
     return fail(400, "malformed HTTP version in the request line"), false;
   }
+  const std::string_view line = grammar::first_line(head);
+  const std::string_view line_end_bytes = line.substr(std::min(line_end + 9, line.size()));
+  if (line_end_bytes != "\r\n" && line_end_bytes != "\n") return fail(400, "malformed request line"), false;
+  if (!grammar::valid_target(req_.target())) return fail(400, "control or non-ASCII bytes in the request target"), false;
+  if (const char* bad = grammar::check_field_lines(head.substr(line.size()))) return fail(400, bad), false;
+  grammar::absolute_form absolute;
+  if (grammar::split_absolute_form(req_.target(), absolute) && !grammar::valid_host(absolute.authority)) {
+    return fail(400, "malformed host in an absolute-form target"), false;
+  }
+  if (req_.chunked_) {
+    // RFC 9112 6.1: Transfer-Encoding is HTTP/1.1 only (an HTTP/1.0 hop
+    // would frame by the connection's end instead); and the only coding
+    // sluice decodes, and so re-frames, is chunked alone.
+    if (req_.minor_ == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request"), false;
+    std::size_t codings = 0;
+    for (std::size_t i = 0; i < req_.header_count_; ++i) {
+      const request::header_field f = req_.header(i);
+      if (iequals(f.name, "transfer-encoding") && (++codings > 1 || !iequals(f.value, "chunked"))) {
+        return fail(501, "a transfer coding other than chunked"), false;
+      }
+    }
+  }
   std::size_t hosts = 0;
   for (std::size_t i = 0; i < req_.header_count_; ++i) {
     const request::header_field f = req_.header(i);
-    if (!is_token(f.name)) return fail(400, "header field name is not a token"), false;
     if (iequals(f.name, "host")) {
       ++hosts;
+      if (!grammar::valid_host(f.value)) return fail(400, "empty or malformed Host field"), false;
     } else if (iequals(f.name, "expect") && req_.has_body() && iequals(f.value, "100-continue")) {
       expect_continue_ = true;
     }
@@ -363,6 +377,11 @@ bool request_parser::check_head(std::string_view head) noexcept {
   }
   if (hosts > 1) return fail(400, "more than one Host field"), false;
   return true;
+}
+
+bool request_parser::check_framing(const buffer_chain& in, std::size_t from, std::size_t n) noexcept {
+  if (framing_.feed(in, from, n)) return true;
+  return fail(400, "malformed chunk framing (RFC 9112 7.1)"), false;
 }
 
 bool request_parser::move_head(buffer_chain& in) noexcept {
@@ -382,6 +401,10 @@ bool request_parser::move_body_piece(buffer_chain& in) noexcept {
   // Everything the C parser consumed is either this piece or chunk framing
   // around it (the size line before, the CRLF after).
   assert(piece_off_ + piece_len_ <= fed_);
+  if (!check_framing(in, 0, piece_off_) ||
+      !check_framing(in, piece_off_ + piece_len_, fed_ - piece_off_ - piece_len_)) {
+    return false;
+  }
   (void)in.skip(piece_off_);
   if (!in.take(piece_len_, req_.body_)) return fail(503, "out of buffer descriptors"), false;
   (void)in.skip(fed_ - piece_off_ - piece_len_);
@@ -404,7 +427,9 @@ request_parser::status request_parser::take_fixed_body(buffer_chain& in) noexcep
 
 request_parser::status request_parser::deliver(buffer_chain& in) noexcept {
   if (head_moved_) {
-    (void)in.skip(fed_);  // a chunked body's last framing (final chunk, trailers)
+    // A chunked body's last framing (final chunk, trailers).
+    if (!check_framing(in, 0, fed_)) return status::error;
+    (void)in.skip(fed_);
     auto head = head_.peek(req_.head_size_);
     if (!head) return failed(503, "out of buffer memory");
     req_.head_ = head->data();
@@ -413,8 +438,11 @@ request_parser::status request_parser::deliver(buffer_chain& in) noexcept {
     if (!head) return failed(503, "out of buffer memory");
     req_.head_ = head->data();
     if (!check_head(*head)) return status::error;
-    (void)in.skip(fed_ - req_.head_size_);  // a chunked request without data: its framing
+    // A chunked request without data: its framing.
+    if (req_.chunked_ && !check_framing(in, 0, fed_ - req_.head_size_)) return status::error;
+    (void)in.skip(fed_ - req_.head_size_);
   }
+  if (req_.chunked_ && !framing_.done()) return failed(400, "malformed chunk framing");
   fed_ = 0;
   phase_ = phase::delivered;
   ++requests_;

@@ -84,15 +84,39 @@ struct response_callbacks {
       r.error_reason_ = "protocol upgrades (101) are not supported";
       return -1;
     }
+    // RFC 9112 6.3, in its order: no body whatever the fields say; chunked;
+    // Content-Length; until the connection closes.
+    using kind = response_parser::framing_kind;
     const bool no_body_status = r.informational() || r.status_code_ == 204 || r.status_code_ == 304;
-    r.chunked_ = (p->flags & F_CHUNKED) != 0 && !no_body_status && !r.head_request_;
-    r.bodiless_ = r.head_request_ || no_body_status || (!r.chunked_ && p->content_length == 0);
-    r.until_close_ = !r.bodiless_ && !r.chunked_ && p->content_length == ULLONG_MAX;
+    r.has_length_ = (p->flags & F_CONTENTLENGTH) != 0;
+    r.declared_length_ = r.has_length_ ? p->content_length : 0;
+    if (r.head_request_ || no_body_status) {
+      r.framing_ = kind::none;
+    } else if ((p->flags & F_CHUNKED) != 0) {
+      r.framing_ = kind::chunked;
+    } else if (r.has_length_) {
+      r.framing_ = p->content_length == 0 ? kind::none : kind::length;
+      r.body_length_ = p->content_length;
+    } else {
+      r.framing_ = kind::close;
+    }
     // Stop to learn where the head ends: the parser stands on the head's
     // last LF, which it consumes when fed again.
     http_parser_pause(p, 1);
-    // 1: "no body", whatever Content-Length says (a response to HEAD).
-    return r.head_request_ ? 1 : 0;
+    // 1: "no body" to the C parser. Only chunked bodies go through it; a
+    // Content-Length or close-delimited body is split off the input here.
+    return r.framing_ == kind::chunked ? 0 : 1;
+  }
+
+  static int body(http_parser* p, const char* at, std::size_t n) {
+    // Chunk data only (the other bodies skip the C parser). Stop after each
+    // piece so it can be split off the input before more framing is parsed.
+    response_parser& r = self(p);
+    r.piece_off_ = r.offset_of(at);
+    r.piece_len_ = n;
+    r.piece_ = true;
+    http_parser_pause(p, 1);
+    return 0;
   }
 
   static int message_complete(http_parser* p) {
@@ -113,7 +137,7 @@ const http_parser_settings response_callbacks::settings = {
     &response_callbacks::header_field,      // on_header_field
     &response_callbacks::header_value,      // on_header_value
     &response_callbacks::headers_complete,  // on_headers_complete
-    nullptr,                                // on_body: passed on as sent
+    &response_callbacks::body,              // on_body: chunk data
     &response_callbacks::message_complete,  // on_message_complete
     nullptr,                                // on_chunk_header
     nullptr,                                // on_chunk_complete
@@ -136,23 +160,30 @@ void response_parser::restart() noexcept {
   reason_ = {};
   status_code_ = 0;
   minor_ = 0;
-  chunked_ = until_close_ = bodiless_ = keep_alive_ = false;
+  framing_ = framing_kind::none;
+  has_length_ = keep_alive_ = piece_ = false;
+  declared_length_ = body_length_ = body_left_ = 0;
   head_done_ = message_done_ = false;
   phase_ = phase::head;
   last_ = last_data::none;
   fed_ = 0;
   error_reason_ = {};
+  chunks_.reset();
+}
+
+void response_parser::reset() noexcept {
+  http_parser* p = response_callbacks::c(*this);
+  http_parser_init(p, HTTP_RESPONSE);
+  p->data = this;
+  restart();
+  head_request_ = false;
 }
 
 void response_parser::expect(verb request_method) noexcept {
-  http_parser* p = response_callbacks::c(*this);
-  // A failed parser, or one past a response that ended its connection, is
-  // dead to libhttp-parser: start it afresh.
-  if (phase_ == phase::failed || (phase_ == phase::done && !keep_alive_) || HTTP_PARSER_ERRNO(p) != HPE_OK) {
-    http_parser_init(p, HTTP_RESPONSE);
-    p->data = this;
-  }
-  restart();
+  // Each response is parsed from a fresh C parser: whatever the last one
+  // left (an error, the end of a non-persistent connection, a response cut
+  // short) cannot leak into this one.
+  reset();
   head_request_ = request_method == verb::head;
 }
 
@@ -169,29 +200,85 @@ std::optional<std::string_view> response_parser::find(std::string_view name) con
   return std::nullopt;
 }
 
-response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& out) noexcept {
-  if (phase_ == phase::failed) return status::error;
-  if (phase_ == phase::bodiless) {
-    phase_ = phase::done;
-    return status::complete;
+namespace {
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+const char* response_parser::check_head(std::string_view head) const noexcept {
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF; the
+  // SP before an empty reason is often left out, and accepted.
+  std::string_view line = grammar::first_line(head);
+  line.remove_suffix(1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || !is_digit(line[5]) || line[6] != '.' || !is_digit(line[7]) ||
+      line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) ||
+      (line.size() > 12 && line[12] != ' ')) {
+    return "malformed status line";
   }
-  if (phase_ == phase::done) {
-    // The next response on a persistent connection (after a 1xx, the final
-    // one to the same request): same request method.
-    const bool head_request = head_request_;
-    restart();
-    head_request_ = head_request;
+  for (char c : line.substr(12)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u != '\t' && (u < 0x20 || u == 0x7f)) return "a control byte in the status line";
+  }
+  if (const char* bad = grammar::check_field_lines(head.substr(grammar::first_line(head).size()))) return bad;
+  std::size_t codings = 0;
+  for (std::size_t i = 0; i < header_count_; ++i) {
+    const header_field f = header(i);
+    if (!iequals(f.name, "transfer-encoding")) continue;
+    if (++codings > 1 || !iequals(f.value, "chunked")) return "a transfer coding other than chunked";
+    if (minor_ == 0) return "Transfer-Encoding in an HTTP/1.0 response";
+    if (has_length_) return "both Transfer-Encoding and Content-Length";
+  }
+  return nullptr;
+}
+
+response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& out) noexcept {
+  switch (phase_) {
+    case phase::failed:
+      return status::error;
+    case phase::bodiless:
+      phase_ = phase::done;
+      return status::complete;
+    case phase::done: {
+      // The next response on a persistent connection (after a 1xx, the final
+      // one to the same request): same request method.
+      const bool head_request = head_request_;
+      restart();
+      head_request_ = head_request;
+      break;
+    }
+    case phase::length_body: {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size()));
+      if (n != 0 && !in.take(n, out)) return fail("out of buffer descriptors");
+      body_left_ -= n;
+      if (body_left_ == 0) {
+        phase_ = phase::done;
+        return status::complete;
+      }
+      return n != 0 ? status::body : status::need_more;
+    }
+    case phase::close_body: {
+      const std::size_t n = in.size();
+      if (n == 0) return status::need_more;
+      if (!in.take(n, out)) return fail("out of buffer descriptors");
+      return status::body;
+    }
+    case phase::chunked_body:
+      return parse_chunked(in, out);
+    case phase::head:
+      break;
   }
   http_parser* p = response_callbacks::c(*this);
   for (;;) {
     if (fed_ >= in.size()) {
-      if (phase_ == phase::head && fed_ > limits_.max_header_bytes) return fail("response head longer than the limit");
+      if (fed_ > limits_.max_header_bytes) return fail("response head longer than the limit");
       return status::need_more;
     }
     const std::string_view piece = in.piece_at(fed_);
     // Right after the head, feed its last LF alone: the C parser then ends
     // a bodiless message there, and consumes no body byte yet.
-    const bool feeding_lf = phase_ == phase::head && head_done_;
+    const bool feeding_lf = head_done_;
     const std::size_t len = feeding_lf ? 1 : piece.size();
     feed_ptr_ = piece.data();
     feed_base_ = fed_;
@@ -202,51 +289,85 @@ response_parser::status response_parser::parse(buffer_chain& in, buffer_chain& o
                                              : http_errno_description(err));
     }
     if (err == HPE_PAUSED) http_parser_pause(p, 0);
-    if (phase_ == phase::head) {
-      if (!feeding_lf) continue;  // the head is not complete, or its LF is not fed yet
-      // The head, LF included, is fed: consume it and hand it out. A head
-      // that spans segments is copied once into the pool's scratch memory.
-      head_size_ = fed_;
-      // The same limit whether the head came at once or in pieces (in
-      // pieces, need_more refuses it as soon as it is passed).
-      if (head_size_ > limits_.max_header_bytes) return fail("response head longer than the limit");
-      auto head = in.next(head_size_);
-      if (!head) return fail("out of buffer memory");
-      head_ = head->data();
-      fed_ = 0;
-      phase_ = message_done_ ? phase::bodiless : phase::body;
-      return status::head;
+    if (!feeding_lf) continue;  // the head is not complete, or its LF is not fed yet
+    // The head, LF included, is fed: consume it and hand it out. A head
+    // that spans segments is copied once into the pool's scratch memory.
+    head_size_ = fed_;
+    // The same limit whether the head came at once or in pieces (in
+    // pieces, need_more refuses it as soon as it is passed).
+    if (head_size_ > limits_.max_header_bytes) return fail("response head longer than the limit");
+    auto head = in.next(head_size_);
+    if (!head) return fail("out of buffer memory");
+    head_ = head->data();
+    fed_ = 0;
+    if (const char* bad = check_head(*head)) return fail(bad);
+    switch (framing_) {
+      case framing_kind::none:
+        phase_ = phase::bodiless;
+        break;
+      case framing_kind::length:
+        phase_ = phase::length_body;
+        body_left_ = body_length_;
+        break;
+      case framing_kind::chunked:
+        phase_ = phase::chunked_body;
+        break;
+      case framing_kind::close:
+        phase_ = phase::close_body;
+        keep_alive_ = false;
+        break;
     }
-    // Body: everything the C parser consumed belongs to this response.
-    const std::size_t n = fed_;
-    if (n != 0) {
-      if (!in.take(n, out)) return fail("out of buffer descriptors");
+    return status::head;
+  }
+}
+
+bool response_parser::drop_framing(buffer_chain& in, std::size_t n) noexcept {
+  if (!chunks_.feed(in, 0, n)) return false;
+  (void)in.skip(n);
+  return true;
+}
+
+response_parser::status response_parser::parse_chunked(buffer_chain& in, buffer_chain& out) noexcept {
+  http_parser* p = response_callbacks::c(*this);
+  for (;;) {
+    if (fed_ >= in.size()) return status::need_more;
+    const std::string_view piece = in.piece_at(fed_);
+    feed_ptr_ = piece.data();
+    feed_base_ = fed_;
+    piece_ = false;
+    fed_ += http_parser_execute(p, &response_callbacks::settings, piece.data(), piece.size());
+    const auto err = static_cast<http_errno>(HTTP_PARSER_ERRNO(p));
+    if (err != HPE_OK && err != HPE_PAUSED) return fail(http_errno_description(err));
+    if (err == HPE_PAUSED) http_parser_pause(p, 0);
+    // What the C parser consumed is chunk framing around at most one piece
+    // of data: the framing is checked and dropped, the data handed on.
+    if (piece_) {
+      const std::size_t after = fed_ - piece_off_ - piece_len_;
       fed_ = 0;
+      if (!drop_framing(in, piece_off_)) return fail("malformed chunk framing");
+      if (!in.take(piece_len_, out)) return fail("out of buffer descriptors");
+      if (!drop_framing(in, after)) return fail("malformed chunk framing");
+    } else {
+      const std::size_t n = fed_;
+      fed_ = 0;
+      if (!drop_framing(in, n)) return fail("malformed chunk framing");
     }
     if (message_done_) {
+      if (!chunks_.done()) return fail("malformed chunk framing");
       phase_ = phase::done;
       return status::complete;
     }
-    if (n != 0) return status::body;
+    if (piece_) return status::body;
   }
 }
 
 response_parser::status response_parser::finish(buffer_chain& out) noexcept {
   (void)out;  // every body byte was handed on by parse() already
   if (phase_ == phase::failed) return status::error;
-  if (phase_ == phase::done || phase_ == phase::bodiless) {
+  if (phase_ == phase::done || phase_ == phase::bodiless || phase_ == phase::close_body) {
+    keep_alive_ = keep_alive_ && phase_ != phase::close_body;
     phase_ = phase::done;
     return status::complete;
-  }
-  if (phase_ == phase::body && until_close_) {
-    http_parser* p = response_callbacks::c(*this);
-    http_parser_execute(p, &response_callbacks::settings, nullptr, 0);
-    if (HTTP_PARSER_ERRNO(p) == HPE_PAUSED) http_parser_pause(p, 0);
-    if (message_done_) {
-      keep_alive_ = false;
-      phase_ = phase::done;
-      return status::complete;
-    }
   }
   return fail(phase_ == phase::head && fed_ == 0 ? "connection closed before a response"
                                                  : "connection closed in the middle of a response");

@@ -45,6 +45,7 @@ constexpr std::string_view closing_413 = SLUICE_CLOSING(413, "Content Too Large"
 constexpr std::string_view closing_414 = SLUICE_CLOSING(414, "URI Too Long", 13);
 constexpr std::string_view closing_431 = SLUICE_CLOSING(431, "Request Header Fields Too Large", 32);
 constexpr std::string_view closing_503 = SLUICE_CLOSING(503, "Service Unavailable", 20);
+constexpr std::string_view closing_501 = SLUICE_CLOSING(501, "Not Implemented", 16);
 constexpr std::string_view closing_505 = SLUICE_CLOSING(505, "HTTP Version Not Supported", 27);
 #undef SLUICE_CLOSING
 
@@ -56,7 +57,8 @@ constexpr bool length_matches(std::string_view r) {
   return r.size() - (r.find("\r\n\r\n") + 4) == n;
 }
 static_assert(length_matches(closing_400) && length_matches(closing_413) && length_matches(closing_414) &&
-              length_matches(closing_431) && length_matches(closing_503) && length_matches(closing_505));
+              length_matches(closing_431) && length_matches(closing_501) && length_matches(closing_503) &&
+              length_matches(closing_505));
 
 }  // namespace
 
@@ -65,6 +67,7 @@ std::string_view closing_response(int status) noexcept {
     case 413: return closing_413;
     case 414: return closing_414;
     case 431: return closing_431;
+    case 501: return closing_501;
     case 503: return closing_503;
     case 505: return closing_505;
     default: return closing_400;

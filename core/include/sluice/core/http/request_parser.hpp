@@ -31,8 +31,13 @@
 // the input limit and neither is copied. The only copy is of a head that
 // spans two segments, made once when the request is handed out.
 //
-// Errors: malformed syntax (anything libhttp-parser rejects, a missing or
-// repeated Host in HTTP/1.1, obsolete header folding) is 400; the limits give
+// Errors: malformed syntax is 400: anything libhttp-parser rejects, and what
+// its lenient build lets through that RFC 9112 forbids (grammar.hpp: field
+// names that are not tokens, obs-fold, bare CRs, control or non-ASCII bytes
+// in the target, chunk framing other than CRLF-terminated size lines and
+// CRLF after each chunk's data), a missing, repeated, empty or malformed
+// Host in HTTP/1.1, Transfer-Encoding on an HTTP/1.0 request; a
+// Transfer-Encoding other than exactly "chunked" is 501; the limits give
 // 414 (request line), 431 (head bytes, field count), 413 (body). After an
 // error the parser stays failed: answer and close the connection.
 //
@@ -53,6 +58,7 @@
 #include <string_view>
 
 #include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/http/grammar.hpp"
 #include "sluice/core/http/limits.hpp"
 #include "sluice/core/http/request.hpp"
 
@@ -117,6 +123,9 @@ class request_parser {
   [[nodiscard]] bool check_head(std::string_view head) noexcept;
   [[nodiscard]] bool move_head(buffer_chain& in) noexcept;
   [[nodiscard]] bool move_body_piece(buffer_chain& in) noexcept;
+  // Chunk framing the C parser consumed (`n` input bytes at `from`), checked
+  // strictly before it is dropped.
+  [[nodiscard]] bool check_framing(const buffer_chain& in, std::size_t from, std::size_t n) noexcept;
   status take_fixed_body(buffer_chain& in) noexcept;
   status deliver(buffer_chain& in) noexcept;
   status partial_head_checks() noexcept;
@@ -129,6 +138,7 @@ class request_parser {
   http::limits limits_;
   request req_;
   buffer_chain head_;  // the head, once a body follows it (it must outlive the callback)
+  grammar::chunk_framing framing_;  // a chunked body's framing, checked as it is dropped
 
   phase phase_ = phase::head;
   event event_ = event::none;
