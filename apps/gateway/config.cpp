@@ -69,7 +69,16 @@ class reader {
   result<config> read(const toml::table& root) {
     config c;
     c.source = name_;
-    if (!known(root, "", {"admin", "timeouts", "limits", "listener", "pool"})) return err_;
+    if (!known(root, "", {"admin", "timeouts", "limits", "http", "listener", "pool"})) return err_;
+    if (auto* h = root.get("http")) {
+      const toml::table* ht = table(*h, "http");
+      if (ht == nullptr || !known(*ht, "http.", {"allow_underscores"})) return err_;
+      if (auto* v = ht->get("allow_underscores")) {
+        auto b = v->value<bool>();
+        if (!b) return fail(*v, "http.allow_underscores", "must be true or false");
+        c.allow_underscores = *b;
+      }
+    }
     if (auto* a = root.get("admin")) {
       auto s = text(*a, "admin");
       if (!s) return err_;

@@ -105,6 +105,9 @@ struct config {
   // much, read again below low_water.
   std::size_t high_water = 256 * 1024;
   std::size_t low_water = 64 * 1024;
+  // http: forward request fields whose names hold '_' (dropped by default:
+  // "X_Forwarded_For" must not pass beside our X-Forwarded-For).
+  bool allow_underscores = false;
   std::optional<endpoint> admin;
   std::string source = "command line";  // where it came from, for messages
 };

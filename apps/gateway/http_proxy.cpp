@@ -1,10 +1,10 @@
 #include "http_proxy.hpp"
 
 #include <algorithm>
-#include <charconv>
 
-#include "sluice/core/http/status.hpp"
+#include "http_rewrite.hpp"
 #include "shard.hpp"
+#include "sluice/core/http/status.hpp"
 
 namespace sluice::gateway {
 
@@ -55,58 +55,39 @@ struct http_proxy::session {
   bool close_after = false;       // close the client connection after this response
   bool client_http10 = false;
   bool client_fin = false;        // the client will send nothing more
+  response_framing out_framing;   // how the response goes to the client
 
   void header_expired() noexcept;
   void response_expired() noexcept;
-  // A fresh client connection: no exchange, nothing attached.
+  // The one place a session's state is reset: when its client connection
+  // ends, whatever ended it (the exchange complete, the client gone in the
+  // middle of a request or of a response, the upstream gone, a timeout), so
+  // the next client this session serves starts from nothing. The upstream
+  // must be detached already.
   void reset() noexcept {
+    header_timer.cancel();
+    response_timer.cancel();
+    parser.reset();
+    response.reset();
+    pending.clear();
+    body.clear();
+    head.clear();
+    out_head.clear();
+    listener = nullptr;
+    down = up = connection_handle{};
     state = phase::idle;
-    up_live = up_open = up_reused = fresh_only = false;
+    pool = 0;
+    member = 0;
+    tried = 0;
+    attempts = 0;
+    key = 0;
+    method = http::verb::get;
+    down_live = up_live = up_open = up_reused = fresh_only = false;
     request_streaming = request_chunked = response_started = close_after = client_http10 = client_fin = false;
     request_done = true;
+    out_framing = {};
   }
 };
-
-namespace {
-
-// Hop-by-hop fields (RFC 9110 7.6.1): they describe one connection, never
-// go to the other side.
-bool hop_by_hop(std::string_view name) noexcept {
-  return iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "proxy-connection") ||
-         iequals(name, "te") || iequals(name, "upgrade") || iequals(name, "proxy-authenticate") ||
-         iequals(name, "proxy-authorization");
-}
-
-// Is `name` one of the comma-separated tokens of a Connection field?
-bool named_in(std::string_view connection, std::string_view name) noexcept {
-  while (!connection.empty()) {
-    const std::size_t comma = connection.find(',');
-    std::string_view token = connection.substr(0, comma);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    if (iequals(token, name)) return true;
-    if (comma == std::string_view::npos) break;
-    connection.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-void append_number(std::string& out, std::uint64_t v, int base = 10) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, base);
-  out.append(buf, r.ptr);
-}
-
-// The host part of a Host field: without the port, IPv6 brackets kept.
-std::string_view host_only(std::string_view host) noexcept {
-  if (!host.empty() && host.front() == '[') {
-    const std::size_t end = host.find(']');
-    return end == std::string_view::npos ? host : host.substr(0, end + 1);
-  }
-  return host.substr(0, host.find(':'));
-}
-
-}  // namespace
 
 // ---- handlers ------------------------------------------------------------------
 
@@ -118,9 +99,8 @@ class http_proxy::front final : public handler {
   void on_open(connection& d) noexcept override {
     shard& sh = p_.shard_;
     session& s = *p_.sessions_.acquire(p_, sh.cfg().http);
-    s.listener = &l_;
+    s.listener = &l_;  // a session comes from the free list reset (end_session)
     s.down = d.handle();
-    s.reset();
     s.down_live = true;
     s.live_index = p_.live_.size();
     p_.live_.push_back(&s);
@@ -338,7 +318,9 @@ void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
   s.pending.set_pool(&loop.pool());
   s.body.set_pool(&loop.pool());
 
-  const std::string_view host = host_only(req.find("host").value_or(""));
+  // Routed by the host the head is written with: the absolute-form
+  // target's authority, else Host (RFC 9112 3.2.2).
+  const std::string_view host = host_only(request_authority(req));
   const std::string_view path = req.path();
   const std::size_t pool = route(*s.listener, host, path);
   if (pool == SIZE_MAX) {
@@ -354,31 +336,9 @@ void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
     case hash_key::host: s.key = upstream_pool::hash(host); break;
     case hash_key::path: s.key = upstream_pool::hash(path); break;
   }
-
-  // The head as the upstream gets it: hop-by-hop fields dropped, the
-  // client's address added to X-Forwarded-For, keep-alive asked for.
-  std::string& h = s.head;
-  h.clear();
-  h.append(req.method_name()).append(" ").append(req.target()).append(" HTTP/1.");
-  append_number(h, req.version_minor());
-  h.append("\r\n");
-  const std::string_view connection_field = req.find("connection").value_or("");
-  for (std::size_t i = 0; i < req.header_count(); ++i) {
-    const auto f = req.header(i);
-    if (hop_by_hop(f.name) || named_in(connection_field, f.name) || iequals(f.name, "x-forwarded-for")) continue;
-    h.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
-  // Every X-Forwarded-For the client sent, in order, as one field, then
-  // the client's own address.
-  h.append("X-Forwarded-For: ");
-  for (std::size_t i = 0; i < req.header_count(); ++i) {
-    const auto f = req.header(i);
-    if (iequals(f.name, "x-forwarded-for")) h.append(f.value).append(", ");
-  }
   char addr[endpoint::address_text_capacity];
-  h.append(d.peer().address_text(addr)).append("\r\n");
-  if (s.client_http10) h.append("Connection: keep-alive\r\n");
-  h.append("\r\n");
+  write_request_head(s.head, req, {.allow_underscores = shard_.cfg().allow_underscores,
+                                   .client_address = d.peer().address_text(addr)});
 
   acquire_upstream(s, d);
   if (body_follows && s.state != session::phase::idle) pump_request_body(s, d);
@@ -487,27 +447,17 @@ void http_proxy::forward_body(session& s, buffer_chain& piece, bool last) noexce
   if (piece.empty() && !(last && s.request_chunked)) return;
   connection* u = shard_.paired(s.up_open, s.up);
   // Chunked bodies arrive decoded: each piece goes out as one chunk.
-  char size_line[24];
-  std::string_view chunk_head;
-  if (!piece.empty() && s.request_chunked) {
-    auto r = std::to_chars(size_line, size_line + 16, piece.size(), 16);
-    *r.ptr++ = '\r';
-    *r.ptr++ = '\n';
-    chunk_head = std::string_view(size_line, static_cast<std::size_t>(r.ptr - size_line));
-  }
-  const bool chunked = s.request_chunked;
-  const std::string_view tail = chunked && last ? std::string_view(piece.empty() ? "0\r\n\r\n" : "\r\n0\r\n\r\n")
-                                : chunked && !piece.empty() ? std::string_view("\r\n")
-                                                            : std::string_view();
+  chunk_frame frame;
+  if (s.request_chunked) frame = frame_chunk(piece.size(), last);
   bool ok = true;
   if (u != nullptr) {
     // Through the connection's writers, which mark it above high water.
-    ok = (chunk_head.empty() || u->write(chunk_head)) && (piece.empty() || u->send(std::move(piece))) &&
-         (tail.empty() || u->write(tail));
+    ok = (frame.head().empty() || u->write(frame.head())) && (piece.empty() || u->send(std::move(piece))) &&
+         (frame.tail.empty() || u->write(frame.tail));
   } else {
-    ok = chunk_head.empty() || s.pending.write(chunk_head);
+    ok = frame.head().empty() || s.pending.write(frame.head());
     s.pending.append(std::move(piece));
-    ok = ok && (tail.empty() || s.pending.write(tail));
+    ok = ok && (frame.tail.empty() || s.pending.write(frame.tail));
   }
   connection* d = shard_.loop().get(s.down);
   if (!ok) {
@@ -537,37 +487,21 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
         } else {
           s.response_timer.cancel();
           s.response_started = true;
-          if (r.until_close()) s.close_after = true;
+          s.out_framing = frame_response(r, s.client_http10, s.close_after);
+          s.close_after = s.out_framing.close;
         }
-        std::string& h = s.out_head;
-        h.assign("HTTP/1.1 ");
-        append_number(h, static_cast<std::uint64_t>(r.status_code()));
-        h.append(" ").append(r.reason()).append("\r\n");
-        const std::string_view connection_field = r.find("connection").value_or("");
-        for (std::size_t i = 0; i < r.header_count(); ++i) {
-          const auto f = r.header(i);
-          if (hop_by_hop(f.name) || named_in(connection_field, f.name)) continue;
-          h.append(f.name).append(": ").append(f.value).append("\r\n");
-        }
-        if (!r.informational()) {
-          if (s.close_after) {
-            h.append("Connection: close\r\n");
-          } else if (s.client_http10) {
-            h.append("Connection: keep-alive\r\n");
-          }
-        }
-        h.append("\r\n");
-        if (!d->write(h)) return fail_exchange(s, *d, 503, "out of buffer memory");
+        write_response_head(s.out_head, r, s.out_framing, s.client_http10);
+        if (!d->write(s.out_head)) return fail_exchange(s, *d, 503, "out of buffer memory");
         d->flush();
         continue;
       }
       case st::body:
-        if (!d->send(std::move(s.body))) return fail_exchange(s, *d, 503, "out of buffer memory");
+        if (!send_response_body(s, *d, false)) return fail_exchange(s, *d, 503, "out of buffer memory");
         if (!d->writable()) u.pause_reading();  // on_writable(d) resumes it
         continue;
       case st::complete:
         if (s.response.informational()) continue;
-        if (!s.body.empty() && !d->send(std::move(s.body))) return fail_exchange(s, *d, 503, "out of buffer memory");
+        if (!send_response_body(s, *d, true)) return fail_exchange(s, *d, 503, "out of buffer memory");
         return finish_exchange(s, u, *d);
       case st::need_more:
         return;
@@ -644,16 +578,20 @@ void http_proxy::fail_exchange(session& s, connection& d, int status, std::strin
 
 void http_proxy::respond(session& s, connection& d, int status, std::string_view body) noexcept {
   shard_.stats().responses_by_class[std::clamp(status / 100, 0, 5)].add();
-  std::string& h = s.out_head;
-  h.assign("HTTP/1.1 ");
-  append_number(h, static_cast<std::uint64_t>(status));
-  h.append(" ").append(http::reason_phrase(status)).append("\r\nContent-Type: text/plain\r\nContent-Length: ");
-  append_number(h, body.size());
-  h.append(s.close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n").append(body);
+  write_error_response(s.out_head, status, body, s.close_after);
   s.state = session::phase::idle;
   s.request_streaming = false;
-  if (!d.write(h) || s.close_after) return d.close();
+  if (!d.write(s.out_head) || s.close_after) return d.close();
   d.flush();
+}
+
+bool http_proxy::send_response_body(session& s, connection& d, bool last) noexcept {
+  // A decoded body: re-chunked for a chunked response, else as it is (its
+  // length was written in the head, or the connection's end delimits it).
+  if (!s.out_framing.chunked) return s.body.empty() || d.send(std::move(s.body));
+  const chunk_frame frame = frame_chunk(s.body.size(), last);
+  return (frame.head().empty() || d.write(frame.head())) && (s.body.empty() || d.send(std::move(s.body))) &&
+         (frame.tail.empty() || d.write(frame.tail));
 }
 
 bool http_proxy::retry_stale(session& s, connection& d) noexcept {
@@ -699,11 +637,7 @@ void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
 void http_proxy::end_session(session& s) noexcept {
   // The client is gone: nobody waits for an upstream answer any more.
   detach_upstream(s, true);
-  s.header_timer.cancel();
-  s.response_timer.cancel();
-  s.pending.clear();
-  s.body.clear();
-  s.parser.reset();
+  s.reset();
   // Out of the live list (swap with the last).
   session* last = live_.back();
   live_[s.live_index] = last;

@@ -2,14 +2,13 @@
 // L7 proxying (mode http) on one loop: HTTP/1.1 requests are parsed with the
 // same parser and limits as sluice-httpd (streaming mode), routed by Host and
 // path prefix to a pool, and sent to an upstream over a keep-alive
-// connection from this loop's pool (or a new one); the response comes back
-// as it was sent, its head rewritten only for hop-by-hop fields.
+// connection from this loop's pool (or a new one). Heads and framing go out
+// as http_rewrite.hpp writes them from our own parse, never as received.
 //
 // One exchange at a time per client connection: pipelined requests wait in
 // the input (bounded by the input limit) and are answered in order. Bodies
-// stream both ways through bounded buffers (request bodies are re-chunked
-// when chunked, responses pass through unchanged), with the same watermark
-// backpressure as the tcp proxy.
+// stream both ways through bounded buffers, decoded and re-chunked when
+// chunked, with the same watermark backpressure as the tcp proxy.
 //
 // Errors: no upstream reachable (after retries) or one failing before its
 // response: 502; no response head within the response timeout: 504; an
@@ -77,6 +76,9 @@ class http_proxy {
   // An exchange that cannot produce its response: `status` (502, 504) to the
   // client if nothing was sent yet, else a reset.
   void fail_exchange(session& s, connection& d, int status, std::string_view why) noexcept;
+  // The response body bytes in s.body to the client, in the response's
+  // framing; `last` ends it.
+  [[nodiscard]] bool send_response_body(session& s, connection& d, bool last) noexcept;
   // Answers the current request with an error of our own.
   void respond(session& s, connection& d, int status, std::string_view body) noexcept;
   // Lets go of the session's upstream connection: pooled, or closed/aborted.

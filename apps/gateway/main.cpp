@@ -172,6 +172,10 @@ int main(int argc, char** argv) {
                 cfg.http.max_body = *n;
                 return {};
               }));
+  bool allow_underscores = false;
+  args.flag("--allow-underscores",
+            "http: forward request header fields whose names hold '_' (dropped by default, as nginx does)",
+            allow_underscores);
   args.option("--admin", "HOST:PORT", "serve /metrics (Prometheus) and /healthz here (default: no admin endpoint)",
               admin_text);
   args.note("Defaults here: --idle-timeout=60s (both sides), --connect-timeout=5s.");
@@ -190,10 +194,12 @@ int main(int argc, char** argv) {
     auto loaded = load_file(config_path);
     if (!loaded) return args.fail(loaded.err().message);
     cfg = std::move(*loaded);
+    cfg.allow_underscores = cfg.allow_underscores || allow_underscores;
     // The file's timeouts are the loops' connection timeouts.
     app.runtime.loop.idle_timeout = cfg.timeouts.idle;
     app.runtime.loop.connect_timeout = cfg.timeouts.connect;
   } else {
+    cfg.allow_underscores = allow_underscores;
     for (const std::string& u : split_list(pf.upstreams)) {
       auto ep = endpoint::parse(u);
       if (!ep) return args.fail("--upstream: " + ep.err().message);

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <tuple>
 
 #include "http_client.hpp"
 #include "net.hpp"
@@ -472,6 +473,309 @@ TEST(gateway_http, an_upstream_failing_mid_response_resets_the_client) {
   EXPECT_FALSE(r) << "a truncated body must never look complete";
   EXPECT_TRUE(c.closed_by_server());
   ::close(lfd);
+}
+
+// ---- issue 15: the proxy never forwards framing or Host as received ----------------
+
+// A raw upstream the test plays: accepts the gateway's connections and sees
+// exactly the bytes it sends.
+struct raw_upstream {
+  int lfd = -1;
+  endpoint where;
+  int conn = -1;
+  raw_upstream() { std::tie(lfd, where) = test::listen_loopback(16); }
+  ~raw_upstream() {
+    if (conn >= 0) ::close(conn);
+    ::close(lfd);
+  }
+  // The connection the next request comes on: the current one (a reused
+  // keep-alive connection), or a new one after drop().
+  bool next_request() {
+    if (conn < 0) conn = accept_within(lfd);
+    return conn >= 0;
+  }
+  // The gateway gave up this connection (it aborts an upstream connection
+  // whose exchange failed): what it still holds is stale.
+  void drop() {
+    if (conn >= 0) ::close(conn);
+    conn = -1;
+  }
+};
+
+// One normal exchange through the gateway, served by `up`: the check that a
+// session and its loop carry nothing over from whatever went before.
+void expect_normal_exchange(const endpoint& gw, raw_upstream& up, const std::string& what) {
+  http_client c(gw);
+  ASSERT_TRUE(c.send(test::get_request("/normal"))) << what;
+  ASSERT_TRUE(up.next_request()) << what;
+  const std::string head = read_head(up.conn);
+  ASSERT_EQ(head.substr(0, 12), "GET /normal ") << what << "\n" << head;
+  ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nnormal"));
+  auto r = c.read_reply();
+  ASSERT_TRUE(r) << "after " << what;
+  EXPECT_EQ(r->status, 200) << "after " << what;
+  EXPECT_EQ(r->body, "normal") << "after " << what;
+}
+
+// Item 1, the reported repro: Connection may not name the framing away. The
+// upstream gets the body as a body (Content-Length written from our parse),
+// not as the start of a second request; and the next client is served.
+TEST(gateway_http, connection_cannot_name_away_framing_or_host) {
+  raw_upstream up;
+  app gw = gateway({"--upstream=" + up.where.to_string(), "--health-check=none", "--cores=1"});
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nX-Ignore: ";
+  ASSERT_EQ(smuggled.size(), 34u);
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nConnection: Host, X-Two\r\n"
+                     "X-Two: 2\r\nContent-Length: 34\r\n\r\n" + smuggled));
+  ASSERT_TRUE(up.next_request());
+  const std::string head = read_head(up.conn);
+  EXPECT_NE(head.find("\r\nContent-Length: 34\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("\r\nHost: a\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("X-Two"), std::string::npos) << "named by the second Connection line\n" << head;
+  EXPECT_EQ(test::read_n(up.conn, 34), smuggled) << "the body, as a body";
+  ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nConnection: Content-Length, Transfer-Encoding\r\n"
+                                      "Content-Length: 4\r\n\r\nbody"));
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->field("content-length"), "4") << "the response's framing is written by us too\n" << r->head;
+  EXPECT_EQ(r->body, "body");
+  expect_normal_exchange(gw.at[0], up, "a smuggling attempt");
+}
+
+// The repro against sluice-httpd: the next client gets 200, not the
+// smuggled request's 404.
+TEST(gateway_http, connection_content_length_is_not_smuggling_against_httpd) {
+  app httpd("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(httpd.at), "--cores=1"});
+  {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 34\r\n\r\n"
+                       "GET /smuggled HTTP/1.1\r\nX-Ignore: "));
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+  }
+  for (int i = 0; i < 3; ++i) {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/")));
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << i;
+    EXPECT_EQ(r->body, "Hello, World!");
+  }
+}
+
+// Item 2: however a session ends, the next one on that loop starts clean.
+TEST(gateway_http, every_way_a_session_ends_is_followed_by_a_normal_exchange) {
+  raw_upstream up;
+  app gw = gateway({"--upstream=" + up.where.to_string(), "--health-check=none", "--cores=1",
+                    "--response-timeout=300ms", "--max-fails=1000"});
+  expect_normal_exchange(gw.at[0], up, "nothing (the first exchange)");
+  expect_normal_exchange(gw.at[0], up, "a complete exchange");
+  {  // the client leaves in the middle of its request body
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part"));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    EXPECT_EQ(test::read_n(up.conn, 9), "only part");
+  }
+  up.drop();
+  expect_normal_exchange(gw.at[0], up, "a client gone mid-request");
+  for (int i = 0; i < 5; ++i) {  // the client leaves in the middle of the response body
+    {
+      http_client c(gw.at[0]);
+      ASSERT_TRUE(c.send(test::get_request("/download")));
+      ASSERT_TRUE(up.next_request());
+      (void)read_head(up.conn);
+      ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'x')));
+      ASSERT_TRUE(c.read_reply(false, 200ms) == std::nullopt);  // the head and some body arrive; then it leaves
+    }
+    up.drop();
+    expect_normal_exchange(gw.at[0], up, "a client gone mid-response");
+  }
+  for (const std::string part : {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome",
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\nsome"}) {
+    // The upstream dies in the middle of the response body.
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/dies")));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    ASSERT_TRUE(test::send_all(up.conn, part));
+    test::close_with_reset(up.conn);
+    up.conn = -1;
+    EXPECT_FALSE(c.read_reply(false, 2s)) << "never a truncated response taken as whole";
+    expect_normal_exchange(gw.at[0], up, "an upstream gone mid-response: " + part);
+  }
+  {  // the upstream dies before its head is complete
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/dies")));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Le"));
+    test::close_with_reset(up.conn);
+    up.conn = -1;
+    // A GET that came on a pooled connection is retried once on a fresh one
+    // (the stale keep-alive case); otherwise it is a 502.
+    if ((test::wait_for(up.lfd, POLLIN, 1s) & POLLIN) != 0) {
+      ASSERT_TRUE(up.next_request());
+      EXPECT_EQ(read_head(up.conn).substr(0, 10), "GET /dies ");
+      ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry"));
+      auto r = c.read_reply();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->body, "retry");
+    } else {
+      auto r = c.read_reply();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 502);
+    }
+    expect_normal_exchange(gw.at[0], up, "an upstream gone before its head was complete");
+  }
+  {  // the upstream does not answer in time
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/slow")));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    auto r = c.read_reply(false, 5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 504);
+    // The late answer must not reach the next exchange.
+    (void)test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate");
+  }
+  up.drop();
+  expect_normal_exchange(gw.at[0], up, "a response timeout");
+}
+
+// Item 6: an absolute-form target's host replaces Host, and goes upstream in
+// origin form; field names with '_' are dropped unless allowed.
+TEST(gateway_http, absolute_form_host_wins_and_underscore_names_are_dropped) {
+  for (bool allow : {false, true}) {
+    raw_upstream up;
+    std::vector<std::string> flags = {"--upstream=" + up.where.to_string(), "--health-check=none", "--cores=1"};
+    if (allow) flags.push_back("--allow-underscores");
+    app gw = gateway(flags);
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send("GET http://real.example:8080/p?q=1 HTTP/1.1\r\nHost: fake.example\r\n"
+                       "X_Forwarded_For: 6.6.6.6\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"));
+    ASSERT_TRUE(up.next_request());
+    const std::string head = read_head(up.conn);
+    EXPECT_EQ(head.substr(0, 20), "GET /p?q=1 HTTP/1.1\r") << head;
+    EXPECT_NE(head.find("\r\nHost: real.example:8080\r\n"), std::string::npos) << head;
+    EXPECT_EQ(head.find("fake.example"), std::string::npos) << head;
+    EXPECT_NE(head.find("\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"), std::string::npos) << head;
+    EXPECT_EQ(head.find("X_Forwarded_For") != std::string::npos, allow) << head;
+    ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    auto r = c.read_reply();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+}
+
+// Items 5 and 6 through the gateway: refused with 400 (501 for an unknown
+// coding) and the connection closed; then a normal request is served.
+TEST(gateway_http, lenient_framing_targets_and_hosts_are_refused) {
+  app httpd("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(httpd.at), "--cores=1"});
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (auto [bad, want] : std::vector<std::pair<std::string, int>>{
+           {chunked + "5;a\nb\r\nhello\r\n0\r\n\r\n", 400},
+           {chunked + "5\r\nhelloXY0\r\n\r\n", 400},
+           {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400},
+           {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+           {"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+           {"GET /a\fb HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+           {"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+           {"GET / HTTP/1.1\r\nHost: \r\n\r\n", 400},
+           {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+       }) {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(bad));
+    auto r = c.read_reply();
+    // The head may already have gone upstream when the framing breaks later:
+    // then the client is refused or reset, and the upstream never sees a
+    // complete request.
+    if (r) {
+      EXPECT_EQ(r->status, want) << bad;
+    }
+    EXPECT_TRUE(c.closed_by_server()) << bad;
+  }
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send(test::get_request("/")));
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "Hello, World!");
+}
+
+// Item 7: a response that is not well-formed is a 502; the forwarded ones
+// are written in canonical form.
+TEST(gateway_http, malformed_upstream_responses_are_502_and_good_ones_canonical) {
+  raw_upstream up;
+  app gw = gateway({"--upstream=" + up.where.to_string(), "--health-check=none", "--cores=1", "--max-fails=1000"});
+  for (const std::string bad : {"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+                                "HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 2\r\n\r\nok",
+                                "HTTP/1.1 200 OK\r\nX(Y): a\r\nContent-Length: 2\r\n\r\nok",
+                                "HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok",
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n"}) {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/")));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    ASSERT_TRUE(test::send_all(up.conn, bad));
+    auto r = c.read_reply();
+    ASSERT_TRUE(r) << bad;
+    EXPECT_EQ(r->status, 502) << bad;
+    up.drop();
+  }
+  http_client c(gw.at[0]);
+  ASSERT_TRUE(c.send(test::get_request("/")));
+  ASSERT_TRUE(up.next_request());
+  (void)read_head(up.conn);
+  ASSERT_TRUE(test::send_all(up.conn, "HTTP/1.1 200 Fine\r\nX-A:   spaced \t\r\nContent-Length: 0002\r\n\r\nok"));
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->head, "HTTP/1.1 200 Fine\r\nX-A: spaced\r\nContent-Length: 2");
+  EXPECT_EQ(r->body, "ok");
+  expect_normal_exchange(gw.at[0], up, "malformed responses");
+}
+
+// A chunked response is decoded and re-chunked for an HTTP/1.1 client, and
+// sent until close to an HTTP/1.0 one (which cannot take chunked).
+TEST(gateway_http, chunked_responses_are_rechunked_or_sent_until_close) {
+  raw_upstream up;
+  app gw = gateway({"--upstream=" + up.where.to_string(), "--health-check=none", "--cores=1"});
+  const std::string response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n";
+  {
+    http_client c(gw.at[0]);
+    ASSERT_TRUE(c.send(test::get_request("/")));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    ASSERT_TRUE(test::send_all(up.conn, response));
+    const std::string got = read_head(c.fd());
+    EXPECT_NE(got.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos) << got;
+    std::string body;
+    while (body.find("0\r\n\r\n") == std::string::npos) {
+      std::string more = test::read_n(c.fd(), 1, 2s);
+      if (more.empty()) break;
+      body += more;
+    }
+    EXPECT_EQ(body, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n") << "extensions and trailers are not forwarded";
+  }
+  {
+    const int fd = test::connect_to(gw.at[0]);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(test::send_all(fd, "GET / HTTP/1.0\r\n\r\n"));
+    ASSERT_TRUE(up.next_request());
+    (void)read_head(up.conn);
+    ASSERT_TRUE(test::send_all(up.conn, response));
+    std::string got;
+    EXPECT_TRUE(test::read_to_eof(fd, got));
+    ::close(fd);
+    EXPECT_NE(got.find("\r\nConnection: close\r\n"), std::string::npos) << got;
+    EXPECT_EQ(got.find("Transfer-Encoding"), std::string::npos) << got;
+    EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), "hello world") << got;
+  }
 }
 
 TEST(gateway_http, health_checks_eject_a_dead_upstream_and_bring_it_back) {

@@ -129,7 +129,7 @@ const std::string listener_ok = "[[listener]]\naddress = \"127.0.0.1:0\"\npool =
 TEST(gateway_config, errors_name_the_file_line_and_key) {
   // Line numbers count from 1; pool_ok takes lines 1-3, listener_ok 4-6.
   EXPECT_EQ(refusal("bogus = 1\n" + pool_ok + listener_ok),
-            "gw.toml:1: bogus: unknown key (expected one of: admin, timeouts, limits, listener, pool)");
+            "gw.toml:1: bogus: unknown key (expected one of: admin, timeouts, limits, http, listener, pool)");
   EXPECT_EQ(refusal(pool_ok + listener_ok + "bogus = 1\n"),
             "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route)")
       << "a key after [[listener]] belongs to it";

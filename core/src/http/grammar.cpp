@@ -22,6 +22,12 @@ bool is_reg_name_byte(char c) noexcept {
 
 }  // namespace
 
+std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && is_ws(v.front())) v.remove_prefix(1);
+  while (!v.empty() && is_ws(v.back())) v.remove_suffix(1);
+  return v;
+}
+
 bool is_tchar(char c) noexcept {
   return is_alpha(c) || is_digit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }

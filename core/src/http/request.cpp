@@ -1,16 +1,14 @@
 #include "sluice/core/http/request.hpp"
 
+#include "sluice/core/http/grammar.hpp"
+
 namespace sluice::http {
 
 namespace {
 
 constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-std::string_view trim(std::string_view v) noexcept {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
+using grammar::trim_ows;
 
 // The path-and-query part of a target: itself in origin form ("/a?b"); what
 // follows the authority in absolute form ("http://h:1/a?b"); empty otherwise.
@@ -34,13 +32,13 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 request::header_field request::header(std::size_t i) const noexcept {
   const field_span& f = fields_[i];
-  return {view(f.name), trim(view(f.value))};
+  return {view(f.name), trim_ows(view(f.value))};
 }
 
 std::optional<std::string_view> request::find(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < header_count_; ++i) {
     if (fields_[i].name.len == name.size() && iequals(view(fields_[i].name), name)) {
-      return trim(view(fields_[i].value));
+      return trim_ows(view(fields_[i].value));
     }
   }
   return std::nullopt;

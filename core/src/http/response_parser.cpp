@@ -195,7 +195,7 @@ response_parser::status response_parser::fail(std::string_view why) noexcept {
 
 std::optional<std::string_view> response_parser::find(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < header_count_; ++i) {
-    if (iequals(view(fields_[i].name), name)) return view(fields_[i].value);
+    if (iequals(view(fields_[i].name), name)) return header(i).value;
   }
   return std::nullopt;
 }

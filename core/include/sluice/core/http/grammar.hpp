@@ -18,6 +18,9 @@
 
 namespace sluice::http::grammar {
 
+// A field value without the optional whitespace around it (RFC 9110 5.5).
+[[nodiscard]] std::string_view trim_ows(std::string_view v) noexcept;
+
 // RFC 9110 5.6.2: tchar.
 [[nodiscard]] bool is_tchar(char c) noexcept;
 // token = 1*tchar.

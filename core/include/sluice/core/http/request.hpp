@@ -56,6 +56,8 @@ class request {
   // True when the request had a body (Content-Length > 0 or chunked).
   [[nodiscard]] bool has_body() const noexcept { return chunked_ || content_length_ > 0; }
   [[nodiscard]] bool chunked() const noexcept { return chunked_; }
+  // The Content-Length of a body that is not chunked (0 without one).
+  [[nodiscard]] std::uint64_t content_length() const noexcept { return content_length_; }
   // The decoded body (chunk framing removed); empty without one.
   [[nodiscard]] buffer_chain& body() noexcept { return body_; }
   [[nodiscard]] const buffer_chain& body() const noexcept { return body_; }

@@ -59,7 +59,7 @@ class response_parser {
   };
   struct header_field {
     std::string_view name;
-    std::string_view value;
+    std::string_view value;  // without surrounding spaces or tabs
   };
 
   // Uses max_header_bytes and max_headers of `l`.
@@ -97,7 +97,7 @@ class response_parser {
   [[nodiscard]] std::string_view reason() const noexcept { return view(reason_); }
   [[nodiscard]] std::size_t header_count() const noexcept { return header_count_; }
   [[nodiscard]] header_field header(std::size_t i) const noexcept {
-    return {view(fields_[i].name), view(fields_[i].value)};
+    return {view(fields_[i].name), grammar::trim_ows(view(fields_[i].value))};
   }
   [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const noexcept;
   [[nodiscard]] std::size_t head_size() const noexcept { return head_size_; }
