@@ -578,10 +578,15 @@ void http_proxy::fail_exchange(session& s, connection& d, int status, std::strin
 
 void http_proxy::respond(session& s, connection& d, int status, std::string_view body) noexcept {
   shard_.stats().responses_by_class[std::clamp(status / 100, 0, 5)].add();
-  write_error_response(s.out_head, status, body, s.close_after);
+  std::string& h = s.out_head;
+  h.assign("HTTP/1.1 ");
+  append_decimal(h, static_cast<std::uint64_t>(status));
+  h.append(" ").append(http::reason_phrase(status)).append("\r\nContent-Type: text/plain\r\nContent-Length: ");
+  append_decimal(h, body.size());
+  h.append(s.close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n").append(body);
   s.state = session::phase::idle;
   s.request_streaming = false;
-  if (!d.write(s.out_head) || s.close_after) return d.close();
+  if (!d.write(h) || s.close_after) return d.close();
   d.flush();
 }
 

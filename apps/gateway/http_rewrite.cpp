@@ -4,7 +4,6 @@
 #include <charconv>
 
 #include "sluice/core/http/grammar.hpp"
-#include "sluice/core/http/status.hpp"
 
 namespace sluice::gateway {
 
@@ -66,13 +65,13 @@ void append_end_to_end(std::string& out, const Message& m, Skip&& skip) {
   }
 }
 
-void append_number(std::string& out, std::uint64_t v) {
+}  // namespace
+
+void append_decimal(std::string& out, std::uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
 }
-
-}  // namespace
 
 std::string_view request_authority(const http::request& req) noexcept {
   http::grammar::absolute_form a;
@@ -89,12 +88,18 @@ std::string_view host_only(std::string_view authority) noexcept {
 }
 
 void write_request_head(std::string& out, const http::request& req, const request_head_options& o) {
-  std::string_view target = req.target();
-  http::grammar::absolute_form a;
-  if (http::grammar::split_absolute_form(target, a)) target = a.origin.empty() ? std::string_view("/") : a.origin;
   out.clear();
-  out.append(req.method_name()).append(" ").append(target).append(" HTTP/1.");
-  append_number(out, req.version_minor());
+  out.append(req.method_name()).append(" ");
+  http::grammar::absolute_form a;
+  if (http::grammar::split_absolute_form(req.target(), a)) {
+    // Origin form: the path, "/" when the target has none ("http://h?q").
+    if (a.origin.empty() || a.origin.front() != '/') out.append("/");
+    out.append(a.origin);
+  } else {
+    out.append(req.target());
+  }
+  out.append(" HTTP/1.");
+  append_decimal(out, req.version_minor());
   out.append("\r\n");
   if (const std::string_view host = request_authority(req); !host.empty()) out.append("Host: ").append(host).append("\r\n");
   append_end_to_end(out, req, [&o](std::string_view name) {
@@ -104,7 +109,7 @@ void write_request_head(std::string& out, const http::request& req, const reques
     out.append("Transfer-Encoding: chunked\r\n");
   } else if (req.has_body() || req.find("content-length")) {
     out.append("Content-Length: ");
-    append_number(out, req.content_length());
+    append_decimal(out, req.content_length());
     out.append("\r\n");
   }
   // Every X-Forwarded-For the client sent, in order, as one field, then the
@@ -132,7 +137,7 @@ response_framing frame_response(const http::response_parser& r, bool client_http
 void write_response_head(std::string& out, const http::response_parser& r, response_framing f, bool client_http10) {
   using kind = http::response_parser::framing_kind;
   out.assign("HTTP/1.1 ");
-  append_number(out, static_cast<std::uint64_t>(r.status_code()));
+  append_decimal(out, static_cast<std::uint64_t>(r.status_code()));
   out.append(" ").append(r.reason()).append("\r\n");
   append_end_to_end(out, r, [](std::string_view) { return false; });
   if (r.informational()) {
@@ -144,7 +149,7 @@ void write_response_head(std::string& out, const http::response_parser& r, respo
   } else if (r.framing() == kind::length || (r.framing() == kind::none && r.status_code() != 204 && r.declared_length())) {
     // A body of this length, or (HEAD, 304) the length a GET would get.
     out.append("Content-Length: ");
-    append_number(out, r.framing() == kind::length ? r.content_length() : *r.declared_length());
+    append_decimal(out, r.framing() == kind::length ? r.content_length() : *r.declared_length());
     out.append("\r\n");
   }
   if (f.close) {
@@ -153,14 +158,6 @@ void write_response_head(std::string& out, const http::response_parser& r, respo
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-}
-
-void write_error_response(std::string& out, int status, std::string_view body, bool close) {
-  out.assign("HTTP/1.1 ");
-  append_number(out, static_cast<std::uint64_t>(status));
-  out.append(" ").append(http::reason_phrase(status)).append("\r\nContent-Type: text/plain\r\nContent-Length: ");
-  append_number(out, body.size());
-  out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n").append(body);
 }
 
 chunk_frame frame_chunk(std::size_t piece_size, bool last) noexcept {

@@ -56,9 +56,8 @@ struct response_framing {
 // Writes (replaces) `out` with the response head the client gets.
 void write_response_head(std::string& out, const http::response_parser& r, response_framing f, bool client_http10);
 
-// Writes (replaces) `out` with a response of our own: `status`, a text/plain
-// `body`, Connection: close when `close`.
-void write_error_response(std::string& out, int status, std::string_view body, bool close);
+// Appends `v` in decimal.
+void append_decimal(std::string& out, std::uint64_t v);
 
 // The bytes around one piece of a re-chunked body: "SIZE\r\n" before it and
 // "\r\n" after; with `last`, the last chunk ("0\r\n\r\n") after that. A piece

@@ -97,7 +97,7 @@ void parse_some(http::request_parser& p, buffer_chain& in, run& out, const http:
     if (st == http::request_parser::status::error) {
       out.failed = true;
       const int code = p.error_status();
-      SLUICE_FUZZ_CHECK(code == 400 || code == 413 || code == 414 || code == 431 || code == 503 || code == 505);
+      SLUICE_FUZZ_CHECK(code == 400 || code == 413 || code == 414 || code == 431 || code == 501 || code == 503 || code == 505);
     }
     return;
   }

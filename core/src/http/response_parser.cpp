@@ -210,6 +210,7 @@ const char* response_parser::check_head(std::string_view head) const noexcept {
   // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF; the
   // SP before an empty reason is often left out, and accepted.
   std::string_view line = grammar::first_line(head);
+  if (line.empty()) return "malformed status line";  // no LF: lines ended by bare CRs
   line.remove_suffix(1);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || !is_digit(line[5]) || line[6] != '.' || !is_digit(line[7]) ||
