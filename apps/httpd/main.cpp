@@ -22,13 +22,15 @@ int main(int argc, char** argv) {
   http::limits limits;
   args.option("--root", "DIR", "serve the files under DIR (never outside it); default: only GET / and /echo", root);
   args.size_option("--max-request-line", "longest request line; longer is 414 and closes (default 8k)",
-                   limits.max_request_line);
+                   limits.max_request_line, ranges::max_request_line);
   args.size_option("--max-header-bytes", "largest request head (line and fields); larger is 431 and closes (default 32k)",
-                   limits.max_header_bytes);
-  args.count_option("--max-headers", "N", "most header fields; more is 431 and closes (default 100)", limits.max_headers);
-  args.custom("--max-body", "BYTES", "largest request body; larger is 413 and closes (default 1m)",
+                   limits.max_header_bytes, ranges::max_header_bytes);
+  args.count_option("--max-headers", "N", "most header fields; more is 431 and closes (default 100)", limits.max_headers,
+                    ranges::max_headers);
+  args.custom("--max-body", "BYTES",
+              "largest request body; larger is 413 and closes (default 1m); range " + to_string(ranges::max_body),
               [&limits](std::string_view v) -> result<void> {
-                auto n = parse_size(v);
+                auto n = parse_size(v, ranges::max_body);
                 if (!n) return n.err();
                 limits.max_body = *n;
                 return {};
@@ -36,8 +38,6 @@ int main(int argc, char** argv) {
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
-  if (limits.max_headers == 0) return args.fail("--max-headers must be at least 1");
-  if (limits.max_request_line == 0) return args.fail("--max-request-line must be at least 1");
   // A head that may grow past the input limit would stall: reading stops
   // before the parser could refuse it.
   if (limits.max_header_bytes >= app.runtime.loop.max_input_bytes) {
