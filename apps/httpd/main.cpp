@@ -13,6 +13,11 @@
 #include "sluice/core/runtime.hpp"
 #include "static_files.hpp"
 
+namespace {
+// As the gateway's: a slow client may hold a connection this long at most.
+constexpr sluice::duration default_header_timeout = std::chrono::seconds(10);
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace sluice;
   cli args("sluice-httpd", "HTTP/1.1 server: keep-alive, pipelining, GET / answers \"Hello, World!\", --root serves files.");
@@ -35,6 +40,11 @@ int main(int argc, char** argv) {
                 limits.max_body = *n;
                 return {};
               });
+  duration header_timeout = default_header_timeout;
+  args.duration_option("--header-timeout",
+                       "a request must have arrived whole (head and body) within this of when the connection began "
+                       "to wait for it; 408 and close if part of it came, a quiet close if none did (default 10s)",
+                       header_timeout, ranges::timeout);
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
@@ -55,7 +65,7 @@ int main(int argc, char** argv) {
 
   runtime rt(app.runtime);
   for (const auto& at : app.listen) {
-    rt.listen(at, [&limits, files_ptr](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr); });
+    rt.listen(at, [&limits, files_ptr, header_timeout](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout); });
   }
   rt.on_start([&](loop_base& l) -> result<void> {
     if (l.id() == 0) {

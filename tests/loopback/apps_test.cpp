@@ -153,6 +153,8 @@ TEST(apps, out_of_range_and_inconsistent_values_exit_2_naming_the_flag) {
       {{httpd, "--max-header-bytes=0"}, "--max-header-bytes: 0 is out of range"},
       {{httpd, "--max-request-line=0"}, "--max-request-line: 0 is out of range"},
       {{httpd, "--max-body=99999999999999999g"}, "--max-body: '99999999999999999g' is too large"},
+      {{httpd, "--header-timeout=0"}, "--header-timeout: 0ns is out of range"},
+      {{httpd, "--header-timeout=99999999h"}, "--header-timeout: '99999999h' is beyond the clock's range"},
       {{gw, up, "--max-headers=4294967296"}, "--max-headers: 4294967296 is out of range (1 to 1000)"},
       {{gw, up, "--max-headers=4294967296", "--check-config"}, "--max-headers: 4294967296 is out of range"},
       {{gw, up, "--retries=99999999999"}, "--retries: 99999999999 is out of range (0 to 63)"},
