@@ -80,6 +80,7 @@ void http_handler::serve(connection& c) noexcept {
         respond(c, *s, s->parser.current());
         continue;
       case http::request_parser::status::expect_continue:
+        s->partial = true;  // a head came: its body is still due
         if (!c.write(continue_response)) c.close(close_reason::resource_limit);
         continue;
       case http::request_parser::status::need_more:

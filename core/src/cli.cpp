@@ -3,17 +3,28 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 namespace sluice {
 
-result<std::uint64_t> parse_count(std::string_view text) {
+namespace {
+// Digits only, into 64 bits. nullopt: not a whole number; `too_large` says
+// whether it was one that does not fit.
+std::optional<std::uint64_t> whole_number(std::string_view text, bool& too_large) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) return error{"'" + std::string(text) + "' is too large", {}};
-  if (text.empty() || ec != std::errc{} || p != text.data() + text.size()) {
-    return error{"'" + std::string(text) + "' is not a whole number", {}};
-  }
+  too_large = ec == std::errc::result_out_of_range && p == text.data() + text.size();
+  if (text.empty() || ec != std::errc{} || p != text.data() + text.size()) return std::nullopt;
   return v;
+}
+}  // namespace
+
+result<std::uint64_t> parse_count(std::string_view text) {
+  bool too_large = false;
+  auto v = whole_number(text, too_large);
+  if (too_large) return error{"'" + std::string(text) + "' is too large", {}};
+  if (!v) return error{"'" + std::string(text) + "' is not a whole number", {}};
+  return *v;
 }
 
 result<duration> parse_duration(std::string_view text) {
@@ -52,12 +63,10 @@ result<std::uint64_t> parse_size(std::string_view text) {
     else if (u == 'g' || u == 'G') mult = 1024ull * 1024 * 1024;
     if (mult != 1) num = text.substr(0, text.size() - 1);
   }
-  auto v = parse_count(num);
-  if (!v) {
-    if (v.err().message.find("too large") != std::string::npos) return error{"'" + std::string(text) + "' is too large", {}};
-    return error{"'" + std::string(text) + "' is not a size (e.g. 64, 16k, 1m)", {}};
-  }
-  if (*v > UINT64_MAX / mult) return error{"'" + std::string(text) + "' is too large", {}};
+  bool too_large = false;
+  auto v = whole_number(num, too_large);
+  if (too_large || (v && *v > UINT64_MAX / mult)) return error{"'" + std::string(text) + "' is too large", {}};
+  if (!v) return error{"'" + std::string(text) + "' is not a size (e.g. 64, 16k, 1m)", {}};
   return *v * mult;
 }
 
@@ -74,6 +83,7 @@ std::string format_size(std::uint64_t bytes) {
 
 std::string format_duration(duration d) {
   const auto ns = static_cast<std::int64_t>(d.count());
+  if (ns == 0) return "0";
   static constexpr struct {
     std::int64_t unit;
     const char* suffix;
@@ -97,8 +107,7 @@ std::string to_string(const number_range& r) {
 }
 
 std::string to_string(const duration_range& r) {
-  const std::string low = r.min == duration::zero() ? "0" : format_duration(r.min);
-  std::string span = low + " to " + format_duration(r.max);
+  std::string span = format_duration(r.min) + " to " + format_duration(r.max);
   return r.zero_is_off && r.min != duration::zero() ? "0 (off) or " + span : span;
 }
 

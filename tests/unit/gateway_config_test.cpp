@@ -182,7 +182,7 @@ TEST(gateway_config, values_out_of_range_are_refused_with_their_range) {
   EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nresponse = \"25h\"\n"),
             "gw.toml:8: timeouts.response: 25h is out of range (1ms to 24h)");
   EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nconnect = 0\n"),
-            "gw.toml:8: timeouts.connect: 0ns is out of range (1ms to 24h)");
+            "gw.toml:8: timeouts.connect: 0 is out of range (1ms to 24h)");
   EXPECT_TRUE(load_text(pool_ok + listener_ok + "[timeouts]\nidle = 0\n", "gw.toml")) << "0 turns the idle timeout off";
   EXPECT_EQ(refusal(pool_ok + "retries = 99999999999\n" + listener_ok),
             "gw.toml:4: pool[0].retries: 99999999999 is out of range (0 to 63)");
