@@ -55,6 +55,13 @@ int main(int argc, char** argv) {
                      std::to_string(app.runtime.loop.max_input_bytes) + ")");
   }
 
+  // Bodies are held whole (for /echo): one that the loop's buffer pool
+  // cannot hold could never complete.
+  if (limits.max_body > app.runtime.loop.pool.max_bytes / 2) {
+    return args.fail("--max-body (" + format_size(limits.max_body) + ") must be at most half of --pool-limit (" +
+                     format_size(app.runtime.loop.pool.max_bytes) + "): a body is held whole");
+  }
+
   std::optional<httpd::static_files> files;
   if (!root.empty()) {
     auto opened = httpd::static_files::open(root);

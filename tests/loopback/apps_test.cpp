@@ -153,6 +153,7 @@ TEST(apps, out_of_range_and_inconsistent_values_exit_2_naming_the_flag) {
       {{httpd, "--max-header-bytes=0"}, "--max-header-bytes: 0 is out of range"},
       {{httpd, "--max-request-line=0"}, "--max-request-line: 0 is out of range"},
       {{httpd, "--max-body=99999999999999999g"}, "--max-body: '99999999999999999g' is too large"},
+      {{httpd, "--max-body=1g"}, "--max-body (1g) must be at most half of --pool-limit (512m)"},
       {{httpd, "--header-timeout=0"}, "--header-timeout: 0 is out of range"},
       {{httpd, "--header-timeout=99999999h"}, "--header-timeout: '99999999h' is beyond the clock's range"},
       {{gw, up, "--max-headers=4294967296"}, "--max-headers: 4294967296 is out of range (1 to 1000)"},
