@@ -258,6 +258,12 @@ int main(int argc, char** argv) {
   if (cfg.http.max_header_bytes >= app.runtime.loop.max_input_bytes) {
     return args.fail("max_header_bytes must be below --max-input (" + std::to_string(app.runtime.loop.max_input_bytes) + ")");
   }
+  // A side is read until its peer's output reaches high water; output past
+  // --max-output is refused, which would end the connection instead.
+  if (cfg.high_water > app.runtime.loop.max_output_bytes) {
+    return args.fail("high_water (" + format_size(cfg.high_water) + ") must not exceed --max-output (" +
+                     format_size(app.runtime.loop.max_output_bytes) + ")");
+  }
   if (check_config) {
     // What the start would refuse before binding: the transport, the plan.
     if (auto rc = app.check_start(args)) return *rc;

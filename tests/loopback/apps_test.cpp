@@ -161,6 +161,7 @@ TEST(apps, out_of_range_and_inconsistent_values_exit_2_naming_the_flag) {
       {{gw, up, "--retries=99999999999"}, "--retries: 99999999999 is out of range (0 to 63)"},
       {{gw, up, "--max-body=99999999999999999g"}, "--max-body: '99999999999999999g' is too large"},
       {{gw, up, "--max-header-bytes=0"}, "--max-header-bytes: 0 is out of range"},
+      {{gw, up, "--high-water=32m"}, "high_water (32m) must not exceed --max-output (16m)"},
       {{gw, up, "--header-timeout=25h"}, "--header-timeout: 25h is out of range"},
       {{gw, up, "--health-interval=0"}, "--health-interval: 0 is out of range"},
       {{gw, up, "--rise=0"}, "--rise: 0 is out of range"},
