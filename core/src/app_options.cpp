@@ -34,12 +34,13 @@ void app_options::declare(cli& args, std::string default_listen) {
                 pr.cpuset = *l;
                 return {};
               });
-  args.custom("--numa-node", "N", "run loops only on this NUMA node's cores", [&pr](std::string_view v) -> result<void> {
-    auto n = parse_count(v, ranges::numa_node);
-    if (!n) return n.err();
-    pr.numa_node = static_cast<int>(*n);
-    return {};
-  });
+  args.custom("--numa-node", "N", "run loops only on this NUMA node's cores; range " + to_string(ranges::numa_node),
+              [&pr](std::string_view v) -> result<void> {
+                auto n = parse_count(v, ranges::numa_node);
+                if (!n) return n.err();
+                pr.numa_node = static_cast<int>(*n);
+                return {};
+              });
   args.option("--nic", "NAME|PCI", "the NIC to serve: loops go to the cores nearest to it first", pr.nic);
   args.flag("--oversubscribe", "allow more loops than cores (several loops share a core)", pr.oversubscribe);
   args.flag("--smt", "count hyperthread siblings as cores (default: one loop per physical core)", pr.smt);

@@ -66,7 +66,7 @@ result<void> check_range(duration value, const duration_range& r);
 result<std::uint64_t> parse_size(std::string_view text, const number_range& r);
 result<std::uint64_t> parse_count(std::string_view text, const number_range& r);
 result<duration> parse_duration(std::string_view text, const duration_range& r);
-// "1 to 1000", "1k to 1g", "0 (off) or 1ms to 1d".
+// "1 to 1000", "1k to 1g", "0 (off) or 1ms to 24h".
 [[nodiscard]] std::string to_string(const number_range& r);
 [[nodiscard]] std::string to_string(const duration_range& r);
 // "64k", "1g", "1000" (bytes in the largest unit that divides them).
