@@ -34,6 +34,7 @@ namespace {
 
 using namespace sluice;
 using namespace sluice::bench;
+using namespace std::chrono_literals;
 
 // The per-loop workers of one run, whatever their protocol: how to start
 // one on a loop, read its progress, and collect its results.
@@ -81,23 +82,32 @@ int main(int argc, char** argv) {
                   "big-endian length), every byte checked; http: GET --path with keep-alive, status and body checked",
                   s.mode, true);
   args.option("--target", "HOST:PORT", "server to load (required)", s.target_text);
-  args.option("--connections", "N", "connections in all (default 50)", s.connections);
-  args.custom("--size", "BYTES", "echo/frames: message payload size (default 64)", [&](std::string_view v) -> result<void> {
-    auto n = parse_size(v);
+  args.count_option("--connections", "N", "connections in all (default 50)", s.connections, {1, 1000000});
+  constexpr number_range size_range{1, 64 * ranges::mib, number_unit::bytes};
+  args.custom("--size", "BYTES", "echo/frames: message payload size (default 64); range " + to_string(size_range), [&](std::string_view v) -> result<void> {
+    auto n = parse_size(v, size_range);
     if (!n) return n.err();
-    if (*n == 0 || *n > (64u << 20)) return error{"must be between 1 and 64m", {}};
     s.size = static_cast<std::size_t>(*n);
     return {};
   });
-  args.option("--pipeline", "K", "messages in flight per connection (default 1; open loop: at most 1000)", s.pipeline);
-  args.duration_option("--duration", "how long to measure (default 5s)", s.run_time);
-  args.duration_option("--warmup", "load before measuring, not counted (default 1s)", s.warmup);
+  args.count_option("--pipeline", "K", "messages in flight per connection (default 1; open loop: at most 1000)",
+                    s.pipeline, {1, 1000000});
+  args.duration_option("--duration", "how long to measure (default 5s)", s.run_time, ranges::timeout);
+  args.duration_option("--warmup", "load before measuring, not counted (default 1s)", s.warmup, {0ms, 1h});
   args.option("--rate", "R", "open loop: R messages per second in all, latency from intended send times", s.rate);
-  args.option("--messages", "N",
-              "stop after N messages in all instead of after --duration (no warm-up; for counting syscalls)",
-              s.messages);
+  constexpr number_range messages_range{1, std::uint64_t{1} << 40};
+  args.custom("--messages", "N",
+              "stop after N messages in all instead of after --duration (no warm-up; for counting syscalls); range " +
+                  to_string(messages_range),
+              [&](std::string_view v) -> result<void> {
+                auto n = parse_count(v, messages_range);
+                if (!n) return n.err();
+                s.messages = *n;
+                return {};
+              });
   args.option("--path", "PATH", "http: the path to GET (default /)", s.path);
-  args.option("--expect-status", "CODE", "http: the status every response must have (default 200)", s.expect_status);
+  args.count_option("--expect-status", "CODE", "http: the status every response must have (default 200)",
+                    s.expect_status, {100, 599});
   args.custom("--expect-body", "TEXT", "http: the exact body every response must have (default: not checked)",
               [&](std::string_view v) -> result<void> {
                 s.check_body = true;
@@ -108,7 +118,8 @@ int main(int argc, char** argv) {
   args.option("--plot", "FILE.png",
               "draw latency percentiles over time and the latency distribution with gnuplot (data kept next to it)",
               s.plot);
-  args.duration_option("--plot-interval", "--plot: time covered by each point (default 100ms)", s.plot_interval);
+  args.duration_option("--plot-interval", "--plot: time covered by each point (default 100ms)", s.plot_interval,
+                       ranges::timeout);
   args.note("Example: sluice-bench echo --target=127.0.0.1:7000 --connections=50 --size=64 --duration=5s");
   args.note("Example: sluice-bench http --target=127.0.0.1:8080 --path=/ --connections=100 --pipeline=16");
   if (auto rc = args.parse(argc, argv)) return *rc;
@@ -120,11 +131,15 @@ int main(int argc, char** argv) {
   auto target = endpoint::parse(s.target_text);
   if (!target) return args.fail("--target: " + target.err().message);
   if (target->port() == 0) return args.fail("--target needs a port");
+  // A reply frame is read whole: one that cannot fit the input limit would
+  // never complete.
+  if (s.mode == "frames" && s.size + 4 > app.runtime.loop.max_input_bytes) {
+    return args.fail("--size (" + format_size(s.size) + ") plus the 4-byte header must fit --max-input (" +
+                     format_size(app.runtime.loop.max_input_bytes) + ")");
+  }
   s.target = *target;
-  if (s.connections == 0) return args.fail("--connections must be at least 1");
   if (s.rate < 0) return args.fail("--rate must be positive");
   if (s.pipeline == 0) s.pipeline = s.rate > 0 ? 1000 : 1;
-  if (s.run_time <= duration::zero()) return args.fail("--duration must be positive");
   if (s.messages != 0) {
     if (s.rate > 0) return args.fail("--messages and --rate do not go together");
     s.warmup = duration::zero();
@@ -134,7 +149,6 @@ int main(int argc, char** argv) {
     return args.fail("--path must start with '/' and hold no spaces or line breaks");
   }
   if (!s.plot.empty()) {
-    if (s.plot_interval <= duration::zero()) return args.fail("--plot-interval must be positive");
     if (auto ok = plot_available(); !ok) return args.fail(ok.err().message);
   }
 

@@ -38,7 +38,8 @@ class frame_echo_handler final : public handler {
 
   void on_data(connection& c) noexcept override {
     while (c.writable()) {
-      const auto status = decoder_.decode(c.input(), frame_);
+      // A frame that cannot fit the input limit is refused, not waited for.
+      const auto status = codec::fit_input(c, decoder_.decode(c.input(), frame_));
       if (status == codec::frame_status::need_more) {
         // No whole frame left: once the peer is done, so are we.
         if (c.peer_shut()) c.close(close_reason::peer_closed);

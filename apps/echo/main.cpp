@@ -7,7 +7,10 @@
 // then that many bytes): each frame is split off the input by a
 // length_field_decoder and sent back behind a fresh header by a
 // length_field_prepender, both zero copy. A frame over --max-frame closes
-// the connection (counted as frames_rejected).
+// the connection (counted as frames_rejected). --max-frame must fit
+// --max-input (checked at start-up); should a frame still outgrow the input
+// limit, the handler closes the connection the same way instead of waiting
+// for bytes that reading, stopped at the limit, would never bring.
 //
 // --protocol=sockperf answers sockperf's messages as `sockperf server` does
 // (TCP, or UDP with --udp), on every transport: see sockperf_handlers.hpp.
@@ -31,7 +34,10 @@ int main(int argc, char** argv) {
   sluice::app_options app;
   bool udp = false;
   bool frames = false;
-  std::size_t max_frame = 1 << 20;
+  // A frame is buffered whole before it is echoed, so it must fit the input
+  // limit with its header. 0 (not given): as much as fits.
+  std::size_t max_frame = 0;
+  constexpr sluice::number_range max_frame_range{1, sluice::ranges::gib, sluice::number_unit::bytes};
   std::string protocol = "echo";
   app.declare(args, "127.0.0.1:7000");
   args.flag("--udp", "echo UDP datagrams instead of TCP streams", udp);
@@ -39,8 +45,10 @@ int main(int argc, char** argv) {
               "echo (default): send back every byte; sockperf: answer sockperf's messages as `sockperf server` does",
               protocol);
   args.flag("--frames", "echo length-prefixed frames (4-byte big-endian length), decoded and re-encoded", frames);
-  args.size_option("--max-frame", "with --frames: largest payload; larger closes the connection (default 1m)",
-                   max_frame);
+  args.size_option("--max-frame",
+                   "with --frames: largest payload; larger closes the connection (default: as much as fits --max-input "
+                   "with the 4-byte header, 262140 bytes; more is refused at start-up)",
+                   max_frame, max_frame_range);
   args.note("Example: sluice-echo --listen=0.0.0.0:7000 --cores=2");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
@@ -50,6 +58,13 @@ int main(int argc, char** argv) {
   }
   const bool sockperf = protocol == "sockperf";
   if (sockperf && frames) return args.fail("--frames and --protocol=sockperf exclude each other");
+  // Reading stops at --max-input: a frame that cannot fit would never
+  // complete, and the connection would stall instead of being refused.
+  if (max_frame == 0) max_frame = app.runtime.loop.max_input_bytes - 4;
+  if (frames && max_frame + 4 > app.runtime.loop.max_input_bytes) {
+    return args.fail("--max-frame (" + sluice::format_size(max_frame) + ") plus its 4-byte header must fit --max-input (" +
+                     sluice::format_size(app.runtime.loop.max_input_bytes) + ")");
+  }
   auto decoder = sluice::codec::length_field_decoder::make({.field_size = 4, .strip = 4, .max_frame_length = max_frame + 4});
   auto prepender = sluice::codec::length_field_prepender::make({.field_size = 4});
   if (!decoder) return args.fail("--max-frame: " + decoder.err().message);

@@ -56,43 +56,94 @@ admin_handler::admin_handler(runtime& rt, const config& cfg, const std::vector<s
   last_at_.assign(rt.loop_count(), started_);
 }
 
-void admin_handler::on_open(connection& c) noexcept { c.set_context(parsers_.acquire()); }
+http::limits admin_handler::request_limits() noexcept {
+  return {.max_request_line = ranges::admin_max_request_line,
+          .max_header_bytes = ranges::admin_max_header_bytes,
+          .max_headers = ranges::admin_max_headers,
+          .max_body = 0};
+}
+
+void admin_handler::on_open(connection& c) noexcept {
+  session* s = nullptr;
+  try {
+    s = sessions_.acquire(*this);
+  } catch (...) {
+    return c.close(close_reason::resource_limit);
+  }
+  s->loop = &c.loop();
+  s->conn = c.handle();
+  s->partial = false;
+  c.set_context(s);
+  // The first request must come in time too.
+  c.loop().timers().arm_after(s->header_timer, cfg_.timeouts.header);
+}
 
 void admin_handler::on_close(connection& c, close_reason) noexcept {
-  auto* p = c.context_as<http::request_parser>();
-  p->reset();
-  parsers_.release(p);
+  auto* s = c.context_as<session>();
+  if (s == nullptr) return;
+  s->header_timer.cancel();
+  s->parser.reset();
+  c.set_context(nullptr);
+  sessions_.release(s);
+}
+
+void admin_handler::header_expired(session& s) noexcept {
+  connection* c = s.loop->get(s.conn);
+  if (c == nullptr || !c->is_open()) return;
+  if (!s.partial) return c->close(close_reason::idle_timeout);  // nothing asked: nothing to answer
+  c->loop().stats().requests_rejected.add();
+  (void)respond(*c, 408, "text/plain; charset=utf-8", "the request did not arrive in time\n", false, false);
+  c->close(close_reason::read_timeout);
+}
+
+bool admin_handler::respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
+                            bool keep_alive, std::string_view extra) {
+  std::string head = "HTTP/1.1 " + std::to_string(code) + " " + std::string(http::reason_phrase(code)) +
+                     "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                     std::string(extra) + (keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+  if (!head_only) head += body;
+  return c.write(head);
 }
 
 void admin_handler::on_data(connection& c) noexcept {
-  auto& parser = *c.context_as<http::request_parser>();
+  auto* s = c.context_as<session>();
+  if (s == nullptr) return;
+  auto& parser = s->parser;
   for (;;) {
+    if (!c.is_open()) return;
     switch (parser.parse(c.input())) {
       case http::request_parser::status::need_more:
+        if (!c.input().empty()) s->partial = true;
+        if (!s->header_timer.armed()) c.loop().timers().arm_after(s->header_timer, cfg_.timeouts.header);
         return;
       case http::request_parser::status::error:
+        s->header_timer.cancel();
         return http::reject(c, parser.error_status());
       case http::request_parser::status::request: {
+        s->header_timer.cancel();
+        s->partial = false;
         const http::request& r = parser.current();
-        std::string body;
-        int code = 200;
-        const char* type = "text/plain; charset=utf-8";
-        if (r.path() == "/metrics") {
-          body = render_metrics();
-          type = "text/plain; version=0.0.4; charset=utf-8";
-        } else if (r.path() == "/healthz") {
-          const bool stopping = c.loop().stopping();
-          code = stopping ? 503 : 200;
-          body = stopping ? "stopping\n" : "ok\n";
-        } else {
-          code = 404;
-          body = "not found: try /metrics or /healthz\n";
+        const bool head_only = r.method() == http::verb::head;
+        bool ok = true;
+        try {
+          if (r.method() != http::verb::get && !head_only) {
+            ok = respond(c, 405, "text/plain; charset=utf-8", "only GET and HEAD\n", false, r.keep_alive(),
+                         "Allow: GET, HEAD\r\n");
+          } else if (r.path() == "/metrics") {
+            ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(), head_only,
+                         r.keep_alive());
+          } else if (r.path() == "/healthz") {
+            const bool stopping = c.loop().stopping();
+            ok = respond(c, stopping ? 503 : 200, "text/plain; charset=utf-8", stopping ? "stopping\n" : "ok\n",
+                         head_only, r.keep_alive());
+          } else {
+            ok = respond(c, 404, "text/plain; charset=utf-8", "not found: try /metrics or /healthz\n", head_only,
+                         r.keep_alive());
+          }
+        } catch (...) {
+          ok = false;  // out of memory while rendering: this connection goes
         }
-        std::string head = "HTTP/1.1 " + std::to_string(code) + " " + std::string(http::reason_phrase(code)) +
-                           "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
-                           (r.keep_alive() ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
-        if (r.method() != http::verb::head) head += body;
-        if (!c.write(head) || !r.keep_alive()) return c.close();
+        if (!ok || !r.keep_alive()) return c.close();
         c.flush();
         continue;
       }

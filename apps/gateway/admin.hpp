@@ -7,6 +7,13 @@
 // It only reads counters (relaxed atomics the other loops write), so it
 // never stops or slows a data-path loop.
 //
+// It answers GET and HEAD only (405 with Allow otherwise), takes small
+// requests (a 1k request line, an 8k head, 32 fields, no body: 414, 431,
+// 413), and a request must arrive whole within the header timeout
+// (timeouts.header, --header-timeout: 10s by default) of when the
+// connection began to wait for it: 408 and close if part of one came, a
+// quiet close if none did. A slow or idle client cannot hold it open.
+//
 // Owner core: loop 0.
 
 #include <memory>
@@ -18,7 +25,9 @@
 #include "object_pool.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/http/request_parser.hpp"
+#include "sluice/core/loop_base.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/timer_wheel.hpp"
 
 namespace sluice::gateway {
 
@@ -28,6 +37,9 @@ class admin_handler final : public handler {
   void on_open(connection& c) noexcept override;
   void on_data(connection& c) noexcept override;
   void on_close(connection& c, close_reason why) noexcept override;
+
+  // The limits of an admin request (see above).
+  [[nodiscard]] static http::limits request_limits() noexcept;
 
   // The metrics page as it reads now (owner core: it keeps the last busy
   // sample per loop).
@@ -42,7 +54,25 @@ class admin_handler final : public handler {
   std::vector<std::uint64_t> last_idle_ns_;
   std::vector<time_point> last_at_;
   time_point started_;
-  object_pool<http::request_parser> parsers_;  // one per admin connection, reused
+
+  // One per admin connection, reused.
+  struct session {
+    explicit session(admin_handler& h) : owner(&h), parser(request_limits()) {
+      header_timer.bind<&session::header_expired>(this);
+    }
+    void header_expired() noexcept { owner->header_expired(*this); }
+    admin_handler* owner;
+    loop_base* loop = nullptr;
+    connection_handle conn;
+    http::request_parser parser;
+    timer header_timer;    // the next request must be whole in time
+    bool partial = false;  // part of the next request has come
+  };
+  void header_expired(session& s) noexcept;
+  // Writes a whole response (a HEAD gets the head only); false if refused.
+  [[nodiscard]] static bool respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
+                                    bool keep_alive, std::string_view extra = {});
+  object_pool<session> sessions_;
 };
 
 }  // namespace sluice::gateway

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "sluice/core/cli.hpp"
@@ -89,10 +90,10 @@ class reader {
     if (auto* t = root.get("timeouts")) {
       const toml::table* tt = table(*t, "timeouts");
       if (tt == nullptr || !known(*tt, "timeouts.", {"connect", "idle", "header", "response"})) return err_;
-      if (!opt_duration(*tt, "timeouts.", "connect", c.timeouts.connect) ||
-          !opt_duration(*tt, "timeouts.", "idle", c.timeouts.idle) ||
-          !opt_duration(*tt, "timeouts.", "header", c.timeouts.header) ||
-          !opt_duration(*tt, "timeouts.", "response", c.timeouts.response)) {
+      if (!opt_duration(*tt, "timeouts.", "connect", c.timeouts.connect, ranges::timeout) ||
+          !opt_duration(*tt, "timeouts.", "idle", c.timeouts.idle, ranges::optional_timeout) ||
+          !opt_duration(*tt, "timeouts.", "header", c.timeouts.header, ranges::timeout) ||
+          !opt_duration(*tt, "timeouts.", "response", c.timeouts.response, ranges::timeout)) {
         return err_;
       }
     }
@@ -103,11 +104,12 @@ class reader {
         return err_;
       }
       std::uint64_t body = c.http.max_body;
-      if (!opt_size(*lt, "limits.", "max_request_line", c.http.max_request_line) ||
-          !opt_size(*lt, "limits.", "max_header_bytes", c.http.max_header_bytes) ||
-          !opt_count(*lt, "limits.", "max_headers", c.http.max_headers) ||
-          !opt_size64(*lt, "limits.", "max_body", body) || !opt_size(*lt, "limits.", "high_water", c.high_water) ||
-          !opt_size(*lt, "limits.", "low_water", c.low_water)) {
+      if (!opt_size(*lt, "limits.", "max_request_line", c.http.max_request_line, ranges::max_request_line) ||
+          !opt_size(*lt, "limits.", "max_header_bytes", c.http.max_header_bytes, ranges::max_header_bytes) ||
+          !opt_count(*lt, "limits.", "max_headers", c.http.max_headers, ranges::max_headers) ||
+          !opt_size64(*lt, "limits.", "max_body", body, ranges::max_body) ||
+          !opt_size(*lt, "limits.", "high_water", c.high_water, ranges::high_water) ||
+          !opt_size(*lt, "limits.", "low_water", c.low_water, ranges::low_water)) {
         return err_;
       }
       c.http.max_body = body;
@@ -173,8 +175,10 @@ class reader {
       if (!hk) return fail(*t.get("hash_key"), key + ".hash_key", hk.err().message);
       p.key = *hk;
     }
-    if (!opt_unsigned(t, key + ".", "retries", p.retries) || !opt_unsigned(t, key + ".", "max_fails", p.max_fails) ||
-        !opt_duration(t, key + ".", "eject_time", p.eject_time) || !opt_size(t, key + ".", "keepalive", p.keepalive)) {
+    if (!opt_unsigned(t, key + ".", "retries", p.retries, ranges::retries) ||
+        !opt_unsigned(t, key + ".", "max_fails", p.max_fails, ranges::max_fails) ||
+        !opt_duration(t, key + ".", "eject_time", p.eject_time, ranges::timeout) ||
+        !opt_count(t, key + ".", "keepalive", p.keepalive, ranges::upstream_keepalive)) {
       return err_;
     }
     if (auto* hc = t.get("health_check")) {
@@ -188,9 +192,11 @@ class reader {
         if (!k) return fail(*ht->get("type"), hk + ".type", k.err().message);
         p.check.kind = *k;
       }
-      if (!opt_duration(*ht, hk + ".", "interval", p.check.interval) ||
-          !opt_duration(*ht, hk + ".", "timeout", p.check.timeout) || !opt_text(*ht, hk, "path", p.check.path) ||
-          !opt_unsigned(*ht, hk + ".", "rise", p.check.rise) || !opt_unsigned(*ht, hk + ".", "fall", p.check.fall)) {
+      if (!opt_duration(*ht, hk + ".", "interval", p.check.interval, ranges::timeout) ||
+          !opt_duration(*ht, hk + ".", "timeout", p.check.timeout, ranges::timeout) ||
+          !opt_text(*ht, hk, "path", p.check.path) ||
+          !opt_unsigned(*ht, hk + ".", "rise", p.check.rise, ranges::rise_fall) ||
+          !opt_unsigned(*ht, hk + ".", "fall", p.check.fall, ranges::rise_fall)) {
         return err_;
       }
     }
@@ -296,8 +302,20 @@ class reader {
     return true;
   }
 
+  // A value read from the file, checked against its range by the check
+  // every flag uses (check_range), so a file and a flag refuse the same.
+  template <class T, class Range>
+  bool in_range(const toml::node& n, const std::string& key, T value, const Range& r) {
+    if (auto ok = check_range(value, r); !ok) {
+      fail(n, key, ok.err().message);
+      return false;
+    }
+    return true;
+  }
+
   // A duration: a string with a unit ("500ms", "2s") or an integer of seconds.
-  bool opt_duration(const toml::table& t, const std::string& prefix, const char* name, duration& out) {
+  bool opt_duration(const toml::table& t, const std::string& prefix, const char* name, duration& out,
+                    const duration_range& r) {
     const toml::node* n = t.get(name);
     if (n == nullptr) return true;
     std::string spelled;
@@ -314,61 +332,66 @@ class reader {
       fail(*n, prefix + name, d.err().message);
       return false;
     }
+    if (!in_range(*n, prefix + name, *d, r)) return false;
     out = *d;
     return true;
   }
 
   // A size: an integer of bytes or a string with k, m, g.
-  bool opt_size64(const toml::table& t, const std::string& prefix, const char* name, std::uint64_t& out) {
+  bool opt_size64(const toml::table& t, const std::string& prefix, const char* name, std::uint64_t& out,
+                  const number_range& r) {
     const toml::node* n = t.get(name);
     if (n == nullptr) return true;
+    std::uint64_t v = 0;
     if (n->is_integer()) {
-      const std::int64_t v = *n->value<std::int64_t>();
-      if (v < 0) {
+      const std::int64_t i = *n->value<std::int64_t>();
+      if (i < 0) {
         fail(*n, prefix + name, "must not be negative");
         return false;
       }
-      out = static_cast<std::uint64_t>(v);
-      return true;
-    }
-    if (!n->is_string()) {
+      v = static_cast<std::uint64_t>(i);
+    } else if (n->is_string()) {
+      auto parsed = parse_size(*n->value<std::string>());
+      if (!parsed) {
+        fail(*n, prefix + name, parsed.err().message);
+        return false;
+      }
+      v = *parsed;
+    } else {
       fail(*n, prefix + name, "must be a size (bytes, or \"64k\", \"1m\")");
       return false;
     }
-    auto v = parse_size(*n->value<std::string>());
-    if (!v) {
-      fail(*n, prefix + name, v.err().message);
-      return false;
-    }
-    out = *v;
+    if (!in_range(*n, prefix + name, v, r)) return false;
+    out = v;
     return true;
   }
 
-  bool opt_size(const toml::table& t, const std::string& prefix, const char* name, std::size_t& out) {
+  bool opt_size(const toml::table& t, const std::string& prefix, const char* name, std::size_t& out,
+                const number_range& r) {
     std::uint64_t v = out;
-    if (!opt_size64(t, prefix, name, v)) return false;
+    if (!opt_size64(t, prefix, name, v, r)) return false;
     out = static_cast<std::size_t>(v);
     return true;
   }
 
-  bool opt_count(const toml::table& t, const std::string& prefix, const char* name, std::size_t& out) {
+  bool opt_count(const toml::table& t, const std::string& prefix, const char* name, std::size_t& out,
+                 const number_range& r) {
     const toml::node* n = t.get(name);
     if (n == nullptr) return true;
     if (!n->is_integer() || *n->value<std::int64_t>() < 0) {
       fail(*n, prefix + name, "must be a whole number, 0 or more");
       return false;
     }
-    out = static_cast<std::size_t>(*n->value<std::int64_t>());
+    const auto v = static_cast<std::uint64_t>(*n->value<std::int64_t>());
+    if (!in_range(*n, prefix + name, v, r)) return false;
+    out = static_cast<std::size_t>(v);
     return true;
   }
 
-  bool opt_unsigned(const toml::table& t, const std::string& prefix, const char* name, unsigned& out) {
+  bool opt_unsigned(const toml::table& t, const std::string& prefix, const char* name, unsigned& out,
+                    const number_range& r) {
     std::size_t v = out;
-    if (!opt_count(t, prefix, name, v)) return false;
-    if (v > 1000000) {
-      fail(*t.get(name), prefix + name, "is too large");
-      return false;
-    }
+    if (!opt_count(t, prefix, name, v, r)) return false;
     out = static_cast<unsigned>(v);
     return true;
   }
@@ -393,6 +416,24 @@ result<config> from_document(const toml::table& doc, const std::string& name) {
   return c;
 }
 
+// The key a message names: "FILE:LINE: pool[0].upstreams[1]" for what came
+// from a file, the flag alone ("--upstream") for what came from flags.
+std::string key_of(const std::string& where, const std::string& sub) {
+  return where.rfind("--", 0) == 0 ? where : where + "." + sub;
+}
+
+// Whether two listening addresses would take the same connections: one
+// port (not 0) and one address, or a wildcard address of the same family.
+bool same_socket(const endpoint& a, const endpoint& b) {
+  if (a.port() == 0 || a.port() != b.port() || a.family() != b.family()) return false;
+  if (a == b) return true;
+  endpoint any_a = a, any_b = b;
+  any_a.set_port(0);
+  any_b.set_port(0);
+  const endpoint any = a.is_v6() ? endpoint::parse("[::]:0").value() : endpoint::ipv4(0, 0);
+  return any_a == any || any_b == any;
+}
+
 bool host_is_valid(std::string_view h) {
   return std::all_of(h.begin(), h.end(), [](char ch) { return ch > ' ' && ch != '/' && ch < 127; });
 }
@@ -408,6 +449,9 @@ result<config> load_text(std::string_view text, const std::string& name) {
 }
 
 result<config> load_file(const std::string& path) {
+  std::error_code ec;
+  const auto kind = std::filesystem::status(path, ec).type();
+  if (kind == std::filesystem::file_type::directory) return error{path + ": is a directory, not a TOML file", {}};
   try {
     return from_document(toml::parse_file(path), path);
   } catch (const toml::parse_error& e) {
@@ -430,11 +474,18 @@ result<void> validate(config& c) {
     if (p.key != hash_key::source && p.policy != lb_policy::consistent_hash) {
       return bad(p.where + ".hash_key", "only consistent-hash uses a hash key");
     }
-    if (p.max_fails == 0) return bad(p.where + ".max_fails", "must be at least 1");
+    for (std::size_t i = 0; i < p.upstreams.size(); ++i) {
+      const std::string& u = p.upstream_names[i];
+      const std::string at = key_of(p.where, "upstreams[" + std::to_string(i) + "]");
+      if (p.upstreams[i].port() == 0) return bad(at, "'" + u + "': port 0 cannot be connected to");
+      for (std::size_t j = 0; j < i; ++j) {
+        if (p.upstreams[j] == p.upstreams[i]) {
+          const std::string& first = p.upstream_names[j];
+          return bad(at, "'" + u + "' is in the pool twice" + (first == u ? "" : " (as '" + first + "' too)"));
+        }
+      }
+    }
     if (p.check.kind != check_kind::none) {
-      if (p.check.interval <= duration::zero()) return bad(p.where + ".health_check.interval", "must be above zero");
-      if (p.check.timeout <= duration::zero()) return bad(p.where + ".health_check.timeout", "must be above zero");
-      if (p.check.rise == 0 || p.check.fall == 0) return bad(p.where + ".health_check", "rise and fall must be at least 1");
       if (p.check.path.empty() || p.check.path.front() != '/') {
         return bad(p.where + ".health_check.path", "must start with '/'");
       }
@@ -467,11 +518,29 @@ result<void> validate(config& c) {
       if (!host_is_valid(r.host)) return bad(r.where + ".host", "'" + r.host + "' is not a host name");
     }
   }
+  // Two listeners on one address would share its connections (each loop's
+  // socket has SO_REUSEPORT), and the admin endpoint on a listener's
+  // address would take some of its clients: refuse both. Port 0 (any free
+  // port) never collides.
+  for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same_socket(c.listeners[j].address, c.listeners[i].address)) {
+        const listener_config& other = c.listeners[j];
+        const std::string name = other.where.rfind("--", 0) == 0 ? "--listen=" + other.address_text
+                                                                 : other.where.substr(other.where.rfind(' ') + 1);
+        return bad(key_of(c.listeners[i].where, "address"),
+                   c.listeners[i].address.to_string() + " takes the connections of " + name + " too");
+      }
+    }
+    if (c.admin && same_socket(*c.admin, c.listeners[i].address)) {
+      return bad(key_of(c.listeners[i].where, "address"), c.listeners[i].address.to_string() + " is also the admin address");
+    }
+  }
   if (c.low_water > c.high_water) return error{c.source + ": limits.low_water must not exceed limits.high_water", {}};
-  if (c.high_water == 0) return error{c.source + ": limits.high_water must be above zero", {}};
-  if (c.http.max_headers == 0) return error{c.source + ": limits.max_headers must be at least 1", {}};
-  if (c.http.max_request_line == 0) return error{c.source + ": limits.max_request_line must be at least 1", {}};
-  if (c.timeouts.connect <= duration::zero()) return error{c.source + ": timeouts.connect must be above zero", {}};
+  if (c.http.max_request_line > c.http.max_header_bytes) {
+    return error{c.source + ": limits.max_request_line must not exceed limits.max_header_bytes (the line is part of the head)",
+                 {}};
+  }
   return {};
 }
 
@@ -488,7 +557,11 @@ std::string describe(const config& c) {
   for (const pool_config& p : c.pools) {
     out += "pool " + p.name + " (" + std::string(to_string(p.policy)) + ", health check " +
            std::string(to_string(p.check.kind)) + "):";
-    for (const auto& n : p.upstream_names) out += " " + n;
+    for (std::size_t i = 0; i < p.upstreams.size(); ++i) {
+      // A host name shows the address it was resolved to, once, at start-up.
+      const std::string address = p.upstreams[i].to_string();
+      out += " " + p.upstream_names[i] + (p.upstream_names[i] == address ? "" : " (" + address + ")");
+    }
     out += "\n";
   }
   if (c.admin) out += "admin " + c.admin->to_string() + "\n";

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/cli.hpp"
 #include "sluice/core/endpoint.hpp"
 #include "sluice/core/http/limits.hpp"
 #include "sluice/core/result.hpp"
@@ -40,6 +41,24 @@ enum class check_kind : std::uint8_t { none, tcp, http };
 // already tried in a 64-bit mask).
 inline constexpr std::size_t max_upstreams_per_pool = 64;
 
+// The gateway's own ranges; the flags and the file check them with the same
+// check_range() as every other size, count and duration (sluice/core/cli.hpp,
+// whose `ranges` hold the shared ones: HTTP limits, timeouts).
+namespace ranges {
+using namespace sluice::ranges;
+// More retries than other upstreams in a pool cannot find another one.
+inline constexpr number_range retries{0, max_upstreams_per_pool - 1};
+inline constexpr number_range max_fails{1, 1000};
+inline constexpr number_range rise_fall{1, 1000};
+inline constexpr number_range upstream_keepalive{0, 65536};
+inline constexpr number_range high_water{4 * kib, gib, number_unit::bytes};
+inline constexpr number_range low_water{0, gib, number_unit::bytes};
+// The admin endpoint's requests: a GET of /metrics or /healthz needs little.
+inline constexpr std::size_t admin_max_request_line = 1024;
+inline constexpr std::size_t admin_max_header_bytes = 8 * 1024;
+inline constexpr std::size_t admin_max_headers = 32;
+}  // namespace ranges
+
 struct health_check_config {
   check_kind kind = check_kind::tcp;
   duration interval = std::chrono::seconds(2);
@@ -51,6 +70,9 @@ struct health_check_config {
 
 struct pool_config {
   std::string name;
+  // Host names are allowed: they are resolved once, when the configuration
+  // is read (at start-up, and by --check-config, which prints the address),
+  // to the first address the resolver gives; never again while running.
   std::vector<endpoint> upstreams;
   std::vector<std::string> upstream_names;  // as written, for metrics and messages
   lb_policy policy = lb_policy::round_robin;
@@ -89,7 +111,9 @@ struct listener_config {
 struct timeouts_config {
   duration connect = std::chrono::seconds(5);    // upstream connect
   duration idle = std::chrono::seconds(60);      // both sides: nothing moved either way
-  duration header = std::chrono::seconds(10);    // http: a request head must be complete within
+  // http: a request head must be complete within (the admin endpoint's
+  // requests too)
+  duration header = std::chrono::seconds(10);
   duration response = std::chrono::seconds(30);  // http: the upstream must start its response within
 };
 
@@ -116,7 +140,10 @@ struct config {
 [[nodiscard]] result<config> load_file(const std::string& path);
 // Parses TOML text (tests), naming it `name` in errors.
 [[nodiscard]] result<config> load_text(std::string_view text, const std::string& name);
-// Resolves pool names and checks what spans several keys. Errors name the key.
+// Resolves pool names and checks what spans several keys: pools and routes,
+// upstreams (no port 0, none twice in a pool), listener and admin addresses
+// (no two on one address), limits against each other. Ranges of single
+// values are checked where they are read (flags, file). Errors name the key.
 [[nodiscard]] result<void> validate(config& c);
 // The configuration in words, one line per listener and pool (for the log and --check-config).
 [[nodiscard]] std::string describe(const config& c);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "admin.hpp"
@@ -30,15 +31,17 @@ struct pool_flags {
   std::vector<std::string> given;  // which of these flags were given
 };
 
-// Splits "a,b,c" (repeatable flags may also be given several times).
-std::vector<std::string> split_list(const std::vector<std::string>& items) {
+// Splits "a,b,c" (repeatable flags may also be given several times). An
+// empty entry ("a,,b", "a,") is an error: it is a typo, not a wish.
+result<std::vector<std::string>> split_list(const std::vector<std::string>& items) {
   std::vector<std::string> out;
   for (const std::string& item : items) {
     std::size_t start = 0;
     while (start <= item.size()) {
       const std::size_t comma = item.find(',', start);
       std::string part = item.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!part.empty()) out.push_back(part);
+      if (part.empty()) return error{"'" + item + "' has an empty entry", {}};
+      out.push_back(part);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -71,30 +74,34 @@ int main(int argc, char** argv) {
       return apply(v);
     };
   };
-  auto duration_into = [](duration& d) {
-    return [&d](std::string_view v) -> result<void> {
-      auto r = parse_duration(v);
+  // The pool's flags are tracked (they exclude --config), so they are
+  // custom flags; each still parses and checks its range as every other
+  // size, count and duration does (sluice/core/cli.hpp), and --help shows it.
+  auto duration_into = [](duration& d, duration_range range) {
+    return [&d, range](std::string_view v) -> result<void> {
+      auto r = parse_duration(v, range);
       if (!r) return r.err();
       d = *r;
       return {};
     };
   };
-  auto count_into = [](unsigned& n) {
-    return [&n](std::string_view v) -> result<void> {
-      auto r = parse_count(v);
+  auto count_into = [](auto& n, number_range range) {
+    return [&n, range](std::string_view v) -> result<void> {
+      auto r = parse_count(v, range);
       if (!r) return r.err();
-      n = static_cast<unsigned>(*r);
+      n = static_cast<std::remove_reference_t<decltype(n)>>(*r);
       return {};
     };
   };
-  auto size_into = [](std::size_t& n) {
-    return [&n](std::string_view v) -> result<void> {
-      auto r = parse_size(v);
+  auto size_into = [](std::size_t& n, number_range range) {
+    return [&n, range](std::string_view v) -> result<void> {
+      auto r = parse_size(v, range);
       if (!r) return r.err();
       n = static_cast<std::size_t>(*r);
       return {};
     };
   };
+  auto ranged = [](const char* help, const auto& range) { return std::string(help) + "; range " + to_string(range); };
 
   args.option("--config", "FILE", "read listeners, pools, routes, limits and timeouts from a TOML file", config_path);
   args.flag("--check-config", "check the configuration (file or flags), print it, and exit (0 if valid, 2 if not)",
@@ -125,14 +132,17 @@ int main(int argc, char** argv) {
                 pf.pool.key = *k;
                 return {};
               }));
-  args.custom("--retries", "N", "connect to another upstream this many times after a failed connect (default 2)",
-              track("--retries", count_into(pf.pool.retries)));
-  args.custom("--max-fails", "N", "consecutive failures that eject an upstream (default 3)",
-              track("--max-fails", count_into(pf.pool.max_fails)));
-  args.custom("--eject-time", "D", "how long an ejected upstream stays out (default 10s)",
-              track("--eject-time", duration_into(pf.pool.eject_time)));
-  args.custom("--upstream-keepalive", "N", "http: idle keep-alive connections kept per upstream and loop (default 256)",
-              track("--upstream-keepalive", size_into(pf.pool.keepalive)));
+  args.custom("--retries", "N",
+              ranged("connect to another upstream this many times after a failed connect (default 2)", gateway::ranges::retries),
+              track("--retries", count_into(pf.pool.retries, gateway::ranges::retries)));
+  args.custom("--max-fails", "N", ranged("consecutive failures that eject an upstream (default 3)", gateway::ranges::max_fails),
+              track("--max-fails", count_into(pf.pool.max_fails, gateway::ranges::max_fails)));
+  args.custom("--eject-time", "D", ranged("how long an ejected upstream stays out (default 10s)", gateway::ranges::timeout),
+              track("--eject-time", duration_into(pf.pool.eject_time, gateway::ranges::timeout)));
+  args.custom("--upstream-keepalive", "N",
+              ranged("http: idle keep-alive connections kept per upstream and loop (default 256)",
+                     gateway::ranges::upstream_keepalive),
+              track("--upstream-keepalive", count_into(pf.pool.keepalive, gateway::ranges::upstream_keepalive)));
   args.custom("--health-check", "none|tcp|http", "active health check: connect, or GET --health-path (default tcp)",
               track("--health-check", [&pf](std::string_view v) -> result<void> {
                 auto k = parse_check(v);
@@ -140,34 +150,45 @@ int main(int argc, char** argv) {
                 pf.pool.check.kind = *k;
                 return {};
               }));
-  args.custom("--health-interval", "D", "time between health checks (default 2s)",
-              track("--health-interval", duration_into(pf.pool.check.interval)));
-  args.custom("--health-timeout", "D", "a health check that takes longer fails (default 1s)",
-              track("--health-timeout", duration_into(pf.pool.check.timeout)));
+  args.custom("--health-interval", "D", ranged("time between health checks (default 2s)", gateway::ranges::timeout),
+              track("--health-interval", duration_into(pf.pool.check.interval, gateway::ranges::timeout)));
+  args.custom("--health-timeout", "D", ranged("a health check that takes longer fails (default 1s)", gateway::ranges::timeout),
+              track("--health-timeout", duration_into(pf.pool.check.timeout, gateway::ranges::timeout)));
   args.custom("--health-path", "PATH", "http health checks GET this path; 2xx or 3xx passes (default /)",
               track("--health-path", [&pf](std::string_view v) -> result<void> {
                 pf.pool.check.path = std::string(v);
                 return {};
               }));
-  args.custom("--rise", "N", "passing checks that bring an upstream back (default 2)", track("--rise", count_into(pf.pool.check.rise)));
-  args.custom("--fall", "N", "failing checks that take an upstream out (default 2)", track("--fall", count_into(pf.pool.check.fall)));
-  args.custom("--header-timeout", "D", "http: a request head must be complete within this (default 10s)",
-              track("--header-timeout", duration_into(cfg.timeouts.header)));
-  args.custom("--response-timeout", "D", "http: the upstream must start answering within this, else 504 (default 30s)",
-              track("--response-timeout", duration_into(cfg.timeouts.response)));
-  args.custom("--high-water", "BYTES", "per connection: stop reading a side while its peer holds this much output (default 256k)",
-              track("--high-water", size_into(cfg.high_water)));
-  args.custom("--low-water", "BYTES", "per connection: read it again below this (default 64k)",
-              track("--low-water", size_into(cfg.low_water)));
-  args.custom("--max-request-line", "BYTES", "http: longest request line; longer is 414 (default 8k)",
-              track("--max-request-line", size_into(cfg.http.max_request_line)));
-  args.custom("--max-header-bytes", "BYTES", "http: largest request head; larger is 431 (default 32k)",
-              track("--max-header-bytes", size_into(cfg.http.max_header_bytes)));
-  args.custom("--max-headers", "N", "http: most header fields; more is 431 (default 100)",
-              track("--max-headers", size_into(cfg.http.max_headers)));
-  args.custom("--max-body", "BYTES", "http: largest request body, streamed; larger is 413 (default 1g)",
+  args.custom("--rise", "N", ranged("passing checks that bring an upstream back (default 2)", gateway::ranges::rise_fall),
+              track("--rise", count_into(pf.pool.check.rise, gateway::ranges::rise_fall)));
+  args.custom("--fall", "N", ranged("failing checks that take an upstream out (default 2)", gateway::ranges::rise_fall),
+              track("--fall", count_into(pf.pool.check.fall, gateway::ranges::rise_fall)));
+  args.custom("--header-timeout", "D",
+              ranged("http: a request head must be complete within this, else 408 (default 10s; the admin "
+                     "endpoint's requests too)",
+                     gateway::ranges::timeout),
+              track("--header-timeout", duration_into(cfg.timeouts.header, gateway::ranges::timeout)));
+  args.custom("--response-timeout", "D",
+              ranged("http: the upstream must start answering within this, else 504 (default 30s)", gateway::ranges::timeout),
+              track("--response-timeout", duration_into(cfg.timeouts.response, gateway::ranges::timeout)));
+  args.custom("--high-water", "BYTES",
+              ranged("per connection: stop reading a side while its peer holds this much output (default 256k)",
+                     gateway::ranges::high_water),
+              track("--high-water", size_into(cfg.high_water, gateway::ranges::high_water)));
+  args.custom("--low-water", "BYTES", ranged("per connection: read it again below this (default 64k)", gateway::ranges::low_water),
+              track("--low-water", size_into(cfg.low_water, gateway::ranges::low_water)));
+  args.custom("--max-request-line", "BYTES",
+              ranged("http: longest request line; longer is 414 (default 8k)", gateway::ranges::max_request_line),
+              track("--max-request-line", size_into(cfg.http.max_request_line, gateway::ranges::max_request_line)));
+  args.custom("--max-header-bytes", "BYTES",
+              ranged("http: largest request head; larger is 431 (default 32k)", gateway::ranges::max_header_bytes),
+              track("--max-header-bytes", size_into(cfg.http.max_header_bytes, gateway::ranges::max_header_bytes)));
+  args.custom("--max-headers", "N", ranged("http: most header fields; more is 431 (default 100)", gateway::ranges::max_headers),
+              track("--max-headers", count_into(cfg.http.max_headers, gateway::ranges::max_headers)));
+  args.custom("--max-body", "BYTES",
+              ranged("http: largest request body, streamed; larger is 413 (default 1g)", gateway::ranges::max_body),
               track("--max-body", [&cfg](std::string_view v) -> result<void> {
-                auto n = parse_size(v);
+                auto n = parse_size(v, gateway::ranges::max_body);
                 if (!n) return n.err();
                 cfg.http.max_body = *n;
                 return {};
@@ -179,6 +200,8 @@ int main(int argc, char** argv) {
   args.option("--admin", "HOST:PORT", "serve /metrics (Prometheus) and /healthz here (default: no admin endpoint)",
               admin_text);
   args.note("Defaults here: --idle-timeout=60s (both sides), --connect-timeout=5s.");
+  args.note("Upstreams may be host names: each is resolved once, at start-up (and by --check-config, which prints the\n"
+            "address), to the first address the resolver gives, and not again while the gateway runs.");
   args.note("Example: sluice-gateway --listen=0.0.0.0:8080 --upstream=10.0.0.1:80,10.0.0.2:80 --mode=http --admin=127.0.0.1:9901");
   args.note("         sluice-gateway --config=/etc/sluice/gateway.toml");
 
@@ -200,7 +223,9 @@ int main(int argc, char** argv) {
     app.runtime.loop.connect_timeout = cfg.timeouts.connect;
   } else {
     cfg.allow_underscores = allow_underscores;
-    for (const std::string& u : split_list(pf.upstreams)) {
+    auto upstreams = split_list(pf.upstreams);
+    if (!upstreams) return args.fail("--upstream: " + upstreams.err().message);
+    for (const std::string& u : *upstreams) {
       auto ep = endpoint::parse(u);
       if (!ep) return args.fail("--upstream: " + ep.err().message);
       pf.pool.upstreams.push_back(*ep);
@@ -225,19 +250,29 @@ int main(int argc, char** argv) {
       if (!ep) return args.fail("--admin: " + ep.err().message);
       cfg.admin = *ep;
     }
-    if (auto v = validate(cfg); !v) return args.fail(v.err().message);
   }
   if (!admin_text.empty() && !config_path.empty()) {
     auto ep = endpoint::parse(admin_text);
     if (!ep) return args.fail("--admin: " + ep.err().message);
     cfg.admin = *ep;  // the flag names the admin address even with a file
   }
+  // Once more with a file (its own checks passed as it was read): --admin
+  // may have moved the admin endpoint onto a listener.
+  if (auto v = validate(cfg); !v) return args.fail(v.err().message);
   // A head that may grow past the input limit would stall: reading stops
   // before the parser could refuse it.
   if (cfg.http.max_header_bytes >= app.runtime.loop.max_input_bytes) {
     return args.fail("max_header_bytes must be below --max-input (" + std::to_string(app.runtime.loop.max_input_bytes) + ")");
   }
+  // A side is read until its peer's output reaches high water; output past
+  // --max-output is refused, which would end the connection instead.
+  if (cfg.high_water > app.runtime.loop.max_output_bytes) {
+    return args.fail("high_water (" + format_size(cfg.high_water) + ") must not exceed --max-output (" +
+                     format_size(app.runtime.loop.max_output_bytes) + ")");
+  }
   if (check_config) {
+    // What the start would refuse before binding: the transport, the plan.
+    if (auto rc = app.check_start(args)) return *rc;
     std::printf("sluice-gateway: configuration OK (%s)\n%s", cfg.source.c_str(), describe(cfg).c_str());
     return 0;
   }

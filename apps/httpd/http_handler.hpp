@@ -13,6 +13,13 @@
 // Malformed requests and requests over a limit get 400/413/414/431 and that
 // connection closes (http::reject); other connections are untouched.
 //
+// Header timeout (--header-timeout, default 10s): whenever a connection waits
+// for a request (from its opening, and after each request it sent), the
+// request must have arrived whole within that time, or the connection ends:
+// with 408 if part of a request came, quietly if nothing did (an idle
+// keep-alive connection). sluice-httpd reads whole requests, so a body counts
+// too. A slow client (slowloris) thus holds a connection for a bounded time.
+//
 // Files are read with pread(2) on the loop thread into the output chain, a
 // few segments at a time while the output is below its high-water mark, so
 // a large file streams without holding it in memory and later pipelined
@@ -30,6 +37,8 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/http/request_parser.hpp"
+#include "sluice/core/loop_base.hpp"
+#include "sluice/core/timer_wheel.hpp"
 #include "static_files.hpp"
 
 namespace sluice::httpd {
@@ -37,7 +46,8 @@ namespace sluice::httpd {
 class http_handler final : public handler {
  public:
   // `files` is null without --root; it must outlive the handler.
-  http_handler(const http::limits& limits, const static_files* files) : limits_(limits), files_(files) {}
+  http_handler(const http::limits& limits, const static_files* files, duration header_timeout)
+      : limits_(limits), files_(files), header_timeout_(header_timeout) {}
   ~http_handler() override;
 
   void on_open(connection& c) noexcept override;
@@ -47,8 +57,16 @@ class http_handler final : public handler {
 
  private:
   struct session {
-    explicit session(const http::limits& l) : parser(l) {}
+    session(http_handler& h, const http::limits& l) : owner(&h), parser(l) {
+      header_timer.bind<&session::header_expired>(this);
+    }
+    void header_expired() noexcept { owner->header_expired(*this); }
+    http_handler* owner;
+    loop_base* loop = nullptr;
+    connection_handle conn;
     http::request_parser parser;
+    timer header_timer;    // the next request must be whole in time
+    bool partial = false;  // part of the next request has come
     // A file being sent (fd >= 0): what is left of it.
     int file_fd = -1;
     std::uint64_t file_offset = 0;
@@ -57,6 +75,8 @@ class http_handler final : public handler {
   };
 
   void serve(connection& c) noexcept;
+  // The header timer fired: 408 (part of a request came) or a quiet close.
+  void header_expired(session& s) noexcept;
   void respond(connection& c, session& s, http::request& r) noexcept;
   void serve_file(connection& c, session& s, const http::request& r, after_response after) noexcept;
   // After a response was queued (or refused): closes if the request or the
@@ -72,6 +92,7 @@ class http_handler final : public handler {
 
   http::limits limits_;
   const static_files* files_;
+  duration header_timeout_;
   response_writer writer_;
   std::vector<std::unique_ptr<session>> sessions_;  // all ever made, for ownership
   std::vector<session*> free_;

@@ -13,6 +13,11 @@
 #include "sluice/core/runtime.hpp"
 #include "static_files.hpp"
 
+namespace {
+// As the gateway's: a slow client may hold a connection this long at most.
+constexpr sluice::duration default_header_timeout = std::chrono::seconds(10);
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace sluice;
   cli args("sluice-httpd", "HTTP/1.1 server: keep-alive, pipelining, GET / answers \"Hello, World!\", --root serves files.");
@@ -22,27 +27,39 @@ int main(int argc, char** argv) {
   http::limits limits;
   args.option("--root", "DIR", "serve the files under DIR (never outside it); default: only GET / and /echo", root);
   args.size_option("--max-request-line", "longest request line; longer is 414 and closes (default 8k)",
-                   limits.max_request_line);
+                   limits.max_request_line, ranges::max_request_line);
   args.size_option("--max-header-bytes", "largest request head (line and fields); larger is 431 and closes (default 32k)",
-                   limits.max_header_bytes);
-  args.count_option("--max-headers", "N", "most header fields; more is 431 and closes (default 100)", limits.max_headers);
-  args.custom("--max-body", "BYTES", "largest request body; larger is 413 and closes (default 1m)",
+                   limits.max_header_bytes, ranges::max_header_bytes);
+  args.count_option("--max-headers", "N", "most header fields; more is 431 and closes (default 100)", limits.max_headers,
+                    ranges::max_headers);
+  args.custom("--max-body", "BYTES",
+              "largest request body; larger is 413 and closes (default 1m); range " + to_string(ranges::max_body),
               [&limits](std::string_view v) -> result<void> {
-                auto n = parse_size(v);
+                auto n = parse_size(v, ranges::max_body);
                 if (!n) return n.err();
                 limits.max_body = *n;
                 return {};
               });
+  duration header_timeout = default_header_timeout;
+  args.duration_option("--header-timeout",
+                       "a request must have arrived whole (head and body) within this of when the connection began "
+                       "to wait for it; 408 and close if part of it came, a quiet close if none did (default 10s)",
+                       header_timeout, ranges::timeout);
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
-  if (limits.max_headers == 0) return args.fail("--max-headers must be at least 1");
-  if (limits.max_request_line == 0) return args.fail("--max-request-line must be at least 1");
   // A head that may grow past the input limit would stall: reading stops
   // before the parser could refuse it.
   if (limits.max_header_bytes >= app.runtime.loop.max_input_bytes) {
     return args.fail("--max-header-bytes must be below --max-input (" +
                      std::to_string(app.runtime.loop.max_input_bytes) + ")");
+  }
+
+  // Bodies are held whole (for /echo): one that the loop's buffer pool
+  // cannot hold could never complete.
+  if (limits.max_body > app.runtime.loop.pool.max_bytes / 2) {
+    return args.fail("--max-body (" + format_size(limits.max_body) + ") must be at most half of --pool-limit (" +
+                     format_size(app.runtime.loop.pool.max_bytes) + "): a body is held whole");
   }
 
   std::optional<httpd::static_files> files;
@@ -55,7 +72,7 @@ int main(int argc, char** argv) {
 
   runtime rt(app.runtime);
   for (const auto& at : app.listen) {
-    rt.listen(at, [&limits, files_ptr](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr); });
+    rt.listen(at, [&limits, files_ptr, header_timeout](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout); });
   }
   rt.on_start([&](loop_base& l) -> result<void> {
     if (l.id() == 0) {

@@ -19,11 +19,11 @@ void app_options::declare(cli& args, std::string default_listen) {
                 listen_text);
   }
   platform::placement_request& pr = runtime.placement;
-  args.custom("--cores", "N", "number of loops, one pinned thread each (default: one per physical core allowed)",
+  args.custom("--cores", "N", "number of loops, one pinned thread each (default: one per physical core allowed); range " +
+                  to_string(ranges::cores),
               [&pr](std::string_view v) -> result<void> {
-                auto n = parse_count(v);
+                auto n = parse_count(v, ranges::cores);
                 if (!n) return n.err();
-                if (*n == 0 || *n > 4096) return error{"must be between 1 and 4096", {}};
                 pr.loops = static_cast<unsigned>(*n);
                 return {};
               });
@@ -34,12 +34,13 @@ void app_options::declare(cli& args, std::string default_listen) {
                 pr.cpuset = *l;
                 return {};
               });
-  args.custom("--numa-node", "N", "run loops only on this NUMA node's cores", [&pr](std::string_view v) -> result<void> {
-    auto n = parse_count(v);
-    if (!n) return n.err();
-    pr.numa_node = static_cast<int>(*n);
-    return {};
-  });
+  args.custom("--numa-node", "N", "run loops only on this NUMA node's cores; range " + to_string(ranges::numa_node),
+              [&pr](std::string_view v) -> result<void> {
+                auto n = parse_count(v, ranges::numa_node);
+                if (!n) return n.err();
+                pr.numa_node = static_cast<int>(*n);
+                return {};
+              });
   args.option("--nic", "NAME|PCI", "the NIC to serve: loops go to the cores nearest to it first", pr.nic);
   args.flag("--oversubscribe", "allow more loops than cores (several loops share a core)", pr.oversubscribe);
   args.flag("--smt", "count hyperthread siblings as cores (default: one loop per physical core)", pr.smt);
@@ -56,9 +57,10 @@ void app_options::declare(cli& args, std::string default_listen) {
   args.flag("--busy-poll", "poll without ever sleeping: lowest latency, burns each loop's core", lo.busy_poll);
   args.custom("--spin", "D",
               "after the last work, keep polling this long before sleeping: saves the wake-up on back-to-back "
-              "requests for some CPU (default 0: sleep at once; dpdk: 200us, then sleeps that grow to --idle-sleep)",
+              "requests for some CPU (default 0: sleep at once; dpdk: 200us, then sleeps that grow to --idle-sleep); range " +
+                  to_string(ranges::spin),
               [this, &lo](std::string_view v) -> result<void> {
-                auto d = parse_duration(v);
+                auto d = parse_duration(v, ranges::spin);
                 if (!d) return d.err();
                 lo.spin_budget = *d;
                 spin_given_ = true;
@@ -74,26 +76,30 @@ void app_options::declare(cli& args, std::string default_listen) {
               });
   args.duration_option("--shutdown-timeout",
                        "on SIGINT/SIGTERM, how long open connections may take to finish (default 5s)",
-                       runtime.shutdown_timeout);
-  args.count_option("--max-connections", "N", "connections per loop (default 65536)", lo.max_connections);
-  args.duration_option("--idle-timeout", "close connections idle this long (default: never)", lo.idle_timeout);
+                       runtime.shutdown_timeout, ranges::shutdown_timeout);
+  args.count_option("--max-connections", "N", "connections per loop (default 65536)", lo.max_connections,
+                    ranges::max_connections);
+  args.duration_option("--idle-timeout", "close connections idle this long (default: never)", lo.idle_timeout,
+                       ranges::optional_timeout);
   args.duration_option("--read-timeout", "close connections whose peer sends nothing this long (default: never)",
-                       lo.read_timeout);
+                       lo.read_timeout, ranges::optional_timeout);
   args.duration_option("--write-timeout", "reset connections whose output is stuck this long (default: never)",
-                       lo.write_timeout);
-  args.duration_option("--connect-timeout", "outgoing connect deadline (default 10s)", lo.connect_timeout);
+                       lo.write_timeout, ranges::optional_timeout);
+  args.duration_option("--connect-timeout", "outgoing connect deadline (default 10s)", lo.connect_timeout,
+                       ranges::timeout);
   args.size_option("--max-input", "per connection: stop reading above this many unconsumed bytes (default 256k)",
-                   lo.max_input_bytes);
+                   lo.max_input_bytes, ranges::max_input);
   args.size_option("--max-output", "per connection: refuse to buffer more output than this (default 16m)",
-                   lo.max_output_bytes);
-  args.custom("--segment-size", "BYTES", "buffer segment size (default 16k)", [&lo](std::string_view v) -> result<void> {
-    auto s = parse_size(v);
-    if (!s) return s.err();
-    if (*s < 1024 || *s > (1u << 24)) return error{"must be between 1k and 16m", {}};
-    lo.pool.segment_size = static_cast<std::uint32_t>(*s);
-    return {};
-  });
-  args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes);
+                   lo.max_output_bytes, ranges::max_output);
+  args.custom("--segment-size", "BYTES", "buffer segment size (default 16k); range " + to_string(ranges::segment_size),
+              [&lo](std::string_view v) -> result<void> {
+                auto s = parse_size(v, ranges::segment_size);
+                if (!s) return s.err();
+                lo.pool.segment_size = static_cast<std::uint32_t>(*s);
+                return {};
+              });
+  args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes,
+                   ranges::pool_limit);
   args.option("--dpdk-args", "\"EAL ARGS\"",
               "DPDK EAL arguments, passed through (with --transport=dpdk); the lcores come from the plan, not -l",
               runtime.transport_opts.dpdk_args);
@@ -104,7 +110,7 @@ void app_options::declare(cli& args, std::string default_listen) {
   args.duration_option("--idle-sleep",
                        "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
                        "after a quiet spell (default 1ms)",
-                       runtime.transport_opts.idle_sleep);
+                       runtime.transport_opts.idle_sleep, ranges::idle_sleep);
   transport_settings& ts = runtime.transport_opts;
   args.custom("--tcp-cc", "NAME", "dpdk: the user-space TCP's congestion control, cubic (default) or newreno",
               [&ts](std::string_view v) -> result<void> {
@@ -115,15 +121,36 @@ void app_options::declare(cli& args, std::string default_listen) {
   args.duration_option("--tcp-delayed-ack",
                        "dpdk: delay ACKs up to this long, at least every second segment (default 0: every burst of "
                        "segments is acknowledged at once, latency first)",
-                       ts.tcp_delayed_ack);
+                       ts.tcp_delayed_ack, ranges::tcp_delayed_ack);
   args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
-  args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive);
+  args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive,
+                       ranges::optional_timeout);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }
 
 std::optional<int> app_options::finish(const cli& args) {
-  if (runtime.loop.max_connections == 0) return args.fail("--max-connections must be at least 1");
+  const loop_options& lo = runtime.loop;
+  // A pool that cannot hold one connection's full input (and as much again
+  // for its output and everyone else) can stall a request for ever: reading
+  // waits for memory that only that request could free.
+  if (lo.pool.max_bytes < 2 * static_cast<std::uint64_t>(lo.max_input_bytes)) {
+    return args.fail("--pool-limit (" + format_size(lo.pool.max_bytes) + ") must be at least twice --max-input (" +
+                     format_size(lo.max_input_bytes) + ")");
+  }
+  if (lo.pool.max_bytes < 16 * static_cast<std::uint64_t>(lo.pool.segment_size)) {
+    return args.fail("--pool-limit (" + format_size(lo.pool.max_bytes) + ") must hold at least 16 segments of --segment-size (" +
+                     format_size(lo.pool.segment_size) + ")");
+  }
+  // The user-space stack's flags mean nothing to a kernel transport: say so
+  // rather than ignore them.
+  if (runtime.transport != "dpdk") {
+    const transport_settings& ts = runtime.transport_opts;
+    for (const auto& [given, flag] : {std::pair{!ts.ip.empty(), "--ip"}, std::pair{!ts.dpdk_args.empty(), "--dpdk-args"},
+                                      std::pair{!ts.gateway.empty(), "--gateway"}}) {
+      if (given) return args.fail(std::string(flag) + " needs --transport=dpdk");
+    }
+  }
   if (runtime.loop.output_low_water > runtime.loop.output_high_water) {
     runtime.loop.output_low_water = runtime.loop.output_high_water / 4;
   }
@@ -132,10 +159,6 @@ std::optional<int> app_options::finish(const cli& args) {
     auto ep = endpoint::parse(text);
     if (!ep) return args.fail("--listen: " + ep.err().message);
     listen.push_back(*ep);
-  }
-  if (runtime.transport_opts.tcp_delayed_ack >= std::chrono::milliseconds(500)) {
-    // RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
-    return args.fail("--tcp-delayed-ack must be below 500ms");
   }
   if (runtime.loop.flush_each_event && runtime.transport != "auto" && runtime.transport != "epoll") {
     return args.fail("--flush=event is supported on epoll only");
@@ -166,6 +189,16 @@ std::optional<int> app_options::finish(const cli& args) {
                                                : ("not bound (" + mem.why_not() + "): ordinary memory").c_str());
     return 0;
   }
+  return std::nullopt;
+}
+
+std::optional<int> app_options::check_start(const cli& args) const {
+  auto sel = select_transport(runtime.transport, runtime.transport_opts);
+  if (!sel) return args.fail(sel.err().message);
+  auto topo = platform::topology::discover();
+  if (!topo) return args.fail(topo.err().message);
+  auto plan = platform::make_plan(*topo, runtime.placement);
+  if (!plan) return args.fail(plan.err().message);
   return std::nullopt;
 }
 

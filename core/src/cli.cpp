@@ -3,16 +3,28 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 namespace sluice {
 
-result<std::uint64_t> parse_count(std::string_view text) {
+namespace {
+// Digits only, into 64 bits. nullopt: not a whole number; `too_large` says
+// whether it was one that does not fit.
+std::optional<std::uint64_t> whole_number(std::string_view text, bool& too_large) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || p != text.data() + text.size()) {
-    return error{"'" + std::string(text) + "' is not a whole number", {}};
-  }
+  too_large = ec == std::errc::result_out_of_range && p == text.data() + text.size();
+  if (text.empty() || ec != std::errc{} || p != text.data() + text.size()) return std::nullopt;
   return v;
+}
+}  // namespace
+
+result<std::uint64_t> parse_count(std::string_view text) {
+  bool too_large = false;
+  auto v = whole_number(text, too_large);
+  if (too_large) return error{"'" + std::string(text) + "' is too large", {}};
+  if (!v) return error{"'" + std::string(text) + "' is not a whole number", {}};
+  return *v;
 }
 
 result<duration> parse_duration(std::string_view text) {
@@ -34,7 +46,11 @@ result<duration> parse_duration(std::string_view text) {
   else if (unit == "m") ns_per = 60e9;
   else if (unit == "h") ns_per = 3600e9;
   else return error{"'" + std::string(text) + "' has an unknown unit (use ns, us, ms, s, m, h)", {}};
-  return duration(static_cast<std::int64_t>(v * ns_per));
+  // Converting a double past int64's range is undefined: refuse it here
+  // (2^62 ns is about 146 years, far past any range).
+  const double ns = v * ns_per;
+  if (!(ns < 4.6e18)) return error{"'" + std::string(text) + "' is beyond the clock's range", {}};
+  return duration(static_cast<std::int64_t>(ns));
 }
 
 result<std::uint64_t> parse_size(std::string_view text) {
@@ -47,9 +63,89 @@ result<std::uint64_t> parse_size(std::string_view text) {
     else if (u == 'g' || u == 'G') mult = 1024ull * 1024 * 1024;
     if (mult != 1) num = text.substr(0, text.size() - 1);
   }
-  auto v = parse_count(num);
+  bool too_large = false;
+  auto v = whole_number(num, too_large);
+  if (too_large || (v && *v > UINT64_MAX / mult)) return error{"'" + std::string(text) + "' is too large", {}};
   if (!v) return error{"'" + std::string(text) + "' is not a size (e.g. 64, 16k, 1m)", {}};
   return *v * mult;
+}
+
+std::string format_size(std::uint64_t bytes) {
+  static constexpr struct {
+    std::uint64_t unit;
+    const char* suffix;
+  } units[] = {{ranges::gib, "g"}, {ranges::mib, "m"}, {ranges::kib, "k"}};
+  for (const auto& u : units) {
+    if (bytes != 0 && bytes % u.unit == 0) return std::to_string(bytes / u.unit) + u.suffix;
+  }
+  return std::to_string(bytes);
+}
+
+std::string format_duration(duration d) {
+  const auto ns = static_cast<std::int64_t>(d.count());
+  if (ns == 0) return "0";
+  static constexpr struct {
+    std::int64_t unit;
+    const char* suffix;
+  } units[] = {{3600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
+               {1'000'000, "ms"},       {1'000, "us"}};
+  for (const auto& u : units) {
+    if (ns != 0 && ns % u.unit == 0) return std::to_string(ns / u.unit) + u.suffix;
+  }
+  return std::to_string(ns) + "ns";
+}
+
+namespace {
+std::string format_number(std::uint64_t v, number_unit u) {
+  return u == number_unit::bytes ? format_size(v) : std::to_string(v);
+}
+}  // namespace
+
+std::string to_string(const number_range& r) {
+  std::string span = format_number(r.min, r.unit) + " to " + format_number(r.max, r.unit);
+  return r.zero_is_off && r.min != 0 ? "0 (off) or " + span : span;
+}
+
+std::string to_string(const duration_range& r) {
+  std::string span = format_duration(r.min) + " to " + format_duration(r.max);
+  return r.zero_is_off && r.min != duration::zero() ? "0 (off) or " + span : span;
+}
+
+result<void> check_range(std::uint64_t value, const number_range& r) {
+  if (value == 0 && r.zero_is_off) return {};
+  if (value < r.min || value > r.max) {
+    return error{format_number(value, r.unit) + " is out of range (" + to_string(r) + ")", {}};
+  }
+  return {};
+}
+
+result<void> check_range(duration value, const duration_range& r) {
+  if (value == duration::zero() && r.zero_is_off) return {};
+  if (value < r.min || value > r.max) {
+    return error{format_duration(value) + " is out of range (" + to_string(r) + ")", {}};
+  }
+  return {};
+}
+
+result<std::uint64_t> parse_size(std::string_view text, const number_range& r) {
+  auto v = parse_size(text);
+  if (!v) return v;
+  if (auto ok = check_range(*v, r); !ok) return ok.err();
+  return v;
+}
+
+result<std::uint64_t> parse_count(std::string_view text, const number_range& r) {
+  auto v = parse_count(text);
+  if (!v) return v;
+  if (auto ok = check_range(*v, r); !ok) return ok.err();
+  return v;
+}
+
+result<duration> parse_duration(std::string_view text, const duration_range& r) {
+  auto v = parse_duration(text);
+  if (!v) return v;
+  if (auto ok = check_range(*v, r); !ok) return ok.err();
+  return v;
 }
 
 cli::cli(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
@@ -77,27 +173,6 @@ void cli::option(std::string name, std::string value_name, std::string help, std
                       }});
 }
 
-void cli::option(std::string name, std::string value_name, std::string help, unsigned& target) {
-  entries_.push_back({std::move(name), std::move(value_name), std::move(help),
-                      [&target](std::string_view v) -> result<void> {
-                        auto n = parse_count(v);
-                        if (!n) return n.err();
-                        if (*n > 0xFFFFFFFFu) return error{"'" + std::string(v) + "' is too large", {}};
-                        target = static_cast<unsigned>(*n);
-                        return {};
-                      }});
-}
-
-void cli::option(std::string name, std::string value_name, std::string help, std::uint64_t& target) {
-  entries_.push_back({std::move(name), std::move(value_name), std::move(help),
-                      [&target](std::string_view v) -> result<void> {
-                        auto n = parse_count(v);
-                        if (!n) return n.err();
-                        target = *n;
-                        return {};
-                      }});
-}
-
 void cli::option(std::string name, std::string value_name, std::string help, double& target) {
   entries_.push_back({std::move(name), std::move(value_name), std::move(help),
                       [&target](std::string_view v) -> result<void> {
@@ -112,30 +187,48 @@ void cli::option(std::string name, std::string value_name, std::string help, dou
                       }});
 }
 
-void cli::duration_option(std::string name, std::string help, duration& target) {
-  entries_.push_back({std::move(name), "DURATION", std::move(help), [&target](std::string_view v) -> result<void> {
-                        auto d = parse_duration(v);
+namespace {
+std::string with_range(std::string help, const std::string& range) { return help + "; range " + range; }
+}  // namespace
+
+void cli::duration_option(std::string name, std::string help, duration& target, const duration_range& r) {
+  entries_.push_back({std::move(name), "DURATION", with_range(std::move(help), to_string(r)),
+                      [&target, r](std::string_view v) -> result<void> {
+                        auto d = parse_duration(v, r);
                         if (!d) return d.err();
                         target = *d;
                         return {};
                       }});
 }
 
-void cli::size_option(std::string name, std::string help, std::size_t& target) {
-  entries_.push_back({std::move(name), "BYTES", std::move(help), [&target](std::string_view v) -> result<void> {
-                        auto s = parse_size(v);
+void cli::size_option(std::string name, std::string help, std::size_t& target, const number_range& r) {
+  entries_.push_back({std::move(name), "BYTES", with_range(std::move(help), to_string(r)),
+                      [&target, r](std::string_view v) -> result<void> {
+                        auto s = parse_size(v, r);
                         if (!s) return s.err();
                         target = static_cast<std::size_t>(*s);
                         return {};
                       }});
 }
 
-void cli::count_option(std::string name, std::string value_name, std::string help, std::size_t& target) {
-  entries_.push_back({std::move(name), std::move(value_name), std::move(help),
-                      [&target](std::string_view v) -> result<void> {
-                        auto n = parse_count(v);
+void cli::count_option(std::string name, std::string value_name, std::string help, std::size_t& target,
+                       const number_range& r) {
+  entries_.push_back({std::move(name), std::move(value_name), with_range(std::move(help), to_string(r)),
+                      [&target, r](std::string_view v) -> result<void> {
+                        auto n = parse_count(v, r);
                         if (!n) return n.err();
                         target = static_cast<std::size_t>(*n);
+                        return {};
+                      }});
+}
+
+void cli::count_option(std::string name, std::string value_name, std::string help, unsigned& target,
+                       const number_range& r) {
+  entries_.push_back({std::move(name), std::move(value_name), with_range(std::move(help), to_string(r)),
+                      [&target, r](std::string_view v) -> result<void> {
+                        auto n = parse_count(v, r);
+                        if (!n) return n.err();
+                        target = static_cast<unsigned>(*n);
                         return {};
                       }});
 }

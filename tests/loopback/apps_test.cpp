@@ -107,6 +107,121 @@ TEST(apps, bad_flags_and_addresses_give_one_line_and_exit_2) {
   }
 }
 
+// Issue 15, items 3, 4 and 9: values that crashed an app, stalled it, made it
+// useless or overflowed were accepted. Each is now refused at start-up by
+// the one range check (or a check across flags): exit 2 and one error line
+// that names the flag. --check-config refuses what the run would.
+TEST(apps, out_of_range_and_inconsistent_values_exit_2_naming_the_flag) {
+  const std::string echo = echo_bin();
+  const std::string httpd = test::app_path("SLUICE_HTTPD");
+  const std::string gw = test::app_path("SLUICE_GATEWAY");
+  const std::string up = "--upstream=127.0.0.1:1";
+  struct bad {
+    std::vector<std::string> argv;
+    std::string names;  // what the error line must contain (the flag)
+  };
+  const std::vector<bad> cases = {
+      // Shared flags (every app declares them; sluice-echo stands for all).
+      {{echo, "--max-input=0"}, "--max-input: 0 is out of range"},
+      {{echo, "--max-input=99999999999999999g"}, "--max-input: '99999999999999999g' is too large"},
+      {{echo, "--max-output=0"}, "--max-output: 0 is out of range"},
+      {{echo, "--pool-limit=0"}, "--pool-limit: 0 is out of range"},
+      {{echo, "--pool-limit=1"}, "--pool-limit: 1 is out of range"},
+      {{echo, "--pool-limit=1m", "--max-input=1m"}, "--pool-limit (1m) must be at least twice --max-input"},
+      {{echo, "--pool-limit=1m", "--segment-size=128k"}, "--pool-limit (1m) must hold at least 16 segments"},
+      {{echo, "--max-connections=0"}, "--max-connections: 0 is out of range"},
+      {{echo, "--max-connections=99999999999999999999"}, "--max-connections: '99999999999999999999' is too large"},
+      {{echo, "--idle-timeout=99999999h"}, "--idle-timeout: '99999999h' is beyond the clock's range"},
+      {{echo, "--read-timeout=25h"}, "--read-timeout: 25h is out of range"},
+      {{echo, "--write-timeout=1us"}, "--write-timeout: 1us is out of range"},
+      {{echo, "--connect-timeout=0"}, "--connect-timeout: 0 is out of range"},
+      {{echo, "--shutdown-timeout=2h"}, "--shutdown-timeout: 2h is out of range"},
+      {{echo, "--spin=2s"}, "--spin: 2s is out of range"},
+      {{echo, "--cores=5000"}, "--cores: 5000 is out of range"},
+      {{echo, "--segment-size=1g"}, "--segment-size: 1g is out of range"},
+      {{echo, "--tcp-delayed-ack=500ms"}, "--tcp-delayed-ack: 500ms is out of range"},
+      {{echo, "--ip=10.0.0.2/24"}, "--ip needs --transport=dpdk"},
+      {{echo, "--dpdk-args=--no-pci"}, "--dpdk-args needs --transport=dpdk"},
+      {{echo, "--gateway=10.0.0.1"}, "--gateway needs --transport=dpdk"},
+      // Item 4: a frame between --max-input and --max-frame stalled.
+      {{echo, "--frames", "--max-frame=300000"}, "--max-frame (300000) plus its 4-byte header must fit --max-input (256k)"},
+      {{echo, "--frames", "--max-frame=1m"}, "--max-frame (1m)"},
+      {{echo, "--frames", "--max-frame=0"}, "--max-frame: 0 is out of range"},
+      // Item 3: a large limit aborted the first connection (httpd: closed each).
+      {{httpd, "--max-headers=4294967296"}, "--max-headers: 4294967296 is out of range (1 to 1000)"},
+      {{httpd, "--max-headers=0"}, "--max-headers: 0 is out of range"},
+      {{httpd, "--max-header-bytes=0"}, "--max-header-bytes: 0 is out of range"},
+      {{httpd, "--max-request-line=0"}, "--max-request-line: 0 is out of range"},
+      {{httpd, "--max-body=99999999999999999g"}, "--max-body: '99999999999999999g' is too large"},
+      {{httpd, "--max-body=1g"}, "--max-body (1g) must be at most half of --pool-limit (512m)"},
+      {{httpd, "--header-timeout=0"}, "--header-timeout: 0 is out of range"},
+      {{httpd, "--header-timeout=99999999h"}, "--header-timeout: '99999999h' is beyond the clock's range"},
+      {{gw, up, "--max-headers=4294967296"}, "--max-headers: 4294967296 is out of range (1 to 1000)"},
+      {{gw, up, "--max-headers=4294967296", "--check-config"}, "--max-headers: 4294967296 is out of range"},
+      {{gw, up, "--retries=99999999999"}, "--retries: 99999999999 is out of range (0 to 63)"},
+      {{gw, up, "--max-body=99999999999999999g"}, "--max-body: '99999999999999999g' is too large"},
+      {{gw, up, "--max-header-bytes=0"}, "--max-header-bytes: 0 is out of range"},
+      {{gw, up, "--high-water=32m"}, "high_water (32m) must not exceed --max-output (16m)"},
+      {{gw, up, "--header-timeout=25h"}, "--header-timeout: 25h is out of range"},
+      {{gw, up, "--health-interval=0"}, "--health-interval: 0 is out of range"},
+      {{gw, up, "--rise=0"}, "--rise: 0 is out of range"},
+      {{gw, up, "--idle-timeout=99999999h"}, "--idle-timeout: '99999999h' is beyond the clock's range"},
+      {{gw, "--upstream=127.0.0.1:0"}, "--upstream: '127.0.0.1:0': port 0 cannot be connected to"},
+      {{gw, "--upstream=127.0.0.1:1,,127.0.0.1:2"}, "--upstream: '127.0.0.1:1,,127.0.0.1:2' has an empty entry"},
+      {{gw, "--upstream=127.0.0.1:1,"}, "--upstream: '127.0.0.1:1,' has an empty entry"},
+      {{gw, "--upstream=127.0.0.1:1,127.0.0.1:1"}, "--upstream: '127.0.0.1:1' is in the pool twice"},
+      {{gw, up, "--ip=10.0.0.2/24"}, "--ip needs --transport=dpdk"},
+      {{gw, up, "--listen=127.0.0.1:8000", "--listen=0.0.0.0:8000", "--check-config"},
+       "--listen: 0.0.0.0:8000 takes the connections of --listen=127.0.0.1:8000 too"},
+      {{gw, up, "--listen=127.0.0.1:8000", "--listen=127.0.0.1:8000", "--check-config"}, "--listen: 127.0.0.1:8000 takes"},
+      {{gw, up, "--listen=127.0.0.1:8000", "--admin=127.0.0.1:8000", "--check-config"},
+       "--listen: 127.0.0.1:8000 is also the admin address"},
+      {{gw, "--config=/tmp"}, "/tmp: is a directory, not a TOML file"},
+      {{gw, "--config=/tmp", "--check-config"}, "/tmp: is a directory"},
+      {{gw, up, "--cores=4000", "--check-config"}, "--cores=4000"},
+      {{bench_bin(), "echo", "--target=127.0.0.1:1", "--connections=0"}, "--connections: 0 is out of range"},
+      {{bench_bin(), "echo", "--target=127.0.0.1:1", "--duration=99999999h"}, "--duration: '99999999h' is beyond"},
+      {{bench_bin(), "frames", "--target=127.0.0.1:1", "--size=1m"}, "--size (1m) plus the 4-byte header must fit"},
+  };
+  for (const auto& c : cases) {
+    test::child p(c.argv);
+    std::string what;
+    for (std::size_t i = 1; i < c.argv.size(); ++i) what += " " + c.argv[i];
+    EXPECT_EQ(p.wait(), 2) << what;
+    const std::string err = p.stderr_text();
+    EXPECT_EQ(count_lines(err), 1) << what << ": " << err;
+    EXPECT_NE(err.find(": error: "), std::string::npos) << what << ": " << err;
+    EXPECT_NE(err.find(c.names), std::string::npos) << what << ": " << err;
+  }
+}
+
+// The limits' edges are still accepted: the ranges refuse only what breaks.
+TEST(apps, values_at_the_edges_of_their_ranges_start) {
+  const std::string gw = test::app_path("SLUICE_GATEWAY");
+  const std::vector<std::vector<std::string>> cases = {
+      {gw, "--upstream=127.0.0.1:1", "--check-config", "--max-headers=1000", "--retries=63", "--max-body=1024g",
+       "--header-timeout=24h", "--idle-timeout=0", "--max-header-bytes=80k", "--max-input=1g", "--pool-limit=2g"},
+      {gw, "--upstream=127.0.0.1:1,127.0.0.1:2", "--upstream=127.0.0.1:3", "--check-config"},
+      {gw, "--upstream=127.0.0.1:1", "--listen=127.0.0.1:8000", "--listen=127.0.0.1:8001", "--admin=127.0.0.1:8002",
+       "--check-config"},
+  };
+  for (const auto& argv : cases) {
+    test::child p(argv);
+    const std::string out = p.read_all();
+    EXPECT_EQ(p.wait(), 0) << argv[2] << ": " << p.stderr_text();
+    EXPECT_NE(out.find("configuration OK"), std::string::npos) << out;
+  }
+  // sluice-echo with the largest frame that fits, and a larger input to fit more.
+  for (std::vector<std::string> argv : {std::vector<std::string>{echo_bin(), "--frames", "--max-frame=262140"},
+                                        {echo_bin(), "--frames", "--max-input=2m", "--max-frame=1m"}}) {
+    argv.push_back("--listen=127.0.0.1:0");
+    test::child p(argv);
+    EXPECT_FALSE(test::parse_announced(p.read_line()).empty()) << argv[2] << ": " << p.stderr_text();
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait(), 0);
+  }
+}
+
 #if !SLUICE_HAVE_KQUEUE_NATIVE
 // Where the OS has no kqueue the transport is still a known name: asking for
 // it gives the probe's reason in one line and exit code 2, not "unknown".

@@ -944,5 +944,87 @@ TEST(gateway_admin, metrics_and_healthz) {
   EXPECT_EQ(latencies, 10.0);
 }
 
+// Issue 15, item 8: the admin endpoint had no header timeout and answered
+// any method. Now it takes GET and HEAD only (405 with Allow), small
+// requests, and a request must arrive within the header timeout (408 and
+// close; a quiet close for a connection that asks nothing).
+TEST(gateway_admin, regression_slow_clients_get_408_and_only_get_and_head_are_answered) {
+  app up("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(up.at), "--cores=1", "--header-timeout=300ms", "--health-check=none"}, true);
+  const endpoint admin = gw.at[1];
+  const auto begin = std::chrono::steady_clock::now();
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(test::connect_to(admin));
+    ASSERT_GE(slow.back(), 0);
+    ASSERT_TRUE(test::send_all(slow.back(), "GET /metrics HTTP/1.1\r\nHost: a\r\n"));
+  }
+  int silent = test::connect_to(admin);
+  ASSERT_GE(silent, 0);
+  for (int fd : slow) {
+    std::string got;
+    EXPECT_TRUE(test::read_to_eof(fd, got, 5s)) << "closed by the server";
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 408") << got;
+    ::close(fd);
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 250ms) << "not before the timeout";
+  std::string none;
+  EXPECT_TRUE(test::read_to_eof(silent, none, 5s));
+  EXPECT_EQ(none, "");
+  ::close(silent);
+
+  http_client c(admin);
+  c.send("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+  auto r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->field("allow"), "GET, HEAD");
+  c.send("DELETE /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+  r = c.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  c.send("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+  r = c.read_reply(true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->field("content-length"), "3");
+  EXPECT_EQ(r->body, "");
+  c.send(test::get_request("/healthz"));
+  r = c.read_reply();
+  ASSERT_TRUE(r) << "the connection lives on after the 405s and the HEAD";
+  EXPECT_EQ(r->body, "ok\n");
+
+  // Small requests only: a body is 413, a long head 431; each closes.
+  http_client b(admin);
+  b.send("POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+  r = b.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(b.closed_by_server());
+  http_client h(admin);
+  h.send(test::get_request("/metrics", "X-Big: " + std::string(9000, 'x') + "\r\n"));
+  r = h.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  EXPECT_TRUE(h.closed_by_server());
+}
+
+// Issue 15, item 3 from a file: limits.max_headers = 4294967296 passed
+// --check-config, then aborted the process at the first connection.
+TEST(gateway_config_errors, regression_a_huge_limit_in_the_file_is_refused_by_check_config) {
+  const std::string conf = temp_dir() + "/big.toml";
+  write_file(conf, "[limits]\nmax_headers = 4294967296\n[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\n"
+                   "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"p\"\n");
+  for (bool check : {true, false}) {
+    std::vector<std::string> argv = {test::app_path("SLUICE_GATEWAY"), "--config=" + conf};
+    if (check) argv.push_back("--check-config");
+    test::child c(argv);
+    EXPECT_EQ(c.wait(), 2);
+    const std::string err = c.stderr_text();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_NE(err.find(conf + ":2: limits.max_headers: 4294967296 is out of range (1 to 1000)"), std::string::npos) << err;
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -386,6 +387,84 @@ TEST(httpd, wrk_runs_without_errors) {
   EXPECT_NE(out.find("Requests/sec"), std::string::npos) << out;
   EXPECT_EQ(out.find("Non-2xx"), std::string::npos) << out;
   EXPECT_EQ(out.find("Socket errors"), std::string::npos) << out;
+}
+
+// What one slow client saw: the bytes the server sent, whether it closed, and
+// how long after the client began.
+struct slow_client {
+  int fd = -1;
+  std::string got;
+  bool closed = false;
+  std::chrono::steady_clock::duration took{};
+};
+
+// Issue 15, item 8: sluice-httpd had no header timeout, so 300 slowloris
+// connections (a partial head, then nothing or a byte now and then) were all
+// still open after 60 s. Now a request must arrive whole within
+// --header-timeout: 408 and close if part of one came, a quiet close if
+// nothing did. Each client reads until the server closes (no sleeping).
+TEST(httpd, regression_slowloris_connections_get_408_and_close_after_the_header_timeout) {
+  httpd s({"--header-timeout=300ms"});
+  const auto begin = std::chrono::steady_clock::now();
+  std::vector<slow_client> partial(40);
+  for (auto& c : partial) {
+    c.fd = test::connect_to(s.at);
+    ASSERT_GE(c.fd, 0);
+    ASSERT_TRUE(test::send_all(c.fd, "GET / HTTP/1.1\r\nHost: slow\r\nX-a: "));
+  }
+  slow_client silent;
+  silent.fd = test::connect_to(s.at);
+  ASSERT_GE(silent.fd, 0);
+  // A trickle: one byte whenever 50 ms pass without the server saying
+  // anything, until it closes; never a whole head.
+  slow_client trickle;
+  trickle.fd = test::connect_to(s.at);
+  ASSERT_GE(trickle.fd, 0);
+  ASSERT_TRUE(test::send_all(trickle.fd, "GET / HTTP/1.1\r\n"));
+  for (int i = 0; i < 200 && !trickle.closed; ++i) {
+    if ((test::wait_for(trickle.fd, POLLIN, 50ms) & (POLLIN | POLLHUP)) != 0) {
+      trickle.closed = test::read_to_eof(trickle.fd, trickle.got, 5s);
+      trickle.took = std::chrono::steady_clock::now() - begin;
+      break;
+    }
+    (void)test::send_all(trickle.fd, "x");
+  }
+  EXPECT_TRUE(trickle.closed) << "trickling bytes do not hold the connection open";
+  EXPECT_EQ(trickle.got.substr(0, 12), "HTTP/1.1 408") << trickle.got;
+  EXPECT_GE(trickle.took, 250ms) << "not before the timeout";
+  EXPECT_LT(trickle.took, 5s);
+  for (auto& c : partial) {
+    c.closed = test::read_to_eof(c.fd, c.got, 5s);
+    EXPECT_TRUE(c.closed);
+    EXPECT_EQ(c.got.substr(0, 12), "HTTP/1.1 408") << c.got;
+    EXPECT_NE(c.got.find("Connection: close"), std::string::npos) << c.got;
+    ::close(c.fd);
+  }
+  silent.closed = test::read_to_eof(silent.fd, silent.got, 5s);
+  EXPECT_TRUE(silent.closed) << "a connection that never asks is closed too";
+  EXPECT_EQ(silent.got, "") << "quietly: there was no request to answer";
+  ::close(silent.fd);
+  ::close(trickle.fd);
+
+  // A client that asks in time is answered, and its keep-alive connection
+  // then ends quietly after the same time without a next request.
+  http_client c(s.at);
+  c.send(test::get_request("/"));
+  expect_hello(c.read_reply());
+  std::string after;
+  EXPECT_TRUE(test::read_to_eof(c.fd(), after, 5s));
+  EXPECT_EQ(after, "");
+}
+
+TEST(httpd, the_header_timeout_defaults_to_10s) {
+  test::child p({test::app_path("SLUICE_HTTPD"), "--help"});
+  const std::string out = p.read_all();
+  EXPECT_EQ(p.wait(), 0);
+  const auto at = out.find("--header-timeout=DURATION");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string help = out.substr(at, out.find("\n  --", at + 1) - at);
+  EXPECT_NE(help.find("(default 10s)"), std::string::npos) << help;
+  EXPECT_NE(help.find("range 1ms to 24h"), std::string::npos) << help;
 }
 
 TEST(httpd, flags_and_bad_settings) {

@@ -118,13 +118,18 @@ int fail(const std::string& why) {
 int main(int argc, char** argv) {
   options o;
   sluice::cli args("sluice-stack-bench", "UDP echo through one sluice stack over ring ports: packets per second.");
-  args.option("--packets", "N", "requests to send (default 2000000)", o.packets);
-  args.option("--burst", "B", "packets per burst, 1..32 (default 32)", o.burst);
-  args.option("--size", "BYTES", "UDP payload size, 1..1400 (default 64)", o.size);
+  args.custom("--packets", "N", "requests to send (default 2000000); range 10 to 10000000000",
+              [&o](std::string_view v) -> sluice::result<void> {
+                auto n = sluice::parse_count(v, {10, 10'000'000'000});
+                if (!n) return n.err();
+                o.packets = *n;
+                return {};
+              });
+  args.count_option("--burst", "B", "packets per burst (default 32)", o.burst, {1, 32});
+  args.count_option("--size", "BYTES", "UDP payload size (default 64)", o.size, {1, 1400});
   args.flag("--json", "print one JSON object instead of the table", o.json);
   args.option("--eal", "ARGS", "further EAL arguments, space-separated", o.eal);
   if (auto rc = args.parse(argc, argv)) return *rc;
-  if (o.burst == 0 || o.burst > 32 || o.size == 0 || o.size > 1400) return fail("--burst 1..32, --size 1..1400");
 
   if (std::string why = sluice::bench::init_eal("sluice-stack-bench", "--lcores=0@0", o.eal); !why.empty()) return fail(why);
   rte_ring* rx = rte_ring_create("bench_rx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);

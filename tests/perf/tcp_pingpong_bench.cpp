@@ -407,15 +407,20 @@ int main(int argc, char** argv) {
   options o;
   sluice::cli args("sluice-tcp-pingpong",
                    "TCP round trip between two sluice stacks in user space, next to the kernel's loopback TCP.");
-  args.option("--count", "N", "round trips per mode (default 200000, at least 10)", o.count);
-  args.option("--size", "BYTES", "message size, 1..1400 (default 64)", o.size);
+  args.custom("--count", "N", "round trips per mode (default 200000); range 10 to 10000000",
+              [&o](std::string_view v) -> sluice::result<void> {
+                auto n = sluice::parse_count(v, {10, 10'000'000});
+                if (!n) return n.err();
+                o.count = *n;
+                return {};
+              });
+  args.count_option("--size", "BYTES", "message size (default 64)", o.size, {1, 1400});
   args.custom("--cpu", "C", "CPU of the main thread (default 1; -1: no pinning)", cpu_option(o.cpu));
   args.custom("--server-cpu", "S", "CPU of the kernel echo thread (default 0; -1: no pinning)",
               cpu_option(o.server_cpu));
   args.flag("--json", "print one JSON object instead of the table", o.json);
   args.option("--eal", "ARGS", "further EAL arguments, space-separated", o.eal);
   if (auto rc = args.parse(argc, argv)) return *rc;
-  if (o.count < 10 || o.size == 0 || o.size > 1400) return fail("--count >= 10, --size 1..1400");
   if (!pin(o.cpu)) return fail("cannot pin to CPU " + std::to_string(o.cpu));
 
   // The EAL runs on the main thread's CPU; its own pinning is not used (the

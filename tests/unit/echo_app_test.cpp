@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "echo_handlers.hpp"
 #include "net.hpp"
 #include "sluice/core/loop.hpp"
@@ -69,6 +71,58 @@ TEST(echo_app, regression_lost_the_tail_when_the_peer_half_closed_under_backpres
   EXPECT_TRUE(eof);
   EXPECT_EQ(got.size(), data.size()) << "the whole echo, tail included";
   EXPECT_TRUE(got == data);
+  ::close(fd);
+  l.stop(0s);
+  for (int i = 0; i < 100 && l.connection_count() != 0; ++i) l.run_once();
+}
+
+// Issue 15, item 4: sluice-echo --frames with a frame between --max-input
+// (256k) and --max-frame (1m) stalled: reading stopped at the input limit, so
+// the 300000-byte frame never completed, and nothing refused it either. The
+// app now refuses such limits at start-up (apps_test); the handler itself
+// closes a connection whose frame cannot fit its loop's input limit, and
+// counts it, whatever the decoder's maximum.
+TEST(echo_app, regression_a_frame_larger_than_the_input_limit_is_refused_not_waited_for) {
+  loop_options opts;
+  opts.max_input_bytes = 64 * 1024;
+  loop<epoll::epoll_transport> l(opts, 0);
+  auto decoder = codec::length_field_decoder::make({.field_size = 4, .strip = 4, .max_frame_length = (1 << 20) + 4});
+  auto prepender = codec::length_field_prepender::make({.field_size = 4});
+  ASSERT_TRUE(decoder && prepender);
+  echo_app::frame_echo_handler frames(*decoder, *prepender);
+  auto lr = l.listen(endpoint::loopback_v4(0), frames);
+  ASSERT_TRUE(lr.ok());
+  int fd = test::connect_to((*lr)->local());
+  ASSERT_GE(fd, 0);
+  test::set_nonblocking(fd);
+  // A small frame first: echoed as usual.
+  const std::string small = std::string("\x00\x00\x00\x03", 4) + "abc";
+  ASSERT_EQ(::send(fd, small.data(), small.size(), MSG_NOSIGNAL), static_cast<ssize_t>(small.size()));
+  // Then a header announcing 300000 bytes, and the bytes: more than the input holds.
+  const std::string big = std::string("\x00\x04\x93\xe0", 4) + test::random_bytes(300000, 7);
+  std::size_t sent = 0;
+  std::string got;
+  bool eof = false;
+  std::vector<char> buf(1 << 16);
+  for (int i = 0; i < 100000 && !eof; ++i) {
+    if (sent < big.size()) {
+      const ssize_t r = ::send(fd, big.data() + sent, big.size() - sent, MSG_NOSIGNAL);
+      if (r > 0) sent += static_cast<std::size_t>(r);
+    }
+    l.run_once();
+    for (;;) {
+      const ssize_t r = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (r > 0) {
+        got.append(buf.data(), static_cast<std::size_t>(r));
+        continue;
+      }
+      eof = r == 0 || (r < 0 && errno == ECONNRESET);
+      break;
+    }
+  }
+  EXPECT_TRUE(eof) << "the connection was closed, not left waiting";
+  EXPECT_EQ(got, small) << "the frame before it was echoed; nothing of the big one";
+  EXPECT_EQ(l.stats().frames_rejected.get(), 1u);
   ::close(fd);
   l.stop(0s);
   for (int i = 0; i < 100 && l.connection_count() != 0; ++i) l.run_once();

@@ -160,8 +160,72 @@ TEST(gateway_config, errors_name_the_file_line_and_key) {
   EXPECT_EQ(refusal(pool_ok + "retries = \"two\"\n" + listener_ok), "gw.toml:4: pool[0].retries: must be a whole number, 0 or more");
   EXPECT_EQ(refusal(pool_ok), "gw.toml: no listener (add a [[listener]], or give --listen)");
   EXPECT_EQ(refusal(listener_ok), "gw.toml: no upstream pool (add a [[pool]], or give --upstream)");
-  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nhigh_water = 10\nlow_water = 20\n"),
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nhigh_water = \"64k\"\nlow_water = \"128k\"\n"),
             "gw.toml: limits.low_water must not exceed limits.high_water");
+}
+
+// Issue 15, item 3: limits.max_headers = 4294967296 passed the check, then the
+// first connection's parser allocation aborted the process. Every size,
+// count and duration of the file is checked against the same range as its
+// flag, with the file, the line, the key and the range in the message.
+TEST(gateway_config, values_out_of_range_are_refused_with_their_range) {
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nmax_headers = 4294967296\n"),
+            "gw.toml:8: limits.max_headers: 4294967296 is out of range (1 to 1000)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nmax_header_bytes = 0\n"),
+            "gw.toml:8: limits.max_header_bytes: 0 is out of range (64 to 80k)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nmax_body = \"99999999999999999g\"\n"),
+            "gw.toml:8: limits.max_body: '99999999999999999g' is too large");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nmax_body = \"2048g\"\n"),
+            "gw.toml:8: limits.max_body: 2048g is out of range (0 to 1024g)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nheader = \"99999999h\"\n"),
+            "gw.toml:8: timeouts.header: '99999999h' is beyond the clock's range");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nresponse = \"25h\"\n"),
+            "gw.toml:8: timeouts.response: 25h is out of range (1ms to 24h)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nconnect = 0\n"),
+            "gw.toml:8: timeouts.connect: 0 is out of range (1ms to 24h)");
+  EXPECT_TRUE(load_text(pool_ok + listener_ok + "[timeouts]\nidle = 0\n", "gw.toml")) << "0 turns the idle timeout off";
+  EXPECT_EQ(refusal(pool_ok + "retries = 99999999999\n" + listener_ok),
+            "gw.toml:4: pool[0].retries: 99999999999 is out of range (0 to 63)");
+  EXPECT_EQ(refusal(pool_ok + "max_fails = 0\n" + listener_ok), "gw.toml:4: pool[0].max_fails: 0 is out of range (1 to 1000)");
+  EXPECT_EQ(refusal(pool_ok + "[pool.health_check]\nrise = 0\n" + listener_ok),
+            "gw.toml:5: pool[0].health_check.rise: 0 is out of range (1 to 1000)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[limits]\nmax_request_line = \"32k\"\nmax_header_bytes = \"16k\"\n"),
+            "gw.toml: limits.max_request_line must not exceed limits.max_header_bytes (the line is part of the head)");
+  // The edges themselves are accepted.
+  EXPECT_TRUE(load_text(pool_ok + "retries = 63\n" + listener_ok + "[limits]\nmax_headers = 1000\nmax_header_bytes = "
+                        "\"80k\"\nmax_body = \"1024g\"\n[timeouts]\nresponse = \"24h\"\n",
+                        "gw.toml"));
+}
+
+// Issue 15, item 9: upstreams that cannot be connected to, or twice in one
+// pool; two listeners (or a listener and the admin endpoint) on one address.
+TEST(gateway_config, bad_upstreams_and_colliding_addresses_are_refused) {
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:0\"]\n" + listener_ok),
+            "gw.toml:1: pool[0].upstreams[0]: '127.0.0.1:0': port 0 cannot be connected to");
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\", \"127.0.0.1:2\", \"127.0.0.1:1\"]\n" +
+                    listener_ok),
+            "gw.toml:1: pool[0].upstreams[2]: '127.0.0.1:1' is in the pool twice");
+  // A host name is resolved when the file is read, and compared by its
+  // address (whichever address localhost has here).
+  const std::string localhost = endpoint::parse("localhost:80").value().to_string();
+  EXPECT_EQ(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"" + localhost + "\", \"localhost:80\"]\n" + listener_ok),
+            "gw.toml:1: pool[0].upstreams[1]: 'localhost:80' is in the pool twice (as '" + localhost + "' too)");
+  const std::string two = "[[listener]]\naddress = \"127.0.0.1:8080\"\npool = \"p\"\n"
+                          "[[listener]]\naddress = \"0.0.0.0:8080\"\npool = \"p\"\n";
+  EXPECT_EQ(refusal(pool_ok + two), "gw.toml:7: listener[1].address: 0.0.0.0:8080 takes the connections of listener[0] too");
+  EXPECT_EQ(refusal("admin = \"127.0.0.1:8080\"\n" + pool_ok + "[[listener]]\naddress = \"127.0.0.1:8080\"\npool = \"p\"\n"),
+            "gw.toml:5: listener[0].address: 127.0.0.1:8080 is also the admin address");
+  // Port 0 (any free port) never collides; other ports do not either.
+  EXPECT_TRUE(load_text(pool_ok + listener_ok + listener_ok, "gw.toml"));
+  EXPECT_TRUE(load_text("admin = \"127.0.0.1:8081\"\n" + pool_ok + "[[listener]]\naddress = \"127.0.0.1:8080\"\npool = "
+                        "\"p\"\n[[listener]]\naddress = \"127.0.0.2:8080\"\npool = \"p\"\n",
+                        "gw.toml"));
+}
+
+TEST(gateway_config, a_directory_is_not_a_config_file) {
+  auto c = load_file("/tmp");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.err().message, "/tmp: is a directory, not a TOML file");
 }
 
 TEST(gateway_config, syntax_errors_give_their_line) {

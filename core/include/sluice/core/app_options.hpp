@@ -25,6 +25,10 @@ struct app_options {
   // handles --print-plan. nullopt: go on; otherwise the exit code to return
   // (0 after printing the plan, 2 after one error line).
   [[nodiscard]] std::optional<int> finish(const cli& args);
+  // What the start would refuse before it binds anything: the transport's
+  // probe and the placement plan (for --check-config). nullopt: both pass;
+  // otherwise 2 after one error line.
+  [[nodiscard]] std::optional<int> check_start(const cli& args) const;
 
  private:
   std::string default_listen_;

@@ -7,8 +7,15 @@
 //   args.option("--listen", "HOST:PORT", "where to listen (repeatable)", listens);
 //   if (auto rc = args.parse(argc, argv)) return *rc;   // --help: 0, error: 2
 //
-// Values: durations take s, ms, us, ns or m suffixes (a bare number is
+// Values: durations take ns, us, ms, s, m or h suffixes (a bare number is
 // seconds); sizes take k, m, g (powers of 1024).
+//
+// Every size, count and duration has a range (number_range, duration_range)
+// that it is checked against as it is parsed, here for every app's flags and
+// by check_range() for the gateway's TOML file: a value outside gives one
+// line such as "--max-headers: 4294967296 is out of range (1 to 1000)" and
+// exit code 2, before anything starts. The ranges shared by several apps are
+// named in `ranges` below; --help prints each flag's range.
 
 #include <cstddef>
 #include <cstdint>
@@ -23,9 +30,93 @@
 
 namespace sluice {
 
+// What a number in a range counts: printed as "64k" (bytes) or "64" (count).
+enum class number_unit : std::uint8_t { count, bytes };
+
+// The values a size or a count may take: min to max, and 0 as well where
+// zero_is_off (a limit that 0 turns off).
+struct number_range {
+  std::uint64_t min;
+  std::uint64_t max;
+  number_unit unit = number_unit::count;
+  bool zero_is_off = false;
+};
+
+// The values a duration may take: min to max, and 0 as well where
+// zero_is_off (a deadline that 0 turns off). No range reaches past a day, so
+// that now + d never leaves the clock's range.
+struct duration_range {
+  duration min;
+  duration max;
+  bool zero_is_off = false;
+};
+
+// Parses without a range: the text's own form only. A size or a duration too
+// large for 64 bits is an error, never a wrapped value.
 result<duration> parse_duration(std::string_view text);
 result<std::uint64_t> parse_size(std::string_view text);
 result<std::uint64_t> parse_count(std::string_view text);
+
+// The one range check of sizes, counts and durations, for flags and files
+// alike. The error reads "VALUE is out of range (RANGE)"; callers put the
+// flag or the key in front.
+result<void> check_range(std::uint64_t value, const number_range& r);
+result<void> check_range(duration value, const duration_range& r);
+// Parse, then check_range.
+result<std::uint64_t> parse_size(std::string_view text, const number_range& r);
+result<std::uint64_t> parse_count(std::string_view text, const number_range& r);
+result<duration> parse_duration(std::string_view text, const duration_range& r);
+// "1 to 1000", "1k to 1g", "0 (off) or 1ms to 24h".
+[[nodiscard]] std::string to_string(const number_range& r);
+[[nodiscard]] std::string to_string(const duration_range& r);
+// "64k", "1g", "1000" (bytes in the largest unit that divides them).
+[[nodiscard]] std::string format_size(std::uint64_t bytes);
+// "250ms", "10s", "2m" (in the largest unit that divides it).
+[[nodiscard]] std::string format_duration(duration d);
+
+// The ranges that several apps (or an app and the gateway's file) share.
+// Bounds are where a value stops making sense or starts to break something:
+// an allocation per connection, a head the parser could never hold, a time
+// past the clock's range.
+namespace ranges {
+using namespace std::chrono_literals;
+inline constexpr std::uint64_t kib = 1024;
+inline constexpr std::uint64_t mib = kib * 1024;
+inline constexpr std::uint64_t gib = mib * 1024;
+inline constexpr std::uint64_t tib = gib * 1024;
+
+// Loops and connections (app_options).
+inline constexpr number_range cores{1, 4096};
+inline constexpr number_range numa_node{0, 1023};
+// The connection table grows up to this; more than 4M per loop is more
+// than the descriptors a process can have.
+inline constexpr number_range max_connections{1, 4 * mib};
+// Input below a few segments cannot hold a request head; above 1g one
+// connection could take a whole pool.
+inline constexpr number_range max_input{4 * kib, gib, number_unit::bytes};
+inline constexpr number_range max_output{4 * kib, 4 * gib, number_unit::bytes};
+inline constexpr number_range segment_size{kib, 16 * mib, number_unit::bytes};
+// Below 1m a loop cannot hold one connection's input and output at once
+// (--pool-limit=1 made every request wait for memory that never came).
+inline constexpr number_range pool_limit{mib, tib, number_unit::bytes};
+// Per-connection deadlines that 0 turns off (idle, read, write, keepalive).
+inline constexpr duration_range optional_timeout{1ms, 24h, true};
+// Deadlines that must exist (connect, header, response, health checks).
+inline constexpr duration_range timeout{1ms, 24h};
+inline constexpr duration_range shutdown_timeout{0ms, 1h};
+inline constexpr duration_range spin{0ms, 1s};
+inline constexpr duration_range idle_sleep{1us, 1s};
+// RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
+inline constexpr duration_range tcp_delayed_ack{0ms, 499ms};
+
+// HTTP limits (sluice-httpd's flags, the gateway's flags and file).
+inline constexpr number_range max_request_line{16, 64 * kib, number_unit::bytes};
+// libhttp-parser refuses any head over 80k by itself (431).
+inline constexpr number_range max_header_bytes{64, 80 * kib, number_unit::bytes};
+// Each parser holds an array of this many fields.
+inline constexpr number_range max_headers{1, 1000};
+inline constexpr number_range max_body{0, tib, number_unit::bytes};
+}  // namespace ranges
 
 class cli {
  public:
@@ -34,12 +125,15 @@ class cli {
   void flag(std::string name, std::string help, bool& target);
   void option(std::string name, std::string value_name, std::string help, std::string& target);
   void option(std::string name, std::string value_name, std::string help, std::vector<std::string>& target);
-  void option(std::string name, std::string value_name, std::string help, unsigned& target);
-  void option(std::string name, std::string value_name, std::string help, std::uint64_t& target);
   void option(std::string name, std::string value_name, std::string help, double& target);
-  void duration_option(std::string name, std::string help, duration& target);
-  void size_option(std::string name, std::string help, std::size_t& target);
-  void count_option(std::string name, std::string value_name, std::string help, std::size_t& target);
+  // Sizes, counts and durations: parsed and checked against their range
+  // (which --help prints after the help text).
+  void duration_option(std::string name, std::string help, duration& target, const duration_range& r);
+  void size_option(std::string name, std::string help, std::size_t& target, const number_range& r);
+  void count_option(std::string name, std::string value_name, std::string help, std::size_t& target,
+                    const number_range& r);
+  void count_option(std::string name, std::string value_name, std::string help, unsigned& target,
+                    const number_range& r);
   // A flag or option with a custom parser; return an error to reject the value.
   void custom(std::string name, std::string value_name, std::string help,
               std::function<result<void>(std::string_view value)> apply);
