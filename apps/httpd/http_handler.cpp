@@ -84,10 +84,15 @@ void http_handler::serve(connection& c) noexcept {
         if (!c.write(continue_response)) c.close(close_reason::resource_limit);
         continue;
       case http::request_parser::status::need_more:
-        // Waiting for (the rest of) a request: it has header_timeout_ from
-        // when the wait began, however slowly its bytes trickle in.
-        if (!c.input().empty()) s->partial = true;
-        if (!s->header_timer.armed()) c.loop().timers().arm_after(s->header_timer, header_timeout_);
+        // Waiting for the rest of a request: it has header_timeout_ from its
+        // first byte (or from the connection's start, armed in on_open),
+        // however slowly its bytes trickle in. A keep-alive connection idle
+        // between requests is the idle timeout's: an upstream pool (the
+        // gateway's) keeps such connections open on purpose.
+        if (!c.input().empty()) {
+          s->partial = true;
+          if (!s->header_timer.armed()) c.loop().timers().arm_after(s->header_timer, header_timeout_);
+        }
         return;
       case http::request_parser::status::error:
         s->header_timer.cancel();

@@ -445,15 +445,25 @@ TEST(httpd, regression_slowloris_connections_get_408_and_close_after_the_header_
   EXPECT_EQ(silent.got, "") << "quietly: there was no request to answer";
   ::close(silent.fd);
   ::close(trickle.fd);
+}
 
-  // A client that asks in time is answered, and its keep-alive connection
-  // then ends quietly after the same time without a next request.
+// Between requests a keep-alive connection is the idle timeout's, not the
+// header timeout's: an upstream pool (the gateway's) keeps such connections
+// on purpose, and a request sent on one just as the header timeout closed it
+// would fail.
+TEST(httpd, an_idle_keep_alive_connection_outlives_the_header_timeout) {
+  httpd s({"--header-timeout=100ms", "--idle-timeout=1s"});
   http_client c(s.at);
   c.send(test::get_request("/"));
   expect_hello(c.read_reply());
+  EXPECT_EQ(test::wait_for(c.fd(), POLLIN, 500ms), 0) << "open after 5 header timeouts without a request";
+  c.send(test::get_request("/"));
+  expect_hello(c.read_reply());
+  const auto idle_from = std::chrono::steady_clock::now();
   std::string after;
-  EXPECT_TRUE(test::read_to_eof(c.fd(), after, 5s));
+  EXPECT_TRUE(test::read_to_eof(c.fd(), after, 5s)) << "the idle timeout ends it";
   EXPECT_EQ(after, "");
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, 900ms);
 }
 
 TEST(httpd, the_header_timeout_defaults_to_10s) {
