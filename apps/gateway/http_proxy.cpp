@@ -107,7 +107,10 @@ class http_proxy::front final : public handler {
     d.set_context(&s);
     sh.stats().sessions.add();
     sh.stats().sessions_total.add();
-    if (sh.loop().stopping()) d.close();
+    if (sh.loop().stopping()) return d.close();
+    // The first request must come within the header timeout, as every later
+    // one must once its first byte came (serve()).
+    sh.loop().timers().arm_after(s.header_timer, sh.cfg().timeouts.header);
   }
 
   void on_data(connection& d) noexcept override {
@@ -230,6 +233,8 @@ void http_proxy::session::header_expired() noexcept {
   connection* d = proxy->shard_.loop().get(down);
   if (d == nullptr || state != phase::idle) return;
   close_after = true;
+  // A client that never asked gets no answer, only the close.
+  if (d->input().empty()) return d->close(close_reason::idle_timeout);
   proxy->respond(*this, *d, 408, "the request head did not arrive in time\n");
 }
 

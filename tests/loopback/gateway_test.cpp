@@ -778,6 +778,35 @@ TEST(gateway_http, chunked_responses_are_rechunked_or_sent_until_close) {
   }
 }
 
+// Slow clients on the proxy: a partial head gets 408 at the header timeout,
+// a client that never asks a quiet close at the same time, and a keep-alive
+// client between requests is not the header timeout's.
+TEST(gateway_http, slow_clients_get_408_or_a_quiet_close_at_the_header_timeout) {
+  app httpd("SLUICE_HTTPD", {"--listen=127.0.0.1:0", "--cores=1"});
+  app gw = gateway({"--upstream=" + list(httpd.at), "--cores=1", "--header-timeout=300ms"});
+  const int partial = test::connect_to(gw.at[0]);
+  const int silent = test::connect_to(gw.at[0]);
+  ASSERT_GE(partial, 0);
+  ASSERT_GE(silent, 0);
+  ASSERT_TRUE(test::send_all(partial, "GET / HTTP/1.1\r\nHost: slow\r\nX-a: "));
+  http_client kept(gw.at[0]);
+  ASSERT_TRUE(kept.send(test::get_request("/")));
+  ASSERT_TRUE(kept.read_reply());
+  std::string got;
+  EXPECT_TRUE(test::read_to_eof(partial, got, 5s));
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 408") << got;
+  got.clear();
+  EXPECT_TRUE(test::read_to_eof(silent, got, 5s)) << "a client that never asks is closed too";
+  EXPECT_EQ(got, "");
+  ::close(partial);
+  ::close(silent);
+  EXPECT_EQ(test::wait_for(kept.fd(), POLLIN, 300ms), 0) << "a kept-alive client between requests stays";
+  ASSERT_TRUE(kept.send(test::get_request("/")));
+  auto r = kept.read_reply();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "Hello, World!");
+}
+
 TEST(gateway_http, health_checks_eject_a_dead_upstream_and_bring_it_back) {
   const std::string root_a = temp_dir(), root_b = temp_dir();
   write_file(root_a + "/index.html", "A");
