@@ -66,34 +66,21 @@ http::limits admin_handler::request_limits() noexcept {
 void admin_handler::on_open(connection& c) noexcept {
   session* s = nullptr;
   try {
-    s = sessions_.acquire(*this);
+    s = sessions_.acquire();
   } catch (...) {
     return c.close(close_reason::resource_limit);
   }
-  s->loop = &c.loop();
-  s->conn = c.handle();
-  s->partial = false;
   c.set_context(s);
-  // The first request must come in time too.
-  c.loop().timers().arm_after(s->header_timer, cfg_.timeouts.header);
+  s->deadline.start(c, cfg_.timeouts.header);
 }
 
 void admin_handler::on_close(connection& c, close_reason) noexcept {
   auto* s = c.context_as<session>();
   if (s == nullptr) return;
-  s->header_timer.cancel();
+  s->deadline.met();
   s->parser.reset();
   c.set_context(nullptr);
   sessions_.release(s);
-}
-
-void admin_handler::header_expired(session& s) noexcept {
-  connection* c = s.loop->get(s.conn);
-  if (c == nullptr || !c->is_open()) return;
-  if (!s.partial) return c->close(close_reason::idle_timeout);  // nothing asked: nothing to answer
-  c->loop().stats().requests_rejected.add();
-  (void)respond(*c, 408, "text/plain; charset=utf-8", "the request did not arrive in time\n", false, false);
-  c->close(close_reason::read_timeout);
 }
 
 bool admin_handler::respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
@@ -113,15 +100,13 @@ void admin_handler::on_data(connection& c) noexcept {
     if (!c.is_open()) return;
     switch (parser.parse(c.input())) {
       case http::request_parser::status::need_more:
-        if (!c.input().empty()) s->partial = true;
-        if (!s->header_timer.armed()) c.loop().timers().arm_after(s->header_timer, cfg_.timeouts.header);
+        s->deadline.waiting(c, cfg_.timeouts.header);
         return;
       case http::request_parser::status::error:
-        s->header_timer.cancel();
+        s->deadline.met();
         return http::reject(c, parser.error_status());
       case http::request_parser::status::request: {
-        s->header_timer.cancel();
-        s->partial = false;
+        s->deadline.met();
         const http::request& r = parser.current();
         const bool head_only = r.method() == http::verb::head;
         bool ok = true;

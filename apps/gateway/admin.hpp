@@ -24,6 +24,7 @@
 #include "gateway_stats.hpp"
 #include "object_pool.hpp"
 #include "sluice/core/handler.hpp"
+#include "sluice/core/http/request_deadline.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/runtime.hpp"
@@ -57,18 +58,10 @@ class admin_handler final : public handler {
 
   // One per admin connection, reused.
   struct session {
-    explicit session(admin_handler& h) : owner(&h), parser(request_limits()) {
-      header_timer.bind<&session::header_expired>(this);
-    }
-    void header_expired() noexcept { owner->header_expired(*this); }
-    admin_handler* owner;
-    loop_base* loop = nullptr;
-    connection_handle conn;
+    session() : parser(request_limits()) {}
     http::request_parser parser;
-    timer header_timer;    // the next request must be whole in time
-    bool partial = false;  // part of the next request has come
+    http::request_deadline deadline;  // the next request must be whole in time
   };
-  void header_expired(session& s) noexcept;
   // Writes a whole response (a HEAD gets the head only); false if refused.
   [[nodiscard]] static bool respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
                                     bool keep_alive, std::string_view extra = {});

@@ -22,7 +22,7 @@ http_handler::session* http_handler::acquire() {
   if (free_.empty()) {
     // A new high-water mark of open connections on this loop: the only
     // allocation, and a parser comes with it.
-    sessions_.push_back(std::make_unique<session>(*this, limits_));
+    sessions_.push_back(std::make_unique<session>(limits_));
     return sessions_.back().get();
   }
   session* s = free_.back();
@@ -43,19 +43,15 @@ void http_handler::on_open(connection& c) noexcept {
   }
   s->parser.reset();
   s->done = false;
-  s->partial = false;
-  s->loop = &c.loop();
-  s->conn = c.handle();
   c.set_context(s);
-  // The first request must come in time too.
-  c.loop().timers().arm_after(s->header_timer, header_timeout_);
+  s->deadline.start(c, header_timeout_);
 }
 
 void http_handler::on_close(connection& c, close_reason) noexcept {
   auto* s = c.context_as<session>();
   if (s == nullptr) return;
   end_file(*s);
-  s->header_timer.cancel();
+  s->deadline.met();
   s->parser.reset();  // drops any partial request's buffers now
   free_.push_back(s);  // capacity reserved in on_open
   c.set_context(nullptr);
@@ -75,27 +71,18 @@ void http_handler::serve(connection& c) noexcept {
     if (!c.writable()) return;
     switch (s->parser.parse(c.input())) {
       case http::request_parser::status::request:
-        s->header_timer.cancel();
-        s->partial = false;
+        s->deadline.met();
         respond(c, *s, s->parser.current());
         continue;
       case http::request_parser::status::expect_continue:
-        s->partial = true;  // a head came: its body is still due
+        s->deadline.begun();  // a head came: its body is still due
         if (!c.write(continue_response)) c.close(close_reason::resource_limit);
         continue;
       case http::request_parser::status::need_more:
-        // Waiting for the rest of a request: it has header_timeout_ from its
-        // first byte (or from the connection's start, armed in on_open),
-        // however slowly its bytes trickle in. A keep-alive connection idle
-        // between requests is the idle timeout's: an upstream pool (the
-        // gateway's) keeps such connections open on purpose.
-        if (!c.input().empty()) {
-          s->partial = true;
-          if (!s->header_timer.armed()) c.loop().timers().arm_after(s->header_timer, header_timeout_);
-        }
+        s->deadline.waiting(c, header_timeout_);
         return;
       case http::request_parser::status::error:
-        s->header_timer.cancel();
+        s->deadline.met();
         s->done = true;
         http::reject(c, s->parser.error_status());
         return;
@@ -104,16 +91,6 @@ void http_handler::serve(connection& c) noexcept {
         return;  // streaming mode only; this parser hands out whole requests
     }
   }
-}
-
-void http_handler::header_expired(session& s) noexcept {
-  connection* c = s.loop->get(s.conn);
-  if (c == nullptr || !c->is_open() || s.done) return;
-  s.done = true;
-  if (!s.partial) return c->close(close_reason::idle_timeout);  // nothing asked: nothing to answer
-  c->loop().stats().requests_rejected.add();
-  (void)writer_.write_text(*c, 408, "Request Timeout\n", after_response::close);
-  c->close(close_reason::read_timeout);
 }
 
 void http_handler::respond(connection& c, session& s, http::request& r) noexcept {

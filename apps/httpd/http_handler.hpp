@@ -36,6 +36,7 @@
 #include "response.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
+#include "sluice/core/http/request_deadline.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/timer_wheel.hpp"
@@ -57,16 +58,9 @@ class http_handler final : public handler {
 
  private:
   struct session {
-    session(http_handler& h, const http::limits& l) : owner(&h), parser(l) {
-      header_timer.bind<&session::header_expired>(this);
-    }
-    void header_expired() noexcept { owner->header_expired(*this); }
-    http_handler* owner;
-    loop_base* loop = nullptr;
-    connection_handle conn;
+    explicit session(const http::limits& l) : parser(l) {}
     http::request_parser parser;
-    timer header_timer;    // the next request must be whole in time
-    bool partial = false;  // part of the next request has come
+    http::request_deadline deadline;  // the next request must be whole in time
     // A file being sent (fd >= 0): what is left of it.
     int file_fd = -1;
     std::uint64_t file_offset = 0;
@@ -76,7 +70,6 @@ class http_handler final : public handler {
 
   void serve(connection& c) noexcept;
   // The header timer fired: 408 (part of a request came) or a quiet close.
-  void header_expired(session& s) noexcept;
   void respond(connection& c, session& s, http::request& r) noexcept;
   void serve_file(connection& c, session& s, const http::request& r, after_response after) noexcept;
   // After a response was queued (or refused): closes if the request or the

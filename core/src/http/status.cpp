@@ -41,6 +41,7 @@ namespace {
   "\r\nConnection: close\r\n\r\n" phrase "\n"
 
 constexpr std::string_view closing_400 = SLUICE_CLOSING(400, "Bad Request", 12);
+constexpr std::string_view closing_408 = SLUICE_CLOSING(408, "Request Timeout", 16);
 constexpr std::string_view closing_413 = SLUICE_CLOSING(413, "Content Too Large", 18);
 constexpr std::string_view closing_414 = SLUICE_CLOSING(414, "URI Too Long", 13);
 constexpr std::string_view closing_431 = SLUICE_CLOSING(431, "Request Header Fields Too Large", 32);
@@ -56,7 +57,7 @@ constexpr bool length_matches(std::string_view r) {
   for (std::size_t i = at; r[i] != '\r'; ++i) n = n * 10 + static_cast<std::size_t>(r[i] - '0');
   return r.size() - (r.find("\r\n\r\n") + 4) == n;
 }
-static_assert(length_matches(closing_400) && length_matches(closing_413) && length_matches(closing_414) &&
+static_assert(length_matches(closing_400) && length_matches(closing_408) && length_matches(closing_413) && length_matches(closing_414) &&
               length_matches(closing_431) && length_matches(closing_501) && length_matches(closing_503) &&
               length_matches(closing_505));
 
@@ -64,6 +65,7 @@ static_assert(length_matches(closing_400) && length_matches(closing_413) && leng
 
 std::string_view closing_response(int status) noexcept {
   switch (status) {
+    case 408: return closing_408;
     case 413: return closing_413;
     case 414: return closing_414;
     case 431: return closing_431;

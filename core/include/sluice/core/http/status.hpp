@@ -1,7 +1,7 @@
 #pragma once
 // HTTP status codes: reason phrases, and the complete responses a server
-// sends when it refuses a request and closes the connection (400, 413, 414,
-// 431, 503, 505), shared by sluice-httpd and the gateway.
+// sends when it refuses a request and closes the connection (400, 408, 413,
+// 414, 431, 501, 503, 505), shared by sluice-httpd and the gateway.
 
 #include <string_view>
 
