@@ -30,6 +30,7 @@
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/stack_group.hpp"
+#include "sluice/inet/tcp_seq.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"
 
@@ -1296,6 +1297,52 @@ TEST_F(tcp_peer, a_syn_flood_fills_the_backlog_then_cookies_keep_real_clients_co
   for (int i = 0; i < 8; ++i) advance(40s);
   EXPECT_EQ(tcp().syn_queue(our_port), 0u);
   (void)out();
+}
+
+// Issue 20 item 1: the low bits of a cookie's TSval carry the peer's options
+// and could put it up to 31 ms ahead of the connection's timestamp clock;
+// the segments after the handshake then carried smaller timestamps, which a
+// Linux peer drops by PAWS. Each of many connections (different clock
+// offsets), with options that set nearly all the low bits (shift 14, SACK),
+// must send nothing below the SYN-ACK's TSval.
+TEST_F(tcp_peer, regression_syn_cookie_timestamps_never_run_ahead_of_the_clock) {
+  tcfg.syn_backlog = 1;
+  make();
+  server.at_data = [](connection& c) { (void)c.write("answer"); };
+  listen(server);
+  peer_port = 19999;  // fills the one-entry SYN queue: the rest get cookies
+  in(SYN, {}, 65535, syn_options(true), 42);
+  step();
+  (void)out();
+  int checked = 0;
+  for (std::uint16_t p = 0; p < 16; ++p) {
+    peer_port = static_cast<std::uint16_t>(21000 + p * 7);
+    peer_seq = 0x200000 + p * 5000u;
+    peer_uses_ts = true;
+    in(SYN, {}, 65535, syn_options(true, 14, true));
+    const fr::decoded sa = one();
+    ASSERT_EQ(sa.flags, SYN | ACK);
+    ASSERT_TRUE(sa.timestamps);
+    const std::uint32_t synack_ts = sa.timestamps->first;
+    EXPECT_EQ(synack_ts & 0x1f, 0x1eu) << "the options are encoded (shift 14, SACK)";
+    our_seq = sa.seq + 1;
+    in(ACK, "hello");
+    // Every segment of the connection from now on, including after some time.
+    for (int round = 0; round < 3; ++round) {
+      step(2);
+      for (const auto& d : out()) {
+        ASSERT_TRUE(d.timestamps);
+        EXPECT_TRUE(seq_ge(d.timestamps->first, synack_ts))
+            << "port " << peer_port << ": TSval " << d.timestamps->first << " below the SYN-ACK's " << synack_ts;
+        ++checked;
+      }
+      if (round == 2) break;
+      clock.advance(3ms);
+      in(ACK, "more");
+    }
+  }
+  EXPECT_EQ(stats().tcp_syn_cookies_ok.get(), 16u);
+  EXPECT_GE(checked, 48) << "each connection answered three times";
 }
 
 TEST_F(tcp_peer, without_cookies_a_full_syn_queue_drops_syns) {

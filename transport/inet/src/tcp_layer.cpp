@@ -335,7 +335,15 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
       const std::uint32_t bits =
           (ws ? std::min<std::uint32_t>(s.h.opt.wscale, 14) : cookie_no_wscale) | (sack ? 0x10u : 0u);
       o.timestamps = true;
-      o.ts_val = ((ts_clock() + ts_offset(t)) & ~cookie_ts_bits) | bits;
+      // The encoded value must never lie ahead of the connection's clock:
+      // the segments sent after the handshake carry the clock itself, and a
+      // peer that saw a larger TSval drops them as old (RFC 7323 5.3, PAWS).
+      // When the low bits would push it ahead, one period (32 ms) comes off,
+      // as Linux's cookie_init_timestamp does.
+      const std::uint32_t clock = ts_clock() + ts_offset(t);
+      std::uint32_t val = (clock & ~cookie_ts_bits) | bits;
+      if (seq_gt(val, clock)) val -= cookie_ts_bits + 1;
+      o.ts_val = val;
       o.ts_ecr = s.h.opt.ts_val;
       o.sack_permitted = sack;
       if (ws) o.wscale = tcp_window_shift(cfg_.receive_buffer);
