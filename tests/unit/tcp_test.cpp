@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -792,6 +793,40 @@ TEST_F(tcp_peer, acks_of_unsent_data_and_challenge_acks_are_rate_limited) {
   in(ACK, {}, 65535, {}, {}, our_seq + 1000);
   step();
   EXPECT_EQ(out().size(), 1u) << "a new second, a new budget";
+}
+
+// Issue 20 item 7: 2000 forged FINs at random sequence numbers drew 1929
+// ACKs. Out-of-window (and PAWS) answers are now one per connection per
+// invalid_ack_interval; a plausible duplicate is still answered every time.
+TEST_F(tcp_peer, regression_acks_to_out_of_window_segments_are_rate_limited) {
+  make();
+  listen(server);
+  accept();
+  in(ACK, "abc");
+  (void)one();
+  std::mt19937 rng(20);
+  std::size_t acks = 0;
+  for (int batch = 0; batch < 20; ++batch) {
+    for (int i = 0; i < 100; ++i) in(FIN | ACK, {}, 65535, {}, static_cast<std::uint32_t>(rng()));
+    step();
+    acks += out().size();
+  }
+  EXPECT_EQ(state(), tcp_state::established) << "no forged FIN was taken";
+  EXPECT_LE(acks, 2u) << "one answer per interval (a forger may land in the duplicate zone by chance)";
+  EXPECT_GE(stats().tcp_invalid_acks_limited.get(), 1998u);
+  EXPECT_GE(stats().dropped(drop_reason::tcp_out_of_window), 1999u);
+  // A retransmission of what we hold is answered every time (with D-SACK).
+  for (int i = 0; i < 3; ++i) {
+    in(ACK, "abc", 65535, {}, peer_seq - 3);
+    EXPECT_EQ(one().ack, peer_seq) << "duplicates are not rate-limited";
+  }
+  // The interval passes: a forged segment is answered once more.
+  advance(500ms);
+  in(FIN | ACK, {}, 65535, {}, peer_seq + 0x40000000u);
+  in(FIN | ACK, {}, 65535, {}, peer_seq + 0x40000001u);
+  step();
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(server.data, "abc");
 }
 
 TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {

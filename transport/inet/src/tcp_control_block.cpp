@@ -169,7 +169,7 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
   if (ts_ok_ && s.h.opt.has_timestamps && !s.h.has(tcp_rst) && seq_lt(s.h.opt.ts_val, ts_recent_)) {
     give_back();
     st.drop(drop_reason::tcp_paws);
-    need_ack();
+    answer_invalid(s);
     return;
   }
   // RFC 9293 3.10.7.4 first: is the segment acceptable?
@@ -188,7 +188,7 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
       if (s.len != 0 && seq_le(s.h.seq + s.len, rcv_nxt_)) note_duplicate(s.h.seq, s.len);
       give_back();
       st.drop(drop_reason::tcp_out_of_window);
-      if (!s.h.has(tcp_rst)) need_ack();
+      if (!s.h.has(tcp_rst)) answer_invalid(s);
       if (state_ == tcp_state::time_wait && s.h.has(tcp_fin)) {
         // The peer's FIN again: our ACK was lost; TIME-WAIT starts over.
         layer_.loop().timers().arm_after(rtx_timer_, layer_.config().time_wait);
@@ -687,6 +687,26 @@ void tcp_control_block::fail(close_reason why, int err) noexcept {
   conn_ = nullptr;
   c->slot().ptr = nullptr;
   layer_.loop().failed(*c, why, err);
+}
+
+void tcp_control_block::answer_invalid(const tcp_segment& s) noexcept {
+  // A segment that ends at or below RCV.NXT, within a receive buffer of
+  // it, is what a live peer sends (a retransmission whose ACK was lost, a
+  // keepalive or window probe at RCV.NXT - 1, its FIN again in TIME-WAIT):
+  // it is always answered. A forger guessing sequence numbers lands there
+  // with a probability of about a buffer in 2^32.
+  const std::uint32_t end = s.h.seq + s.seg_len();
+  const std::uint32_t zone = std::min<std::uint32_t>(rcv_buf_, 1u << 20);
+  const bool plausible = seq_le(end, rcv_nxt_) && seq_ge(s.h.seq, rcv_nxt_ - zone);
+  const time_point now = layer_.now();
+  if (!plausible) {
+    if (now < last_invalid_ack_ + layer_.config().invalid_ack_interval) {
+      layer_.stats().tcp_invalid_acks_limited.add();
+      return;
+    }
+    last_invalid_ack_ = now;
+  }
+  need_ack();
 }
 
 void tcp_control_block::challenge_ack() noexcept {

@@ -49,6 +49,7 @@ struct inet_stats {
   counter tcp_sack_recoveries;   // recoveries that used the peer's SACK blocks
   counter tcp_ooo_segments;      // segments kept in an out-of-order queue
   counter tcp_challenge_acks;    // RFC 5961 challenge ACKs sent
+  counter tcp_invalid_acks_limited;  // ACKs not sent to out-of-window or PAWS segments (rate limit)
   counter tcp_syn_cookies_sent;
   counter tcp_syn_cookies_ok;    // connections made from a valid cookie
   counter tcp_zero_window_probes;

@@ -64,6 +64,13 @@ struct tcp_config {
   bool sack = true;
   // RFC 5961 section 7: challenge ACKs per second, per stack.
   unsigned challenge_ack_limit = 1000;
+  // The ACKs that answer out-of-window and PAWS-rejected segments: at most
+  // one per connection per this interval (Linux's tcp_invalid_ratelimit),
+  // so that forged segments cannot turn the stack into an ACK generator.
+  // A plausible duplicate (ending within the last receive buffer below
+  // RCV.NXT: a retransmission, a keepalive or window probe, a FIN again in
+  // TIME-WAIT) is always answered. Clamped to [0, 10 s] at start.
+  duration invalid_ack_interval = std::chrono::milliseconds(500);
   // Control blocks per stack (connections, half-open and TIME-WAIT ones);
   // 0: twice the loop's max_connections.
   std::size_t max_control_blocks = 0;

@@ -165,6 +165,10 @@ class tcp_control_block {
   void enter_recovery() noexcept;
   void enter_time_wait() noexcept;
   void challenge_ack() noexcept;
+  // An ACK owed to a segment that was not acceptable (out of window, PAWS):
+  // sent unless it is the connection's second within invalid_ack_interval
+  // and the segment is no plausible duplicate (counted then).
+  void answer_invalid(const tcp_segment& s) noexcept;
   void fail(close_reason why, int err) noexcept;
   void append_in_order(packet* p) noexcept;
 
@@ -261,6 +265,7 @@ class tcp_control_block {
   unsigned retries_ = 0;
   unsigned keepalive_sent_ = 0;
   duration persist_backoff_{};
+  time_point last_invalid_ack_ = time_point::min();  // answer_invalid's rate limit
   time_point last_heard_{};
 
   // The layer's lists: hash chain, pending work (deliver/ACK), TIME-WAIT order.
