@@ -118,6 +118,10 @@ void app_options::declare(cli& args, std::string default_listen) {
                        ts.tcp_delayed_ack);
   args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
   args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive);
+  args.duration_option("--tcp-persist-timeout",
+                       "dpdk: give up a connection whose peer's window stays shut this long with data waiting "
+                       "(default 300s; 1s to 1h)",
+                       ts.tcp_persist_timeout);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }
@@ -136,6 +140,10 @@ std::optional<int> app_options::finish(const cli& args) {
   if (runtime.transport_opts.tcp_delayed_ack >= std::chrono::milliseconds(500)) {
     // RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
     return args.fail("--tcp-delayed-ack must be below 500ms");
+  }
+  if (const auto pt = runtime.transport_opts.tcp_persist_timeout;
+      pt != std::chrono::nanoseconds::zero() && (pt < std::chrono::seconds(1) || pt > std::chrono::hours(1))) {
+    return args.fail("--tcp-persist-timeout must be between 1s and 1h");
   }
   if (runtime.loop.flush_each_event && runtime.transport != "auto" && runtime.transport != "epoll") {
     return args.fail("--flush=event is supported on epoll only");

@@ -1202,6 +1202,50 @@ TEST_F(tcp_peer, a_zero_window_is_probed_with_back_off_until_it_opens) {
   EXPECT_EQ(v[0].payload, "waiting data");
 }
 
+// Issue 20 item 6: a peer that answers every window probe with a zero
+// window kept the connection forever (probes back off to 60 s and never
+// give up). The persist state now ends after persist_timeout, counted.
+TEST_F(tcp_peer, regression_a_window_shut_forever_is_given_up_after_the_persist_timeout) {
+  tcfg.persist_timeout = 10s;
+  make();
+  listen(server);
+  accept(false, 0);
+  in(ACK, {}, 0);
+  step();
+  ASSERT_TRUE(conn(server)->write("never taken"));
+  step();
+  (void)out();
+  // The peer answers every probe, always with a zero window.
+  int probes = 0;
+  for (int i = 0; i < 90 && server.closes == 0; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.has(RST)) continue;
+      ++probes;
+      in(ACK, {}, 0);
+      step();
+    }
+  }
+  EXPECT_EQ(server.closes, 0) << "9 s in: still probing";
+  EXPECT_GE(probes, 5);
+  std::vector<fr::decoded> sent;
+  for (int i = 0; i < 30 && server.closes == 0; ++i) {
+    advance(100ms);
+    for (auto& d : out()) sent.push_back(d);
+  }
+  for (int i = 0; i < 40 && server.closes == 0; ++i) {
+    advance(1s);
+    for (auto& d : out()) sent.push_back(d);
+  }
+  EXPECT_EQ(server.closes, 1) << "given up";
+  EXPECT_EQ(server.error, ETIMEDOUT);
+  EXPECT_EQ(stats().tcp_persist_timeouts.get(), 1u);
+  EXPECT_EQ(state(), tcp_state::closed);
+  ASSERT_FALSE(sent.empty());
+  EXPECT_TRUE(sent.back().has(RST)) << "the peer is told";
+  EXPECT_LE(l->now() - time_point{1s}, 1min) << "within the timeout plus one backed-off probe interval";
+}
+
 TEST_F(tcp_peer, delayed_ack_waits_for_a_second_segment_or_the_timer) {
   tcfg.delayed_ack = 40ms;
   make();

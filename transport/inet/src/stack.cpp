@@ -751,6 +751,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"tcp_ooo_segments", &stats_.tcp_ooo_segments},
       {"tcp_challenge_acks", &stats_.tcp_challenge_acks},
       {"tcp_invalid_acks_limited", &stats_.tcp_invalid_acks_limited},
+      {"tcp_persist_timeouts", &stats_.tcp_persist_timeouts},
       {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
       {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
       {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},

@@ -1086,8 +1086,12 @@ void tcp_control_block::arm_persist() noexcept {
   if (mode_ == rtx_mode::persist && rtx_timer_.armed()) return;
   if (mode_ == rtx_mode::retransmit && rtx_timer_.armed() && flight() != 0) return;
   mode_ = rtx_mode::persist;
-  // RFC 9293 3.8.6.1: probe with exponential back-off.
-  if (persist_backoff_ == duration::zero()) persist_backoff_ = rtt_.rto();
+  // RFC 9293 3.8.6.1: probe with exponential back-off. A zero back-off
+  // marks a fresh persist state (the window opened since the last one).
+  if (persist_backoff_ == duration::zero()) {
+    persist_backoff_ = rtt_.rto();
+    persist_since_ = layer_.now();
+  }
   layer_.loop().timers().arm_after(rtx_timer_, persist_backoff_);
 }
 
@@ -1115,6 +1119,16 @@ void tcp_control_block::on_rtx_timer() noexcept {
         sws_override_ = true;
         output();
         sws_override_ = false;
+        return;
+      }
+      if (layer_.now() - persist_since_ >= cfg.persist_timeout) {
+        // The window stayed shut too long: whoever holds it shut (a dead
+        // reader, or a peer that means to keep us) does not keep us.
+        st.tcp_persist_timeouts.add();
+        fail(close_reason::io_error, ETIMEDOUT);
+        send_reset();
+        state_ = tcp_state::closed;
+        layer_.destroy(this);
         return;
       }
       // A window probe: one byte beyond the window, not counted as sent

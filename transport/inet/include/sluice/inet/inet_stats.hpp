@@ -50,6 +50,7 @@ struct inet_stats {
   counter tcp_ooo_segments;      // segments kept in an out-of-order queue
   counter tcp_challenge_acks;    // RFC 5961 challenge ACKs sent
   counter tcp_invalid_acks_limited;  // ACKs not sent to out-of-window or PAWS segments (rate limit)
+  counter tcp_persist_timeouts;  // connections given up on: the peer's window stayed shut too long
   counter tcp_syn_cookies_sent;
   counter tcp_syn_cookies_ok;    // connections made from a valid cookie
   counter tcp_zero_window_probes;

@@ -38,6 +38,14 @@ struct tcp_config {
   // Give up after this many retransmissions of the same data (RFC 9293
   // 3.8.3's R2), of a SYN, or of a SYN-ACK.
   unsigned max_retransmits = 15;
+  // A peer that keeps answering window probes with a zero window would
+  // hold the connection (and its send queue) forever: once its window has
+  // stayed shut this long with data waiting, the connection is given up
+  // (ETIMEDOUT, RST; tcp_persist_timeouts), as Linux gives up a persist
+  // state with TCP_USER_TIMEOUT. --tcp-persist-timeout; 1 s to 1 h.
+  duration persist_timeout = std::chrono::seconds(300);
+  static constexpr duration min_persist_timeout = std::chrono::seconds(1);
+  static constexpr duration max_persist_timeout = std::chrono::hours(1);
   unsigned syn_retries = 6;
   unsigned synack_retries = 5;
   // TIME-WAIT lasts 2 MSL (RFC 9293 3.6.1); MSL 30 s.

@@ -265,6 +265,7 @@ class tcp_control_block {
   unsigned retries_ = 0;
   unsigned keepalive_sent_ = 0;
   duration persist_backoff_{};
+  time_point persist_since_{};  // when the peer's window was found shut (persist_timeout)
   time_point last_invalid_ack_ = time_point::min();  // answer_invalid's rate limit
   time_point last_heard_{};
 
