@@ -346,6 +346,44 @@ TEST_F(stack_test, fragmented_datagrams_are_reassembled_and_echoed_fragmented) {
   EXPECT_EQ(stats().fragments_out.get(), 4u);
 }
 
+// Issue 20 item 2, through the stack: 40 junk first fragments (never
+// completed, from one forged source on the link) used to hold all 32
+// reassembly slots for 10 s; the fragmented echo right after them must work.
+TEST_F(stack_test, regression_junk_first_fragments_do_not_stop_a_fragmented_echo) {
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  const std::string junk(1480, 'j');
+  for (std::uint16_t id = 0; id < 40; ++id) {
+    in(fr::ethernet(our_mac(), peer_mac, 0x0800,
+                    fr::ipv4(fr::ip("10.0.0.66"), our_ip, 17, junk, {.id = static_cast<std::uint16_t>(500 + id),
+                                                                       .more_fragments = true})));
+    if (id % 16 == 15) step();
+  }
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(st().reassembler().in_progress(), 32u);
+  const std::string payload(3000, 'r');
+  const std::string l4 = fr::udp(peer_ip, our_ip, 4242, 7, payload);
+  for (std::size_t off = 0; off < l4.size(); off += 1480) {
+    const std::size_t n = std::min<std::size_t>(1480, l4.size() - off);
+    in(fr::ethernet(our_mac(), peer_mac, 0x0800,
+                    fr::ipv4(peer_ip, our_ip, 17, l4.substr(off, n),
+                             {.id = 99, .fragment_offset = static_cast<std::uint16_t>(off),
+                              .more_fragments = off + n < l4.size()})));
+  }
+  clock.advance(1ms);
+  step();
+  EXPECT_EQ(out().size(), 3u) << "the echo, fragmented again";
+  EXPECT_EQ(stats().reassembled.get(), 1u);
+  EXPECT_EQ(stats().frag_evictions.get(), 9u) << "8 junk beyond the table, and one for the echo";
+  EXPECT_EQ(stats().dropped(drop_reason::frag_evicted), 9u);
+  EXPECT_EQ(stats().dropped(drop_reason::frag_table_full), 0u);
+  // The junk times out; nothing is leaked (TearDown counts the buffers).
+  clock.advance(11s);
+  step(2);
+  EXPECT_EQ(st().reassembler().in_progress(), 0u);
+}
+
 TEST_F(stack_test, a_big_ping_is_reassembled_and_answered) {
   introduce();
   std::string data(3000, 'p');

@@ -733,6 +733,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"udp_out", &stats_.udp_out},
       {"fragments_in", &stats_.fragments_in},
       {"reassembled", &stats_.reassembled},
+      {"frag_evictions", &stats_.frag_evictions},
       {"fragments_out", &stats_.fragments_out},
       {"tx_in_place", &stats_.tx_in_place},
       {"tx_copied", &stats_.tx_copied},

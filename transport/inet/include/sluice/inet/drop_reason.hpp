@@ -61,8 +61,9 @@ namespace sluice::inet {
   X(frag_overlap)           /* overlaps a fragment already held: the datagram is dropped */    \
   X(frag_duplicate)         /* the same fragment again */                                       \
   X(frag_too_many)          /* more fragments than one datagram may have */                     \
-  X(frag_table_full)        /* no free reassembly slot */                                       \
-  X(frag_memory)            /* the reassembly memory limit is reached */                        \
+  X(frag_table_full)        /* no free reassembly slot (and none to evict) */                   \
+  X(frag_memory)            /* the reassembly memory limit is reached by this datagram alone */ \
+  X(frag_evicted)           /* its datagram was evicted for room (the heaviest source's oldest) */ \
   X(frag_timeout)           /* a datagram not completed in time (one count per fragment) */    \
   X(icmp_truncated)                                                                              \
   X(icmp_bad_checksum)                                                                           \

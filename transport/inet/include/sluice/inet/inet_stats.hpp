@@ -30,6 +30,7 @@ struct inet_stats {
   counter udp_out;
   counter fragments_in;
   counter reassembled;
+  counter frag_evictions;        // datagrams in progress evicted to make room (slots or memory)
   counter fragments_out;         // outgoing datagrams cut into fragments (counted per fragment)
   counter tx_in_place;           // replies sent in the buffer the request came in (no copy)
   counter tx_copied;             // outgoing payloads copied into a fresh buffer
