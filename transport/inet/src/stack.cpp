@@ -137,18 +137,29 @@ void stack::handle_arp(packet* p, const ethernet_header& eth) noexcept {
     return drop(p, drop_reason::arp_bad_sender);
   }
   if (m.sender_ip == ifc.address) return drop(p, drop_reason::arp_conflict);
+  // Only our link's hosts are neighbours: a sender from another subnet
+  // would be a cache entry we never use (and a way to flood the table).
+  if (m.sender_ip != 0 && !ifc.on_link(m.sender_ip) && m.sender_ip != ifc.gateway) {
+    return drop(p, drop_reason::arp_off_subnet);
+  }
   const bool for_us = m.target_ip == ifc.address;
   // RFC 826's merge: update a neighbour we know; add it only if it talks to
-  // us. A probe (sender 0.0.0.0, RFC 5227) teaches nothing.
+  // us. A probe (sender 0.0.0.0, RFC 5227) teaches nothing. A live
+  // neighbour's MAC is not replaced on one message's word: the known MAC
+  // is asked first (arp_cache, "Forgery and floods").
   if (m.sender_ip != 0) {
     const mac_address learned = m.sender_mac;
-    const bool changed = arp_.learn(m.sender_ip, learned, loop_.now(), for_us, [this, learned](packet* q) {
+    const auto r = arp_.learn_from_wire(m.sender_ip, learned, loop_.now(), for_us, [this, learned](packet* q) {
       learned.store(q->data());
       queue_tx(q);
     });
-    if (changed) {
+    if (r.changed) {
       stats_.arp_learned.add();
       tell_peers(m.sender_ip, learned);
+    }
+    if (r.probe) {
+      send_arp(arp_op_request, r.probe_to, r.probe_to, m.sender_ip);
+      schedule_maintenance();
     }
   }
   if (!for_us) return drop(p, drop_reason::arp_not_for_us);
@@ -652,7 +663,13 @@ void stack::schedule_maintenance() noexcept {
 
 void stack::on_maintenance() noexcept {
   const time_point now = loop_.now();
-  arp_.tick(now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); });
+  arp_.tick(
+      now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); },
+      [this](std::uint32_t ip, const mac_address& known) { send_arp(arp_op_request, known, known, ip); },
+      [this](std::uint32_t ip, const mac_address& taken) {
+        stats_.arp_learned.add();
+        tell_peers(ip, taken);
+      });
   reasm_.expire(now);
   schedule_maintenance();
   (void)flush();
@@ -728,6 +745,10 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"arp_learned", &stats_.arp_learned},
       {"arp_learned_from_peers", &stats_.arp_learned_from_peers},
       {"arp_expired", &stats_.arp_expired},
+      {"arp_conflicts", &stats_.arp_conflicts},
+      {"arp_confirmed", &stats_.arp_confirmed},
+      {"arp_reassigned", &stats_.arp_reassigned},
+      {"arp_pending_evicted", &stats_.arp_pending_evicted},
       {"icmp_echo_replies", &stats_.icmp_echo_replies},
       {"udp_in", &stats_.udp_in},
       {"udp_out", &stats_.udp_out},

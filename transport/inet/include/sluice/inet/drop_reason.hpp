@@ -22,6 +22,7 @@ namespace sluice::inet {
   X(arp_bad_sender)         /* sender MAC a group address, or sender IP zero/broadcast/multicast */ \
   X(arp_not_for_us)         /* asks for, or answers, another address */                         \
   X(arp_conflict)           /* someone else claims our address */                               \
+  X(arp_off_subnet)         /* the sender is not on our subnet (nor our gateway): not learned */ \
   X(arp_table_full)         /* no cache slot for a new neighbour */                             \
   X(arp_pending_full)       /* too many packets waiting for address resolution */               \
   X(arp_unresolved)         /* a neighbour never answered: its waiting packets go */            \

@@ -24,6 +24,10 @@ struct inet_stats {
   counter arp_learned;           // new or changed neighbours (from the wire)
   counter arp_learned_from_peers;  // the same, told by another loop
   counter arp_expired;           // entries found stale and resolved again
+  counter arp_conflicts;         // a live neighbour's address claimed by another MAC (probed, not taken)
+  counter arp_confirmed;         // ... and the known MAC answered the probe: kept
+  counter arp_reassigned;        // ... and the known MAC stayed silent: the claimant taken
+  counter arp_pending_evicted;   // held packets given up for another neighbour's (full queue or table)
 
   counter icmp_echo_replies;
   counter udp_in;
