@@ -15,6 +15,11 @@ route, so a mistake fails instead of leaking traffic out of the machine.
                                 with curl and wrk, a transfer each way under loss, delay
                                 and reordering (tc netem, or the relay below without it)
   dpdk_netns_test.py gateway    sluice-gateway on DPDK, kernel sluice-httpd upstreams
+  dpdk_netns_test.py attack     the stack under attack (issue 20), over net_tap: a scapy SYN
+                                flood while kernel clients echo 100 kB each through SYN
+                                cookies (fast, and the kernel's PAWSEstab does not rise);
+                                a forged ARP reply that must not redirect a live neighbour;
+                                40 junk first fragments, then a fragmented UDP echo
   dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves
@@ -866,6 +871,170 @@ def tcp_exercise(kind, echo, httpd):
     netem_exercise(kind, echo, netem_bytes(), 60)
 
 
+# ---- issue 20: the stack under attack -----------------------------------------------------------
+
+def kernel_tcp_ext(name):
+    """A TcpExt counter of this namespace's kernel (/proc/net follows the
+    calling thread's namespace)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        if head.startswith("TcpExt:"):
+            return dict(zip(head.split()[1:], (int(v) for v in vals.split()[1:]))).get(name, 0)
+    return 0
+
+
+def timed_echo(kif, payload, timeout_s=5.0):
+    """One kernel TCP client: connect, send payload, read it back. Returns
+    (exact, seconds from connect to the last byte back)."""
+    import threading
+    s = tcp_socket(kif)
+    s.settimeout(timeout_s)
+    t0 = time.monotonic()
+    try:
+        s.connect((APP_IP, ECHO_PORT))
+        sender = threading.Thread(target=lambda: s.sendall(payload))
+        sender.start()
+        got = bytearray()
+        while len(got) < len(payload):
+            d = s.recv(262144)
+            if not d:
+                break
+            got += d
+        sender.join(timeout_s)
+        return bytes(got) == payload, time.monotonic() - t0
+    except OSError:
+        return False, time.monotonic() - t0
+    finally:
+        s.close()
+
+
+def attack_exercise(echo):
+    from scapy.all import ARP, IP, Ether, Raw
+    import threading
+    rng = random.Random(2020)
+    with netns(f"sla{os.getpid()}"):
+        kif, vdev = setup_link("tap", True)
+        # ---- (1) SYN cookies under a flood, (3) a forged ARP reply.
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"])
+        try:
+            if not check(a.wait_ready(), "attack: sluice-echo (TCP) starts on DPDK"):
+                log(a.text())
+                return
+            setup_link("tap", False)
+            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            keeper = tcp_socket(kif)
+            keeper.settimeout(5)
+            keeper.connect((APP_IP, ECHO_PORT))
+            keeper.sendall(b"hello")
+            check(keeper.recv(100) == b"hello", "attack: a long-lived connection echoes")
+
+            # The flood fills both loops' SYN queues (1024 each) from sources
+            # on the link that never answer ARP, and goes on while the
+            # clients come: they get SYN cookies.
+            frames = syn_flood_frames(a.mac, kif_mac, 8000, rng)
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            raw.bind((kif, 0))
+            queue_full = threading.Event()
+
+            def flood():
+                for i, f in enumerate(frames):
+                    try:
+                        raw.send(f)
+                    except OSError:
+                        time.sleep(0.001)  # the interface queue is full: let it drain
+                    if i == 4000:
+                        queue_full.set()
+                queue_full.set()
+
+            paws_before = kernel_tcp_ext("PAWSEstab")
+            ft = threading.Thread(target=flood)
+            ft.start()
+            queue_full.wait(60)
+            times, exact = [], 0
+            for _ in range(20):
+                ok, secs = timed_echo(kif, rng.randbytes(100_000))
+                exact += ok
+                times.append(secs)
+            ft.join(60)
+            raw.close()
+            paws = kernel_tcp_ext("PAWSEstab") - paws_before
+            check(exact == 20 and max(times) < 0.1,
+                  f"attack: 20 kernel clients echo 100 kB each during a flood of {len(frames)} spoofed SYNs, "
+                  f"each within 0.1 s ({exact} exact; slowest {max(times) * 1000:.1f} ms, median "
+                  f"{sorted(times)[10] * 1000:.1f} ms)")
+            check(paws == 0, f"attack: the kernel's PAWSEstab did not rise ({paws})")
+
+            # A forged reply claims the kernel's address for another MAC.
+            forged = "02:00:00:00:66:66"
+            arp = bytes(Ether(dst=a.mac, src=forged) /
+                        ARP(op=2, hwsrc=forged, psrc=KERNEL_IP, hwdst=a.mac, pdst=APP_IP))
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            raw.bind((kif, 0))
+            for _ in range(3):
+                raw.send(arp)
+            raw.close()
+            keeper.sendall(b"after the forgery")
+            got = b""
+            try:
+                while len(got) < 17:
+                    d = keeper.recv(100)
+                    if not d:
+                        break
+                    got += d
+            except OSError as e:
+                got += f" ({e})".encode()
+            check(got == b"after the forgery", f"attack: a forged ARP reply does not redirect a live neighbour "
+                  f"({got!r})")
+            ok, secs = timed_echo(kif, rng.randbytes(10_000))
+            check(ok, f"attack: new clients are still served after the forgery ({secs * 1000:.1f} ms)")
+            keeper.close()
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"attack: SIGTERM stops sluice-echo cleanly (exit {rc})")
+        for name in ("tcp_syn_cookies_sent", "tcp_syn_cookies_ok", "tcp_invalid_acks_limited", "arp_conflicts",
+                     "arp_confirmed", "arp_reassigned", "arp_pending_evicted", "drop.arp_pending_full",
+                     "drop.arp_table_full", "drop.tcp_paws"):
+            log(f"  {name}: {total(metrics, 'inet.' + name)}")
+        check(total(metrics, "inet.tcp_syn_cookies_ok") >= 20,
+              f"attack: the clients came in through SYN cookies ({total(metrics, 'inet.tcp_syn_cookies_ok')})")
+        check(total(metrics, "inet.arp_conflicts") >= 1 and total(metrics, "inet.arp_confirmed") >= 1
+              and total(metrics, "inet.arp_reassigned") == 0,
+              f"attack: the claim was counted ({total(metrics, 'inet.arp_conflicts')}) and the kernel confirmed "
+              f"its MAC ({total(metrics, 'inet.arp_confirmed')})")
+
+        # ---- (2) junk first fragments, then a fragmented UDP echo. One loop,
+        # so that the junk and the echo share a reassembly table.
+        u = app(echo, vdev, extra=["--udp", f"--listen=0.0.0.0:{PORT}"], cores=1)
+        try:
+            if not check(u.wait_ready(), "attack: sluice-echo (UDP, 1 loop) starts on DPDK"):
+                log(u.text())
+                return
+            setup_link("tap", False)
+            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            junk = [bytes(Ether(dst=u.mac, src=kif_mac) /
+                          IP(src="10.77.0.9", dst=APP_IP, id=1000 + i, flags="MF", proto=17) / Raw(b"j" * 1480))
+                    for i in range(40)]
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            raw.bind((kif, 0))
+            for f in junk:
+                raw.send(f)
+            raw.close()
+            socks = kernel_sockets(1, kif)
+            e, lost, wrong = udp_echo_round(socks, [3000], rng, timeout_s=2.0, tries=1)
+            check(e == 1 and wrong == 0, f"attack: a fragmented UDP echo succeeds after 40 junk first fragments "
+                  f"({e} exact, {lost} lost)")
+            socks[0].close()
+        finally:
+            rc, metrics = u.stop()
+            u.kill()
+        check(rc == 0, f"attack: SIGTERM stops the UDP sluice-echo cleanly (exit {rc})")
+        check(total(metrics, "inet.frag_evictions") >= 9 and total(metrics, "inet.drop.frag_table_full") == 0,
+              f"attack: the junk was evicted (frag_evictions {total(metrics, 'inet.frag_evictions')}, "
+              f"frag_table_full {total(metrics, 'inet.drop.frag_table_full')})")
+
+
 def gateway_exercise(gateway, httpd):
     """sluice-gateway on DPDK (tap): clients and upstreams both behind the one
     port, the upstreams kernel sluice-httpd processes on the namespace side."""
@@ -971,7 +1140,7 @@ def main():
         loss, delay_ms, reorder = (float(x) for x in os.environ.get("SLUICE_RELAY", "0.02,5,0.25").split(","))
         relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
         return
-    modes = ("tap", "af_packet", "preflight", "tcp_tap", "tcp_af_packet", "gateway")
+    modes = ("tap", "af_packet", "preflight", "tcp_tap", "tcp_af_packet", "gateway", "attack")
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
@@ -982,7 +1151,7 @@ def main():
     for need, path in (("tcp_", httpd), ("gateway", httpd), ("gateway", gateway)):
         if kind.startswith(need) and not os.path.exists(path):
             skip(f"{path or 'the app'} is not built (SLUICE_HTTPD / SLUICE_GATEWAY)")
-    if kind in ("tap", "tcp_tap", "gateway") and not os.path.exists("/dev/net/tun"):
+    if kind in ("tap", "tcp_tap", "gateway", "attack") and not os.path.exists("/dev/net/tun"):
         skip("no /dev/net/tun: net_tap cannot run here")
     started = time.monotonic()
     if kind == "preflight":
@@ -991,6 +1160,8 @@ def main():
         tcp_exercise(kind[4:], echo, httpd)
     elif kind == "gateway":
         gateway_exercise(gateway, httpd)
+    elif kind == "attack":
+        attack_exercise(echo)
     else:
         exercise(kind, echo)
     log(f"{kind}: {len(failures)} failure(s) in {time.monotonic() - started:.1f}s")
