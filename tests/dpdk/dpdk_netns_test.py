@@ -1034,6 +1034,83 @@ def attack_exercise(echo):
               f"attack: the junk was evicted (frag_evictions {total(metrics, 'inet.frag_evictions')}, "
               f"frag_table_full {total(metrics, 'inet.drop.frag_table_full')})")
 
+        pmtu_exercise(echo, vdev)
+
+
+def pmtu_exercise(echo, vdev, size=10_000_000, deadline_s=90):
+    """(5) Path MTU discovery: the client sits in a second namespace behind
+    this one's kernel, which forwards to it over a route locked to MTU 1000
+    and answers our larger DF segments with ICMP frag-needed. Both ends
+    have 1500-byte links, so the client's MSS says nothing about the path."""
+    import threading
+    client_ns = f"slc{os.getpid()}"
+    client_ip, router_ip = "10.78.0.2", "10.78.0.1"
+    run("ip", "netns", "add", client_ns)
+    try:
+        run("ip", "link", "add", "sr0", "type", "veth", "peer", "name", "sr1")
+        run("ip", "link", "set", "sr1", "netns", client_ns)
+        run("ip", "addr", "add", f"{router_ip}/24", "dev", "sr0")
+        run("ip", "link", "set", "sr0", "up")
+        ns = ("ip", "netns", "exec", client_ns)
+        run(*ns, "ip", "link", "set", "lo", "up")
+        run(*ns, "ip", "addr", "add", f"{client_ip}/24", "dev", "sr1")
+        run(*ns, "ip", "link", "set", "sr1", "up")
+        run(*ns, "ip", "route", "add", "10.77.0.0/24", "via", router_ip)
+        run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}", f"--gateway={KERNEL_IP}"])
+        try:
+            if not check(a.wait_ready(), "attack: sluice-echo (TCP, with a gateway) starts on DPDK"):
+                log(a.text())
+                return
+            setup_link("tap", False)
+            run("ip", "route", "replace", "10.78.0.0/24", "dev", "sr0", "mtu", "lock", "1000")
+            # The client's socket is made inside its namespace (a socket
+            # keeps the namespace it was made in).
+            home = os.open("/proc/self/ns/net", os.O_RDONLY)
+            try:
+                enter_netns(f"/var/run/netns/{client_ns}")
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            finally:
+                libc.setns(home, CLONE_NEWNET)
+                os.close(home)
+            s.settimeout(10)
+            payload = random.Random(1191).randbytes(size)
+            t0 = time.monotonic()
+            got_hash, got = None, 0
+            try:
+                s.connect((APP_IP, ECHO_PORT))
+                sender = threading.Thread(target=lambda: s.sendall(payload), daemon=True)
+                sender.start()
+                import hashlib
+                h = hashlib.sha256()
+                end = time.monotonic() + deadline_s
+                while got < size and time.monotonic() < end:
+                    d = s.recv(1 << 20)
+                    if not d:
+                        break
+                    h.update(d)
+                    got += len(d)
+                got_hash = h.digest()
+            except OSError as e:
+                log(f"  pmtu client: {e}")
+            finally:
+                s.close()
+            secs = time.monotonic() - t0
+            import hashlib
+            check(got == size and got_hash == hashlib.sha256(payload).digest(),
+                  f"attack: a {size // 1_000_000} MB echo over a path with a 1000-byte MTU completes "
+                  f"({got} bytes back in {secs:.1f}s)")
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"attack: SIGTERM stops sluice-echo (gateway) cleanly (exit {rc})")
+        check(total(metrics, "inet.tcp_pmtu_updates") >= 1,
+              f"attack: ICMP frag-needed lowered the path MSS (tcp_pmtu_updates "
+              f"{total(metrics, 'inet.tcp_pmtu_updates')}, icmp_unverified "
+              f"{total(metrics, 'inet.drop.icmp_unverified')}, timeouts {total(metrics, 'inet.tcp_timeouts')})")
+    finally:
+        run("ip", "netns", "del", client_ns, check_rc=False)
+
 
 def gateway_exercise(gateway, httpd):
     """sluice-gateway on DPDK (tap): clients and upstreams both behind the one

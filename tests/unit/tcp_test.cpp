@@ -231,6 +231,7 @@ struct tcp_peer : ::testing::Test {
     if (!seq) peer_seq += static_cast<std::uint32_t>(payload.size()) + ((flags & (SYN | FIN)) != 0 ? 1u : 0u);
   }
 
+  void in_frame(const std::string& frame) { ASSERT_TRUE(fr::send(*peer, frame)); }
   std::string syn_options(bool ts, int wscale = 7, bool sack = true) {
     std::string o = fr::tcp_option_mss(1460);
     if (sack) o += fr::tcp_option_sack_permitted();
@@ -844,6 +845,80 @@ TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {
   EXPECT_EQ(stats().dropped(drop_reason::tcp_paws), 1u);
 }
 
+
+// Issue 20 item 5: every ICMP error was ignored, so a connection over a path
+// with a smaller MTU stalled (our DF segments were dropped by the router).
+// Now a frag-needed that quotes a segment in flight (RFC 5927 4.1) lowers the
+// path MSS (RFC 1191) and what is in flight is resent at once at the new size;
+// one that quotes anything else changes nothing.
+TEST_F(tcp_peer, regression_icmp_frag_needed_lowers_the_path_mss_and_resends) {
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(6000, 5);
+  ASSERT_TRUE(conn(server)->write(data));
+  step();
+  std::vector<std::string> raw = fr::receive_all(*peer);
+  ASSERT_GE(raw.size(), 2u);
+  const fr::decoded first = fr::decode(raw[0]);
+  ASSERT_EQ(first.payload.size(), 1448u) << "MSS 1460 less the timestamp option";
+  EXPECT_NE(std::to_integer<unsigned>(static_cast<std::byte>(raw[0][14 + 6])) & 0x40u, 0u) << "DF is set";
+  const std::uint32_t una = first.seq;
+  const std::uint32_t router = fr::ip("10.0.0.254");
+  auto frag_needed = [&](std::string quoted, std::uint16_t mtu) {
+    in_frame(fr::ethernet(wire->mac(memory_wire::side::a), peer_mac, 0x0800,
+                          fr::ipv4(router, our_ip, 1, fr::icmp(3, 4, 0, mtu, quoted))));
+  };
+  // A forged one: the quoted sequence number is not in flight.
+  std::string forged = raw[0].substr(14, 28);
+  forged[24] = static_cast<char>(forged[24] ^ 0x40);
+  frag_needed(forged, 1000);
+  step();
+  EXPECT_TRUE(fr::receive_all(*peer).empty()) << "nothing resent";
+  EXPECT_EQ(stats().dropped(drop_reason::icmp_unverified), 1u);
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 0u);
+  // The router's: the first segment did not fit a 1000-byte link.
+  frag_needed(raw[0].substr(14, 28), 1000);
+  step();
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 1u);
+  std::map<std::uint32_t, std::string> got;
+  auto take = [&](const std::vector<fr::decoded>& v) {
+    for (const auto& d : v) {
+      EXPECT_LE(d.payload.size(), 1000u - 40 - 12) << "every segment fits the path";
+      if (!d.payload.empty()) got[d.seq] = d.payload;
+    }
+  };
+  std::vector<fr::decoded> resent = out();
+  ASSERT_FALSE(resent.empty()) << "resent at once, not after the RTO";
+  EXPECT_EQ(resent[0].seq, una) << "from the first unacknowledged byte";
+  take(resent);
+  // The peer takes what came (in order) until the whole stream is there.
+  for (int i = 0; i < 20; ++i) {
+    std::uint32_t next = una;
+    for (auto it = got.find(next); it != got.end(); it = got.find(next)) next += static_cast<std::uint32_t>(it->second.size());
+    if (next - una == data.size()) break;
+    peer_ts += 1;
+    in(ACK, {}, 65535, {}, {}, next);
+    step();
+    take(out());
+  }
+  std::string stream;
+  for (std::uint32_t next = una; got.count(next) != 0;) {
+    stream += got[next];
+    next += static_cast<std::uint32_t>(got[next].size());
+  }
+  EXPECT_EQ(stream, data);
+  EXPECT_EQ(stats().tcp_timeouts.get(), 0u);
+  // A report below 552 bytes (an attacker's 68) is taken as 552.
+  ASSERT_TRUE(conn(server)->write(pattern(3000, 6)));
+  step();
+  raw = fr::receive_all(*peer);
+  ASSERT_FALSE(raw.empty());
+  frag_needed(raw[0].substr(14, 28), 68);
+  step();
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 2u);
+  for (const auto& d : out()) EXPECT_LE(d.payload.size(), 552u - 40 - 12);
+}
 
 // ---- retransmission and recovery -----------------------------------------------------------------
 

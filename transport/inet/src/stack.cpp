@@ -324,6 +324,33 @@ void stack::handle_udp(const l4_data& d) noexcept {
   s->get_handler().on_datagram_chain(*s, from, payload);
 }
 
+void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
+  // RFC 1191: type 3 code 4, the next-hop MTU in bytes 6-7, then the IP
+  // header and at least 8 bytes of the datagram that did not fit (ours).
+  const std::byte* m = first->data();
+  const std::size_t n = first->size();
+  if (n < icmp_header_len + ipv4_min_header_len + 8) return drop_all(d, drop_reason::icmp_truncated);
+  const std::byte* q = m + icmp_header_len;
+  const std::size_t ihl = static_cast<std::size_t>(std::to_integer<unsigned>(q[0]) & 0xfu) * 4;
+  if ((std::to_integer<unsigned>(q[0]) >> 4) != 4 || ihl < ipv4_min_header_len || n < icmp_header_len + ihl + 8) {
+    return drop_all(d, drop_reason::icmp_truncated);
+  }
+  const std::uint8_t protocol = std::to_integer<std::uint8_t>(q[9]);
+  const std::uint32_t quoted_src = load_be32(q + 12);
+  if (protocol != ip_protocol_tcp || quoted_src != opts_.iface.address) {
+    return drop_all(d, drop_reason::icmp_unverified);  // only TCP keeps a path MSS
+  }
+  const std::byte* t = q + ihl;
+  const bool valid = tcp_.frag_needed(load_be32(q + 16), load_be16(t), load_be16(t + 2), load_be32(t + 4),
+                                      load_be16(m + 6), load_be16(q + 2));
+  if (!valid) return drop_all(d, drop_reason::icmp_unverified);
+  if (d.single != nullptr) {
+    segment_unref(&d.single->seg);
+  } else {
+    for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+  }
+}
+
 void stack::handle_icmp(const l4_data& d) noexcept {
   auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
   packet* first = at(0);
@@ -336,6 +363,9 @@ void stack::handle_icmp(const l4_data& d) noexcept {
     total += at(i)->size();
   }
   if (c.finish() != 0) return drop_all(d, drop_reason::icmp_bad_checksum);
+  if (ih.type == icmp_dest_unreachable && ih.code == icmp_code_frag_needed && d.ip->dst == opts_.iface.address) {
+    return handle_frag_needed(d, first);
+  }
   // Echo requests to our own address only: broadcast pings go unanswered.
   if (ih.type != icmp_echo_request || ih.code != 0 || d.ip->dst != opts_.iface.address) {
     return drop_all(d, drop_reason::icmp_ignored);
@@ -487,6 +517,10 @@ void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst,
   h.more_fragments = more;
   h.ttl = opts_.ttl;
   h.protocol = protocol;
+  // TCP segments carry DF: a router that cannot forward one says so
+  // (ICMP frag-needed, RFC 1191) and the connection's path MSS shrinks;
+  // datagrams may be fragmented on the way, as the kernel's UDP allows.
+  h.dont_fragment = protocol == ip_protocol_tcp;
   h.src = opts_.iface.address;
   h.dst = dst;
   write_ipv4(iph, h, !caps_.tx_ipv4_checksum);
@@ -774,6 +808,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"tcp_challenge_acks", &stats_.tcp_challenge_acks},
       {"tcp_invalid_acks_limited", &stats_.tcp_invalid_acks_limited},
       {"tcp_persist_timeouts", &stats_.tcp_persist_timeouts},
+      {"tcp_pmtu_updates", &stats_.tcp_pmtu_updates},
       {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
       {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
       {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},

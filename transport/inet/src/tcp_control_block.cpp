@@ -36,6 +36,7 @@ tcp_control_block::tcp_control_block(tcp_layer& layer, const tcp_tuple& tuple, s
     : layer_(layer),
       tuple_(tuple),
       our_mss_(static_cast<std::uint16_t>(mss)),
+      path_mss_(mss),
       rtt_(layer.config().initial_rto, layer.config().min_rto, layer.config().max_rto, std::chrono::milliseconds(1)),
       cc_(layer.config().congestion, mss) {
   rx_.set_pool(&layer.loop().pool());
@@ -132,7 +133,7 @@ void tcp_control_block::established() noexcept {
 
 std::uint32_t tcp_control_block::send_mss() const noexcept {
   // RFC 9293 3.7.1: Eff.snd.MSS, less the timestamp option every segment carries.
-  const std::uint32_t base = std::min<std::uint32_t>(peer_mss_, our_mss_);
+  const std::uint32_t base = std::min<std::uint32_t>({peer_mss_, our_mss_, path_mss_});
   return base - (ts_ok_ ? ts_option_len : 0);
 }
 
@@ -707,6 +708,43 @@ void tcp_control_block::answer_invalid(const tcp_segment& s) noexcept {
     last_invalid_ack_ = now;
   }
   need_ack();
+}
+
+bool tcp_control_block::frag_needed(std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept {
+  // RFC 5927 4.1: only a segment we have in flight is evidence; anything
+  // else may be forged (or very old) and changes nothing.
+  if (seq_lt(seq, snd_una_) || seq_ge(seq, snd_max_)) return false;
+  if (mtu < 68 || mtu >= quoted_len) {
+    // RFC 1191 section 5: a router that does not report its MTU (or a
+    // report that makes no sense): the next plateau below what was sent.
+    constexpr std::uint32_t plateaus[] = {32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68};
+    mtu = 68;
+    for (const std::uint32_t p : plateaus) {
+      if (p < quoted_len) {
+        mtu = p;
+        break;
+      }
+    }
+  }
+  mtu = std::max(mtu, min_path_mtu);
+  const std::uint32_t mss = mtu - 40;  // IPv4 and TCP headers without options
+  if (mss >= path_mss_) return true;   // valid, but nothing new
+  path_mss_ = mss;
+  layer_.stats().tcp_pmtu_updates.add();
+  cc_.set_mss(send_mss());
+  if (state_ == tcp_state::syn_sent || state_ == tcp_state::syn_received || flight() == 0) return true;
+  // What is in flight did not fit: resend it now at the new size (the loss
+  // is no congestion signal: the window stays, as in Linux's
+  // tcp_simple_retransmit).
+  layer_.stats().tcp_retransmits.add();
+  in_recovery_ = false;
+  dupacks_ = 0;
+  sacked_.clear();
+  rtt_timing_ = false;
+  snd_nxt_ = snd_una_;
+  output();
+  if (!rtx_timer_.armed()) arm_rtx();
+  return true;
 }
 
 void tcp_control_block::challenge_ack() noexcept {

@@ -441,6 +441,12 @@ void tcp_layer::end_of_burst() noexcept {
   }
 }
 
+bool tcp_layer::frag_needed(std::uint32_t remote_ip, std::uint16_t local_port, std::uint16_t remote_port,
+                            std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept {
+  tcp_control_block* b = find(tcp_tuple{local_ip_, remote_ip, local_port, remote_port});
+  return b != nullptr && b->frag_needed(seq, mtu, quoted_len);
+}
+
 void tcp_layer::send_pending_acks() noexcept {
   while (!pending_.empty()) {
     tcp_control_block& b = pending_.front();

@@ -69,6 +69,7 @@ namespace sluice::inet {
   X(icmp_truncated)                                                                              \
   X(icmp_bad_checksum)                                                                           \
   X(icmp_ignored)           /* not an echo request to us (replies, errors, broadcast pings) */ \
+  X(icmp_unverified)        /* a frag-needed quoting no live connection, or a sequence number outside its flight (RFC 5927) */ \
   X(udp_truncated)                                                                               \
   X(udp_bad_length)         /* UDP length below 8 or beyond the IP payload */                   \
   X(udp_bad_checksum)                                                                            \

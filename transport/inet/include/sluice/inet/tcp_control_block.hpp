@@ -139,6 +139,14 @@ class tcp_control_block {
   void send_reset() noexcept;
   // (Re)arms the keepalive timer, if keepalive is on and the connection attached.
   void arm_keepalive() noexcept;
+  // RFC 1191 with RFC 5927 4.1's check: a router could not forward our
+  // segment at `seq` over a link of MTU `mtu` (tcp_layer::frag_needed).
+  // Lowers the path MSS (never below min_path_mtu's) and resends what is
+  // in flight at the new size. False if seq is not in flight.
+  [[nodiscard]] bool frag_needed(std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
+  // RFC 1191 allows 68; like Linux's min_pmtu, a frag-needed cannot push a
+  // connection below this (tiny segments would be a cheap attack).
+  static constexpr std::uint32_t min_path_mtu = 552;
 
   // ---- handshake (the layer sets these up) -------------------------------------------
   void start_active_open(std::uint32_t iss) noexcept;
@@ -219,6 +227,7 @@ class tcp_control_block {
   std::uint32_t fin_seq_ = 0;
   std::uint16_t peer_mss_ = 536;  // RFC 9293 3.7.1: the default without the option
   std::uint16_t our_mss_;
+  std::uint32_t path_mss_;  // from ICMP frag-needed (RFC 1191); our_mss_ until one comes
 
   // Receive sequence space.
   std::uint32_t irs_ = 0;
