@@ -1037,12 +1037,48 @@ def attack_exercise(echo):
         pmtu_exercise(echo, vdev)
 
 
+def echo_from_namespace(ns_name, size, deadline_s):
+    """A kernel TCP client made inside namespace ns_name (a socket keeps the
+    namespace it was made in) echoes `size` bytes through the app. Returns
+    (byte-exact, bytes back, seconds)."""
+    import hashlib
+    import threading
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        enter_netns(f"/var/run/netns/{ns_name}")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    finally:
+        libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+    s.settimeout(10)
+    payload = random.Random(size).randbytes(size)
+    h = hashlib.sha256()
+    got = 0
+    t0 = time.monotonic()
+    try:
+        s.connect((APP_IP, ECHO_PORT))
+        sender = threading.Thread(target=lambda: s.sendall(payload), daemon=True)
+        sender.start()
+        end = time.monotonic() + deadline_s
+        while got < size and time.monotonic() < end:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            h.update(d)
+            got += len(d)
+    except OSError as e:
+        log(f"  client in {ns_name}: {e}")
+    finally:
+        s.close()
+    return got == size and h.digest() == hashlib.sha256(payload).digest(), got, time.monotonic() - t0
+
+
 def pmtu_exercise(echo, vdev, size=10_000_000, deadline_s=90):
     """(5) Path MTU discovery: the client sits in a second namespace behind
     this one's kernel, which forwards to it over a route locked to MTU 1000
-    and answers our larger DF segments with ICMP frag-needed. Both ends
+    and answers our larger DF segments with ICMP frag-needed; then again
+    with the router's ICMP routed into a black hole (RFC 4821's case). Both ends
     have 1500-byte links, so the client's MSS says nothing about the path."""
-    import threading
     client_ns = f"slc{os.getpid()}"
     client_ip, router_ip = "10.78.0.2", "10.78.0.1"
     run("ip", "netns", "add", client_ns)
@@ -1057,57 +1093,34 @@ def pmtu_exercise(echo, vdev, size=10_000_000, deadline_s=90):
         run(*ns, "ip", "link", "set", "sr1", "up")
         run(*ns, "ip", "route", "add", "10.77.0.0/24", "via", router_ip)
         run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}", f"--gateway={KERNEL_IP}"])
-        try:
-            if not check(a.wait_ready(), "attack: sluice-echo (TCP, with a gateway) starts on DPDK"):
-                log(a.text())
-                return
-            setup_link("tap", False)
-            run("ip", "route", "replace", "10.78.0.0/24", "dev", "sr0", "mtu", "lock", "1000")
-            # The client's socket is made inside its namespace (a socket
-            # keeps the namespace it was made in).
-            home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        run("ip", "route", "replace", "10.78.0.0/24", "dev", "sr0", "mtu", "lock", "1000")
+        for icmp in (True, False):
+            how = "frag-needed from the router" if icmp else "the router's ICMP dropped (a black hole)"
+            if not icmp:
+                # The kernel never rate-limits frag-needed: its ICMP is routed
+                # into a black hole instead (policy routing by protocol).
+                run("ip", "rule", "add", "ipproto", "icmp", "table", "77")
+                run("ip", "route", "add", "blackhole", "default", "table", "77")
+            a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}", f"--gateway={KERNEL_IP}"])
             try:
-                enter_netns(f"/var/run/netns/{client_ns}")
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                if not check(a.wait_ready(), f"attack: sluice-echo (TCP, with a gateway) starts on DPDK, {how}"):
+                    log(a.text())
+                    return
+                setup_link("tap", False)
+                ok, got, secs = echo_from_namespace(client_ns, size, deadline_s)
+                check(ok, f"attack: a {size // 1_000_000} MB echo over a path with a 1000-byte MTU completes, "
+                      f"{how} ({got} bytes back in {secs:.1f}s)")
             finally:
-                libc.setns(home, CLONE_NEWNET)
-                os.close(home)
-            s.settimeout(10)
-            payload = random.Random(1191).randbytes(size)
-            t0 = time.monotonic()
-            got_hash, got = None, 0
-            try:
-                s.connect((APP_IP, ECHO_PORT))
-                sender = threading.Thread(target=lambda: s.sendall(payload), daemon=True)
-                sender.start()
-                import hashlib
-                h = hashlib.sha256()
-                end = time.monotonic() + deadline_s
-                while got < size and time.monotonic() < end:
-                    d = s.recv(1 << 20)
-                    if not d:
-                        break
-                    h.update(d)
-                    got += len(d)
-                got_hash = h.digest()
-            except OSError as e:
-                log(f"  pmtu client: {e}")
-            finally:
-                s.close()
-            secs = time.monotonic() - t0
-            import hashlib
-            check(got == size and got_hash == hashlib.sha256(payload).digest(),
-                  f"attack: a {size // 1_000_000} MB echo over a path with a 1000-byte MTU completes "
-                  f"({got} bytes back in {secs:.1f}s)")
-        finally:
-            rc, metrics = a.stop()
-            a.kill()
-        check(rc == 0, f"attack: SIGTERM stops sluice-echo (gateway) cleanly (exit {rc})")
-        check(total(metrics, "inet.tcp_pmtu_updates") >= 1,
-              f"attack: ICMP frag-needed lowered the path MSS (tcp_pmtu_updates "
-              f"{total(metrics, 'inet.tcp_pmtu_updates')}, icmp_unverified "
-              f"{total(metrics, 'inet.drop.icmp_unverified')}, timeouts {total(metrics, 'inet.tcp_timeouts')})")
+                rc, metrics = a.stop()
+                a.kill()
+            check(rc == 0, f"attack: SIGTERM stops sluice-echo (gateway) cleanly (exit {rc})")
+            updates, blackholes = total(metrics, "inet.tcp_pmtu_updates"), total(metrics, "inet.tcp_pmtu_blackholes")
+            detail = (f"tcp_pmtu_updates {updates}, tcp_pmtu_blackholes {blackholes}, icmp_unverified "
+                      f"{total(metrics, 'inet.drop.icmp_unverified')}, timeouts {total(metrics, 'inet.tcp_timeouts')}")
+            if icmp:
+                check(updates >= 1 and blackholes == 0, f"attack: frag-needed lowered the path MSS ({detail})")
+            else:
+                check(updates == 0 and blackholes >= 1, f"attack: timeouts stepped the path MSS down ({detail})")
     finally:
         run("ip", "netns", "del", client_ns, check_rc=False)
 

@@ -920,6 +920,47 @@ TEST_F(tcp_peer, regression_icmp_frag_needed_lowers_the_path_mss_and_resends) {
   for (const auto& d : out()) EXPECT_LE(d.payload.size(), 552u - 40 - 12);
 }
 
+// Issue 20 item 5, the fallback when ICMP is filtered (RFC 4821 7.7): a path
+// that silently drops our full-sized DF segments. From the second timeout
+// in a row the path MSS steps down (984, then 512), so the data gets through.
+TEST_F(tcp_peer, regression_timeouts_in_a_row_step_the_path_mss_down_when_icmp_is_filtered) {
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(3000, 9);
+  ASSERT_TRUE(conn(server)->write(data));
+  step();
+  std::vector<fr::decoded> v = out();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v[0].payload.size(), 1448u);
+  const std::uint32_t una = v[0].seq;
+  // The path drops everything over 1000 bytes, and says nothing.
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 40 && sizes.size() < 3; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.seq == una && !d.payload.empty()) sizes.push_back(d.payload.size());
+    }
+  }
+  ASSERT_EQ(sizes.size(), 3u);
+  EXPECT_EQ(sizes[0], 1448u) << "the first timeout resends at the same size (plain loss is likelier)";
+  EXPECT_EQ(sizes[1], 984u - 12) << "the second steps down to MTU 1024";
+  EXPECT_EQ(sizes[2], 512u - 12) << "the third to MTU 552";
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u);
+  // Those fit: the peer takes them, and the rest follows at that size.
+  std::uint32_t next = una + static_cast<std::uint32_t>(sizes[2]);
+  for (int i = 0; i < 20 && next - una < data.size(); ++i) {
+    peer_ts += 1;
+    in(ACK, {}, 65535, {}, {}, next);
+    step();
+    for (const auto& d : out()) {
+      EXPECT_LE(d.payload.size(), 512u - 12);
+      if (d.seq == next) next += static_cast<std::uint32_t>(d.payload.size());
+    }
+  }
+  EXPECT_EQ(next - una, data.size()) << "everything went through";
+}
+
 // ---- retransmission and recovery -----------------------------------------------------------------
 
 TEST_F(tcp_peer, unacknowledged_data_is_resent_after_the_rto_with_back_off_then_given_up) {
@@ -1895,6 +1936,24 @@ TEST(tcp_steering, segments_reach_the_loop_that_owns_the_flow) {
   EXPECT_EQ(h1.opened, 1);
   EXPECT_EQ(h1.data, "hi");
   EXPECT_EQ(h0.opened, 0);
+  (void)fr::receive_all(kernel1);
+  // An ICMP frag-needed for that connection arrives on loop 0's queue: it
+  // reaches loop 1, which owns the connection (issue 20, 5).
+  connection* c1 = l1.get(h1.handle);
+  ASSERT_NE(c1, nullptr);
+  ASSERT_TRUE(c1->write(std::string(3000, 'x')));
+  both(1);
+  auto big = fr::receive_all(kernel1);
+  ASSERT_FALSE(big.empty());
+  ASSERT_EQ(fr::decode(big[0]).payload.size(), 1460u);
+  const std::string icmp = fr::icmp(3, 4, 0, 1000, big[0].substr(14, 28));
+  ASSERT_TRUE(fr::send(kernel, fr::ethernet(us, peer_mac, 0x0800, fr::ipv4(fr::ip("10.0.0.254"), our_ip, 1, icmp))));
+  both(3);
+  EXPECT_EQ(l1.transport().ip().stats().tcp_pmtu_updates.get(), 1u);
+  EXPECT_EQ(l0.transport().ip().stats().dropped(drop_reason::icmp_unverified), 0u);
+  auto resent = fr::receive_all(kernel1);
+  ASSERT_FALSE(resent.empty());
+  for (const auto& f : resent) EXPECT_LE(fr::decode(f).payload.size(), 960u);
   // An outgoing connection from loop 0 picks a port whose flow it owns.
   recording_handler c0;
   ASSERT_TRUE(l0.connect(endpoint::ipv4(peer_ip, 9999), c0).ok());

@@ -341,14 +341,40 @@ void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
     return drop_all(d, drop_reason::icmp_unverified);  // only TCP keeps a path MSS
   }
   const std::byte* t = q + ihl;
-  const bool valid = tcp_.frag_needed(load_be32(q + 16), load_be16(t), load_be16(t + 2), load_be32(t + 4),
-                                      load_be16(m + 6), load_be16(q + 2));
-  if (!valid) return drop_all(d, drop_reason::icmp_unverified);
-  if (d.single != nullptr) {
-    segment_unref(&d.single->seg);
-  } else {
-    for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+  const std::uint32_t remote = load_be32(q + 16);
+  const std::uint16_t local_port = load_be16(t);
+  const std::uint16_t remote_port = load_be16(t + 2);
+  const std::uint32_t seq = load_be32(t + 4);
+  const std::uint32_t mtu = load_be16(m + 6);
+  const std::uint32_t quoted_len = load_be16(q + 2);
+  auto release_all = [&] {
+    if (d.single != nullptr) {
+      segment_unref(&d.single->seg);
+    } else {
+      for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+    }
+  };
+  // The connection may be another loop's: the ICMP came on whatever queue
+  // the device chose for it. Its owner is the loop its segments steer to.
+  stack_group* g = opts_.group;
+  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
+    const unsigned owner = opts_.steering->owner(remote, opts_.iface.address, remote_port, local_port);
+    if (owner != loop_.id()) {
+      release_all();
+      loop_.send_to(owner, task([g, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
+        if (stack* s = g->member(there.id())) {
+          if (!s->tcp().frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+            s->stats().drop(drop_reason::icmp_unverified);
+          }
+        }
+      }));
+      return;
+    }
   }
+  if (!tcp_.frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+    return drop_all(d, drop_reason::icmp_unverified);
+  }
+  release_all();
 }
 
 void stack::handle_icmp(const l4_data& d) noexcept {
@@ -809,6 +835,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"tcp_invalid_acks_limited", &stats_.tcp_invalid_acks_limited},
       {"tcp_persist_timeouts", &stats_.tcp_persist_timeouts},
       {"tcp_pmtu_updates", &stats_.tcp_pmtu_updates},
+      {"tcp_pmtu_blackholes", &stats_.tcp_pmtu_blackholes},
       {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
       {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
       {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},

@@ -1212,6 +1212,20 @@ void tcp_control_block::on_rtx_timer() noexcept {
     return;
   }
   st.tcp_timeouts.add();
+  if (retries_ >= 2 && cfg.mtu_blackhole_detection) {
+    // RFC 4821 7.7: timeouts in a row may be a path that drops our DF
+    // segments and filters the ICMP that would say so: step the path MSS
+    // down (the loss may be plain loss: a smaller MSS costs little).
+    constexpr std::uint32_t steps[] = {984, 512};  // MTUs 1024 and 552
+    for (const std::uint32_t m : steps) {
+      if (path_mss_ > m && std::min<std::uint32_t>(peer_mss_, our_mss_) > m) {
+        path_mss_ = m;
+        cc_.set_mss(send_mss());
+        st.tcp_pmtu_blackholes.add();
+        break;
+      }
+    }
+  }
   // RFC 5681 3.1 / RFC 9438 4.8: on the first timeout of a series the
   // window's memory goes to ssthresh; every timeout resends from SND.UNA
   // with one segment.

@@ -70,6 +70,12 @@ struct tcp_config {
   bool window_scaling = true;
   bool timestamps = true;
   bool sack = true;
+  // RFC 4821 section 7.7's black hole detection, for paths that drop our DF
+  // segments without an ICMP frag-needed: from the second retransmission
+  // timeout in a row, the path MSS steps down (to 984, then 512 bytes)
+  // before the segment is resent (tcp_pmtu_blackholes). It is never raised
+  // again (no RFC 4821 probing up).
+  bool mtu_blackhole_detection = true;
   // RFC 5961 section 7: challenge ACKs per second, per stack.
   unsigned challenge_ack_limit = 1000;
   // The ACKs that answer out-of-window and PAWS-rejected segments: at most
