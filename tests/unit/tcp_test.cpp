@@ -1362,6 +1362,33 @@ TEST_F(tcp_peer, regression_a_window_shut_forever_is_given_up_after_the_persist_
   EXPECT_LE(l->now() - time_point{1s}, 1min) << "within the timeout plus one backed-off probe interval";
 }
 
+TEST_F(tcp_peer, a_peer_that_takes_each_probe_byte_is_not_given_up_by_the_persist_timeout) {
+  tcfg.persist_timeout = 2s;
+  make();
+  listen(server);
+  accept(false, 0);
+  in(ACK, {}, 0);
+  step();
+  ASSERT_TRUE(conn(server)->write(std::string(200, 'p')));
+  step();
+  (void)out();
+  // A slow reader: it takes every probe's byte, and shuts its window again.
+  int taken = 0;
+  for (int i = 0; i < 100; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.payload.size() != 1) continue;
+      ++taken;
+      our_seq = d.seq + 1;
+      in(ACK, {}, 0);
+      step();
+    }
+  }
+  EXPECT_GE(taken, 10) << "10 s of one byte at a time";
+  EXPECT_EQ(server.closes, 0) << "progress, however slow, is no shut window";
+  EXPECT_EQ(stats().tcp_persist_timeouts.get(), 0u);
+}
+
 TEST_F(tcp_peer, delayed_ack_waits_for_a_second_segment_or_the_timer) {
   tcfg.delayed_ack = 40ms;
   make();

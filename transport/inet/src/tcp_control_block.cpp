@@ -469,7 +469,10 @@ void tcp_control_block::new_data_acked(std::uint32_t acked, const tcp_segment& s
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // a window probe byte was taken
   if (seq_lt(snd_max_, snd_una_)) snd_max_ = snd_una_;
   retries_ = 0;
-  if (mode_ == rtx_mode::persist) persist_backoff_ = duration::zero();
+  if (mode_ == rtx_mode::persist) {
+    persist_backoff_ = duration::zero();
+    persist_since_ = layer_.now();  // the peer took data: progress, not a shut window
+  }
   sacked_.update(nullptr, 0, snd_una_, snd_max_);
   if (in_recovery_) {
     if (seq_ge(ack, recover_)) {
@@ -1123,13 +1126,13 @@ void tcp_control_block::arm_rtx() noexcept {
 void tcp_control_block::arm_persist() noexcept {
   if (mode_ == rtx_mode::persist && rtx_timer_.armed()) return;
   if (mode_ == rtx_mode::retransmit && rtx_timer_.armed() && flight() != 0) return;
+  // persist_timeout counts from the moment the connection enters the
+  // persist state (the window opening or the override timeout leave it for
+  // another mode), or from the last data the peer took while in it.
+  if (mode_ != rtx_mode::persist) persist_since_ = layer_.now();
   mode_ = rtx_mode::persist;
-  // RFC 9293 3.8.6.1: probe with exponential back-off. A zero back-off
-  // marks a fresh persist state (the window opened since the last one).
-  if (persist_backoff_ == duration::zero()) {
-    persist_backoff_ = rtt_.rto();
-    persist_since_ = layer_.now();
-  }
+  // RFC 9293 3.8.6.1: probe with exponential back-off.
+  if (persist_backoff_ == duration::zero()) persist_backoff_ = rtt_.rto();
   layer_.loop().timers().arm_after(rtx_timer_, persist_backoff_);
 }
 
