@@ -18,8 +18,11 @@ route, so a mistake fails instead of leaking traffic out of the machine.
   dpdk_netns_test.py attack     the stack under attack (issue 20), over net_tap: a scapy SYN
                                 flood while kernel clients echo 100 kB each through SYN
                                 cookies (fast, and the kernel's PAWSEstab does not rise);
+                                2000 forged FINs on a live connection (hardly any ACKs);
                                 a forged ARP reply that must not redirect a live neighbour;
-                                40 junk first fragments, then a fragmented UDP echo
+                                40 junk first fragments, then a fragmented UDP echo; a
+                                10 MB echo through a router with a smaller MTU (with and
+                                without its ICMP frag-needed)
   dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves
@@ -982,6 +985,37 @@ def attack_exercise(echo):
                   f"median {sorted(times)[10] * 1000:.1f} ms; {len(slow_data)} slow data phases)")
             check(paws == 0, f"attack: the kernel's PAWSEstab did not rise ({paws})")
 
+            # (7) 2000 forged FINs at random sequence numbers on the live
+            # connection: out of window, so dropped, and answered at most
+            # once per 500 ms (they drew an ACK each before).
+            from scapy.all import TCP
+            kport = keeper.getsockname()[1]
+            fins = [bytes(Ether(dst=a.mac, src=kif_mac) / IP(src=KERNEL_IP, dst=APP_IP) /
+                          TCP(sport=kport, dport=ECHO_PORT, flags="FA", seq=rng.getrandbits(32),
+                              ack=rng.getrandbits(32)))
+                    for _ in range(2000)]
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            raw.bind((kif, 0))
+            for i, f in enumerate(fins):
+                try:
+                    raw.send(f)
+                except OSError:
+                    time.sleep(0.001)
+                if i % 200 == 199:
+                    time.sleep(0.005)
+            raw.close()
+            keeper.sendall(b"after the FINs")
+            got = b""
+            try:
+                while len(got) < 14:
+                    d = keeper.recv(100)
+                    if not d:
+                        break
+                    got += d
+            except OSError as e:
+                got += f" ({e})".encode()
+            check(got == b"after the FINs", f"attack: the connection survives 2000 forged FINs ({got!r})")
+
             # A forged reply claims the kernel's address for another MAC.
             forged = "02:00:00:00:66:66"
             arp = bytes(Ether(dst=a.mac, src=forged) /
@@ -1017,6 +1051,9 @@ def attack_exercise(echo):
             log(f"  {name}: {total(metrics, 'inet.' + name)}")
         for name in ("imissed", "ierrors", "oerrors", "rx_nombuf"):
             log(f"  dpdk.port0.{name}: {metrics.get('dpdk.port0.' + name)}")
+        limited = total(metrics, "inet.tcp_invalid_acks_limited")
+        check(limited >= 1900, f"attack: the forged FINs drew at most a few ACKs (tcp_invalid_acks_limited {limited}, "
+              f"tcp_out_of_window {total(metrics, 'inet.drop.tcp_out_of_window')})")
         check(total(metrics, "inet.tcp_syn_cookies_ok") >= 20,
               f"attack: the clients came in through SYN cookies ({total(metrics, 'inet.tcp_syn_cookies_ok')})")
         check(total(metrics, "inet.arp_conflicts") >= 1 and total(metrics, "inet.arp_confirmed") >= 1
