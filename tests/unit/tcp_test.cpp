@@ -961,6 +961,69 @@ TEST_F(tcp_peer, regression_timeouts_in_a_row_step_the_path_mss_down_when_icmp_i
   EXPECT_EQ(next - una, data.size()) << "everything went through";
 }
 
+// RFC 4821's probing up, after black hole detection stepped the path MSS
+// down: every mtu_probe_interval one segment a step larger goes alone at the
+// end of the flight; lost, it costs one timeout and changes nothing (no
+// further step down, no back-off); acknowledged, the path MSS takes its size
+// and the next step is probed at once.
+TEST_F(tcp_peer, rfc_4821_probes_raise_a_stepped_down_path_mss_once_the_path_allows) {
+  tcfg.mtu_probe_interval = 2s;
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(4'000'000, 21);
+  ASSERT_TRUE(conn(server)->write(data));
+  std::uint32_t path_mtu = 1000;
+  std::uint32_t una = 0, next = 0;
+  bool started = false;
+  std::size_t largest = 0;
+  std::string got;
+  // The path: segments larger than path_mtu vanish; the peer takes what
+  // comes in order and acknowledges it.
+  auto run_for = [&](duration d) {
+    for (duration t{}; t < d && got.size() < data.size(); t += 20ms) {
+      advance(20ms);
+      bool progress = false;
+      for (const auto& seg : out()) {
+        if (seg.payload.empty()) continue;
+        if (!started) {
+          started = true;
+          una = next = seg.seq;
+        }
+        if (seg.payload.size() + 52 > path_mtu) continue;
+        largest = std::max(largest, seg.payload.size());
+        if (seg.seq == next) {
+          next += static_cast<std::uint32_t>(seg.payload.size());
+          got += seg.payload;
+          progress = true;
+        }
+      }
+      if (progress) {
+        peer_ts += 20;
+        in(ACK, {}, 64, {}, {}, next);  // 8 KiB (shift 7): a slow reader keeps the test long enough
+        step();
+      }
+    }
+  };
+  run_for(7s);
+  ASSERT_LT(got.size(), data.size()) << "still sending when the path heals";
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u) << "984, then 512";
+  EXPECT_GE(stats().tcp_mtu_probes.get(), 2u) << "a probe every 2 s";
+  EXPECT_EQ(stats().tcp_mtu_probes_ok.get(), 0u) << "none fits a 1000-byte path";
+  EXPECT_EQ(largest, 512u - 12);
+  const std::size_t before = got.size();
+  EXPECT_GT(before, 100'000u) << "data kept flowing at 512 between the failed probes";
+  // The path heals (a route change): the next probes succeed, step by step.
+  path_mtu = 1500;
+  largest = 0;
+  run_for(60s);
+  EXPECT_EQ(stats().tcp_mtu_probes_ok.get(), 2u) << "984, then the full MSS";
+  EXPECT_EQ(largest, 1448u);
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u) << "lost probes never step the path down";
+  EXPECT_EQ(got, data);
+  (void)una;
+}
+
 // ---- retransmission and recovery -----------------------------------------------------------------
 
 TEST_F(tcp_peer, unacknowledged_data_is_resent_after_the_rto_with_back_off_then_given_up) {

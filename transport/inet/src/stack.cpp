@@ -836,6 +836,8 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"tcp_persist_timeouts", &stats_.tcp_persist_timeouts},
       {"tcp_pmtu_updates", &stats_.tcp_pmtu_updates},
       {"tcp_pmtu_blackholes", &stats_.tcp_pmtu_blackholes},
+      {"tcp_mtu_probes", &stats_.tcp_mtu_probes},
+      {"tcp_mtu_probes_ok", &stats_.tcp_mtu_probes_ok},
       {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
       {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
       {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},

@@ -469,6 +469,15 @@ void tcp_control_block::new_data_acked(std::uint32_t acked, const tcp_segment& s
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // a window probe byte was taken
   if (seq_lt(snd_max_, snd_una_)) snd_max_ = snd_una_;
   retries_ = 0;
+  if (mtu_probe_mss_ != 0 && seq_ge(ack, mtu_probe_end_)) {
+    // RFC 4821: the probe got through: the path takes its size. The next
+    // step (if any) may be probed at once.
+    path_mss_ = mtu_probe_mss_;
+    mtu_probe_mss_ = 0;
+    cc_.set_mss(send_mss());
+    layer_.stats().tcp_mtu_probes_ok.add();
+    next_mtu_probe_ = layer_.now();
+  }
   if (mode_ == rtx_mode::persist) {
     persist_backoff_ = duration::zero();
     persist_since_ = layer_.now();  // the peer took data: progress, not a shut window
@@ -731,10 +740,18 @@ bool tcp_control_block::frag_needed(std::uint32_t seq, std::uint32_t mtu, std::u
   }
   mtu = std::max(mtu, min_path_mtu);
   const std::uint32_t mss = mtu - 40;  // IPv4 and TCP headers without options
-  if (mss >= path_mss_) return true;   // valid, but nothing new
-  path_mss_ = mss;
-  layer_.stats().tcp_pmtu_updates.add();
-  cc_.set_mss(send_mss());
+  // An RFC 4821 probe in flight that did not fit has failed (resent below).
+  const bool probe_failed = mtu_probe_mss_ != 0 && mss < mtu_probe_mss_;
+  if (mss >= path_mss_ && !probe_failed) return true;  // valid, but nothing new
+  if (probe_failed) {
+    mtu_probe_mss_ = 0;
+    next_mtu_probe_ = layer_.now() + layer_.config().mtu_probe_interval;
+  }
+  if (mss < path_mss_) {
+    path_mss_ = mss;
+    layer_.stats().tcp_pmtu_updates.add();
+    cc_.set_mss(send_mss());
+  }
   if (state_ == tcp_state::syn_sent || state_ == tcp_state::syn_received || flight() == 0) return true;
   // What is in flight did not fit: resend it now at the new size (the loss
   // is no congestion signal: the window stays, as in Linux's
@@ -885,7 +902,8 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
   const std::uint32_t extra = o.sack_count != 0 ? static_cast<std::uint32_t>(tcp_options_len(o)) -
                                                       (o.timestamps ? ts_option_len : 0)
                                                 : 0;
-  if (len != 0 && len + extra > send_mss()) len = send_mss() > extra ? send_mss() - extra : 1;
+  const std::uint32_t seg_mss = tx_mss_ != 0 ? tx_mss_ : send_mss();
+  if (len != 0 && len + extra > seg_mss) len = seg_mss > extra ? seg_mss - extra : 1;
   sent_len_ = len;
   const bool sent = layer_.send(tuple_, h, o, len != 0 && conn_ != nullptr ? &conn_->output() : nullptr,
                                 seq - snd_una_, len);
@@ -942,6 +960,10 @@ bool tcp_control_block::send_new_data() noexcept {
   const std::uint32_t cwnd = in_recovery_ && sack_ok_ && !sacked_.empty() ? UINT32_MAX : cc_.cwnd();
   const std::uint32_t wnd = std::min(snd_wnd_, cwnd);
   const std::uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
+  // RFC 4821: while a probe is out nothing follows it (its loss is then
+  // told by the timeout alone, never taken for congestion).
+  if (mtu_probe_mss_ != 0) return false;
+  if (next_mtu_probe_ <= layer_.now() && send_mtu_probe(usable)) return true;
   std::uint32_t len = std::min({mss, left, usable});
   if (len == 0) {
     if (snd_wnd_ <= in_flight) {
@@ -978,6 +1000,29 @@ bool tcp_control_block::send_new_data() noexcept {
   snd_nxt_ += len;
   if (seq_gt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
   cwnd_limited_ = snd_nxt_ - snd_una_ + mss > cwnd;
+  if (mode_ != rtx_mode::retransmit || !rtx_timer_.armed()) arm_rtx();
+  return true;
+}
+
+bool tcp_control_block::send_mtu_probe(std::uint32_t usable) noexcept {
+  const std::uint32_t full = std::min<std::uint32_t>(peer_mss_, our_mss_);
+  if (path_mss_ >= full) {
+    next_mtu_probe_ = time_point::max();  // nothing left to find
+    return false;
+  }
+  if (in_recovery_ || snd_nxt_ != snd_max_) return false;  // not while resending
+  const std::uint32_t target = path_mss_ < 984 && full > 984 ? 984 : full;
+  const std::uint32_t len = target - (ts_ok_ ? ts_option_len : 0);
+  if (unsent() < len || usable < len) return false;  // wait for data and window
+  tx_mss_ = target;
+  const bool sent = transmit(0, snd_nxt_, len);
+  tx_mss_ = 0;
+  if (!sent) return false;
+  layer_.stats().tcp_mtu_probes.add();
+  mtu_probe_mss_ = target;
+  snd_nxt_ += sent_len_;
+  mtu_probe_end_ = snd_nxt_;
+  if (seq_gt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
   if (mode_ != rtx_mode::retransmit || !rtx_timer_.armed()) arm_rtx();
   return true;
 }
@@ -1185,6 +1230,20 @@ void tcp_control_block::on_rtx_timer() noexcept {
     case rtx_mode::retransmit:
       break;
   }
+  if (mtu_probe_mss_ != 0 && flight() != 0) {
+    // RFC 4821: the probe (last in its flight) was not acknowledged: the
+    // path does not take that size. What is unacknowledged goes again at
+    // the path MSS, with no back-off and no congestion response; the next
+    // probe waits an interval.
+    mtu_probe_mss_ = 0;
+    next_mtu_probe_ = layer_.now() + cfg.mtu_probe_interval;
+    rtt_timing_ = false;
+    snd_nxt_ = snd_una_;
+    output();
+    if (!rtx_timer_.armed()) arm_rtx();
+    return;
+  }
+  mtu_probe_mss_ = 0;
   ++retries_;
   if (state_ == tcp_state::syn_sent || state_ == tcp_state::syn_received) {
     const unsigned limit = state_ == tcp_state::syn_sent ? cfg.syn_retries : cfg.synack_retries;
@@ -1225,6 +1284,7 @@ void tcp_control_block::on_rtx_timer() noexcept {
         path_mss_ = m;
         cc_.set_mss(send_mss());
         st.tcp_pmtu_blackholes.add();
+        next_mtu_probe_ = layer_.now() + cfg.mtu_probe_interval;
         break;
       }
     }

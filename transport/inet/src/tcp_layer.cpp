@@ -56,6 +56,8 @@ tcp_layer::tcp_layer(stack& ip, loop_base& loop, const tcp_config& cfg, inet_sta
   cfg_.receive_buffer = std::clamp<std::size_t>(cfg_.receive_buffer, 4096, std::size_t{1} << 30);
   cfg_.persist_timeout =
       std::clamp<duration>(cfg_.persist_timeout, tcp_config::min_persist_timeout, tcp_config::max_persist_timeout);
+  cfg_.mtu_probe_interval =
+      std::clamp<duration>(cfg_.mtu_probe_interval, std::chrono::seconds(1), std::chrono::hours(1));
   cfg_.invalid_ack_interval =
       std::clamp<duration>(cfg_.invalid_ack_interval, duration::zero(), std::chrono::seconds(10));
   max_blocks_ = cfg_.max_control_blocks != 0 ? cfg_.max_control_blocks

@@ -57,6 +57,8 @@ struct inet_stats {
   counter tcp_invalid_acks_limited;  // ACKs not sent to out-of-window or PAWS segments (rate limit)
   counter tcp_pmtu_updates;      // connections whose path MSS an ICMP frag-needed lowered (RFC 1191)
   counter tcp_pmtu_blackholes;   // path MSS stepped down after timeouts (RFC 4821 7.7: ICMP filtered)
+  counter tcp_mtu_probes;        // RFC 4821 probe segments sent to raise a stepped-down path MSS
+  counter tcp_mtu_probes_ok;     // ... acknowledged: the path MSS took their size
   counter tcp_persist_timeouts;  // connections given up on: the peer's window stayed shut too long
   counter tcp_syn_cookies_sent;
   counter tcp_syn_cookies_ok;    // connections made from a valid cookie

@@ -70,12 +70,18 @@ struct tcp_config {
   bool window_scaling = true;
   bool timestamps = true;
   bool sack = true;
-  // RFC 4821 section 7.7's black hole detection, for paths that drop our DF
-  // segments without an ICMP frag-needed: from the second retransmission
-  // timeout in a row, the path MSS steps down (to 984, then 512 bytes)
-  // before the segment is resent (tcp_pmtu_blackholes). It is never raised
-  // again (no RFC 4821 probing up).
+  // RFC 4821 (packetization layer path MTU discovery), for paths that drop
+  // our DF segments without an ICMP frag-needed: from the second
+  // retransmission timeout in a row, the path MSS steps down (to 984, then
+  // 512 bytes) before the segment is resent (section 7.7, black hole
+  // detection: tcp_pmtu_blackholes). Every mtu_probe_interval after that, a
+  // probe segment one step larger (984, then the full MSS) is sent alone
+  // at the end of the flight: acknowledged, the path MSS takes its size
+  // (tcp_mtu_probes_ok); lost, the retransmission timeout resends at the
+  // old size with no back-off and no congestion response. Interval: 1 s to
+  // 1 h (clamped at start), 10 minutes by default (RFC 4821 section 7.7).
   bool mtu_blackhole_detection = true;
+  duration mtu_probe_interval = std::chrono::minutes(10);
   // RFC 5961 section 7: challenge ACKs per second, per stack.
   unsigned challenge_ack_limit = 1000;
   // The ACKs that answer out-of-window and PAWS-rejected segments: at most

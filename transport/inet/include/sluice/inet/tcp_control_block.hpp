@@ -194,6 +194,9 @@ class tcp_control_block {
   bool transmit(std::uint8_t flags, std::uint32_t seq, std::uint32_t len) noexcept;
   std::uint32_t sent_len_ = 0;
   bool send_new_data() noexcept;
+  // RFC 4821: sends a probe segment one step above the path MSS, if one is
+  // due and the data and windows allow; true if it went.
+  bool send_mtu_probe(std::uint32_t usable) noexcept;
   void arm_rtx() noexcept;
   void arm_persist() noexcept;
   void need_ack() noexcept;
@@ -228,6 +231,12 @@ class tcp_control_block {
   std::uint16_t peer_mss_ = 536;  // RFC 9293 3.7.1: the default without the option
   std::uint16_t our_mss_;
   std::uint32_t path_mss_;  // from ICMP frag-needed (RFC 1191); our_mss_ until one comes
+  // RFC 4821: an MTU probe in flight (its MSS, 0: none, and the sequence
+  // number after it), and when the next one may go.
+  std::uint32_t mtu_probe_mss_ = 0;
+  std::uint32_t mtu_probe_end_ = 0;
+  time_point next_mtu_probe_ = time_point::max();
+  std::uint32_t tx_mss_ = 0;  // transmit()'s segment size for one probe (0: send_mss())
 
   // Receive sequence space.
   std::uint32_t irs_ = 0;
