@@ -130,7 +130,7 @@ TEST_F(arp_cache_test, bounds_held_packets_in_all_and_per_neighbour) {
   EXPECT_EQ(free_buffers(), before - 5) << "the refused ones went back at once";
 }
 
-TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_but_never_one_resolving) {
+TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_and_a_resolving_one_only_once_it_waited_longest) {
   arp_options o;
   o.capacity = 8;  // one probe window: every address competes for it
   arp_cache c(o, stats);
