@@ -125,6 +125,10 @@ void app_options::declare(cli& args, std::string default_listen) {
   args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
   args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive,
                        ranges::optional_timeout);
+  args.duration_option("--tcp-persist-timeout",
+                       "dpdk: give up a connection whose peer's window stays shut this long with data waiting "
+                       "(default 300s)",
+                       ts.tcp_persist_timeout, ranges::tcp_persist_timeout);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }

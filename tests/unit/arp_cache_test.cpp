@@ -123,12 +123,14 @@ TEST_F(arp_cache_test, bounds_held_packets_in_all_and_per_neighbour) {
   for (int i = 0; i < 5; ++i) held += c.hold(50, buffer(1), t0).held ? 1 : 0;
   EXPECT_EQ(held, 3);
   for (int i = 0; i < 5; ++i) held += c.hold(51, buffer(1), t0).held ? 1 : 0;
-  EXPECT_EQ(held, 5) << "the total bound";
-  EXPECT_EQ(stats.dropped(drop_reason::arp_pending_full), 5u);
+  EXPECT_EQ(held, 6) << "at the total bound, 51's third took the place of 50's oldest (50 held more)";
+  EXPECT_EQ(c.pending(), 5u) << "the total bound";
+  EXPECT_EQ(stats.arp_pending_evicted.get(), 1u);
+  EXPECT_EQ(stats.dropped(drop_reason::arp_pending_full), 5u) << "two refused by each bound, one evicted";
   EXPECT_EQ(free_buffers(), before - 5) << "the refused ones went back at once";
 }
 
-TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_but_never_one_resolving) {
+TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_and_a_resolving_one_only_once_it_waited_longest) {
   arp_options o;
   o.capacity = 8;  // one probe window: every address competes for it
   arp_cache c(o, stats);
@@ -142,7 +144,90 @@ TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_but_never_one_resol
   arp_cache busy(o, stats);
   for (std::uint32_t ip = 1; ip <= 8; ++ip) (void)busy.hold(ip, buffer(1), t0);
   EXPECT_FALSE(busy.learn(200, m1, t0, true, none));
-  EXPECT_EQ(stats.dropped(drop_reason::arp_table_full), 1u);
+  EXPECT_EQ(stats.dropped(drop_reason::arp_table_full), 1u) << "not one that started this instant";
+  // Later, the neighbour asked most (then longest) without an answer gives
+  // way, with what it held (a flood's sources never answer).
+  busy.tick(t0 + 1s, [](std::uint32_t) {});  // every one asked a second time
+  ASSERT_TRUE(busy.hold(3, buffer(1), t0 + 1500ms).held);  // 3 is resolving already
+  EXPECT_TRUE(busy.learn(200, m1, t0 + 2s, true, none));
+  EXPECT_NE(busy.lookup(200, t0 + 2s), nullptr);
+  EXPECT_EQ(stats.arp_pending_evicted.get(), 1u);
+  EXPECT_EQ(stats.dropped(drop_reason::arp_unresolved), 1u);
+  EXPECT_EQ(busy.pending(), 8u) << "one neighbour (with one packet) gave way";
+}
+
+// Issue 20 item 3: one unsolicited reply rewrote a live neighbour's entry
+// for 60 s. A changed MAC for a live entry is now only a claim: counted, the
+// known MAC is probed, and only its silence lets the claimant in.
+TEST_F(arp_cache_test, regression_a_forged_reply_does_not_redirect_a_live_neighbour) {
+  arp_options o;
+  o.retry_interval = 1s;
+  o.max_requests = 3;
+  arp_cache c(o, stats);
+  auto none = [](packet*) {};
+  ASSERT_TRUE(c.learn_from_wire(10, m1, t0, true, none).changed);
+  // The forger's reply: not taken; the known MAC is to be asked.
+  auto r = c.learn_from_wire(10, m2, t0 + 1s, false, none);
+  EXPECT_FALSE(r.changed);
+  ASSERT_TRUE(r.probe);
+  EXPECT_EQ(r.probe_to, m1);
+  EXPECT_EQ(*c.lookup(10, t0 + 1s), m1);
+  EXPECT_EQ(stats.arp_conflicts.get(), 1u);
+  EXPECT_FALSE(c.learn_from_wire(10, m2, t0 + 1100ms, false, none).probe) << "one probe series at a time";
+  EXPECT_EQ(stats.arp_conflicts.get(), 2u);
+  // The real neighbour answers: it stays, the claim is forgotten.
+  EXPECT_FALSE(c.learn_from_wire(10, m1, t0 + 1200ms, false, none).changed);
+  EXPECT_EQ(stats.arp_confirmed.get(), 1u);
+  int probes = 0;
+  auto ask = [](std::uint32_t) {};
+  auto probe = [&](std::uint32_t, const mac_address&) { ++probes; };
+  auto taken = [&](std::uint32_t, const mac_address&) { ADD_FAILURE() << "nothing to take"; };
+  for (int s = 2; s < 8; ++s) c.tick(t0 + std::chrono::seconds(s), ask, probe, taken);
+  EXPECT_EQ(probes, 0);
+  EXPECT_EQ(*c.lookup(10, t0 + 8s), m1);
+  // A host that really changed its NIC: the old MAC stays silent through
+  // max_requests probes, then the new one is taken.
+  r = c.learn_from_wire(10, m2, t0 + 10s, false, none);
+  ASSERT_TRUE(r.probe);
+  std::vector<mac_address> reassigned;
+  auto took = [&](std::uint32_t ip, const mac_address& m) {
+    EXPECT_EQ(ip, 10u);
+    reassigned.push_back(m);
+  };
+  EXPECT_EQ(c.next_due(), t0 + 11s);
+  for (int s = 11; s <= 13; ++s) c.tick(t0 + std::chrono::seconds(s), ask, probe, took);
+  EXPECT_EQ(probes, 2) << "probes 2 and 3 (the first went with the claim)";
+  ASSERT_EQ(reassigned.size(), 1u);
+  EXPECT_EQ(reassigned[0], m2);
+  EXPECT_EQ(*c.lookup(10, t0 + 13s), m2);
+  EXPECT_EQ(stats.arp_reassigned.get(), 1u);
+  // An entry not in use (expired) takes a new MAC at once, as before.
+  EXPECT_TRUE(c.learn_from_wire(10, m1, t0 + 200s, false, none).changed);
+}
+
+// Issue 20 item 4: the shared queue of packets waiting for ARP filled with
+// answers to sources that never answer (a SYN flood's SYN-ACKs), and the
+// first packet to any new neighbour was dropped. The flood's packets go first.
+TEST_F(arp_cache_test, regression_a_flood_of_silent_neighbours_does_not_keep_a_new_neighbours_packet_out) {
+  arp_options o;
+  arp_cache c(o, stats);
+  const std::size_t before = free_buffers();
+  for (std::uint32_t ip = 1000; ip < 1200; ++ip) (void)c.hold(ip, buffer(1), t0 + (ip - 1000) * 1ms);
+  EXPECT_EQ(c.pending(), o.max_pending);
+  // A SYN-ACK retransmission to one of them: it holds as many as the others.
+  (void)c.hold(1150, buffer(2), t0 + 1s);
+  auto r = c.hold(7, buffer(7), t0 + 1s);
+  EXPECT_TRUE(r.held) << "the first packet to a new neighbour";
+  EXPECT_TRUE(r.send_request);
+  EXPECT_EQ(c.pending(), o.max_pending);
+  std::vector<int> released;
+  EXPECT_TRUE(c.learn(7, m1, t0 + 1001ms, false, [&](packet* p) {
+    released.push_back(std::to_integer<int>(p->data()[0]));
+    segment_unref(&p->seg);
+  }));
+  EXPECT_EQ(released, (std::vector<int>{7}));
+  EXPECT_GE(stats.arp_pending_evicted.get(), 1u);
+  EXPECT_EQ(free_buffers(), before - c.pending());
 }
 
 }  // namespace

@@ -259,6 +259,97 @@ TEST_F(stack_test, a_neighbour_is_asked_again_once_its_entry_is_stale) {
   EXPECT_EQ(stats().arp_expired.get(), 1u);
 }
 
+// Issue 20 item 3, through the stack: a forged reply (another MAC claiming
+// the live peer's address) redirected the peer's traffic for 60 s. Now the
+// echo keeps going to the real MAC, the real MAC is probed by unicast, and
+// its answer ends the matter.
+TEST_F(stack_test, regression_a_forged_arp_reply_does_not_redirect_a_live_neighbour) {
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  const mac_address forger{{0x02, 0, 0, 0, 0, 0x66}};
+  in(fr::ethernet(our_mac(), forger, 0x0806, fr::arp(2, forger, peer_ip, our_mac(), our_ip)));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u) << "a probe of the known MAC";
+  auto probe = fr::decode(f[0]);
+  EXPECT_EQ(probe.arp_op, 1);
+  EXPECT_EQ(probe.dst, peer_mac) << "unicast to the MAC we know";
+  EXPECT_EQ(probe.arp_target_ip, peer_ip);
+  EXPECT_EQ(stats().arp_conflicts.get(), 1u);
+  in(udp_in(5000, 7, "still you?"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(fr::decode(f[0]).dst, peer_mac) << "the echo is not redirected";
+  // The real peer answers the probe.
+  in(fr::ethernet(our_mac(), peer_mac, 0x0806, fr::arp(2, peer_mac, peer_ip, our_mac(), our_ip)));
+  step();
+  EXPECT_EQ(stats().arp_confirmed.get(), 1u);
+  clock.advance(5s);
+  step(2);
+  EXPECT_TRUE(out().empty()) << "no more probes once confirmed";
+  in(udp_in(5000, 7, "and now?"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(fr::decode(f[0]).dst, peer_mac);
+  EXPECT_EQ(stats().arp_reassigned.get(), 0u);
+}
+
+// Issue 20 item 3: requests from 2004 senders off our subnet were learned
+// into a 256-slot cache. Only on-subnet senders (or the gateway) count.
+TEST_F(stack_test, regression_arp_from_off_subnet_senders_is_not_learned) {
+  introduce();
+  for (std::uint32_t i = 0; i < 300; ++i) {
+    const std::uint32_t sender = fr::ip("192.168.0.0") + i;
+    const mac_address m{{0x02, 1, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}};
+    in(fr::ethernet(mac_address::broadcast(), m, 0x0806, fr::arp(1, m, sender, mac_address{}, our_ip)));
+    if (i % 32 == 31) step();
+  }
+  step();
+  EXPECT_TRUE(out().empty()) << "not answered either";
+  EXPECT_EQ(stats().dropped(drop_reason::arp_off_subnet), 300u);
+  EXPECT_EQ(st().arp().reachable(l->now()), 1u) << "the peer only";
+}
+
+// Issue 20 item 4, through the stack: answers to 100 sources on the link
+// that never answer ARP (a flood with forged sources) filled the shared
+// queue, and the first reply to a real new neighbour was dropped.
+TEST_F(stack_test, regression_a_flood_of_silent_sources_does_not_keep_a_new_neighbours_reply_out) {
+  step();
+  (void)out();
+  ASSERT_NE(bind_echo(7), nullptr);
+  for (std::uint32_t i = 0; i < 100; ++i) {
+    const std::uint32_t src = fr::ip("10.0.0.100") + i;
+    in(fr::udp_frame(our_mac(), peer_mac, src, our_ip, 1000, 7, "flood"));
+    if (i % 32 == 31) step();
+  }
+  step();
+  (void)out();
+  EXPECT_EQ(st().arp().pending(), arp_options{}.max_pending) << "the queue is full of the flood's answers";
+  clock.advance(1ms);
+  step();
+  in(udp_in(5000, 7, "real"));
+  step();
+  (void)out();  // the request for the peer (among the flood's retries)
+  in(fr::ethernet(our_mac(), peer_mac, 0x0806, fr::arp(2, peer_mac, peer_ip, our_mac(), our_ip)));
+  step();
+  bool echoed = false;
+  for (const auto& frame : out()) {
+    auto d = fr::decode(frame);
+    if (d.type == 0x0800 && d.payload == "real" && d.dst == peer_mac) echoed = true;
+  }
+  EXPECT_TRUE(echoed) << "the new neighbour's reply waited and went";
+  EXPECT_GE(stats().arp_pending_evicted.get(), 1u);
+  // The flood's answers are dropped when their sources stay silent.
+  for (int s = 0; s < 4; ++s) {
+    clock.advance(1s);
+    step(2);
+  }
+  (void)out();
+  EXPECT_EQ(st().arp().pending(), 0u);
+}
+
 TEST_F(stack_test, off_link_destinations_go_through_the_gateway) {
   memory_wire::options wo;
   make(wo, transport_options("10.0.0.2/24", "10.0.0.1"));
@@ -344,6 +435,44 @@ TEST_F(stack_test, fragmented_datagrams_are_reassembled_and_echoed_fragmented) {
   EXPECT_EQ(whole.payload, payload);
   EXPECT_EQ(stats().reassembled.get(), 1u);
   EXPECT_EQ(stats().fragments_out.get(), 4u);
+}
+
+// Issue 20 item 2, through the stack: 40 junk first fragments (never
+// completed, from one forged source on the link) used to hold all 32
+// reassembly slots for 10 s; the fragmented echo right after them must work.
+TEST_F(stack_test, regression_junk_first_fragments_do_not_stop_a_fragmented_echo) {
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  const std::string junk(1480, 'j');
+  for (std::uint16_t id = 0; id < 40; ++id) {
+    in(fr::ethernet(our_mac(), peer_mac, 0x0800,
+                    fr::ipv4(fr::ip("10.0.0.66"), our_ip, 17, junk, {.id = static_cast<std::uint16_t>(500 + id),
+                                                                       .more_fragments = true})));
+    if (id % 16 == 15) step();
+  }
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(st().reassembler().in_progress(), 32u);
+  const std::string payload(3000, 'r');
+  const std::string l4 = fr::udp(peer_ip, our_ip, 4242, 7, payload);
+  for (std::size_t off = 0; off < l4.size(); off += 1480) {
+    const std::size_t n = std::min<std::size_t>(1480, l4.size() - off);
+    in(fr::ethernet(our_mac(), peer_mac, 0x0800,
+                    fr::ipv4(peer_ip, our_ip, 17, l4.substr(off, n),
+                             {.id = 99, .fragment_offset = static_cast<std::uint16_t>(off),
+                              .more_fragments = off + n < l4.size()})));
+  }
+  clock.advance(1ms);
+  step();
+  EXPECT_EQ(out().size(), 3u) << "the echo, fragmented again";
+  EXPECT_EQ(stats().reassembled.get(), 1u);
+  EXPECT_EQ(stats().frag_evictions.get(), 9u) << "8 junk beyond the table, and one for the echo";
+  EXPECT_EQ(stats().dropped(drop_reason::frag_evicted), 9u);
+  EXPECT_EQ(stats().dropped(drop_reason::frag_table_full), 0u);
+  // The junk times out; nothing is leaked (TearDown counts the buffers).
+  clock.advance(11s);
+  step(2);
+  EXPECT_EQ(st().reassembler().in_progress(), 0u);
 }
 
 TEST_F(stack_test, a_big_ping_is_reassembled_and_answered) {

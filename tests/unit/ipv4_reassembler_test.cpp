@@ -166,22 +166,111 @@ TEST_F(reassembler_test, endless_fragments_are_bounded_by_count_memory_slots_and
   for (std::uint16_t i = 0; i < 12; ++i) EXPECT_FALSE(r.add(frag(payload, i * 8, 8, true, 100, h), h, t0, d));
   EXPECT_EQ(stats.dropped(drop_reason::frag_too_many), 11u) << "the 11th and the ten held";
   EXPECT_EQ(stats.dropped(drop_reason::frag_overlap), 1u) << "the 12th hit the poisoned key";
-  // New ids fill the slots; the memory bound stops the held packets.
+  // New ids fill the slots; at the memory bound the oldest datagram that
+  // holds buffers is evicted (one source here: its oldest).
   for (std::uint16_t id = 1; id <= 3; ++id) {
-    for (std::uint16_t i = 0; i < 9; ++i) (void)r.add(frag(payload, i * 8, 8, true, id, h), h, t0, d);
+    for (std::uint16_t i = 0; i < 9; ++i) (void)r.add(frag(payload, i * 8, 8, true, id, h), h, t0 + id * 1ms, d);
   }
-  EXPECT_EQ(r.held_packets(), 25u);
-  EXPECT_EQ(stats.dropped(drop_reason::frag_memory), 2u);
-  EXPECT_FALSE(r.add(frag(payload, 0, 8, true, 99, h), h, t0, d));
-  EXPECT_EQ(stats.dropped(drop_reason::frag_table_full), 1u);
+  EXPECT_EQ(r.held_packets(), 18u) << "25 reached on id 3's 8th: id 1's 9 went";
+  EXPECT_EQ(stats.frag_evictions.get(), 1u);
+  EXPECT_EQ(stats.dropped(drop_reason::frag_evicted), 9u);
+  EXPECT_EQ(stats.dropped(drop_reason::frag_memory), 0u);
+  // A full table: the oldest slot (the poisoned key, holding nothing) goes.
+  EXPECT_FALSE(r.add(frag(payload, 0, 8, true, 99, h), h, t0 + 4ms, d));
+  EXPECT_EQ(r.in_progress(), 4u);
+  EXPECT_FALSE(r.add(frag(payload, 0, 8, true, 98, h), h, t0 + 5ms, d));
+  EXPECT_EQ(r.in_progress(), 4u);
+  EXPECT_EQ(stats.frag_evictions.get(), 2u);
+  EXPECT_EQ(stats.dropped(drop_reason::frag_table_full), 0u);
+  EXPECT_FALSE(r.add(frag(payload, 8, 8, true, 100, h), h, t0 + 6ms, d)) << "id 100 is no longer poisoned";
+  EXPECT_EQ(stats.dropped(drop_reason::frag_overlap), 1u);
+  EXPECT_EQ(stats.frag_evictions.get(), 3u) << "it took id 2's slot, the oldest";
+  EXPECT_EQ(r.held_packets(), 12u) << "id 3's 9, and one each for 99, 98 and 100";
   // Time runs out for all of them.
-  EXPECT_EQ(r.next_expiry(), t0 + 5s);
-  r.expire(t0 + 4999ms);
-  EXPECT_EQ(r.held_packets(), 25u) << "never early";
-  r.expire(t0 + 5s);
+  EXPECT_EQ(r.next_expiry(), t0 + 3ms + 5s);
+  r.expire(t0 + 3ms + 4999ms);
+  EXPECT_EQ(r.held_packets(), 12u) << "never early";
+  r.expire(t0 + 6ms + 5s);
   EXPECT_EQ(r.held_packets(), 0u);
   EXPECT_EQ(r.in_progress(), 0u);
-  EXPECT_EQ(stats.dropped(drop_reason::frag_timeout), 25u);
+  EXPECT_EQ(stats.dropped(drop_reason::frag_timeout), 12u);
+  // One datagram alone at the memory bound: the newcomer is refused.
+  o.max_held_packets = 5;
+  ipv4_reassembler small(o, stats);
+  for (std::uint16_t i = 0; i < 8; ++i) (void)small.add(frag(payload, i * 8, 8, true, 7, h), h, t0, d);
+  EXPECT_EQ(small.held_packets(), 5u);
+  EXPECT_EQ(stats.dropped(drop_reason::frag_memory), 3u);
+  small.expire(t0 + 5s);
+  EXPECT_EQ(in_use(), 0u);
+}
+
+// Issue 20 item 2: 32 junk first fragments (never completed) took every
+// slot for 10 s, so ~3 packets a second kept all fragmented UDP and ICMP
+// out. Now a newcomer evicts the oldest datagram of the source holding the
+// most, and a real datagram completes.
+TEST_F(reassembler_test, regression_junk_first_fragments_do_not_keep_real_datagrams_out) {
+  const std::string junk(1480, 'j');
+  std::string real(3000, '\0');
+  for (std::size_t i = 0; i < real.size(); ++i) real[i] = static_cast<char>(i * 13);
+  for (const bool many_sources : {false, true}) {
+    ipv4_reassembler r(reassembly_options{}, stats);
+    const std::uint64_t evictions = stats.frag_evictions.get();
+    ipv4_reassembler::datagram d;
+    ipv4_header h;
+    for (std::uint16_t id = 0; id < 40; ++id) {
+      packet* p = frag(junk, 0, 1480, true, static_cast<std::uint16_t>(1000 + id), h);
+      h.src = many_sources ? 0x0b000000u + id : 0x0b000001u;
+      EXPECT_FALSE(r.add(p, h, t0 + id * 1ms, d));
+    }
+    EXPECT_EQ(r.in_progress(), 32u);
+    EXPECT_EQ(stats.frag_evictions.get() - evictions, 8u) << "the 8 beyond the table evicted the oldest";
+    // A real datagram from another host, in three fragments, arrives now.
+    int completed = 0;
+    for (std::uint16_t off = 0; off < 3000; off += 1480) {
+      const std::uint16_t len = static_cast<std::uint16_t>(std::min<int>(1480, 3000 - off));
+      packet* p = frag(real, off, len, off + len < 3000, 77, h);
+      h.src = 0x0a000005;
+      if (r.add(p, h, t0 + 100ms, d)) {
+        ++completed;
+        EXPECT_EQ(joined(d), real);
+        release(d);
+      }
+    }
+    EXPECT_EQ(completed, 1) << (many_sources ? "junk from 40 sources" : "junk from one source");
+    r.expire(t0 + 20s);
+  }
+  EXPECT_EQ(stats.dropped(drop_reason::frag_table_full), 0u);
+  EXPECT_EQ(in_use(), 0u);
+}
+
+TEST_F(reassembler_test, the_source_holding_the_most_slots_is_evicted_first) {
+  const std::string junk(8, 'j');
+  reassembly_options o;
+  o.max_datagrams = 8;
+  ipv4_reassembler r(o, stats);
+  ipv4_reassembler::datagram d;
+  ipv4_header h;
+  // Source B came first (older) with 3 slots, source A later with 5.
+  for (std::uint16_t id = 0; id < 8; ++id) {
+    packet* p = frag(junk, 0, 8, true, id, h);
+    h.src = id < 3 ? 0x0b00000bu : 0x0a00000au;
+    (void)r.add(p, h, t0 + id * 1ms, d);
+  }
+  // A third source's datagram: A's oldest goes (id 3), not B's older ones.
+  packet* p = frag(junk, 0, 8, true, 50, h);
+  h.src = 0x0c00000cu;
+  (void)r.add(p, h, t0 + 10ms, d);
+  EXPECT_EQ(stats.frag_evictions.get(), 1u);
+  // B's first datagram is still there: its second fragment completes it.
+  p = frag(std::string(16, 'j'), 8, 8, false, 0, h);
+  h.src = 0x0b00000bu;
+  ASSERT_TRUE(r.add(p, h, t0 + 11ms, d)) << "B's oldest was kept";
+  release(d);
+  // A's id 3 was the one evicted: its second fragment opens a new datagram.
+  p = frag(std::string(16, 'j'), 8, 8, false, 3, h);
+  h.src = 0x0a00000au;
+  EXPECT_FALSE(r.add(p, h, t0 + 12ms, d));
+  r.expire(t0 + 1min);
   EXPECT_EQ(in_use(), 0u);
 }
 

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/stack_group.hpp"
+#include "sluice/inet/tcp_seq.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"
 
@@ -229,6 +231,7 @@ struct tcp_peer : ::testing::Test {
     if (!seq) peer_seq += static_cast<std::uint32_t>(payload.size()) + ((flags & (SYN | FIN)) != 0 ? 1u : 0u);
   }
 
+  void in_frame(const std::string& frame) { ASSERT_TRUE(fr::send(*peer, frame)); }
   std::string syn_options(bool ts, int wscale = 7, bool sack = true) {
     std::string o = fr::tcp_option_mss(1460);
     if (sack) o += fr::tcp_option_sack_permitted();
@@ -793,6 +796,40 @@ TEST_F(tcp_peer, acks_of_unsent_data_and_challenge_acks_are_rate_limited) {
   EXPECT_EQ(out().size(), 1u) << "a new second, a new budget";
 }
 
+// Issue 20 item 7: 2000 forged FINs at random sequence numbers drew 1929
+// ACKs. Out-of-window (and PAWS) answers are now one per connection per
+// invalid_ack_interval; a plausible duplicate is still answered every time.
+TEST_F(tcp_peer, regression_acks_to_out_of_window_segments_are_rate_limited) {
+  make();
+  listen(server);
+  accept();
+  in(ACK, "abc");
+  (void)one();
+  std::mt19937 rng(20);
+  std::size_t acks = 0;
+  for (int batch = 0; batch < 20; ++batch) {
+    for (int i = 0; i < 100; ++i) in(FIN | ACK, {}, 65535, {}, static_cast<std::uint32_t>(rng()));
+    step();
+    acks += out().size();
+  }
+  EXPECT_EQ(state(), tcp_state::established) << "no forged FIN was taken";
+  EXPECT_LE(acks, 2u) << "one answer per interval (a forger may land in the duplicate zone by chance)";
+  EXPECT_GE(stats().tcp_invalid_acks_limited.get(), 1998u);
+  EXPECT_GE(stats().dropped(drop_reason::tcp_out_of_window), 1999u);
+  // A retransmission of what we hold is answered every time (with D-SACK).
+  for (int i = 0; i < 3; ++i) {
+    in(ACK, "abc", 65535, {}, peer_seq - 3);
+    EXPECT_EQ(one().ack, peer_seq) << "duplicates are not rate-limited";
+  }
+  // The interval passes: a forged segment is answered once more.
+  advance(500ms);
+  in(FIN | ACK, {}, 65535, {}, peer_seq + 0x40000000u);
+  in(FIN | ACK, {}, 65535, {}, peer_seq + 0x40000001u);
+  step();
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(server.data, "abc");
+}
+
 TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {
   make();
   listen(server);
@@ -808,6 +845,184 @@ TEST_F(tcp_peer, old_timestamps_are_rejected_by_paws) {
   EXPECT_EQ(stats().dropped(drop_reason::tcp_paws), 1u);
 }
 
+
+// Issue 20 item 5: every ICMP error was ignored, so a connection over a path
+// with a smaller MTU stalled (our DF segments were dropped by the router).
+// Now a frag-needed that quotes a segment in flight (RFC 5927 4.1) lowers the
+// path MSS (RFC 1191) and what is in flight is resent at once at the new size;
+// one that quotes anything else changes nothing.
+TEST_F(tcp_peer, regression_icmp_frag_needed_lowers_the_path_mss_and_resends) {
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(6000, 5);
+  ASSERT_TRUE(conn(server)->write(data));
+  step();
+  std::vector<std::string> raw = fr::receive_all(*peer);
+  ASSERT_GE(raw.size(), 2u);
+  const fr::decoded first = fr::decode(raw[0]);
+  ASSERT_EQ(first.payload.size(), 1448u) << "MSS 1460 less the timestamp option";
+  EXPECT_NE(std::to_integer<unsigned>(static_cast<std::byte>(raw[0][14 + 6])) & 0x40u, 0u) << "DF is set";
+  const std::uint32_t una = first.seq;
+  const std::uint32_t router = fr::ip("10.0.0.254");
+  auto frag_needed = [&](std::string quoted, std::uint16_t mtu) {
+    in_frame(fr::ethernet(wire->mac(memory_wire::side::a), peer_mac, 0x0800,
+                          fr::ipv4(router, our_ip, 1, fr::icmp(3, 4, 0, mtu, quoted))));
+  };
+  // A forged one: the quoted sequence number is not in flight.
+  std::string forged = raw[0].substr(14, 28);
+  forged[24] = static_cast<char>(forged[24] ^ 0x40);
+  frag_needed(forged, 1000);
+  step();
+  EXPECT_TRUE(fr::receive_all(*peer).empty()) << "nothing resent";
+  EXPECT_EQ(stats().dropped(drop_reason::icmp_unverified), 1u);
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 0u);
+  // The router's: the first segment did not fit a 1000-byte link.
+  frag_needed(raw[0].substr(14, 28), 1000);
+  step();
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 1u);
+  std::map<std::uint32_t, std::string> got;
+  auto take = [&](const std::vector<fr::decoded>& v) {
+    for (const auto& d : v) {
+      EXPECT_LE(d.payload.size(), 1000u - 40 - 12) << "every segment fits the path";
+      if (!d.payload.empty()) got[d.seq] = d.payload;
+    }
+  };
+  std::vector<fr::decoded> resent = out();
+  ASSERT_FALSE(resent.empty()) << "resent at once, not after the RTO";
+  EXPECT_EQ(resent[0].seq, una) << "from the first unacknowledged byte";
+  take(resent);
+  // The peer takes what came (in order) until the whole stream is there.
+  for (int i = 0; i < 20; ++i) {
+    std::uint32_t next = una;
+    for (auto it = got.find(next); it != got.end(); it = got.find(next)) next += static_cast<std::uint32_t>(it->second.size());
+    if (next - una == data.size()) break;
+    peer_ts += 1;
+    in(ACK, {}, 65535, {}, {}, next);
+    step();
+    take(out());
+  }
+  std::string stream;
+  for (std::uint32_t next = una; got.count(next) != 0;) {
+    stream += got[next];
+    next += static_cast<std::uint32_t>(got[next].size());
+  }
+  EXPECT_EQ(stream, data);
+  EXPECT_EQ(stats().tcp_timeouts.get(), 0u);
+  // A report below 552 bytes (an attacker's 68) is taken as 552.
+  ASSERT_TRUE(conn(server)->write(pattern(3000, 6)));
+  step();
+  raw = fr::receive_all(*peer);
+  ASSERT_FALSE(raw.empty());
+  frag_needed(raw[0].substr(14, 28), 68);
+  step();
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 2u);
+  for (const auto& d : out()) EXPECT_LE(d.payload.size(), 552u - 40 - 12);
+}
+
+// Issue 20 item 5, the fallback when ICMP is filtered (RFC 4821 7.7): a path
+// that silently drops our full-sized DF segments. From the second timeout
+// in a row the path MSS steps down (984, then 512), so the data gets through.
+TEST_F(tcp_peer, regression_timeouts_in_a_row_step_the_path_mss_down_when_icmp_is_filtered) {
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(3000, 9);
+  ASSERT_TRUE(conn(server)->write(data));
+  step();
+  std::vector<fr::decoded> v = out();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v[0].payload.size(), 1448u);
+  const std::uint32_t una = v[0].seq;
+  // The path drops everything over 1000 bytes, and says nothing.
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 40 && sizes.size() < 3; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.seq == una && !d.payload.empty()) sizes.push_back(d.payload.size());
+    }
+  }
+  ASSERT_EQ(sizes.size(), 3u);
+  EXPECT_EQ(sizes[0], 1448u) << "the first timeout resends at the same size (plain loss is likelier)";
+  EXPECT_EQ(sizes[1], 984u - 12) << "the second steps down to MTU 1024";
+  EXPECT_EQ(sizes[2], 512u - 12) << "the third to MTU 552";
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u);
+  // Those fit: the peer takes them, and the rest follows at that size.
+  std::uint32_t next = una + static_cast<std::uint32_t>(sizes[2]);
+  for (int i = 0; i < 20 && next - una < data.size(); ++i) {
+    peer_ts += 1;
+    in(ACK, {}, 65535, {}, {}, next);
+    step();
+    for (const auto& d : out()) {
+      EXPECT_LE(d.payload.size(), 512u - 12);
+      if (d.seq == next) next += static_cast<std::uint32_t>(d.payload.size());
+    }
+  }
+  EXPECT_EQ(next - una, data.size()) << "everything went through";
+}
+
+// RFC 4821's probing up, after black hole detection stepped the path MSS
+// down: every mtu_probe_interval one segment a step larger goes alone at the
+// end of the flight; lost, it costs one timeout and changes nothing (no
+// further step down, no back-off); acknowledged, the path MSS takes its size
+// and the next step is probed at once.
+TEST_F(tcp_peer, rfc_4821_probes_raise_a_stepped_down_path_mss_once_the_path_allows) {
+  tcfg.mtu_probe_interval = 2s;
+  make();
+  listen(server);
+  accept(true);
+  const std::string data = pattern(4'000'000, 21);
+  ASSERT_TRUE(conn(server)->write(data));
+  std::uint32_t path_mtu = 1000;
+  std::uint32_t una = 0, next = 0;
+  bool started = false;
+  std::size_t largest = 0;
+  std::string got;
+  // The path: segments larger than path_mtu vanish; the peer takes what
+  // comes in order and acknowledges it.
+  auto run_for = [&](duration d) {
+    for (duration t{}; t < d && got.size() < data.size(); t += 20ms) {
+      advance(20ms);
+      bool progress = false;
+      for (const auto& seg : out()) {
+        if (seg.payload.empty()) continue;
+        if (!started) {
+          started = true;
+          una = next = seg.seq;
+        }
+        if (seg.payload.size() + 52 > path_mtu) continue;
+        largest = std::max(largest, seg.payload.size());
+        if (seg.seq == next) {
+          next += static_cast<std::uint32_t>(seg.payload.size());
+          got += seg.payload;
+          progress = true;
+        }
+      }
+      if (progress) {
+        peer_ts += 20;
+        in(ACK, {}, 64, {}, {}, next);  // 8 KiB (shift 7): a slow reader keeps the test long enough
+        step();
+      }
+    }
+  };
+  run_for(7s);
+  ASSERT_LT(got.size(), data.size()) << "still sending when the path heals";
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u) << "984, then 512";
+  EXPECT_GE(stats().tcp_mtu_probes.get(), 2u) << "a probe every 2 s";
+  EXPECT_EQ(stats().tcp_mtu_probes_ok.get(), 0u) << "none fits a 1000-byte path";
+  EXPECT_EQ(largest, 512u - 12);
+  const std::size_t before = got.size();
+  EXPECT_GT(before, 100'000u) << "data kept flowing at 512 between the failed probes";
+  // The path heals (a route change): the next probes succeed, step by step.
+  path_mtu = 1500;
+  largest = 0;
+  run_for(60s);
+  EXPECT_EQ(stats().tcp_mtu_probes_ok.get(), 2u) << "984, then the full MSS";
+  EXPECT_EQ(largest, 1448u);
+  EXPECT_EQ(stats().tcp_pmtu_blackholes.get(), 2u) << "lost probes never step the path down";
+  EXPECT_EQ(got, data);
+  (void)una;
+}
 
 // ---- retransmission and recovery -----------------------------------------------------------------
 
@@ -1166,6 +1381,77 @@ TEST_F(tcp_peer, a_zero_window_is_probed_with_back_off_until_it_opens) {
   EXPECT_EQ(v[0].payload, "waiting data");
 }
 
+// Issue 20 item 6: a peer that answers every window probe with a zero
+// window kept the connection forever (probes back off to 60 s and never
+// give up). The persist state now ends after persist_timeout, counted.
+TEST_F(tcp_peer, regression_a_window_shut_forever_is_given_up_after_the_persist_timeout) {
+  tcfg.persist_timeout = 10s;
+  make();
+  listen(server);
+  accept(false, 0);
+  in(ACK, {}, 0);
+  step();
+  ASSERT_TRUE(conn(server)->write("never taken"));
+  step();
+  (void)out();
+  // The peer answers every probe, always with a zero window.
+  int probes = 0;
+  for (int i = 0; i < 90 && server.closes == 0; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.has(RST)) continue;
+      ++probes;
+      in(ACK, {}, 0);
+      step();
+    }
+  }
+  EXPECT_EQ(server.closes, 0) << "9 s in: still probing";
+  EXPECT_GE(probes, 5);
+  std::vector<fr::decoded> sent;
+  for (int i = 0; i < 30 && server.closes == 0; ++i) {
+    advance(100ms);
+    for (auto& d : out()) sent.push_back(d);
+  }
+  for (int i = 0; i < 40 && server.closes == 0; ++i) {
+    advance(1s);
+    for (auto& d : out()) sent.push_back(d);
+  }
+  EXPECT_EQ(server.closes, 1) << "given up";
+  EXPECT_EQ(server.error, ETIMEDOUT);
+  EXPECT_EQ(stats().tcp_persist_timeouts.get(), 1u);
+  EXPECT_EQ(state(), tcp_state::closed);
+  ASSERT_FALSE(sent.empty());
+  EXPECT_TRUE(sent.back().has(RST)) << "the peer is told";
+  EXPECT_LE(l->now() - time_point{1s}, 1min) << "within the timeout plus one backed-off probe interval";
+}
+
+TEST_F(tcp_peer, a_peer_that_takes_each_probe_byte_is_not_given_up_by_the_persist_timeout) {
+  tcfg.persist_timeout = 2s;
+  make();
+  listen(server);
+  accept(false, 0);
+  in(ACK, {}, 0);
+  step();
+  ASSERT_TRUE(conn(server)->write(std::string(200, 'p')));
+  step();
+  (void)out();
+  // A slow reader: it takes every probe's byte, and shuts its window again.
+  int taken = 0;
+  for (int i = 0; i < 100; ++i) {
+    advance(100ms);
+    for (const auto& d : out()) {
+      if (d.payload.size() != 1) continue;
+      ++taken;
+      our_seq = d.seq + 1;
+      in(ACK, {}, 0);
+      step();
+    }
+  }
+  EXPECT_GE(taken, 10) << "10 s of one byte at a time";
+  EXPECT_EQ(server.closes, 0) << "progress, however slow, is no shut window";
+  EXPECT_EQ(stats().tcp_persist_timeouts.get(), 0u);
+}
+
 TEST_F(tcp_peer, delayed_ack_waits_for_a_second_segment_or_the_timer) {
   tcfg.delayed_ack = 40ms;
   make();
@@ -1296,6 +1582,52 @@ TEST_F(tcp_peer, a_syn_flood_fills_the_backlog_then_cookies_keep_real_clients_co
   for (int i = 0; i < 8; ++i) advance(40s);
   EXPECT_EQ(tcp().syn_queue(our_port), 0u);
   (void)out();
+}
+
+// Issue 20 item 1: the low bits of a cookie's TSval carry the peer's options
+// and could put it up to 31 ms ahead of the connection's timestamp clock;
+// the segments after the handshake then carried smaller timestamps, which a
+// Linux peer drops by PAWS. Each of many connections (different clock
+// offsets), with options that set nearly all the low bits (shift 14, SACK),
+// must send nothing below the SYN-ACK's TSval.
+TEST_F(tcp_peer, regression_syn_cookie_timestamps_never_run_ahead_of_the_clock) {
+  tcfg.syn_backlog = 1;
+  make();
+  server.at_data = [](connection& c) { (void)c.write("answer"); };
+  listen(server);
+  peer_port = 19999;  // fills the one-entry SYN queue: the rest get cookies
+  in(SYN, {}, 65535, syn_options(true), 42);
+  step();
+  (void)out();
+  int checked = 0;
+  for (std::uint16_t p = 0; p < 16; ++p) {
+    peer_port = static_cast<std::uint16_t>(21000 + p * 7);
+    peer_seq = 0x200000 + p * 5000u;
+    peer_uses_ts = true;
+    in(SYN, {}, 65535, syn_options(true, 14, true));
+    const fr::decoded sa = one();
+    ASSERT_EQ(sa.flags, SYN | ACK);
+    ASSERT_TRUE(sa.timestamps);
+    const std::uint32_t synack_ts = sa.timestamps->first;
+    EXPECT_EQ(synack_ts & 0x1f, 0x1eu) << "the options are encoded (shift 14, SACK)";
+    our_seq = sa.seq + 1;
+    in(ACK, "hello");
+    // Every segment of the connection from now on, including after some time.
+    for (int round = 0; round < 3; ++round) {
+      step(2);
+      for (const auto& d : out()) {
+        ASSERT_TRUE(d.timestamps);
+        EXPECT_TRUE(seq_ge(d.timestamps->first, synack_ts))
+            << "port " << peer_port << ": TSval " << d.timestamps->first << " below the SYN-ACK's " << synack_ts;
+        ++checked;
+      }
+      if (round == 2) break;
+      clock.advance(3ms);
+      in(ACK, "more");
+    }
+  }
+  EXPECT_EQ(stats().tcp_syn_cookies_ok.get(), 16u);
+  EXPECT_GE(checked, 48) << "each connection answered three times";
 }
 
 TEST_F(tcp_peer, without_cookies_a_full_syn_queue_drops_syns) {
@@ -1694,6 +2026,24 @@ TEST(tcp_steering, segments_reach_the_loop_that_owns_the_flow) {
   EXPECT_EQ(h1.opened, 1);
   EXPECT_EQ(h1.data, "hi");
   EXPECT_EQ(h0.opened, 0);
+  (void)fr::receive_all(kernel1);
+  // An ICMP frag-needed for that connection arrives on loop 0's queue: it
+  // reaches loop 1, which owns the connection (issue 20, 5).
+  connection* c1 = l1.get(h1.handle);
+  ASSERT_NE(c1, nullptr);
+  ASSERT_TRUE(c1->write(std::string(3000, 'x')));
+  both(1);
+  auto big = fr::receive_all(kernel1);
+  ASSERT_FALSE(big.empty());
+  ASSERT_EQ(fr::decode(big[0]).payload.size(), 1460u);
+  const std::string icmp = fr::icmp(3, 4, 0, 1000, big[0].substr(14, 28));
+  ASSERT_TRUE(fr::send(kernel, fr::ethernet(us, peer_mac, 0x0800, fr::ipv4(fr::ip("10.0.0.254"), our_ip, 1, icmp))));
+  both(3);
+  EXPECT_EQ(l1.transport().ip().stats().tcp_pmtu_updates.get(), 1u);
+  EXPECT_EQ(l0.transport().ip().stats().dropped(drop_reason::icmp_unverified), 0u);
+  auto resent = fr::receive_all(kernel1);
+  ASSERT_FALSE(resent.empty());
+  for (const auto& f : resent) EXPECT_LE(fr::decode(f).payload.size(), 960u);
   // An outgoing connection from loop 0 picks a port whose flow it owns.
   recording_handler c0;
   ASSERT_TRUE(l0.connect(endpoint::ipv4(peer_ip, 9999), c0).ok());

@@ -79,6 +79,7 @@ inet::tcp_config tcp_config_for(const transport_settings& s) {
   t.delayed_ack = s.tcp_delayed_ack;
   t.nagle = s.tcp_nagle;
   t.keepalive_idle = s.tcp_keepalive;
+  if (s.tcp_persist_timeout != std::chrono::nanoseconds::zero()) t.persist_timeout = s.tcp_persist_timeout;
   return t;
 }
 

@@ -45,7 +45,12 @@ ipv4_reassembler::slot* ipv4_reassembler::find_or_open(const ipv4_header& h, tim
     }
     if (s.src == h.src && s.dst == h.dst && s.id == h.id && s.protocol == h.protocol) return &s;
   }
-  if (free_slot == nullptr) return nullptr;
+  if (free_slot == nullptr) {
+    // Full: a datagram in progress makes room (the heaviest source's oldest).
+    free_slot = victim(nullptr, false);
+    if (free_slot == nullptr) return nullptr;
+    evict(*free_slot);
+  }
   slot& s = *free_slot;
   s.used = true;
   s.poisoned = s.have_last = s.have_first = false;
@@ -56,6 +61,30 @@ ipv4_reassembler::slot* ipv4_reassembler::find_or_open(const ipv4_header& h, tim
   s.total = s.received = 0;
   s.deadline = now + opts_.timeout;
   return &s;
+}
+
+ipv4_reassembler::slot* ipv4_reassembler::victim(const slot* keep, bool by_packets) noexcept {
+  // Per source accounting over the table (a few dozen slots, scanned only
+  // when something must go: never on the path of a datagram that fits).
+  slot* best = nullptr;
+  std::size_t best_weight = 0;
+  for (slot& s : slots_) {
+    if (!s.used || &s == keep || (by_packets && s.frags.empty())) continue;
+    std::size_t weight = 0;
+    for (const slot& o : slots_)
+      if (o.used && o.src == s.src) weight += by_packets ? o.frags.size() : 1;
+    if (best == nullptr || weight > best_weight || (weight == best_weight && s.deadline < best->deadline)) {
+      best = &s;
+      best_weight = weight;
+    }
+  }
+  return best;
+}
+
+void ipv4_reassembler::evict(slot& s) noexcept {
+  stats_.frag_evictions.add();
+  release(s, drop_reason::frag_evicted);
+  s.used = false;
 }
 
 bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, datagram& out) noexcept {
@@ -112,9 +141,15 @@ bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, data
     poison(s, drop_reason::frag_too_many);
     return false;
   }
-  if (held_ >= opts_.max_held_packets) {
-    drop_one(p, drop_reason::frag_memory);
-    return false;
+  while (held_ >= opts_.max_held_packets) {
+    // Memory is full: another datagram's buffers make room; only when this
+    // datagram holds them all is the newcomer refused.
+    slot* v = victim(&s, true);
+    if (v == nullptr) {
+      drop_one(p, drop_reason::frag_memory);
+      return false;
+    }
+    evict(*v);
   }
   s.frags.insert(pos, fragment{p, static_cast<std::uint16_t>(off), static_cast<std::uint16_t>(len)});
   ++held_;

@@ -137,18 +137,29 @@ void stack::handle_arp(packet* p, const ethernet_header& eth) noexcept {
     return drop(p, drop_reason::arp_bad_sender);
   }
   if (m.sender_ip == ifc.address) return drop(p, drop_reason::arp_conflict);
+  // Only our link's hosts are neighbours: a sender from another subnet
+  // would be a cache entry we never use (and a way to flood the table).
+  if (m.sender_ip != 0 && !ifc.on_link(m.sender_ip) && m.sender_ip != ifc.gateway) {
+    return drop(p, drop_reason::arp_off_subnet);
+  }
   const bool for_us = m.target_ip == ifc.address;
   // RFC 826's merge: update a neighbour we know; add it only if it talks to
-  // us. A probe (sender 0.0.0.0, RFC 5227) teaches nothing.
+  // us. A probe (sender 0.0.0.0, RFC 5227) teaches nothing. A live
+  // neighbour's MAC is not replaced on one message's word: the known MAC
+  // is asked first (arp_cache, "Forgery and floods").
   if (m.sender_ip != 0) {
     const mac_address learned = m.sender_mac;
-    const bool changed = arp_.learn(m.sender_ip, learned, loop_.now(), for_us, [this, learned](packet* q) {
+    const auto r = arp_.learn_from_wire(m.sender_ip, learned, loop_.now(), for_us, [this, learned](packet* q) {
       learned.store(q->data());
       queue_tx(q);
     });
-    if (changed) {
+    if (r.changed) {
       stats_.arp_learned.add();
       tell_peers(m.sender_ip, learned);
+    }
+    if (r.probe) {
+      send_arp(arp_op_request, r.probe_to, r.probe_to, m.sender_ip);
+      schedule_maintenance();
     }
   }
   if (!for_us) return drop(p, drop_reason::arp_not_for_us);
@@ -313,6 +324,59 @@ void stack::handle_udp(const l4_data& d) noexcept {
   s->get_handler().on_datagram_chain(*s, from, payload);
 }
 
+void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
+  // RFC 1191: type 3 code 4, the next-hop MTU in bytes 6-7, then the IP
+  // header and at least 8 bytes of the datagram that did not fit (ours).
+  const std::byte* m = first->data();
+  const std::size_t n = first->size();
+  if (n < icmp_header_len + ipv4_min_header_len + 8) return drop_all(d, drop_reason::icmp_truncated);
+  const std::byte* q = m + icmp_header_len;
+  const std::size_t ihl = static_cast<std::size_t>(std::to_integer<unsigned>(q[0]) & 0xfu) * 4;
+  if ((std::to_integer<unsigned>(q[0]) >> 4) != 4 || ihl < ipv4_min_header_len || n < icmp_header_len + ihl + 8) {
+    return drop_all(d, drop_reason::icmp_truncated);
+  }
+  const std::uint8_t protocol = std::to_integer<std::uint8_t>(q[9]);
+  const std::uint32_t quoted_src = load_be32(q + 12);
+  if (protocol != ip_protocol_tcp || quoted_src != opts_.iface.address) {
+    return drop_all(d, drop_reason::icmp_unverified);  // only TCP keeps a path MSS
+  }
+  const std::byte* t = q + ihl;
+  const std::uint32_t remote = load_be32(q + 16);
+  const std::uint16_t local_port = load_be16(t);
+  const std::uint16_t remote_port = load_be16(t + 2);
+  const std::uint32_t seq = load_be32(t + 4);
+  const std::uint32_t mtu = load_be16(m + 6);
+  const std::uint32_t quoted_len = load_be16(q + 2);
+  auto release_all = [&] {
+    if (d.single != nullptr) {
+      segment_unref(&d.single->seg);
+    } else {
+      for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+    }
+  };
+  // The connection may be another loop's: the ICMP came on whatever queue
+  // the device chose for it. Its owner is the loop its segments steer to.
+  stack_group* g = opts_.group;
+  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
+    const unsigned owner = opts_.steering->owner(remote, opts_.iface.address, remote_port, local_port);
+    if (owner != loop_.id()) {
+      release_all();
+      loop_.send_to(owner, task([g, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
+        if (stack* s = g->member(there.id())) {
+          if (!s->tcp().frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+            s->stats().drop(drop_reason::icmp_unverified);
+          }
+        }
+      }));
+      return;
+    }
+  }
+  if (!tcp_.frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+    return drop_all(d, drop_reason::icmp_unverified);
+  }
+  release_all();
+}
+
 void stack::handle_icmp(const l4_data& d) noexcept {
   auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
   packet* first = at(0);
@@ -325,6 +389,9 @@ void stack::handle_icmp(const l4_data& d) noexcept {
     total += at(i)->size();
   }
   if (c.finish() != 0) return drop_all(d, drop_reason::icmp_bad_checksum);
+  if (ih.type == icmp_dest_unreachable && ih.code == icmp_code_frag_needed && d.ip->dst == opts_.iface.address) {
+    return handle_frag_needed(d, first);
+  }
   // Echo requests to our own address only: broadcast pings go unanswered.
   if (ih.type != icmp_echo_request || ih.code != 0 || d.ip->dst != opts_.iface.address) {
     return drop_all(d, drop_reason::icmp_ignored);
@@ -476,6 +543,10 @@ void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst,
   h.more_fragments = more;
   h.ttl = opts_.ttl;
   h.protocol = protocol;
+  // TCP segments carry DF: a router that cannot forward one says so
+  // (ICMP frag-needed, RFC 1191) and the connection's path MSS shrinks;
+  // datagrams may be fragmented on the way, as the kernel's UDP allows.
+  h.dont_fragment = protocol == ip_protocol_tcp;
   h.src = opts_.iface.address;
   h.dst = dst;
   write_ipv4(iph, h, !caps_.tx_ipv4_checksum);
@@ -652,7 +723,13 @@ void stack::schedule_maintenance() noexcept {
 
 void stack::on_maintenance() noexcept {
   const time_point now = loop_.now();
-  arp_.tick(now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); });
+  arp_.tick(
+      now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); },
+      [this](std::uint32_t ip, const mac_address& known) { send_arp(arp_op_request, known, known, ip); },
+      [this](std::uint32_t ip, const mac_address& taken) {
+        stats_.arp_learned.add();
+        tell_peers(ip, taken);
+      });
   reasm_.expire(now);
   schedule_maintenance();
   (void)flush();
@@ -728,11 +805,16 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"arp_learned", &stats_.arp_learned},
       {"arp_learned_from_peers", &stats_.arp_learned_from_peers},
       {"arp_expired", &stats_.arp_expired},
+      {"arp_conflicts", &stats_.arp_conflicts},
+      {"arp_confirmed", &stats_.arp_confirmed},
+      {"arp_reassigned", &stats_.arp_reassigned},
+      {"arp_pending_evicted", &stats_.arp_pending_evicted},
       {"icmp_echo_replies", &stats_.icmp_echo_replies},
       {"udp_in", &stats_.udp_in},
       {"udp_out", &stats_.udp_out},
       {"fragments_in", &stats_.fragments_in},
       {"reassembled", &stats_.reassembled},
+      {"frag_evictions", &stats_.frag_evictions},
       {"fragments_out", &stats_.fragments_out},
       {"tx_in_place", &stats_.tx_in_place},
       {"tx_copied", &stats_.tx_copied},
@@ -750,6 +832,12 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"tcp_sack_recoveries", &stats_.tcp_sack_recoveries},
       {"tcp_ooo_segments", &stats_.tcp_ooo_segments},
       {"tcp_challenge_acks", &stats_.tcp_challenge_acks},
+      {"tcp_invalid_acks_limited", &stats_.tcp_invalid_acks_limited},
+      {"tcp_persist_timeouts", &stats_.tcp_persist_timeouts},
+      {"tcp_pmtu_updates", &stats_.tcp_pmtu_updates},
+      {"tcp_pmtu_blackholes", &stats_.tcp_pmtu_blackholes},
+      {"tcp_mtu_probes", &stats_.tcp_mtu_probes},
+      {"tcp_mtu_probes_ok", &stats_.tcp_mtu_probes_ok},
       {"tcp_syn_cookies_sent", &stats_.tcp_syn_cookies_sent},
       {"tcp_syn_cookies_ok", &stats_.tcp_syn_cookies_ok},
       {"tcp_zero_window_probes", &stats_.tcp_zero_window_probes},

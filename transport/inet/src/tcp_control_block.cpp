@@ -36,6 +36,7 @@ tcp_control_block::tcp_control_block(tcp_layer& layer, const tcp_tuple& tuple, s
     : layer_(layer),
       tuple_(tuple),
       our_mss_(static_cast<std::uint16_t>(mss)),
+      path_mss_(mss),
       rtt_(layer.config().initial_rto, layer.config().min_rto, layer.config().max_rto, std::chrono::milliseconds(1)),
       cc_(layer.config().congestion, mss) {
   rx_.set_pool(&layer.loop().pool());
@@ -132,7 +133,7 @@ void tcp_control_block::established() noexcept {
 
 std::uint32_t tcp_control_block::send_mss() const noexcept {
   // RFC 9293 3.7.1: Eff.snd.MSS, less the timestamp option every segment carries.
-  const std::uint32_t base = std::min<std::uint32_t>(peer_mss_, our_mss_);
+  const std::uint32_t base = std::min<std::uint32_t>({peer_mss_, our_mss_, path_mss_});
   return base - (ts_ok_ ? ts_option_len : 0);
 }
 
@@ -169,7 +170,7 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
   if (ts_ok_ && s.h.opt.has_timestamps && !s.h.has(tcp_rst) && seq_lt(s.h.opt.ts_val, ts_recent_)) {
     give_back();
     st.drop(drop_reason::tcp_paws);
-    need_ack();
+    answer_invalid(s);
     return;
   }
   // RFC 9293 3.10.7.4 first: is the segment acceptable?
@@ -188,7 +189,7 @@ void tcp_control_block::input(tcp_segment& s) noexcept {
       if (s.len != 0 && seq_le(s.h.seq + s.len, rcv_nxt_)) note_duplicate(s.h.seq, s.len);
       give_back();
       st.drop(drop_reason::tcp_out_of_window);
-      if (!s.h.has(tcp_rst)) need_ack();
+      if (!s.h.has(tcp_rst)) answer_invalid(s);
       if (state_ == tcp_state::time_wait && s.h.has(tcp_fin)) {
         // The peer's FIN again: our ACK was lost; TIME-WAIT starts over.
         layer_.loop().timers().arm_after(rtx_timer_, layer_.config().time_wait);
@@ -468,7 +469,19 @@ void tcp_control_block::new_data_acked(std::uint32_t acked, const tcp_segment& s
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // a window probe byte was taken
   if (seq_lt(snd_max_, snd_una_)) snd_max_ = snd_una_;
   retries_ = 0;
-  if (mode_ == rtx_mode::persist) persist_backoff_ = duration::zero();
+  if (mtu_probe_mss_ != 0 && seq_ge(ack, mtu_probe_end_)) {
+    // RFC 4821: the probe got through: the path takes its size. The next
+    // step (if any) may be probed at once.
+    path_mss_ = mtu_probe_mss_;
+    mtu_probe_mss_ = 0;
+    cc_.set_mss(send_mss());
+    layer_.stats().tcp_mtu_probes_ok.add();
+    next_mtu_probe_ = layer_.now();
+  }
+  if (mode_ == rtx_mode::persist) {
+    persist_backoff_ = duration::zero();
+    persist_since_ = layer_.now();  // the peer took data: progress, not a shut window
+  }
   sacked_.update(nullptr, 0, snd_una_, snd_max_);
   if (in_recovery_) {
     if (seq_ge(ack, recover_)) {
@@ -689,6 +702,71 @@ void tcp_control_block::fail(close_reason why, int err) noexcept {
   layer_.loop().failed(*c, why, err);
 }
 
+void tcp_control_block::answer_invalid(const tcp_segment& s) noexcept {
+  // A segment that ends at or below RCV.NXT, within a receive buffer of
+  // it, is what a live peer sends (a retransmission whose ACK was lost, a
+  // keepalive or window probe at RCV.NXT - 1, its FIN again in TIME-WAIT):
+  // it is always answered. A forger guessing sequence numbers lands there
+  // with a probability of about a buffer in 2^32.
+  const std::uint32_t end = s.h.seq + s.seg_len();
+  const std::uint32_t zone = std::min<std::uint32_t>(rcv_buf_, 1u << 20);
+  const bool plausible = seq_le(end, rcv_nxt_) && seq_ge(s.h.seq, rcv_nxt_ - zone);
+  const time_point now = layer_.now();
+  if (!plausible) {
+    if (now < last_invalid_ack_ + layer_.config().invalid_ack_interval) {
+      layer_.stats().tcp_invalid_acks_limited.add();
+      return;
+    }
+    last_invalid_ack_ = now;
+  }
+  need_ack();
+}
+
+bool tcp_control_block::frag_needed(std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept {
+  // RFC 5927 4.1: only a segment we have in flight is evidence; anything
+  // else may be forged (or very old) and changes nothing.
+  if (seq_lt(seq, snd_una_) || seq_ge(seq, snd_max_)) return false;
+  if (mtu < 68 || mtu >= quoted_len) {
+    // RFC 1191 section 5: a router that does not report its MTU (or a
+    // report that makes no sense): the next plateau below what was sent.
+    constexpr std::uint32_t plateaus[] = {32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68};
+    mtu = 68;
+    for (const std::uint32_t p : plateaus) {
+      if (p < quoted_len) {
+        mtu = p;
+        break;
+      }
+    }
+  }
+  mtu = std::max(mtu, min_path_mtu);
+  const std::uint32_t mss = mtu - 40;  // IPv4 and TCP headers without options
+  // An RFC 4821 probe in flight that did not fit has failed (resent below).
+  const bool probe_failed = mtu_probe_mss_ != 0 && mss < mtu_probe_mss_;
+  if (mss >= path_mss_ && !probe_failed) return true;  // valid, but nothing new
+  if (probe_failed) {
+    mtu_probe_mss_ = 0;
+    next_mtu_probe_ = layer_.now() + layer_.config().mtu_probe_interval;
+  }
+  if (mss < path_mss_) {
+    path_mss_ = mss;
+    layer_.stats().tcp_pmtu_updates.add();
+    cc_.set_mss(send_mss());
+  }
+  if (state_ == tcp_state::syn_sent || state_ == tcp_state::syn_received || flight() == 0) return true;
+  // What is in flight did not fit: resend it now at the new size (the loss
+  // is no congestion signal: the window stays, as in Linux's
+  // tcp_simple_retransmit).
+  layer_.stats().tcp_retransmits.add();
+  in_recovery_ = false;
+  dupacks_ = 0;
+  sacked_.clear();
+  rtt_timing_ = false;
+  snd_nxt_ = snd_una_;
+  output();
+  if (!rtx_timer_.armed()) arm_rtx();
+  return true;
+}
+
 void tcp_control_block::challenge_ack() noexcept {
   if (!layer_.may_challenge()) return;
   layer_.stats().tcp_challenge_acks.add();
@@ -824,7 +902,8 @@ bool tcp_control_block::transmit(std::uint8_t flags, std::uint32_t seq, std::uin
   const std::uint32_t extra = o.sack_count != 0 ? static_cast<std::uint32_t>(tcp_options_len(o)) -
                                                       (o.timestamps ? ts_option_len : 0)
                                                 : 0;
-  if (len != 0 && len + extra > send_mss()) len = send_mss() > extra ? send_mss() - extra : 1;
+  const std::uint32_t seg_mss = tx_mss_ != 0 ? tx_mss_ : send_mss();
+  if (len != 0 && len + extra > seg_mss) len = seg_mss > extra ? seg_mss - extra : 1;
   sent_len_ = len;
   const bool sent = layer_.send(tuple_, h, o, len != 0 && conn_ != nullptr ? &conn_->output() : nullptr,
                                 seq - snd_una_, len);
@@ -881,6 +960,10 @@ bool tcp_control_block::send_new_data() noexcept {
   const std::uint32_t cwnd = in_recovery_ && sack_ok_ && !sacked_.empty() ? UINT32_MAX : cc_.cwnd();
   const std::uint32_t wnd = std::min(snd_wnd_, cwnd);
   const std::uint32_t usable = wnd > in_flight ? wnd - in_flight : 0;
+  // RFC 4821: while a probe is out nothing follows it (its loss is then
+  // told by the timeout alone, never taken for congestion).
+  if (mtu_probe_mss_ != 0) return false;
+  if (next_mtu_probe_ <= layer_.now() && send_mtu_probe(usable)) return true;
   std::uint32_t len = std::min({mss, left, usable});
   if (len == 0) {
     if (snd_wnd_ <= in_flight) {
@@ -917,6 +1000,29 @@ bool tcp_control_block::send_new_data() noexcept {
   snd_nxt_ += len;
   if (seq_gt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
   cwnd_limited_ = snd_nxt_ - snd_una_ + mss > cwnd;
+  if (mode_ != rtx_mode::retransmit || !rtx_timer_.armed()) arm_rtx();
+  return true;
+}
+
+bool tcp_control_block::send_mtu_probe(std::uint32_t usable) noexcept {
+  const std::uint32_t full = std::min<std::uint32_t>(peer_mss_, our_mss_);
+  if (path_mss_ >= full) {
+    next_mtu_probe_ = time_point::max();  // nothing left to find
+    return false;
+  }
+  if (in_recovery_ || snd_nxt_ != snd_max_) return false;  // not while resending
+  const std::uint32_t target = path_mss_ < 984 && full > 984 ? 984 : full;
+  const std::uint32_t len = target - (ts_ok_ ? ts_option_len : 0);
+  if (unsent() < len || usable < len) return false;  // wait for data and window
+  tx_mss_ = target;
+  const bool sent = transmit(0, snd_nxt_, len);
+  tx_mss_ = 0;
+  if (!sent) return false;
+  layer_.stats().tcp_mtu_probes.add();
+  mtu_probe_mss_ = target;
+  snd_nxt_ += sent_len_;
+  mtu_probe_end_ = snd_nxt_;
+  if (seq_gt(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
   if (mode_ != rtx_mode::retransmit || !rtx_timer_.armed()) arm_rtx();
   return true;
 }
@@ -1065,6 +1171,10 @@ void tcp_control_block::arm_rtx() noexcept {
 void tcp_control_block::arm_persist() noexcept {
   if (mode_ == rtx_mode::persist && rtx_timer_.armed()) return;
   if (mode_ == rtx_mode::retransmit && rtx_timer_.armed() && flight() != 0) return;
+  // persist_timeout counts from the moment the connection enters the
+  // persist state (the window opening or the override timeout leave it for
+  // another mode), or from the last data the peer took while in it.
+  if (mode_ != rtx_mode::persist) persist_since_ = layer_.now();
   mode_ = rtx_mode::persist;
   // RFC 9293 3.8.6.1: probe with exponential back-off.
   if (persist_backoff_ == duration::zero()) persist_backoff_ = rtt_.rto();
@@ -1097,6 +1207,16 @@ void tcp_control_block::on_rtx_timer() noexcept {
         sws_override_ = false;
         return;
       }
+      if (layer_.now() - persist_since_ >= cfg.persist_timeout) {
+        // The window stayed shut too long: whoever holds it shut (a dead
+        // reader, or a peer that means to keep us) does not keep us.
+        st.tcp_persist_timeouts.add();
+        fail(close_reason::io_error, ETIMEDOUT);
+        send_reset();
+        state_ = tcp_state::closed;
+        layer_.destroy(this);
+        return;
+      }
       // A window probe: one byte beyond the window, not counted as sent
       // (SND.NXT stays); the peer's ACK tells its window again.
       st.tcp_zero_window_probes.add();
@@ -1110,6 +1230,20 @@ void tcp_control_block::on_rtx_timer() noexcept {
     case rtx_mode::retransmit:
       break;
   }
+  if (mtu_probe_mss_ != 0 && flight() != 0) {
+    // RFC 4821: the probe (last in its flight) was not acknowledged: the
+    // path does not take that size. What is unacknowledged goes again at
+    // the path MSS, with no back-off and no congestion response; the next
+    // probe waits an interval.
+    mtu_probe_mss_ = 0;
+    next_mtu_probe_ = layer_.now() + cfg.mtu_probe_interval;
+    rtt_timing_ = false;
+    snd_nxt_ = snd_una_;
+    output();
+    if (!rtx_timer_.armed()) arm_rtx();
+    return;
+  }
+  mtu_probe_mss_ = 0;
   ++retries_;
   if (state_ == tcp_state::syn_sent || state_ == tcp_state::syn_received) {
     const unsigned limit = state_ == tcp_state::syn_sent ? cfg.syn_retries : cfg.synack_retries;
@@ -1140,6 +1274,21 @@ void tcp_control_block::on_rtx_timer() noexcept {
     return;
   }
   st.tcp_timeouts.add();
+  if (retries_ >= 2 && cfg.mtu_blackhole_detection) {
+    // RFC 4821 7.7: timeouts in a row may be a path that drops our DF
+    // segments and filters the ICMP that would say so: step the path MSS
+    // down (the loss may be plain loss: a smaller MSS costs little).
+    constexpr std::uint32_t steps[] = {984, 512};  // MTUs 1024 and 552
+    for (const std::uint32_t m : steps) {
+      if (path_mss_ > m && std::min<std::uint32_t>(peer_mss_, our_mss_) > m) {
+        path_mss_ = m;
+        cc_.set_mss(send_mss());
+        st.tcp_pmtu_blackholes.add();
+        next_mtu_probe_ = layer_.now() + cfg.mtu_probe_interval;
+        break;
+      }
+    }
+  }
   // RFC 5681 3.1 / RFC 9438 4.8: on the first timeout of a series the
   // window's memory goes to ssthresh; every timeout resends from SND.UNA
   // with one segment.

@@ -54,6 +54,12 @@ tcp_layer::tcp_layer(stack& ip, loop_base& loop, const tcp_config& cfg, inet_sta
       local_ip_(ip.config().address) {
   if (cfg_.receive_buffer == 0) cfg_.receive_buffer = loop.options().max_input_bytes;
   cfg_.receive_buffer = std::clamp<std::size_t>(cfg_.receive_buffer, 4096, std::size_t{1} << 30);
+  cfg_.persist_timeout =
+      std::clamp<duration>(cfg_.persist_timeout, tcp_config::min_persist_timeout, tcp_config::max_persist_timeout);
+  cfg_.mtu_probe_interval =
+      std::clamp<duration>(cfg_.mtu_probe_interval, std::chrono::seconds(1), std::chrono::hours(1));
+  cfg_.invalid_ack_interval =
+      std::clamp<duration>(cfg_.invalid_ack_interval, duration::zero(), std::chrono::seconds(10));
   max_blocks_ = cfg_.max_control_blocks != 0 ? cfg_.max_control_blocks
                                              : std::max<std::size_t>(64, 2 * loop.options().max_connections);
   buckets_.assign(1024, nullptr);
@@ -335,7 +341,15 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
       const std::uint32_t bits =
           (ws ? std::min<std::uint32_t>(s.h.opt.wscale, 14) : cookie_no_wscale) | (sack ? 0x10u : 0u);
       o.timestamps = true;
-      o.ts_val = ((ts_clock() + ts_offset(t)) & ~cookie_ts_bits) | bits;
+      // The encoded value must never lie ahead of the connection's clock:
+      // the segments sent after the handshake carry the clock itself, and a
+      // peer that saw a larger TSval drops them as old (RFC 7323 5.3, PAWS).
+      // When the low bits would push it ahead, one period (32 ms) comes off,
+      // as Linux's cookie_init_timestamp does.
+      const std::uint32_t clock = ts_clock() + ts_offset(t);
+      std::uint32_t val = (clock & ~cookie_ts_bits) | bits;
+      if (seq_gt(val, clock)) val -= cookie_ts_bits + 1;
+      o.ts_val = val;
       o.ts_ecr = s.h.opt.ts_val;
       o.sack_permitted = sack;
       if (ws) o.wscale = tcp_window_shift(cfg_.receive_buffer);
@@ -427,6 +441,12 @@ void tcp_layer::end_of_burst() noexcept {
     if (b.ack_pending_ && !b.data_will_carry_ack()) b.send_ack();
     if (!b.ack_pending_ && !b.deliver_pending_) b.pending_hook_.unlink();
   }
+}
+
+bool tcp_layer::frag_needed(std::uint32_t remote_ip, std::uint16_t local_port, std::uint16_t remote_port,
+                            std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept {
+  tcp_control_block* b = find(tcp_tuple{local_ip_, remote_ip, local_port, remote_port});
+  return b != nullptr && b->frag_needed(seq, mtu, quoted_len);
 }
 
 void tcp_layer::send_pending_acks() noexcept {

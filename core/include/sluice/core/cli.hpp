@@ -108,6 +108,8 @@ inline constexpr duration_range spin{0ms, 1s};
 inline constexpr duration_range idle_sleep{1us, 1s};
 // RFC 9293 3.8.6.3: an ACK must not be delayed by 0.5 s or more.
 inline constexpr duration_range tcp_delayed_ack{0ms, 499ms};
+// How long a peer's zero window may hold a connection with data waiting.
+inline constexpr duration_range tcp_persist_timeout{1s, 1h};
 
 // HTTP limits (sluice-httpd's flags, the gateway's flags and file).
 inline constexpr number_range max_request_line{16, 64 * kib, number_unit::bytes};

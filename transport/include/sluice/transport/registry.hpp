@@ -36,6 +36,9 @@ struct transport_settings {
   std::chrono::nanoseconds tcp_delayed_ack{0};
   bool tcp_nagle = false;
   std::chrono::nanoseconds tcp_keepalive{0};
+  // Give up a connection whose peer's window stays shut this long (0: the
+  // stack's default, 300 s; else 1 s to 1 h, checked at start).
+  std::chrono::nanoseconds tcp_persist_timeout{0};
 };
 
 struct transport_entry {

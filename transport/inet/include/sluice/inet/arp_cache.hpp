@@ -4,6 +4,21 @@
 // resolves (bounded in total and per neighbour; what does not fit, or whose
 // neighbour never answers, is a counted drop).
 //
+// Forgery and floods (issue 20):
+//  - A live neighbour (reachable, not expired) whose address another MAC
+//    claims on the wire is not switched: the claim is counted
+//    (arp_conflicts) and the known MAC is asked by unicast requests (as
+//    Linux's probes of a changed address do). If it answers, it stays
+//    (arp_confirmed); if it stays silent through max_requests probes, the
+//    claimant is taken (arp_reassigned: a host did change its NIC).
+//  - Packets waiting for resolution: when the shared queue is full, the
+//    neighbour holding the most (then the one unanswered longest) gives up
+//    its oldest packet to a newcomer holding fewer (arp_pending_evicted), so
+//    a SYN flood's SYN-ACKs to sources that never answer cannot keep the
+//    first packet to a new neighbour out; and when a probe window of the
+//    table holds only neighbours still resolving, the one unanswered
+//    longest gives up its slot.
+//
 // Shared-nothing: every loop has its own cache (DESIGN.md, "The user-space
 // stack"); what one loop learns from the wire it tells the others through the
 // mailboxes, and they fill their own caches (learn(..., from_peer)).
@@ -66,6 +81,8 @@ class arp_cache {
   // otherwise only updates one that exists (RFC 826's merge rule). The held
   // packets of ip are handed to release(packet*) in the order they came.
   // Returns true if the entry is new or its MAC changed (worth telling peers).
+  // Trusted: a peer loop's word (or a test's); the wire goes through
+  // learn_from_wire.
   template <class Release>
   bool learn(std::uint32_t ip, const mac_address& mac, time_point now, bool create, Release&& release) noexcept {
     bool changed = false;
@@ -85,6 +102,7 @@ class arp_cache {
     e->st = state::reachable;
     e->due = now + opts_.reachable_time;
     e->requests = 0;
+    e->probing = false;
     if (e->pending != 0) {
       e->pending = 0;
       take_pending(ip, release);
@@ -92,12 +110,70 @@ class arp_cache {
     return changed;
   }
 
+  struct wire_result {
+    bool changed = false;  // new or changed: worth telling peers
+    bool probe = false;    // a live entry's MAC was claimed: ask probe_to (unicast) now
+    mac_address probe_to;
+  };
+  // An ARP message from the wire: learn() by RFC 826's merge rule, except
+  // that a live entry's MAC is not replaced at once (see the top).
+  template <class Release>
+  wire_result learn_from_wire(std::uint32_t ip, const mac_address& mac, time_point now, bool create,
+                              Release&& release) noexcept {
+    wire_result r;
+    entry* e = find(ip);
+    if (e != nullptr && e->st == state::reachable && e->due > now) {
+      if (e->mac == mac) {
+        if (e->probing) {
+          e->probing = false;  // the known MAC is alive: the claim was false
+          stats_.arp_confirmed.add();
+        }
+        e->due = now + opts_.reachable_time;
+        return r;
+      }
+      stats_.arp_conflicts.add();
+      e->candidate = mac;  // the latest claim, taken if the known MAC stays silent
+      if (!e->probing) {
+        e->probing = true;
+        e->probes = 1;
+        e->probe_due = now + opts_.retry_interval;
+        r.probe = true;
+        r.probe_to = e->mac;
+      }
+      return r;
+    }
+    r.changed = learn(ip, mac, now, create, release);
+    return r;
+  }
+
   // Retries and failures due by now: send_request(ip) for each neighbour to
   // ask again; the held packets of those that used up their requests are
   // dropped (arp_unresolved).
   template <class Send>
   void tick(time_point now, Send&& send_request) noexcept {
+    tick(now, send_request, [](std::uint32_t, const mac_address&) {}, [](std::uint32_t, const mac_address&) {});
+  }
+  // The same, and for live entries whose MAC was claimed: probe(ip, mac)
+  // to ask the known MAC again, reassigned(ip, mac) when it never answered
+  // and the claimant was taken (worth telling peers).
+  template <class Send, class Probe, class Reassigned>
+  void tick(time_point now, Send&& send_request, Probe&& probe, Reassigned&& reassigned) noexcept {
     for (entry& e : slots_) {
+      if (e.probing && e.probe_due <= now) {
+        if (e.st != state::reachable) {
+          e.probing = false;
+        } else if (e.probes >= opts_.max_requests) {
+          e.probing = false;
+          e.mac = e.candidate;
+          e.due = now + opts_.reachable_time;
+          stats_.arp_reassigned.add();
+          reassigned(e.ip, e.mac);
+        } else {
+          ++e.probes;
+          e.probe_due = now + opts_.retry_interval;
+          probe(e.ip, e.mac);
+        }
+      }
       if (e.st != state::incomplete || e.due > now) continue;
       if (e.requests >= opts_.max_requests) {
         e.st = state::failed;
@@ -127,6 +203,12 @@ class arp_cache {
     std::uint16_t pending = 0;  // packets held for it
     time_point due{};           // reachable: expiry; incomplete: next retry
     time_point used{};          // for eviction: the least recently set goes first
+    // A live entry's MAC claimed by another: the claimant, and the probes
+    // of the known MAC (unicast requests) sent and next due.
+    bool probing = false;
+    std::uint8_t probes = 0;
+    mac_address candidate;
+    time_point probe_due{};
   };
   struct held_packet {
     std::uint32_t ip;
@@ -152,6 +234,10 @@ class arp_cache {
     pending_n_ = kept;
   }
   void drop_pending(std::uint32_t ip) noexcept;
+  // The queue is full: frees a place for a packet of `e` by dropping the
+  // oldest packet of the neighbour that holds more (or as many and has
+  // waited longer). False if none should give way.
+  bool make_room_for(const entry& e) noexcept;
 
   arp_options opts_;
   inet_stats& stats_;

@@ -22,6 +22,7 @@ namespace sluice::inet {
   X(arp_bad_sender)         /* sender MAC a group address, or sender IP zero/broadcast/multicast */ \
   X(arp_not_for_us)         /* asks for, or answers, another address */                         \
   X(arp_conflict)           /* someone else claims our address */                               \
+  X(arp_off_subnet)         /* the sender is not on our subnet (nor our gateway): not learned */ \
   X(arp_table_full)         /* no cache slot for a new neighbour */                             \
   X(arp_pending_full)       /* too many packets waiting for address resolution */               \
   X(arp_unresolved)         /* a neighbour never answered: its waiting packets go */            \
@@ -61,12 +62,14 @@ namespace sluice::inet {
   X(frag_overlap)           /* overlaps a fragment already held: the datagram is dropped */    \
   X(frag_duplicate)         /* the same fragment again */                                       \
   X(frag_too_many)          /* more fragments than one datagram may have */                     \
-  X(frag_table_full)        /* no free reassembly slot */                                       \
-  X(frag_memory)            /* the reassembly memory limit is reached */                        \
+  X(frag_table_full)        /* no free reassembly slot (and none to evict) */                   \
+  X(frag_memory)            /* the reassembly memory limit is reached by this datagram alone */ \
+  X(frag_evicted)           /* its datagram was evicted for room (the heaviest source's oldest) */ \
   X(frag_timeout)           /* a datagram not completed in time (one count per fragment) */    \
   X(icmp_truncated)                                                                              \
   X(icmp_bad_checksum)                                                                           \
   X(icmp_ignored)           /* not an echo request to us (replies, errors, broadcast pings) */ \
+  X(icmp_unverified)        /* a frag-needed quoting no live connection, or a sequence number outside its flight (RFC 5927) */ \
   X(udp_truncated)                                                                               \
   X(udp_bad_length)         /* UDP length below 8 or beyond the IP payload */                   \
   X(udp_bad_checksum)                                                                            \

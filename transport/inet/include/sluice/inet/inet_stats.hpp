@@ -24,12 +24,17 @@ struct inet_stats {
   counter arp_learned;           // new or changed neighbours (from the wire)
   counter arp_learned_from_peers;  // the same, told by another loop
   counter arp_expired;           // entries found stale and resolved again
+  counter arp_conflicts;         // a live neighbour's address claimed by another MAC (probed, not taken)
+  counter arp_confirmed;         // ... and the known MAC answered the probe: kept
+  counter arp_reassigned;        // ... and the known MAC stayed silent: the claimant taken
+  counter arp_pending_evicted;   // held packets given up for another neighbour's (full queue or table)
 
   counter icmp_echo_replies;
   counter udp_in;
   counter udp_out;
   counter fragments_in;
   counter reassembled;
+  counter frag_evictions;        // datagrams in progress evicted to make room (slots or memory)
   counter fragments_out;         // outgoing datagrams cut into fragments (counted per fragment)
   counter tx_in_place;           // replies sent in the buffer the request came in (no copy)
   counter tx_copied;             // outgoing payloads copied into a fresh buffer
@@ -49,6 +54,12 @@ struct inet_stats {
   counter tcp_sack_recoveries;   // recoveries that used the peer's SACK blocks
   counter tcp_ooo_segments;      // segments kept in an out-of-order queue
   counter tcp_challenge_acks;    // RFC 5961 challenge ACKs sent
+  counter tcp_invalid_acks_limited;  // ACKs not sent to out-of-window or PAWS segments (rate limit)
+  counter tcp_pmtu_updates;      // connections whose path MSS an ICMP frag-needed lowered (RFC 1191)
+  counter tcp_pmtu_blackholes;   // path MSS stepped down after timeouts (RFC 4821 7.7: ICMP filtered)
+  counter tcp_mtu_probes;        // RFC 4821 probe segments sent to raise a stepped-down path MSS
+  counter tcp_mtu_probes_ok;     // ... acknowledged: the path MSS took their size
+  counter tcp_persist_timeouts;  // connections given up on: the peer's window stayed shut too long
   counter tcp_syn_cookies_sent;
   counter tcp_syn_cookies_ok;    // connections made from a valid cookie
   counter tcp_zero_window_probes;

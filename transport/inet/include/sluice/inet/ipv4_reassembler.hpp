@@ -2,9 +2,18 @@
 // IPv4 fragment reassembly (RFC 791, with RFC 815's hole accounting reduced
 // to "no overlaps, so complete when the bytes add up"), bounded every way an
 // attacker could push: a fixed number of datagrams in progress, of fragments
-// per datagram, of packets held in all, and a time limit per datagram. Held
+// per datagram, of packets held in all (the buffer memory: each held
+// fragment pins one device buffer), and a time limit per datagram. Held
 // fragments stay in the buffers they arrived in (zero copy); a completed
 // datagram is handed back as its fragments in order.
+//
+// A full table or a full memory does not refuse the newcomer: it evicts a
+// datagram in progress, the oldest of the source that holds the most (slots
+// when slots run out, buffers when memory does), counted (frag_evictions,
+// and frag_evicted per fragment). So junk first fragments that are never
+// completed cannot keep everyone else's fragmented datagrams out: the
+// junk's sender pays first, and when the junk comes from many sources the
+// oldest goes, which a datagram in progress for milliseconds never is.
 //
 // Overlapping fragments drop the whole datagram and poison its key until its
 // time is up (later fragments of it are dropped too: RFC 5722's rule for
@@ -78,6 +87,10 @@ class ipv4_reassembler {
   };
 
   [[nodiscard]] slot* find_or_open(const ipv4_header& h, time_point now) noexcept;
+  // The datagram to evict: the oldest of the source that holds the most
+  // slots (by_packets: held fragments), never `keep`; nullptr if none.
+  [[nodiscard]] slot* victim(const slot* keep, bool by_packets) noexcept;
+  void evict(slot& s) noexcept;
   void drop_one(packet* p, drop_reason why) noexcept;
   // Drops everything s holds (counted as `why`) and marks it poisoned.
   void poison(slot& s, drop_reason why) noexcept;

@@ -156,6 +156,8 @@ class stack {
   void loop_back(packet* p) noexcept;
   void receive_looped() noexcept;
   void handle_icmp(const l4_data& d) noexcept;
+  // An ICMP frag-needed for us: to the TCP connection it quotes, if any.
+  void handle_frag_needed(const l4_data& d, packet* first) noexcept;
   void drop(packet* p, drop_reason why) noexcept;
   void drop_all(const l4_data& d, drop_reason why) noexcept;
 

@@ -38,6 +38,14 @@ struct tcp_config {
   // Give up after this many retransmissions of the same data (RFC 9293
   // 3.8.3's R2), of a SYN, or of a SYN-ACK.
   unsigned max_retransmits = 15;
+  // A peer that keeps answering window probes with a zero window would
+  // hold the connection (and its send queue) forever: once its window has
+  // stayed shut this long with data waiting, the connection is given up
+  // (ETIMEDOUT, RST; tcp_persist_timeouts), as Linux gives up a persist
+  // state with TCP_USER_TIMEOUT. --tcp-persist-timeout; 1 s to 1 h.
+  duration persist_timeout = std::chrono::seconds(300);
+  static constexpr duration min_persist_timeout = std::chrono::seconds(1);
+  static constexpr duration max_persist_timeout = std::chrono::hours(1);
   unsigned syn_retries = 6;
   unsigned synack_retries = 5;
   // TIME-WAIT lasts 2 MSL (RFC 9293 3.6.1); MSL 30 s.
@@ -62,8 +70,27 @@ struct tcp_config {
   bool window_scaling = true;
   bool timestamps = true;
   bool sack = true;
+  // RFC 4821 (packetization layer path MTU discovery), for paths that drop
+  // our DF segments without an ICMP frag-needed: from the second
+  // retransmission timeout in a row, the path MSS steps down (to 984, then
+  // 512 bytes) before the segment is resent (section 7.7, black hole
+  // detection: tcp_pmtu_blackholes). Every mtu_probe_interval after that, a
+  // probe segment one step larger (984, then the full MSS) is sent alone
+  // at the end of the flight: acknowledged, the path MSS takes its size
+  // (tcp_mtu_probes_ok); lost, the retransmission timeout resends at the
+  // old size with no back-off and no congestion response. Interval: 1 s to
+  // 1 h (clamped at start), 10 minutes by default (RFC 4821 section 7.7).
+  bool mtu_blackhole_detection = true;
+  duration mtu_probe_interval = std::chrono::minutes(10);
   // RFC 5961 section 7: challenge ACKs per second, per stack.
   unsigned challenge_ack_limit = 1000;
+  // The ACKs that answer out-of-window and PAWS-rejected segments: at most
+  // one per connection per this interval (Linux's tcp_invalid_ratelimit),
+  // so that forged segments cannot turn the stack into an ACK generator.
+  // A plausible duplicate (ending within the last receive buffer below
+  // RCV.NXT: a retransmission, a keepalive or window probe, a FIN again in
+  // TIME-WAIT) is always answered. Clamped to [0, 10 s] at start.
+  duration invalid_ack_interval = std::chrono::milliseconds(500);
   // Control blocks per stack (connections, half-open and TIME-WAIT ones);
   // 0: twice the loop's max_connections.
   std::size_t max_control_blocks = 0;

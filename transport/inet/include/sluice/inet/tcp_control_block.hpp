@@ -139,6 +139,14 @@ class tcp_control_block {
   void send_reset() noexcept;
   // (Re)arms the keepalive timer, if keepalive is on and the connection attached.
   void arm_keepalive() noexcept;
+  // RFC 1191 with RFC 5927 4.1's check: a router could not forward our
+  // segment at `seq` over a link of MTU `mtu` (tcp_layer::frag_needed).
+  // Lowers the path MSS (never below min_path_mtu's) and resends what is
+  // in flight at the new size. False if seq is not in flight.
+  [[nodiscard]] bool frag_needed(std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
+  // RFC 1191 allows 68; like Linux's min_pmtu, a frag-needed cannot push a
+  // connection below this (tiny segments would be a cheap attack).
+  static constexpr std::uint32_t min_path_mtu = 552;
 
   // ---- handshake (the layer sets these up) -------------------------------------------
   void start_active_open(std::uint32_t iss) noexcept;
@@ -165,6 +173,10 @@ class tcp_control_block {
   void enter_recovery() noexcept;
   void enter_time_wait() noexcept;
   void challenge_ack() noexcept;
+  // An ACK owed to a segment that was not acceptable (out of window, PAWS):
+  // sent unless it is the connection's second within invalid_ack_interval
+  // and the segment is no plausible duplicate (counted then).
+  void answer_invalid(const tcp_segment& s) noexcept;
   void fail(close_reason why, int err) noexcept;
   void append_in_order(packet* p) noexcept;
 
@@ -182,6 +194,9 @@ class tcp_control_block {
   bool transmit(std::uint8_t flags, std::uint32_t seq, std::uint32_t len) noexcept;
   std::uint32_t sent_len_ = 0;
   bool send_new_data() noexcept;
+  // RFC 4821: sends a probe segment one step above the path MSS, if one is
+  // due and the data and windows allow; true if it went.
+  bool send_mtu_probe(std::uint32_t usable) noexcept;
   void arm_rtx() noexcept;
   void arm_persist() noexcept;
   void need_ack() noexcept;
@@ -215,6 +230,13 @@ class tcp_control_block {
   std::uint32_t fin_seq_ = 0;
   std::uint16_t peer_mss_ = 536;  // RFC 9293 3.7.1: the default without the option
   std::uint16_t our_mss_;
+  std::uint32_t path_mss_;  // from ICMP frag-needed (RFC 1191); our_mss_ until one comes
+  // RFC 4821: an MTU probe in flight (its MSS, 0: none, and the sequence
+  // number after it), and when the next one may go.
+  std::uint32_t mtu_probe_mss_ = 0;
+  std::uint32_t mtu_probe_end_ = 0;
+  time_point next_mtu_probe_ = time_point::max();
+  std::uint32_t tx_mss_ = 0;  // transmit()'s segment size for one probe (0: send_mss())
 
   // Receive sequence space.
   std::uint32_t irs_ = 0;
@@ -261,6 +283,8 @@ class tcp_control_block {
   unsigned retries_ = 0;
   unsigned keepalive_sent_ = 0;
   duration persist_backoff_{};
+  time_point persist_since_{};  // when the peer's window was found shut (persist_timeout)
+  time_point last_invalid_ack_ = time_point::min();  // answer_invalid's rate limit
   time_point last_heard_{};
 
   // The layer's lists: hash chain, pending work (deliver/ACK), TIME-WAIT order.

@@ -54,6 +54,13 @@ class tcp_layer {
   void input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, bool checksum_ok) noexcept;
   // After a receive burst: received bytes to the applications.
   void end_of_burst() noexcept;
+  // An ICMP frag-needed quoting our segment (remote_ip, ports, seq) that
+  // did not fit a link of next-hop MTU `mtu` (0: an old router that does not
+  // say; the segment's IP length `quoted_len` then picks a plateau). False
+  // if it quotes no connection or a sequence number outside its flight
+  // (RFC 5927 4.1: then it is no evidence, possibly forged).
+  [[nodiscard]] bool frag_needed(std::uint32_t remote_ip, std::uint16_t local_port, std::uint16_t remote_port,
+                                 std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
   // Before the next poll: the ACKs still owed.
   void send_pending_acks() noexcept;
   [[nodiscard]] bool acks_pending() const noexcept { return !pending_.empty(); }

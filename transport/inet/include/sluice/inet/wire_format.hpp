@@ -35,6 +35,8 @@ inline constexpr std::uint16_t arp_op_request = 1;
 inline constexpr std::uint16_t arp_op_reply = 2;
 inline constexpr std::uint8_t icmp_echo_reply = 0;
 inline constexpr std::uint8_t icmp_echo_request = 8;
+inline constexpr std::uint8_t icmp_dest_unreachable = 3;
+inline constexpr std::uint8_t icmp_code_frag_needed = 4;  // RFC 1191: the next-hop MTU in bytes 6-7
 
 // Big-endian fields at unaligned addresses.
 [[nodiscard]] inline std::uint16_t load_be16(const std::byte* p) noexcept {
