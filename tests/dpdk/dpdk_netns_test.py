@@ -787,13 +787,7 @@ def tcp_exercise(kind, echo, httpd):
             r.sendall(rng.randbytes(50_000))
             r.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             r.close()  # RST
-            keeper.sendall(b"after the reset")
-            got = b""
-            while len(got) < 15:
-                d = keeper.recv(100)
-                if not d:
-                    break
-                got += d
+            got = echo_back(keeper, b"after the reset")
             check(got == b"after the reset", f"{kind}: the long-lived connection still echoes after a kernel RST")
             exact, wrong, unfinished, errors = tcp_echo_clients(20, kif, rng, 8192)
             check(exact == 20, f"{kind}: new clients are served after the RST ({exact} of 20)")
@@ -916,6 +910,21 @@ def timed_echo(kif, payload, timeout_s=5.0, phases=None):
         s.close()
 
 
+def echo_back(conn, payload):
+    """Sends payload on an echo connection; what came back (an error noted)."""
+    conn.sendall(payload)
+    got = b""
+    try:
+        while len(got) < len(payload):
+            d = conn.recv(100)
+            if not d:
+                break
+            got += d
+    except OSError as e:
+        got += f" ({e})".encode()
+    return got
+
+
 def attack_exercise(echo):
     from scapy.all import ARP, IP, Ether, Raw
     import threading
@@ -1004,16 +1013,7 @@ def attack_exercise(echo):
                 if i % 200 == 199:
                     time.sleep(0.005)
             raw.close()
-            keeper.sendall(b"after the FINs")
-            got = b""
-            try:
-                while len(got) < 14:
-                    d = keeper.recv(100)
-                    if not d:
-                        break
-                    got += d
-            except OSError as e:
-                got += f" ({e})".encode()
+            got = echo_back(keeper, b"after the FINs")
             check(got == b"after the FINs", f"attack: the connection survives 2000 forged FINs ({got!r})")
 
             # A forged reply claims the kernel's address for another MAC.
@@ -1025,16 +1025,7 @@ def attack_exercise(echo):
             for _ in range(3):
                 raw.send(arp)
             raw.close()
-            keeper.sendall(b"after the forgery")
-            got = b""
-            try:
-                while len(got) < 17:
-                    d = keeper.recv(100)
-                    if not d:
-                        break
-                    got += d
-            except OSError as e:
-                got += f" ({e})".encode()
+            got = echo_back(keeper, b"after the forgery")
             check(got == b"after the forgery", f"attack: a forged ARP reply does not redirect a live neighbour "
                   f"({got!r})")
             ok, secs = timed_echo(kif, rng.randbytes(10_000))
