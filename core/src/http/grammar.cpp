@@ -1,48 +1,55 @@
 #include "sluice/core/http/grammar.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace sluice::http::grammar {
 
 namespace {
 
+// One table for every byte class the checks need (RFC 9110 5.6.2, 5.5; RFC 3986).
+enum : std::uint8_t { tchar = 1, value_byte = 2, reg_name = 4, hex = 8 };
+
+constexpr std::array<std::uint8_t, 256> make_classes() {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool digit = c >= '0' && c <= '9';
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    std::uint8_t k = 0;
+    if (digit || alpha || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos) {
+      k |= tchar;
+    }
+    // field-vchar / obs-text, SP and HTAB.
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) k |= value_byte;
+    // unreserved / sub-delims, and '%' of pct-encoded.
+    if (digit || alpha || std::string_view("-._~!$&'()*+,;=%").find(static_cast<char>(c)) != std::string_view::npos) {
+      k |= reg_name;
+    }
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) k |= hex;
+    t[static_cast<std::size_t>(c)] = k;
+  }
+  return t;
+}
+constexpr std::array<std::uint8_t, 256> classes = make_classes();
+
+constexpr bool in(char c, std::uint8_t k) noexcept { return (classes[static_cast<unsigned char>(c)] & k) != 0; }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-constexpr bool is_hex(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+constexpr bool is_hex(char c) noexcept { return in(c, hex); }
 constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t'; }
-// field-vchar / obs-text, SP and HTAB: what a field value may hold.
-constexpr bool is_value_byte(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
-// RFC 3986: unreserved / sub-delims (and '%' of pct-encoded) in a reg-name.
-bool is_reg_name_byte(char c) noexcept {
-  return is_alpha(c) || is_digit(c) || std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
-}
+constexpr bool is_value_byte(char c) noexcept { return in(c, value_byte); }
+constexpr bool is_reg_name_byte(char c) noexcept { return in(c, reg_name); }
 
 }  // namespace
 
-std::string_view trim_ows(std::string_view v) noexcept {
-  while (!v.empty() && is_ws(v.front())) v.remove_prefix(1);
-  while (!v.empty() && is_ws(v.back())) v.remove_suffix(1);
-  return v;
-}
-
-bool is_tchar(char c) noexcept {
-  return is_alpha(c) || is_digit(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+bool is_tchar(char c) noexcept { return in(c, tchar); }
 
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;
   for (char c : s) {
-    if (!is_tchar(c)) return false;
+    if (!in(c, tchar)) return false;
   }
   return true;
-}
-
-std::string_view first_line(std::string_view head) noexcept {
-  const std::size_t lf = head.find('\n');
-  return lf == std::string_view::npos ? std::string_view() : head.substr(0, lf + 1);
 }
 
 const char* check_field_lines(std::string_view lines) noexcept {

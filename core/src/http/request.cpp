@@ -6,8 +6,6 @@ namespace sluice::http {
 
 namespace {
 
-constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 using grammar::trim_ows;
 
 // The path-and-query part of a target: itself in origin form ("/a?b"); what
@@ -21,14 +19,6 @@ std::string_view path_and_query(std::string_view t) noexcept {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 request::header_field request::header(std::size_t i) const noexcept {
   const field_span& f = fields_[i];

@@ -19,7 +19,11 @@
 namespace sluice::http::grammar {
 
 // A field value without the optional whitespace around it (RFC 9110 5.5).
-[[nodiscard]] std::string_view trim_ows(std::string_view v) noexcept;
+[[nodiscard]] inline std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
 
 // RFC 9110 5.6.2: tchar.
 [[nodiscard]] bool is_tchar(char c) noexcept;
@@ -34,9 +38,12 @@ namespace sluice::http::grammar {
 // Returns nullptr when well-formed, else what is wrong.
 [[nodiscard]] const char* check_field_lines(std::string_view lines) noexcept;
 
-// A line of the head up to and including its LF, and the rest. Empty when
-// there is no LF.
-[[nodiscard]] std::string_view first_line(std::string_view head) noexcept;
+// The first line of `head` up to and including its LF; empty when there is
+// no LF.
+[[nodiscard]] inline std::string_view first_line(std::string_view head) noexcept {
+  const std::size_t lf = head.find('\n');
+  return lf == std::string_view::npos ? std::string_view() : head.substr(0, lf + 1);
+}
 
 // A request target as it may be forwarded: 1*( VCHAR ), no controls, no
 // spaces, no bytes above 0x7E (RFC 9112 3.2 and RFC 3986).

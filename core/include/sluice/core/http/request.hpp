@@ -86,7 +86,16 @@ class request {
   buffer_chain body_;
 };
 
-// Case-insensitive ASCII comparison, as header names and tokens need.
-[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+// Case-insensitive ASCII comparison, as header names and tokens need. Inline:
+// a proxy compares every field name with several names per message.
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + ('a' - 'A')) : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + ('a' - 'A')) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 
 }  // namespace sluice::http
