@@ -289,7 +289,7 @@ def exercise(kind, echo):
                 run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif)
                 run("ip", "link", "set", kif, "up")
             # (/sys shows the namespace it was mounted in, not ours: ask ip.)
-            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            kif_mac = link_mac(kif)
             log(f"app MAC {a.mac}, kernel side {kif} {kif_mac}")
 
             # --- ICMP echo, small and fragmented.
@@ -763,7 +763,7 @@ def tcp_exercise(kind, echo, httpd):
                 log(a.text())
                 return
             setup_link(kind, False)
-            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            kif_mac = link_mac(kif)
 
             # (a) 200 concurrent kernel clients, random payloads, byte-exact.
             t0 = time.monotonic()
@@ -910,6 +910,11 @@ def timed_echo(kif, payload, timeout_s=5.0, phases=None):
         s.close()
 
 
+def link_mac(ifname):
+    """The MAC address of a kernel interface in the current namespace."""
+    return re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", ifname).stdout).group(1)
+
+
 def echo_back(conn, payload):
     """Sends payload on an echo connection; what came back (an error noted)."""
     conn.sendall(payload)
@@ -938,7 +943,7 @@ def attack_exercise(echo):
                 log(a.text())
                 return
             setup_link("tap", False)
-            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            kif_mac = link_mac(kif)
             keeper = tcp_socket(kif)
             keeper.settimeout(5)
             keeper.connect((APP_IP, ECHO_PORT))
@@ -1060,7 +1065,7 @@ def attack_exercise(echo):
                 log(u.text())
                 return
             setup_link("tap", False)
-            kif_mac = re.search(r"link/ether ([0-9a-f:]{17})", run("ip", "link", "show", kif).stdout).group(1)
+            kif_mac = link_mac(kif)
             junk = [bytes(Ether(dst=u.mac, src=kif_mac) /
                           IP(src="10.77.0.9", dst=APP_IP, id=1000 + i, flags="MF", proto=17) / Raw(b"j" * 1480))
                     for i in range(40)]
