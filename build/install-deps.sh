@@ -12,6 +12,8 @@ packages=(
   libdpdk-dev dpdk dpdk-dev libtomlplusplus-dev libhttp-parser-dev
   # sanitizer and fuzzing runtimes for clang (libFuzzer)
   libclang-rt-14-dev
+  # the API reference (meson target "docs", test "api_docs")
+  doxygen
   # peers, load tools and test helpers
   python3 python3-scapy curl wrk nginx-light haproxy sockperf iproute2 iputils-ping
   ethtool netcat-openbsd strace valgrind procps util-linux gnuplot-nox psmisc

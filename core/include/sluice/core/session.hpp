@@ -1,0 +1,239 @@
+#pragma once
+// Per-connection sessions: the application names a session type, and the loop
+// makes one for every connection, hands it to typed callbacks and destroys it
+// when the connection closes. State that belongs to one connection (a decoder
+// that remembers how far it scanned, a request parser, a file being sent)
+// lives in its session, so two connections can never share it by mistake.
+//
+//   struct line_session {
+//     explicit line_session(sluice::connection&) {}
+//     void on_data(sluice::connection& c) noexcept;   // required
+//     sluice::codec::line_decoder lines;              // one per connection
+//   };
+//   rt.listen(at, sluice::session_factory<line_session>());
+//
+// A session type provides on_data(connection&) and may provide any of
+//   on_open(connection&), on_writable(connection&), on_peer_shutdown(connection&)
+//   (default: close()), on_close(connection&, close_reason)
+// with the meaning handler.hpp gives them; each is noexcept. It is constructed
+// (noexcept) from (connection&), or from (Context&, connection&) for
+// sessions<S, Context>, where the Context is per-loop state the sessions share
+// (settings, counters, the loop's other handlers).
+//
+// Memory: sessions come from a per-loop free list (session_pool) that grows by
+// chunks and never shrinks, so a loop that has once served N connections at
+// a time makes new sessions without allocating. A session whose members own
+// heap memory (std::string, std::vector) still allocates in its constructor:
+// keep such bytes in the connection's buffer chains instead.
+//
+// Owner core only, as everything a loop holds.
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/core/close_reason.hpp"
+#include "sluice/core/connection.hpp"
+#include "sluice/core/endpoint.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/loop_base.hpp"
+#include "sluice/core/result.hpp"
+
+namespace sluice {
+
+// A free list of slots for objects of type T, grown `chunk` slots at a time.
+// create() constructs in a free slot (nullptr when memory ran out: the
+// caller refuses the connection, it does not throw); destroy() destructs and
+// puts the slot back. Owner core only.
+template <class T>
+class session_pool {
+ public:
+  explicit session_pool(std::size_t chunk = 64) noexcept : chunk_(chunk == 0 ? 1 : chunk) {}
+  session_pool(const session_pool&) = delete;
+  session_pool& operator=(const session_pool&) = delete;
+  // Every object must have been destroyed (the loop closes every connection
+  // before its handlers die).
+  ~session_pool() {
+    while (chunks_ != nullptr) {
+      chunk_header* next = chunks_->next;
+      ::operator delete(static_cast<void*>(chunks_), std::align_val_t{alignof(chunk_header)});
+      chunks_ = next;
+    }
+  }
+
+  template <class... Args>
+  [[nodiscard]] T* create(Args&&... args) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, Args...>,
+                  "a session's constructor runs on the data path: make it noexcept");
+    if (free_ == nullptr && !grow()) return nullptr;
+    slot* s = free_;
+    free_ = s->next;
+    ++live_;
+    return ::new (static_cast<void*>(s->storage)) T(std::forward<Args>(args)...);
+  }
+  void destroy(T* t) noexcept {
+    t->~T();
+    auto* s = reinterpret_cast<slot*>(t);
+    s->next = free_;
+    free_ = s;
+    --live_;
+  }
+
+  // Objects alive now.
+  [[nodiscard]] std::size_t live() const noexcept { return live_; }
+  // Slots made so far (live and free).
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  // How many times the pool asked for memory: flat in steady state.
+  [[nodiscard]] std::size_t growths() const noexcept { return growths_; }
+
+ private:
+  union slot {
+    slot* next;
+    alignas(T) unsigned char storage[sizeof(T)];
+  };
+  struct alignas(alignof(slot) > alignof(void*) ? alignof(slot) : alignof(void*)) chunk_header {
+    chunk_header* next;
+  };
+  static constexpr std::size_t header_bytes =
+      (sizeof(chunk_header) + alignof(slot) - 1) / alignof(slot) * alignof(slot);
+
+  bool grow() noexcept {
+    void* raw = ::operator new(header_bytes + chunk_ * sizeof(slot), std::align_val_t{alignof(chunk_header)},
+                               std::nothrow);
+    if (raw == nullptr) return false;
+    auto* h = static_cast<chunk_header*>(raw);
+    h->next = chunks_;
+    chunks_ = h;
+    auto* slots = reinterpret_cast<slot*>(static_cast<unsigned char*>(raw) + header_bytes);
+    for (std::size_t i = chunk_; i-- > 0;) {
+      slots[i].next = free_;
+      free_ = &slots[i];
+    }
+    capacity_ += chunk_;
+    ++growths_;
+    return true;
+  }
+
+  std::size_t chunk_;
+  chunk_header* chunks_ = nullptr;
+  slot* free_ = nullptr;
+  std::size_t live_ = 0;
+  std::size_t capacity_ = 0;
+  std::size_t growths_ = 0;
+};
+
+namespace detail {
+// The per-loop state sessions share: nothing, or a Context owned by the handler.
+template <class Context>
+struct session_context {
+  template <class... Args>
+  explicit session_context(Args&&... args) : value(std::forward<Args>(args)...) {}
+  Context value;
+};
+template <>
+struct session_context<void> {};
+}  // namespace detail
+
+// The handler that gives every connection its own Session. One per loop (the
+// runtime calls a listen factory per loop, see session_factory). With a
+// Context, the handler owns one (made from the constructor's arguments) and
+// every session is made from (Context&, connection&); a pointer type shares
+// state that the application owns elsewhere.
+template <class Session, class Context = void>
+class sessions final : public handler, private detail::session_context<Context> {
+ public:
+  template <class... Args>
+  explicit sessions(Args&&... context_args) : detail::session_context<Context>(std::forward<Args>(context_args)...) {}
+  // Closes nothing: the loop that used this handler must be gone first.
+  ~sessions() override = default;
+
+  // The shared per-loop state (only with a Context).
+  template <class C = Context>
+    requires(!std::is_void_v<C>)
+  [[nodiscard]] C& context() noexcept {
+    return this->value;
+  }
+
+  // Connects to `to` with a session made now (constructed before any callback,
+  // so on_close reaches it even if the connection never opens).
+  result<connection_handle> connect(loop_base& l, const endpoint& to) noexcept {
+    auto h = l.connect(to, *this);
+    if (!h) return h;
+    connection* c = l.get(*h);
+    if (c == nullptr) return h;
+    if (!attach(*c)) c->abort();
+    return h;
+  }
+
+  // The session of c, or nullptr if c is not served by this handler.
+  [[nodiscard]] Session* find(connection& c) const noexcept {
+    if (&c.get_handler() != this) return nullptr;
+    return static_cast<Session*>(c.context());
+  }
+  [[nodiscard]] const session_pool<Session>& pool() const noexcept { return pool_; }
+
+  void on_open(connection& c) noexcept override {
+    Session* s = find(c);
+    if (s == nullptr && (s = attach(c)) == nullptr) {
+      c.close(close_reason::resource_limit);
+      return;
+    }
+    if constexpr (requires { s->on_open(c); }) s->on_open(c);
+  }
+  void on_data(connection& c) noexcept override {
+    if (Session* s = find(c)) s->on_data(c);
+  }
+  void on_writable(connection& c) noexcept override {
+    if constexpr (requires(Session& s) { s.on_writable(c); }) {
+      if (Session* s = find(c)) s->on_writable(c);
+    }
+  }
+  void on_peer_shutdown(connection& c) noexcept override {
+    if constexpr (requires(Session& s) { s.on_peer_shutdown(c); }) {
+      if (Session* s = find(c)) {
+        s->on_peer_shutdown(c);
+        return;
+      }
+    }
+    handler::on_peer_shutdown(c);
+  }
+  void on_close(connection& c, close_reason why) noexcept override {
+    Session* s = find(c);
+    if (s == nullptr) return;
+    if constexpr (requires { s->on_close(c, why); }) s->on_close(c, why);
+    c.set_context(nullptr);
+    pool_.destroy(s);
+  }
+
+ private:
+  Session* attach(connection& c) noexcept {
+    Session* s = nullptr;
+    if constexpr (std::is_void_v<Context>) {
+      s = pool_.create(c);
+    } else {
+      s = pool_.create(this->value, c);
+    }
+    if (s != nullptr) c.set_context(s);
+    return s;
+  }
+
+  session_pool<Session> pool_;
+};
+
+// A runtime::listen factory: each loop gets its own sessions<Session> handler.
+template <class Session>
+[[nodiscard]] auto session_factory() {
+  return [](loop_base&) -> std::unique_ptr<handler> { return std::make_unique<sessions<Session>>(); };
+}
+// The same with a per-loop Context: make_context(loop) runs on each loop's
+// thread and returns the Context (or its constructor's argument).
+template <class Session, class Context, class MakeContext>
+[[nodiscard]] auto session_factory(MakeContext make_context) {
+  return [make_context](loop_base& l) -> std::unique_ptr<handler> {
+    return std::make_unique<sessions<Session, Context>>(make_context(l));
+  };
+}
+
+}  // namespace sluice
