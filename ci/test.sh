@@ -40,12 +40,12 @@ run_tests() {  # run_tests NAME DIR
 }
 
 mkdir -p _build
-build release _build/release --buildtype=release && run_tests release _build/release
+build release _build/release --buildtype=release -Dwerror=true && run_tests release _build/release
 # The sanitizer build: the code under test at -O1 with line tables only
 # (-g1; reports still name file and line), the gtest programs themselves at
 # -O0 (tests_optimization). It compiles in 8.5 minutes on 2 cores against 24
 # at -O2 -g (13.5 with only -O1 -g1), with the same test times.
-build asan _build/asan -Doptimization=1 -Ddebug=false -Dc_args=-g1 -Dcpp_args=-g1 -Dtests_optimization=0 \
+build asan _build/asan -Dwerror=true -Doptimization=1 -Ddebug=false -Dc_args=-g1 -Dcpp_args=-g1 -Dtests_optimization=0 \
   -Db_sanitize=address,undefined -Db_lundef=false && run_tests asan _build/asan
 
 # ThreadSanitizer for the cross-core paths: the mailbox tests only.

@@ -24,10 +24,10 @@
 #include "plot.hpp"
 #include "report.hpp"
 #include "settings.hpp"
-#include "sluice/core/app_options.hpp"
-#include "sluice/core/cli.hpp"
+#include "sluice/runtime/app_options.hpp"
+#include "sluice/base/cli.hpp"
 #include "sluice/core/loop_base.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "worker.hpp"
 
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "sluice/core/histogram.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "timeline.hpp"
 
 namespace sluice::bench {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "sluice/core/endpoint.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::bench {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "sluice/core/histogram.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::bench {
 

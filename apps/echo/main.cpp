@@ -17,13 +17,13 @@
 
 #include <cstdio>
 
-#include "sluice/core/app_options.hpp"
-#include "sluice/core/cli.hpp"
+#include "sluice/runtime/app_options.hpp"
+#include "sluice/base/cli.hpp"
 #include "sluice/core/codec/length_field_decoder.hpp"
 #include "sluice/core/codec/length_field_prepender.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "sluice/core/udp_socket.hpp"
 #include "echo_handlers.hpp"
 #include "sockperf_handlers.hpp"

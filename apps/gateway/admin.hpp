@@ -27,7 +27,7 @@
 #include "sluice/core/http/request_deadline.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/loop_base.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
 namespace sluice::gateway {

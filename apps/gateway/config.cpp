@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <set>
 
-#include "sluice/core/cli.hpp"
+#include "sluice/base/cli.hpp"
 #include "sluice/core/http/request.hpp"
 
 namespace sluice::gateway {

@@ -14,11 +14,11 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/cli.hpp"
+#include "sluice/base/cli.hpp"
 #include "sluice/core/endpoint.hpp"
 #include "sluice/core/http/limits.hpp"
-#include "sluice/core/result.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/result.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::gateway {
 
@@ -42,7 +42,7 @@ enum class check_kind : std::uint8_t { none, tcp, http };
 inline constexpr std::size_t max_upstreams_per_pool = 64;
 
 // The gateway's own ranges; the flags and the file check them with the same
-// check_range() as every other size, count and duration (sluice/core/cli.hpp,
+// check_range() as every other size, count and duration (sluice/base/cli.hpp,
 // whose `ranges` hold the shared ones: HTTP limits, timeouts).
 namespace ranges {
 using namespace sluice::ranges;

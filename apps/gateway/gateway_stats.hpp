@@ -10,7 +10,7 @@
 
 #include "config.hpp"
 #include "sluice/core/stats.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::gateway {
 

@@ -13,9 +13,9 @@
 #include "admin.hpp"
 #include "config.hpp"
 #include "shard.hpp"
-#include "sluice/core/app_options.hpp"
-#include "sluice/core/cli.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/app_options.hpp"
+#include "sluice/base/cli.hpp"
+#include "sluice/runtime/runtime.hpp"
 
 namespace {
 
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   };
   // The pool's flags are tracked (they exclude --config), so they are
   // custom flags; each still parses and checks its range as every other
-  // size, count and duration does (sluice/core/cli.hpp), and --help shows it.
+  // size, count and duration does (sluice/base/cli.hpp), and --help shows it.
   auto duration_into = [](duration& d, duration_range range) {
     return [&d, range](std::string_view v) -> result<void> {
       auto r = parse_duration(v, range);

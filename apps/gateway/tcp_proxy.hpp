@@ -23,7 +23,7 @@
 #include "object_pool.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::gateway {
 

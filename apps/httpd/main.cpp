@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "http_handler.hpp"
-#include "sluice/core/app_options.hpp"
-#include "sluice/core/cli.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/app_options.hpp"
+#include "sluice/base/cli.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "static_files.hpp"
 
 namespace {

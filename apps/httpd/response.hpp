@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice {
 class connection;

@@ -23,7 +23,7 @@
 #include <string>
 
 #include "sluice/core/endpoint.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/dpdk/dpdk_transport.hpp"
 
 namespace sluice::conformance::dpdk_environment {

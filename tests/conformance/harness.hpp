@@ -22,7 +22,7 @@
 
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/udp_socket.hpp"
 
 namespace sluice::conformance {

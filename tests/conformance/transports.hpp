@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/transport/registry.hpp"
 #include "sluice_config.hpp"
 

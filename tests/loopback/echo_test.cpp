@@ -16,7 +16,7 @@
 #include "net.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "sluice/core/udp_socket.hpp"
 
 namespace sluice {

@@ -20,7 +20,7 @@
 #include "net.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 
 namespace sluice {
 namespace {

@@ -63,8 +63,8 @@
 
 #include "bench_eal.hpp"
 #include "echo_handlers.hpp"
-#include "sluice/core/cli.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/base/cli.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/metrics.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
 #include "sluice/dpdk/dpdk_queue.hpp"

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 
 namespace sluice::test {
 

@@ -1,9 +1,9 @@
-// The one range check of sizes, counts and durations (sluice/core/cli.hpp)
+// The one range check of sizes, counts and durations (sluice/base/cli.hpp)
 // that every app's flags and the gateway's file use: values at the edges
 // pass, values past them fail with the range in the message, and values too
 // large for 64 bits fail instead of wrapping (issue 15, items 3 and 9).
 
-#include "sluice/core/cli.hpp"
+#include "sluice/base/cli.hpp"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 
 #include "echo_handlers.hpp"
 #include "net.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/epoll/epoll_transport.hpp"
 
 namespace sluice {

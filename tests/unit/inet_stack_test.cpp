@@ -17,7 +17,7 @@
 
 #include "echo_handlers.hpp"
 #include "frames.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"

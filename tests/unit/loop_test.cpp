@@ -1,7 +1,7 @@
 // The loop's own rules, stepped one iteration at a time (run_once) over the
 // epoll transport, with a manual clock: handles, deadlines, limits, stop.
 
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>

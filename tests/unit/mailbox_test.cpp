@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/mail_hub.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 #include "sluice/core/spsc_ring.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/epoll/epoll_transport.hpp"

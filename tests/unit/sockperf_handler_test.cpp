@@ -13,7 +13,7 @@
 
 #include "frames.hpp"
 #include "net.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/epoll/epoll_transport.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"

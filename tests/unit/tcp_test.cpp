@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "frames.hpp"
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/stack_group.hpp"

@@ -16,7 +16,7 @@
 #include <memory>
 #include <set>
 
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
 #include "sluice/dpdk/dpdk_queue.hpp"
 #include "sluice/dpdk/dpdk_transport.hpp"
@@ -48,9 +48,35 @@ process_state& state() {
   return s;
 }
 
+// What the command line (declare_dpdk_options) sets for the process.
+struct dpdk_settings {
+  // DPDK EAL arguments (--dpdk-args), passed through.
+  std::string dpdk_args;
+  // The user-space stack's interface address, "ADDR/PREFIX" (--ip), and its
+  // default gateway (--gateway; empty: only the local subnet is reachable).
+  std::string ip;
+  std::string gateway;
+  // Adaptive polling: the longest sleep between polls of an idle loop.
+  std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
+  // The user-space TCP (--tcp-*): congestion control ("cubic" or
+  // "newreno"), delayed ACK (0: every burst acknowledged at once), Nagle,
+  // keepalive idle time (0: off), persist timeout (0: the stack's 300 s).
+  std::string tcp_congestion = "cubic";
+  std::chrono::nanoseconds tcp_delayed_ack{0};
+  bool tcp_nagle = false;
+  std::chrono::nanoseconds tcp_keepalive{0};
+  std::chrono::nanoseconds tcp_persist_timeout{0};
+};
+
+dpdk_settings& settings() {
+  static dpdk_settings s;
+  return s;
+}
+
 constexpr const char* dev_example = "--no-huge -m 512 --no-pci --vdev=net_tap0,iface=sl0";
 
-std::string probe_dpdk(const transport_settings& s) {
+std::string probe_dpdk() {
+  const dpdk_settings& s = settings();
   if (s.dpdk_args.empty()) {
     return std::string("--dpdk-args is empty: give the EAL arguments (on a development machine: --dpdk-args=\"") +
            dev_example + "\")";
@@ -73,7 +99,7 @@ dpdk::device_config device_config_for(const platform::placement_plan& plan) {
   return cfg;
 }
 
-inet::tcp_config tcp_config_for(const transport_settings& s) {
+inet::tcp_config tcp_config_for(const dpdk_settings& s) {
   inet::tcp_config t;
   t.congestion = s.tcp_congestion == "newreno" ? inet::congestion_algorithm::newreno : inet::congestion_algorithm::cubic;
   t.delayed_ack = s.tcp_delayed_ack;
@@ -105,7 +131,8 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
-result<void> init_dpdk(const transport_settings& s, const platform::placement_plan& plan) {
+result<void> init_dpdk(const platform::placement_plan& plan) {
+  const dpdk_settings& s = settings();
   process_state& st = state();
   if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
   auto args = dpdk::eal_args::parse(s.dpdk_args);
@@ -183,7 +210,8 @@ std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_
   return std::make_unique<loop<dpdk::dpdk_transport>>(opts, id, std::move(port), to);
 }
 
-std::string describe_dpdk(const transport_settings& s, const platform::placement_plan& plan) {
+std::string describe_dpdk(const platform::placement_plan& plan) {
+  const dpdk_settings& s = settings();
   auto args = dpdk::eal_args::parse(s.dpdk_args);
   if (!args) return "dpdk: " + args.err().message + "\n";
   std::string out = "dpdk: EAL arguments: " + join(dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()))) + "\n";
@@ -244,18 +272,69 @@ void finish_dpdk() {
   st.eal_running = false;
 }
 
+// The DPDK transport's and its user-space stack's flags: declared here, not
+// by core, so that a program without this library has none of them.
+void declare_dpdk_options(cli& args) {
+  dpdk_settings& ts = settings();
+  args.option("--dpdk-args", "\"EAL ARGS\"",
+              "DPDK EAL arguments, passed through (with --transport=dpdk); the lcores come from the plan, not -l",
+              ts.dpdk_args);
+  args.option("--ip", "ADDR/PREFIX", "the user-space stack's address, e.g. 10.0.0.2/24 (needed by --transport=dpdk)",
+              ts.ip);
+  args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
+              ts.gateway);
+  args.duration_option("--idle-sleep",
+                       "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
+                       "after a quiet spell (default 1ms)",
+                       ts.idle_sleep, ranges::idle_sleep);
+  args.custom("--tcp-cc", "NAME", "dpdk: the user-space TCP's congestion control, cubic (default) or newreno",
+              [&ts](std::string_view v) -> result<void> {
+                if (v != "cubic" && v != "newreno") return error{"unknown congestion control (cubic, newreno)", {}};
+                ts.tcp_congestion = std::string(v);
+                return {};
+              });
+  args.duration_option("--tcp-delayed-ack",
+                       "dpdk: delay ACKs up to this long, at least every second segment (default 0: every burst of "
+                       "segments is acknowledged at once, latency first)",
+                       ts.tcp_delayed_ack, ranges::tcp_delayed_ack);
+  args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
+  args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive,
+                       ranges::optional_timeout);
+  args.duration_option("--tcp-persist-timeout",
+                       "dpdk: give up a connection whose peer's window stays shut this long with data waiting "
+                       "(default 300s)",
+                       ts.tcp_persist_timeout, ranges::tcp_persist_timeout);
+}
+
+// The user-space stack's flags mean nothing to a kernel transport: say so
+// rather than ignore them.
+result<void> check_dpdk_options(bool chosen) {
+  if (chosen) return {};
+  const dpdk_settings& ts = settings();
+  for (const auto& [given, flag] : {std::pair{!ts.ip.empty(), "--ip"}, std::pair{!ts.dpdk_args.empty(), "--dpdk-args"},
+                                    std::pair{!ts.gateway.empty(), "--gateway"}}) {
+    if (given) return error{std::string(flag) + " needs --transport=dpdk", {}};
+  }
+  return {};
+}
+
+const transport_entry dpdk_entry{
+    .name = "dpdk",
+    .summary = "DPDK poll-mode driver with the user-space TCP/IP stack, one RX/TX queue pair per loop",
+    .rank = 50,
+    .probe = &probe_dpdk,
+    .init_process = &init_dpdk,
+    .make_loop = &make_dpdk_loop,
+    .describe = &describe_dpdk,
+    .process_metrics = &dpdk_metrics,
+    .finish_process = &finish_dpdk,
+    .drives_nic = true,
+    .declare_options = &declare_dpdk_options,
+    .check_options = &check_dpdk_options,
+};
+
 }  // namespace
 
-extern const transport_entry dpdk_entry;
-const transport_entry dpdk_entry{
-    "dpdk",
-    "DPDK poll-mode driver with the user-space TCP/IP stack, one RX/TX queue pair per loop",
-    &probe_dpdk,
-    &init_dpdk,
-    &make_dpdk_loop,
-    &describe_dpdk,
-    &dpdk_metrics,
-    &finish_dpdk,
-};
+SLUICE_REGISTER_TRANSPORT(dpdk_entry)
 
 }  // namespace sluice

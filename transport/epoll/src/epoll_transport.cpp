@@ -12,9 +12,9 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "sluice/core/loop.hpp"
-#include "sluice/transport/readiness_io.hpp"
-#include "sluice/transport/socket_ops.hpp"
+#include "sluice/transport/loop.hpp"
+#include "kernel/readiness_io.hpp"
+#include "kernel/socket_ops.hpp"
 
 namespace sluice::epoll {
 
@@ -24,7 +24,7 @@ constexpr std::uint32_t stream_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLE
 
 }  // namespace
 
-epoll_transport::epoll_transport(loop_base& loop) : loop_(loop) {
+epoll_transport::epoll_transport(transport_loop& loop) : loop_(loop) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
   wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -99,7 +99,7 @@ void epoll_transport::on_connection_event(connection& c, std::uint32_t events) n
   if (c.current_state() == st::closed || c.current_state() == st::free) return;
   if (c.current_state() == st::connecting) {
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
-    int err = sockets::pending_error(c.slot().fd);
+    int err = sockets::pending_error(transport_loop::slot(c).fd);
     if (err == 0 && (events & EPOLLHUP) != 0) err = ECONNREFUSED;
     if (err != 0) {
       loop_.failed(c, sockets::reason_for_errno(err, true), err);
@@ -129,13 +129,13 @@ void epoll_transport::flush(connection& c) noexcept {
   (void)readiness::flush(loop_, c, MSG_NOSIGNAL);
 }
 
-void epoll_transport::shutdown_write(connection& c) noexcept { ::shutdown(c.slot().fd, SHUT_WR); }
+void epoll_transport::shutdown_write(connection& c) noexcept { ::shutdown(transport_loop::slot(c).fd, SHUT_WR); }
 
 void epoll_transport::release(connection& c) noexcept {
-  int fd = c.slot().fd;
+  int fd = transport_loop::slot(c).fd;
   if (fd < 0) return;
-  c.slot().fd = -1;
-  if (loop_base::abort_requested(c)) {
+  transport_loop::slot(c).fd = -1;
+  if (transport_loop::abort_requested(c)) {
     sockets::close_with_reset(fd);
   } else {
     ::close(fd);  // closing removes it from the epoll set
@@ -223,7 +223,7 @@ result<connection_handle> epoll_transport::connect(const endpoint& to, handler& 
   epoll_event ev{};
   ev.events = stream_events;
   ev.data.u64 = tag(c, k_connection);
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c->slot().fd, &ev) != 0) {
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, transport_loop::slot(*c).fd, &ev) != 0) {
     loop_.failed(*c, close_reason::resource_limit, errno);
   }
   return c->handle();

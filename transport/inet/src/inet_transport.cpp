@@ -10,7 +10,7 @@
 
 namespace sluice::inet {
 
-inet_transport::inet_transport(loop_base& loop, std::unique_ptr<packet_port> port, const inet_transport_options& opts)
+inet_transport::inet_transport(transport_loop& loop, std::unique_ptr<packet_port> port, const inet_transport_options& opts)
     : loop_(loop), port_(std::move(port)), opts_(opts), backoff_(opts.min_sleep) {
   wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakefd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));

@@ -22,7 +22,7 @@ constexpr std::uint32_t reply_headroom = ethernet_header_len + udp_ip_headers;
 
 }  // namespace
 
-stack::stack(loop_base& loop, packet_port& port, const stack_options& opts)
+stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
     : loop_(loop),
       port_(port),
       opts_(opts),

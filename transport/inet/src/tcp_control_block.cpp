@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/inet/packet.hpp"
 #include "sluice/inet/tcp_layer.hpp"
 #include "sluice/inet/tcp_seq.hpp"
@@ -698,7 +698,7 @@ void tcp_control_block::fail(close_reason why, int err) noexcept {
   if (conn_ == nullptr) return;
   connection* c = conn_;
   conn_ = nullptr;
-  c->slot().ptr = nullptr;
+  transport_loop::slot(*c).ptr = nullptr;
   layer_.loop().failed(*c, why, err);
 }
 
@@ -788,7 +788,7 @@ void tcp_control_block::deliver() noexcept {
     rx_.clear();
     return;
   }
-  loop_base& lp = layer_.loop();
+  transport_loop& lp = layer_.loop();
   if (!rx_.empty()) {
     if (!lp.may_read(*conn_)) {
       // Paused, full or not open yet: the bytes wait here (the window

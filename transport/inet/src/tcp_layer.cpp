@@ -44,7 +44,7 @@ siphash_key make_key(std::uint64_t seed, std::uint64_t salt) {
 
 }  // namespace
 
-tcp_layer::tcp_layer(stack& ip, loop_base& loop, const tcp_config& cfg, inet_stats& stats)
+tcp_layer::tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, inet_stats& stats)
     : ip_(ip),
       loop_(loop),
       cfg_(cfg),
@@ -411,7 +411,7 @@ void tcp_layer::established(tcp_control_block& b) noexcept {
   ++le->l->io.accepted;
   b.listener_ = nullptr;
   b.conn_ = c;
-  c->slot().ptr = &b;
+  transport_loop::slot(*c).ptr = &b;
   stats_.tcp_passive_opens.add();
   b.arm_keepalive();
   loop_.opened(*c);
@@ -464,7 +464,7 @@ void tcp_layer::send_pending_acks() noexcept {
 // ---- the loop's calls --------------------------------------------------------------------------
 
 tcp_control_block* tcp_layer::of(const connection& c) noexcept {
-  return static_cast<tcp_control_block*>(const_cast<connection&>(c).slot().ptr);
+  return static_cast<tcp_control_block*>(transport_loop::slot(const_cast<connection&>(c)).ptr);
 }
 
 void tcp_layer::read(connection& c) noexcept {
@@ -481,9 +481,9 @@ void tcp_layer::shutdown_write(connection& c) noexcept {
 
 void tcp_layer::release(connection& c) noexcept {
   tcp_control_block* b = of(c);
-  c.slot().ptr = nullptr;
+  transport_loop::slot(c).ptr = nullptr;
   if (b == nullptr) return;
-  if (b->detach(loop_base::abort_requested(c))) destroy(b);
+  if (b->detach(transport_loop::abort_requested(c))) destroy(b);
 }
 
 // ---- control plane -----------------------------------------------------------------------------
@@ -571,7 +571,7 @@ result<connection_handle> tcp_layer::connect(const endpoint& to, handler& h, voi
     return c->handle();
   }
   b->conn_ = c;
-  c->slot().ptr = b;
+  transport_loop::slot(*c).ptr = b;
   stats_.tcp_active_opens.add();
   b->start_active_open(initial_sequence(t, loop_.now()));
   return c->handle();
@@ -658,7 +658,7 @@ tcp_control_block* tcp_layer::create(const tcp_tuple& t) noexcept {
 void tcp_layer::destroy(tcp_control_block* b) noexcept {
   half_open_gone(*b);
   if (b->conn_ != nullptr) {
-    b->conn_->slot().ptr = nullptr;
+    transport_loop::slot(*b->conn_).ptr = nullptr;
     b->conn_ = nullptr;
   }
   remove(b);

@@ -12,10 +12,10 @@
 #include <string>
 #include <type_traits>
 
-#include "sluice/core/loop.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/platform/socket_options.hpp"
-#include "sluice/transport/readiness_io.hpp"
-#include "sluice/transport/socket_ops.hpp"
+#include "kernel/readiness_io.hpp"
+#include "kernel/socket_ops.hpp"
 
 namespace sluice::kqueue {
 
@@ -69,7 +69,7 @@ std::uintptr_t tag_of(void* object, std::uintptr_t k) noexcept { return reinterp
 
 }  // namespace
 
-kqueue_transport::kqueue_transport(loop_base& loop) : loop_(loop) {
+kqueue_transport::kqueue_transport(transport_loop& loop) : loop_(loop) {
   kq_ = ::kqueue();
   if (kq_ < 0) throw std::runtime_error(std::string("kqueue: ") + std::strerror(errno));
   (void)::fcntl(kq_, F_SETFD, FD_CLOEXEC);
@@ -189,7 +189,7 @@ void kqueue_transport::change_failed(const struct kevent& ev) noexcept {
       // Slots never move, so the pointer is safe; the fd check makes sure the
       // change was for this connection's current socket.
       connection& c = *static_cast<connection*>(p);
-      if (c.slot().fd == static_cast<int>(ev.ident)) loop_.failed(c, close_reason::resource_limit, err);
+      if (transport_loop::slot(c).fd == static_cast<int>(ev.ident)) loop_.failed(c, close_reason::resource_limit, err);
       break;
     }
     default:
@@ -207,11 +207,11 @@ void kqueue_transport::on_read_event(connection& c, const struct kevent& ev) noe
   if (c.current_state() == st::connecting) {
     if ((ev.flags & EV_EOF) != 0) {
       // Hung up before it was established: the connect failed.
-      int err = ev.fflags != 0 ? static_cast<int>(ev.fflags) : sockets::pending_error(c.slot().fd);
+      int err = ev.fflags != 0 ? static_cast<int>(ev.fflags) : sockets::pending_error(transport_loop::slot(c).fd);
       if (err == 0) err = ECONNREFUSED;
       loop_.failed(c, sockets::reason_for_errno(err, true), err);
     } else {
-      c.slot().bits |= early_read;  // read it once the write event opens it
+      transport_loop::slot(c).bits |= early_read;  // read it once the write event opens it
     }
     return;
   }
@@ -229,7 +229,7 @@ void kqueue_transport::on_write_event(connection& c, const struct kevent& ev) no
   // Connect completion. The error comes with EV_EOF (which reading may have
   // cleared from the socket) or from SO_ERROR.
   int err = (ev.flags & EV_EOF) != 0 && ev.fflags != 0 ? static_cast<int>(ev.fflags)
-                                                        : sockets::pending_error(c.slot().fd);
+                                                        : sockets::pending_error(transport_loop::slot(c).fd);
   if (err == 0 && (ev.flags & EV_EOF) != 0) err = ECONNREFUSED;  // hung up without a reason
   if (err != 0) {
     loop_.failed(c, sockets::reason_for_errno(err, true), err);
@@ -237,8 +237,8 @@ void kqueue_transport::on_write_event(connection& c, const struct kevent& ev) no
   }
   loop_.opened(c);
   if (c.current_state() == st::closed) return;
-  if ((c.slot().bits & early_read) != 0) {
-    c.slot().bits &= ~early_read;
+  if ((transport_loop::slot(c).bits & early_read) != 0) {
+    transport_loop::slot(c).bits &= ~early_read;
     loop_.set_read_pending(c, true);
     read(c);
   }
@@ -253,18 +253,18 @@ void kqueue_transport::flush(connection& c) noexcept {
     // Arm the write filter for one report (EV_DISPATCH disarms it again). Its
     // registration runs the filter, so room that appeared meanwhile is not
     // missed. kevent() replaces udata on every change: pass it again.
-    change(c.slot().fd, EVFILT_WRITE, EV_ENABLE, &c, k_connection);
+    change(transport_loop::slot(c).fd, EVFILT_WRITE, EV_ENABLE, &c, k_connection);
   }
 }
 
-void kqueue_transport::shutdown_write(connection& c) noexcept { ::shutdown(c.slot().fd, SHUT_WR); }
+void kqueue_transport::shutdown_write(connection& c) noexcept { ::shutdown(transport_loop::slot(c).fd, SHUT_WR); }
 
 void kqueue_transport::release(connection& c) noexcept {
-  int fd = c.slot().fd;
+  int fd = transport_loop::slot(c).fd;
   if (fd < 0) return;
-  c.slot().fd = -1;
+  transport_loop::slot(c).fd = -1;
   forget_changes(fd);
-  if (loop_base::abort_requested(c)) {
+  if (transport_loop::abort_requested(c)) {
     sockets::close_with_reset(fd);
   } else {
     ::close(fd);  // closing removes its knotes
@@ -343,8 +343,8 @@ result<connection_handle> kqueue_transport::connect(const endpoint& to, handler&
   connection* c = *started;
   if (c->current_state() != connection::state::connecting) return c->handle();  // failed at once
   // The write filter reports the connect's completion (or failure).
-  change(c->slot().fd, EVFILT_READ, read_flags, c, k_connection);
-  change(c->slot().fd, EVFILT_WRITE, write_flags, c, k_connection);
+  change(transport_loop::slot(*c).fd, EVFILT_READ, read_flags, c, k_connection);
+  change(transport_loop::slot(*c).fd, EVFILT_WRITE, write_flags, c, k_connection);
   return c->handle();
 }
 

@@ -13,26 +13,28 @@ namespace sluice {
 
 namespace {
 
-std::string probe_kqueue(const transport_settings&) {
+std::string probe_kqueue() {
   return "kqueue is not available on this OS (" + platform::os_name() + "); use --transport=epoll";
 }
 
-result<void> init_kqueue(const transport_settings& settings, const platform::placement_plan&) { return error{probe_kqueue(settings), {}}; }
+result<void> init_kqueue(const platform::placement_plan&) { return error{probe_kqueue(), {}}; }
 
 std::unique_ptr<loop_base> make_kqueue_loop(const loop_options&, std::uint16_t) {
   // Never reached: select_transport() runs the probe first.
   throw std::runtime_error("kqueue is not available on this OS");
 }
 
+const transport_entry kqueue_entry{
+    .name = "kqueue",
+    .summary = "BSD/macOS kernel sockets (not available on this OS)",
+    .rank = 30,
+    .probe = &probe_kqueue,
+    .init_process = &init_kqueue,
+    .make_loop = &make_kqueue_loop,
+};
+
 }  // namespace
 
-extern const transport_entry kqueue_entry;
-const transport_entry kqueue_entry{
-    "kqueue",
-    "BSD/macOS kernel sockets (not available on this OS)",
-    &probe_kqueue,
-    &init_kqueue,
-    &make_kqueue_loop,
-};
+SLUICE_REGISTER_TRANSPORT(kqueue_entry)
 
 }  // namespace sluice

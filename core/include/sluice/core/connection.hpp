@@ -21,7 +21,7 @@
 #include "sluice/core/buffer_chain.hpp"
 #include "sluice/core/close_reason.hpp"
 #include "sluice/core/endpoint.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
 namespace sluice {
@@ -122,19 +122,19 @@ class connection {
   [[nodiscard]] handler& get_handler() const noexcept { return *handler_; }
   void set_handler(handler& h) noexcept { handler_ = &h; }
 
-  // ---- for transports ---------------------------------------------------------
   // Transport-owned per-connection state: an fd and readiness bits for kernel
-  // transports, a control block for the user-space stack.
+  // transports, a control block for the user-space stack. Reached by
+  // transports only (transport_loop::slot).
   struct transport_slot {
     int fd = -1;
     std::uint32_t bits = 0;
     void* ptr = nullptr;
   };
-  [[nodiscard]] transport_slot& slot() noexcept { return slot_; }
 
  private:
   friend class loop_base;
   friend class connection_table;
+  friend class transport_loop;
 
   struct flags {
     bool outgoing : 1;

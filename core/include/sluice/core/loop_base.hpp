@@ -28,7 +28,7 @@
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/core/metrics.hpp"
 #include "sluice/core/task.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/core/segment_pool.hpp"
 #include "sluice/core/stats.hpp"
 #include "sluice/core/timer_wheel.hpp"
@@ -134,6 +134,10 @@ class loop_base {
   // Joins the runtime's mailboxes (before run(); the runtime calls it).
   void attach_mail(mail_hub* hub);
 
+  // Only transports reach what follows (through transport_loop, in the
+  // transport contract: transport/include/sluice/transport/loop.hpp); an
+  // application's view of a loop ends here.
+ protected:
   // ---- for transports (owner core) -------------------------------------------------
   // A fresh connection slot for a new socket, or nullptr at max_connections.
   [[nodiscard]] connection* new_connection(handler& h, const endpoint& peer, bool outgoing) noexcept;
@@ -173,7 +177,6 @@ class loop_base {
   // Any thread; true if the owner may be blocked (then call wake()).
   [[nodiscard]] bool take_sleeping() noexcept { return sleeping_.exchange(false, std::memory_order_acq_rel); }
 
- protected:
   // ---- phases, called by loop<T>::run() --------------------------------------
   [[nodiscard]] bool drain_inbox();
   // Work that must not wait for a blocking poll.
@@ -211,6 +214,7 @@ class loop_base {
 
  private:
   friend class connection;
+  friend class udp_socket;
   void mark_closed(connection& c, close_reason why) noexcept;
   void unlink_ready(connection& c) noexcept;
   void make_ready(connection& c) noexcept;

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "sluice/core/segment_pool.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice {
 

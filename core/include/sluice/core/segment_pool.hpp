@@ -16,16 +16,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "sluice/base/allocator.hpp"
 #include "sluice/core/segment.hpp"
 
 namespace sluice {
-
-// Where slab memory comes from. The default uses aligned operator new.
-struct memory_allocator {
-  void* (*allocate)(std::size_t bytes, void* ctx) noexcept = nullptr;
-  void (*deallocate)(void* p, std::size_t bytes, void* ctx) noexcept = nullptr;
-  void* ctx = nullptr;
-};
 
 class segment_pool {
  public:

@@ -39,7 +39,7 @@
 #include "sluice/core/endpoint.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/loop_base.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice {
 

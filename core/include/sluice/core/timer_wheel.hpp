@@ -23,7 +23,7 @@
 #include <array>
 #include <cstdint>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice {
 

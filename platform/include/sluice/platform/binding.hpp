@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "sluice/core/result.hpp"
-#include "sluice/core/segment_pool.hpp"
+#include "sluice/base/allocator.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/platform/topology.hpp"
 
 struct hwloc_bitmap_s;  // hwloc's bitmap (hwloc.h stays out of this header)

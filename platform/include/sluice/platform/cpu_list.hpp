@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::platform {
 

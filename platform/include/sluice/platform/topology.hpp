@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/platform/cpu_list.hpp"
 
 struct hwloc_topology;

@@ -22,7 +22,7 @@
 #include <string_view>
 
 #include "sluice/core/codec/frame_decoder.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::codec {
 

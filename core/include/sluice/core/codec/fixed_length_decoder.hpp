@@ -10,7 +10,7 @@
 #include <cstddef>
 
 #include "sluice/core/codec/frame_decoder.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::codec {
 

@@ -29,7 +29,7 @@
 
 #include "sluice/core/codec/byte_order.hpp"
 #include "sluice/core/codec/frame_decoder.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::codec {
 

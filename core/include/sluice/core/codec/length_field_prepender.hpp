@@ -17,7 +17,7 @@
 
 #include "sluice/core/buffer_chain.hpp"
 #include "sluice/core/codec/byte_order.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice {
 class connection;

@@ -18,7 +18,7 @@
 // Owner core only; no allocation. The object must not move while armed.
 
 #include "sluice/core/connection.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
 namespace sluice::http {

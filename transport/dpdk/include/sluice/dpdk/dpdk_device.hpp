@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "sluice/core/metrics.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/inet/mac_address.hpp"
 #include "sluice/inet/packet_port.hpp"
 

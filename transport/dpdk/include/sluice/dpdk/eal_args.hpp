@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/platform/placement.hpp"
 
 namespace sluice::dpdk {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 
 namespace sluice::epoll {
 
@@ -27,7 +27,7 @@ class epoll_transport {
   static constexpr int udp_batch = 16;
   static constexpr std::size_t udp_slot_bytes = 65536;
 
-  explicit epoll_transport(loop_base& loop);
+  explicit epoll_transport(transport_loop& loop);
   epoll_transport(const epoll_transport&) = delete;
   epoll_transport& operator=(const epoll_transport&) = delete;
   ~epoll_transport();
@@ -79,7 +79,7 @@ class epoll_transport {
   void drain_wakeup() noexcept;
   static void retry_accept(timer& t) noexcept;
 
-  loop_base& loop_;
+  transport_loop& loop_;
   int epfd_ = -1;
   int wakefd_ = -1;
   std::array<epoll_event, max_events> events_{};

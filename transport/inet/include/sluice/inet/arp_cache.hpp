@@ -34,7 +34,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 #include "sluice/inet/inet_stats.hpp"
 #include "sluice/inet/mac_address.hpp"
 #include "sluice/inet/packet.hpp"

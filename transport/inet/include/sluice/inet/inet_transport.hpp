@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/inet/packet_port.hpp"
 #include "sluice/inet/stack.hpp"
 
@@ -36,7 +36,7 @@ struct inet_transport_options {
 
 class inet_transport {
  public:
-  inet_transport(loop_base& loop, std::unique_ptr<packet_port> port, const inet_transport_options& opts);
+  inet_transport(transport_loop& loop, std::unique_ptr<packet_port> port, const inet_transport_options& opts);
   inet_transport(const inet_transport&) = delete;
   inet_transport& operator=(const inet_transport&) = delete;
   ~inet_transport();
@@ -77,7 +77,7 @@ class inet_transport {
  private:
   void drain_wakeup() noexcept;
 
-  loop_base& loop_;
+  transport_loop& loop_;
   std::unique_ptr<packet_port> port_;  // before the stack: it must outlive it
   std::unique_ptr<stack> stack_;
   inet_transport_options opts_;

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::inet {
 

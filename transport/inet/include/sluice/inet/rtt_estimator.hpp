@@ -12,7 +12,7 @@
 
 #include <algorithm>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice::inet {
 

@@ -34,9 +34,9 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/metrics.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/core/timer_wheel.hpp"
 #include "sluice/core/udp_socket.hpp"
 #include "sluice/inet/arp_cache.hpp"
@@ -81,7 +81,7 @@ class stack {
   static constexpr std::size_t burst = 32;
   static constexpr std::size_t tx_capacity = 512;
 
-  stack(loop_base& loop, packet_port& port, const stack_options& opts);
+  stack(transport_loop& loop, packet_port& port, const stack_options& opts);
   stack(const stack&) = delete;
   stack& operator=(const stack&) = delete;
   // Gives back every buffer still held (queued, cached, waiting for ARP or
@@ -196,7 +196,7 @@ class stack {
   void schedule_maintenance() noexcept;
   void on_maintenance() noexcept;
 
-  loop_base& loop_;
+  transport_loop& loop_;
   packet_port& port_;
   stack_options opts_;
   port_capabilities caps_;

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 #include "sluice/inet/congestion_control.hpp"
 
 namespace sluice::inet {

@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "sluice/core/listener.hpp"
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 #include "sluice/core/metrics.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/inet/inet_stats.hpp"
 #include "sluice/inet/siphash.hpp"
 #include "sluice/inet/tcp_config.hpp"
@@ -41,7 +41,7 @@ class flow_steering;
 
 class tcp_layer {
  public:
-  tcp_layer(stack& ip, loop_base& loop, const tcp_config& cfg, inet_stats& stats);
+  tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, inet_stats& stats);
   tcp_layer(const tcp_layer&) = delete;
   tcp_layer& operator=(const tcp_layer&) = delete;
   // Frees every control block (connections were released by the loop
@@ -114,7 +114,7 @@ class tcp_layer {
   };
 
   // For control blocks.
-  [[nodiscard]] loop_base& loop() noexcept { return loop_; }
+  [[nodiscard]] transport_loop& loop() noexcept { return loop_; }
   [[nodiscard]] inet_stats& stats() noexcept { return stats_; }
   [[nodiscard]] time_point now() const noexcept { return loop_.now(); }
   // The timestamp clock (RFC 7323 5.4: about 1 ms per tick).
@@ -148,7 +148,7 @@ class tcp_layer {
   void grow_table() noexcept;
 
   stack& ip_;
-  loop_base& loop_;
+  transport_loop& loop_;
   tcp_config cfg_;
   inet_stats& stats_;
   const flow_steering* steering_ = nullptr;

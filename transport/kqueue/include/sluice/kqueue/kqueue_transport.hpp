@@ -37,7 +37,7 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/core/loop_base.hpp"
+#include "sluice/transport/loop.hpp"
 
 namespace sluice::kqueue {
 
@@ -50,7 +50,7 @@ class kqueue_transport {
   static constexpr int max_changes = 256;
   static constexpr std::size_t udp_slot_bytes = 65536;
 
-  explicit kqueue_transport(loop_base& loop);
+  explicit kqueue_transport(transport_loop& loop);
   kqueue_transport(const kqueue_transport&) = delete;
   kqueue_transport& operator=(const kqueue_transport&) = delete;
   ~kqueue_transport();
@@ -98,7 +98,7 @@ class kqueue_transport {
   void udp_ready(udp_socket& s) noexcept;
   static void retry_accept(timer& t) noexcept;
 
-  loop_base& loop_;
+  transport_loop& loop_;
   int kq_ = -1;
   int nchanges_ = 0;
   std::array<struct kevent, max_changes> changes_{};

@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "sluice/core/time.hpp"
+#include "sluice/base/time.hpp"
 #include "sluice/inet/mac_address.hpp"
 #include "sluice/inet/packet.hpp"
 #include "sluice/inet/packet_port.hpp"

@@ -29,13 +29,14 @@
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/loop_options.hpp"
 #include "sluice/core/mail_hub.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/platform/binding.hpp"
 #include "sluice/platform/placement.hpp"
 #include "sluice/platform/topology.hpp"
-#include "sluice/transport/registry.hpp"
 
 namespace sluice {
+
+struct transport_entry;  // the transport contract (sluice/transport/registry.hpp)
 
 // How connections reach loops on kernel transports.
 enum class balance_policy {
@@ -52,9 +53,10 @@ balance_policy default_balance() noexcept;
 std::string_view to_string(balance_policy p) noexcept;
 
 struct runtime_config {
-  // A registry name or "auto".
+  // A registry name or "auto". A transport's own settings (DPDK's EAL
+  // arguments, the user-space stack's address) are its flags, declared by
+  // the transport itself (app_options::declare).
   std::string transport = "auto";
-  transport_settings transport_opts{};
   // Which cores run loops (--cores, --cpuset, --numa-node, --nic, ...).
   platform::placement_request placement{};
   // Bind each loop's thread to its planned CPU (real machines only).

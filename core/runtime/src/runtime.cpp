@@ -1,6 +1,7 @@
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 
 #include "sluice/platform/socket_options.hpp"
+#include "sluice/transport/registry.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -258,7 +259,7 @@ void runtime::serve_loop(unsigned index) {
 result<void> runtime::start() { return start_loops(false); }
 
 result<void> runtime::start_loops(bool on_caller) {
-  auto sel = select_transport(cfg_.transport, cfg_.transport_opts);
+  auto sel = select_transport(cfg_.transport);
   if (!sel) return sel.err();
   entry_ = *sel;
   if (cfg_.topology) {
@@ -272,7 +273,7 @@ result<void> runtime::start_loops(bool on_caller) {
   if (!plan) return plan.err();
   plan_ = std::move(*plan);
   const unsigned n = loop_count();
-  if (auto r = entry_->init_process(cfg_.transport_opts, plan_); !r) {
+  if (auto r = entry_->init_process(plan_); !r) {
     finish_transport();  // undo what a failed start set up
     return r;
   }

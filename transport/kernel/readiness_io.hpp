@@ -17,14 +17,14 @@
 
 #include "sluice/core/connection.hpp"
 #include "sluice/core/listener.hpp"
-#include "sluice/core/loop_base.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/transport/loop.hpp"
+#include "sluice/base/result.hpp"
 #include "sluice/core/udp_socket.hpp"
-#include "sluice/transport/socket_ops.hpp"
+#include "kernel/socket_ops.hpp"
 
 namespace sluice::readiness {
 
-// connection::slot().bits as the readiness transports use them.
+// transport_loop::slot(c).bits as the readiness transports use them.
 //   bit 0       the peer's FIN (or a hang-up) was signalled: a short read no
 //               longer proves the socket drained, because the end of stream
 //               still waits to be read and an edge-triggered poller will not
@@ -38,15 +38,15 @@ inline constexpr std::uint32_t error_shift = 8;
 
 // Records that the peer hung up, with the error the poller reported (0: none).
 inline void note_hangup(connection& c, int err) noexcept {
-  c.slot().bits |= peer_hup;
-  if (err > 0 && (c.slot().bits >> error_shift) == 0) c.slot().bits |= static_cast<std::uint32_t>(err) << error_shift;
+  transport_loop::slot(c).bits |= peer_hup;
+  if (err > 0 && (transport_loop::slot(c).bits >> error_shift) == 0) transport_loop::slot(c).bits |= static_cast<std::uint32_t>(err) << error_shift;
 }
 
 // Reads what c's socket holds into c.input() (readv into pool segments) and
 // reports it to the loop: data_arrived, peer_shutdown, failed, read_starved
 // or read_later when the read budget ran out with bytes left. Call with
 // read_pending set; it is cleared once a read proves the socket drained.
-void read(loop_base& loop, connection& c) noexcept;
+void read(transport_loop& loop, connection& c) noexcept;
 
 enum class flush_result : std::uint8_t {
   drained,  // output is empty (or the connection closed meanwhile)
@@ -57,7 +57,7 @@ enum class flush_result : std::uint8_t {
 // Writes c.output() with send/sendmsg (send_flags added to each call) until
 // it is empty or the socket stops taking bytes; reports progress through
 // loop.wrote().
-flush_result flush(loop_base& loop, connection& c, int send_flags) noexcept;
+flush_result flush(transport_loop& loop, connection& c, int send_flags) noexcept;
 
 // ---- control plane, shared by the readiness transports --------------------------------------
 
@@ -67,19 +67,19 @@ flush_result flush(loop_base& loop, connection& c, int send_flags) noexcept;
 // close phase, like a late failure, so callers see one path); the caller
 // registers the socket with its poller only while the connection is still
 // connecting. Fails only when no socket or no slot could be had.
-result<connection*> begin_connect(loop_base& loop, const endpoint& to, handler& h, void* context);
+result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context);
 
 // A connection for an accepted non-blocking socket (TCP_NODELAY and SIGPIPE
 // suppression set), not yet opened: the caller registers it, then calls
 // loop.opened(). nullptr (socket closed, counted) when the loop is full.
-connection* adopt_socket(loop_base& loop, int fd, const endpoint& peer, handler& h) noexcept;
+connection* adopt_socket(transport_loop& loop, int fd, const endpoint& peer, handler& h) noexcept;
 
 // Opens a listening socket on `at`, makes its listener (retry timer calling
 // `retry`), registers the socket with the poller through watch(fd, listener&)
 // (returns 0 or an errno) and hands the listener to the loop. The listener,
 // or why not ("cannot watch listener ADDR: ...").
 template <class Watch>
-result<listener*> listen_and_watch(loop_base& loop, const endpoint& at, handler& h, const listen_options& opts,
+result<listener*> listen_and_watch(transport_loop& loop, const endpoint& at, handler& h, const listen_options& opts,
                                    timer::callback retry, Watch&& watch) {
   auto fd = sockets::open_listener(at, opts);
   if (!fd) return fd.err();
@@ -98,7 +98,7 @@ result<listener*> listen_and_watch(loop_base& loop, const endpoint& at, handler&
 
 // The same for a UDP socket bound to `at`.
 template <class Watch>
-result<udp_socket*> bind_udp_and_watch(loop_base& loop, const endpoint& at, datagram_handler& h, Watch&& watch) {
+result<udp_socket*> bind_udp_and_watch(transport_loop& loop, const endpoint& at, datagram_handler& h, Watch&& watch) {
   auto fd = sockets::open_udp(at, true);
   if (!fd) return fd.err();
   auto s = std::make_unique<udp_socket>(loop, h);
@@ -122,14 +122,14 @@ enum class accept_step : std::uint8_t {
   next,      // that one connection is gone (aborted, interrupted): try again
   stop,      // nobody waits any more, l was paused, or an error was counted
 };
-accept_step accept_one(loop_base& loop, listener& l, int* fd, endpoint* peer) noexcept;
+accept_step accept_one(transport_loop& loop, listener& l, int* fd, endpoint* peer) noexcept;
 
 // Accepts up to n connections; each goes to the listener's distributor (the
 // runtime's --balance hand-off) or, if it declines, to adopt(fd, peer,
 // handler). True when all n were taken (more may wait), false when accepting
 // stopped (drained, paused out of descriptors, or an error was counted).
 template <class Adopt>
-bool accept_batch(loop_base& loop, listener& l, unsigned n, Adopt&& adopt) noexcept {
+bool accept_batch(transport_loop& loop, listener& l, unsigned n, Adopt&& adopt) noexcept {
   for (unsigned i = 0; i < n; ++i) {
     int fd;
     endpoint peer;
@@ -150,7 +150,7 @@ bool accept_batch(loop_base& loop, listener& l, unsigned n, Adopt&& adopt) noexc
 // One received datagram: counts it and hands it to the socket's handler, or
 // counts a drop when it was truncated. Call with the pool deferring (views
 // the handler takes must stay valid until it returns).
-void datagram_arrived(loop_base& loop, udp_socket& s, const endpoint& from, std::string_view payload,
+void datagram_arrived(transport_loop& loop, udp_socket& s, const endpoint& from, std::string_view payload,
                       bool truncated) noexcept;
 
 }  // namespace sluice::readiness

@@ -1,4 +1,4 @@
-#include "sluice/transport/socket_ops.hpp"
+#include "kernel/socket_ops.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>

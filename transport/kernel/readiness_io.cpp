@@ -1,4 +1,4 @@
-#include "sluice/transport/readiness_io.hpp"
+#include "kernel/readiness_io.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -9,7 +9,7 @@
 
 #include "sluice/core/handler.hpp"
 #include "sluice/platform/socket_options.hpp"
-#include "sluice/transport/socket_ops.hpp"
+#include "kernel/socket_ops.hpp"
 
 namespace sluice::readiness {
 
@@ -21,11 +21,11 @@ constexpr int write_iov = 64;
 // Tail room smaller than this is not worth an iovec of its own.
 constexpr std::size_t min_tail_room = 512;
 
-int hangup_error(connection& c) noexcept { return static_cast<int>(c.slot().bits >> error_shift); }
+int hangup_error(connection& c) noexcept { return static_cast<int>(transport_loop::slot(c).bits >> error_shift); }
 
 }  // namespace
 
-void read(loop_base& loop, connection& c) noexcept {
+void read(transport_loop& loop, connection& c) noexcept {
   if (!loop.may_read(c)) return;  // read_pending stays set; the loop comes back
   buffer_chain& in = c.input();
   segment_pool& pool = loop.pool();
@@ -50,7 +50,7 @@ void read(loop_base& loop, connection& c) noexcept {
     for (int i = 0; i < n; ++i) space += iov[i].iov_len;
     // One buffer is the common case (an empty input chain): read(2) skips
     // importing an iovec array.
-    ssize_t r = n == 1 ? ::read(c.slot().fd, iov[0].iov_base, iov[0].iov_len) : ::readv(c.slot().fd, iov, n);
+    ssize_t r = n == 1 ? ::read(transport_loop::slot(c).fd, iov[0].iov_base, iov[0].iov_len) : ::readv(transport_loop::slot(c).fd, iov, n);
     loop.stats().read_calls.add();
     if (r > 0) {
       auto got = static_cast<std::size_t>(r);
@@ -68,7 +68,7 @@ void read(loop_base& loop, connection& c) noexcept {
         }
       }
       total += got;
-      if (got < space && (c.slot().bits & peer_hup) == 0) {
+      if (got < space && (transport_loop::slot(c).bits & peer_hup) == 0) {
         loop.set_read_pending(c, false);  // a short read: the socket is drained
         break;
       }
@@ -102,12 +102,12 @@ void read(loop_base& loop, connection& c) noexcept {
     loop.peer_shutdown(c);
   } else if (starved) {
     loop.read_starved(c);
-  } else if (loop_base::read_pending(c) && total >= budget) {
+  } else if (transport_loop::read_pending(c) && total >= budget) {
     loop.read_later(c);  // fairness: others first, then the rest of this one
   }
 }
 
-flush_result flush(loop_base& loop, connection& c, int send_flags) noexcept {
+flush_result flush(transport_loop& loop, connection& c, int send_flags) noexcept {
   while (!c.output().empty() && c.current_state() != connection::state::closed) {
     iovec iov[write_iov];
     int n = 0;
@@ -120,12 +120,12 @@ flush_result flush(loop_base& loop, connection& c, int send_flags) noexcept {
     ssize_t r;
     if (n == 1) {
       // One piece (the common case): send(2) avoids the msghdr and iovec import.
-      r = ::send(c.slot().fd, iov[0].iov_base, iov[0].iov_len, send_flags);
+      r = ::send(transport_loop::slot(c).fd, iov[0].iov_base, iov[0].iov_len, send_flags);
     } else {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(n);
-      r = ::sendmsg(c.slot().fd, &msg, send_flags);
+      r = ::sendmsg(transport_loop::slot(c).fd, &msg, send_flags);
     }
     loop.stats().write_calls.add();
     if (r >= 0) {
@@ -148,7 +148,7 @@ flush_result flush(loop_base& loop, connection& c, int send_flags) noexcept {
   return flush_result::drained;
 }
 
-result<connection*> begin_connect(loop_base& loop, const endpoint& to, handler& h, void* context) {
+result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context) {
   auto s = sockets::start_connect(to);
   if (!s) return s.err();
   connection* c = loop.new_connection(h, to, true);
@@ -157,13 +157,13 @@ result<connection*> begin_connect(loop_base& loop, const endpoint& to, handler& 
     return error{"cannot connect to " + to.to_string() + ": connection limit reached on this loop", {}};
   }
   c->set_context(context);
-  c->slot().fd = s->fd;
+  transport_loop::slot(*c).fd = s->fd;
   platform::suppress_sigpipe(s->fd);
   if (s->connect_errno != EINPROGRESS) loop.failed(*c, sockets::reason_for_errno(s->connect_errno, true), s->connect_errno);
   return c;
 }
 
-connection* adopt_socket(loop_base& loop, int fd, const endpoint& peer, handler& h) noexcept {
+connection* adopt_socket(transport_loop& loop, int fd, const endpoint& peer, handler& h) noexcept {
   connection* c = loop.new_connection(h, peer, false);
   if (c == nullptr) {
     ::close(fd);  // over max_connections: counted by the loop
@@ -171,11 +171,11 @@ connection* adopt_socket(loop_base& loop, int fd, const endpoint& peer, handler&
   }
   sockets::set_nodelay(fd);
   platform::suppress_sigpipe(fd);
-  c->slot().fd = fd;
+  transport_loop::slot(*c).fd = fd;
   return c;
 }
 
-accept_step accept_one(loop_base& loop, listener& l, int* fd, endpoint* peer) noexcept {
+accept_step accept_one(transport_loop& loop, listener& l, int* fd, endpoint* peer) noexcept {
   socklen_t len = endpoint::capacity();
   endpoint from;
   *fd = platform::accept_nonblocking(l.io.fd, from.data(), &len);
@@ -209,7 +209,7 @@ accept_step accept_one(loop_base& loop, listener& l, int* fd, endpoint* peer) no
   }
 }
 
-void datagram_arrived(loop_base& loop, udp_socket& s, const endpoint& from, std::string_view payload,
+void datagram_arrived(transport_loop& loop, udp_socket& s, const endpoint& from, std::string_view payload,
                       bool truncated) noexcept {
   if (truncated) {
     loop.stats().datagrams_dropped.add();

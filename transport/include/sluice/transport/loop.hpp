@@ -1,7 +1,13 @@
 #pragma once
-// loop<Transport>: a run-to-completion loop made concrete for one transport.
-// Chosen once at startup (the transport registry instantiates it), so the hot
-// path calls the transport directly: no virtual call per event or per packet.
+// The transport contract, part 1 (part 2 is registry.hpp): what a transport
+// implements (transport_backend), what it may call on a loop (transport_loop,
+// the transport's view of a loop: the application's view, loop_base, does
+// not show these), and loop<Transport>, a run-to-completion loop made
+// concrete for one transport. Chosen once at startup (the transport registry
+// instantiates it), so the hot path calls the transport directly: no virtual
+// call per event or per packet.
+//
+// Applications never include this header; transports and the runtime do.
 
 #include <unistd.h>
 
@@ -13,9 +19,47 @@
 
 namespace sluice {
 
+// A loop as its transport sees it: loop_base's application API plus the
+// calls by which a transport reports what happened on its sockets or queues
+// (documented in loop_base.hpp, "for transports"). Every loop is one (loop<T>
+// derives from it), so a transport may turn the loop_base& of a connection
+// into a transport_loop& with of().
+class transport_loop : public loop_base {
+ public:
+  using loop_base::loop_base;
+
+  [[nodiscard]] static transport_loop& of(loop_base& l) noexcept { return static_cast<transport_loop&>(l); }
+  [[nodiscard]] static transport_loop& of(connection& c) noexcept { return of(c.loop()); }
+  // The transport's per-connection state (fd and readiness bits, or a TCP
+  // control block).
+  [[nodiscard]] static connection::transport_slot& slot(connection& c) noexcept { return c.slot_; }
+
+  using loop_base::abort_requested;
+  using loop_base::data_arrived;
+  using loop_base::failed;
+  using loop_base::fd_released_since_pause;
+  using loop_base::flush_ready;
+  using loop_base::listeners;
+  using loop_base::may_read;
+  using loop_base::new_connection;
+  using loop_base::note_accept_paused;
+  using loop_base::opened;
+  using loop_base::peer_shutdown;
+  using loop_base::read_later;
+  using loop_base::read_pending;
+  using loop_base::read_starved;
+  using loop_base::set_read_pending;
+  using loop_base::take_sleeping;
+  using loop_base::track_listener;
+  using loop_base::track_udp;
+  using loop_base::udp_queued;
+  using loop_base::write_blocked;
+  using loop_base::wrote;
+};
+
 // What loop<T> needs from a transport backend. One instance per loop, owner
 // core only. The data-path members are noexcept and report through the
-// loop_base "for transports" API (data_arrived, wrote, failed, ...).
+// transport_loop API (data_arrived, wrote, failed, ...).
 template <class T>
 concept transport_backend = requires(T& t, connection& c, listener& l, udp_socket& u, const endpoint& ep,
                                      handler& h, datagram_handler& dh, duration d, const listen_options& lo,
@@ -45,11 +89,11 @@ concept transport_backend = requires(T& t, connection& c, listener& l, udp_socke
 };
 
 template <class Transport>
-class loop final : public loop_base {
+class loop final : public transport_loop {
  public:
   template <class... Args>
   explicit loop(const loop_options& opts, std::uint16_t id, Args&&... transport_args)
-      : loop_base(opts, id), transport_(static_cast<loop_base&>(*this), std::forward<Args>(transport_args)...) {
+      : transport_loop(opts, id), transport_(static_cast<transport_loop&>(*this), std::forward<Args>(transport_args)...) {
     static_assert(transport_backend<Transport>);
   }
   ~loop() override { shutdown_now(); }

@@ -1,4 +1,4 @@
-#include "sluice/core/cli.hpp"
+#include "sluice/base/cli.hpp"
 
 #include <charconv>
 #include <cstdio>

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/core/result.hpp"
-#include "sluice/core/time.hpp"
+#include "sluice/base/result.hpp"
+#include "sluice/base/time.hpp"
 
 namespace sluice {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "sluice/core/cli.hpp"
+#include "sluice/base/cli.hpp"
 #include "sluice/core/endpoint.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/runtime/runtime.hpp"
 
 namespace sluice {
 

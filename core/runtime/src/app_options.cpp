@@ -1,17 +1,20 @@
-#include "sluice/core/app_options.hpp"
+#include "sluice/runtime/app_options.hpp"
 
 #include <cstdio>
 
 #include "sluice/platform/binding.hpp"
 #include "sluice/platform/placement.hpp"
 #include "sluice/platform/topology.hpp"
+#include "sluice/transport/registry.hpp"
 
 namespace sluice {
 
 void app_options::declare(cli& args, std::string default_listen) {
   default_listen_ = std::move(default_listen);
   loop_options& lo = runtime.loop;
-  args.option("--transport", "NAME", "transport: auto, epoll, kqueue or dpdk (default auto: the first that can run here)",
+  args.option("--transport", "NAME",
+              "transport: auto or one of those built in, " + linked_transports() +
+                  " (default auto: the first that can run here)",
               runtime.transport);
   if (!default_listen_.empty()) {
     args.option("--listen", "HOST:PORT",
@@ -100,35 +103,8 @@ void app_options::declare(cli& args, std::string default_listen) {
               });
   args.size_option("--pool-limit", "per loop: most buffer memory to hold (default 512m)", lo.pool.max_bytes,
                    ranges::pool_limit);
-  args.option("--dpdk-args", "\"EAL ARGS\"",
-              "DPDK EAL arguments, passed through (with --transport=dpdk); the lcores come from the plan, not -l",
-              runtime.transport_opts.dpdk_args);
-  args.option("--ip", "ADDR/PREFIX", "the user-space stack's address, e.g. 10.0.0.2/24 (needed by --transport=dpdk)",
-              runtime.transport_opts.ip);
-  args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
-              runtime.transport_opts.gateway);
-  args.duration_option("--idle-sleep",
-                       "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
-                       "after a quiet spell (default 1ms)",
-                       runtime.transport_opts.idle_sleep, ranges::idle_sleep);
-  transport_settings& ts = runtime.transport_opts;
-  args.custom("--tcp-cc", "NAME", "dpdk: the user-space TCP's congestion control, cubic (default) or newreno",
-              [&ts](std::string_view v) -> result<void> {
-                if (v != "cubic" && v != "newreno") return error{"unknown congestion control (cubic, newreno)", {}};
-                ts.tcp_congestion = std::string(v);
-                return {};
-              });
-  args.duration_option("--tcp-delayed-ack",
-                       "dpdk: delay ACKs up to this long, at least every second segment (default 0: every burst of "
-                       "segments is acknowledged at once, latency first)",
-                       ts.tcp_delayed_ack, ranges::tcp_delayed_ack);
-  args.flag("--tcp-nagle", "dpdk: Nagle's algorithm on (default off, as TCP_NODELAY on kernel sockets)", ts.tcp_nagle);
-  args.duration_option("--tcp-keepalive", "dpdk: probe connections idle this long (default: off)", ts.tcp_keepalive,
-                       ranges::optional_timeout);
-  args.duration_option("--tcp-persist-timeout",
-                       "dpdk: give up a connection whose peer's window stays shut this long with data waiting "
-                       "(default 300s)",
-                       ts.tcp_persist_timeout, ranges::tcp_persist_timeout);
+  // Each linked transport's own flags (DPDK: --dpdk-args, --ip, --tcp-*).
+  declare_transport_options(args);
   args.flag("--print-metrics", "when the app stops, print every counter (loops, stack, device) to stderr",
             runtime.print_metrics);
 }
@@ -146,15 +122,7 @@ std::optional<int> app_options::finish(const cli& args) {
     return args.fail("--pool-limit (" + format_size(lo.pool.max_bytes) + ") must hold at least 16 segments of --segment-size (" +
                      format_size(lo.pool.segment_size) + ")");
   }
-  // The user-space stack's flags mean nothing to a kernel transport: say so
-  // rather than ignore them.
-  if (runtime.transport != "dpdk") {
-    const transport_settings& ts = runtime.transport_opts;
-    for (const auto& [given, flag] : {std::pair{!ts.ip.empty(), "--ip"}, std::pair{!ts.dpdk_args.empty(), "--dpdk-args"},
-                                      std::pair{!ts.gateway.empty(), "--gateway"}}) {
-      if (given) return args.fail(std::string(flag) + " needs --transport=dpdk");
-    }
-  }
+  if (auto r = check_transport_options(runtime.transport); !r) return args.fail(r.err().message);
   if (runtime.loop.output_low_water > runtime.loop.output_high_water) {
     runtime.loop.output_low_water = runtime.loop.output_high_water / 4;
   }
@@ -167,7 +135,7 @@ std::optional<int> app_options::finish(const cli& args) {
   if (runtime.loop.flush_each_event && runtime.transport != "auto" && runtime.transport != "epoll") {
     return args.fail("--flush=event is supported on epoll only");
   }
-  if (runtime.transport == "dpdk") {
+  if (const transport_entry* e = find_transport(runtime.transport); e != nullptr && e->drives_nic) {
     runtime.placement.nic_bound = true;
     // Adaptive polling: busy-poll while packets flow, back off once idle.
     if (!spin_given_) runtime.loop.spin_budget = std::chrono::microseconds(200);
@@ -178,7 +146,7 @@ std::optional<int> app_options::finish(const cli& args) {
     auto plan = platform::make_plan(*topo, runtime.placement);
     if (!plan) return args.fail(plan.err().message);
     std::fputs(topo->summary().c_str(), stdout);
-    auto sel = select_transport(runtime.transport, runtime.transport_opts);
+    auto sel = select_transport(runtime.transport);
     std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
     std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
     std::fputs(plan->describe().c_str(), stdout);
@@ -186,7 +154,7 @@ std::optional<int> app_options::finish(const cli& args) {
     // mapping), even when its probe failed: the plan is what it would do.
     for (const transport_entry* e : transport_registry()) {
       const bool chosen = sel ? e == *sel : e->name == runtime.transport;
-      if (chosen && e->describe != nullptr) std::fputs(e->describe(runtime.transport_opts, *plan).c_str(), stdout);
+      if (chosen && e->describe != nullptr) std::fputs(e->describe(*plan).c_str(), stdout);
     }
     platform::numa_memory mem(*topo, plan->loops.front().memory_node);
     std::printf("  memory: %s\n", mem.bound() ? "each loop's pools bound to its NUMA node (hwloc_alloc_membind)"
@@ -197,7 +165,7 @@ std::optional<int> app_options::finish(const cli& args) {
 }
 
 std::optional<int> app_options::check_start(const cli& args) const {
-  auto sel = select_transport(runtime.transport, runtime.transport_opts);
+  auto sel = select_transport(runtime.transport);
   if (!sel) return args.fail(sel.err().message);
   auto topo = platform::topology::discover();
   if (!topo) return args.fail(topo.err().message);

@@ -10,7 +10,7 @@
 #include "sluice/core/close_reason.hpp"
 #include "sluice/core/endpoint.hpp"
 #include "sluice/core/listener.hpp"
-#include "sluice/core/result.hpp"
+#include "sluice/base/result.hpp"
 
 namespace sluice::sockets {
 
