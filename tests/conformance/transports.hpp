@@ -83,7 +83,7 @@ struct epoll_traits : kernel_socket_addresses {
   // The registry's own probe: the reason an app would print.
   static std::string unavailable() {
     for (const transport_entry* e : transport_registry())
-      if (e->name == "epoll") return e->probe({});
+      if (e->name == "epoll") return e->probe();
     return "epoll is not in this build's transport registry";
   }
   static std::unique_ptr<loop_type> make(const loop_options& opts, std::uint16_t id) {

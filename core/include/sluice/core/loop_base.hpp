@@ -79,6 +79,8 @@ class loop_base {
   [[nodiscard]] const loop_options& options() const noexcept { return opts_; }
   [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
   [[nodiscard]] std::size_t connection_count() const noexcept { return table_.live(); }
+  // The listeners this loop has opened (closed ones included).
+  [[nodiscard]] const std::vector<std::unique_ptr<listener>>& listeners() const noexcept { return listeners_; }
   // Counters; any thread may read them.
   [[nodiscard]] loop_stats& stats() noexcept { return stats_; }
   [[nodiscard]] const loop_stats& stats() const noexcept { return stats_; }
@@ -172,7 +174,6 @@ class loop_base {
   void note_accept_paused() noexcept { fd_released_ = false; }
   void track_listener(std::unique_ptr<listener> l);
   void track_udp(std::unique_ptr<udp_socket> s);
-  [[nodiscard]] const std::vector<std::unique_ptr<listener>>& listeners() const noexcept { return listeners_; }
   void udp_queued(udp_socket& s) noexcept;
   // Any thread; true if the owner may be blocked (then call wake()).
   [[nodiscard]] bool take_sleeping() noexcept { return sleeping_.exchange(false, std::memory_order_acq_rel); }

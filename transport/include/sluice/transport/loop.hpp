@@ -39,7 +39,6 @@ class transport_loop : public loop_base {
   using loop_base::failed;
   using loop_base::fd_released_since_pause;
   using loop_base::flush_ready;
-  using loop_base::listeners;
   using loop_base::may_read;
   using loop_base::new_connection;
   using loop_base::note_accept_paused;
