@@ -65,7 +65,9 @@ class keepalive_pool {
   explicit keepalive_pool(loop_base& loop, duration idle_timeout = std::chrono::seconds(60));
   /// Cancels the pool's timer; closes nothing (the loop ends its connections).
   ~keepalive_pool();
+  /// Not copyable: its timer is armed for this object.
   keepalive_pool(const keepalive_pool&) = delete;
+  /// Not copyable.
   keepalive_pool& operator=(const keepalive_pool&) = delete;
 
   /// Registers an upstream that keeps up to `max_idle` idle connections (zero:

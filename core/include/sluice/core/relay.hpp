@@ -56,7 +56,9 @@ class relay {
  public:
   /// An idle relay: no end yet.
   relay() noexcept = default;
+  /// Not copyable: the other end's session reaches it where it lives.
   relay(const relay&) = delete;
+  /// Not copyable.
   relay& operator=(const relay&) = delete;
 
   /// Starts relaying between `a`, which is open, and the connection behind
