@@ -103,11 +103,12 @@ struct fixture {
   ~fixture() {
     pool->close_all();
     l->stop(0s);
-    for (int i = 0; i < 200 && l->connection_count() != 0; ++i) l->run_once();
-    pool.reset();
     for (int fd : peers) {
       if (fd >= 0) ::close(fd);
     }
+    for (int i = 0; i < 200 && l->connection_count() != 0; ++i) l->run_once();
+    l.reset();  // closes what is left: sessions still call forget() on the pool
+    pool.reset();
     ::close(lfd);
   }
   bool step_until(const std::function<bool()>& pred, int n = 3000) {

@@ -33,6 +33,10 @@
 /// need not wait its grace period for them; park() refuses once the loop is
 /// stopping.
 ///
+/// Lifetime: the pool must outlive the loop's connections, as their handlers
+/// do (a parked connection's session calls forget() from its on_close, which
+/// may come when the loop itself is torn down).
+///
 /// Owner core only, as everything a loop holds.
 
 #include <chrono>
