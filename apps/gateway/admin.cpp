@@ -50,40 +50,35 @@ void histogram(std::string& out, const char* name, const char* text,
 
 }  // namespace
 
-admin_handler::admin_handler(runtime& rt, const config& cfg, const std::vector<std::unique_ptr<shard_stats>>& stats)
-    : rt_(rt), cfg_(cfg), stats_(stats), started_(steady_now()) {
+admin_endpoint::admin_endpoint(runtime& rt, const config& cfg, const std::vector<std::unique_ptr<shard_stats>>& stats)
+    : rt_(rt), cfg_(cfg), stats_(stats), started_(steady_now()), sessions_(this) {
   last_idle_ns_.assign(rt.loop_count(), 0);
   last_at_.assign(rt.loop_count(), started_);
 }
 
-http::limits admin_handler::request_limits() noexcept {
+http::limits admin_endpoint::request_limits() noexcept {
   return {.max_request_line = ranges::admin_max_request_line,
           .max_header_bytes = ranges::admin_max_header_bytes,
           .max_headers = ranges::admin_max_headers,
           .max_body = 0};
 }
 
-void admin_handler::on_open(connection& c) noexcept {
-  session* s = nullptr;
+admin_endpoint::session::session(admin_endpoint*& a, connection&) noexcept : owner(a) {
   try {
-    s = sessions_.acquire();
+    parser.emplace(request_limits());
   } catch (...) {
-    return c.close(close_reason::resource_limit);
+    // No memory for the parser: on_open closes the connection.
   }
-  c.set_context(s);
-  s->deadline.start(c, cfg_.timeouts.header);
 }
 
-void admin_handler::on_close(connection& c, close_reason) noexcept {
-  auto* s = c.context_as<session>();
-  if (s == nullptr) return;
-  s->deadline.met();
-  s->parser.reset();
-  c.set_context(nullptr);
-  sessions_.release(s);
+void admin_endpoint::session::on_open(connection& c) noexcept {
+  if (!parser) return c.close(close_reason::resource_limit);
+  deadline.start(c, owner->cfg_.timeouts.header);
 }
 
-bool admin_handler::respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
+void admin_endpoint::session::on_close(connection&, close_reason) noexcept { deadline.met(); }
+
+bool admin_endpoint::respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
                             bool keep_alive, std::string_view extra) {
   std::string head = "HTTP/1.1 " + std::to_string(code) + " " + std::string(http::reason_phrase(code)) +
                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
@@ -92,22 +87,20 @@ bool admin_handler::respond(connection& c, int code, const char* type, std::stri
   return c.write(head);
 }
 
-void admin_handler::on_data(connection& c) noexcept {
-  auto* s = c.context_as<session>();
-  if (s == nullptr) return;
-  auto& parser = s->parser;
+void admin_endpoint::session::on_data(connection& c) noexcept {
+  if (!parser) return;
   for (;;) {
     if (!c.is_open()) return;
-    switch (parser.parse(c.input())) {
+    switch (parser->parse(c.input())) {
       case http::request_parser::status::need_more:
-        s->deadline.waiting(c, cfg_.timeouts.header);
+        deadline.waiting(c, owner->cfg_.timeouts.header);
         return;
       case http::request_parser::status::error:
-        s->deadline.met();
-        return http::reject(c, parser.error_status());
+        deadline.met();
+        return http::reject(c, parser->error_status());
       case http::request_parser::status::request: {
-        s->deadline.met();
-        const http::request& r = parser.current();
+        deadline.met();
+        const http::request& r = parser->current();
         const bool head_only = r.method() == http::verb::head;
         bool ok = true;
         try {
@@ -115,7 +108,7 @@ void admin_handler::on_data(connection& c) noexcept {
             ok = respond(c, 405, "text/plain; charset=utf-8", "only GET and HEAD\n", false, r.keep_alive(),
                          "Allow: GET, HEAD\r\n");
           } else if (r.path() == "/metrics") {
-            ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(), head_only,
+            ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", owner->render_metrics(), head_only,
                          r.keep_alive());
           } else if (r.path() == "/healthz") {
             const bool stopping = c.loop().stopping();
@@ -138,7 +131,7 @@ void admin_handler::on_data(connection& c) noexcept {
   }
 }
 
-std::string admin_handler::render_metrics() {
+std::string admin_endpoint::render_metrics() {
   std::string out;
   out.reserve(16 * 1024);
   const unsigned loops = static_cast<unsigned>(stats_.size());

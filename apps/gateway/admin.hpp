@@ -14,30 +14,36 @@
 // connection began to wait for it: 408 and close if part of one came, a
 // quiet close if none did. A slow or idle client cannot hold it open.
 //
+// Each admin connection has its own session (sluice::sessions): its request
+// parser and its request deadline.
+//
 // Owner core: loop 0.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
 #include "gateway_stats.hpp"
-#include "object_pool.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/http/request_deadline.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/loop_base.hpp"
 #include "sluice/runtime/runtime.hpp"
+#include "sluice/core/session.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
 namespace sluice::gateway {
 
-class admin_handler final : public handler {
+class admin_endpoint {
  public:
-  admin_handler(runtime& rt, const config& cfg, const std::vector<std::unique_ptr<shard_stats>>& stats);
-  void on_open(connection& c) noexcept override;
-  void on_data(connection& c) noexcept override;
-  void on_close(connection& c, close_reason why) noexcept override;
+  admin_endpoint(runtime& rt, const config& cfg, const std::vector<std::unique_ptr<shard_stats>>& stats);
+  admin_endpoint(const admin_endpoint&) = delete;
+  admin_endpoint& operator=(const admin_endpoint&) = delete;
+
+  // The handler to listen with (on loop 0).
+  [[nodiscard]] handler& front() noexcept { return sessions_; }
 
   // The limits of an admin request (see above).
   [[nodiscard]] static http::limits request_limits() noexcept;
@@ -56,16 +62,20 @@ class admin_handler final : public handler {
   std::vector<time_point> last_at_;
   time_point started_;
 
-  // One per admin connection, reused.
+  // One per admin connection.
   struct session {
-    session() : parser(request_limits()) {}
-    http::request_parser parser;
-    http::request_deadline deadline;  // the next request must be whole in time
+    session(admin_endpoint*& a, connection&) noexcept;
+    admin_endpoint* owner;
+    std::optional<http::request_parser> parser;  // empty: no memory for it
+    http::request_deadline deadline;              // the next request must be whole in time
+    void on_open(connection& c) noexcept;
+    void on_data(connection& c) noexcept;
+    void on_close(connection& c, close_reason why) noexcept;
   };
   // Writes a whole response (a HEAD gets the head only); false if refused.
   [[nodiscard]] static bool respond(connection& c, int code, const char* type, std::string_view body, bool head_only,
                                     bool keep_alive, std::string_view extra = {});
-  object_pool<session> sessions_;
+  sessions<session, admin_endpoint*> sessions_;
 };
 
 }  // namespace sluice::gateway

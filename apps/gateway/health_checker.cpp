@@ -6,7 +6,8 @@
 
 namespace sluice::gateway {
 
-health_checker::health_checker(loop_base& loop, std::vector<upstream_pool>& pools) : loop_(loop), pools_(pools) {
+health_checker::health_checker(loop_base& loop, std::vector<upstream_pool>& pools)
+    : loop_(loop), pools_(pools), checks_(this) {
   for (unsigned p = 0; p < pools_.size(); ++p) {
     const unsigned n = pools_[p].size();
     probes_.emplace_back(std::make_unique<probe[]>(n));
@@ -57,11 +58,14 @@ void health_checker::run_checks(unsigned pool) noexcept {
     probe& pr = probes_[pool][m];
     if (pr.busy) continue;  // the last one is still going (its timeout ends it)
     pr.done = false;
-    auto r = loop_.connect(up.at(m).address, *this, &pr);
-    if (!r) {
+    auto r = checks_.connect(loop_, up.at(m).address);
+    connection* c = r ? loop_.get(*r) : nullptr;
+    check* ck = c != nullptr ? checks_.find(*c) : nullptr;
+    if (ck == nullptr) {
       conclude(pr, false);
       continue;
     }
+    ck->p = &pr;
     pr.busy = true;
     pr.conn = *r;
     loop_.timers().arm_after(pr.deadline, up.config().check.timeout);
@@ -78,28 +82,31 @@ void health_checker::conclude(probe& p, bool passed) noexcept {
   pools_[p.pool].checked(p.member, passed);
 }
 
-void health_checker::on_open(connection& c) noexcept {
-  probe& p = *c.context_as<probe>();
-  const pool_config& cfg = pools_[p.pool].config();
+void health_checker::check::on_open(connection& c) noexcept {
+  if (this->p == nullptr) return c.abort();
+  probe& p = *this->p;
+  upstream_pool& pool = owner->pools_[p.pool];
+  const pool_config& cfg = pool.config();
   if (cfg.check.kind == check_kind::tcp) {
-    conclude(p, true);
+    owner->conclude(p, true);
     c.close();
     return;
   }
   // One request and "Connection: close": the answer's status line is all we read.
   bool ok = c.write("GET ") && c.write(cfg.check.path) && c.write(" HTTP/1.1\r\nHost: ") &&
-            c.write(pools_[p.pool].at(p.member).name) &&
+            c.write(pool.at(p.member).name) &&
             c.write("\r\nUser-Agent: sluice-gateway-health-check\r\nConnection: close\r\n\r\n");
   if (!ok) {
-    conclude(p, false);
+    owner->conclude(p, false);
     c.abort();
     return;
   }
   c.flush();
 }
 
-void health_checker::on_data(connection& c) noexcept {
-  probe& p = *c.context_as<probe>();
+void health_checker::check::on_data(connection& c) noexcept {
+  if (this->p == nullptr) return c.abort();
+  probe& p = *this->p;
   // "HTTP/1.x NNN": the status code is bytes 9 to 11.
   auto line = c.input().peek(12);
   if (!line) {
@@ -109,14 +116,15 @@ void health_checker::on_data(connection& c) noexcept {
   int code = 0;
   const char* first = line->data() + 9;
   const bool parsed = line->substr(0, 7) == "HTTP/1." && std::from_chars(first, first + 3, code).ptr == first + 3;
-  conclude(p, parsed && code >= 200 && code < 400);
+  owner->conclude(p, parsed && code >= 200 && code < 400);
   (void)c.input().skip(c.input().size());
   c.close();
 }
 
-void health_checker::on_close(connection& c, close_reason) noexcept {
-  probe& p = *c.context_as<probe>();
-  conclude(p, false);  // no effect if it passed already
+void health_checker::check::on_close(connection&, close_reason) noexcept {
+  if (this->p == nullptr) return;  // never started (its connect was refused at once)
+  probe& p = *this->p;
+  owner->conclude(p, false);  // no effect if it passed already
   p.busy = false;
   p.deadline.cancel();
 }

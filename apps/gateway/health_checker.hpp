@@ -5,6 +5,10 @@
 // when the verdict changes). Each loop checks for itself (shared-nothing:
 // its verdicts steer only its own traffic).
 //
+// Each probe's connection has a session (sluice::sessions) that points at the
+// probe it runs for; the probes themselves (timers, verdict state) live as
+// long as the checker.
+//
 // Owner core only. start() once the loop runs; stop() when it stops (cancels
 // the timers, aborts probes in flight).
 
@@ -13,6 +17,7 @@
 
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
+#include "sluice/core/session.hpp"
 #include "sluice/core/timer_wheel.hpp"
 #include "upstream_pool.hpp"
 
@@ -22,21 +27,27 @@ class loop_base;
 
 namespace sluice::gateway {
 
-class health_checker final : public handler {
+class health_checker {
  public:
   health_checker(loop_base& loop, std::vector<upstream_pool>& pools);
-  ~health_checker() override;
+  ~health_checker();
   health_checker(const health_checker&) = delete;
   health_checker& operator=(const health_checker&) = delete;
 
   void start();
   void stop() noexcept;
 
-  void on_open(connection& c) noexcept override;
-  void on_data(connection& c) noexcept override;
-  void on_close(connection& c, close_reason why) noexcept override;
-
  private:
+  struct probe;
+  // A probe connection's session.
+  struct check {
+    check(health_checker*& h, connection&) noexcept : owner(h) {}
+    health_checker* owner;
+    probe* p = nullptr;  // set as soon as the connect starts
+    void on_open(connection& c) noexcept;
+    void on_data(connection& c) noexcept;
+    void on_close(connection& c, close_reason why) noexcept;
+  };
   struct probe {
     health_checker* owner = nullptr;
     unsigned pool = 0;
@@ -60,6 +71,7 @@ class health_checker final : public handler {
   std::vector<upstream_pool>& pools_;
   std::vector<std::unique_ptr<probe[]>> probes_;  // [pool][member]
   std::vector<std::unique_ptr<pool_clock>> clocks_;
+  sessions<check, health_checker*> checks_;
   bool stopped_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "http_proxy.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "http_rewrite.hpp"
 #include "shard.hpp"
@@ -10,27 +11,39 @@ namespace sluice::gateway {
 
 using http::iequals;
 
+// The parts of a session whose constructors allocate, lent for a client
+// connection's life and reset when given back.
+struct http_proxy::exchange_buffers {
+  explicit exchange_buffers(const http::limits& l)
+      : parser(l, http::request_parser::body_mode::stream), response(l) {
+    head.reserve(1024);
+    out_head.reserve(1024);
+  }
+  http::request_parser parser;
+  http::response_parser response;
+  std::string head;      // the request head as sent upstream (kept for a retry)
+  std::string out_head;  // the response head as sent to the client
+  exchange_buffers* next_free = nullptr;
+};
+
 struct http_proxy::session {
   enum class phase : std::uint8_t { idle, connecting, exchanging };
 
-  session(http_proxy& p, const http::limits& l)
-      : proxy(&p), parser(l, http::request_parser::body_mode::stream), response(l) {
-    head.reserve(1024);
-    out_head.reserve(1024);
+  session(front_context& f, connection&) noexcept
+      : proxy(f.proxy), listener(f.listener), buffers(f.proxy->lend_buffers()) {
     header_timer.bind<&session::header_expired>(this);
     response_timer.bind<&session::response_expired>(this);
   }
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
 
   http_proxy* proxy;
-  const listener_config* listener = nullptr;
+  const listener_config* listener;
+  exchange_buffers* buffers;  // nullptr: none could be made (the connection closes)
   connection_handle down;
   connection_handle up;
-  http::request_parser parser;
-  http::response_parser response;
   buffer_chain pending;      // request bytes waiting for the upstream connection
   buffer_chain body;         // response body bytes on their way to the client
-  std::string head;          // the request head as sent upstream (kept for a retry)
-  std::string out_head;      // the response head as sent to the client
   timer header_timer;        // the request head must be complete in time
   timer response_timer;      // the upstream must start answering in time
   phase state = phase::idle;
@@ -39,7 +52,7 @@ struct http_proxy::session {
   std::uint64_t tried = 0;
   unsigned attempts = 0;
   std::uint64_t key = 0;     // the hash for hashing policies
-  std::size_t live_index = 0;
+  std::size_t live_index = SIZE_MAX;
   http::verb method = http::verb::get;
   time_point started{};
   time_point connect_started{};
@@ -57,175 +70,146 @@ struct http_proxy::session {
   bool client_fin = false;        // the client will send nothing more
   response_framing out_framing;   // how the response goes to the client
 
+  [[nodiscard]] http::request_parser& parser() noexcept { return buffers->parser; }
+  [[nodiscard]] http::response_parser& response() noexcept { return buffers->response; }
+  [[nodiscard]] std::string& head() noexcept { return buffers->head; }
+  [[nodiscard]] std::string& out_head() noexcept { return buffers->out_head; }
+
   void header_expired() noexcept;
   void response_expired() noexcept;
-  // The one place a session's state is reset: when its client connection
-  // ends, whatever ended it (the exchange complete, the client gone in the
-  // middle of a request or of a response, the upstream gone, a timeout), so
-  // the next client this session serves starts from nothing. The upstream
-  // must be detached already.
-  void reset() noexcept {
-    header_timer.cancel();
-    response_timer.cancel();
-    parser.reset();
-    response.reset();
-    pending.clear();
-    body.clear();
-    head.clear();
-    out_head.clear();
-    listener = nullptr;
-    down = up = connection_handle{};
-    state = phase::idle;
-    pool = 0;
-    member = 0;
-    tried = 0;
-    attempts = 0;
-    key = 0;
-    method = http::verb::get;
-    down_live = up_live = up_open = up_reused = fresh_only = false;
-    request_streaming = request_chunked = response_started = close_after = client_http10 = client_fin = false;
-    request_done = true;
-    out_framing = {};
-  }
+
+  // The client connection's callbacks. A session starts from nothing (its
+  // constructor) for every connection, and ends with it (on_close, through
+  // http_proxy::end_session), whatever ended it.
+  void on_open(connection& d) noexcept;
+  void on_data(connection& d) noexcept;
+  void on_writable(connection& d) noexcept;
+  void on_peer_shutdown(connection& d) noexcept;
+  void on_close(connection& d, close_reason why) noexcept;
 };
 
-// ---- handlers ------------------------------------------------------------------
+// An upstream connection's session: attached to the client session it
+// serves (`owner`), parked in the keep-alive pool (`parked_in`), or released
+// (neither: closing, anything it says ends it).
+struct http_proxy::upstream {
+  upstream(http_proxy*& p, connection&) noexcept : proxy(p) {}
+  http_proxy* proxy;
+  session* owner = nullptr;  // the session detaches it before it ends
+  keepalive_pool::upstream_id parked_in = keepalive_pool::none;
 
-// Client connections of one listener.
-class http_proxy::front final : public handler {
- public:
-  front(http_proxy& p, const listener_config& l) : p_(p), l_(l) {}
-
-  void on_open(connection& d) noexcept override {
-    shard& sh = p_.shard_;
-    session& s = *p_.sessions_.acquire(p_, sh.cfg().http);
-    s.listener = &l_;  // a session comes from the free list reset (end_session)
-    s.down = d.handle();
-    s.down_live = true;
-    s.live_index = p_.live_.size();
-    p_.live_.push_back(&s);
-    d.set_context(&s);
-    sh.stats().sessions.add();
-    sh.stats().sessions_total.add();
-    if (sh.loop().stopping()) return d.close();
-    // The first request must come within the header timeout, as every later
-    // one must once its first byte came (serve()).
-    sh.loop().timers().arm_after(s.header_timer, sh.cfg().timeouts.header);
-  }
-
-  void on_data(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    if (s.state == session::phase::idle) {
-      p_.serve(s, d);
-    } else if (s.request_streaming && !s.request_done) {
-      p_.pump_request_body(s, d);
-    }
-    // Otherwise: pipelined bytes wait for the current response.
-  }
-
-  void on_writable(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    resume_held_back(p_.shard_.paired(s.up_open, s.up));
-  }
-
-  void on_peer_shutdown(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    s.client_fin = true;
-    if (s.state == session::phase::idle) {
-      p_.serve(s, d);  // requests still buffered are answered, then it closes
-    } else if (s.request_streaming && !s.request_done) {
-      p_.pump_request_body(s, d);
-    } else {
-      s.close_after = true;  // the response in progress still goes out
-    }
-  }
-
-  void on_close(connection& d, close_reason) noexcept override {
-    session& s = *d.context_as<session>();
-    s.down_live = false;
-    p_.shard_.stats().sessions.sub();
-    p_.end_session(s);
-  }
-
- private:
-  http_proxy& p_;
-  const listener_config& l_;
-};
-
-// Upstream connections attached to a session.
-class http_proxy::back final : public handler {
- public:
-  explicit back(http_proxy& p) : p_(p) {}
-
-  void on_open(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    p_.shard_.upstream_connected(s.pool, s.member, s.connect_started);
-    p_.attach(s, u, false);
-    p_.send_request(s, u);
-  }
-
-  void on_data(connection& u) noexcept override { p_.relay_response(*u.context_as<session>(), u); }
-
-  void on_writable(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    connection* d = p_.shard_.loop().get(s.down);
-    if (d != nullptr && d->reading_paused()) {
-      d->resume_reading();
-      p_.pump_request_body(s, *d);
-    }
-  }
-
-  void on_peer_shutdown(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    connection* d = p_.shard_.loop().get(s.down);
-    if (d == nullptr) return u.close();
-    if (s.response_started && s.response.until_close()) {
-      // The end of the stream is the end of this response.
-      if (s.response.finish(s.body) == http::response_parser::status::complete) {
-        return p_.finish_exchange(s, u, *d);
-      }
-    }
-    if (!s.response_started && p_.retry_stale(s, *d)) return p_.resume(s, *d);
-    p_.shard_.pool(s.pool).failed(s.member, p_.shard_.loop().now());
-    p_.shard_.pool(s.pool).at(s.member).stats->failures.add();
-    p_.fail_exchange(s, *d, 502, "the upstream closed the connection before its response was complete");
-    p_.resume(s, *d);
-  }
-
-  void on_close(connection& u, close_reason why) noexcept override {
-    (void)u;
-    p_.upstream_ended(*u.context_as<session>(), why);
-  }
-
- private:
-  http_proxy& p_;
-};
-
-// Upstream connections in the keep-alive pool (context: their pool member),
-// or let go of (context: nullptr). Anything they say now ends them.
-class http_proxy::idle_back final : public handler {
- public:
-  explicit idle_back(http_proxy& p) : p_(p) {}
-  void on_open(connection& u) noexcept override { u.close(); }
-  void on_data(connection& u) noexcept override {
-    (void)u.input().skip(u.input().size());  // an idle upstream has nothing to say
+  void on_open(connection& u) noexcept;
+  void on_data(connection& u) noexcept;
+  void on_writable(connection& u) noexcept;
+  void on_peer_shutdown(connection& u) noexcept;
+  void on_close(connection& u, close_reason why) noexcept;
+  // Not attached: it has nothing to say that anyone would read.
+  void leave(connection& u) noexcept {
+    if (parked_in != keepalive_pool::none) (void)proxy->keepalive_.forget(parked_in, u);
+    parked_in = keepalive_pool::none;
+    (void)u.input().skip(u.input().size());
     u.close();
   }
-  void on_peer_shutdown(connection& u) noexcept override { u.close(); }
-  void on_close(connection& u, close_reason) noexcept override {
-    auto* m = u.context_as<upstream_pool::member>();
-    if (m == nullptr) return;
-    auto it = std::find(m->idle.begin(), m->idle.end(), u.handle());
-    if (it != m->idle.end()) {
-      *it = m->idle.back();
-      m->idle.pop_back();
-      m->stats->idle.sub();
+};
+
+// ---- client connections --------------------------------------------------------
+
+void http_proxy::session::on_open(connection& d) noexcept {
+  shard& sh = proxy->shard_;
+  down = d.handle();
+  down_live = true;
+  sh.stats().sessions.add();
+  sh.stats().sessions_total.add();
+  try {
+    proxy->live_.push_back(this);
+    live_index = proxy->live_.size() - 1;
+  } catch (...) {
+    return d.close(close_reason::resource_limit);
+  }
+  if (buffers == nullptr) return d.close(close_reason::resource_limit);
+  if (sh.loop().stopping()) return d.close();
+  // The first request must come within the header timeout, as every later
+  // one must once its first byte came (serve()).
+  sh.loop().timers().arm_after(header_timer, sh.cfg().timeouts.header);
+}
+
+void http_proxy::session::on_data(connection& d) noexcept {
+  if (state == phase::idle) {
+    proxy->serve(*this, d);
+  } else if (request_streaming && !request_done) {
+    proxy->pump_request_body(*this, d);
+  }
+  // Otherwise: pipelined bytes wait for the current response.
+}
+
+void http_proxy::session::on_writable(connection&) noexcept {
+  resume_held_back(proxy->shard_.paired(up_open, up));
+}
+
+void http_proxy::session::on_peer_shutdown(connection& d) noexcept {
+  client_fin = true;
+  if (state == phase::idle) {
+    proxy->serve(*this, d);  // requests still buffered are answered, then it closes
+  } else if (request_streaming && !request_done) {
+    proxy->pump_request_body(*this, d);
+  } else {
+    close_after = true;  // the response in progress still goes out
+  }
+}
+
+void http_proxy::session::on_close(connection&, close_reason) noexcept {
+  down_live = false;
+  proxy->shard_.stats().sessions.sub();
+  proxy->end_session(*this);
+}
+
+// ---- upstream connections ---------------------------------------------------------
+
+void http_proxy::upstream::on_open(connection& u) noexcept {
+  if (owner == nullptr) return leave(u);
+  session& s = *owner;
+  proxy->shard_.upstream_connected(s.pool, s.member, s.connect_started);
+  proxy->attach(s, u, false);
+  proxy->send_request(s, u);
+}
+
+void http_proxy::upstream::on_data(connection& u) noexcept {
+  if (owner == nullptr) return leave(u);  // an idle upstream has nothing to say
+  proxy->relay_response(*owner, u);
+}
+
+void http_proxy::upstream::on_writable(connection& u) noexcept {
+  if (owner == nullptr) return;
+  session& s = *owner;
+  connection* d = u.loop().get(s.down);
+  if (d != nullptr && d->reading_paused()) {
+    d->resume_reading();
+    proxy->pump_request_body(s, *d);
+  }
+}
+
+void http_proxy::upstream::on_peer_shutdown(connection& u) noexcept {
+  if (owner == nullptr) return leave(u);
+  session& s = *owner;
+  http_proxy& p = *proxy;
+  connection* d = u.loop().get(s.down);
+  if (d == nullptr) return u.close();
+  if (s.response_started && s.response().until_close()) {
+    // The end of the stream is the end of this response.
+    if (s.response().finish(s.body) == http::response_parser::status::complete) {
+      return p.finish_exchange(s, u, *d);
     }
   }
+  if (!s.response_started && p.retry_stale(s, *d)) return p.resume(s, *d);
+  p.shard_.pool(s.pool).failed(s.member, p.shard_.loop().now());
+  p.shard_.pool(s.pool).at(s.member).stats->failures.add();
+  p.fail_exchange(s, *d, 502, "the upstream closed the connection before its response was complete");
+  p.resume(s, *d);
+}
 
- private:
-  http_proxy& p_;
-};
+void http_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
+  if (owner != nullptr) return proxy->upstream_ended(*owner, why);
+  if (parked_in != keepalive_pool::none) (void)proxy->keepalive_.forget(parked_in, u);
+}
 
 // ---- timers ---------------------------------------------------------------------
 
@@ -250,12 +234,47 @@ void http_proxy::session::response_expired() noexcept {
 
 // ---- the proxy --------------------------------------------------------------------
 
-http_proxy::http_proxy(shard& s)
-    : shard_(s), back_(std::make_unique<back>(*this)), idle_(std::make_unique<idle_back>(*this)) {}
+http_proxy::http_proxy(shard& s) : shard_(s), back_(this), keepalive_(s.loop(), s.cfg().timeouts.idle) {
+  // The keep-alive connections of every pool member (control plane: the pool
+  // makes room for `keepalive` handles each now, so that parking never allocates).
+  for (upstream_pool& pool : shard_.pools()) {
+    for (unsigned i = 0; i < pool.size(); ++i) {
+      upstream_pool::member& m = pool.at(i);
+      m.keepalive = keepalive_.add_upstream(m.address, pool.config().keepalive, &m.stats->idle);
+    }
+  }
+}
 
+// Every connection and session is gone (the loop closed them all first).
 http_proxy::~http_proxy() = default;
 
-std::unique_ptr<handler> http_proxy::make_front(const listener_config& l) { return std::make_unique<front>(*this, l); }
+std::unique_ptr<handler> http_proxy::make_front(const listener_config& l) {
+  return std::make_unique<sessions<session, front_context>>(front_context{this, &l});
+}
+
+http_proxy::exchange_buffers* http_proxy::lend_buffers() noexcept {
+  if (exchange_buffers* x = free_buffers_) {
+    free_buffers_ = x->next_free;
+    x->next_free = nullptr;
+    return x;
+  }
+  try {
+    buffers_.push_back(std::make_unique<exchange_buffers>(shard_.cfg().http));
+    return buffers_.back().get();
+  } catch (...) {
+    return nullptr;  // the session closes its connection (resource_limit)
+  }
+}
+
+void http_proxy::return_buffers(exchange_buffers* x) noexcept {
+  if (x == nullptr) return;
+  x->parser.reset();
+  x->response.reset();
+  x->head.clear();
+  x->out_head.clear();
+  x->next_free = free_buffers_;
+  free_buffers_ = x;
+}
 
 std::size_t http_proxy::route(const listener_config& l, std::string_view host, std::string_view path) const noexcept {
   for (const route_config& r : l.routes) {
@@ -269,7 +288,7 @@ std::size_t http_proxy::route(const listener_config& l, std::string_view host, s
 void http_proxy::serve(session& s, connection& d) noexcept {
   using st = http::request_parser::status;
   for (;;) {
-    const st result = s.parser.parse(d.input());
+    const st result = s.parser().parse(d.input());
     switch (result) {
       case st::need_more:
         if (s.client_fin) return d.close();  // nothing more can complete
@@ -280,7 +299,7 @@ void http_proxy::serve(session& s, connection& d) noexcept {
       case st::error:
         s.header_timer.cancel();
         shard_.stats().responses_by_class[4].add();
-        http::reject(d, s.parser.error_status());
+        http::reject(d, s.parser().error_status());
         return;
       case st::expect_continue:
         continue;  // not before a head in streaming mode; the upstream answers 100 itself
@@ -306,7 +325,7 @@ void http_proxy::resume(session& s, connection& d) noexcept {
 void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
   s.header_timer.cancel();
   shard_.stats().requests.add();
-  http::request& req = s.parser.current();
+  http::request& req = s.parser().current();
   loop_base& loop = shard_.loop();
   s.started = loop.now();
   s.method = req.method();
@@ -342,7 +361,7 @@ void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
     case hash_key::path: s.key = upstream_pool::hash(path); break;
   }
   char addr[endpoint::address_text_capacity];
-  write_request_head(s.head, req, {.allow_underscores = shard_.cfg().allow_underscores,
+  write_request_head(s.head(), req, {.allow_underscores = shard_.cfg().allow_underscores,
                                    .client_address = d.peer().address_text(addr)});
 
   acquire_upstream(s, d);
@@ -359,24 +378,26 @@ void http_proxy::acquire_upstream(session& s, connection& d) noexcept {
     ++s.attempts;
     s.member = *pick;
     upstream_pool::member& m = pool.at(*pick);
-    // A pooled connection first: newest, as it is the least likely to have
-    // been closed by the upstream meanwhile.
-    while (!s.fresh_only && !m.idle.empty()) {
-      connection* u = loop.get(m.idle.back());
-      m.idle.pop_back();
-      m.stats->idle.sub();
-      if (u == nullptr) continue;
-      if (u->is_open() && !u->peer_shut() && u->input().empty()) {
-        attach(s, *u, true);
-        send_request(s, *u);
-        return;
+    // A pooled connection first (the pool hands out the newest, the least
+    // likely to have been closed by the upstream meanwhile).
+    while (!s.fresh_only) {
+      connection* u = keepalive_.take(m.keepalive);
+      if (u == nullptr) break;
+      upstream* us = back_.find(*u);
+      if (us == nullptr) {
+        u->close();  // not one of ours: cannot happen
+        continue;
       }
-      u->set_context(nullptr);
-      u->close();
+      us->parked_in = keepalive_pool::none;
+      attach(s, *u, true);
+      send_request(s, *u);
+      return;
     }
     s.connect_started = loop.now();
-    auto r = loop.connect(m.address, *back_, &s);
-    if (r) {
+    auto r = back_.connect(loop, m.address);
+    connection* u = r ? loop.get(*r) : nullptr;
+    if (upstream* us = u != nullptr ? back_.find(*u) : nullptr) {
+      us->owner = &s;
       s.up = *r;
       s.up_live = true;
       s.up_open = false;
@@ -390,8 +411,7 @@ void http_proxy::acquire_upstream(session& s, connection& d) noexcept {
 }
 
 void http_proxy::attach(session& s, connection& u, bool reused) noexcept {
-  u.set_handler(*back_);
-  u.set_context(&s);
+  if (upstream* us = back_.find(u)) us->owner = &s;
   s.up = u.handle();
   s.up_live = true;
   s.up_open = true;
@@ -403,8 +423,8 @@ void http_proxy::attach(session& s, connection& u, bool reused) noexcept {
 void http_proxy::send_request(session& s, connection& u) noexcept {
   upstream_pool::member& m = shard_.pool(s.pool).at(s.member);
   m.stats->requests.add();
-  s.response.expect(s.method);
-  if (!u.write(s.head) || (!s.pending.empty() && !u.send(std::move(s.pending)))) {
+  s.response().expect(s.method);
+  if (!u.write(s.head()) || (!s.pending.empty() && !u.send(std::move(s.pending)))) {
     connection* d = shard_.loop().get(s.down);
     if (d != nullptr) fail_exchange(s, *d, 502, "the request could not be buffered");
     return;
@@ -420,13 +440,13 @@ void http_proxy::send_request(session& s, connection& u) noexcept {
 void http_proxy::pump_request_body(session& s, connection& d) noexcept {
   using st = http::request_parser::status;
   while (s.request_streaming && !s.request_done && s.state != session::phase::idle) {
-    switch (s.parser.parse(d.input())) {
+    switch (s.parser().parse(d.input())) {
       case st::body:
-        forward_body(s, s.parser.current().body(), false);
+        forward_body(s, s.parser().current().body(), false);
         continue;
       case st::request:
         s.request_done = true;
-        forward_body(s, s.parser.current().body(), true);
+        forward_body(s, s.parser().current().body(), true);
         return;
       case st::expect_continue:
         continue;
@@ -441,7 +461,7 @@ void http_proxy::pump_request_body(session& s, connection& d) noexcept {
       case st::error:
       case st::head:
         s.close_after = true;
-        fail_exchange(s, d, s.parser.error_status() != 0 ? s.parser.error_status() : 400,
+        fail_exchange(s, d, s.parser().error_status() != 0 ? s.parser().error_status() : 400,
                       "the request body is malformed or too large");
         return;
     }
@@ -482,9 +502,9 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
   connection* d = shard_.loop().get(s.down);
   if (d == nullptr || s.state != session::phase::exchanging) return;
   for (;;) {
-    switch (s.response.parse(u.input(), s.body)) {
+    switch (s.response().parse(u.input(), s.body)) {
       case st::head: {
-        const http::response_parser& r = s.response;
+        const http::response_parser& r = s.response();
         if (r.informational()) {
           // 1xx goes on to HTTP/1.1 clients (100 Continue for their Expect);
           // the real response follows.
@@ -495,8 +515,8 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
           s.out_framing = frame_response(r, s.client_http10, s.close_after);
           s.close_after = s.out_framing.close;
         }
-        write_response_head(s.out_head, r, s.out_framing, s.client_http10);
-        if (!d->write(s.out_head)) return fail_exchange(s, *d, 503, "out of buffer memory");
+        write_response_head(s.out_head(), r, s.out_framing, s.client_http10);
+        if (!d->write(s.out_head())) return fail_exchange(s, *d, 503, "out of buffer memory");
         d->flush();
         continue;
       }
@@ -505,7 +525,7 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
         if (!d->writable()) u.pause_reading();  // on_writable(d) resumes it
         continue;
       case st::complete:
-        if (s.response.informational()) continue;
+        if (s.response().informational()) continue;
         if (!send_response_body(s, *d, true)) return fail_exchange(s, *d, 503, "out of buffer memory");
         return finish_exchange(s, u, *d);
       case st::need_more:
@@ -513,7 +533,7 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
       case st::error:
         shard_.pool(s.pool).at(s.member).stats->failures.add();
         shard_.pool(s.pool).failed(s.member, shard_.loop().now());
-        fail_exchange(s, *d, 502, s.response.error_reason());
+        fail_exchange(s, *d, 502, s.response().error_reason());
         return resume(s, *d);
     }
   }
@@ -522,20 +542,18 @@ void http_proxy::relay_response(session& s, connection& u) noexcept {
 void http_proxy::finish_exchange(session& s, connection& u, connection& d) noexcept {
   shard_stats& st = shard_.stats();
   st.request_latency.record(shard_.loop().now() - s.started);
-  st.responses_by_class[std::min(s.response.status_code() / 100, 5)].add();
+  st.responses_by_class[std::min(s.response().status_code() / 100, 5)].add();
   s.response_timer.cancel();
   upstream_pool& pool = shard_.pool(s.pool);
   pool.succeeded(s.member);
   upstream_pool::member& m = pool.at(s.member);
-  const bool reuse = s.response.keep_alive() && s.request_done && u.input().empty() && !u.peer_shut() &&
-                     !shard_.loop().stopping() && m.idle.size() < pool.config().keepalive;
-  if (reuse) {
+  // Kept for the next request if the response allows and the pool has room
+  // (it refuses a stopping loop, unread bytes, a FIN from the upstream).
+  upstream* us = back_.find(u);
+  if (s.response().keep_alive() && s.request_done && us != nullptr && keepalive_.park(m.keepalive, u)) {
     pool.release(s.member);
-    u.set_handler(*idle_);
-    u.set_context(&m);
-    if (u.reading_paused()) u.resume_reading();  // so that its FIN is seen while idle
-    m.idle.push_back(u.handle());
-    m.stats->idle.add();
+    us->owner = nullptr;
+    us->parked_in = m.keepalive;
     s.up_live = s.up_open = false;
   } else {
     detach_upstream(s, false);
@@ -550,8 +568,7 @@ void http_proxy::finish_exchange(session& s, connection& u, connection& d) noexc
 void http_proxy::detach_upstream(session& s, bool abort) noexcept {
   if (!s.up_live) return;
   if (connection* u = shard_.loop().get(s.up)) {
-    u->set_handler(*idle_);
-    u->set_context(nullptr);
+    if (upstream* us = back_.find(*u)) us->owner = nullptr;  // anything it says now ends it
     if (abort) {
       u->abort();
     } else {
@@ -583,7 +600,7 @@ void http_proxy::fail_exchange(session& s, connection& d, int status, std::strin
 
 void http_proxy::respond(session& s, connection& d, int status, std::string_view body) noexcept {
   shard_.stats().responses_by_class[std::clamp(status / 100, 0, 5)].add();
-  std::string& h = s.out_head;
+  std::string& h = s.out_head();
   h.assign("HTTP/1.1 ");
   append_decimal(h, static_cast<std::uint64_t>(status));
   h.append(" ").append(http::reason_phrase(status)).append("\r\nContent-Type: text/plain\r\nContent-Length: ");
@@ -618,8 +635,8 @@ bool http_proxy::retry_stale(session& s, connection& d) noexcept {
 }
 
 void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
-  // Only connections still attached get here (detach_upstream hands them to
-  // idle_back first): a failed connect, or a failure during an exchange.
+  // Only connections still attached get here (detach_upstream clears their
+  // session's owner first): a failed connect, or a failure during an exchange.
   loop_base& loop = shard_.loop();
   upstream_pool& pool = shard_.pool(s.pool);
   const bool was_open = s.up_open;
@@ -647,13 +664,17 @@ void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
 void http_proxy::end_session(session& s) noexcept {
   // The client is gone: nobody waits for an upstream answer any more.
   detach_upstream(s, true);
-  s.reset();
+  s.header_timer.cancel();
+  s.response_timer.cancel();
+  return_buffers(std::exchange(s.buffers, nullptr));
   // Out of the live list (swap with the last).
-  session* last = live_.back();
-  live_[s.live_index] = last;
-  last->live_index = s.live_index;
-  live_.pop_back();
-  sessions_.release(&s);
+  if (s.live_index != SIZE_MAX) {
+    session* last = live_.back();
+    live_[s.live_index] = last;
+    last->live_index = s.live_index;
+    live_.pop_back();
+    s.live_index = SIZE_MAX;
+  }
 }
 
 void http_proxy::stop() noexcept {
@@ -667,19 +688,7 @@ void http_proxy::stop() noexcept {
       s->close_after = true;  // after the response in progress
     }
   }
-  for (upstream_pool& pool : shard_.pools()) {
-    for (unsigned i = 0; i < pool.size(); ++i) {
-      upstream_pool::member& m = pool.at(i);
-      for (connection_handle h : m.idle) {
-        if (connection* u = loop.get(h)) {
-          u->set_context(nullptr);
-          u->close();
-        }
-      }
-      m.stats->idle.sub(m.idle.size());
-      m.idle.clear();
-    }
-  }
+  keepalive_.close_all();
 }
 
 }  // namespace sluice::gateway

@@ -18,6 +18,15 @@
 // fresh connection when the request can be replayed (no body). Malformed
 // requests: 400 (or 413/414/431) and that client connection closes.
 //
+// Sessions (sluice::sessions): every client connection has a `session`, every
+// upstream connection an `upstream` session, which serves one client session
+// at a time (attached), waits in the keep-alive pool (parked, see
+// sluice::keepalive_pool), or is on its way out (released). An upstream
+// connection keeps its handler and session all its life; only what it is
+// attached to changes. The parsers and head buffers, whose constructors
+// allocate, are lent to a session for its connection's life from a per-loop
+// free list (`exchange_buffers`), so that steady traffic allocates nothing.
+//
 // Owner core only.
 
 #include <cstdint>
@@ -27,12 +36,13 @@
 #include <vector>
 
 #include "config.hpp"
-#include "object_pool.hpp"
 #include "sluice/core/buffer_chain.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/http/response_parser.hpp"
+#include "sluice/core/keepalive_pool.hpp"
+#include "sluice/core/session.hpp"
 #include "sluice/core/timer_wheel.hpp"
 
 namespace sluice::gateway {
@@ -52,12 +62,16 @@ class http_proxy {
   // after their current response; pooled upstream connections are closed.
   void stop() noexcept;
 
-  struct session;
+  struct session;   // a client connection's
+  struct upstream;  // an upstream connection's
+  // What the sessions of one listener share.
+  struct front_context {
+    http_proxy* proxy = nullptr;
+    const listener_config* listener = nullptr;
+  };
 
  private:
-  class front;
-  class back;
-  class idle_back;
+  struct exchange_buffers;
 
   // The exchange's steps, in order.
   void serve(session& s, connection& d) noexcept;
@@ -86,14 +100,20 @@ class http_proxy {
   // The stale keep-alive case: retries once on a fresh connection.
   [[nodiscard]] bool retry_stale(session& s, connection& d) noexcept;
   void upstream_ended(session& s, close_reason why) noexcept;
-  // The client connection closed: the session goes back to the free list.
+  // The client connection closed: its upstream is let go, its buffers go
+  // back to the free list.
   void end_session(session& s) noexcept;
+  // Parsers and head buffers for a new session (nullptr: out of memory), and
+  // back (reset) when its connection closed.
+  [[nodiscard]] exchange_buffers* lend_buffers() noexcept;
+  void return_buffers(exchange_buffers* x) noexcept;
   [[nodiscard]] std::size_t route(const listener_config& l, std::string_view host, std::string_view path) const noexcept;
 
   shard& shard_;
-  std::unique_ptr<back> back_;
-  std::unique_ptr<idle_back> idle_;
-  object_pool<session> sessions_;
+  sessions<upstream, http_proxy*> back_;  // every upstream connection, all its life
+  keepalive_pool keepalive_;              // an upstream id per pool member (member::keepalive)
+  std::vector<std::unique_ptr<exchange_buffers>> buffers_;  // all made so far
+  exchange_buffers* free_buffers_ = nullptr;                // those not lent
   std::vector<session*> live_;  // sessions with a client connection (for stop)
 };
 

@@ -284,7 +284,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<shard_stats>> stats;
   std::vector<std::unique_ptr<shard>> shards;
   std::mutex shards_mu;
-  std::unique_ptr<admin_handler> admin;
+  std::unique_ptr<admin_endpoint> admin;
   runtime rt(app.runtime);
   // The shard of loop l, made on l's own thread at its first handler.
   auto shard_of = [&](loop_base& l) -> shard& {
@@ -304,10 +304,10 @@ int main(int argc, char** argv) {
     (void)shard_of(l);  // health checks run on every loop, listeners or not
     if (l.id() != 0) return {};
     if (cfg.admin) {
-      admin = std::make_unique<admin_handler>(rt, cfg, stats);
+      admin = std::make_unique<admin_endpoint>(rt, cfg, stats);
       listen_options lo;
       lo.reuse_port = false;
-      auto lr = l.listen(*cfg.admin, *admin, lo);
+      auto lr = l.listen(*cfg.admin, admin->front(), lo);
       if (!lr) return error{"--admin: " + lr.err().message, {}};
       admin_bound = (*lr)->local();
     }

@@ -4,205 +4,115 @@
 
 namespace sluice::gateway {
 
-namespace {
+// ---- the client's side -----------------------------------------------------------
 
-// Endings that the other side must see as a reset rather than a clean close:
-// a clean FIN would tell the peer the stream ended normally.
-bool abortive(close_reason why) noexcept {
-  switch (why) {
-    case close_reason::peer_reset:
-    case close_reason::aborted:
-    case close_reason::io_error:
-    case close_reason::write_timeout:
-    case close_reason::resource_limit:
-    case close_reason::shutdown:
-    case close_reason::protocol_error:
-      return true;
-    default:
-      return false;
-  }
+void tcp_proxy::client::on_open(connection& d) noexcept {
+  shard& sh = ctx->proxy->shard_;
+  sh.stats().sessions.add();
+  sh.stats().sessions_total.add();
+  if (!ctx->proxy->connect_next(*this, d)) d.close();
 }
 
-}  // namespace
+void tcp_proxy::client::on_close(connection& d, close_reason why) noexcept {
+  ctx->proxy->shard_.stats().sessions.sub();
+  link.on_close(d, why);  // the upstream ends to match
+}
 
-// Downstream connections of one listener.
-class tcp_proxy::front final : public handler {
- public:
-  front(tcp_proxy& p, std::size_t pool) : p_(p), pool_(pool) {}
+// ---- the upstream's side ---------------------------------------------------------
 
-  void on_open(connection& d) noexcept override {
-    session& s = *p_.sessions_.acquire();
-    s = session{};
-    s.down = d.handle();
-    s.down_live = true;
-    s.pool = pool_;
-    d.set_context(&s);
-    p_.shard_.stats().sessions.add();
-    p_.shard_.stats().sessions_total.add();
-    d.pause_reading();  // until the upstream answers: nothing could go anywhere
-    if (!p_.connect_next(s)) d.close();
-  }
+tcp_proxy::client* tcp_proxy::upstream::owner(connection& u) const noexcept {
+  connection* d = u.loop().get(down);
+  return d != nullptr ? front->find(*d) : nullptr;
+}
 
-  void on_data(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    if (connection* u = p_.shard_.paired(s.up_open, s.up)) forward(d, *u);
-  }
+void tcp_proxy::upstream::on_open(connection& u) noexcept {
+  shard& sh = proxy->shard_;
+  upstream_pool& p = sh.pool(pool);
+  opened = true;
+  sh.upstream_connected(pool, member, connect_started);
+  p.acquire(member);
+  p.at(member).stats->requests.add();
+  if (client* c = owner(u)) return c->link.on_open(u);
+  u.close();
+}
 
-  void on_writable(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    resume_held_back(p_.shard_.paired(s.up_open, s.up));
-  }
+void tcp_proxy::upstream::on_data(connection& u) noexcept {
+  if (client* c = owner(u)) c->link.on_data(u);
+}
 
-  void on_peer_shutdown(connection& d) noexcept override {
-    session& s = *d.context_as<session>();
-    if (connection* u = p_.shard_.paired(s.up_open, s.up)) {
-      forward(d, *u);
-      u->shutdown_write();
+void tcp_proxy::upstream::on_writable(connection& u) noexcept {
+  if (client* c = owner(u)) c->link.on_writable(u);
+}
+
+void tcp_proxy::upstream::on_peer_shutdown(connection& u) noexcept {
+  if (client* c = owner(u)) return c->link.on_peer_shutdown(u);
+  u.close();
+}
+
+void tcp_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
+  shard& sh = proxy->shard_;
+  upstream_pool& p = sh.pool(pool);
+  client* c = owner(u);
+  if (!opened) {
+    // The connect failed (we abort it only when the client left).
+    if (why != close_reason::aborted) {
+      p.at(member).stats->connect_failures.add();
+      p.failed(member, sh.loop().now());
     }
-    // Still connecting: back::on_open passes the FIN on.
+    if (c == nullptr || c->link.on_close(u, why)) return;
+    connection* d = u.loop().get(down);
+    if (d->is_open() && !proxy->connect_next(*c, *d)) d->close();
+    return;
   }
+  p.release(member);
+  if (relay::abortive(why) && why != close_reason::shutdown) p.at(member).stats->failures.add();
+  if (c != nullptr) (void)c->link.on_close(u, why);  // the client ends to match
+}
 
-  void on_close(connection& d, close_reason why) noexcept override {
-    session& s = *d.context_as<session>();
-    s.down_live = false;
-    p_.shard_.stats().sessions.sub();
-    p_.end_side(s, why, true);
-  }
+// ---- the proxy ---------------------------------------------------------------------
 
- private:
-  tcp_proxy& p_;
-  std::size_t pool_;
-};
-
-// Upstream connections (one handler for the loop).
-class tcp_proxy::back final : public handler {
- public:
-  explicit back(tcp_proxy& p) : p_(p) {}
-
-  void on_open(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    shard& sh = p_.shard_;
-    upstream_pool& pool = sh.pool(s.pool);
-    s.up_open = true;
-    sh.upstream_connected(s.pool, s.member, s.connect_started);
-    pool.acquire(s.member);
-    pool.at(s.member).stats->requests.add();
-    connection* d = sh.loop().get(s.down);
-    if (d == nullptr) {
-      u.close();
-      return;
-    }
-    d->resume_reading();
-    forward(*d, u);
-    if (d->peer_shut()) u.shutdown_write();
-  }
-
-  void on_data(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    if (connection* d = p_.shard_.loop().get(s.down)) forward(u, *d);
-  }
-
-  void on_writable(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    resume_held_back(p_.shard_.loop().get(s.down));
-  }
-
-  void on_peer_shutdown(connection& u) noexcept override {
-    session& s = *u.context_as<session>();
-    if (connection* d = p_.shard_.loop().get(s.down)) {
-      forward(u, *d);
-      d->shutdown_write();
-    }
-  }
-
-  void on_close(connection& u, close_reason why) noexcept override {
-    session& s = *u.context_as<session>();
-    s.up_live = false;
-    p_.end_side(s, why, false);
-  }
-
- private:
-  tcp_proxy& p_;
-};
-
-tcp_proxy::tcp_proxy(shard& s) : shard_(s), back_(std::make_unique<back>(*this)) {}
+tcp_proxy::tcp_proxy(shard& s) : shard_(s), back_(this) {}
 
 tcp_proxy::~tcp_proxy() = default;
 
-std::unique_ptr<handler> tcp_proxy::make_front(std::size_t pool) { return std::make_unique<front>(*this, pool); }
+std::unique_ptr<handler> tcp_proxy::make_front(std::size_t pool) {
+  auto h = std::make_unique<front_handler>(front_context{this, pool, nullptr});
+  h->context().front = h.get();
+  return h;
+}
 
-bool tcp_proxy::connect_next(session& s) noexcept {
+bool tcp_proxy::connect_next(client& c, connection& d) noexcept {
   loop_base& loop = shard_.loop();
-  upstream_pool& pool = shard_.pool(s.pool);
-  connection* d = loop.get(s.down);
-  const std::uint64_t key = d != nullptr ? d->peer().address_hash() : 0;
-  while (s.attempts <= pool.config().retries) {
-    auto pick = pool.pick(key, s.tried, loop.now());
+  upstream_pool& pool = shard_.pool(c.ctx->pool);
+  const std::uint64_t key = d.peer().address_hash();
+  while (c.attempts <= pool.config().retries) {
+    auto pick = pool.pick(key, c.tried, loop.now());
     if (!pick) return false;
-    s.tried |= std::uint64_t{1} << *pick;
-    ++s.attempts;
-    s.member = *pick;
-    s.connect_started = loop.now();
-    auto r = loop.connect(pool.at(*pick).address, *back_, &s);
-    if (r) {
-      s.up = *r;
-      s.up_live = true;
+    c.tried |= std::uint64_t{1} << *pick;
+    ++c.attempts;
+    const time_point started = loop.now();
+    auto r = back_.connect(loop, pool.at(*pick).address);
+    connection* u = r ? loop.get(*r) : nullptr;
+    if (upstream* s = u != nullptr ? back_.find(*u) : nullptr) {
+      s->front = c.ctx->front;
+      s->down = d.handle();
+      s->pool = c.ctx->pool;
+      s->member = *pick;
+      s->connect_started = started;
+      if (c.link.a() == nullptr) {
+        c.link.start(d, *r);  // d is not read until the upstream opens
+      } else {
+        c.link.connect_b(*r);
+      }
       return true;
     }
-    // Could not even start (out of descriptors, connection limit): counts as
-    // a failed connect, and the next upstream is tried.
+    // Could not even start (out of descriptors, connection limit, no memory
+    // for its session): counts as a failed connect, and the next upstream is
+    // tried.
     pool.at(*pick).stats->connect_failures.add();
     pool.failed(*pick, loop.now());
   }
   return false;
-}
-
-void tcp_proxy::forward(connection& from, connection& to) noexcept {
-  if (!from.input().empty() && !to.send(std::move(from.input()))) {
-    // Over the output limit: the watermarks should make this impossible, so
-    // end the pair rather than lose bytes silently.
-    to.abort();
-    from.abort();
-    return;
-  }
-  if (!to.writable()) from.pause_reading();
-}
-
-void tcp_proxy::end_side(session& s, close_reason why, bool downstream) noexcept {
-  loop_base& loop = shard_.loop();
-  upstream_pool& pool = shard_.pool(s.pool);
-  if (downstream) {
-    if (connection* u = s.up_live ? loop.get(s.up) : nullptr) {
-      if (!s.up_open || abortive(why)) {
-        u->abort();
-      } else {
-        u->close();  // what the client sent still goes out, then FIN
-      }
-    }
-  } else if (!s.up_open) {
-    // The connect failed (we abort it only when the client left).
-    if (why != close_reason::aborted) {
-      pool.at(s.member).stats->connect_failures.add();
-      pool.failed(s.member, loop.now());
-    }
-    connection* d = s.down_live ? loop.get(s.down) : nullptr;
-    if (d != nullptr && d->is_open() && !connect_next(s)) d->close();
-  } else {
-    pool.release(s.member);
-    if (abortive(why) && why != close_reason::shutdown) pool.at(s.member).stats->failures.add();
-    if (connection* d = s.down_live ? loop.get(s.down) : nullptr) {
-      if (abortive(why)) {
-        d->abort();
-      } else {
-        d->close();
-      }
-    }
-  }
-  maybe_release(s);
-}
-
-void tcp_proxy::maybe_release(session& s) noexcept {
-  if (!s.down_live && !s.up_live) sessions_.release(&s);
 }
 
 }  // namespace sluice::gateway

@@ -34,7 +34,6 @@ upstream_pool::upstream_pool(const pool_config& cfg, upstream_stats* stats) : cf
     m.address = cfg.upstreams[i];
     m.name = cfg.upstream_names[i];
     m.stats = &stats[i];
-    m.idle.reserve(cfg.keepalive);
   }
   if (cfg.policy == lb_policy::consistent_hash) {
     ring_.reserve(members_.size() * ring_points);

@@ -1,7 +1,8 @@
 #pragma once
-// One loop's view of an upstream pool: which upstreams take traffic, which
-// one a new connection or request goes to, and (http) the idle keep-alive
-// connections to each.
+// One loop's view of an upstream pool: which upstreams take traffic and
+// which one a new connection or request goes to. (http) The idle keep-alive
+// connections to each are in the http proxy's sluice::keepalive_pool, under
+// the member's `keepalive` id.
 //
 // Shared-nothing: every loop has its own upstream_pool for each configured
 // pool, with its own health verdicts (from its own checks and its own
@@ -26,6 +27,7 @@
 #include "config.hpp"
 #include "gateway_stats.hpp"
 #include "sluice/core/connection.hpp"
+#include "sluice/core/keepalive_pool.hpp"
 
 namespace sluice::gateway {
 
@@ -41,7 +43,7 @@ class upstream_pool {
     unsigned failures = 0;             // consecutive passive failures
     time_point ejected_until{};        // ejected while now < this
     unsigned active = 0;               // connections in use from this loop
-    std::vector<connection_handle> idle;  // keep-alive connections, newest last
+    keepalive_pool::upstream_id keepalive = keepalive_pool::none;  // its idle connections (http)
   };
 
   upstream_pool(const pool_config& cfg, upstream_stats* stats);
