@@ -221,9 +221,12 @@ class upstream:
 
 
 def peak_rss(pid):
-    """The process's peak resident memory in bytes (VmHWM)."""
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) << 10 for l in f if l.startswith("VmHWM:"))
+    """The process's peak resident memory in bytes (Linux's VmHWM), 0 elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) << 10 for l in f if l.startswith("VmHWM:"))
+    except OSError:
+        return 0
 
 
 def echo_serve(conn):
