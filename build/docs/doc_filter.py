@@ -74,7 +74,8 @@ def is_scope_head(stmt):
     """Whether the text before a `{` opens a namespace, class, struct, union,
     enum or extern "C" block (whose members are documented), as opposed to a
     function body, a lambda, a requires-expression or an initializer."""
-    s = strip_attributes(strip_template_prefix(stmt))
+    s = re.sub(r'^(\s*(public|private|protected)\s*:(?!:))+', '', stmt)
+    s = strip_attributes(strip_template_prefix(s))
     m = SCOPE_HEAD.match(s)
     if not m:
         return False

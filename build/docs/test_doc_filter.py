@@ -44,6 +44,10 @@ class DocFilterTest(unittest.TestCase):
         self.assertEqual(out[3], '  int a;  ///< the a')
         self.assertEqual(out[4], '          ///< and more')
 
+    def test_nested_after_access_specifier(self):
+        out = run('#pragma once\n// F.\nclass c {\n public:\n  struct o {\n    int a;  // the a\n  };\n};\n')
+        self.assertEqual(out[5], '    int a;  ///< the a')
+
     def test_enumerators(self):
         out = run('#pragma once\n// F.\nenum class e {\n  x,  // the x\n  y   // the y\n};\n')
         self.assertEqual(out[3], '  x,  ///< the x')
