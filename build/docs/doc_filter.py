@@ -304,7 +304,11 @@ def filter_source(src):
                     out[i:j] = conv
                 i = j
                 continue
-            nxt = lines[j] if j < n else None
+            nxt_at = j
+            # A comment above `#if X` documents what the #if holds.
+            while nxt_at < n and lines[nxt_at].pre and re.match(r'\s*#\s*if(n?def)?\b', lines[nxt_at].text):
+                nxt_at += 1
+            nxt = lines[nxt_at] if nxt_at < n else None
             if ln.doc_scope and nxt is not None and is_declaration(nxt):
                 # Leading rulers and tool directives stay plain comments.
                 k = 0

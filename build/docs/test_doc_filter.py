@@ -48,6 +48,10 @@ class DocFilterTest(unittest.TestCase):
         out = run('#pragma once\n// F.\nclass c {\n public:\n  struct o {\n    int a;  // the a\n  };\n};\n')
         self.assertEqual(out[5], '    int a;  ///< the a')
 
+    def test_block_above_conditional(self):
+        out = run('#pragma once\n// F.\n\n// The flag.\n#if defined(X)\nint f = X;\n#else\nint f = 0;\n#endif\n')
+        self.assertEqual(out[3], '/// The flag.')
+
     def test_enumerators(self):
         out = run('#pragma once\n// F.\nenum class e {\n  x,  // the x\n  y   // the y\n};\n')
         self.assertEqual(out[3], '  x,  ///< the x')
