@@ -26,24 +26,27 @@ struct transport_settings {
   // The user-space stack's interface address, "ADDR/PREFIX" (--ip), and its
   // default gateway (--gateway; empty: only the local subnet is reachable).
   std::string ip;
-  std::string gateway;
+  std::string gateway;  // the default gateway's address (--gateway)
   // DPDK's adaptive polling: the longest sleep between polls of an idle loop.
   std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
   // The user-space TCP (--tcp-*): congestion control ("cubic" or
   // "newreno"), delayed ACK (0: every burst acknowledged at once), Nagle,
   // keepalive idle time (0: off).
   std::string tcp_congestion = "cubic";
-  std::chrono::nanoseconds tcp_delayed_ack{0};
-  bool tcp_nagle = false;
-  std::chrono::nanoseconds tcp_keepalive{0};
+  std::chrono::nanoseconds tcp_delayed_ack{0};  // --tcp-delayed-ack: how long an ACK may wait (0: at once)
+  bool tcp_nagle = false;                       // --tcp-nagle: Nagle's algorithm on (off by default: latency first)
+  std::chrono::nanoseconds tcp_keepalive{0};    // --tcp-keepalive: idle time before keepalive probes (0: off)
   // Give up a connection whose peer's window stays shut this long (0: the
   // stack's default, 300 s; else 1 s to 1 h, checked at start).
   std::chrono::nanoseconds tcp_persist_timeout{0};
 };
 
+// One transport as the registry lists it: its name, a probe, and the functions
+// that set it up per process and make its loops. Every function is a plain
+// pointer; the entries are static and immutable (any thread).
 struct transport_entry {
-  std::string_view name;
-  std::string_view summary;
+  std::string_view name;     // what --transport names it by ("epoll", "kqueue", "dpdk", ...)
+  std::string_view summary;  // one line for --help and --print-plan
   // Empty if the transport can run here; otherwise why not, in plain words.
   // Runs before anything else happens (no device is touched).
   std::string (*probe)(const transport_settings& settings);
