@@ -20,7 +20,7 @@ inside a string or character literal.
 In a converted block, a run of lines indented beyond the text (an example, a
 diagram, a table) becomes a `\\code` block (highlighted if it looks like C++), and
 the characters Doxygen would read as commands or HTML (\\ @ < > & # % $) are
-escaped outside `code spans`.
+escaped outside `code spans` and "quoted text", which Doxygen takes literally.
 
 Usage: doc_filter.py FILE   (Doxygen calls it as INPUT_FILTER = "python3 doc_filter.py")
 """
@@ -167,8 +167,9 @@ def scan(lines):
 
 
 def escape(text):
-    """Escapes Doxygen's command and HTML characters outside `code spans`."""
-    parts = re.split(r'(`[^`]*`)', text)
+    """Escapes Doxygen's command and HTML characters outside `code spans` and
+    "quoted text" (Doxygen takes both literally: an escape there would show)."""
+    parts = re.split(r'(`[^`]*`|"[^"]*")', text)
     for k in range(0, len(parts), 2):
         parts[k] = re.sub(r'([\\@<>&#%$])', r'\\\1', parts[k])
     return ''.join(parts)

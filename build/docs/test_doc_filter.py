@@ -93,6 +93,10 @@ class DocFilterTest(unittest.TestCase):
         out = run('#pragma once\n// loop<T> & `a<b>` \\r\\n @x #1 50%\nint f();\n')
         self.assertEqual(out[1], r'/// loop\<T\> \& `a<b>` \\r\\n \@x \#1 50\% \file')
 
+    def test_quoted_text_is_not_escaped(self):
+        out = run('#pragma once\n// F.\n\n// make({"\\r\\n", "<b>"}) or \\r\n// alone.\nint f();\n')
+        self.assertEqual(out[3], r'/// make({"\r\n", "<b>"}) or \\r')
+
 
 if __name__ == '__main__':
     unittest.main()
