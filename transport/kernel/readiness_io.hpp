@@ -34,6 +34,7 @@ namespace sluice::readiness {
 //               reason if reading then ends without an error of its own, as
 //               it does where reading the error also cleared it.
 inline constexpr std::uint32_t peer_hup = 1;
+// Where the poller's errno starts in the bits (see above).
 inline constexpr std::uint32_t error_shift = 8;
 
 // Records that the peer hung up, with the error the poller reported (0: none).
@@ -48,6 +49,7 @@ inline void note_hangup(connection& c, int err) noexcept {
 // read_pending set; it is cleared once a read proves the socket drained.
 void read(transport_loop& loop, connection& c) noexcept;
 
+// What flush() did.
 enum class flush_result : std::uint8_t {
   drained,  // output is empty (or the connection closed meanwhile)
   blocked,  // the socket took less than offered: loop.write_blocked(c) was called
@@ -113,15 +115,16 @@ result<udp_socket*> bind_udp_and_watch(transport_loop& loop, const endpoint& at,
   return raw;
 }
 
-// Accepts one connection from l: a non-blocking, close-on-exec socket in
-// *fd and its peer, or what to do instead. Out of descriptors, l is paused
-// (counted, retry timer armed): accepting resumes when a connection of this
-// loop closes (fd_released) or the timer fires, never by spinning.
+// What accept_one() did.
 enum class accept_step : std::uint8_t {
   accepted,  // *fd and *peer are set
   next,      // that one connection is gone (aborted, interrupted): try again
   stop,      // nobody waits any more, l was paused, or an error was counted
 };
+// Accepts one connection from l: a non-blocking, close-on-exec socket in
+// *fd and its peer, or what to do instead. Out of descriptors, l is paused
+// (counted, retry timer armed): accepting resumes when a connection of this
+// loop closes (fd_released) or the timer fires, never by spinning.
 accept_step accept_one(transport_loop& loop, listener& l, int* fd, endpoint* peer) noexcept;
 
 // Accepts up to n connections; each goes to the listener's distributor (the

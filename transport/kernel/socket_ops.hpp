@@ -20,13 +20,14 @@ namespace sluice::sockets {
 // Errors read "cannot listen on ADDR: address already in use".
 result<int> open_listener(const endpoint& at, const listen_options& opts);
 
-// A non-blocking TCP socket with connect() started. `in_progress` tells
-// whether completion must be waited for. Fails only if no socket could be
-// made; a refused or unreachable peer is reported through `connect_errno`.
+// What start_connect() made.
 struct connect_start {
-  int fd = -1;
+  int fd = -1;            // the socket, owned by the caller
   int connect_errno = 0;  // 0 or EINPROGRESS: wait for writability
 };
+// A non-blocking TCP socket with connect() started. `connect_errno` tells
+// whether completion must be waited for. Fails only if no socket could be
+// made; a refused or unreachable peer is reported through `connect_errno`.
 result<connect_start> start_connect(const endpoint& to);
 
 // A non-blocking UDP socket bound to `at` (SO_REUSEPORT when reuse_port).

@@ -31,28 +31,42 @@
 
 namespace sluice {
 
+// A byte stream in segments (see the file comment): a connection's input and
+// output, a decoded frame, a datagram. Movable, not copyable; it owns its
+// segments and gives them back to their pool when dropped.
 class buffer_chain {
  public:
+  // The intrusive list of segments a chain holds.
   using list_type = boost::intrusive::list<
       segment, boost::intrusive::member_hook<segment, boost::intrusive::list_member_hook<>, &segment::hook>,
       boost::intrusive::constant_time_size<false>>;
 
+  // An empty chain that allocates from `pool` (nullptr: it can only take
+  // segments from elsewhere, not reserve or write).
   explicit buffer_chain(segment_pool* pool = nullptr) noexcept : pool_(pool) {}
+  // Takes other's segments, consumed ones included, and its pool; other is left
+  // empty.
   buffer_chain(buffer_chain&& other) noexcept;
+  // Drops this chain's segments, then takes other's, as the move constructor
+  // does.
   buffer_chain& operator=(buffer_chain&& other) noexcept;
   buffer_chain(const buffer_chain&) = delete;
   buffer_chain& operator=(const buffer_chain&) = delete;
   // Drops every segment (consumed or not).
   ~buffer_chain() { clear(); }
 
+  // The pool new segments come from (nullptr if none).
   [[nodiscard]] segment_pool* pool() const noexcept { return pool_; }
+  // Changes the pool new segments come from; segments already held keep theirs.
   void set_pool(segment_pool* pool) noexcept { pool_ = pool; }
 
   // Unconsumed bytes.
   [[nodiscard]] std::size_t size() const noexcept { return bytes_ - consumed_; }
+  // No unconsumed bytes.
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
   // Consumed bytes still held until release().
   [[nodiscard]] std::size_t consumed() const noexcept { return consumed_; }
+  // Segments held, consumed ones included (counted by walking the list).
   [[nodiscard]] std::size_t segment_count() const noexcept;
 
   // ---- reader -------------------------------------------------------------
@@ -129,6 +143,8 @@ class buffer_chain {
   // exceed the pool's segment size); empty when the pool is exhausted. The
   // bytes become part of the chain at commit().
   [[nodiscard]] std::span<std::byte> reserve(std::size_t n) noexcept;
+  // Makes n of the bytes reserve() gave part of the chain (n at most what was
+  // reserved).
   void commit(std::size_t n) noexcept;
   // Overwrites unconsumed bytes [at, at + bytes.size()) in place (no copy
   // of the rest): to patch a header in a received buffer before sending it
@@ -138,6 +154,7 @@ class buffer_chain {
   [[nodiscard]] bool overwrite(std::size_t at, std::string_view bytes) noexcept;
   // Copies bytes in; on pool exhaustion writes nothing and returns false.
   [[nodiscard]] bool write(std::string_view bytes) noexcept;
+  // write(string_view) for raw bytes.
   [[nodiscard]] bool write(std::span<const std::byte> bytes) noexcept {
     return write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }

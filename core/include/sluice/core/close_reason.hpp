@@ -6,6 +6,8 @@
 
 namespace sluice {
 
+// Why a connection ended, as on_close gets it and connection::reason() returns.
+// Counted per loop (loop_stats); to_string() names each value.
 enum class close_reason : std::uint8_t {
   none,             // still open
   local,            // the application closed it; pending output was sent first
@@ -24,8 +26,10 @@ enum class close_reason : std::uint8_t {
   resource_limit,   // a configured limit or buffer memory ran out
 };
 
+// The number of close_reason values (for per-reason counter arrays).
 inline constexpr int close_reason_count = static_cast<int>(close_reason::resource_limit) + 1;
 
+// The value's name as written in the enum ("peer_reset"), for logs and metrics.
 [[nodiscard]] constexpr std::string_view to_string(close_reason r) noexcept {
   switch (r) {
     case close_reason::none: return "none";

@@ -29,17 +29,28 @@ namespace sluice {
 class loop_base;
 class handler;
 
+// Names a connection across callbacks and threads without keeping a pointer to
+// it: the slot in its loop's connection table, the slot's generation (bumped
+// each time the slot is reused) and the loop's id. Copyable and trivial;
+// resolve it with loop_base::get(), on the owning loop only.
 struct connection_handle {
-  std::uint32_t index = UINT32_MAX;
-  std::uint32_t generation = 0;
-  std::uint16_t loop = 0;
+  std::uint32_t index = UINT32_MAX;  // slot in the loop's connection table; UINT32_MAX: never set
+  std::uint32_t generation = 0;      // the slot's generation when the handle was made
+  std::uint16_t loop = 0;            // id of the loop that owns the connection
   // True if the handle was ever set; whether it is still alive: loop.get(h).
   [[nodiscard]] bool valid() const noexcept { return index != UINT32_MAX; }
+  // Same slot, same generation and same loop: the same connection.
   friend bool operator==(const connection_handle&, const connection_handle&) = default;
 };
 
+// A TCP connection (kernel or user-space TCP), from accept or connect to close.
+// Lives in a slot of its loop's connection table, which makes and frees it:
+// applications get references in handler callbacks, valid until on_close
+// returns, and keep connection_handle values beyond that.
 class connection {
  public:
+  // Where the connection is in its life. Applications read it through is_open()
+  // and friends; only the loop moves it.
   enum class state : std::uint8_t { free, connecting, open, closing, closed };
 
   connection() noexcept = default;
@@ -77,7 +88,10 @@ class connection {
   // Stops reading from the peer (its sends then block: backpressure), until
   // resume_reading(). Data already buffered stays in input().
   void pause_reading() noexcept;
+  // Undoes pause_reading(): the transport reads again, and on_data follows if
+  // input is buffered.
   void resume_reading() noexcept;
+  // pause_reading() is in effect.
   [[nodiscard]] bool reading_paused() const noexcept { return flags_.paused; }
 
   // ---- ending ---------------------------------------------------------------
@@ -97,38 +111,53 @@ class connection {
   void set_idle_timeout(duration d) noexcept;
 
   // ---- identity and status ----------------------------------------------------
+  // A handle to this connection, to keep across callbacks or hand to other code
+  // (see connection_handle).
   [[nodiscard]] connection_handle handle() const noexcept { return {index_, generation_, loop_id_}; }
+  // The loop that owns this connection: the only thread that may call its
+  // methods.
   [[nodiscard]] loop_base& loop() const noexcept { return *loop_; }
+  // The remote address and port.
   [[nodiscard]] const endpoint& peer() const noexcept { return peer_; }
+  // The lifecycle state (see state).
   [[nodiscard]] state current_state() const noexcept { return state_; }
   // Open for the application: not closing, closed or still connecting.
   [[nodiscard]] bool is_open() const noexcept { return state_ == state::open; }
+  // Made by connect() (true) or accepted by a listener (false).
   [[nodiscard]] bool outgoing() const noexcept { return flags_.outgoing; }
   // The peer sent FIN: no more input will arrive.
   [[nodiscard]] bool peer_shut() const noexcept { return flags_.read_eof; }
   // shutdown_write() or close() was asked for.
   [[nodiscard]] bool write_shut() const noexcept { return flags_.shut_requested || state_ >= state::closing; }
+  // Why the connection ended (close_reason::none while it is open).
   [[nodiscard]] close_reason reason() const noexcept { return reason_; }
   // errno behind io_error, connect_refused, unreachable, peer_reset (0 if none).
   [[nodiscard]] int error() const noexcept { return error_; }
 
   // Application data attached to the connection.
   void set_context(void* p) noexcept { context_ = p; }
+  // The pointer given to set_context(), or nullptr. Not owned by the
+  // connection.
   [[nodiscard]] void* context() const noexcept { return context_; }
+  // context() cast to T*; the caller knows what it stored.
   template <class T>
   [[nodiscard]] T* context_as() const noexcept {
     return static_cast<T*>(context_);
   }
+  // The handler that gets this connection's callbacks (the listener's, or the
+  // one given to connect()).
   [[nodiscard]] handler& get_handler() const noexcept { return *handler_; }
+  // Moves the connection's callbacks to `h` from the next event on (a protocol
+  // switch); `h` must outlive the connection.
   void set_handler(handler& h) noexcept { handler_ = &h; }
 
   // Transport-owned per-connection state: an fd and readiness bits for kernel
   // transports, a control block for the user-space stack. Reached by
   // transports only (transport_loop::slot).
   struct transport_slot {
-    int fd = -1;
-    std::uint32_t bits = 0;
-    void* ptr = nullptr;
+    int fd = -1;             // kernel transports: the socket descriptor (-1: none)
+    std::uint32_t bits = 0;  // readiness transports: edge bits (see transport/readiness_io.hpp)
+    void* ptr = nullptr;     // user-space stack: the TCP control block
   };
 
  private:
@@ -183,12 +212,16 @@ class connection {
   endpoint peer_;
 
  public:
+  // Intrusive lists a loop keeps connections in, without allocating. For
+  // loops and transports only. This one: connections with output to flush.
   using flush_list = boost::intrusive::list<
       connection, boost::intrusive::member_hook<connection, list_hook, &connection::flush_hook_>,
       boost::intrusive::constant_time_size<true>>;
+  // Connections to read again in this iteration, or waiting for memory.
   using ready_list = boost::intrusive::list<
       connection, boost::intrusive::member_hook<connection, list_hook, &connection::ready_hook_>,
       boost::intrusive::constant_time_size<true>>;
+  // Connections closed in this iteration, to free (and the table's free slots).
   using close_list = boost::intrusive::list<
       connection, boost::intrusive::member_hook<connection, list_hook, &connection::close_hook_>,
       boost::intrusive::constant_time_size<true>>;

@@ -14,10 +14,18 @@
 
 namespace sluice {
 
+// The connections of one loop: slots in chunks of chunk_size, allocated as the
+// live count grows (never beyond max_connections) and kept for reuse. Hands out
+// slots, resolves handles, and moves each slot's generation on when it is
+// freed. Owned by its loop; owner core only.
 class connection_table {
  public:
+  // Slots per chunk: the table grows by this many connections at a time.
   static constexpr std::size_t chunk_size = 256;
 
+  // A table that will hold at most `max_connections` live connections, for the
+  // loop `loop_id` (stamped into every handle). Allocates nothing until the
+  // first allocate().
   explicit connection_table(std::size_t max_connections, std::uint16_t loop_id) noexcept
       : max_(max_connections), loop_id_(loop_id) {}
   connection_table(const connection_table&) = delete;
@@ -32,7 +40,9 @@ class connection_table {
   // The live connection a handle names, or nullptr if it is gone.
   [[nodiscard]] connection* get(connection_handle h) const noexcept;
 
+  // Connections allocated and not yet freed.
   [[nodiscard]] std::size_t live() const noexcept { return live_; }
+  // Slots allocated so far (live or free), a multiple of chunk_size.
   [[nodiscard]] std::size_t capacity() const noexcept { return chunks_.size() * chunk_size; }
 
   // Calls f(connection&) for every slot not free (control plane: shutdown).

@@ -28,16 +28,35 @@ class connection;
 class endpoint;
 class udp_socket;
 
+// The callbacks of byte-stream connections. Subclass it and override what you
+// need (on_data at least); a listener or connect() names the handler, which
+// must outlive every connection it serves. Called on the owning loop's thread
+// only; see the file comment for the order of calls.
 class handler {
  public:
   virtual ~handler() = default;
+  // The connection is established (accepted, or an outgoing connect completed).
+  // The first callback a connection gets; deadlines and a context are often set
+  // here.
   virtual void on_open(connection&) noexcept {}
+  // Bytes were appended to c.input(). Consume what forms a complete unit and
+  // leave the rest there: on_data comes again when more arrives.
   virtual void on_data(connection& c) noexcept = 0;
+  // Output drained below the low-water mark after writable() had turned false:
+  // produce again.
   virtual void on_writable(connection&) noexcept {}
+  // The peer sent FIN and will send no more; output may still be written. The
+  // default closes c with close_reason::peer_closed; override it to answer
+  // first or keep the half-open connection.
   virtual void on_peer_shutdown(connection& c) noexcept;
+  // The connection ended, for the reason given; called exactly once, and the
+  // connection and its handle are gone when it returns. Release what you keep
+  // for it here.
   virtual void on_close(connection&, close_reason) noexcept {}
 };
 
+// The callbacks of UDP sockets (udp_socket), one call per datagram received, on
+// the socket's loop thread. Must outlive the sockets it serves.
 class datagram_handler {
  public:
   virtual ~datagram_handler() = default;

@@ -36,8 +36,16 @@
 
 namespace sluice {
 
+// One event loop: what a loop is to the application (listen, connect, timers,
+// stop, messaging to other loops) and to its transport (the "for transports"
+// calls). Made for one transport as loop<Transport> (loop.hpp), by the runtime
+// or a test, and run on one thread; everything it holds is owner core only
+// unless marked "any thread".
 class loop_base {
  public:
+  // A loop with the limits and clock of `opts`; `id` is its index in the
+  // runtime (0 when alone), stamped into connection handles. Allocates its
+  // tables; opens nothing.
   loop_base(const loop_options& opts, std::uint16_t id);
   loop_base(const loop_base&) = delete;
   loop_base& operator=(const loop_base&) = delete;
@@ -50,13 +58,18 @@ class loop_base {
   // Starts connecting to `to`; `h` gets on_open when established, or only
   // on_close (connect_refused, connect_timeout, unreachable, ...) if not.
   virtual result<connection_handle> connect(const endpoint& to, handler& h, void* context = nullptr) = 0;
+  // Binds a UDP socket to `at`; datagrams go to `h`. The socket is open until
+  // close_udp() or the loop's end.
   virtual result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h) = 0;
   // Stops accepting on l (the listener stays allocated until the loop dies).
   virtual void close_listener(listener& l) noexcept = 0;
   // Serves a socket accepted elsewhere (kernel transports; the runtime's
   // single-acceptor balance policies). Closes fd if this transport cannot.
   virtual void adopt(int fd, const endpoint& peer, handler& h) noexcept = 0;
+  // Closes s's socket: no more datagrams arrive. s stays allocated (the
+  // pointer valid) until the loop dies.
   virtual void close_udp(udp_socket& s) noexcept = 0;
+  // The transport's name, as the registry lists it ("epoll", "dpdk", ...).
   [[nodiscard]] virtual std::string_view transport_name() const noexcept = 0;
   // Appends the transport's own counters (the user-space stack's drops per
   // reason, polling work and idle time, queue statistics), each name prefixed
@@ -71,18 +84,28 @@ class loop_base {
   virtual void wake() noexcept = 0;
 
   // ---- application API (owner core) -------------------------------------------
+  // The live connection `h` names, or nullptr if it has closed (or h never
+  // named one on this loop).
   [[nodiscard]] connection* get(connection_handle h) const noexcept { return table_.get(h); }
   // The time at the start of this iteration's dispatch.
   [[nodiscard]] time_point now() const noexcept { return now_; }
+  // This loop's timers: application timers are armed here (timer_wheel::arm).
   [[nodiscard]] timer_wheel& timers() noexcept { return timers_; }
+  // This loop's buffer memory: the segments every connection's input and output
+  // use.
   [[nodiscard]] segment_pool& pool() noexcept { return pool_; }
+  // The options the loop was made with.
   [[nodiscard]] const loop_options& options() const noexcept { return opts_; }
+  // This loop's index in its runtime (0 when alone): the `target` of send_to
+  // from other loops.
   [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
+  // Connections open or closing (not yet freed).
   [[nodiscard]] std::size_t connection_count() const noexcept { return table_.live(); }
   // The listeners this loop has opened (closed ones included).
   [[nodiscard]] const std::vector<std::unique_ptr<listener>>& listeners() const noexcept { return listeners_; }
   // Counters; any thread may read them.
   [[nodiscard]] loop_stats& stats() noexcept { return stats_; }
+  // Counters, read-only. Any thread.
   [[nodiscard]] const loop_stats& stats() const noexcept { return stats_; }
   // A chain that allocates from this loop's pool.
   [[nodiscard]] buffer_chain make_chain() noexcept { return buffer_chain(&pool_); }
@@ -98,6 +121,7 @@ class loop_base {
   // iteration calls stop(grace). A runtime whose only loop runs on the
   // caller's thread stops it this way on SIGINT/SIGTERM.
   void request_stop_from_signal(duration grace) noexcept;
+  // stop() has begun: listeners are closed and the grace period runs.
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   // Runs fn when stop() begins, after the listeners closed: where an
   // application closes what only it knows to be idle (keep-alive connections
@@ -162,23 +186,39 @@ class loop_base {
   // Marks c as possibly holding unread bytes, to be read in this iteration's
   // ready pass (edge-triggered transports after a read budget ran out).
   void read_later(connection& c) noexcept;
+  // Sets or clears c's "may hold unread bytes" flag (edge-triggered
+  // transports).
   void set_read_pending(connection& c, bool v) noexcept { c.flags_.read_pending = v; }
+  // Whether c may hold unread bytes (see set_read_pending).
   [[nodiscard]] static bool read_pending(const connection& c) noexcept { return c.flags_.read_pending; }
+  // Whether c was aborted (send RST rather than FIN).
   [[nodiscard]] static bool abort_requested(const connection& c) noexcept { return c.flags_.abort; }
   // The transport could not write everything; it will call flush_ready() when
   // the socket is writable again.
   void write_blocked(connection& c) noexcept;
+  // The socket of c became writable again after write_blocked(): flushes what
+  // is pending.
   void flush_ready(connection& c) noexcept;
   // A connection was freed: a paused listener may accept again.
   [[nodiscard]] bool fd_released_since_pause() const noexcept { return fd_released_; }
+  // The listener paused accepting (out of descriptors);
+  // fd_released_since_pause() turns true when a connection frees one.
   void note_accept_paused() noexcept { fd_released_ = false; }
+  // Keeps a listener the transport made, for stop() and for the loop's
+  // lifetime.
   void track_listener(std::unique_ptr<listener> l);
+  // Keeps a UDP socket the transport made, for stop() and for the loop's
+  // lifetime.
   void track_udp(std::unique_ptr<udp_socket> s);
+  // s has datagrams queued for sending: it is flushed in this iteration's flush
+  // phase.
   void udp_queued(udp_socket& s) noexcept;
   // Any thread; true if the owner may be blocked (then call wake()).
   [[nodiscard]] bool take_sleeping() noexcept { return sleeping_.exchange(false, std::memory_order_acq_rel); }
 
   // ---- phases, called by loop<T>::run() --------------------------------------
+  // Runs what other threads and loops sent (post, send_to) and a stop asked
+  // from a signal handler; true if it ran anything.
   [[nodiscard]] bool drain_inbox();
   // Work that must not wait for a blocking poll.
   [[nodiscard]] bool has_pending_work() const noexcept;
@@ -187,23 +227,32 @@ class loop_base {
   // Announces a sleep; the fence orders it before the check for mail that
   // follows (senders fence between their push and their look at the flag).
   void begin_sleep() noexcept;
+  // Ends the sleep announced by begin_sleep(), after the poll returned.
   void end_sleep() noexcept { sleeping_.store(false, std::memory_order_relaxed); }
+  // Reads the loop's clock into now().
   void refresh_now() noexcept { now_ = opts_.clock.now(); }
   // Connections whose read was deferred and may go on now.
   void wake_waiting_readers() noexcept;
+  // Fires the timers due at now() (counted in timers_fired).
   void advance_timers() noexcept;
   // Returns true once the loop has stopped and is empty.
   [[nodiscard]] bool finished() noexcept;
 
   // Flush phase helpers: what to do with c given what the transport did.
   [[nodiscard]] connection::flush_list& flush_list() noexcept { return flush_list_; }
+  // Connections to read again in this iteration (read budget spent, reading
+  // resumed).
   [[nodiscard]] connection::ready_list& ready_list() noexcept { return ready_list_; }
+  // Connections closed in this iteration, to free in the close phase.
   [[nodiscard]] connection::close_list& close_list() noexcept { return close_list_; }
+  // UDP sockets with datagrams queued for sending.
   [[nodiscard]] std::vector<udp_socket*>& udp_flush_list() noexcept { return udp_flush_; }
   // After the transport flushed c: FIN once drained if asked, finish a
   // graceful close, arm the write deadline if output is stuck.
   // Returns true if the transport should send FIN now.
   [[nodiscard]] bool after_flush(connection& c) noexcept;
+  // FIN went out for c: a closing connection starts its linger deadline; one
+  // whose peer already sent FIN closes.
   void shut_sent(connection& c) noexcept;
   // Close phase: on_close, then the slot goes back (the transport has
   // released the socket before).
@@ -211,6 +260,7 @@ class loop_base {
   // Marks every live connection closed (reason shutdown), for teardown.
   void abandon_all() noexcept { close_all(close_reason::shutdown); }
 
+  // The loop's counters, written by the loop and its transport.
   loop_stats stats_;
 
  private:

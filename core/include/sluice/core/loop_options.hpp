@@ -9,8 +9,14 @@
 
 namespace sluice {
 
+// The settings of one loop: buffer memory, polling, per-connection limits and
+// default deadlines. A plain value, copied into the loop; runtime_config::loop
+// is every loop's.
 struct loop_options {
+  // The loop's buffer memory: segment size, growth and the byte limit
+  // (max_bytes) that backpressure starts at.
   segment_pool::options pool{};
+  // The timer wheel's tick: deadlines fire at most this late.
   duration timer_resolution = std::chrono::milliseconds(1);
 
   // Spin instead of blocking when idle: lowest latency, burns the core.
@@ -26,12 +32,15 @@ struct loop_options {
   // the poll has been dispatched (transports that offer it: epoll).
   bool flush_each_event = false;
 
+  // Open connections per loop; accepts beyond it are closed at once (counted in
+  // accept_rejected) and connect() fails.
   std::size_t max_connections = 65536;
   // Per connection: reading stops while this many input bytes are unconsumed.
   std::size_t max_input_bytes = 256 * 1024;
   // Per connection: writable() is false at or above high water; on_writable
   // fires once output drains below low water again.
   std::size_t output_high_water = 256 * 1024;
+  // See output_high_water.
   std::size_t output_low_water = 64 * 1024;
   // Per connection: write()/send() refuse to buffer more than this.
   std::size_t max_output_bytes = 16 * 1024 * 1024;
@@ -46,8 +55,12 @@ struct loop_options {
 
   // Defaults for new connections (zero: no deadline).
   duration read_timeout = duration::zero();
+  // Pending output must make progress within this (write timeout).
   duration write_timeout = duration::zero();
+  // Something must move, either way, within this (idle timeout).
   duration idle_timeout = duration::zero();
+  // An outgoing connection must be established within this
+  // (on_close(connect_timeout) otherwise).
   duration connect_timeout = std::chrono::seconds(10);
   // A graceful close sends FIN after the last output, then keeps reading (and
   // discarding) until the peer's FIN or this long, so that closing with unread

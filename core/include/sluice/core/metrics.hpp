@@ -11,11 +11,13 @@
 
 namespace sluice {
 
+// One named counter value in a snapshot.
 struct metric {
-  std::string name;
-  std::uint64_t value = 0;
+  std::string name;         // dotted path: "loop0.connections"
+  std::uint64_t value = 0;  // the counter's value when the snapshot was taken
 };
 
+// A snapshot: metrics in the order they were gathered.
 using metric_list = std::vector<metric>;
 
 // "name value" lines, one per metric, in order.

@@ -21,17 +21,22 @@
 
 namespace sluice {
 
+// The buffer memory of one loop (see the file comment): data segments, clone
+// and wrap descriptors, and the scratch arena. loop_base::pool() is the loop's.
 class segment_pool {
  public:
+  // How a pool is sized and where its memory comes from.
   struct options {
-    std::uint32_t segment_size = 16 * 1024;
-    std::uint32_t segments_per_slab = 64;
+    std::uint32_t segment_size = 16 * 1024;  // bytes per data segment
+    std::uint32_t segments_per_slab = 64;    // segments per slab, the unit of growth
     // Upper bound on slab bytes held by this pool (data only).
     std::size_t max_bytes = std::size_t{512} << 20;
-    memory_allocator allocator{};
+    memory_allocator allocator{};  // where slabs come from (default: operator new)
   };
 
   segment_pool();
+  // A pool with these options. Allocates nothing until the first segment is
+  // asked for.
   explicit segment_pool(const options& opts);
   segment_pool(const segment_pool&) = delete;
   segment_pool& operator=(const segment_pool&) = delete;
@@ -63,19 +68,26 @@ class segment_pool {
   // until reset_scratch(). Grows only when a larger total is asked for than ever
   // before. nullptr if memory cannot be had.
   [[nodiscard]] std::byte* scratch(std::size_t n) noexcept;
+  // Forgets every scratch allocation (reclaim() calls it after each handler).
   void reset_scratch() noexcept {
     scratch_used_ = 0;
     if (!scratch_chunks_.empty()) fold_scratch();
   }
 
+  // Bytes per data segment.
   [[nodiscard]] std::uint32_t segment_size() const noexcept { return opts_.segment_size; }
+  // Data segments handed out and not yet back.
   [[nodiscard]] std::size_t segments_in_use() const noexcept { return in_use_; }
+  // Data segments allocated so far, in use or free.
   [[nodiscard]] std::size_t segments_total() const noexcept { return total_; }
+  // Slab bytes held: segments_total() * segment_size().
   [[nodiscard]] std::size_t bytes_reserved() const noexcept { return total_ * opts_.segment_size; }
+  // Allocations refused so far (max_bytes reached or the allocator failed).
   [[nodiscard]] std::uint64_t exhausted_count() const noexcept { return exhausted_; }
   // True once an allocation failed, until the next segment comes back; lets the
   // loop retry starved readers only when there is something to give them.
   [[nodiscard]] bool starved() const noexcept { return starved_; }
+  // Resets starved() (the loop does once it has retried its starved readers).
   void clear_starved() noexcept { starved_ = false; }
 
  private:

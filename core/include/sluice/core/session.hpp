@@ -50,6 +50,8 @@ namespace sluice {
 template <class T>
 class session_pool {
  public:
+  // A pool that grows by `chunk` slots (at least 1). Allocates nothing until
+  // the first create().
   explicit session_pool(std::size_t chunk = 64) noexcept : chunk_(chunk == 0 ? 1 : chunk) {}
   session_pool(const session_pool&) = delete;
   session_pool& operator=(const session_pool&) = delete;
@@ -63,6 +65,8 @@ class session_pool {
     }
   }
 
+  // Constructs a T from args in a free slot (growing the pool if none is free);
+  // nullptr when no memory could be had. T's constructor must be noexcept.
   template <class... Args>
   [[nodiscard]] T* create(Args&&... args) noexcept {
     static_assert(std::is_nothrow_constructible_v<T, Args...>,
@@ -73,6 +77,8 @@ class session_pool {
     ++live_;
     return ::new (static_cast<void*>(s->storage)) T(std::forward<Args>(args)...);
   }
+  // Destroys t (made by this pool's create()) and puts its slot back for the
+  // next create().
   void destroy(T* t) noexcept {
     t->~T();
     auto* s = reinterpret_cast<slot*>(t);
@@ -144,6 +150,7 @@ struct session_context<void> {};
 template <class Session, class Context = void>
 class sessions final : public handler, private detail::session_context<Context> {
  public:
+  // A handler whose Context (if any) is made from context_args.
   template <class... Args>
   explicit sessions(Args&&... context_args) : detail::session_context<Context>(std::forward<Args>(context_args)...) {}
   // Closes nothing: the loop that used this handler must be gone first.
@@ -172,8 +179,12 @@ class sessions final : public handler, private detail::session_context<Context> 
     if (&c.get_handler() != this) return nullptr;
     return static_cast<Session*>(c.context());
   }
+  // The free list the sessions come from (live(), growths(): for tests and
+  // metrics).
   [[nodiscard]] const session_pool<Session>& pool() const noexcept { return pool_; }
 
+  // Makes c's session (unless connect() made it already) and calls its on_open,
+  // if it has one; closes c with resource_limit if no memory could be had.
   void on_open(connection& c) noexcept override {
     Session* s = find(c);
     if (s == nullptr && (s = attach(c)) == nullptr) {
@@ -182,14 +193,18 @@ class sessions final : public handler, private detail::session_context<Context> 
     }
     if constexpr (requires { s->on_open(c); }) s->on_open(c);
   }
+  // Calls the session's on_data.
   void on_data(connection& c) noexcept override {
     if (Session* s = find(c)) s->on_data(c);
   }
+  // Calls the session's on_writable, if it has one.
   void on_writable(connection& c) noexcept override {
     if constexpr (requires(Session& s) { s.on_writable(c); }) {
       if (Session* s = find(c)) s->on_writable(c);
     }
   }
+  // Calls the session's on_peer_shutdown if it has one; otherwise the default
+  // (close).
   void on_peer_shutdown(connection& c) noexcept override {
     if constexpr (requires(Session& s) { s.on_peer_shutdown(c); }) {
       if (Session* s = find(c)) {
@@ -199,6 +214,8 @@ class sessions final : public handler, private detail::session_context<Context> 
     }
     handler::on_peer_shutdown(c);
   }
+  // Calls the session's on_close, if it has one, then destroys the session and
+  // returns its slot to the pool.
   void on_close(connection& c, close_reason why) noexcept override {
     Session* s = find(c);
     if (s == nullptr) return;

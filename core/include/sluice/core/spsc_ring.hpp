@@ -15,8 +15,11 @@
 
 namespace sluice {
 
+// The ring from one loop to another (see the file comment). The producer loop
+// calls push(), the consumer loop pop(); nothing else touches it.
 class spsc_ring {
  public:
+  // A ring of `capacity_pow2` slots, which must be a power of two.
   explicit spsc_ring(std::size_t capacity_pow2)
       : mask_(capacity_pow2 - 1), slots_(std::make_unique<task[]>(capacity_pow2)) {}
 

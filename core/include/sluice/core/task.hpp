@@ -12,11 +12,16 @@ namespace sluice {
 
 class loop_base;
 
+// A callable of signature void(loop_base&), stored inline (see the file
+// comment): what loop_base::send_to carries between loops. Move-only.
 class task {
  public:
+  // Bytes of inline storage for the callable's captures.
   static constexpr std::size_t capacity = 80;
 
   task() noexcept = default;
+  // Stores f (moved or copied in); f must fit the inline storage and be
+  // callable with the receiving loop.
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, task>>>
   explicit task(F&& f) noexcept {
     using fn = std::decay_t<F>;
@@ -27,12 +32,14 @@ class task {
     ::new (static_cast<void*>(storage_)) fn(std::forward<F>(f));
     ops_ = &ops_for<fn>;
   }
+  // Takes o's callable; o is left empty.
   task(task&& o) noexcept : ops_(o.ops_) {
     if (ops_ != nullptr) {
       ops_->move(storage_, o.storage_);
       o.ops_ = nullptr;
     }
   }
+  // Drops this task's callable (unrun), then takes o's; o is left empty.
   task& operator=(task&& o) noexcept {
     if (this != &o) {
       reset();
@@ -48,6 +55,7 @@ class task {
   task& operator=(const task&) = delete;
   ~task() { reset(); }
 
+  // Holds a callable not yet run.
   [[nodiscard]] explicit operator bool() const noexcept { return ops_ != nullptr; }
   // Runs the callable once and empties the task.
   void run(loop_base& here) noexcept {

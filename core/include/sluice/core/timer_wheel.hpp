@@ -27,11 +27,18 @@
 
 namespace sluice {
 
+// A timer to embed in what it times (a connection, a session, a request): a
+// callback and a context pointer, armed on a timer_wheel. Not copyable and not
+// to be moved while armed; destroying it cancels it. Owner core of its wheel.
 class timer {
  public:
+  // What runs at expiry: a plain function given the timer (its context() says
+  // for what).
   using callback = void (*)(timer& t) noexcept;
 
   timer() noexcept = default;
+  // A timer that will call `cb` with `context` (not owned) available as
+  // context().
   timer(callback cb, void* context) noexcept : cb_(cb), ctx_(context) {}
   timer(const timer&) = delete;
   timer& operator=(const timer&) = delete;
@@ -48,10 +55,13 @@ class timer {
     ctx_ = obj;
   }
 
+  // Armed on a wheel and not yet fired or cancelled.
   [[nodiscard]] bool armed() const noexcept { return hook_.is_linked(); }
+  // Disarms the timer if it is armed; harmless if it is not. O(1).
   void cancel() noexcept { hook_.unlink(); }
   // The time it was armed for (meaningful while armed).
   [[nodiscard]] time_point expiry() const noexcept { return expiry_; }
+  // The pointer given with the callback (or the object given to bind()).
   [[nodiscard]] void* context() const noexcept { return ctx_; }
 
  private:
@@ -64,15 +74,21 @@ class timer {
   void* ctx_ = nullptr;
 
  public:
+  // The intrusive list of timers a wheel slot holds. For timer_wheel only.
   using list_type = boost::intrusive::list<timer, boost::intrusive::member_hook<timer, hook_type, &timer::hook_>,
                                            boost::intrusive::constant_time_size<false>>;
 };
 
+// The wheel of one loop (see the file comment); loop_base::timers() is the one
+// applications use.
 class timer_wheel {
  public:
+  // Levels of the hierarchy.
   static constexpr int levels = 6;
+  // Slots per level.
   static constexpr int slots = 64;
 
+  // A wheel whose time starts at `start` and advances in ticks of `resolution`.
   explicit timer_wheel(time_point start, duration resolution = std::chrono::milliseconds(1)) noexcept;
   timer_wheel(const timer_wheel&) = delete;
   timer_wheel& operator=(const timer_wheel&) = delete;
@@ -82,6 +98,7 @@ class timer_wheel {
   // Arms (or re-arms) t to fire at the first advance() whose time is at or
   // after `when`, rounded up to the resolution. O(1).
   void arm(timer& t, time_point when) noexcept;
+  // arm() for now() + d.
   void arm_after(timer& t, duration d) noexcept { arm(t, now_ + d); }
   // Same as t.cancel(). O(1).
   static void cancel(timer& t) noexcept { t.cancel(); }
@@ -99,9 +116,12 @@ class timer_wheel {
   // The earliest time a timer may be due (exact for timers within 64 ticks, a
   // lower bound for later ones, which cascade); time_point::max() if none.
   [[nodiscard]] time_point next_due() const noexcept;
+  // No timer is armed.
   [[nodiscard]] bool empty() const noexcept;
 
+  // The time of the last advance() (or the start).
   [[nodiscard]] time_point now() const noexcept { return now_; }
+  // The length of a tick.
   [[nodiscard]] duration resolution() const noexcept { return res_; }
 
  private:

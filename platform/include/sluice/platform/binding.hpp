@@ -25,6 +25,8 @@ result<void> bind_this_thread(const topology& topo, unsigned cpu);
 // runtime::run()), which must not stay pinned once the loop has ended.
 class thread_binding_keeper {
  public:
+  // Saves the calling thread's binding (only on this machine's topology;
+  // elsewhere there is nothing to save). topo must outlive the keeper.
   explicit thread_binding_keeper(const topology& topo);
   ~thread_binding_keeper();
   thread_binding_keeper(const thread_binding_keeper&) = delete;
@@ -40,11 +42,16 @@ class thread_binding_keeper {
 // live; the allocator it hands out points at it.
 class numa_memory {
  public:
+  // Memory on NUMA node `node` of topo, if this machine and OS can bind it;
+  // otherwise ordinary memory, and why_not() says why. topo must outlive it.
   numa_memory(const topology& topo, int node);
   // Whether allocations really are bound; if not, why (they then come from
   // ordinary memory, which still works).
   [[nodiscard]] bool bound() const noexcept { return bound_; }
+  // Why allocations are not bound (empty when they are).
   [[nodiscard]] const std::string& why_not() const noexcept { return why_not_; }
+  // The allocator to give segment_pool::options; it points at this object,
+  // which must outlive the pool.
   [[nodiscard]] memory_allocator allocator() noexcept;
 
  private:

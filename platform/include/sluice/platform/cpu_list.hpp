@@ -10,6 +10,7 @@
 
 namespace sluice::platform {
 
+// OS CPU indexes, sorted and unique.
 using cpu_list = std::vector<unsigned>;
 
 // "0-3,8" -> {0,1,2,3,8}. Errors name the bad part.

@@ -17,6 +17,8 @@
 
 namespace sluice::platform {
 
+// What the placement flags ask for (app_options fills it in); every field's
+// default means "no constraint".
 struct placement_request {
   unsigned loops = 0;                 // --cores=N; 0: one per physical core
   std::optional<cpu_list> cpuset;     // --cpuset=LIST: only these CPUs
@@ -28,26 +30,32 @@ struct placement_request {
   unsigned nic_queues = 0;            // queues the NIC offers (0: unknown, as many as loops)
 };
 
+// Where one loop runs: its CPU, core, package, NUMA node, memory node and NIC
+// queue.
 struct loop_placement {
-  unsigned loop;
+  unsigned loop;  // the loop's index (0..loops-1)
   unsigned cpu;        // OS CPU index the loop's thread is bound to
   unsigned core;       // topology core index
-  unsigned package;
+  unsigned package;  // topology package (socket) index
   int numa_node;       // -1 if the topology has no NUMA information
   int memory_node;     // where its pools live (-1: anywhere)
   int nic_queue;       // -1: no NIC queue (kernel transports)
 };
 
+// The result of make_plan(): one loop_placement per loop, and what people
+// should know about it.
 struct placement_plan {
-  std::vector<loop_placement> loops;
-  std::optional<nic_info> nic;
+  std::vector<loop_placement> loops;  // in loop order
+  std::optional<nic_info> nic;        // the NIC asked for (--nic), if any
   bool binding_real = true;     // false on synthetic/XML topologies
   bool shares_cores = false;    // oversubscribed: some cores run several loops
-  std::vector<std::string> notes;
+  std::vector<std::string> notes;  // remarks for people (oversubscribed, not this machine, no NIC locality)
   // The plan for people, a line per loop.
   [[nodiscard]] std::string describe() const;
 };
 
+// The plan for `req` on `topo` (see the file comment); an error naming the flag
+// when the request cannot be met. Pure: touches nothing.
 [[nodiscard]] result<placement_plan> make_plan(const topology& topo, const placement_request& req);
 
 }  // namespace sluice::platform

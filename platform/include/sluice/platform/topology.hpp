@@ -26,6 +26,7 @@ struct hwloc_topology;
 
 namespace sluice::platform {
 
+// A hardware thread (processing unit).
 struct pu_info {
   unsigned os_index;      // the CPU number the OS uses (taskset, sched_getcpu)
   unsigned core;          // index into topology::cores()
@@ -33,6 +34,7 @@ struct pu_info {
   bool allowed;           // in this process's allowed CPUs
 };
 
+// A physical core and its hardware threads.
 struct core_info {
   unsigned index;         // logical index, 0..cores-1
   unsigned package;       // index into packages
@@ -40,18 +42,21 @@ struct core_info {
   std::vector<unsigned> pus;  // OS indexes of its hardware threads
 };
 
+// A NUMA node: its memory and its CPUs.
 struct numa_info {
-  int os_index;
+  int os_index;  // the OS's node number (numactl, /sys/devices/system/node)
   std::uint64_t local_memory;  // as reported (do not size anything from it on VMs)
-  cpu_list cpus;
+  cpu_list cpus;  // its PUs
 };
 
+// A CPU cache and the PUs that share it.
 struct cache_info {
   unsigned level;         // 1, 2, 3...
-  std::uint64_t size;
+  std::uint64_t size;  // bytes
   cpu_list cpus;          // the PUs that share it
 };
 
+// A network device and where it sits.
 struct nic_info {
   std::string name;       // "eth0", "ens1f0"
   std::string pci;        // "0000:81:00.0", empty if not on PCI
@@ -60,18 +65,30 @@ struct nic_info {
   cpu_list local_cpus;    // the PUs closest to it
 };
 
+// The machine's topology (see the file comment). Made by discover(),
+// from_synthetic() or from_xml(); copyable (the hwloc handle is shared).
 class topology {
  public:
   // The machine, or HWLOC_SYNTHETIC / HWLOC_XMLFILE when set.
   static result<topology> discover();
+  // A synthetic topology in hwloc's syntax ("pack:2 numa:1 core:8 pu:2"), for
+  // tests; binding on it is not real.
   static result<topology> from_synthetic(std::string_view description);
+  // A topology saved by hwloc (lstopo file.xml), for tests and planning for
+  // another machine; binding on it is not real.
   static result<topology> from_xml(const std::string& path);
 
+  // Every hardware thread, allowed or not.
   [[nodiscard]] const std::vector<pu_info>& pus() const noexcept { return pus_; }
+  // Every physical core.
   [[nodiscard]] const std::vector<core_info>& cores() const noexcept { return cores_; }
+  // Every NUMA node (empty if hwloc reports none).
   [[nodiscard]] const std::vector<numa_info>& numa_nodes() const noexcept { return numa_; }
+  // Every data or unified cache.
   [[nodiscard]] const std::vector<cache_info>& caches() const noexcept { return caches_; }
+  // Every network device hwloc reports.
   [[nodiscard]] const std::vector<nic_info>& nics() const noexcept { return nics_; }
+  // Packages (sockets).
   [[nodiscard]] unsigned packages() const noexcept { return packages_; }
   // Binding and memory placement are real (not a synthetic or XML topology).
   [[nodiscard]] bool is_this_system() const noexcept { return this_system_; }

@@ -87,9 +87,14 @@ concept transport_backend = requires(T& t, connection& c, listener& l, udp_socke
   { t.close_udp(u) } noexcept;
 };
 
+// A loop made concrete for one transport (see the file comment): loop_base's
+// control-plane virtuals forward to Transport, and run() calls it directly on
+// the data path. The transport registry makes one per loop thread.
 template <class Transport>
 class loop final : public transport_loop {
  public:
+  // A loop with these options and id whose transport is Transport(*this,
+  // transport_args...).
   template <class... Args>
   explicit loop(const loop_options& opts, std::uint16_t id, Args&&... transport_args)
       : transport_loop(opts, id), transport_(static_cast<transport_loop&>(*this), std::forward<Args>(transport_args)...) {
@@ -103,6 +108,7 @@ class loop final : public transport_loop {
   result<connection_handle> connect(const endpoint& to, handler& h, void* context = nullptr) override {
     return transport_.connect(to, h, context);
   }
+  // Binds a UDP socket to `at` through the transport; datagrams go to `h`.
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h) override {
     return transport_.udp_bind(at, h);
   }
@@ -117,12 +123,15 @@ class loop final : public transport_loop {
       ::close(fd);
     }
   }
+  // Closes s through the transport (see loop_base::close_udp).
   void close_udp(udp_socket& s) noexcept override { transport_.close_udp(s); }
+  // Transport::name.
   [[nodiscard]] std::string_view transport_name() const noexcept override { return Transport::name; }
   void transport_metrics(const std::string& prefix, metric_list& out) const override {
     if constexpr (requires { transport_.metrics(prefix, out); }) transport_.metrics(prefix, out);
   }
   void wake() noexcept override { transport_.wake(); }
+  // The transport instance of this loop (tests and transport-specific tools).
   [[nodiscard]] Transport& transport() noexcept { return transport_; }
 
   // One iteration, in this order (DESIGN.md, "The loop"):

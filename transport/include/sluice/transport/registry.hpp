@@ -23,6 +23,9 @@
 
 namespace sluice {
 
+// One transport as the registry lists it: its name, a probe, and the functions
+// that set it up per process and make its loops. Every function is a plain
+// pointer; the entries are static and immutable (any thread).
 struct transport_entry {
   std::string_view name;
   std::string_view summary;

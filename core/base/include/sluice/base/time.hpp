@@ -9,6 +9,7 @@
 
 namespace sluice {
 
+// Durations everywhere in sluice: nanoseconds, signed 64-bit.
 using duration = std::chrono::nanoseconds;
 // Monotonic time in nanoseconds; the epoch is the steady clock's.
 using time_point = std::chrono::time_point<std::chrono::steady_clock, duration>;
@@ -24,9 +25,15 @@ using namespace std::chrono_literals;
 // or move it (a test thread drives time while a loop thread reads it).
 class manual_clock {
  public:
+  // Starts at `start` (1 s past the epoch by default, so that time_point{} is
+  // always in the past).
   explicit manual_clock(time_point start = time_point{1s}) noexcept : ns_(start.time_since_epoch().count()) {}
+  // The current time: as set or advanced so far.
   [[nodiscard]] time_point now() const noexcept { return time_point(duration(ns_.load(std::memory_order_acquire))); }
+  // Moves time forward by d (backward if d is negative: tests only do so on
+  // purpose).
   void advance(duration d) noexcept { ns_.fetch_add(d.count(), std::memory_order_acq_rel); }
+  // Sets the time to t.
   void set(time_point t) noexcept { ns_.store(t.time_since_epoch().count(), std::memory_order_release); }
 
  private:
@@ -36,7 +43,8 @@ class manual_clock {
 // Where a loop gets its time from: the steady clock (manual == nullptr) or a
 // manual clock owned by a test. Copyable, trivially cheap.
 struct clock_source {
-  manual_clock* manual = nullptr;
+  manual_clock* manual = nullptr;  // the test's clock, or nullptr for the steady clock; not owned
+  // The time from the manual clock if one is set, else from the steady clock.
   [[nodiscard]] time_point now() const noexcept { return manual ? manual->now() : steady_now(); }
 };
 

@@ -7,6 +7,8 @@
 
 namespace sluice::codec {
 
+// Which end of a length field comes first on the wire: big (network order) or
+// little.
 enum class byte_order : std::uint8_t { big, little };
 
 // The `size`-byte unsigned integer at p (size is 1, 2, 4 or 8).
@@ -33,6 +35,7 @@ constexpr void store_uint(std::byte* p, std::uint64_t v, unsigned size, byte_ord
   return size >= 8 ? UINT64_MAX : (std::uint64_t{1} << (8 * size)) - 1;
 }
 
+// 1, 2, 4 or 8: a size a length field may have.
 [[nodiscard]] constexpr bool valid_field_size(unsigned size) noexcept {
   return size == 1 || size == 2 || size == 4 || size == 8;
 }

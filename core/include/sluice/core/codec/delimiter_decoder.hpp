@@ -26,11 +26,17 @@
 
 namespace sluice::codec {
 
+// Frames that end at any of up to max_delimiters delimiters (see the file
+// comment). Made by make(), which checks the delimiters; decode() comes from
+// frame_decoder.
 class delimiter_decoder : public frame_decoder<delimiter_decoder> {
  public:
+  // Delimiters one decoder may have.
   static constexpr std::size_t max_delimiters = 8;
+  // Bytes one delimiter may have.
   static constexpr std::size_t max_delimiter_size = 16;
 
+  // What a frame may be, beyond its delimiters.
   struct options {
     // Most bytes of frame content, not counting its delimiter.
     std::size_t max_length = 8192;
@@ -40,6 +46,7 @@ class delimiter_decoder : public frame_decoder<delimiter_decoder> {
 
   // Checks the delimiters (count and sizes) and copies them in.
   static result<delimiter_decoder> make(std::span<const std::string_view> delimiters, const options& opts);
+  // make() for a braced list of delimiters: make({"\r\n", "\n"}, opts).
   static result<delimiter_decoder> make(std::initializer_list<std::string_view> delimiters, const options& opts) {
     return make(std::span<const std::string_view>(delimiters.begin(), delimiters.size()), opts);
   }
@@ -48,10 +55,15 @@ class delimiter_decoder : public frame_decoder<delimiter_decoder> {
     return make(delimiters, options{});
   }
 
+  // Where the next frame lies: up to the first delimiter found (the earliest in
+  // the input, the longest at the same offset), scanning only bytes not scanned
+  // before. For frame_decoder.
   [[nodiscard]] frame_bounds locate(const buffer_chain& in) noexcept;
   // Forgets scanning progress: for a fresh input, or after others consumed from it.
   void reset() noexcept { scanned_ = 0; }
+  // The options it was made with.
   [[nodiscard]] const options& settings() const noexcept { return opts_; }
+  // Delimiters it looks for.
   [[nodiscard]] std::size_t delimiter_count() const noexcept { return count_; }
 
  private:

@@ -24,12 +24,15 @@ namespace sluice::codec {
 
 // Where the next frame lies, counted from the first unconsumed input byte.
 struct frame_bounds {
-  frame_status status = frame_status::need_more;
+  frame_status status = frame_status::need_more;  // frame: the bounds below hold; otherwise why there is no frame
   std::size_t head = 0;  // bytes skipped before the frame
   std::size_t body = 0;  // bytes handed out
   std::size_t tail = 0;  // bytes skipped after the frame
 };
 
+// The decode() half of every decoder, by CRTP: Decoder derives from
+// frame_decoder<Decoder> and provides `frame_bounds locate(const
+// buffer_chain&)` and `void reset()`. One per connection; owner core only.
 template <class Decoder>
 class frame_decoder {
  public:

@@ -12,6 +12,8 @@ class connection;
 
 namespace sluice::codec {
 
+// The outcome of a decoder's decode(): a frame, a wait for more input, or an
+// error (is_error()) after which the connection is to be closed (reject()).
 enum class frame_status : std::uint8_t {
   frame,       // a frame was handed out and its bytes consumed from the input
   need_more,   // no complete frame yet: wait for on_data and call decode again
@@ -21,8 +23,12 @@ enum class frame_status : std::uint8_t {
   input_full,  // the frame is not complete, yet the input already holds all the loop will buffer (see fit_input)
 };
 
+// too_long, bad_length, no_buffer or input_full: the input cannot be framed and
+// the connection has to go.
 [[nodiscard]] constexpr bool is_error(frame_status s) noexcept { return s >= frame_status::too_long; }
 
+// A short description in plain words ("frame longer than its maximum"), for
+// logs.
 [[nodiscard]] constexpr std::string_view to_string(frame_status s) noexcept {
   switch (s) {
     case frame_status::frame: return "frame";

@@ -33,14 +33,18 @@
 
 namespace sluice::codec {
 
+// Frames announced by a length field in their header (see the file comment).
+// Made by make(), which checks the options; decode() comes from frame_decoder.
 class length_field_decoder : public frame_decoder<length_field_decoder> {
  public:
+  // Where the length field lies, what it counts and what is handed out (see the
+  // file comment for the layout).
   struct options {
-    std::size_t field_offset = 0;
+    std::size_t field_offset = 0;  // bytes of header before the length field
     unsigned field_size = 4;  // 1, 2, 4 or 8
-    byte_order order = byte_order::big;
-    std::int64_t length_adjustment = 0;
-    std::size_t strip = 0;
+    byte_order order = byte_order::big;  // the field's byte order
+    std::int64_t length_adjustment = 0;  // added to the field's value to get the bytes that follow the field
+    std::size_t strip = 0;               // bytes dropped from the front of each frame (the header, or part of it)
     // Most bytes of one frame on the wire, header included.
     std::size_t max_frame_length = std::size_t{1} << 20;
   };
@@ -49,9 +53,12 @@ class length_field_decoder : public frame_decoder<length_field_decoder> {
   // for the header and for what is stripped.
   static result<length_field_decoder> make(const options& opts);
 
+  // Where the next frame lies, from its header alone (too_long and bad_length
+  // as soon as the header is in). For frame_decoder.
   [[nodiscard]] frame_bounds locate(const buffer_chain& in) const noexcept;
   // Nothing to forget: the header is read again on every call (a few bytes).
   void reset() noexcept {}
+  // The options it was made with.
   [[nodiscard]] const options& settings() const noexcept { return opts_; }
 
  private:

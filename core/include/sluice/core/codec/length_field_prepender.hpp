@@ -25,18 +25,24 @@ class connection;
 
 namespace sluice::codec {
 
+// Writes a length header in front of payloads (see the file comment). Made by
+// make(); a plain value, copied freely.
 class length_field_prepender {
  public:
+  // The length field it writes.
   struct options {
     unsigned field_size = 4;  // 1, 2, 4 or 8
-    byte_order order = byte_order::big;
-    std::int64_t length_adjustment = 0;
+    byte_order order = byte_order::big;  // the field's byte order
+    std::int64_t length_adjustment = 0;  // added to the payload size to make the value written
   };
 
+  // Checks the options: a valid field size, and an adjustment that fits the
+  // field.
   static result<length_field_prepender> make(const options& opts);
 
   // The largest payload whose length fits the field.
   [[nodiscard]] std::uint64_t max_payload() const noexcept { return max_payload_; }
+  // Bytes of header written in front of each payload (the field size).
   [[nodiscard]] unsigned header_size() const noexcept { return opts_.field_size; }
 
   // Writes the header for a payload of `payload_size` bytes (the caller

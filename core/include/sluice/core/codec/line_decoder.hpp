@@ -17,8 +17,11 @@
 
 namespace sluice::codec {
 
+// Lines ending in LF or CRLF (see the file comment). decode() comes from
+// frame_decoder.
 class line_decoder : public frame_decoder<line_decoder> {
  public:
+  // Limits and whether the ending is kept.
   struct options {
     // Most bytes of line content, not counting its CRLF or LF.
     std::size_t max_length = 8192;
@@ -27,12 +30,15 @@ class line_decoder : public frame_decoder<line_decoder> {
   };
 
   line_decoder() noexcept : line_decoder(options{}) {}
+  // A decoder with these options (default: lines up to 8192 bytes, ending
+  // stripped).
   explicit line_decoder(const options& opts) noexcept : opts_(opts) {}
 
   // Where the next line lies in `in`, without consuming anything.
   [[nodiscard]] frame_bounds locate(const buffer_chain& in) noexcept;
   // Forgets scanning progress: for a fresh input, or after others consumed from it.
   void reset() noexcept { scanned_ = 0; }
+  // The options it was made with.
   [[nodiscard]] const options& settings() const noexcept { return opts_; }
 
  private:

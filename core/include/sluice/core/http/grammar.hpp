@@ -57,7 +57,7 @@ namespace sluice::http::grammar {
 // The authority of an absolute-form target ("http://host:port/path" ->
 // "host:port"), and the origin-form rest ("/path", "/" when absent).
 struct absolute_form {
-  std::string_view authority;
+  std::string_view authority;  // "host:port", userinfo dropped; not checked here (see valid_host)
   std::string_view origin;  // path and query; empty means "/"
 };
 // Fills `out` and returns true when `target` is absolute-form (a scheme,
@@ -71,10 +71,14 @@ struct absolute_form {
 // done() says whether the framing ended with the final CRLF.
 class chunk_framing {
  public:
+  // Starts over, for the next chunked body.
   void reset() noexcept { state_ = state::size_start; last_ = false; }
+  // Checks the next bytes of framing, in order; false at the first byte that
+  // breaks the grammar (then the body is to be refused).
   [[nodiscard]] bool feed(std::string_view framing) noexcept;
   // The `n` bytes of `in` at offset `from`.
   [[nodiscard]] bool feed(const buffer_chain& in, std::size_t from, std::size_t n) noexcept;
+  // The framing ended with the final CRLF: the body is complete.
   [[nodiscard]] bool done() const noexcept { return state_ == state::done; }
 
  private:

@@ -9,16 +9,19 @@
 
 namespace sluice::http {
 
+// A piece of a head: `len` bytes at offset `off` from the head's first byte.
 struct head_span {
-  std::uint32_t off = 0;
-  std::uint32_t len = 0;
+  std::uint32_t off = 0;  // offset from the head's first byte
+  std::uint32_t len = 0;  // length in bytes
 
+  // The piece, given the head's first byte.
   [[nodiscard]] std::string_view in(const char* head) const noexcept { return {head + off, len}; }
 };
 
+// A header field of a head: its name and its value, as spans.
 struct head_field {
-  head_span name;
-  head_span value;
+  head_span name;   // the field name as sent
+  head_span value;  // the value, without surrounding spaces or tabs
 };
 
 }  // namespace sluice::http

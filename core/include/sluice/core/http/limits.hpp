@@ -9,6 +9,8 @@
 
 namespace sluice::http {
 
+// The limits one request_parser enforces (see the file comment); a plain value,
+// copied into the parser.
 struct limits {
   // Bytes of the request line ("GET /path HTTP/1.1"): longer is 414.
   std::size_t max_request_line = 8 * 1024;

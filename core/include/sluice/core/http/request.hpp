@@ -21,17 +21,23 @@
 
 namespace sluice::http {
 
+// The request method, for the common ones; `other` for any other (method_name()
+// has it). delete_ is DELETE.
 enum class verb : std::uint8_t { get, head, post, put, delete_, options, patch, connect, trace, other };
 
 struct parser_callbacks;
 
+// A parsed request (see the file comment): views of its head, and its body.
 class request {
  public:
+  // A header field as views of the head (valid as the request's other views
+  // are).
   struct header_field {
-    std::string_view name;
+    std::string_view name;  // the field name as sent (compare case-insensitively)
     std::string_view value;  // without surrounding spaces or tabs
   };
 
+  // The method (verb::other: see method_name()).
   [[nodiscard]] verb method() const noexcept { return method_; }
   // The method as sent ("GET", "PROPFIND", ...).
   [[nodiscard]] std::string_view method_name() const noexcept { return method_name_; }
@@ -42,24 +48,30 @@ class request {
   [[nodiscard]] std::string_view path() const noexcept;
   // The target's query without the '?', or empty.
   [[nodiscard]] std::string_view query() const noexcept;
+  // The HTTP version: 1 for HTTP/1.x.
   [[nodiscard]] unsigned version_major() const noexcept { return major_; }
+  // The minor version: 0 or 1.
   [[nodiscard]] unsigned version_minor() const noexcept { return minor_; }
   // May the connection carry another request after this one's response?
   // (HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "keep-alive".)
   [[nodiscard]] bool keep_alive() const noexcept { return keep_alive_; }
 
+  // Header fields, in the order sent (a repeated field appears once per line).
   [[nodiscard]] std::size_t header_count() const noexcept { return header_count_; }
+  // The i-th header field (i < header_count()).
   [[nodiscard]] header_field header(std::size_t i) const noexcept;
   // The first field called `name` (case-insensitive), or nullopt.
   [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const noexcept;
 
   // True when the request had a body (Content-Length > 0 or chunked).
   [[nodiscard]] bool has_body() const noexcept { return chunked_ || content_length_ > 0; }
+  // The body came chunked (its framing already removed from body()).
   [[nodiscard]] bool chunked() const noexcept { return chunked_; }
   // The Content-Length of a body that is not chunked (0 without one).
   [[nodiscard]] std::uint64_t content_length() const noexcept { return content_length_; }
   // The decoded body (chunk framing removed); empty without one.
   [[nodiscard]] buffer_chain& body() noexcept { return body_; }
+  // The decoded body (chunk framing removed); empty without one.
   [[nodiscard]] const buffer_chain& body() const noexcept { return body_; }
   // Bytes of the head on the wire (request line, fields, final CRLF).
   [[nodiscard]] std::size_t head_size() const noexcept { return head_size_; }

@@ -23,6 +23,8 @@
 
 namespace sluice::http {
 
+// The request deadline of one connection (see the file comment): one per
+// session, next to its request_parser.
 class request_deadline {
  public:
   request_deadline() noexcept { timer_.bind<&request_deadline::expired>(this); }

@@ -64,8 +64,12 @@
 
 namespace sluice::http {
 
+// An HTTP/1.x request parser for one connection (see the file comment):
+// libhttp-parser underneath, strict checks on top, limits enforced before
+// anything is buffered. Owner core only.
 class request_parser {
  public:
+  // What parse() found.
   enum class status : std::uint8_t {
     request,          // current() is a complete request; its bytes are consumed
     need_more,        // everything buffered was parsed; call again after on_data
@@ -74,11 +78,14 @@ class request_parser {
     head,             // streaming: the head of a request with a body is complete
     body,             // streaming: more of the body was appended to current().body()
   };
+  // How requests with a body are handed out.
   enum class body_mode : std::uint8_t {
     whole,   // a request is handed out once its body is complete
     stream,  // head first, then the body in pieces (see above)
   };
 
+  // A parser with these limits and body mode; allocates its field table
+  // (limits::max_headers entries) once, here.
   explicit request_parser(const limits& l = {}, body_mode mode = body_mode::whole);
   ~request_parser();
   request_parser(const request_parser&) = delete;
@@ -89,12 +96,15 @@ class request_parser {
   [[nodiscard]] status parse(buffer_chain& in) noexcept;
   // The request after parse() returned status::request.
   [[nodiscard]] request& current() noexcept { return req_; }
+  // The request after parse() returned status::request (or head, body).
   [[nodiscard]] const request& current() const noexcept { return req_; }
   // After status::error: the HTTP status to answer with, and why in words.
   [[nodiscard]] int error_status() const noexcept { return error_status_; }
+  // Why the request was refused, in words (for a log).
   [[nodiscard]] std::string_view error_reason() const noexcept { return error_reason_; }
   // Requests handed out so far.
   [[nodiscard]] std::uint64_t requests() const noexcept { return requests_; }
+  // The limits it was made with.
   [[nodiscard]] const http::limits& settings() const noexcept { return limits_; }
   // Back to a fresh connection's state (drops any partial request).
   void reset() noexcept;

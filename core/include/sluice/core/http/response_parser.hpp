@@ -48,8 +48,12 @@
 
 namespace sluice::http {
 
+// An HTTP/1.x response parser for one upstream connection (see the file
+// comment): a proxy's view of responses, with the body handed on as it arrives.
+// Owner core only.
 class response_parser {
  public:
+  // What parse() found.
   enum class status : std::uint8_t {
     head,       // the head is complete (status_code(), fields); its bytes were consumed
     body,       // body bytes, as sent, were appended to `out`
@@ -57,8 +61,9 @@ class response_parser {
     need_more,  // everything buffered was parsed
     error,      // malformed or over a limit: error_reason(); the connection is unusable
   };
+  // A header field as views of the head (valid until the handler returns).
   struct header_field {
-    std::string_view name;
+    std::string_view name;  // the field name as sent (compare case-insensitively)
     std::string_view value;  // without surrounding spaces or tabs
   };
 
@@ -92,21 +97,31 @@ class response_parser {
   [[nodiscard]] status finish(buffer_chain& out) noexcept;
 
   // ---- the head (after status::head, until the handler returns) -------------
+  // The status code (200, 404, ...).
   [[nodiscard]] int status_code() const noexcept { return status_code_; }
+  // The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
   [[nodiscard]] unsigned version_minor() const noexcept { return minor_; }
+  // The reason phrase as sent ("OK"), possibly empty.
   [[nodiscard]] std::string_view reason() const noexcept { return view(reason_); }
+  // Header fields, in the order sent.
   [[nodiscard]] std::size_t header_count() const noexcept { return header_count_; }
+  // The i-th header field (i < header_count()), its value trimmed.
   [[nodiscard]] header_field header(std::size_t i) const noexcept {
     return {view(fields_[i].name), grammar::trim_ows(view(fields_[i].value))};
   }
+  // The first field called `name` (case-insensitive), or nullopt.
   [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const noexcept;
+  // Bytes of the head on the wire (status line, fields, final CRLF).
   [[nodiscard]] std::size_t head_size() const noexcept { return head_size_; }
   // 1xx: another response follows for the same request.
   [[nodiscard]] bool informational() const noexcept { return status_code_ >= 100 && status_code_ < 200; }
-  // The body is chunked / runs until the connection closes / is absent.
+  // The body is chunked on the wire (handed on decoded).
   [[nodiscard]] bool chunked() const noexcept { return framing_ == framing_kind::chunked; }
+  // The body runs until the connection closes (finish() completes it).
   [[nodiscard]] bool until_close() const noexcept { return framing_ == framing_kind::close; }
+  // The response has no body (HEAD, 1xx, 204, 304, Content-Length: 0).
   [[nodiscard]] bool bodiless() const noexcept { return framing_ == framing_kind::none; }
+  // How the body is delimited (see framing_kind).
   [[nodiscard]] framing_kind framing() const noexcept { return framing_; }
   // The body's length with framing_kind::length.
   [[nodiscard]] std::uint64_t content_length() const noexcept { return body_length_; }
@@ -118,6 +133,7 @@ class response_parser {
   }
   // After status::complete: may the connection carry another exchange?
   [[nodiscard]] bool keep_alive() const noexcept { return keep_alive_; }
+  // After status::error: why, in words (for a log).
   [[nodiscard]] std::string_view error_reason() const noexcept { return error_reason_; }
 
  private:

@@ -13,10 +13,14 @@
 
 namespace sluice {
 
+// The shared flags' values. declare() binds them to a cli, parse fills them in,
+// finish() checks and resolves them; the app then builds its runtime from
+// `runtime` and listens on `listen`. Used once, on the main thread, before the
+// runtime starts.
 struct app_options {
-  runtime_config runtime{};
-  std::vector<std::string> listen_text;
-  std::vector<endpoint> listen;
+  runtime_config runtime{};              // the loops, transport and placement the flags ask for
+  std::vector<std::string> listen_text;  // --listen as given (repeatable), or the default
+  std::vector<endpoint> listen;          // listen_text resolved by finish(): where to listen
 
   // Declares the shared flags. `default_listen` is used when no --listen is
   // given (empty: the app does not listen, e.g. a load generator).

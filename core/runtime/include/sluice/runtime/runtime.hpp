@@ -45,13 +45,18 @@ enum class balance_policy {
   least_conn,   // one acceptor hands each to the loop with the fewest open
   source_hash,  // one acceptor: the same source address always to the same loop
 };
+// The policy --balance names: "reuseport", "round-robin", "least-conn" or
+// "source-hash"; anything else is an error listing them.
 result<balance_policy> parse_balance(std::string_view name);
 // reuse_port where the kernel spreads connections over per-loop sockets
 // (Linux SO_REUSEPORT, FreeBSD SO_REUSEPORT_LB); round_robin where it does
 // not (macOS: SO_REUSEPORT shares a port without balancing).
 balance_policy default_balance() noexcept;
+// The policy's --balance name ("reuseport", "round-robin", ...).
 std::string_view to_string(balance_policy p) noexcept;
 
+// Everything a runtime needs to know before it starts; app_options fills it in
+// from the shared flags. A plain value, copied into the runtime.
 struct runtime_config {
   // A registry name or "auto". A transport's own settings (DPDK's EAL
   // arguments, the user-space stack's address) are its flags, declared by
@@ -61,10 +66,10 @@ struct runtime_config {
   platform::placement_request placement{};
   // Bind each loop's thread to its planned CPU (real machines only).
   bool pin = true;
-  balance_policy balance = default_balance();
+  balance_policy balance = default_balance();  // how connections reach loops (kernel transports; --balance)
   // Plan against this topology instead of discovering the machine (tests).
   std::shared_ptr<const platform::topology> topology;
-  loop_options loop{};
+  loop_options loop{};  // every loop's options (limits, timeouts, pool, polling)
   // Graceful stop: how long open connections may take to finish.
   duration shutdown_timeout = std::chrono::seconds(5);
   // SIGINT and SIGTERM stop the runtime gracefully (run() only).
@@ -73,12 +78,21 @@ struct runtime_config {
   bool print_metrics = false;
 };
 
+// A set of loops on their own threads (see the file comment): the way an app
+// serves. Configure it (listen, udp_bind, on_start), then run() or
+// start()/stop()/wait().
 class runtime {
  public:
+  // Makes the handler of one loop, on that loop's thread; called once per loop
+  // and listen().
   using handler_factory = std::function<std::unique_ptr<handler>(loop_base&)>;
+  // Makes the datagram handler of one loop, on that loop's thread; once per
+  // loop and udp_bind().
   using datagram_factory = std::function<std::unique_ptr<datagram_handler>(loop_base&)>;
+  // Runs on a loop's thread before it serves; an error stops the whole start.
   using start_hook = std::function<result<void>(loop_base&)>;
 
+  // A runtime for cfg; nothing starts until start() or run().
   explicit runtime(runtime_config cfg);
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
@@ -109,12 +123,16 @@ class runtime {
   int run(std::string_view program);
   // Graceful stop of every loop (stop accepting, drain for `grace`). Any thread.
   void stop(duration grace);
+  // stop() with the configured shutdown_timeout as the grace period.
   void stop() { stop(cfg_.shutdown_timeout); }
 
   // After start(): the addresses each listen() call is bound to, in call order
   // (port 0 resolved).
   [[nodiscard]] const std::vector<endpoint>& bound() const noexcept { return bound_; }
+  // After start(): the addresses each udp_bind() call is bound to, in call
+  // order (port 0 resolved).
   [[nodiscard]] std::vector<endpoint> udp_bound() const { return udp_bound_; }
+  // The number of loops: one per planned core (0 before start()).
   [[nodiscard]] unsigned loop_count() const noexcept { return static_cast<unsigned>(plan_.loops.size()); }
   // After start(): where each loop runs.
   [[nodiscard]] const platform::placement_plan& plan() const noexcept { return plan_; }
@@ -123,7 +141,9 @@ class runtime {
   // Loop i (valid between start() and the end of wait()). Its owner thread
   // alone may use it, except for its any-thread methods (stats, post, ...).
   [[nodiscard]] loop_base& loop(unsigned i) noexcept { return *loops_[i]; }
+  // The configuration it was made with.
   [[nodiscard]] const runtime_config& config() const noexcept { return cfg_; }
+  // The selected transport's name ("none" before start()).
   [[nodiscard]] std::string_view transport_name() const noexcept;
   // Every loop's counters ("loopN.NAME"), its transport's ("loopN.inet...."),
   // then the process-wide ones (device statistics). Valid while the loops

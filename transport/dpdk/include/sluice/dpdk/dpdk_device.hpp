@@ -29,11 +29,13 @@ struct rte_mempool;
 
 namespace sluice::dpdk {
 
+// How to set up the port: queues, ring sizes, buffers and steering. Filled in
+// by the DPDK registry entry from the placement plan.
 struct device_config {
   // The NUMA node of each queue's loop (-1: anywhere), one entry per queue.
   std::vector<int> queue_nodes;
-  std::uint16_t rx_descriptors = 1024;
-  std::uint16_t tx_descriptors = 1024;
+  std::uint16_t rx_descriptors = 1024;  // RX ring size of each queue (descriptors)
+  std::uint16_t tx_descriptors = 1024;  // TX ring size of each queue (descriptors)
   // Buffers one loop's stack may hold besides the rings (its TX queue,
   // packets waiting for ARP or reassembly, datagrams an application keeps,
   // TCP payloads in receive and out-of-order queues: zero copy keeps them
@@ -48,8 +50,11 @@ struct device_config {
 // holding its share, the per-lcore caches, and some slack; rounded up to
 // 2^k - 1 (the mempool's best size).
 [[nodiscard]] unsigned pool_size(unsigned loops_on_node, const device_config& cfg) noexcept;
+// Buffers each lcore keeps in its mempool cache.
 inline constexpr unsigned pool_cache = 256;
 
+// One started DPDK port (see the file comment). Made by open(); owned by the
+// DPDK registry entry for the process's life.
 class dpdk_device {
  public:
   // Configures and starts `port`.
@@ -59,13 +64,19 @@ class dpdk_device {
   // Stops and closes the port and frees its pools.
   ~dpdk_device();
 
+  // The DPDK port id.
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  // RX/TX queue pairs: one per loop.
   [[nodiscard]] unsigned queues() const noexcept { return static_cast<unsigned>(cfg_.queue_nodes.size()); }
+  // The port's MAC address.
   [[nodiscard]] const inet::mac_address& mac() const noexcept { return mac_; }
+  // What the device offloads (checksums) and whether it steers by RSS.
   [[nodiscard]] const inet::port_capabilities& capabilities() const noexcept { return caps_; }
+  // The mempool that feeds `queue` (its loop's NUMA node).
   [[nodiscard]] rte_mempool* pool_of(unsigned queue) const noexcept;
   // "port 0 (net_tap, 02:..): 2 queue pairs, RSS off (...), checksum offload ..., link up ..."
   [[nodiscard]] std::string describe() const;
+  // "link up, 10000 Mbps, full duplex", "link down" or "link state unknown".
   [[nodiscard]] std::string link() const;
   // True when RSS was programmed with flow_steering's key and table: the
   // device itself steers each flow to its owner's queue.

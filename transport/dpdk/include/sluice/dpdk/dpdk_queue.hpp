@@ -18,8 +18,11 @@ namespace sluice::dpdk {
 
 class dpdk_device;
 
+// The packet port of one loop on a DPDK port (see the file comment): what that
+// loop's stack sends and receives through.
 class dpdk_queue final : public inet::packet_port {
  public:
+  // Queue pair `queue` of device, fed from the pool of that queue's NUMA node.
   dpdk_queue(const dpdk_device& device, std::uint16_t queue) noexcept;
 
   std::size_t receive(inet::packet** out, std::size_t n) noexcept override;

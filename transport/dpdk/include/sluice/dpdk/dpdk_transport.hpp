@@ -9,8 +9,11 @@
 
 namespace sluice::dpdk {
 
+// The transport of one DPDK loop: an inet_transport over that loop's
+// dpdk_queue, under the name "dpdk".
 class dpdk_transport final : public inet::inet_transport {
  public:
+  // Its registry name.
   static constexpr std::string_view name = "dpdk";
   using inet_transport::inet_transport;
 };

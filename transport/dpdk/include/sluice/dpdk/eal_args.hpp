@@ -16,13 +16,15 @@
 
 namespace sluice::dpdk {
 
+// What the user's --dpdk-args say (see the file comment): the words, and the
+// flags sluice must know about before it starts the EAL.
 struct eal_args {
   std::vector<std::string> words;  // as given, split
-  bool no_huge = false;
-  bool no_pci = false;
-  bool in_memory = false;
-  bool has_file_prefix = false;
-  bool no_shconf = false;
+  bool no_huge = false;          // --no-huge: ordinary memory instead of hugepages
+  bool no_pci = false;           // --no-pci: no PCI device scan
+  bool in_memory = false;        // --in-memory: no shared files
+  bool has_file_prefix = false;  // --file-prefix given
+  bool no_shconf = false;        // --no-shconf given
   bool has_memory_size = false;    // -m or --socket-mem
   std::vector<std::string> vdevs;  // "net_tap0,iface=sl0"
   std::vector<std::string> allow;  // -a / --allow PCI addresses
@@ -35,6 +37,8 @@ struct eal_args {
   // A vdev's driver name ("net_tap0,iface=x" -> "net_tap") and one of its
   // key=value arguments ("" if absent).
   [[nodiscard]] static std::string driver_of(std::string_view vdev);
+  // The value of `key` in a vdev's arguments ("net_tap0,iface=x", "iface" ->
+  // "x"); "" if absent.
   [[nodiscard]] static std::string vdev_arg(std::string_view vdev, std::string_view key);
 };
 

@@ -15,13 +15,15 @@
 
 namespace sluice::dpdk {
 
+// What preflight() judges from, as gathered from this host (or made up by a
+// test).
 struct host_facts {
-  bool root = false;
-  bool cap_net_admin = false;
-  bool cap_net_raw = false;
-  std::uint64_t hugepages_total = 0;
-  std::uint64_t hugepages_free = 0;
-  bool hugetlbfs_mounted = false;
+  bool root = false;                  // running as root (effective uid 0)
+  bool cap_net_admin = false;         // has CAP_NET_ADMIN (net_tap, af_xdp)
+  bool cap_net_raw = false;           // has CAP_NET_RAW (net_af_packet)
+  std::uint64_t hugepages_total = 0;  // hugepages configured (/proc/meminfo HugePages_Total)
+  std::uint64_t hugepages_free = 0;   // hugepages free (HugePages_Free)
+  bool hugetlbfs_mounted = false;     // a hugetlbfs is mounted
   // /dev/net/tun could be opened (net_tap), else why not.
   std::string tun_error;
   // Interfaces named by vdevs (net_af_packet's iface=, net_af_xdp's iface=)
@@ -32,6 +34,8 @@ struct host_facts {
   // PCI network devices bound to a DPDK-capable driver (for a run without -a).
   unsigned dpdk_bound_nics = 0;
 
+  // Reads the facts from /proc, /sys and /dev for these arguments (which
+  // interfaces and PCI devices to look at).
   static host_facts gather(const eal_args& args);
 };
 

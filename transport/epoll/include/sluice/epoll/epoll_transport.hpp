@@ -20,19 +20,31 @@
 
 namespace sluice::epoll {
 
+// The epoll transport of one loop (see the file comment); loop<epoll_transport>
+// owns it and calls it directly. Its public members are the transport_backend
+// contract (loop.hpp).
 class epoll_transport {
  public:
+  // Its registry name.
   static constexpr std::string_view name = "epoll";
+  // Events one epoll_wait takes at most.
   static constexpr int max_events = 256;
+  // Datagrams one recvmmsg takes at most.
   static constexpr int udp_batch = 16;
+  // Receive buffer per datagram: the largest UDP payload.
   static constexpr std::size_t udp_slot_bytes = 65536;
 
+  // Creates the loop's epoll instance and wakeup eventfd; throws
+  // std::runtime_error if the kernel refuses.
   explicit epoll_transport(transport_loop& loop);
   epoll_transport(const epoll_transport&) = delete;
   epoll_transport& operator=(const epoll_transport&) = delete;
   ~epoll_transport();
 
   // ---- data path (see transport_backend in loop.hpp) ----
+  // Waits up to timeout for readiness (one epoll_wait) and dispatches every
+  // event it returns: accepts, reads, writability, errors; returns the number
+  // of events.
   std::size_t poll(duration timeout) noexcept {
     return poll(timeout, [] {});
   }
@@ -48,19 +60,32 @@ class epoll_transport {
     serve_pending_accepts();
     return static_cast<std::size_t>(n);
   }
+  // Reads what c's socket holds now (the loop's ready pass).
   void read(connection& c) noexcept;
+  // Writes as much of c's output as the socket takes (sendmsg over its segments).
   void flush(connection& c) noexcept;
+  // Sends FIN (shutdown(SHUT_WR)).
   void shutdown_write(connection& c) noexcept;
+  // Closes c's socket: a reset if c was aborted, else a clean close.
   void release(connection& c) noexcept;
+  // Sends s's queued datagrams (sendmmsg).
   void flush_udp(udp_socket& s) noexcept;
+  // A connection freed its descriptor: listeners paused out of descriptors may
+  // accept again.
   void fd_released() noexcept;
+  // Interrupts a blocking epoll_wait (writes the eventfd). Any thread.
   void wake() noexcept;
 
   // ---- control plane ----
+  // Opens and registers a listening socket on `at` (see loop_base::listen).
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  // Starts a non-blocking connect to `to` (see loop_base::connect).
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
+  // Binds and registers a UDP socket on `at` (see loop_base::udp_bind).
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  // Stops accepting on l and closes its socket.
   void close_listener(listener& l) noexcept;
+  // Closes s's socket.
   void close_udp(udp_socket& s) noexcept;
   // Takes over an accepted socket (the single-acceptor hand-off): registers it
   // and opens a connection for it; closes fd if the loop is full.

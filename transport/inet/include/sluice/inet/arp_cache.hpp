@@ -41,23 +41,28 @@
 
 namespace sluice::inet {
 
+// The ARP cache's size and timings, part of the stack's options.
 struct arp_options {
   // A learned entry is trusted this long, then resolved again on next use.
   duration reachable_time = std::chrono::seconds(60);
   // A request unanswered for this long is sent again, up to max_requests times.
   duration retry_interval = std::chrono::seconds(1);
-  unsigned max_requests = 3;
+  unsigned max_requests = 3;  // requests for one address before its held packets are dropped (arp_unresolved)
   // Table slots (rounded up to a power of two).
   std::size_t capacity = 256;
   // Packets held for unresolved neighbours: in all, and per neighbour.
   std::size_t max_pending = 64;
-  std::size_t max_pending_per_neighbour = 16;
+  std::size_t max_pending_per_neighbour = 16;  // (see max_pending)
 };
 
+// The neighbour table of one stack (see the file comment). Owner core only;
+// allocates its table once, at construction.
 class arp_cache {
  public:
+  // Slots a lookup probes from an address's home slot (see the file comment).
   static constexpr std::size_t probe_window = 8;
 
+  // A table sized by opts, counting into the stack's stats.
   arp_cache(const arp_options& opts, inet_stats& stats);
   arp_cache(const arp_cache&) = delete;
   arp_cache& operator=(const arp_cache&) = delete;
@@ -67,6 +72,7 @@ class arp_cache {
   // The MAC of `ip` if it is known and fresh; nullptr otherwise.
   [[nodiscard]] const mac_address* lookup(std::uint32_t ip, time_point now) const noexcept;
 
+  // What hold() did with the packet.
   struct hold_result {
     bool held = false;          // p is now the cache's (else it was dropped, counted)
     bool send_request = false;  // the caller should send a request for ip now
@@ -110,10 +116,11 @@ class arp_cache {
     return changed;
   }
 
+  // What learn_from_wire() found.
   struct wire_result {
     bool changed = false;  // new or changed: worth telling peers
     bool probe = false;    // a live entry's MAC was claimed: ask probe_to (unicast) now
-    mac_address probe_to;
+    mac_address probe_to;  // the MAC to probe when probe is set
   };
   // An ARP message from the wire: learn() by RFC 826's merge rule, except
   // that a live entry's MAC is not replaced at once (see the top).
@@ -189,6 +196,7 @@ class arp_cache {
   // When tick() has something to do next; time_point::max() if nothing.
   [[nodiscard]] time_point next_due() const noexcept;
 
+  // Packets held for unresolved neighbours, in all.
   [[nodiscard]] std::size_t pending() const noexcept { return pending_n_; }
   // Entries known and fresh (tests, metrics).
   [[nodiscard]] std::size_t reachable(time_point now) const noexcept;

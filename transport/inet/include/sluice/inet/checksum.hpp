@@ -14,6 +14,8 @@
 
 namespace sluice::inet {
 
+// The Internet checksum (RFC 1071) of bytes added in order, in pieces of any
+// length (odd ones included). A value type, no allocation.
 class internet_checksum {
  public:
   // Adds n bytes that follow everything added so far.
@@ -50,6 +52,7 @@ class internet_checksum {
     const unsigned char b[2] = {static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
     add(b, 2);
   }
+  // Adds a 32-bit value as it appears on the wire (big-endian).
   void add_be32(std::uint32_t v) noexcept {
     add_be16(static_cast<std::uint16_t>(v >> 16));
     add_be16(static_cast<std::uint16_t>(v));
@@ -61,6 +64,7 @@ class internet_checksum {
   // checksum for an offloading NIC is).
   [[nodiscard]] std::uint16_t folded() const noexcept { return fold(sum_); }
 
+  // s folded to 16 bits with end-around carry (ones' complement sum).
   [[nodiscard]] static std::uint16_t fold(std::uint64_t s) noexcept {
     while ((s >> 16) != 0) s = (s & 0xffff) + (s >> 16);
     return static_cast<std::uint16_t>(s);

@@ -20,12 +20,17 @@
 
 namespace sluice::inet {
 
+// Which window growth a connection uses (tcp_config::congestion, --tcp-cc).
 enum class congestion_algorithm : std::uint8_t { cubic, newreno };
 
+// "cubic" or "newreno".
 [[nodiscard]] std::string_view to_string(congestion_algorithm a) noexcept;
 
+// The congestion window of one connection (see the file comment). Held by its
+// control block.
 class congestion_control {
  public:
+  // Starts in slow start at the initial window for mss, ssthresh unlimited.
   congestion_control(congestion_algorithm algo, std::uint32_t mss) noexcept;
 
   // New data was acknowledged outside recovery: grows the window. `acked`
@@ -50,17 +55,25 @@ class congestion_control {
   // Sets the window outright: RFC 6582's deflation on a partial ACK, and
   // the one-segment loss window of a repeated timeout.
   void set_window(std::uint32_t bytes) noexcept { cwnd_ = bytes; }
+  // The handshake settled the MSS (before any data moved): restarts from the
+  // initial window of that segment size.
   void set_mss(std::uint32_t mss) noexcept;
 
+  // The congestion window, bytes.
   [[nodiscard]] std::uint32_t cwnd() const noexcept { return cwnd_; }
+  // The slow-start threshold, bytes (UINT32_MAX until the first loss).
   [[nodiscard]] std::uint32_t ssthresh() const noexcept { return ssthresh_; }
+  // The algorithm it was made with.
   [[nodiscard]] congestion_algorithm algorithm() const noexcept { return algo_; }
+  // cwnd below ssthresh: the window grows by what is acknowledged.
   [[nodiscard]] bool in_slow_start() const noexcept { return cwnd_ < ssthresh_; }
   // RFC 6928: min(10 MSS, max(2 MSS, 14600 bytes)).
   [[nodiscard]] static std::uint32_t initial_window(std::uint32_t mss) noexcept;
 
   // CUBIC's state, for tests.
   [[nodiscard]] double cubic_w_max() const noexcept { return w_max_; }
+  // CUBIC's K: seconds from the last reduction until the window is back at
+  // W_max.
   [[nodiscard]] double cubic_k() const noexcept { return k_; }
 
  private:

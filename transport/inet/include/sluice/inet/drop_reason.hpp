@@ -80,18 +80,24 @@ namespace sluice::inet {
   X(tx_queue_full)          /* outgoing: the device did not take it and our queue is full */   \
   X(too_big)                /* outgoing: a datagram over 65507 bytes */
 
+// Why a frame was dropped: one value per entry of SLUICE_INET_DROP_REASONS, in
+// its order, where each is explained (none: not a drop). Counted in
+// inet_stats::drops.
 enum class drop_reason : std::uint8_t {
 #define SLUICE_X(name) name,
   SLUICE_INET_DROP_REASONS(SLUICE_X)
 #undef SLUICE_X
 };
 
+// The number of drop_reason values.
 inline constexpr std::size_t drop_reason_count = 0
 #define SLUICE_X(name) +1
     SLUICE_INET_DROP_REASONS(SLUICE_X)
 #undef SLUICE_X
     ;
 
+// The reason's name as written in the list ("ipv4_bad_checksum"), as the
+// metrics use it.
 [[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
 
 }  // namespace sluice::inet

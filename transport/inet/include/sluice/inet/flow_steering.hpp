@@ -24,8 +24,11 @@
 
 namespace sluice::inet {
 
+// The flow-to-loop function of one runtime (see the file comment), shared by
+// every loop's stack and by the device setup.
 class flow_steering {
  public:
+  // Bytes of a Toeplitz key (RSS's standard length).
   static constexpr std::size_t key_len = 40;
   // The key of Microsoft's RSS specification, the one most NICs ship with:
   // its verification table lets the hash be checked against known values.
@@ -48,8 +51,12 @@ class flow_steering {
     if (loops_ <= 1) return 0;
     return table_[hash(src_ip, dst_ip, src_port, dst_port) & (table_.size() - 1)];
   }
+  // The number of loops flows are spread over.
   [[nodiscard]] unsigned loops() const noexcept { return loops_; }
+  // The Toeplitz key (to program into a device's RSS).
   [[nodiscard]] const std::array<std::uint8_t, key_len>& key() const noexcept { return key_; }
+  // The indirection table: entry i is the loop that hashes with low bits i go
+  // to (to program into a device's RETA).
   [[nodiscard]] const std::vector<std::uint16_t>& table() const noexcept { return table_; }
 
  private:

@@ -9,18 +9,21 @@
 
 namespace sluice::inet {
 
+// The counters of one loop's stack (see the file comment), exported as
+// "loopN.inet.NAME" metrics; drops as "loopN.inet.drop.REASON".
 struct inet_stats {
+  // Frames dropped, indexed by drop_reason.
   std::array<counter, drop_reason_count> drops;
 
-  counter rx_frames;
-  counter rx_bytes;
-  counter tx_frames;
-  counter tx_bytes;
+  counter rx_frames;  // frames received from the port
+  counter rx_bytes;   // bytes of those frames
+  counter tx_frames;  // frames handed to the port
+  counter tx_bytes;   // bytes of those frames
 
-  counter arp_requests_in;
-  counter arp_replies_in;
+  counter arp_requests_in;  // ARP requests received
+  counter arp_replies_in;   // ARP replies received
   counter arp_requests_out;      // gratuitous announcements included
-  counter arp_replies_out;
+  counter arp_replies_out;  // ARP replies sent
   counter arp_learned;           // new or changed neighbours (from the wire)
   counter arp_learned_from_peers;  // the same, told by another loop
   counter arp_expired;           // entries found stale and resolved again
@@ -29,28 +32,28 @@ struct inet_stats {
   counter arp_reassigned;        // ... and the known MAC stayed silent: the claimant taken
   counter arp_pending_evicted;   // held packets given up for another neighbour's (full queue or table)
 
-  counter icmp_echo_replies;
-  counter udp_in;
-  counter udp_out;
-  counter fragments_in;
-  counter reassembled;
+  counter icmp_echo_replies;  // ICMP echo replies sent
+  counter udp_in;             // UDP datagrams delivered to sockets
+  counter udp_out;            // UDP datagrams sent
+  counter fragments_in;       // IPv4 fragments received
+  counter reassembled;        // datagrams reassembled from fragments
   counter frag_evictions;        // datagrams in progress evicted to make room (slots or memory)
   counter fragments_out;         // outgoing datagrams cut into fragments (counted per fragment)
   counter tx_in_place;           // replies sent in the buffer the request came in (no copy)
   counter tx_copied;             // outgoing payloads copied into a fresh buffer
 
   // TCP (RFC 9293's MIB-like counts, plus what this stack does besides).
-  counter tcp_segments_in;
-  counter tcp_segments_out;
+  counter tcp_segments_in;   // TCP segments received
+  counter tcp_segments_out;  // TCP segments sent
   counter tcp_active_opens;      // connect() calls that sent a SYN
   counter tcp_passive_opens;     // handshakes completed on a listener
   counter tcp_established;       // connections that reached ESTABLISHED
   counter tcp_resets_in;         // RSTs that ended a connection
-  counter tcp_resets_out;
+  counter tcp_resets_out;  // RSTs sent
   counter tcp_retransmits;       // segments sent again (any reason)
   counter tcp_fast_retransmits;  // recoveries entered on duplicate ACKs or SACK
   counter tcp_timeouts;          // retransmission timer expiries
-  counter tcp_dup_acks;
+  counter tcp_dup_acks;  // duplicate ACKs received
   counter tcp_sack_recoveries;   // recoveries that used the peer's SACK blocks
   counter tcp_ooo_segments;      // segments kept in an out-of-order queue
   counter tcp_challenge_acks;    // RFC 5961 challenge ACKs sent
@@ -60,10 +63,10 @@ struct inet_stats {
   counter tcp_mtu_probes;        // RFC 4821 probe segments sent to raise a stepped-down path MSS
   counter tcp_mtu_probes_ok;     // ... acknowledged: the path MSS took their size
   counter tcp_persist_timeouts;  // connections given up on: the peer's window stayed shut too long
-  counter tcp_syn_cookies_sent;
+  counter tcp_syn_cookies_sent;  // SYN-ACKs sent with a SYN cookie (SYN queue full)
   counter tcp_syn_cookies_ok;    // connections made from a valid cookie
-  counter tcp_zero_window_probes;
-  counter tcp_keepalive_probes;
+  counter tcp_zero_window_probes;  // zero-window probes sent
+  counter tcp_keepalive_probes;    // keepalive probes sent
   counter tcp_time_wait;         // connections that entered TIME-WAIT
   counter tcp_zero_copy_in;      // payloads kept in the buffer they came in
   counter tcp_copied_in;         // small payloads copied into pool segments
@@ -73,19 +76,22 @@ struct inet_stats {
   // Adaptive polling: where a loop's time goes. Work: iterations whose poll
   // found packets; idle polling: iterations that found none and did not
   // sleep (the busy-poll spin); sleep: time blocked between polls.
-  counter polls_useful;
-  counter polls_empty;
-  counter sleeps;
-  counter work_ns;
-  counter idle_poll_ns;
-  counter sleep_ns;
+  counter polls_useful;  // polls that found packets
+  counter polls_empty;   // polls that found no packets
+  counter sleeps;        // sleeps between polls
+  counter work_ns;       // ns from a poll that found packets to the next poll
+  counter idle_poll_ns;  // ns from a poll that found none to the next (sleep excluded)
+  counter sleep_ns;      // ns slept between polls
 
+  // Frames dropped for reason r. Any thread.
   [[nodiscard]] std::uint64_t dropped(drop_reason r) const noexcept { return drops[static_cast<std::size_t>(r)].get(); }
+  // Frames dropped for any reason (drop_reason::none excluded). Any thread.
   [[nodiscard]] std::uint64_t dropped_total() const noexcept {
     std::uint64_t n = 0;
     for (std::size_t i = 1; i < drop_reason_count; ++i) n += drops[i].get();
     return n;
   }
+  // Counts a frame dropped for reason r. Owner loop only.
   void drop(drop_reason r) noexcept { drops[static_cast<std::size_t>(r)].add(); }
 };
 

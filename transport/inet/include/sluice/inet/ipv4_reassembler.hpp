@@ -33,26 +33,33 @@
 
 namespace sluice::inet {
 
+// The reassembly limits, part of the stack's options (see the file comment).
 struct reassembly_options {
-  duration timeout = std::chrono::seconds(10);
+  duration timeout = std::chrono::seconds(10);  // how long a datagram may take to complete, from its first fragment
   std::size_t max_datagrams = 32;         // in progress at once
   std::size_t max_fragments = 64;         // per datagram
   std::size_t max_held_packets = 256;     // fragments held in all (buffer memory)
 };
 
+// The fragment reassembly table of one stack (see the file comment).
 class ipv4_reassembler {
  public:
+  // One fragment of a completed datagram: its packet, whose segment covers
+  // exactly its payload.
   struct fragment {
-    packet* p;
+    packet* p;  // the fragment's packet (the caller's once the datagram is handed out)
     std::uint16_t offset;  // bytes into the datagram's payload
-    std::uint16_t length;
+    std::uint16_t length;  // payload bytes
   };
+  // A completed datagram, as add() hands it out.
   struct datagram {
     ipv4_header header;           // the first fragment's, as if never fragmented
     const fragment* fragments = nullptr;  // in order; valid until the next add()
-    std::size_t count = 0;
+    std::size_t count = 0;  // fragments in the list
   };
 
+  // A table bounded by opts, counting into the stack's stats. Allocates its
+  // slots once, here.
   ipv4_reassembler(const reassembly_options& opts, inet_stats& stats);
   ipv4_reassembler(const ipv4_reassembler&) = delete;
   ipv4_reassembler& operator=(const ipv4_reassembler&) = delete;
@@ -67,7 +74,9 @@ class ipv4_reassembler {
   // The earliest deadline of a datagram in progress; time_point::max() if none.
   [[nodiscard]] time_point next_expiry() const noexcept;
 
+  // Fragments held in all (buffers pinned).
   [[nodiscard]] std::size_t held_packets() const noexcept { return held_; }
+  // Datagrams in progress.
   [[nodiscard]] std::size_t in_progress() const noexcept;
 
  private:

@@ -21,6 +21,8 @@
 
 namespace sluice::inet {
 
+// What a packet carries besides its bytes: checksum offload flags and header
+// lengths.
 struct packet_meta {
   // Set by the port on receive: what the device verified.
   enum rx_flag : std::uint8_t {
@@ -37,15 +39,16 @@ struct packet_meta {
     tx_udp_checksum = 2,  // the UDP checksum field then holds the pseudo-header sum
     tx_tcp_checksum = 4,  // the same for TCP
   };
-  std::uint8_t rx = 0;
-  std::uint8_t tx = 0;
-  std::uint8_t l2_len = 0;
-  std::uint8_t l3_len = 0;
+  std::uint8_t rx = 0;      // rx_flag bits, set by the port on receive
+  std::uint8_t tx = 0;      // tx_flag bits, set by the stack for the device
+  std::uint8_t l2_len = 0;  // Ethernet header bytes (for the device's offloads)
+  std::uint8_t l3_len = 0;  // IPv4 header bytes (for the device's offloads)
 };
 
+// One frame in one device buffer (see the file comment).
 struct packet {
   segment seg;  // first: a packet's address is its segment's
-  packet_meta meta;
+  packet_meta meta;  // offload flags and header lengths
 
   // Prepares a fresh buffer of `capacity` bytes at `base`, data at `headroom`.
   void reset(std::byte* base, std::uint32_t capacity, std::uint32_t headroom, segment_release_fn release,
@@ -60,7 +63,9 @@ struct packet {
     seg.owner = owner;
     meta = {};
   }
+  // The frame's first byte.
   [[nodiscard]] std::byte* data() noexcept { return seg.data(); }
+  // The frame's length in bytes.
   [[nodiscard]] std::uint32_t size() const noexcept { return seg.size(); }
   // Grows the frame at its front by n bytes (headroom must allow it).
   std::byte* prepend(std::uint32_t n) noexcept {

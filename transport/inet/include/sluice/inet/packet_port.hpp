@@ -18,23 +18,27 @@
 
 namespace sluice::inet {
 
+// What a port's device does in hardware, and the geometry of its buffers. The
+// stack reads it once, at start.
 struct port_capabilities {
   // The device marks received IPv4 header / UDP checksums good or bad
   // (packet_meta::rx); otherwise the stack verifies them in software.
   bool rx_ipv4_checksum = false;
-  bool rx_udp_checksum = false;
-  bool rx_tcp_checksum = false;
+  bool rx_udp_checksum = false;  // ... and UDP checksums
+  bool rx_tcp_checksum = false;  // ... and TCP checksums
   // The device fills in transmitted checksums (packet_meta::tx).
   bool tx_ipv4_checksum = false;
-  bool tx_udp_checksum = false;
-  bool tx_tcp_checksum = false;
-  std::uint16_t mtu = 1500;
+  bool tx_udp_checksum = false;  // ... and UDP checksums
+  bool tx_tcp_checksum = false;  // ... and TCP checksums
+  std::uint16_t mtu = 1500;      // largest IP packet the link carries (bytes, Ethernet header excluded)
   // A fresh buffer has this many bytes before its data (room for headers)...
   std::uint32_t headroom = 128;
   // ...and this many after the headroom.
   std::uint32_t data_room = 2048;
 };
 
+// The device of one loop's stack (see the file comment). Implementations:
+// dpdk::dpdk_queue, memory::memory_port.
 class packet_port {
  public:
   virtual ~packet_port() = default;
@@ -48,7 +52,9 @@ class packet_port {
   // Up to n empty buffers (data at the headroom, size 0); returns how many.
   [[nodiscard]] virtual std::size_t allocate(packet** out, std::size_t n) noexcept = 0;
 
+  // The port's Ethernet address.
   [[nodiscard]] virtual mac_address mac() const noexcept = 0;
+  // What the device offloads; the reference stays valid for the port's life.
   [[nodiscard]] virtual const port_capabilities& capabilities() const noexcept = 0;
   // The release function of this port's buffers: tells its packets apart
   // from other segments (a reply may reuse a received buffer only if it is one).

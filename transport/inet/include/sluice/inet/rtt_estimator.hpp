@@ -16,8 +16,12 @@
 
 namespace sluice::inet {
 
+// The RTT estimator of one connection (RFC 6298, see the file comment). A value
+// type held by the control block.
 class rtt_estimator {
  public:
+  // RTO starts at `initial` (before the first sample) and stays within
+  // [min_rto, max_rto]; `granularity` is the clock's (RFC 6298's G).
   rtt_estimator(duration initial, duration min_rto, duration max_rto, duration granularity) noexcept
       : rto_(initial), min_(min_rto), max_(max_rto), g_(granularity) {}
 
@@ -44,10 +48,15 @@ class rtt_estimator {
     ++backoff_;
   }
 
+  // The current retransmission timeout.
   [[nodiscard]] duration rto() const noexcept { return rto_; }
+  // At least one sample was taken.
   [[nodiscard]] bool has_sample() const noexcept { return have_; }
+  // The smoothed round-trip time (zero before the first sample).
   [[nodiscard]] duration srtt() const noexcept { return srtt_; }
+  // The round-trip time variation (zero before the first sample).
   [[nodiscard]] duration rttvar() const noexcept { return rttvar_; }
+  // Back-offs since the last sample (consecutive timeouts).
   [[nodiscard]] unsigned backoffs() const noexcept { return backoff_; }
 
  private:

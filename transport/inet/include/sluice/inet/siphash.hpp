@@ -12,9 +12,10 @@
 
 namespace sluice::inet {
 
+// A 128-bit SipHash key, as two 64-bit halves.
 struct siphash_key {
-  std::uint64_t k0 = 0;
-  std::uint64_t k1 = 0;
+  std::uint64_t k0 = 0;  // first half (little-endian bytes 0..7 of the key)
+  std::uint64_t k1 = 0;  // second half (bytes 8..15)
 };
 
 // SipHash-2-4 of n bytes at data.

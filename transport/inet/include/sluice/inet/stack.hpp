@@ -53,34 +53,42 @@ namespace sluice::inet {
 
 class flow_steering;
 
+// How a stack is set up: its address, its tables' limits, its TCP and its place
+// among the loops.
 struct stack_options {
-  interface_config iface;
-  arp_options arp;
-  reassembly_options reassembly;
-  std::uint8_t ttl = 64;
+  interface_config iface;         // address, prefix and gateway
+  arp_options arp;                // ARP cache size and timings
+  reassembly_options reassembly;  // fragment reassembly limits
+  std::uint8_t ttl = 64;          // TTL of the datagrams it sends
   // Announce our address with a gratuitous ARP at start (one loop per port
   // does it: the others share the port's MAC).
   bool announce = true;
   // Ephemeral UDP ports (bind to port 0) come from this range, split between
   // the loops: loop i takes the ports p with p % loops == i.
   std::uint16_t ephemeral_first = 49152;
-  std::uint16_t ephemeral_last = 65535;
+  std::uint16_t ephemeral_last = 65535;  // last ephemeral port (see ephemeral_first)
   // Receive bursts per poll (each up to `burst` frames) before the loop moves on.
   unsigned max_bursts = 4;
   // Where the other loops' stacks are (nullptr: this loop is alone).
   stack_group* group = nullptr;
   // Which loop owns a TCP flow (nullptr: this one, for every flow).
   const flow_steering* steering = nullptr;
-  tcp_config tcp{};
+  tcp_config tcp{};  // the TCP layer's settings
   // Frames to our own address waiting to loop back in.
   std::size_t loopback_capacity = 1024;
 };
 
+// The IPv4 stack of one loop (see the file comment). Owned by the loop's
+// inet_transport.
 class stack {
  public:
+  // Frames one receive burst (and one fresh-buffer batch) takes at most.
   static constexpr std::size_t burst = 32;
+  // Frames the transmit queue holds before flush() must hand them to the port.
   static constexpr std::size_t tx_capacity = 512;
 
+  // A stack on `port` for `loop`, with these options; allocates its tables
+  // here.
   stack(transport_loop& loop, packet_port& port, const stack_options& opts);
   stack(const stack&) = delete;
   stack& operator=(const stack&) = delete;
@@ -105,6 +113,7 @@ class stack {
   void start() noexcept;
   // Binds a UDP port on this loop (0: an ephemeral one of this loop's share).
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  // Closes u: its port is free again (u stays allocated until the loop dies).
   void udp_close(udp_socket& u) noexcept;
   // Another loop learned ip -> mac from the wire (runs on this loop).
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
@@ -113,8 +122,11 @@ class stack {
   void tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept;
 
   // ---- for the TCP layer (owner core) ------------------------------------------------
+  // The TCP layer (connections, listeners).
   [[nodiscard]] tcp_layer& tcp() noexcept { return tcp_; }
+  // The options it was made with.
   [[nodiscard]] const stack_options& options() const noexcept { return opts_; }
+  // What the port offloads.
   [[nodiscard]] const port_capabilities& capabilities() const noexcept { return caps_; }
   // A fresh buffer (data at the headroom), or nullptr.
   [[nodiscard]] packet* tx_packet() noexcept { return fresh(); }
@@ -123,15 +135,22 @@ class stack {
   void send_ip(packet* p, std::uint8_t protocol, std::uint32_t dst) noexcept {
     finish_ipv4(p, protocol, dst, next_ip_id(), 0, false);
   }
+  // Drops p, counted under `why`.
   void drop_packet(packet* p, drop_reason why) noexcept { drop(p, why); }
 
+  // The counters (metrics, tests). Any thread.
   [[nodiscard]] const inet_stats& stats() const noexcept { return stats_; }
   // For the transport, which counts its polling work here too.
   [[nodiscard]] inet_stats& stats() noexcept { return stats_; }
+  // The address, prefix and gateway.
   [[nodiscard]] const interface_config& config() const noexcept { return opts_.iface; }
+  // The port's MAC address (this stack's).
   [[nodiscard]] mac_address mac() const noexcept { return mac_; }
+  // The ARP cache (tests and the TCP layer).
   [[nodiscard]] arp_cache& arp() noexcept { return arp_; }
+  // The fragment reassembly table (tests).
   [[nodiscard]] ipv4_reassembler& reassembler() noexcept { return reasm_; }
+  // The port under the stack.
   [[nodiscard]] packet_port& port() noexcept { return port_; }
   // "PREFIXinet.NAME value" for every counter, drop reasons included.
   void metrics(const std::string& prefix, metric_list& out) const;

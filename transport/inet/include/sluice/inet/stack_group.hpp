@@ -12,16 +12,23 @@ namespace sluice::inet {
 
 class stack;
 
+// The stacks of one runtime by loop id (see the file comment). Owned by the
+// DPDK registry entry for the process's life.
 class stack_group {
  public:
+  // Room for `loops` stacks, none joined yet.
   explicit stack_group(unsigned loops) : members_(loops, nullptr) {}
+  // Enters loop loop_id's stack (ignored for an id beyond the group).
   void join(unsigned loop_id, stack* s) noexcept {
     if (loop_id < members_.size()) members_[loop_id] = s;
   }
+  // Removes loop loop_id's stack (before it is destroyed).
   void leave(unsigned loop_id) noexcept { join(loop_id, nullptr); }
+  // The stack of loop loop_id, or nullptr (not joined, or beyond the group).
   [[nodiscard]] stack* member(unsigned loop_id) const noexcept {
     return loop_id < members_.size() ? members_[loop_id] : nullptr;
   }
+  // The number of loops the group has room for.
   [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(members_.size()); }
 
  private:

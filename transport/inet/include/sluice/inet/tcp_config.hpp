@@ -13,7 +13,10 @@
 
 namespace sluice::inet {
 
+// The user-space TCP's settings, one per stack (see the file comment): RFC
+// defaults unless a flag (--tcp-*) or a test says otherwise.
 struct tcp_config {
+  // Congestion control of new connections (--tcp-cc).
   congestion_algorithm congestion = congestion_algorithm::cubic;
   // Zero (the default): every burst of arriving segments is acknowledged
   // when the burst has been handled (one ACK per connection per burst,
@@ -27,14 +30,14 @@ struct tcp_config {
   bool nagle = false;
   // Keepalive (RFC 9293 3.8.4): off unless keepalive_idle is set.
   duration keepalive_idle = duration::zero();
-  duration keepalive_interval = std::chrono::seconds(75);
-  unsigned keepalive_probes = 9;
+  duration keepalive_interval = std::chrono::seconds(75);  // between keepalive probes
+  unsigned keepalive_probes = 9;                           // unanswered probes before the connection is reset
   // Retransmission timeout (RFC 6298): 1 s before the first sample (2.1),
   // never below min_rto (RFC 6298 asks for 1 s; 200 ms is what deployed
   // stacks use on low-latency paths), never above max_rto.
   duration initial_rto = std::chrono::seconds(1);
-  duration min_rto = std::chrono::milliseconds(200);
-  duration max_rto = std::chrono::seconds(60);
+  duration min_rto = std::chrono::milliseconds(200);  // RTO floor
+  duration max_rto = std::chrono::seconds(60);        // RTO ceiling (after back-off)
   // Give up after this many retransmissions of the same data (RFC 9293
   // 3.8.3's R2), of a SYN, or of a SYN-ACK.
   unsigned max_retransmits = 15;
@@ -44,10 +47,10 @@ struct tcp_config {
   // (ETIMEDOUT, RST; tcp_persist_timeouts), as Linux gives up a persist
   // state with TCP_USER_TIMEOUT. --tcp-persist-timeout; 1 s to 1 h.
   duration persist_timeout = std::chrono::seconds(300);
-  static constexpr duration min_persist_timeout = std::chrono::seconds(1);
-  static constexpr duration max_persist_timeout = std::chrono::hours(1);
-  unsigned syn_retries = 6;
-  unsigned synack_retries = 5;
+  static constexpr duration min_persist_timeout = std::chrono::seconds(1);  // the range --tcp-persist-timeout accepts
+  static constexpr duration max_persist_timeout = std::chrono::hours(1);    // (see min_persist_timeout)
+  unsigned syn_retries = 6;                                                 // SYN retransmissions before connect fails (connect_timeout)
+  unsigned synack_retries = 5;                                              // SYN-ACK retransmissions before a half-open connection is dropped
   // TIME-WAIT lasts 2 MSL (RFC 9293 3.6.1); MSL 30 s.
   duration time_wait = std::chrono::seconds(60);
   // A connection the application closed that waits in FIN-WAIT-2 for the
@@ -65,11 +68,11 @@ struct tcp_config {
   // Half-open connections per listener (its SYN queue); beyond it, SYN
   // cookies (RFC 4987 section 3.6) if enabled, else the SYN is dropped.
   unsigned syn_backlog = 1024;
-  bool syn_cookies = true;
+  bool syn_cookies = true;  // SYN cookies beyond syn_backlog
   // Options offered in SYNs and accepted from the peer.
   bool window_scaling = true;
-  bool timestamps = true;
-  bool sack = true;
+  bool timestamps = true;  // TCP timestamps (RFC 7323: RTT samples and PAWS)
+  bool sack = true;        // selective acknowledgments (RFC 2018)
   // RFC 4821 (packetization layer path MTU discovery), for paths that drop
   // our DF segments without an ICMP frag-needed: from the second
   // retransmission timeout in a row, the path MSS steps down (to 984, then
@@ -81,7 +84,7 @@ struct tcp_config {
   // old size with no back-off and no congestion response. Interval: 1 s to
   // 1 h (clamped at start), 10 minutes by default (RFC 4821 section 7.7).
   bool mtu_blackhole_detection = true;
-  duration mtu_probe_interval = std::chrono::minutes(10);
+  duration mtu_probe_interval = std::chrono::minutes(10);  // how often a stepped-down path MSS is probed upwards
   // RFC 5961 section 7: challenge ACKs per second, per stack.
   unsigned challenge_ack_limit = 1000;
   // The ACKs that answer out-of-window and PAWS-rejected segments: at most

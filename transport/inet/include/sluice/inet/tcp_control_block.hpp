@@ -50,10 +50,11 @@ struct packet;
 
 // A connection's addresses, host order.
 struct tcp_tuple {
-  std::uint32_t local_ip = 0;
-  std::uint32_t remote_ip = 0;
-  std::uint16_t local_port = 0;
-  std::uint16_t remote_port = 0;
+  std::uint32_t local_ip = 0;     // our address
+  std::uint32_t remote_ip = 0;    // the peer's address
+  std::uint16_t local_port = 0;   // our port
+  std::uint16_t remote_port = 0;  // the peer's port
+  // The same four fields.
   friend bool operator==(const tcp_tuple&, const tcp_tuple&) = default;
 };
 
@@ -71,6 +72,7 @@ enum class tcp_state : std::uint8_t {
   time_wait,
 };
 
+// The state's name in RFC 9293's words ("ESTABLISHED", "SYN-SENT", ...).
 [[nodiscard]] const char* to_string(tcp_state s) noexcept;
 
 // RFC 7323 2.2: the smallest window shift that lets `buffer` bytes be
@@ -84,27 +86,37 @@ enum class tcp_state : std::uint8_t {
 // A received segment, parsed: the header, and the payload in its packet
 // buffer (seg.begin at the first payload byte; nullptr when there is none).
 struct tcp_segment {
-  tcp_header h;
-  packet* payload = nullptr;
+  tcp_header h;               // the fixed header and options
+  packet* payload = nullptr;  // the packet holding the payload (owned by the segment until input() takes it)
   std::uint32_t len = 0;  // payload bytes
-  std::uint32_t src_ip = 0;
-  std::uint32_t dst_ip = 0;
+  std::uint32_t src_ip = 0;  // source address, host order
+  std::uint32_t dst_ip = 0;  // destination address, host order
   // Sequence space the segment occupies: payload, plus one each for SYN and FIN.
   [[nodiscard]] std::uint32_t seg_len() const noexcept {
     return len + (h.has(tcp_syn) ? 1u : 0u) + (h.has(tcp_fin) ? 1u : 0u);
   }
 };
 
+// One TCP connection of the user-space stack: RFC 9293's transmission control
+// block, with its send and receive state, timers, congestion control and the
+// sluice connection it serves. Made and freed by the tcp_layer; owner core
+// only.
 class tcp_control_block {
  public:
+  // A block for `tuple` whose MSS toward the peer starts at `mss`; it starts
+  // CLOSED.
   tcp_control_block(tcp_layer& layer, const tcp_tuple& tuple, std::uint32_t mss) noexcept;
   tcp_control_block(const tcp_control_block&) = delete;
   tcp_control_block& operator=(const tcp_control_block&) = delete;
   // Gives back what it holds (received bytes, out-of-order buffers).
   ~tcp_control_block();
 
+  // The RFC 9293 state.
   [[nodiscard]] tcp_state state() const noexcept { return state_; }
+  // The connection's addresses and ports.
   [[nodiscard]] const tcp_tuple& tuple() const noexcept { return tuple_; }
+  // The sluice connection it serves, or nullptr once the loop let go of it
+  // (closing alone, TIME-WAIT).
   [[nodiscard]] connection* conn() const noexcept { return conn_; }
 
   // ---- what the layer drives ------------------------------------------------------------
@@ -114,9 +126,9 @@ class tcp_control_block {
   // Sends what may be sent now: data and FIN (each carrying the ACK). A
   // bare ACK still owed waits for the end of the burst or the next poll.
   void output() noexcept;
-  // Sends a bare ACK now (pending or challenge).
   // Remembers [seq, seq + len) as the D-SACK block of the next ACK.
   void note_duplicate(std::uint32_t seq, std::uint32_t len) noexcept;
+  // Sends a bare ACK now (pending or challenge).
   void send_ack() noexcept;
   // Moves received bytes to the connection if it may read; FIN after them.
   void deliver() noexcept;
@@ -149,6 +161,7 @@ class tcp_control_block {
   static constexpr std::uint32_t min_path_mtu = 552;
 
   // ---- handshake (the layer sets these up) -------------------------------------------
+  // connect(): SYN-SENT with initial sequence number iss, SYN sent.
   void start_active_open(std::uint32_t iss) noexcept;
   // A SYN arrived for a listener: SYN-RECEIVED, SYN-ACK sent.
   void start_passive_open(const tcp_segment& syn, std::uint32_t iss) noexcept;
@@ -304,10 +317,14 @@ class tcp_control_block {
   auto_hook time_wait_hook_;
 
  public:
+  // Blocks that owe an ACK, sent at the end of the burst or before the next
+  // poll (tcp_layer's list).
   using pending_list =
       boost::intrusive::list<tcp_control_block,
                              boost::intrusive::member_hook<tcp_control_block, auto_hook, &tcp_control_block::pending_hook_>,
                              boost::intrusive::constant_time_size<false>>;
+  // Blocks in TIME-WAIT, oldest first: the first to go when blocks run out
+  // (tcp_layer's list).
   using time_wait_list = boost::intrusive::list<
       tcp_control_block, boost::intrusive::member_hook<tcp_control_block, auto_hook, &tcp_control_block::time_wait_hook_>,
       boost::intrusive::constant_time_size<false>>;

@@ -39,8 +39,12 @@ namespace sluice::inet {
 class stack;
 class flow_steering;
 
+// The TCP of one loop's stack (see the file comment). Owned by the stack; owner
+// core only.
 class tcp_layer {
  public:
+  // The TCP of stack `ip` on `loop`, with cfg (receive buffer, persist timeout
+  // and probe interval clamped to their ranges) and the stack's counters.
   tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, inet_stats& stats);
   tcp_layer(const tcp_layer&) = delete;
   tcp_layer& operator=(const tcp_layer&) = delete;
@@ -50,7 +54,7 @@ class tcp_layer {
 
   // ---- data path (owner core) ---------------------------------------------------------
   // A TCP segment for us: p's segment covers the TCP header and payload.
-  // Takes p. `trusted`: checksums known good (local loopback, device).
+  // Takes p. `checksum_ok`: checksums known good (local loopback, device).
   void input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, bool checksum_ok) noexcept;
   // After a receive burst: received bytes to the applications.
   void end_of_burst() noexcept;
@@ -63,17 +67,28 @@ class tcp_layer {
                                  std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
   // Before the next poll: the ACKs still owed.
   void send_pending_acks() noexcept;
+  // Some connection owes an ACK (the loop must not sleep).
   [[nodiscard]] bool acks_pending() const noexcept { return !pending_.empty(); }
 
   // ---- the loop's transport calls (owner core) ------------------------------------------
+  // Reads for c: received bytes to its input, as far as the input limit allows
+  // (the loop's ready pass).
   void read(connection& c) noexcept;
+  // Sends what c's windows let out now.
   void flush(connection& c) noexcept;
+  // Queues FIN after c's output.
   void shutdown_write(connection& c) noexcept;
+  // The loop let go of c: FIN after the output, or RST if c was aborted; the
+  // block may live on alone (FIN-WAIT, TIME-WAIT).
   void release(connection& c) noexcept;
 
   // ---- control plane ---------------------------------------------------------------------
+  // Listens on at's port (see loop_base::listen).
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  // Stops accepting on l.
   void close_listener(listener& l) noexcept;
+  // Sends a SYN to `to` from a port whose flow lands on this loop (see
+  // loop_base::connect).
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
   // Which loop owns flows (nullptr or one loop: this one owns all).
   void set_steering(const flow_steering* s, unsigned loops) noexcept {
@@ -81,13 +96,18 @@ class tcp_layer {
     loops_ = loops;
   }
 
+  // The settings in effect (after clamping).
   [[nodiscard]] const tcp_config& config() const noexcept { return cfg_; }
+  // Control blocks alive (connections, half-open and TIME-WAIT ones).
   [[nodiscard]] std::size_t control_blocks() const noexcept { return live_; }
   // The control block of a connection, or of a tuple (tests).
   [[nodiscard]] tcp_control_block* find(const tcp_tuple& t) const noexcept;
+  // The control block serving c (kept in c's transport slot).
   [[nodiscard]] static tcp_control_block* of(const connection& c) noexcept;
   // Half-open connections of the listener on `port` (tests, metrics).
   [[nodiscard]] unsigned syn_queue(std::uint16_t port) const noexcept;
+  // The layer's own metrics ("PREFIXinet.tcp_control_blocks",
+  // "...tcp_in_time_wait", ...).
   void metrics(const std::string& prefix, metric_list& out) const;
   // One line per control block: state, sequence space, windows, timers
   // (diagnostics and test failures; control plane).

@@ -18,6 +18,9 @@
 
 namespace sluice::inet {
 
+// The out-of-order queue of one connection (see the file comment): segments
+// beyond RCV.NXT, sorted, in the buffers they arrived in. Held by the control
+// block.
 class tcp_reorder_queue {
  public:
   // Enough for a 256 KiB receive window (the default: max_input_bytes) in
@@ -30,6 +33,7 @@ class tcp_reorder_queue {
   tcp_reorder_queue& operator=(const tcp_reorder_queue&) = delete;
   ~tcp_reorder_queue() { clear(); }
 
+  // What insert() did with the packet.
   enum class insert_result : std::uint8_t { stored, duplicate, no_room };
   // Keeps p, whose segment holds the payload bytes [seq, seq + p->size()),
   // all beyond rcv_nxt. Parts already held are cut off; a segment wholly
@@ -45,7 +49,9 @@ class tcp_reorder_queue {
   // Gives back every buffer.
   void clear() noexcept;
 
+  // Nothing is held.
   [[nodiscard]] bool empty() const noexcept { return n_ == 0; }
+  // Segments held.
   [[nodiscard]] std::size_t segments() const noexcept { return n_; }
   // Payload bytes held (sequence space).
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
@@ -71,14 +77,18 @@ class tcp_reorder_queue {
 // (RFC 2018 section 5; RFC 6675's scoreboard): merged, sorted ranges.
 class sack_scoreboard {
  public:
+  // Ranges kept at most; when full, a new range above them all is forgotten
+  // (the peer repeats it).
   static constexpr std::size_t max_ranges = 16;
 
   // Adds the peer's blocks that lie within (una, max]; forgets what una passed.
   void update(const sack_block* blocks, std::size_t n, std::uint32_t una, std::uint32_t snd_max) noexcept;
+  // Forgets every range.
   void clear() noexcept {
     n_ = 0;
     bytes_ = 0;
   }
+  // No range is held.
   [[nodiscard]] bool empty() const noexcept { return n_ == 0; }
   // Bytes the peer holds above una.
   [[nodiscard]] std::uint32_t sacked_bytes() const noexcept { return bytes_; }
@@ -91,6 +101,7 @@ class sack_scoreboard {
   bool next_hole(std::uint32_t from, std::uint32_t* seq, std::uint32_t* len) const noexcept;
   // Hole bytes (not SACKed) in [from, to).
   [[nodiscard]] std::uint32_t hole_bytes(std::uint32_t from, std::uint32_t to) const noexcept;
+  // Ranges held.
   [[nodiscard]] std::size_t ranges() const noexcept { return n_; }
 
  private:

@@ -9,15 +9,21 @@
 
 namespace sluice::inet {
 
+// a comes before b.
 [[nodiscard]] constexpr bool seq_lt(std::uint32_t a, std::uint32_t b) noexcept {
   return static_cast<std::int32_t>(a - b) < 0;
 }
+// a comes before b or is b.
 [[nodiscard]] constexpr bool seq_le(std::uint32_t a, std::uint32_t b) noexcept {
   return static_cast<std::int32_t>(a - b) <= 0;
 }
+// a comes after b.
 [[nodiscard]] constexpr bool seq_gt(std::uint32_t a, std::uint32_t b) noexcept { return seq_lt(b, a); }
+// a comes after b or is b.
 [[nodiscard]] constexpr bool seq_ge(std::uint32_t a, std::uint32_t b) noexcept { return seq_le(b, a); }
+// The later of a and b.
 [[nodiscard]] constexpr std::uint32_t seq_max(std::uint32_t a, std::uint32_t b) noexcept { return seq_lt(a, b) ? b : a; }
+// The earlier of a and b.
 [[nodiscard]] constexpr std::uint32_t seq_min(std::uint32_t a, std::uint32_t b) noexcept { return seq_lt(a, b) ? a : b; }
 // lo <= x < hi on the circle.
 [[nodiscard]] constexpr bool seq_in(std::uint32_t x, std::uint32_t lo, std::uint32_t hi) noexcept {

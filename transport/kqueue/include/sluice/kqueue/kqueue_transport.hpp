@@ -41,35 +41,61 @@
 
 namespace sluice::kqueue {
 
+// The kqueue transport of one loop (see the file comment);
+// loop<kqueue_transport> owns it and calls it directly. Its public members are
+// the transport_backend contract (loop.hpp).
 class kqueue_transport {
  public:
+  // Its registry name.
   static constexpr std::string_view name = "kqueue";
+  // Events one kevent() call takes at most.
   static constexpr int max_events = 256;
   // Changes wait here until the next kevent() call; a fuller batch is
   // handed over early.
   static constexpr int max_changes = 256;
+  // Receive buffer per datagram: the largest UDP payload.
   static constexpr std::size_t udp_slot_bytes = 65536;
 
+  // Creates the loop's kqueue and its EVFILT_USER wakeup; throws
+  // std::runtime_error if the kernel refuses.
   explicit kqueue_transport(transport_loop& loop);
   kqueue_transport(const kqueue_transport&) = delete;
   kqueue_transport& operator=(const kqueue_transport&) = delete;
   ~kqueue_transport();
 
   // ---- data path (see transport_backend in loop.hpp) ----
+  // Hands over the batched interest changes and waits up to timeout in one
+  // kevent() call, then dispatches every event it returns; returns the number
+  // of events.
   std::size_t poll(duration timeout) noexcept;
+  // Reads what c's socket holds now (the loop's ready pass).
   void read(connection& c) noexcept;
+  // Writes as much of c's output as the socket takes; arms EVFILT_WRITE if some
+  // is left.
   void flush(connection& c) noexcept;
+  // Sends FIN (shutdown(SHUT_WR)).
   void shutdown_write(connection& c) noexcept;
+  // Closes c's socket: a reset if c was aborted, else a clean close.
   void release(connection& c) noexcept;
+  // Sends s's queued datagrams.
   void flush_udp(udp_socket& s) noexcept;
+  // A connection freed its descriptor: a listener disabled out of descriptors
+  // is enabled again.
   void fd_released() noexcept;
+  // Interrupts a blocking kevent() (triggers the EVFILT_USER event). Any
+  // thread.
   void wake() noexcept;
 
   // ---- control plane ----
+  // Opens and registers a listening socket on `at` (see loop_base::listen).
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  // Starts a non-blocking connect to `to` (see loop_base::connect).
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
+  // Binds and registers a UDP socket on `at` (see loop_base::udp_bind).
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  // Stops accepting on l and closes its socket.
   void close_listener(listener& l) noexcept;
+  // Closes s's socket.
   void close_udp(udp_socket& s) noexcept;
   // Takes over an accepted non-blocking socket: registers it and opens a
   // connection for it; closes fd if the loop is full.

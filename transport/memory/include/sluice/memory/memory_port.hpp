@@ -8,8 +8,10 @@
 
 namespace sluice::memory {
 
+// End `at` of a memory_wire as a packet_port (see the file comment).
 class memory_port final : public inet::packet_port {
  public:
+  // The port of end `at` of wire; the wire must outlive it.
   memory_port(memory_wire& wire, memory_wire::side at) noexcept : wire_(wire), side_(at) {}
 
   std::size_t receive(inet::packet** out, std::size_t n) noexcept override { return wire_.receive(side_, out, n); }

@@ -10,8 +10,11 @@
 
 namespace sluice::memory {
 
+// The transport of a loop on a memory_wire end: an inet_transport under the
+// name "memory".
 class memory_transport final : public inet::inet_transport {
  public:
+  // Its transport name (not in the registry).
   static constexpr std::string_view name = "memory";
   using inet_transport::inet_transport;
 };
