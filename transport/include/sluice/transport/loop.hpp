@@ -28,7 +28,9 @@ class transport_loop : public loop_base {
  public:
   using loop_base::loop_base;
 
+  // The transport's view of l (every loop is a loop<T>, hence one).
   [[nodiscard]] static transport_loop& of(loop_base& l) noexcept { return static_cast<transport_loop&>(l); }
+  // The transport's view of the loop that owns c.
   [[nodiscard]] static transport_loop& of(connection& c) noexcept { return of(c.loop()); }
   // The transport's per-connection state (fd and readiness bits, or a TCP
   // control block).

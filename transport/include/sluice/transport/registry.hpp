@@ -27,8 +27,8 @@ namespace sluice {
 // that set it up per process and make its loops. Every function is a plain
 // pointer; the entries are static and immutable (any thread).
 struct transport_entry {
-  std::string_view name;
-  std::string_view summary;
+  std::string_view name;     // what --transport names it by ("epoll", "kqueue", "dpdk", ...)
+  std::string_view summary;  // one line for --help and --print-plan
   // Order of preference for "auto": lower first (native pollers, then
   // kernel sockets elsewhere, then kernel bypass, which needs set-up).
   int rank = 0;
@@ -72,7 +72,9 @@ struct transport_entry {
 // most 16 transports; allocates nothing.
 void register_transport(const transport_entry& e) noexcept;
 
+// Pastes a and b (a helper of SLUICE_REGISTER_TRANSPORT).
 #define SLUICE_REGISTER_TRANSPORT_CAT2(a, b) a##b
+// Pastes a and b after expanding them (a helper of SLUICE_REGISTER_TRANSPORT).
 #define SLUICE_REGISTER_TRANSPORT_CAT(a, b) SLUICE_REGISTER_TRANSPORT_CAT2(a, b)
 // In the transport's .cpp, at namespace scope: SLUICE_REGISTER_TRANSPORT(epoll_entry);
 // A static library's object is linked only when something refers to it, so
