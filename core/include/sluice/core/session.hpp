@@ -6,7 +6,7 @@
 // lives in its session, so two connections can never share it by mistake.
 //
 //   struct line_session {
-//     explicit line_session(sluice::connection&) {}
+//     explicit line_session(sluice::connection&) noexcept {}
 //     void on_data(sluice::connection& c) noexcept;   // required
 //     sluice::codec::line_decoder lines;              // one per connection
 //   };
@@ -18,7 +18,8 @@
 // with the meaning handler.hpp gives them; each is noexcept. It is constructed
 // (noexcept) from (connection&), or from (Context&, connection&) for
 // sessions<S, Context>, where the Context is per-loop state the sessions share
-// (settings, counters, the loop's other handlers).
+// (settings, counters, the loop's other handlers). The session is kept in the
+// connection's context(): do not set_context() on a connection it serves.
 //
 // Memory: sessions come from a per-loop free list (session_pool) that grows by
 // chunks and never shrinks, so a loop that has once served N connections at
