@@ -14,10 +14,12 @@
 
 namespace http = sluice::http;
 
-// One parser per connection: it holds a request that arrives in pieces. (Its
-// field table is allocated each time a session is made.)
+// One parser per connection: it holds a request that arrives in pieces. Its
+// field table is allocated when a session is first made (that may throw);
+// reopen() recycles the session for the next connection without allocating.
 struct http_session {
-  explicit http_session(sluice::connection&) noexcept {}
+  explicit http_session(sluice::connection&) {}
+  void reopen(sluice::connection&) noexcept { parser.reset(); }
 
   void on_data(sluice::connection& c) noexcept {
     for (;;) {  // pipelined requests are answered in order

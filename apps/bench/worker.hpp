@@ -14,6 +14,10 @@
 // instead of a duration. A wrong reply is a mismatch (counted, first one
 // described); a reply that cannot be framed closes that connection.
 //
+// Each connection's progress is a session (worker::conn) that the worker's
+// sessions<> handler makes at connect and destroys after on_close; the
+// worker keeps only handles (for the open-loop tick) and totals.
+//
 // Owner core only (the loop that runs it); progress() from any thread.
 
 #include <algorithm>
@@ -28,6 +32,7 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/histogram.hpp"
 #include "sluice/core/loop_base.hpp"
+#include "sluice/core/session.hpp"
 #include "timeline.hpp"
 
 namespace sluice::bench {
@@ -47,18 +52,38 @@ struct worker_results {
 };
 
 template <class Protocol>
-class worker final : public handler {
+class worker {
+  // One connection: its place in the run and its progress. Made when its
+  // connect starts (begin() says which id it is), so on_close reaches it
+  // even if it never opens.
+  struct conn {
+    conn(worker* w, connection&) noexcept : owner(w), id(w->next_id_), quota(w->quota_of(id)), done(quota == 0) {}
+    void on_open(connection& c) noexcept { owner->opened(c, *this); }
+    void on_data(connection& c) noexcept { owner->replied(c, *this); }
+    void on_close(connection& c, close_reason why) noexcept { owner->closed(c, *this, why); }
+
+    worker* owner;
+    std::uint32_t id = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;
+    std::uint64_t quota = UINT64_MAX;  // messages this connection sends in all
+    bool opened = false;
+    bool broken = false;  // closed by us: its replies could not be framed
+    bool done = false;    // reached its quota, or gone
+    typename Protocol::conn_state proto{};
+  };
+
  public:
   worker(loop_base& l, const settings& s, unsigned first, unsigned count)
-      : loop_(l), s_(s), proto_(s), conns_(count), send_times_(static_cast<std::size_t>(count) * s.pipeline) {
-    for (unsigned i = 0; i < count; ++i) {
-      conns_[i].id = first + i;
-      // An even share of --messages (the first ones take the remainder).
-      if (s.messages != 0) {
-        conns_[i].quota = s.messages / s.connections + (conns_[i].id < s.messages % s.connections ? 1 : 0);
-        if (conns_[i].quota == 0) mark_done(conns_[i]);
-      }
-    }
+      : loop_(l),
+        s_(s),
+        proto_(s),
+        first_(first),
+        handles_(count),
+        send_times_(static_cast<std::size_t>(count) * s.pipeline),
+        conns_(this) {
+    // Connections with no message to send are done before they start.
+    for (unsigned i = 0; i < count; ++i) done_ += quota_of(first + i) == 0 ? 1 : 0;
     if (!s.plot.empty()) {
       const std::size_t planned = s.messages != 0 ? 1 : static_cast<std::size_t>(s.run_time / s.plot_interval) + 2;
       res_.timeline = std::make_unique<bench::timeline>(s.measure_origin, s.plot_interval, planned);
@@ -70,14 +95,15 @@ class worker final : public handler {
 
   result<void> begin() {
     start_ = loop_.now();
-    for (auto& st : conns_) {
-      auto h = loop_.connect(s_.target, *this, &st);
+    for (std::size_t i = 0; i < handles_.size(); ++i) {
+      next_id_ = first_ + static_cast<std::uint32_t>(i);
+      auto h = conns_.connect(loop_, s_.target);
       if (!h) return h.err();
-      st.handle = *h;
+      handles_[i] = *h;
     }
     loop_.timers().arm(warmup_timer_, start_ + s_.warmup);
     if (s_.messages == 0) loop_.timers().arm(end_timer_, start_ + s_.warmup + s_.run_time);
-    if (done_ == conns_.size()) finish();
+    if (done_ == handles_.size()) finish();
     if (s_.rate > 0) {
       per_conn_interval_ = duration(static_cast<std::int64_t>(1e9 * s_.connections / s_.rate));
       loop_.timers().arm_after(tick_timer_, tick_);
@@ -85,8 +111,22 @@ class worker final : public handler {
     return {};
   }
 
-  void on_open(connection& c) noexcept override {
-    auto& st = *c.context_as<conn>();
+  // Any thread: replies so far, for the progress line.
+  [[nodiscard]] std::uint64_t progress() const noexcept { return progress_.load(std::memory_order_relaxed); }
+  // After the loop has ended.
+  [[nodiscard]] worker_results& results() noexcept {
+    res_.window_seconds = std::chrono::duration<double>(measure_end_ - measure_start_).count();
+    return res_;
+  }
+
+ private:
+  // An even share of --messages (the first ones take the remainder).
+  [[nodiscard]] std::uint64_t quota_of(std::uint32_t id) const noexcept {
+    if (s_.messages == 0) return UINT64_MAX;
+    return s_.messages / s_.connections + (id < s_.messages % s_.connections ? 1 : 0);
+  }
+
+  void opened(connection& c, conn& st) noexcept {
     st.opened = true;
     proto_.open(st.proto);
     opened_at_ = std::max(opened_at_, loop_.now());
@@ -94,8 +134,7 @@ class worker final : public handler {
     for (unsigned i = 0; i < s_.pipeline; ++i) send_one(c, st, steady_now());
   }
 
-  void on_data(connection& c) noexcept override {
-    auto& st = *c.context_as<conn>();
+  void replied(connection& c, conn& st) noexcept {
     const time_point arrived = steady_now();
     buffer_chain& in = c.input();
     for (;;) {
@@ -132,8 +171,7 @@ class worker final : public handler {
     if (s_.rate > 0) send_due(c, st);
   }
 
-  void on_close(connection& c, close_reason why) noexcept override {
-    auto& st = *c.context_as<conn>();
+  void closed(connection& c, conn& st, close_reason why) noexcept {
     if (stopping_ || st.broken) return;
     std::string what;
     if (!st.opened) {
@@ -149,29 +187,8 @@ class worker final : public handler {
     mark_done(st);
   }
 
-  // Any thread: replies so far, for the progress line.
-  [[nodiscard]] std::uint64_t progress() const noexcept { return progress_.load(std::memory_order_relaxed); }
-  // After the loop has ended.
-  [[nodiscard]] worker_results& results() noexcept {
-    res_.window_seconds = std::chrono::duration<double>(measure_end_ - measure_start_).count();
-    return res_;
-  }
-
- private:
-  struct conn {
-    std::uint32_t id = 0;
-    std::uint64_t sent = 0;
-    std::uint64_t received = 0;
-    std::uint64_t quota = UINT64_MAX;  // messages this connection sends in all
-    bool opened = false;
-    bool broken = false;  // closed by us: its replies could not be framed
-    bool done = false;    // reached its quota, or gone
-    connection_handle handle;
-    typename Protocol::conn_state proto{};
-  };
-
   std::size_t slot(const conn& st, std::uint64_t seq) const {
-    return static_cast<std::size_t>(st.id - conns_.front().id) * s_.pipeline + seq % s_.pipeline;
+    return static_cast<std::size_t>(st.id - first_) * s_.pipeline + seq % s_.pipeline;
   }
 
   void note_error(const std::string& what) {
@@ -181,7 +198,7 @@ class worker final : public handler {
   void mark_done(conn& st) noexcept {
     if (st.done) return;
     st.done = true;
-    if (++done_ == conns_.size()) finish();
+    if (++done_ == handles_.size()) finish();
   }
 
   void send_one(connection& c, conn& st, time_point intended) noexcept {
@@ -207,8 +224,10 @@ class worker final : public handler {
   }
 
   void tick() noexcept {
-    for (auto& st : conns_) {
-      if (connection* c = loop_.get(st.handle); c != nullptr && c->is_open()) send_due(*c, st);
+    for (const connection_handle& h : handles_) {
+      connection* c = loop_.get(h);
+      if (c == nullptr || !c->is_open()) continue;
+      if (conn* st = conns_.find(*c)) send_due(*c, *st);
     }
     if (!stopping_) loop_.timers().arm_after(tick_timer_, tick_);
   }
@@ -236,7 +255,9 @@ class worker final : public handler {
   loop_base& loop_;
   const settings& s_;
   Protocol proto_;
-  std::vector<conn> conns_;
+  std::uint32_t first_;  // the id of this worker's first connection
+  std::uint32_t next_id_ = 0;  // the id of the connection being started
+  std::vector<connection_handle> handles_;  // by id - first_
   std::vector<time_point> send_times_;
   worker_results res_;
   std::string why_;  // what the protocol found wrong with the last reply
@@ -253,6 +274,7 @@ class worker final : public handler {
   timer warmup_timer_;
   timer end_timer_;
   timer tick_timer_;
+  sessions<conn, worker*> conns_;  // the connections (last: they reach the members above)
 };
 
 }  // namespace sluice::bench

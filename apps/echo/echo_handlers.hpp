@@ -2,12 +2,14 @@
 // sluice-echo's handlers, in a header of their own so that tests can drive
 // exactly what the app runs.
 //
-// One handler object per loop, called only on that loop's thread.
+// One handler object per loop, called only on that loop's thread; what one
+// connection needs to remember lives in its session (frame_echo_session).
 
 #include "sluice/core/codec/length_field_decoder.hpp"
 #include "sluice/core/codec/length_field_prepender.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
+#include "sluice/core/session.hpp"
 #include "sluice/core/udp_socket.hpp"
 
 namespace sluice::echo_app {
@@ -29,14 +31,21 @@ class echo_handler final : public handler {
   void on_peer_shutdown(connection& c) noexcept override { on_data(c); }
 };
 
-// Frames: [4-byte big-endian payload length][payload].
-class frame_echo_handler final : public handler {
- public:
-  frame_echo_handler(const codec::length_field_decoder& decoder,
-                     const codec::length_field_prepender& prepender)
-      : decoder_(decoder), prepender_(prepender) {}
+// Frames: [4-byte big-endian payload length][payload]. What every frame
+// session of a loop shares: the codec settings (checked once, at start-up).
+struct frame_echo_settings {
+  frame_echo_settings(const codec::length_field_decoder& d, const codec::length_field_prepender& p) noexcept
+      : decoder(d), prepender(p) {}
+  codec::length_field_decoder decoder;  // each session decodes with a copy of its own
+  codec::length_field_prepender prepender;
+};
 
-  void on_data(connection& c) noexcept override {
+// One connection's frame echo: its decoder and the frame being echoed.
+class frame_echo_session {
+ public:
+  frame_echo_session(frame_echo_settings& s, connection&) noexcept : decoder_(s.decoder), prepender_(s.prepender) {}
+
+  void on_data(connection& c) noexcept {
     while (c.writable()) {
       // A frame that cannot fit the input limit is refused, not waited for.
       const auto status = codec::fit_input(c, decoder_.decode(c.input(), frame_));
@@ -55,17 +64,22 @@ class frame_echo_handler final : public handler {
       }
     }
   }
-  void on_writable(connection& c) noexcept override { on_data(c); }
+  void on_writable(connection& c) noexcept { on_data(c); }
   // Frames held back by backpressure still go out before the close.
-  void on_peer_shutdown(connection& c) noexcept override { on_data(c); }
+  void on_peer_shutdown(connection& c) noexcept { on_data(c); }
 
  private:
-  // The decoder keeps no state between frames (it reads the header again),
-  // so one per loop serves every connection.
+  // The decoder keeps no scanning state today (it reads the header again),
+  // but a decoder belongs to one connection: that is what the codec
+  // promises, so each session has its own.
   codec::length_field_decoder decoder_;
-  codec::length_field_prepender prepender_;
+  const codec::length_field_prepender& prepender_;  // stateless; the loop's
   buffer_chain frame_;
 };
+
+// The handler a loop serves --frames with: a frame_echo_session per
+// connection, made from (decoder, prepender).
+using frame_echo_handler = sessions<frame_echo_session, frame_echo_settings>;
 
 class udp_echo_handler final : public datagram_handler {
  public:

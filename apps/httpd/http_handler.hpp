@@ -25,70 +25,78 @@
 // a large file streams without holding it in memory and later pipelined
 // requests wait their turn.
 //
-// One handler per loop; it owns a free list of per-connection sessions (a
-// parser each), so steady-state connections allocate nothing. Owner core only.
+// One handler per loop (http_handler, a sessions<> handler): it makes an
+// http_session for each connection, which holds that connection's parser,
+// header deadline and file in progress; what the loop's sessions share (the
+// limits, the files, the Date cache) is an httpd_context. Sessions are
+// recycled: a parser's field table is allocated once per pool slot, so
+// steady-state connections allocate nothing. Owner core only.
 
 #include <cstdint>
-#include <memory>
-#include <optional>
-#include <vector>
 
 #include "response.hpp"
 #include "sluice/core/connection.hpp"
-#include "sluice/core/handler.hpp"
 #include "sluice/core/http/request_deadline.hpp"
 #include "sluice/core/http/request_parser.hpp"
-#include "sluice/core/loop_base.hpp"
-#include "sluice/core/timer_wheel.hpp"
+#include "sluice/core/session.hpp"
+#include "sluice/base/time.hpp"
 #include "static_files.hpp"
 
 namespace sluice::httpd {
 
-class http_handler final : public handler {
- public:
+// What the sessions of one loop share.
+struct httpd_context {
   // `files` is null without --root; it must outlive the handler.
-  http_handler(const http::limits& limits, const static_files* files, duration header_timeout)
-      : limits_(limits), files_(files), header_timeout_(header_timeout) {}
-  ~http_handler() override;
+  httpd_context(const http::limits& l, const static_files* f, duration header)
+      : limits(l), files(f), header_timeout(header) {}
+  http::limits limits;
+  const static_files* files;
+  duration header_timeout;
+  response_writer writer;  // the Date cache, refreshed from this loop's clock
+};
 
-  void on_open(connection& c) noexcept override;
-  void on_data(connection& c) noexcept override;
-  void on_writable(connection& c) noexcept override { serve(c); }
-  void on_close(connection& c, close_reason why) noexcept override;
+// One connection of sluice-httpd.
+class http_session {
+ public:
+  // Runs once per pool slot (recycled): it allocates the parser's field
+  // table and may throw, which refuses that connection.
+  http_session(httpd_context& ctx, connection& c);
+  ~http_session() { end_file(); }
+  http_session(const http_session&) = delete;
+  http_session& operator=(const http_session&) = delete;
+
+  // A new connection in this slot: a fresh connection's state.
+  void reopen(connection& c) noexcept;
+  void on_open(connection& c) noexcept;
+  void on_data(connection& c) noexcept { serve(c); }
+  void on_writable(connection& c) noexcept { serve(c); }
+  void on_close(connection& c, close_reason why) noexcept;
 
  private:
-  struct session {
-    explicit session(const http::limits& l) : parser(l) {}
-    http::request_parser parser;
-    http::request_deadline deadline;  // the next request must be whole in time
-    // A file being sent (fd >= 0): what is left of it.
-    int file_fd = -1;
-    std::uint64_t file_offset = 0;
-    std::uint64_t file_left = 0;
-    bool done = false;  // closing: answer nothing more
-  };
-
   void serve(connection& c) noexcept;
-  // The header timer fired: 408 (part of a request came) or a quiet close.
-  void respond(connection& c, session& s, http::request& r) noexcept;
-  void serve_file(connection& c, session& s, const http::request& r, after_response after) noexcept;
+  void respond(connection& c, http::request& r) noexcept;
+  void serve_file(connection& c, const http::request& r, after_response after) noexcept;
   // After a response was queued (or refused): closes if the request or the
   // failure demands it.
-  void finish_response(connection& c, session& s, bool queued, after_response after) noexcept;
+  void finish_response(connection& c, bool queued, after_response after) noexcept;
   // The hello page with any Connection header (the cached copy covers only
   // HTTP/1.1 keep-alive).
   [[nodiscard]] bool write_hello(connection& c, bool head_only, after_response after) const noexcept;
   // Sends more of the current file; false while it is not finished.
-  [[nodiscard]] bool pump_file(connection& c, session& s) noexcept;
-  void end_file(session& s) noexcept;
-  session* acquire();
+  [[nodiscard]] bool pump_file(connection& c) noexcept;
+  void end_file() noexcept;
 
-  http::limits limits_;
-  const static_files* files_;
-  duration header_timeout_;
-  response_writer writer_;
-  std::vector<std::unique_ptr<session>> sessions_;  // all ever made, for ownership
-  std::vector<session*> free_;
+  httpd_context& ctx_;
+  http::request_parser parser_;
+  http::request_deadline deadline_;  // the next request must be whole in time
+  // A file being sent (fd >= 0): what is left of it.
+  int file_fd_ = -1;
+  std::uint64_t file_offset_ = 0;
+  std::uint64_t file_left_ = 0;
+  bool done_ = false;  // closing: answer nothing more
 };
+
+// The handler of one loop, made from (limits, files, header timeout).
+using http_handler = sessions<http_session, httpd_context>;
 
 }  // namespace sluice::httpd

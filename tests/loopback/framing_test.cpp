@@ -1,13 +1,20 @@
 // Codecs and the HTTP parser inside real servers, over loopback: frames cut
-// at random points by the network arrive whole; input that cannot be framed
-// closes that connection with a counted reason, before it is buffered.
+// at random points by the network arrive whole, on one connection and on many
+// interleaved; input that cannot be framed closes that connection with a
+// counted reason, before it is buffered. The servers keep their decoders and
+// parsers in sessions (core/session.hpp), one per connection.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -19,6 +26,7 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/http/status.hpp"
+#include "sluice/core/session.hpp"
 
 namespace sluice {
 namespace {
@@ -53,15 +61,45 @@ class close_log {
 };
 close_log closes;
 
-// Answers each line with its length and the line, upper-cased.
-class line_server final : public handler {
+// How many bytes the test servers have received, over all connections, so a
+// test can wait until the server has seen what it sent (and has answered
+// every line that is complete) before it sends more.
+class arrival_log {
  public:
-  void on_close(connection&, close_reason r) noexcept override { closes.add(r); }
-  void on_data(connection& c) noexcept override {
+  void add(std::size_t n) {
+    std::lock_guard lock(mu_);
+    bytes_ += n;
+    cv_.notify_all();
+  }
+  bool wait_for(std::size_t total, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return bytes_ >= total; });
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    bytes_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t bytes_ = 0;
+};
+arrival_log arrivals;
+
+// Answers each line with its length and the line, upper-cased. Its decoder
+// remembers how far it scanned: one per connection.
+struct line_session {
+  explicit line_session(connection&) noexcept {}
+  void on_close(connection&, close_reason r) noexcept { closes.add(r); }
+  void on_data(connection& c) noexcept {
+    // Nothing else consumes this input: what is there beyond what was left
+    // last time has just arrived.
+    arrivals.add(c.input().size() - pending);
     std::string_view line;
     for (;;) {
-      const auto st = lines_.decode(c.input(), line);
-      if (st == codec::frame_status::need_more) return;
+      const auto st = lines.decode(c.input(), line);
+      if (st == codec::frame_status::need_more) break;
       if (codec::is_error(st)) {
         codec::reject(c, st);
         return;
@@ -70,20 +108,22 @@ class line_server final : public handler {
       for (char ch : line) out += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
       (void)c.write(out + "\n");
     }
+    pending = c.input().size();
   }
-  void on_open(connection&) noexcept override { lines_.reset(); }
-
- private:
-  codec::line_decoder lines_{{.max_length = 64}};
+  codec::line_decoder lines{{.max_length = 64}};
+  std::size_t pending = 0;  // input bytes left unconsumed by the last on_data
 };
 
-// Answers each request with 204, refuses what the parser refuses.
-class tiny_http final : public handler {
- public:
-  void on_close(connection&, close_reason r) noexcept override { closes.add(r); }
-  void on_data(connection& c) noexcept override {
+// Answers each request with 204, refuses what the parser refuses. A parser
+// allocates its field table when made: the session is recycled (reopen), so
+// a loop makes one per slot, not one per connection.
+struct tiny_http_session {
+  explicit tiny_http_session(connection&) {}
+  void reopen(connection&) noexcept { parser.reset(); }
+  void on_close(connection&, close_reason r) noexcept { closes.add(r); }
+  void on_data(connection& c) noexcept {
     for (;;) {
-      switch (parser_.parse(c.input())) {
+      switch (parser.parse(c.input())) {
         case http::request_parser::status::request:
           (void)c.write("HTTP/1.1 204 No Content\r\n\r\n");
           continue;
@@ -92,7 +132,7 @@ class tiny_http final : public handler {
         case http::request_parser::status::need_more:
           return;
         case http::request_parser::status::error:
-          http::reject(c, parser_.error_status());
+          http::reject(c, parser.error_status());
           return;
         case http::request_parser::status::head:
         case http::request_parser::status::body:
@@ -100,14 +140,12 @@ class tiny_http final : public handler {
       }
     }
   }
-
- private:
-  http::request_parser parser_;  // one connection at a time in these tests
+  http::request_parser parser;
 };
 
 TEST(framing, lines_cut_by_the_network_arrive_whole) {
   closes.clear();
-  test::local_server s([](loop_base&) { return std::make_unique<line_server>(); });
+  test::local_server s(session_factory<line_session>());
   int fd = test::connect_to(s.at());
   ASSERT_GE(fd, 0);
   std::string sent;
@@ -128,9 +166,93 @@ TEST(framing, lines_cut_by_the_network_arrive_whole) {
   ::close(fd);
 }
 
+std::string upper(std::string_view line) {
+  std::string out(line);
+  for (char& ch : out) ch = static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+  return out;
+}
+
+// Issue 16: the README's codec example, and this file's servers, kept one
+// line decoder per loop (in the handler). A decoder remembers how far it
+// scanned its input, so after A sent "abcdefghij" without a newline, B's
+// complete "hi\n" was scanned from offset 10 and went unanswered until B sent
+// more. With a decoder per session, B is answered at once.
+TEST(framing, regression_a_partial_line_on_one_connection_does_not_hold_back_another) {
+  closes.clear();
+  arrivals.clear();
+  test::local_server s(session_factory<line_session>());
+  int a = test::connect_to(s.at());
+  int b = test::connect_to(s.at());
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_TRUE(test::send_all(a, "abcdefghij"));
+  ASSERT_TRUE(arrivals.wait_for(10)) << "the server has scanned A's partial line";
+  ASSERT_TRUE(test::send_all(b, "hi\n"));
+  EXPECT_EQ(test::read_n(b, 5, 5s), "2:HI\n") << "B's complete line is answered without B sending more";
+  ASSERT_TRUE(arrivals.wait_for(13));
+  ASSERT_TRUE(test::send_all(a, "\n"));
+  EXPECT_EQ(test::read_n(a, 14, 5s), "10:ABCDEFGHIJ\n") << "A's line, once it ends";
+  ::close(a);
+  ::close(b);
+}
+
+// Many connections of one loop, each with lines cut at random points, sent
+// in rounds: every connection sends its next piece (in a random order), and
+// the next round starts only once the server has received the whole round,
+// so each piece is decoded on its own while most connections hold a partial
+// line. Every connection gets exactly its own answers.
+TEST(framing, interleaved_partial_lines_on_many_connections_are_each_answered_byte_exact) {
+  closes.clear();
+  arrivals.clear();
+  test::local_server s(session_factory<line_session>());
+  constexpr int connections = 50;
+  std::mt19937_64 rng(16);
+  std::vector<int> fds;
+  std::vector<std::string> streams(connections), wants(connections);
+  for (int i = 0; i < connections; ++i) {
+    fds.push_back(test::connect_to(s.at()));
+    ASSERT_GE(fds.back(), 0);
+    // Each piece leaves at once (no Nagle wait for the previous one's ACK).
+    const int one = 1;
+    ASSERT_EQ(::setsockopt(fds.back(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    for (int k = 0; k < 30; ++k) {
+      std::string line;
+      const std::size_t n = rng() % 41;  // empty lines too
+      for (std::size_t j = 0; j < n; ++j) line += "abcdefghijklmnopqrstuvwxyz0123456789 -"[rng() % 38];
+      streams[static_cast<std::size_t>(i)] += line + (rng() % 2 ? "\r\n" : "\n");
+      wants[static_cast<std::size_t>(i)] += std::to_string(n) + ":" + upper(line) + "\n";
+    }
+  }
+  std::vector<std::size_t> sent(connections, 0);
+  std::vector<int> order(connections);
+  for (int i = 0; i < connections; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::size_t total = 0;
+  for (int round = 0;; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    bool any = false;
+    for (int i : order) {
+      const auto u = static_cast<std::size_t>(i);
+      if (sent[u] == streams[u].size()) continue;
+      const std::size_t k = std::min<std::size_t>(1 + rng() % 12, streams[u].size() - sent[u]);
+      ASSERT_TRUE(test::send_all(fds[u], std::string_view(streams[u]).substr(sent[u], k)));
+      sent[u] += k;
+      total += k;
+      any = true;
+    }
+    if (!any) break;
+    ASSERT_TRUE(arrivals.wait_for(total)) << "round " << round;
+  }
+  for (int i = 0; i < connections; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    EXPECT_EQ(test::read_n(fds[u], wants[u].size(), 5s), wants[u]) << "connection " << i;
+  }
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(closes.wait_for(connections).size(), static_cast<std::size_t>(connections));
+}
+
 TEST(framing, an_overlong_line_closes_only_its_connection_and_is_counted) {
   closes.clear();
-  test::local_server s([](loop_base&) { return std::make_unique<line_server>(); });
+  test::local_server s(session_factory<line_session>());
   int good = test::connect_to(s.at());
   int bad = test::connect_to(s.at());
   ASSERT_TRUE(test::send_all(bad, std::string(65, 'x')));  // 65 bytes, no LF: over max_length 64 already
@@ -149,7 +271,7 @@ TEST(framing, an_overlong_line_closes_only_its_connection_and_is_counted) {
 
 TEST(framing, http_reject_answers_counts_and_closes) {
   closes.clear();
-  test::local_server s([](loop_base&) { return std::make_unique<tiny_http>(); });
+  test::local_server s(session_factory<tiny_http_session>());
   {
     test::http_client c(s.at());
     ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\nBROKEN\r\n\r\n"));

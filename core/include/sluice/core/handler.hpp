@@ -1,8 +1,10 @@
 #pragma once
 // What an application implements: callbacks for a connection's life and, for
-// UDP, for each datagram. One handler object may serve many connections (keep
-// per-connection state in connection::context()); a loop calls it only from its
-// own thread, so a handler used by one loop needs no locking.
+// UDP, for each datagram. One handler object may serve many connections, so
+// what belongs to one connection (a decoder, a parser) must not live in its
+// members: give it a session instead (sessions<S>, session.hpp). A loop calls
+// a handler only from its own thread, so a handler used by one loop needs no
+// locking.
 //
 // Life of a connection, as the handler sees it:
 //   on_open            established (accepted, or an outgoing connect completed)
