@@ -2,13 +2,15 @@
 //
 //   $ tcp_proxy --listen=127.0.0.1:7001 --upstream=127.0.0.1:7000
 //
-// Each connection, client or upstream, has a `side` session holding the other
-// one's handle. Input moves to the other side's output as buffer chains (no
-// copy); above that output's high-water mark the sender is no longer read
-// until on_writable (backpressure), and a FIN is passed on as a half-close.
+// Each connection, client or upstream, has a `side` session. The client's holds
+// a sluice::relay, which moves input to the other side's output as buffer
+// chains (no copy), holds a sender back above the other side's high-water mark
+// (backpressure), passes a FIN on as a half-close and closes the other side to
+// match; the upstream's session reaches that relay by the client's handle.
 #include <cstdio>
 #include <string>
 
+#include "sluice/core/relay.hpp"
 #include "sluice/core/session.hpp"
 #include "sluice/runtime/app_options.hpp"
 
@@ -19,47 +21,45 @@ struct side {
   side(sluice::endpoint& upstream, sluice::connection&) noexcept : upstream(upstream) {}
 
   void on_open(sluice::connection& c) noexcept {
-    if (c.outgoing()) {  // the upstream is up: pass on a FIN the client sent meanwhile
-      if (auto* client = other(c); client != nullptr && client->peer_shut()) c.shutdown_write();
+    if (c.outgoing()) {  // the upstream is up: the client's bytes so far go on
+      if (sluice::relay* r = link(c)) r->on_open(c);
       return;
     }
-    // A client: connect its upstream from this loop, with a session of its own
-    // (what the client sends meanwhile waits in the upstream's output).
+    // A client: connect its upstream from this loop, with a session of its own.
     auto& sessions = static_cast<proxy&>(c.get_handler());
     auto up = sessions.connect(c.loop(), upstream);
     side* s = up ? sessions.find(*c.loop().get(*up)) : nullptr;
     if (s == nullptr) return c.close();
-    peer = *up;
-    s->peer = c.handle();
+    s->client = c.handle();
+    pair.start(c, *up);
   }
   void on_data(sluice::connection& c) noexcept {
-    auto* to = other(c);
-    if (to == nullptr) return;
-    if (!to->send(std::move(c.input()))) return c.abort();  // over the output limit (on_close resets `to`)
-    if (!to->writable()) c.pause_reading();  // above high water: hold this side back
+    if (sluice::relay* r = link(c)) r->on_data(c);
   }
-  // This side's output drained below low water: read the other side again.
   void on_writable(sluice::connection& c) noexcept {
-    if (auto* from = other(c)) from->resume_reading();
+    if (sluice::relay* r = link(c)) r->on_writable(c);
   }
-  // FIN: send FIN on the other side and go on relaying the other way (the
-  // loop closes a connection once both its directions are done).
   void on_peer_shutdown(sluice::connection& c) noexcept {
-    if (auto* to = other(c)) to->shutdown_write();
+    if (sluice::relay* r = link(c)) r->on_peer_shutdown(c);
   }
-  // A clean end closes the other side after its pending output; a reset, a
-  // refused connect or a timeout resets it.
+  // The other side is closed to match; an upstream that never opened
+  // (refused, timed out) ends its client.
   void on_close(sluice::connection& c, sluice::close_reason why) noexcept {
-    auto* o = other(c);
-    if (o == nullptr) return;
-    if (why == sluice::close_reason::peer_closed || why == sluice::close_reason::local) return o->close();
-    o->abort();
+    sluice::relay* r = link(c);
+    if (r != nullptr && !r->on_close(c, why) && r->a() != nullptr) r->a()->close();
   }
-  // A handle, not a pointer: the other side may be gone (nullptr then).
-  sluice::connection* other(sluice::connection& c) const noexcept { return c.loop().get(peer); }
+  // The relay lives in the client's session; a handle, not a pointer, reaches
+  // it from the upstream's (nullptr once the client is gone).
+  sluice::relay* link(sluice::connection& c) noexcept {
+    if (!c.outgoing()) return &pair;
+    sluice::connection* cl = c.loop().get(client);
+    side* s = cl != nullptr ? static_cast<proxy&>(cl->get_handler()).find(*cl) : nullptr;
+    return s != nullptr ? &s->pair : nullptr;
+  }
 
   sluice::endpoint& upstream;
-  sluice::connection_handle peer;
+  sluice::relay pair;                // on a client's session
+  sluice::connection_handle client;  // on an upstream's session
 };
 
 int main(int argc, char** argv) {

@@ -4,6 +4,7 @@
 // (FIN or bytes from an idle upstream), close_all at stop, the gauge, and no
 // allocation when parking and taking.
 
+#include "stepping.hpp"
 #include "sluice/core/keepalive_pool.hpp"
 
 #include <gtest/gtest.h>
@@ -111,16 +112,8 @@ struct fixture {
     pool.reset();
     ::close(lfd);
   }
-  bool step_until(const std::function<bool()>& pred, int n = 3000) {
-    for (int i = 0; i < n; ++i) {
-      if (pred()) return true;
-      l->run_once();
-      if (pred()) return true;
-      pollfd none{-1, 0, 0};
-      ::poll(&none, 0, 1);
-    }
-    return pred();
-  }
+  // Steps the loop until pred holds (tests/support/stepping.hpp).
+  bool step_until(const std::function<bool()>& pred, int n = 3000) { return test::step_until(*l, pred, n); }
   // An open outgoing connection to the listener, registered with upstream u.
   connection* open(keepalive_pool::upstream_id u) {
     auto h = conns.connect(*l, where);

@@ -1,6 +1,7 @@
 // The loop's own rules, stepped one iteration at a time (run_once) over the
 // epoll transport, with a manual clock: handles, deadlines, limits, stop.
 
+#include "stepping.hpp"
 #include "sluice/transport/loop.hpp"
 
 #include <gtest/gtest.h>
@@ -61,20 +62,8 @@ struct fixture {
     l->stop(0s);
     for (int i = 0; i < 100 && l->connection_count() != 0; ++i) l->run_once();
   }
-  // Steps the loop until pred holds (at most n iterations, each polling the
-  // kernel without blocking). Kernel sockets complete on their own time, so
-  // wait for the kernel's readiness between steps, never sleeping blindly.
-  bool step_until(const std::function<bool()>& pred, int n = 2000) {
-    for (int i = 0; i < n; ++i) {
-      if (pred()) return true;
-      l->run_once();
-      if (pred()) return true;
-      // Give the peer side a moment through an event wait on nothing.
-      pollfd none{-1, 0, 0};
-      ::poll(&none, 0, 1);
-    }
-    return pred();
-  }
+  // Steps the loop until pred holds (tests/support/stepping.hpp).
+  bool step_until(const std::function<bool()>& pred, int n = 2000) { return test::step_until(*l, pred, n); }
   int connect_client() {
     int fd = test::connect_to(at);
     EXPECT_GE(fd, 0);

@@ -5,6 +5,7 @@
 // backpressure bounding what a pair holds, resets passed on as resets, and a
 // failed connect retried on another address.
 
+#include "stepping.hpp"
 #include "sluice/core/relay.hpp"
 
 #include <gtest/gtest.h>
@@ -148,16 +149,8 @@ struct fixture {
     for (int i = 0; i < 100 && l->connection_count() != 0; ++i) l->run_once();
     ::close(upstream_listener);
   }
-  bool step_until(const std::function<bool()>& pred, int n = 3000) {
-    for (int i = 0; i < n; ++i) {
-      if (pred()) return true;
-      l->run_once();
-      if (pred()) return true;
-      pollfd none{-1, 0, 0};
-      ::poll(&none, 0, 1);
-    }
-    return pred();
-  }
+  // Steps the loop until pred holds (tests/support/stepping.hpp).
+  bool step_until(const std::function<bool()>& pred, int n = 3000) { return test::step_until(*l, pred, n); }
   // A client connected through the proxy and the upstream socket it reached.
   std::pair<int, int> open_pair() {
     int client = test::connect_to(at);

@@ -4,6 +4,7 @@
 // called with its own state, destroyed (or retired) after on_close, and made
 // without allocating once the loop has been warmed up.
 
+#include "stepping.hpp"
 #include "sluice/core/session.hpp"
 
 #include <gtest/gtest.h>
@@ -259,18 +260,10 @@ struct loop_fixture {
     EXPECT_TRUE(lr.ok());
     return lr.ok() ? (*lr)->local() : endpoint{};
   }
-  // Steps the loop until pred holds, waiting for the kernel between steps
-  // on an event wait that has nothing to wait for (no blind sleep).
+  // Steps the loop until pred holds (tests/support/stepping.hpp).
   template <class Pred>
   bool step_until(Pred pred, int n = 5000) {
-    for (int i = 0; i < n; ++i) {
-      if (pred()) return true;
-      l->run_once();
-      if (pred()) return true;
-      pollfd none{-1, 0, 0};
-      ::poll(&none, 0, 1);
-    }
-    return pred();
+    return test::step_until(*l, pred, n);
   }
 };
 

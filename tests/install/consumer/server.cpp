@@ -23,7 +23,7 @@ int main() {
   sluice::runtime_config cfg;
   cfg.placement.loops = 1;
   sluice::runtime rt(cfg);
-  rt.listen(*sluice::endpoint::parse("127.0.0.1:0"), sluice::session_factory<line_session>());
+  rt.listen(sluice::endpoint::parse("127.0.0.1:0").value(), sluice::session_factory<line_session>());
   if (auto r = rt.start(); !r) return std::fprintf(stderr, "%s\n", r.err().message.c_str()), 2;
   std::printf("%u\n", rt.bound().front().port());
   std::fflush(stdout);
