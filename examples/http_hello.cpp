@@ -20,6 +20,8 @@ namespace http = sluice::http;
 struct http_session {
   explicit http_session(sluice::connection&) {}
   void reopen(sluice::connection&) noexcept { parser.reset(); }
+  // Kept after its connection: give back the loop's buffers the parser holds.
+  void on_close(sluice::connection&, sluice::close_reason) noexcept { parser.reset(); }
 
   void on_data(sluice::connection& c) noexcept {
     for (;;) {  // pipelined requests are answered in order

@@ -642,9 +642,12 @@ void http_proxy::upstream_ended(session& s, close_reason why) noexcept {
   const bool was_open = s.up_open;
   if (was_open) pool.release(s.member);
   s.up_live = s.up_open = false;
-  // The client is still there (its on_close detaches the upstream first).
+  // The client is still there (its on_close detaches the upstream first),
+  // unless it was closed in the same iteration (reset, loop shutdown) and
+  // only waits for its on_close: then nobody waits for an answer, and that
+  // is no upstream failure.
   connection* d = loop.get(s.down);
-  if (d == nullptr) return;
+  if (d == nullptr || d->current_state() == connection::state::closed) return;
   if (!was_open) {
     pool.at(s.member).stats->connect_failures.add();
     pool.failed(s.member, loop.now());

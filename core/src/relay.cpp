@@ -26,12 +26,14 @@ void relay::start(connection& a, connection_handle b) noexcept {
   a_ = a.handle();
   a_live_ = true;
   a_to_b_ = b_to_a_ = 0;
+  a_held_ = b_held_ = false;
   connect_b(b);
   if (!b_open_) a.pause_reading();  // until b opens: nothing could go anywhere
 }
 
 void relay::connect_b(connection_handle b) noexcept {
   b_ = b;
+  b_held_ = false;
   connection* c = loop_ != nullptr ? loop_->get(b) : nullptr;
   b_live_ = c != nullptr;
   b_open_ = c != nullptr && c->is_open();
@@ -62,6 +64,13 @@ void relay::on_open(connection& b) noexcept {
 }
 
 void relay::forward(connection& from, connection& to, std::uint64_t& count) noexcept {
+  // The other end is closing (closed, or its on_close has not run yet): its
+  // matched close ends this one; a send now would be refused and taken for
+  // an overflow, resetting both.
+  if (to.current_state() != connection::state::open) {
+    from.pause_reading();
+    return;
+  }
   const std::size_t n = from.input().size();
   if (n != 0) {
     if (!to.send(std::move(from.input()))) {
@@ -73,8 +82,13 @@ void relay::forward(connection& from, connection& to, std::uint64_t& count) noex
     }
     count += n;
   }
-  if (!to.writable()) from.pause_reading();  // on_writable(to) resumes it
+  if (!to.writable()) {
+    from.pause_reading();  // on_writable(to) resumes it
+    held(from) = true;
+  }
 }
+
+bool& relay::held(const connection& c) noexcept { return c.handle() == a_ ? a_held_ : b_held_; }
 
 void relay::on_data(connection& c) noexcept {
   connection* to = other(c);
@@ -87,8 +101,10 @@ void relay::on_data(connection& c) noexcept {
 }
 
 void relay::on_writable(connection& c) noexcept {
-  connection* held = other(c);
-  if (held != nullptr && held->reading_paused()) held->resume_reading();
+  connection* from = other(c);
+  if (from == nullptr) return;
+  held(*from) = false;
+  if (from->reading_paused()) from->resume_reading();
 }
 
 void relay::on_peer_shutdown(connection& c) noexcept {
@@ -100,6 +116,11 @@ void relay::on_peer_shutdown(connection& c) noexcept {
 
 bool relay::on_close(connection& c, close_reason why) noexcept {
   const connection_handle h = c.handle();
+  // An end that ends while held back by backpressure leaves bytes it never
+  // passed on (its input, its socket's buffer): whatever the reason (an idle
+  // timeout of a stalled pair), the other peer must not take that for a
+  // normal end of stream.
+  if (held(c)) why = close_reason::aborted;
   if (a_live_ && h == a_) {
     a_live_ = false;
     if (connection* b = this->b()) {

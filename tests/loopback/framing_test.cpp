@@ -120,7 +120,12 @@ struct line_session {
 struct tiny_http_session {
   explicit tiny_http_session(connection&) {}
   void reopen(connection&) noexcept { parser.reset(); }
-  void on_close(connection&, close_reason r) noexcept { closes.add(r); }
+  // A recycled session outlives its connection: what the parser holds of the
+  // loop's buffers goes back now, not at the next reopen.
+  void on_close(connection&, close_reason r) noexcept {
+    parser.reset();
+    closes.add(r);
+  }
   void on_data(connection& c) noexcept {
     for (;;) {
       switch (parser.parse(c.input())) {

@@ -295,6 +295,38 @@ TEST(relay, backpressure_bounds_what_a_pair_holds) {
   ::close(upstream);
 }
 
+// An end closed while held back by backpressure (here as an idle timeout of a
+// stalled pair would close it) leaves bytes it never passed on: the other peer
+// must get a reset, not a FIN that would pass a truncated stream for a whole one.
+TEST(relay, an_end_closed_while_held_back_resets_the_other) {
+  fixture f([](loop_options& o) {
+    o.output_high_water = 64 * 1024;
+    o.output_low_water = 16 * 1024;
+    o.max_input_bytes = 64 * 1024;
+  });
+  auto [client, upstream] = f.open_pair();
+  int small = 16 * 1024;
+  ::setsockopt(upstream, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const std::string data = test::random_bytes(8 << 20, 5);
+  std::size_t sent = 0;
+  std::string got;
+  f.push(client, data, sent, upstream, got, [] { return false; }, 3000);
+  client_side* s = f.live_client();
+  ASSERT_NE(s, nullptr);
+  connection* a = s->link.a();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->reading_paused());
+  a->close(close_reason::idle_timeout);
+  f.clock.advance(3s);  // past the linger: a held back cannot see the client's end
+  ASSERT_TRUE(f.step_until([&] { return f.st.a_closed.size() == 1 && f.st.b_closed.size() == 1; }));
+  EXPECT_EQ(f.st.a_closed.at(0), close_reason::idle_timeout);
+  EXPECT_EQ(f.st.b_closed.at(0), close_reason::aborted) << "the upstream is reset, not given a clean FIN";
+  std::string rest;
+  EXPECT_FALSE(test::read_to_eof(upstream, rest, 5s)) << "the upstream sees a reset";
+  ::close(client);
+  ::close(upstream);
+}
+
 TEST(relay, a_reset_on_one_side_resets_the_other) {
   fixture f;
   auto [client, upstream] = f.open_pair();

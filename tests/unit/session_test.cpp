@@ -460,6 +460,7 @@ struct recycled_probe {
     ++reopened;
     received = 0;
   }
+  void on_close(connection&, close_reason) noexcept {}  // holds nothing of the loop
   void on_data(connection& c) noexcept {
     received += c.input().size();
     (void)c.input().skip(c.input().size());

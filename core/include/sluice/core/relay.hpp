@@ -16,8 +16,9 @@
 /// shutdown_write() on the other once what it sent went out. Closing: when one
 /// end closes, the other is closed to match, gracefully (its pending output
 /// still goes out, then FIN) after a clean ending, with a reset after an
-/// abortive one (see abortive()), so a peer never takes a failure for a normal
-/// end of stream.
+/// abortive one (see abortive()), or when the closing end was held back by
+/// backpressure (bytes it had not passed on are lost with it), so a peer never
+/// takes a failure or a truncation for a normal end of stream.
 ///
 /// End b may still be connecting when the relay starts (a proxy's upstream):
 /// a is not read until b opens, then what a sent meanwhile (and its FIN) goes
@@ -113,6 +114,8 @@ class relay {
   void forward(connection& from, connection& to, std::uint64_t& count) noexcept;
   // The other end of c, if it is alive; nullptr when c is no end of this relay.
   [[nodiscard]] connection* other(const connection& c) const noexcept;
+  // Whether end c is paused by the relay (the other end above high water).
+  bool& held(const connection& c) noexcept;
 
   loop_base* loop_ = nullptr;
   connection_handle a_;
@@ -122,6 +125,8 @@ class relay {
   bool a_live_ = false;
   bool b_live_ = false;
   bool b_open_ = false;
+  bool a_held_ = false;  // a paused: b's output above high water
+  bool b_held_ = false;  // b paused: a's output above high water
 };
 
 }  // namespace sluice

@@ -35,7 +35,14 @@
 // field table): that happens only when the loop reaches a new high of open
 // connections, and a failure refuses that connection. reopen() must bring
 // back a fresh connection's state: whatever it leaves is what the next
-// connection sees. Recycled sessions are destroyed with their handler.
+// connection sees. Recycled sessions are destroyed with their handler, which
+// outlives its loop: so a recycled session must also provide on_close and give
+// back there what it holds of the loop (buffer chains, a parser's bytes,
+// timers), or it would keep the loop's buffers while it waits, and release them
+// into a pool that is gone (sessions<> refuses a recycled type without on_close).
+//
+// A connection served by sessions<> keeps its session in context(): do not
+// set_handler or set_context on it.
 //
 // Owner core only, as everything a loop holds.
 
@@ -307,6 +314,10 @@ class sessions final : public handler, private detail::session_context<Context> 
     static_assert(recycled_session<Session> || nothrow_made(),
                   "a session's constructor runs on the data path: make it noexcept, or recycle the session "
                   "(reopen(connection&) noexcept) so that it runs once per slot");
+    static_assert(!recycled_session<Session> ||
+                      requires(Session& r, connection& cn, close_reason why) { r.on_close(cn, why); },
+                  "a recycled session outlives its connection: give back in on_close(connection&, close_reason) "
+                  "what it holds of the loop (buffer chains, a parser's bytes, timers)");
     Session* s = nullptr;
     if constexpr (recycled_session<Session>) {
       if ((s = pool_.reuse()) != nullptr) s->reopen(c);
