@@ -96,6 +96,7 @@ bool session::start(context& ctx, buffer_chain* out, std::string_view server_nam
   state_ = state::handshaking;
   error_ = close_reason::none;
   out_of_memory_ = false;
+  peer_notified_ = false;
   if (ctx.server()) {
     SSL_set_accept_state(ssl_);
     return true;
@@ -124,6 +125,7 @@ void session::reset() noexcept {
   state_ = state::idle;
   error_ = close_reason::none;
   out_of_memory_ = false;
+  peer_notified_ = false;
   ERR_clear_error();
 }
 
@@ -157,10 +159,11 @@ state session::after_io(int ret) noexcept {
     case SSL_ERROR_WANT_READ:
       return state_;
     case SSL_ERROR_ZERO_RETURN:
-      if (state_ != state::peer_closed && state_ != state::closed) {
+      if (!peer_notified_) {
+        peer_notified_ = true;
         ++ctx_->stats().close_notify_received;
-        state_ = state::peer_closed;
       }
+      if (state_ != state::closed) state_ = state::peer_closed;
       return state_;
     case SSL_ERROR_SYSCALL:
       return fail(out_of_memory_ ? close_reason::resource_limit : close_reason::protocol_error);
@@ -170,7 +173,7 @@ state session::after_io(int ret) noexcept {
 }
 
 state session::receive(buffer_chain& in, buffer_chain& plain, buffer_chain& out) noexcept {
-  if (ssl_ == nullptr || state_ == state::failed || state_ == state::peer_closed) return state_;
+  if (ssl_ == nullptr || state_ == state::failed || state_ == state::peer_closed || peer_notified_) return state_;
   io_scope io(in_, out_, &in, &out);
   for (;;) {
     if (in.empty() && state_ != state::handshaking) break;
@@ -187,9 +190,10 @@ state session::receive(buffer_chain& in, buffer_chain& plain, buffer_chain& out)
       plain.commit(got);
       continue;
     }
+    const int err = SSL_get_error(ssl_, 0);
     const state s = after_io(0);
-    if (s != state::open && s != state::closed) return s;
-    if (SSL_get_error(ssl_, 0) == SSL_ERROR_WANT_READ) break;
+    if (err != SSL_ERROR_WANT_READ || s != state::open) return s;
+    break;
   }
   // A record may be buffered inside OpenSSL past what the input shows.
   while (state_ == state::open && SSL_pending(ssl_) > 0) {

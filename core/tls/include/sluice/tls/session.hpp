@@ -104,6 +104,7 @@ class session {
   state state_ = state::idle;
   close_reason error_ = close_reason::none;
   bool out_of_memory_ = false;  // the BIO could not append to out_
+  bool peer_notified_ = false;  // close_notify came (and was counted)
 };
 
 }  // namespace sluice::tls
