@@ -14,7 +14,10 @@ namespace {
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 }  // namespace
 
-http_session::http_session(httpd_context& ctx, connection&) : ctx_(ctx), parser_(ctx.limits) {}
+http_session::http_session(httpd_context& ctx, connection&) : ctx_(ctx), parser_(ctx.limits) {
+  // A 408 written from the deadline's timer would bypass TLS.
+  deadline_.set_quiet(ctx.tls);
+}
 
 void http_session::reopen(connection&) noexcept {
   parser_.reset();

@@ -47,11 +47,12 @@ namespace sluice::httpd {
 // What the sessions of one loop share.
 struct httpd_context {
   // `files` is null without --root; it must outlive the handler.
-  httpd_context(const http::limits& l, const static_files* f, duration header)
-      : limits(l), files(f), header_timeout(header) {}
+  httpd_context(const http::limits& l, const static_files* f, duration header, bool over_tls = false)
+      : limits(l), files(f), header_timeout(header), tls(over_tls) {}
   http::limits limits;
   const static_files* files;
   duration header_timeout;
+  bool tls;  // served through tls::server_sessions: a late request closes without 408
   response_writer writer;  // the Date cache, refreshed from this loop's clock
 };
 

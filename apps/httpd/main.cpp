@@ -12,6 +12,10 @@
 #include "sluice/base/cli.hpp"
 #include "sluice/runtime/runtime.hpp"
 #include "static_files.hpp"
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include "sluice/tls/server_sessions.hpp"
+#endif
 
 namespace {
 // As the gateway's: a slow client may hold a connection this long at most.
@@ -45,6 +49,15 @@ int main(int argc, char** argv) {
                        "a request must have arrived whole (head and body) within this of when the connection began "
                        "to wait for it; 408 and close if part of it came, a quiet close if none did (default 10s)",
                        header_timeout, ranges::timeout);
+#if SLUICE_HAVE_TLS
+  std::vector<std::string> tls_certs;
+  std::vector<std::string> tls_keys;
+  args.option("--tls-cert", "FILE",
+              "serve HTTPS on every listen address with this certificate chain (PEM); repeatable, each with its "
+              "--tls-key: the first is the default, the others are chosen by SNI name",
+              tls_certs);
+  args.option("--tls-key", "FILE", "the private key (PEM) of the --tls-cert given in the same position", tls_keys);
+#endif
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
@@ -71,13 +84,37 @@ int main(int argc, char** argv) {
   const httpd::static_files* files_ptr = files ? &*files : nullptr;
 
   runtime rt(app.runtime);
+  bool tls = false;
+#if SLUICE_HAVE_TLS
+  tls::context_options tls_opts;
+  if (tls_certs.size() != tls_keys.size()) return args.fail("--tls-cert and --tls-key must be given in pairs");
+  for (std::size_t i = 0; i < tls_certs.size(); ++i) tls_opts.certs.push_back({tls_certs[i], tls_keys[i]});
+  tls = !tls_opts.certs.empty();
+  if (tls) {
+    // Checked once here, with one clear error; each loop then makes its own
+    // context from the same files (no OpenSSL lock shared between loops).
+    auto checked = tls::context::make_server(tls_opts);
+    if (!checked) return args.fail(checked.err().message);
+  }
+#endif
   for (const auto& at : app.listen) {
+#if SLUICE_HAVE_TLS
+    if (tls) {
+      rt.listen(at, [&limits, files_ptr, header_timeout, &tls_opts](loop_base&) -> std::unique_ptr<handler> {
+        auto ctx = tls::context::make_server(tls_opts);
+        if (!ctx) return nullptr;
+        return std::make_unique<tls::server_sessions<httpd::http_session, httpd::httpd_context>>(
+            std::move(*ctx), limits, files_ptr, header_timeout, true);
+      });
+      continue;
+    }
+#endif
     rt.listen(at, [&limits, files_ptr, header_timeout](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout); });
   }
   rt.on_start([&](loop_base& l) -> result<void> {
     if (l.id() == 0) {
       for (const auto& ep : rt.bound()) {
-        std::printf("sluice-httpd: HTTP on %s (transport %.*s, %u loop%s%s%s)\n", ep.to_string().c_str(),
+        std::printf("sluice-httpd: %s on %s (transport %.*s, %u loop%s%s%s)\n", tls ? "HTTPS" : "HTTP", ep.to_string().c_str(),
                     static_cast<int>(rt.transport_name().size()), rt.transport_name().data(), rt.loop_count(),
                     rt.loop_count() == 1 ? "" : "s", files ? ", root " : "", files ? files->root().c_str() : "");
       }

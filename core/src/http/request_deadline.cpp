@@ -26,6 +26,7 @@ void request_deadline::expired() noexcept {
   connection* c = loop_ == nullptr ? nullptr : loop_->get(conn_);
   if (c == nullptr || !c->is_open()) return;
   if (!partial_) return c->close(close_reason::idle_timeout);  // nothing asked: nothing to answer
+  if (quiet_) return c->close(close_reason::read_timeout);
   reject(*c, 408);
 }
 

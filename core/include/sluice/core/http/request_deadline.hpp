@@ -36,6 +36,10 @@ class request_deadline {
   // The parser needs more: if the input holds part of a request, that request
   // is due within `timeout` of when it began.
   void waiting(connection& c, duration timeout) noexcept;
+  // On expiry, close quietly (read_timeout) instead of answering 408: for a
+  // connection whose raw output cannot carry a response outside the
+  // session's callbacks (TLS, see tls/server_sessions.hpp).
+  void set_quiet(bool quiet) noexcept { quiet_ = quiet; }
   // Part of a request came that the input no longer shows (a head whose body
   // is still due, after 100 Continue).
   void begun() noexcept { partial_ = true; }
@@ -53,6 +57,7 @@ class request_deadline {
   loop_base* loop_ = nullptr;
   connection_handle conn_;
   bool partial_ = false;  // part of the request due has come
+  bool quiet_ = false;    // no 408 on expiry (set_quiet)
 };
 
 }  // namespace sluice::http

@@ -1,0 +1,201 @@
+#pragma once
+// TLS under an application's own session type, unchanged: the application's
+// session reads plaintext from c.input() and writes plaintext with
+// c.write()/c.send()/c.output(), as it would on a plain connection.
+//
+//   struct my_session { my_session(my_ctx&, connection&); void on_data(connection&) noexcept; ... };
+//   auto tls = tls::context::make_server({.certs = {{"cert.pem", "key.pem"}}});
+//   rt.listen(at, [&](loop_base&) {
+//     return std::make_unique<tls::server_sessions<my_session, my_ctx>>(
+//         *tls::context::make_server(opts), my_ctx_args...);   // one context per loop
+//   });
+//
+// How: during each callback of the application's session, the connection's
+// input and output chains are swapped with the plaintext chains of its
+// tls::session (an exchange of list heads, no copy); when the callback
+// returns, they are swapped back, the plaintext written is sealed into the
+// real output, and close_notify follows a close(). On the wire the
+// connection only ever carries records.
+//
+// Limits: code that writes to the connection outside the session's
+// callbacks (a timer) writes outside TLS; such code must close quietly
+// instead (http::request_deadline::set_quiet). Plaintext waiting for the
+// application is held up to the loop's max_input_bytes; past that, records
+// wait in the input and the loop stops reading (backpressure as usual).
+// Owner core only.
+
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/core/connection.hpp"
+#include "sluice/core/handler.hpp"
+#include "sluice/core/loop_base.hpp"
+#include "sluice/core/session.hpp"
+#include "sluice/tls/context.hpp"
+#include "sluice/tls/session.hpp"
+
+namespace sluice::tls {
+
+// The per-loop state of server_sessions: the loop's TLS context and the
+// application's own Context (none for void).
+template <class AppContext>
+struct session_context {
+  // Takes the loop's TLS context; the application's Context is made from args.
+  template <class... Args>
+  explicit session_context(context&& t, Args&&... args) : tls(std::move(t)), app(std::forward<Args>(args)...) {}
+  context tls;     // this loop's SSL_CTX set and its counters
+  AppContext app;  // what the application's sessions share
+};
+// session_context without an application Context.
+template <>
+struct session_context<void> {
+  // Takes the loop's TLS context.
+  explicit session_context(context&& t) : tls(std::move(t)) {}
+  context tls;  // this loop's SSL_CTX set and its counters
+};
+
+// One TLS connection serving an application session Inner (made from
+// (AppContext&, connection&), or (connection&) for void). Recycled: the
+// OpenSSL state is freed on close and made anew on open; Inner is reopened
+// when it is itself recycled, made anew otherwise.
+template <class Inner, class AppContext = void>
+class plaintext_session {
+ public:
+  // Once per pool slot: makes the Inner session (which may throw).
+  plaintext_session(session_context<AppContext>& ctx, connection& c)
+      : ctx_(ctx), plain_in_(&c.loop().pool()), plain_out_(&c.loop().pool()) {
+    make_inner(c);
+  }
+  plaintext_session(const plaintext_session&) = delete;
+  plaintext_session& operator=(const plaintext_session&) = delete;
+
+  // A new connection in this slot.
+  void reopen(connection& c) noexcept {
+    plain_in_.clear();
+    plain_out_.clear();
+    if constexpr (recycled_session<Inner>) {
+      inner_->reopen(c);
+    } else {
+      inner_.reset();
+      make_inner(c);
+    }
+  }
+
+  // Starts the server side of the handshake; Inner's on_open runs now (its
+  // deadlines then cover the handshake too).
+  void on_open(connection& c) noexcept {
+    if (!tls_.start(ctx_.tls)) {
+      c.close(close_reason::resource_limit);
+      return;
+    }
+    if constexpr (requires(Inner& s) { s.on_open(c); }) {
+      in_plaintext(c, [&] { inner_->on_open(c); });
+    }
+    after(c);
+  }
+  // Opens the peer's records; Inner's on_data gets the plaintext.
+  void on_data(connection& c) noexcept {
+    pump(c);
+    if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+    after(c);
+  }
+  // Inner's on_writable (if any); plaintext held back by the input cap is
+  // opened first.
+  void on_writable(connection& c) noexcept {
+    pump(c);
+    if constexpr (requires(Inner& s) { s.on_writable(c); }) {
+      if (c.is_open()) in_plaintext(c, [&] { inner_->on_writable(c); });
+    } else {
+      if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+    }
+    after(c);
+  }
+  // The peer's FIN: counted as a truncation unless close_notify came; then
+  // Inner's on_peer_shutdown, or a close.
+  void on_peer_shutdown(connection& c) noexcept {
+    tls_.transport_closed();
+    peer_done(c);
+    after(c);
+  }
+  // Inner's on_close, then the OpenSSL state and any plaintext are dropped.
+  void on_close(connection& c, close_reason why) noexcept {
+    if constexpr (requires(Inner& s) { s.on_close(c, why); }) inner_->on_close(c, why);
+    tls_.reset();
+    plain_in_.clear();
+    plain_out_.clear();
+  }
+
+  // This connection's TLS state (version, ALPN, SNI name).
+  [[nodiscard]] const session& tls() const noexcept { return tls_; }
+  // The application's session.
+  [[nodiscard]] Inner& inner() noexcept { return *inner_; }
+
+ private:
+  void make_inner(connection& c) {
+    if constexpr (std::is_void_v<AppContext>) {
+      inner_.emplace(c);
+    } else {
+      inner_.emplace(ctx_.app, c);
+    }
+  }
+
+  // Receives records while the plaintext held is under the input cap.
+  void pump(connection& c) noexcept {
+    if (plain_in_.size() >= c.loop().options().max_input_bytes) return;
+    const state s = tls_.receive(c.input(), plain_in_, c.output());
+    if (s == state::failed) {
+      c.flush();
+      if (c.is_open()) c.close(tls_.error());  // after the alert OpenSSL wrote
+    } else if (s == state::peer_closed && plain_in_.empty() && c.is_open()) {
+      peer_done(c);
+    }
+  }
+
+  void peer_done(connection& c) noexcept {
+    if (!c.is_open()) return;
+    if constexpr (requires(Inner& s) { s.on_peer_shutdown(c); }) {
+      in_plaintext(c, [&] { inner_->on_peer_shutdown(c); });
+    } else {
+      c.close(close_reason::peer_closed);
+    }
+  }
+
+  // Runs f with the connection's chains swapped for the plaintext ones.
+  template <class F>
+  void in_plaintext(connection& c, F&& f) noexcept {
+    std::swap(c.input(), plain_in_);
+    std::swap(c.output(), plain_out_);
+    f();
+    std::swap(c.input(), plain_in_);
+    std::swap(c.output(), plain_out_);
+    plain_in_.release();
+  }
+
+  // Seals what Inner wrote, and sends close_notify once Inner closed.
+  void after(connection& c) noexcept {
+    if (tls_.current() == state::failed) {
+      plain_out_.clear();
+    } else if (!plain_out_.empty() && !tls_.send(plain_out_, c.output())) {
+      plain_out_.clear();
+      if (c.is_open()) c.close(tls_.error());
+    }
+    const auto st = c.current_state();
+    if (st == connection::state::closing && plain_out_.empty()) tls_.close(c.output());
+    if (!c.output().empty()) c.flush();
+  }
+
+  session_context<AppContext>& ctx_;
+  session tls_;
+  buffer_chain plain_in_;   // opened, not yet consumed by Inner
+  buffer_chain plain_out_;  // written by Inner, not yet sealed (the handshake is under way)
+  std::optional<Inner> inner_;
+};
+
+// The handler that serves TLS connections with an application session type
+// Inner (see the file comment): one per loop, made from the loop's tls
+// context and the arguments of the application's Context.
+template <class Inner, class AppContext = void>
+using server_sessions = sessions<plaintext_session<Inner, AppContext>, session_context<AppContext>>;
+
+}  // namespace sluice::tls
