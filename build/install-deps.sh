@@ -10,6 +10,8 @@ packages=(
   # required libraries
   libhwloc-dev hwloc libboost-dev libgtest-dev libgmock-dev
   libdpdk-dev dpdk dpdk-dev libtomlplusplus-dev libhttp-parser-dev
+  # the io_uring transport (liburing 2.3 on Debian 12)
+  liburing-dev
   # sanitizer and fuzzing runtimes for clang (libFuzzer)
   libclang-rt-14-dev
   # the API reference (meson target "docs", test "api_docs")
