@@ -12,6 +12,8 @@ packages=(
   libdpdk-dev dpdk dpdk-dev libtomlplusplus-dev libhttp-parser-dev
   # TLS (core/tls) and the certificates its tests make
   libssl-dev openssl
+  # the io_uring transport (liburing 2.3 on Debian 12)
+  liburing-dev
   # sanitizer and fuzzing runtimes for clang (libFuzzer)
   libclang-rt-14-dev
   # the API reference (meson target "docs", test "api_docs")

@@ -28,6 +28,9 @@
 #if SLUICE_HAVE_EPOLL
 #include "sluice/epoll/epoll_transport.hpp"
 #endif
+#if SLUICE_HAVE_IO_URING
+#include "sluice/io_uring/io_uring_transport.hpp"
+#endif
 #include <sys/types.h>
 #include <sys/event.h>
 #include <unistd.h>
@@ -98,6 +101,29 @@ struct epoll_traits : kqueue_traits {
 };
 #endif
 
+#if SLUICE_HAVE_IO_URING
+// The io_uring transport: kernel sockets, completions (one ring per loop).
+struct io_uring_traits : kernel_socket_addresses {
+  using loop_type = loop<io_uring::io_uring_transport>;
+  static constexpr std::string_view name = "io_uring";
+  // The registry's own probe: the reason an app would print.
+  static std::string unavailable() {
+    for (const transport_entry* e : transport_registry())
+      if (e->name == "io_uring") return e->probe();
+    return "io_uring is not in this build's transport registry";
+  }
+  static std::unique_ptr<loop_type> make(const loop_options& opts, std::uint16_t id) {
+    return std::make_unique<loop_type>(opts, id);
+  }
+};
+#else
+// Not built (no liburing, or not Linux): every test skips with this reason.
+struct io_uring_traits : kqueue_traits {
+  static constexpr std::string_view name = "io_uring";
+  static std::string unavailable() { return "the io_uring transport is not built here (liburing-dev missing, or not Linux)"; }
+};
+#endif
+
 #if defined(SLUICE_CONFORMANCE_DPDK)
 #if SLUICE_HAVE_DPDK
 // The DPDK transport with the user-space stack, on net_tap ports inside a
@@ -133,7 +159,7 @@ struct dpdk_traits : epoll_traits {
 // does once, and it needs root.
 using conformance_transports = ::testing::Types<dpdk_traits>;
 #else
-using conformance_transports = ::testing::Types<epoll_traits, kqueue_traits>;
+using conformance_transports = ::testing::Types<epoll_traits, kqueue_traits, io_uring_traits>;
 #endif
 
 struct transport_names {

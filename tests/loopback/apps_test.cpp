@@ -19,6 +19,7 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/handler.hpp"
 #include "sluice/runtime/runtime.hpp"
+#include "sluice/transport/registry.hpp"
 #include "sluice_config.hpp"
 
 namespace sluice {
@@ -337,6 +338,23 @@ TEST(apps, bench_against_echo_checks_every_byte) {
   endpoint at = start_echo(srv);
   test::child b({bench_bin(), "echo", "--target=" + at.to_string(), "--connections=8", "--size=1000",
                  "--pipeline=4", "--duration=1s", "--warmup=0s", "--json"});
+  std::string json = b.read_line(30s);
+  EXPECT_EQ(b.wait(30s), 0) << json << b.stderr_text();
+  EXPECT_NE(json.find("\"mismatches\":0"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"messages\":0,"), std::string::npos) << "some messages went through: " << json;
+  srv.signal(SIGINT);
+  EXPECT_EQ(srv.wait(), 0);
+}
+
+// sluice-echo and sluice-bench on the io_uring transport (issue 18), where it can run.
+TEST(apps, bench_against_echo_on_io_uring_checks_every_byte) {
+  const transport_entry* e = find_transport("io_uring");
+  if (e == nullptr) GTEST_SKIP() << "the io_uring transport is not built here";
+  if (auto why = e->probe(); !why.empty()) GTEST_SKIP() << why;
+  test::child srv({echo_bin(), "--listen=127.0.0.1:0", "--transport=io_uring"});
+  endpoint at = start_echo(srv);
+  test::child b({bench_bin(), "echo", "--target=" + at.to_string(), "--transport=io_uring", "--connections=8",
+                 "--size=1000", "--pipeline=4", "--duration=1s", "--warmup=0s", "--json"});
   std::string json = b.read_line(30s);
   EXPECT_EQ(b.wait(30s), 0) << json << b.stderr_text();
   EXPECT_NE(json.find("\"mismatches\":0"), std::string::npos) << json;

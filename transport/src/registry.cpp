@@ -13,7 +13,7 @@ constexpr std::size_t max_transports = 16;
 const transport_entry* registered[max_transports] = {};
 std::size_t registered_count = 0;
 
-constexpr std::array<std::string_view, 3> known = {"epoll", "kqueue", "dpdk"};
+constexpr std::array<std::string_view, 4> known = {"epoll", "io_uring", "kqueue", "dpdk"};
 
 }  // namespace
 

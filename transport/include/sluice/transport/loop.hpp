@@ -227,6 +227,9 @@ class loop final : public transport_loop {
       transport_.flush_udp(*s);
     }
     udp.clear();
+    // A completion transport queues its sends during the phase and hands
+    // them to the kernel together here (one system call for all of them).
+    if constexpr (requires { transport_.flushed(); }) transport_.flushed();
   }
 
   std::size_t close_phase() noexcept {

@@ -1,0 +1,182 @@
+#pragma once
+// The Linux completion transport: kernel sockets driven through one io_uring
+// per loop (liburing). Phase 1 of issue 18: correct before fast.
+//
+// Operations in flight, each a submission whose completion the poll reaps:
+//   accept   multishot, one per listener (re-armed when the kernel ends it)
+//   receive  one-shot recv into a fresh pool segment per connection (the
+//            segment joins the input chain without a copy); re-armed after
+//            each completion while the loop may read. Not yet: multishot
+//            receive into a provided buffer ring.
+//   send     one send/sendmsg of the output chain's pieces per connection at
+//            a time; its completion reports wrote(), then flush_ready().
+//   connect  a non-blocking connect() and a poll for writability.
+//   UDP      one-shot recvmsg per socket; sends are sendmmsg calls, as epoll.
+//   wake-up  a read of the wake eventfd, kept armed.
+// Every submission of an iteration goes to the kernel in the poll's one
+// io_uring_enter, which also waits (with the timer's timeout).
+//
+// Lifetimes: a connection's I/O state (conn_io) is the transport's, not the
+// connection's, so a completion that arrives after the connection is freed
+// finds it. Releasing a socket cancels its operations synchronously
+// (IORING_REGISTER_SYNC_CANCEL: returns once the kernel is done with their
+// buffers) before the descriptor is closed; the state is freed when its last
+// completion is reaped.
+//
+// Owner core only, except wake() (any thread). The ring is made on the loop's
+// thread (IORING_SETUP_SINGLE_ISSUER where the kernel takes it).
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "sluice/transport/loop.hpp"
+
+namespace sluice::io_uring {
+
+// How the ring was set up (the best the kernel accepted).
+enum class ring_mode : std::uint8_t {
+  single_issuer_defer_taskrun,  // IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+  coop_taskrun,                 // IORING_SETUP_COOP_TASKRUN
+  plain,                        // no setup flags
+};
+// "SINGLE_ISSUER|DEFER_TASKRUN", "COOP_TASKRUN" or "none".
+[[nodiscard]] std::string_view to_string(ring_mode m) noexcept;
+
+// Sets up a ring of `entries` with the best mode the kernel accepts; the
+// mode in *mode. 0 or a negative errno (the last refusal).
+int setup_ring(::io_uring* ring, unsigned entries, ring_mode* mode) noexcept;
+
+// The io_uring transport of one loop (see the file comment); loop<io_uring_transport>
+// owns it and calls it directly. Its public members are the transport_backend
+// contract (loop.hpp).
+class io_uring_transport {
+ public:
+  // Its registry name.
+  static constexpr std::string_view name = "io_uring";
+  // Submission queue entries of a loop's ring (the completion queue is twice that).
+  static constexpr unsigned ring_entries = 4096;
+  // Pieces of the output chain one send takes at most.
+  static constexpr int send_iov = 64;
+  // Receive buffer per UDP socket: the largest UDP payload.
+  static constexpr std::size_t udp_slot_bytes = 65536;
+
+  // Creates the loop's ring and wake eventfd; throws std::runtime_error if
+  // the kernel refuses.
+  explicit io_uring_transport(transport_loop& loop);
+  io_uring_transport(const io_uring_transport&) = delete;
+  io_uring_transport& operator=(const io_uring_transport&) = delete;
+  ~io_uring_transport();
+
+  // ---- data path (see transport_backend in loop.hpp) ----
+  // Submits what this iteration queued and waits up to timeout for
+  // completions (one io_uring_enter), then dispatches them; returns their number.
+  std::size_t poll(duration timeout) noexcept;
+  // Arms a receive on c if none is in flight and the loop may read.
+  void read(connection& c) noexcept;
+  // Queues one send of c's output (unless one is in flight).
+  void flush(connection& c) noexcept;
+  // End of the loop's flush phase: submits the sends it queued (one
+  // io_uring_enter for all connections), so output reaches the kernel in the
+  // iteration that flushed it.
+  void flushed() noexcept;
+  // Sends FIN (shutdown(SHUT_WR)).
+  void shutdown_write(connection& c) noexcept;
+  // Cancels c's operations and closes its socket: a reset if c was aborted.
+  void release(connection& c) noexcept;
+  // Sends s's queued datagrams (sendmmsg).
+  void flush_udp(udp_socket& s) noexcept;
+  // A connection freed its descriptor: listeners paused out of descriptors
+  // accept again.
+  void fd_released() noexcept;
+  // Interrupts a blocking wait (writes the eventfd). Any thread.
+  void wake() noexcept;
+
+  // ---- control plane ----
+  // Opens a listening socket on `at` and arms a multishot accept.
+  result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
+  // Starts a non-blocking connect to `to` and polls for its completion.
+  result<connection_handle> connect(const endpoint& to, handler& h, void* context);
+  // Binds a UDP socket on `at` and arms a receive.
+  result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
+  // Stops accepting on l (cancels its accept) and closes its socket.
+  void close_listener(listener& l) noexcept;
+  // Cancels s's receive and closes its socket.
+  void close_udp(udp_socket& s) noexcept;
+  // Takes over an accepted socket: opens a connection for it; closes fd if
+  // the loop is full.
+  void adopt(int fd, const endpoint& peer, handler& h) noexcept;
+
+  // How this loop's ring was set up (for --print-plan and tests).
+  [[nodiscard]] ring_mode mode() const noexcept { return mode_; }
+  // Operations submitted and not yet completed.
+  [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_; }
+
+ private:
+  // What a completion's user_data names (low 3 bits; the object is 8-aligned).
+  enum op : std::uint64_t { op_none = 0, op_recv = 1, op_send = 2, op_connect = 3, op_accept = 4, op_udp_recv = 5, op_wake = 6 };
+
+  // A connection's I/O state, owned by the transport (see the file comment).
+  struct alignas(8) conn_io {
+    connection* conn = nullptr;  // nullptr once released
+    int fd = -1;
+    int inflight = 0;        // operations whose completion is not yet reaped
+    bool recv_busy = false;  // a receive is in flight
+    bool send_busy = false;  // a send is in flight
+    segment* rx = nullptr;   // the receive's segment (the kernel writes it)
+    msghdr msg{};
+    iovec iov[send_iov];
+  };
+  struct alignas(8) listen_io {
+    listener* l = nullptr;
+    bool armed = false;  // the multishot accept is in flight
+  };
+  struct alignas(8) udp_io {
+    udp_socket* s = nullptr;
+    bool armed = false;
+    msghdr msg{};
+    iovec iov{};
+    endpoint from;
+    std::unique_ptr<std::byte[]> buf;
+  };
+
+  static std::uint64_t tag(const void* p, op o) noexcept { return reinterpret_cast<std::uint64_t>(p) | o; }
+  ::io_uring_sqe* sqe() noexcept;
+  void dispatch(const ::io_uring_cqe& cqe) noexcept;
+  void on_recv(conn_io& io, int res) noexcept;
+  void on_send(conn_io& io, int res) noexcept;
+  void on_connect(conn_io& io, int res) noexcept;
+  void on_accept(listen_io& li, int res, bool more) noexcept;
+  void on_udp_recv(udp_io& u, int res) noexcept;
+  void arm_recv(connection& c, conn_io& io) noexcept;
+  void arm_accept(listen_io& li) noexcept;
+  void arm_udp(udp_io& u) noexcept;
+  void arm_wake() noexcept;
+  // Cancels every operation on fd; true once the kernel is done with them.
+  bool cancel_fd(int fd) noexcept;
+  void completed(conn_io& io) noexcept;  // one of io's operations is reaped
+  listen_io* find(const listener& l) noexcept;
+  udp_io* find(const udp_socket& s) noexcept;
+  conn_io* attach(connection& c) noexcept;
+  static void retry_accept(timer& t) noexcept;
+
+  transport_loop& loop_;
+  ::io_uring ring_{};
+  ring_mode mode_ = ring_mode::plain;
+  int wakefd_ = -1;
+  std::uint64_t wake_buf_ = 0;
+  std::size_t inflight_ = 0;
+  bool sends_queued_ = false;  // flush() queued a send that flushed() submits
+  std::vector<std::unique_ptr<listen_io>> listeners_;
+  std::vector<std::unique_ptr<udp_io>> udp_;
+};
+
+}  // namespace sluice::io_uring

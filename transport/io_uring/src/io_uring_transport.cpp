@@ -1,0 +1,620 @@
+#include "sluice/io_uring/io_uring_transport.hpp"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "kernel/readiness_io.hpp"
+#include "kernel/socket_ops.hpp"
+#include "sluice/platform/socket_options.hpp"
+#include "sluice/transport/loop.hpp"
+
+namespace sluice::io_uring {
+
+std::string_view to_string(ring_mode m) noexcept {
+  switch (m) {
+    case ring_mode::single_issuer_defer_taskrun:
+      return "SINGLE_ISSUER|DEFER_TASKRUN";
+    case ring_mode::coop_taskrun:
+      return "COOP_TASKRUN";
+    default:
+      return "none";
+  }
+}
+
+int setup_ring(::io_uring* ring, unsigned entries, ring_mode* mode) noexcept {
+  struct attempt {
+    unsigned flags;
+    ring_mode mode;
+  };
+  const attempt attempts[] = {
+      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, ring_mode::single_issuer_defer_taskrun},
+      {IORING_SETUP_COOP_TASKRUN, ring_mode::coop_taskrun},
+      {0, ring_mode::plain},
+  };
+  int r = -EINVAL;
+  for (const attempt& a : attempts) {
+    io_uring_params p{};
+    p.flags = a.flags;
+    r = io_uring_queue_init_params(entries, ring, &p);
+    if (r == 0) {
+      *mode = a.mode;
+      return 0;
+    }
+    if (r != -EINVAL) return r;  // refused outright (EPERM, ENOSYS, ENOMEM): flags do not matter
+  }
+  return r;
+}
+
+io_uring_transport::io_uring_transport(transport_loop& loop) : loop_(loop) {
+  int r = setup_ring(&ring_, ring_entries, &mode_);
+  if (r < 0) throw std::runtime_error(std::string("io_uring_setup: ") + std::strerror(-r));
+  (void)io_uring_register_ring_fd(&ring_);  // an optimization only: fine if refused
+  wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd_ < 0) {
+    int err = errno;
+    io_uring_queue_exit(&ring_);
+    throw std::runtime_error(std::string("eventfd: ") + std::strerror(err));
+  }
+  arm_wake();
+}
+
+io_uring_transport::~io_uring_transport() {
+  // loop<T>'s destructor released every connection (each cancelled its own
+  // operations). What is left: accepts, UDP receives, the wake-up read. Cancel
+  // them all synchronously: once that returns, the kernel no longer touches
+  // the buffers below, so they may go whatever the completions still queued.
+  io_uring_sync_cancel_reg reg{};
+  reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+  reg.fd = -1;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  (void)io_uring_register_sync_cancel(&ring_, &reg);
+  // Reap what is there without waiting (another thread may not wait on a
+  // SINGLE_ISSUER ring): accepted sockets in late completions are closed,
+  // released connections' states freed.
+  (void)io_uring_get_events(&ring_);
+  ::io_uring_cqe* cqe;
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+    const std::uint64_t ud = cqe->user_data;
+    const auto o = static_cast<op>(ud & 7);
+    if (o == op_accept && cqe->res >= 0) ::close(cqe->res);
+    if (o == op_recv || o == op_send || o == op_connect) {
+      auto* io = reinterpret_cast<conn_io*>(ud & ~std::uint64_t{7});
+      if (o == op_recv && io->rx != nullptr) {
+        segment_unref(io->rx);
+        io->rx = nullptr;
+      }
+      if (--io->inflight == 0 && io->conn == nullptr) delete io;
+    }
+    io_uring_cqe_seen(&ring_, cqe);
+  }
+  for (auto& l : loop_.listeners())
+    if (l->io.fd >= 0) ::close(l->io.fd);
+  ::close(wakefd_);
+  io_uring_queue_exit(&ring_);
+}
+
+// ---- submissions and completions -------------------------------------------------------
+
+::io_uring_sqe* io_uring_transport::sqe() noexcept {
+  ::io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (s == nullptr) {
+    (void)io_uring_submit(&ring_);  // the queue is full: hand it over, then take a fresh entry
+    s = io_uring_get_sqe(&ring_);
+  }
+  if (s != nullptr) ++inflight_;
+  return s;
+}
+
+std::size_t io_uring_transport::poll(duration timeout) noexcept {
+  int r;
+  if (timeout == duration::zero()) {
+    r = io_uring_submit_and_get_events(&ring_);
+  } else if (timeout == duration::max()) {
+    r = io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout.count() / 1'000'000'000;
+    ts.tv_nsec = timeout.count() % 1'000'000'000;
+    ::io_uring_cqe* first = nullptr;
+    r = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+  }
+  (void)r;  // -ETIME, -EINTR: nothing came; the loop comes round again
+  std::size_t n = 0;
+  ::io_uring_cqe* cqe;
+  // Reap in bounded rounds: completions dispatched here may queue others.
+  for (unsigned round = 0; round < 4; ++round) {
+    unsigned head;
+    unsigned got = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ::io_uring_cqe copy = *cqe;
+      ++got;
+      io_uring_cq_advance(&ring_, 1);  // free the entry before dispatching (handlers may submit)
+      dispatch(copy);
+    }
+    n += got;
+    if (got == 0) break;
+  }
+  return n;
+}
+
+void io_uring_transport::dispatch(const ::io_uring_cqe& cqe) noexcept {
+  const std::uint64_t ud = cqe.user_data;
+  const auto o = static_cast<op>(ud & 7);
+  void* p = reinterpret_cast<void*>(ud & ~std::uint64_t{7});
+  const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  if (!more && o != op_none) --inflight_;
+  switch (o) {
+    case op_recv:
+      on_recv(*static_cast<conn_io*>(p), cqe.res);
+      break;
+    case op_send:
+      on_send(*static_cast<conn_io*>(p), cqe.res);
+      break;
+    case op_connect:
+      on_connect(*static_cast<conn_io*>(p), cqe.res);
+      break;
+    case op_accept:
+      on_accept(*static_cast<listen_io*>(p), cqe.res, more);
+      break;
+    case op_udp_recv:
+      on_udp_recv(*static_cast<udp_io*>(p), cqe.res);
+      break;
+    case op_wake:
+      arm_wake();
+      break;
+    default:
+      break;
+  }
+}
+
+void io_uring_transport::completed(conn_io& io) noexcept {
+  if (--io.inflight == 0 && io.conn == nullptr) delete &io;
+}
+
+bool io_uring_transport::cancel_fd(int fd) noexcept {
+  io_uring_sync_cancel_reg reg{};
+  reg.fd = fd;
+  reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  // With CANCEL_ALL: the number of operations cancelled.
+  int r = io_uring_register_sync_cancel(&ring_, &reg);
+  // A cancelled operation lets go of its file (the socket) only once its
+  // completion is posted, which a DEFER_TASKRUN ring does only when asked:
+  // ask now, or close() below would leave the socket open (no FIN, no RST)
+  // until the next poll. The completions wait in the queue for that poll.
+  if (r > 0) (void)io_uring_get_events(&ring_);
+  return r >= 0 || r == -ENOENT;
+}
+
+// ---- connections ----------------------------------------------------------------------------
+
+io_uring_transport::conn_io* io_uring_transport::attach(connection& c) noexcept {
+  auto* io = new (std::nothrow) conn_io;
+  if (io == nullptr) return nullptr;
+  io->conn = &c;
+  io->fd = transport_loop::slot(c).fd;
+  transport_loop::slot(c).ptr = io;
+  return io;
+}
+
+void io_uring_transport::read(connection& c) noexcept {
+  auto* io = static_cast<conn_io*>(transport_loop::slot(c).ptr);
+  if (io != nullptr) arm_recv(c, *io);
+}
+
+void io_uring_transport::arm_recv(connection& c, conn_io& io) noexcept {
+  if (io.recv_busy) return;
+  if (!loop_.may_read(c)) {
+    loop_.set_read_pending(c, true);  // resume_reading / the input limit bring it back to read()
+    return;
+  }
+  segment* seg = loop_.pool().allocate();
+  if (seg == nullptr) {
+    loop_.read_starved(c);  // read() again once segments come back
+    return;
+  }
+  ::io_uring_sqe* s = sqe();
+  if (s == nullptr) {
+    segment_unref(seg);
+    loop_.read_later(c);
+    return;
+  }
+  io.rx = seg;
+  io.recv_busy = true;
+  ++io.inflight;
+  loop_.set_read_pending(c, false);
+  io_uring_prep_recv(s, io.fd, seg->base + seg->end, seg->tailroom(), 0);
+  io_uring_sqe_set_data64(s, tag(&io, op_recv));
+}
+
+void io_uring_transport::on_recv(conn_io& io, int res) noexcept {
+  segment* seg = io.rx;
+  io.rx = nullptr;
+  io.recv_busy = false;
+  connection* c = io.conn;
+  completed(io);  // may free io: not touched below
+  loop_.stats().read_calls.add();
+  if (c == nullptr) {
+    if (seg != nullptr) segment_unref(seg);
+    return;
+  }
+  if (res > 0) {
+    seg->end += static_cast<std::uint32_t>(res);
+    c->input().append(seg);
+    loop_.stats().bytes_read.add(static_cast<std::uint64_t>(res));
+    loop_.data_arrived(*c);
+    auto st = c->current_state();
+    if (st == connection::state::open || st == connection::state::closing) arm_recv(*c, *static_cast<conn_io*>(transport_loop::slot(*c).ptr));
+    return;
+  }
+  if (seg != nullptr) segment_unref(seg);
+  if (res == 0) {
+    loop_.peer_shutdown(*c);
+  } else if (res == -ECANCELED) {
+    // Cancelled while the connection lives (cannot happen today): read again.
+    loop_.read_later(*c);
+  } else if (res == -EINTR || res == -EAGAIN) {
+    loop_.read_later(*c);
+  } else {
+    loop_.failed(*c, sockets::reason_for_errno(-res, false), -res);
+  }
+}
+
+void io_uring_transport::flush(connection& c) noexcept {
+  auto* io = static_cast<conn_io*>(transport_loop::slot(c).ptr);
+  if (io == nullptr || c.output().empty()) return;
+  // One send per connection in flight: its completion reports what went and
+  // asks for the rest (flush_ready). Until then the output counts as blocked.
+  if (!io->send_busy) {
+    int n = 0;
+    c.output().for_each_piece([&](std::string_view piece) {
+      io->iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
+      return n < send_iov;
+    });
+    ::io_uring_sqe* s = sqe();
+    if (s == nullptr) {
+      loop_.write_blocked(c);
+      loop_.flush_ready(c);  // try again in the next flush phase
+      return;
+    }
+    if (n == 1) {
+      io_uring_prep_send(s, io->fd, io->iov[0].iov_base, io->iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      io->msg = {};
+      io->msg.msg_iov = io->iov;
+      io->msg.msg_iovlen = static_cast<decltype(io->msg.msg_iovlen)>(n);
+      io_uring_prep_sendmsg(s, io->fd, &io->msg, MSG_NOSIGNAL);
+    }
+    io_uring_sqe_set_data64(s, tag(io, op_send));
+    io->send_busy = true;
+    ++io->inflight;
+    sends_queued_ = true;
+    loop_.stats().write_calls.add();
+  }
+  loop_.write_blocked(c);
+}
+
+void io_uring_transport::flushed() noexcept {
+  if (!sends_queued_) return;
+  sends_queued_ = false;
+  (void)io_uring_submit(&ring_);
+}
+
+void io_uring_transport::on_send(conn_io& io, int res) noexcept {
+  io.send_busy = false;
+  connection* c = io.conn;
+  completed(io);
+  if (c == nullptr) return;
+  if (res >= 0) {
+    loop_.wrote(*c, static_cast<std::size_t>(res));
+    if (c->current_state() != connection::state::closed) loop_.flush_ready(*c);
+  } else if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
+    loop_.flush_ready(*c);
+  } else {
+    loop_.failed(*c, sockets::reason_for_errno(-res, false), -res);
+  }
+}
+
+void io_uring_transport::shutdown_write(connection& c) noexcept { ::shutdown(transport_loop::slot(c).fd, SHUT_WR); }
+
+void io_uring_transport::release(connection& c) noexcept {
+  int fd = transport_loop::slot(c).fd;
+  auto* io = static_cast<conn_io*>(transport_loop::slot(c).ptr);
+  transport_loop::slot(c).fd = -1;
+  transport_loop::slot(c).ptr = nullptr;
+  if (io != nullptr) {
+    io->conn = nullptr;
+    // Cancel first: the receive's segment and the send's pieces are the
+    // kernel's until their operations end. After a synchronous cancel they
+    // have; the completions still come, and free io.
+    bool cancelled = io->inflight == 0 || cancel_fd(fd);
+    if (io->inflight != 0 && cancelled && io->rx != nullptr) {
+      segment_unref(io->rx);
+      io->rx = nullptr;
+    }
+    io->fd = -1;
+    if (io->inflight == 0) delete io;
+  }
+  if (fd < 0) return;
+  if (transport_loop::abort_requested(c)) {
+    sockets::close_with_reset(fd);
+  } else {
+    ::close(fd);
+  }
+}
+
+// ---- connecting ---------------------------------------------------------------------------
+
+result<connection_handle> io_uring_transport::connect(const endpoint& to, handler& h, void* context) {
+  auto started = readiness::begin_connect(loop_, to, h, context);
+  if (!started) return started.err();
+  connection* c = *started;
+  if (c->current_state() != connection::state::connecting) return c->handle();  // failed at once
+  conn_io* io = attach(*c);
+  ::io_uring_sqe* s = io != nullptr ? sqe() : nullptr;
+  if (s == nullptr) {
+    loop_.failed(*c, close_reason::resource_limit, ENOMEM);
+    return c->handle();
+  }
+  // The loop's connect timeout closes c, and release() cancels this poll.
+  io_uring_prep_poll_add(s, io->fd, POLLOUT);
+  io_uring_sqe_set_data64(s, tag(io, op_connect));
+  ++io->inflight;
+  return c->handle();
+}
+
+void io_uring_transport::on_connect(conn_io& io, int res) noexcept {
+  connection* c = io.conn;
+  completed(io);
+  if (c == nullptr || c->current_state() != connection::state::connecting) return;
+  int err = 0;
+  if (res < 0) {
+    err = -res;
+  } else {
+    err = sockets::pending_error(transport_loop::slot(*c).fd);
+    if (err == 0 && (res & POLLHUP) != 0) err = ECONNREFUSED;
+  }
+  if (err != 0) {
+    loop_.failed(*c, sockets::reason_for_errno(err, true), err);
+    return;
+  }
+  loop_.opened(*c);
+  if (c->current_state() == connection::state::open || c->current_state() == connection::state::closing) read(*c);
+}
+
+// ---- accepting ------------------------------------------------------------------------------
+
+result<listener*> io_uring_transport::listen(const endpoint& at, handler& h, const listen_options& opts) {
+  auto li = std::make_unique<listen_io>();
+  auto l = readiness::listen_and_watch(loop_, at, h, opts, &io_uring_transport::retry_accept,
+                                       [&](int, listener& lr) {
+                                         li->l = &lr;
+                                         return 0;
+                                       });
+  if (!l) return l;
+  listen_io* raw = li.get();
+  listeners_.push_back(std::move(li));
+  arm_accept(*raw);
+  return l;
+}
+
+void io_uring_transport::arm_accept(listen_io& li) noexcept {
+  listener& l = *li.l;
+  if (li.armed || l.io.closed || l.io.paused || l.io.fd < 0) return;
+  ::io_uring_sqe* s = sqe();
+  if (s == nullptr) {
+    loop_.timers().arm_after(l.io.retry, loop_.options().accept_retry);
+    return;
+  }
+  io_uring_prep_multishot_accept(s, l.io.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(s, tag(&li, op_accept));
+  li.armed = true;
+}
+
+void io_uring_transport::on_accept(listen_io& li, int res, bool more) noexcept {
+  if (!more) li.armed = false;
+  listener& l = *li.l;
+  if (res >= 0) {
+    if (l.io.closed) {
+      ::close(res);
+      return;
+    }
+    endpoint peer;
+    socklen_t len = endpoint::capacity();
+    endpoint from;
+    if (::getpeername(res, const_cast<sockaddr*>(from.data()), &len) == 0) peer = endpoint(from.data(), len);
+    ++l.io.accepted;
+    if (!l.hand_off(res, peer)) adopt(res, peer, l.get_handler());
+  } else {
+    switch (-res) {
+      case ECANCELED:
+        return;  // closed (or the loop ends): not re-armed
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM:
+        // Out of descriptors: the connection waits in the backlog. Accepting
+        // resumes when a connection of this loop closes or the timer fires.
+        loop_.stats().accept_fd_exhausted.add();
+        l.io.paused = true;
+        loop_.note_accept_paused();
+        loop_.timers().arm_after(l.io.retry, loop_.options().accept_retry);
+        return;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+      case EAGAIN:
+        break;
+      default:
+        loop_.stats().accept_errors.add();
+        break;
+    }
+  }
+  if (!li.armed) arm_accept(li);  // the kernel ended the multishot: arm a new one
+}
+
+void io_uring_transport::adopt(int fd, const endpoint& peer, handler& h) noexcept {
+  connection* c = readiness::adopt_socket(loop_, fd, peer, h);
+  if (c == nullptr) return;
+  if (attach(*c) == nullptr) {
+    loop_.failed(*c, close_reason::resource_limit, ENOMEM);
+    return;
+  }
+  loop_.opened(*c);
+  if (c->current_state() == connection::state::open || c->current_state() == connection::state::closing) read(*c);
+}
+
+io_uring_transport::listen_io* io_uring_transport::find(const listener& l) noexcept {
+  for (auto& li : listeners_)
+    if (li->l == &l) return li.get();
+  return nullptr;
+}
+
+void io_uring_transport::retry_accept(timer& t) noexcept {
+  auto* l = static_cast<listener*>(t.context());
+  auto& self = static_cast<loop<io_uring_transport>&>(l->loop()).transport();
+  l->io.paused = false;
+  if (listen_io* li = self.find(*l)) self.arm_accept(*li);
+}
+
+void io_uring_transport::fd_released() noexcept {
+  for (auto& li : listeners_) {
+    listener& l = *li->l;
+    if (!l.io.paused) continue;
+    l.io.retry.cancel();
+    l.io.paused = false;
+    arm_accept(*li);
+  }
+}
+
+void io_uring_transport::close_listener(listener& l) noexcept {
+  if (l.io.closed) return;
+  l.io.closed = true;
+  l.io.retry.cancel();
+  if (listen_io* li = find(l); li != nullptr && li->armed) (void)cancel_fd(l.io.fd);
+  ::close(l.io.fd);
+  l.io.fd = -1;
+}
+
+// ---- UDP ------------------------------------------------------------------------------------
+
+result<udp_socket*> io_uring_transport::udp_bind(const endpoint& at, datagram_handler& h) {
+  auto u = std::make_unique<udp_io>();
+  u->buf.reset(new std::byte[udp_slot_bytes]);
+  auto s = readiness::bind_udp_and_watch(loop_, at, h, [&](int, udp_socket& sr) {
+    u->s = &sr;
+    return 0;
+  });
+  if (!s) return s;
+  udp_io* raw = u.get();
+  udp_.push_back(std::move(u));
+  arm_udp(*raw);
+  return s;
+}
+
+void io_uring_transport::arm_udp(udp_io& u) noexcept {
+  if (u.armed || u.s->io.closed) return;
+  ::io_uring_sqe* s = sqe();
+  if (s == nullptr) return;
+  u.iov = {u.buf.get(), udp_slot_bytes};
+  u.msg = {};
+  u.msg.msg_iov = &u.iov;
+  u.msg.msg_iovlen = 1;
+  u.msg.msg_name = const_cast<sockaddr*>(u.from.data());
+  u.msg.msg_namelen = endpoint::capacity();
+  io_uring_prep_recvmsg(s, u.s->io.fd, &u.msg, 0);
+  io_uring_sqe_set_data64(s, tag(&u, op_udp_recv));
+  u.armed = true;
+}
+
+void io_uring_transport::on_udp_recv(udp_io& u, int res) noexcept {
+  u.armed = false;
+  udp_socket& s = *u.s;
+  if (s.io.closed) return;
+  loop_.stats().read_calls.add();
+  if (res >= 0) {
+    segment_pool& pool = loop_.pool();
+    pool.set_deferred(true);
+    endpoint peer(u.msg.msg_name ? static_cast<const sockaddr*>(u.msg.msg_name) : nullptr, u.msg.msg_namelen);
+    readiness::datagram_arrived(loop_, s, peer,
+                                std::string_view(reinterpret_cast<const char*>(u.buf.get()), static_cast<std::size_t>(res)),
+                                (u.msg.msg_flags & MSG_TRUNC) != 0);
+    pool.set_deferred(false);
+    pool.reclaim();
+  }
+  if (res == -ECANCELED) return;
+  arm_udp(u);
+}
+
+io_uring_transport::udp_io* io_uring_transport::find(const udp_socket& s) noexcept {
+  for (auto& u : udp_)
+    if (u->s == &s) return u.get();
+  return nullptr;
+}
+
+void io_uring_transport::flush_udp(udp_socket& s) noexcept {
+  constexpr std::size_t batch = 16;
+  std::size_t total = s.queued_count();
+  std::size_t done = 0;
+  while (done < total) {
+    mmsghdr msgs[batch];
+    iovec iov[batch];
+    std::size_t n = std::min<std::size_t>(total - done, batch);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& q = s.queued_at(done + i);
+      iov[i] = {const_cast<std::byte*>(s.arena() + q.offset), q.size};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(q.to.data());
+      msgs[i].msg_hdr.msg_namelen = q.to.size();
+    }
+    int r = ::sendmmsg(s.io.fd, msgs, static_cast<unsigned>(n), MSG_NOSIGNAL);
+    loop_.stats().write_calls.add();
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      loop_.stats().datagrams_dropped.add(n);
+      done += n;
+      continue;
+    }
+    for (int i = 0; i < r; ++i) loop_.stats().bytes_written.add(msgs[i].msg_len);
+    loop_.stats().datagrams_out.add(static_cast<std::uint64_t>(r));
+    done += static_cast<std::size_t>(r);
+  }
+  s.dequeue(total);
+}
+
+void io_uring_transport::close_udp(udp_socket& s) noexcept {
+  if (s.io.closed) return;
+  s.io.closed = true;
+  if (udp_io* u = find(s); u != nullptr && u->armed) (void)cancel_fd(s.io.fd);
+  ::close(s.io.fd);
+  s.io.fd = -1;
+}
+
+// ---- wake-ups -------------------------------------------------------------------------------
+
+void io_uring_transport::arm_wake() noexcept {
+  ::io_uring_sqe* s = sqe();
+  if (s == nullptr) return;
+  io_uring_prep_read(s, wakefd_, &wake_buf_, sizeof wake_buf_, 0);
+  io_uring_sqe_set_data64(s, tag(nullptr, op_wake));
+}
+
+void io_uring_transport::wake() noexcept {
+  std::uint64_t one = 1;
+  ssize_t r = ::write(wakefd_, &one, sizeof one);
+  (void)r;  // EAGAIN: a wake-up is already pending
+}
+
+}  // namespace sluice::io_uring
