@@ -220,4 +220,39 @@ void datagram_arrived(transport_loop& loop, udp_socket& s, const endpoint& from,
   s.get_handler().on_datagram(s, from, payload);
 }
 
+#if defined(__linux__)
+void send_queued_datagrams(transport_loop& loop, udp_socket& s) noexcept {
+  constexpr std::size_t batch = 16;
+  const std::size_t total = s.queued_count();
+  std::size_t done = 0;
+  while (done < total) {
+    mmsghdr msgs[batch];
+    iovec iov[batch];
+    const std::size_t n = std::min<std::size_t>(total - done, batch);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& q = s.queued_at(done + i);
+      iov[i] = {const_cast<std::byte*>(s.arena() + q.offset), q.size};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(q.to.data());
+      msgs[i].msg_hdr.msg_namelen = q.to.size();
+    }
+    const int r = ::sendmmsg(s.io.fd, msgs, static_cast<unsigned>(n), MSG_NOSIGNAL);
+    loop.stats().write_calls.add();
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      // Socket buffer full or the destination refused: UDP may drop, but we count it.
+      loop.stats().datagrams_dropped.add(n);
+      done += n;
+      continue;
+    }
+    for (int i = 0; i < r; ++i) loop.stats().bytes_written.add(msgs[i].msg_len);
+    loop.stats().datagrams_out.add(static_cast<std::uint64_t>(r));
+    done += static_cast<std::size_t>(r);
+  }
+  s.dequeue(total);
+}
+#endif
+
 }  // namespace sluice::readiness

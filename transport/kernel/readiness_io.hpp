@@ -150,6 +150,13 @@ bool accept_batch(transport_loop& loop, listener& l, unsigned n, Adopt&& adopt) 
   return true;
 }
 
+#if defined(__linux__)
+// Sends every datagram queued on s with sendmmsg, 16 per call, and empties
+// the queue; what the kernel refuses (a full socket buffer, an unreachable
+// destination) is counted as dropped, as UDP may drop (Linux: sendmmsg).
+void send_queued_datagrams(transport_loop& loop, udp_socket& s) noexcept;
+#endif
+
 // One received datagram: counts it and hands it to the socket's handler, or
 // counts a drop when it was truncated. Call with the pool deferring (views
 // the handler takes must stay valid until it returns).

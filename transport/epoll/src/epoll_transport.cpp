@@ -275,37 +275,7 @@ void epoll_transport::udp_ready(udp_socket& s) noexcept {
   }
 }
 
-void epoll_transport::flush_udp(udp_socket& s) noexcept {
-  std::size_t total = s.queued_count();
-  std::size_t done = 0;
-  while (done < total) {
-    mmsghdr msgs[udp_batch];
-    iovec iov[udp_batch];
-    std::size_t n = std::min<std::size_t>(total - done, udp_batch);
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& q = s.queued_at(done + i);
-      iov[i] = {const_cast<std::byte*>(s.arena() + q.offset), q.size};
-      msgs[i] = {};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(q.to.data());
-      msgs[i].msg_hdr.msg_namelen = q.to.size();
-    }
-    int r = ::sendmmsg(s.io.fd, msgs, static_cast<unsigned>(n), MSG_NOSIGNAL);
-    loop_.stats().write_calls.add();
-    if (r <= 0) {
-      if (r < 0 && errno == EINTR) continue;
-      // Socket buffer full or the destination refused: UDP may drop, but we count it.
-      loop_.stats().datagrams_dropped.add(n);
-      done += n;
-      continue;
-    }
-    for (int i = 0; i < r; ++i) loop_.stats().bytes_written.add(msgs[i].msg_len);
-    loop_.stats().datagrams_out.add(static_cast<std::uint64_t>(r));
-    done += static_cast<std::size_t>(r);
-  }
-  s.dequeue(total);
-}
+void epoll_transport::flush_udp(udp_socket& s) noexcept { readiness::send_queued_datagrams(loop_, s); }
 
 void epoll_transport::close_udp(udp_socket& s) noexcept {
   if (s.io.closed) return;
