@@ -38,6 +38,7 @@ HEADERS = {
     'transport': 'sluice/transport/registry.hpp',
     'kernel': 'kernel/socket_ops.hpp',
     'epoll': 'sluice/epoll/epoll_transport.hpp',
+    'io_uring': 'sluice/io_uring/io_uring_transport.hpp',
     'inet': 'sluice/inet/stack.hpp',
     'dpdk': 'sluice/dpdk/dpdk_transport.hpp',
     'runtime': 'sluice/runtime/runtime.hpp',

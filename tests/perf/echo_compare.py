@@ -37,13 +37,16 @@ def busy(spin):
     return ["--busy-poll"] if spin else []
 
 
-def servers(control, spin=False):
+def servers(control, spin=False, io_uring=False):
     ref = P.cc("ref_epoll_echo.c", os.path.join(P.OUT, "ref_epoll_echo"))
     echo = os.path.join(P.BUILD, "apps", "sluice-echo")
     out = [
         ("ref epoll", lambda port: [ref, str(port), *busy(spin)]),
         ("sluice-echo", lambda port: [echo, f"--listen=127.0.0.1:{port}", *busy(spin)]),
     ]
+    if io_uring:  # the same sluice-echo on the completion transport (issue 18)
+        out.append(("sluice io_uring", lambda port: [echo, f"--listen=127.0.0.1:{port}", "--transport=io_uring",
+                                                     *busy(spin)]))
     if control:
         out.append(("ref again", out[0][1]))
     return out
@@ -115,6 +118,7 @@ def main():
     ap.add_argument("--strace-messages", type=int, default=50000)
     ap.add_argument("--no-control", action="store_true", help="do not run the reference a second time per round")
     ap.add_argument("--no-spin", action="store_true", help="leave out the busy-polling table")
+    ap.add_argument("--io-uring", action="store_true", help="also run sluice-echo --transport=io_uring")
     a = ap.parse_args()
     P.ensure_build()
     shim = P.cc("count_alloc.c", os.path.join(P.OUT, "count_alloc.so"), "-shared", "-fPIC", "-ldl")
@@ -124,7 +128,7 @@ def main():
     tables = [("sleep", 1), ("sleep", 50)] + ([] if a.no_spin else [("spin", 1)])
     for mode, conns in tables:
         spin = mode == "spin"
-        cands = servers(not a.no_control, spin)
+        cands = servers(not a.no_control, spin, a.io_uring)
         orders = list(itertools.permutations(cands))
         results = {}
         for r in range(a.rounds):
@@ -147,7 +151,9 @@ def main():
                 "cpu_us": None if spin else P.median([x[3] for x in runs]) * 1e6,
                 "sys": syscalls_per_msg(argv_for, conns, a.strace_messages) if measured else None,
                 "allocs": allocs_per_msg(argv_for, conns, shim) if measured else None,
-                "instr": instructions_per_msg(argv_for, conns) if measured and have_valgrind else None,
+                # valgrind does not emulate io_uring: no instruction count there
+                "instr": instructions_per_msg(argv_for, conns)
+                if measured and have_valgrind and "io_uring" not in name else None,
             })
     lines = [f"64-byte echo; server on CPU {P.SERVER_CPU}, sluice-bench on CPU {P.LOAD_CPU}; "
              f"{a.rounds} rounds of {a.seconds:g} s, each in another order: medians, and msgs/s vs ref as the median "
