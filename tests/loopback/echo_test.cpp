@@ -90,18 +90,21 @@ struct echo_server {
   }
 };
 
-TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
-  echo_server srv;
-  std::mt19937_64 rng(7);
-  std::vector<test::stream_client> clients(1000);
+// n clients send log-uniform payloads (1 byte to 1 MiB; with `edges`, the
+// first two exactly 1 B and 1 MiB) in random chunks, half-close, and must get
+// each byte back, then the server's FIN.
+void echo_random_payloads(echo_server& srv, std::size_t n, std::uint64_t seed, std::uint64_t payload_seed,
+                          bool edges) {
+  std::mt19937_64 rng(seed);
+  std::vector<test::stream_client> clients(n);
   std::size_t total = 0;
   for (std::size_t i = 0; i < clients.size(); ++i) {
     // Log-uniform sizes from 1 byte to 1 MiB.
     double e = std::uniform_real_distribution<double>(0, 20)(rng);
     std::size_t size = std::max<std::size_t>(1, static_cast<std::size_t>(std::pow(2.0, e)));
-    if (i == 0) size = 1;
-    if (i == 1) size = 1 << 20;
-    clients[i].payload = test::random_bytes(size, i);
+    if (edges && i == 0) size = 1;
+    if (edges && i == 1) size = 1 << 20;
+    clients[i].payload = test::random_bytes(size, payload_seed + i);
     total += size;
     clients[i].fd = test::connect_nonblocking(srv.at);
     ASSERT_GE(clients[i].fd, 0);
@@ -115,6 +118,11 @@ TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
   EXPECT_EQ(exact, clients.size()) << "every connection echoed byte-exact, then closed after the half-close ("
                                    << total << " bytes each way)";
   EXPECT_TRUE(srv.obs.wait_closed(close_reason::peer_closed, static_cast<int>(clients.size())));
+}
+
+TEST(loopback_echo, random_payloads_random_chunks_1000_connections) {
+  echo_server srv;
+  echo_random_payloads(srv, 1000, 7, 0, true);
 }
 
 TEST(loopback_echo, two_loops_share_the_port) {
@@ -258,12 +266,13 @@ TEST(loopback_echo, busy_port_even_against_another_reuseport_listener) {
   ::close(holder);
 }
 
-TEST(loopback_echo, graceful_stop_loses_no_echoed_bytes) {
-  echo_server srv;
-  std::mt19937_64 rng(5);
+// 20 clients have each sent 1000 bytes when the server is asked to stop: it
+// accepts no more, but every open connection is echoed to the end.
+void graceful_stop_loses_nothing(echo_server& srv, std::uint64_t seed, std::uint64_t payload_seed) {
+  std::mt19937_64 rng(seed);
   std::vector<test::stream_client> clients(20);
   for (std::size_t i = 0; i < clients.size(); ++i) {
-    clients[i].payload = test::random_bytes(200000 + i * 1000, 50 + i);
+    clients[i].payload = test::random_bytes(200000 + i * 1000, payload_seed + i);
     clients[i].fd = test::connect_nonblocking(srv.at);
   }
   // Every connection is open and has started before the stop.
@@ -291,6 +300,11 @@ TEST(loopback_echo, graceful_stop_loses_no_echoed_bytes) {
   if (late >= 0) ::close(late);
 }
 
+TEST(loopback_echo, graceful_stop_loses_no_echoed_bytes) {
+  echo_server srv;
+  graceful_stop_loses_nothing(srv, 5, 50);
+}
+
 // The same echo over the io_uring transport (issue 18), where it can run.
 runtime_config on_io_uring() {
   runtime_config cfg;
@@ -306,54 +320,13 @@ std::string io_uring_unavailable() {
 TEST(loopback_echo, io_uring_random_payloads_random_chunks_200_connections) {
   if (auto why = io_uring_unavailable(); !why.empty()) GTEST_SKIP() << why;
   echo_server srv(on_io_uring());
-  std::mt19937_64 rng(11);
-  std::vector<test::stream_client> clients(200);
-  for (std::size_t i = 0; i < clients.size(); ++i) {
-    double e = std::uniform_real_distribution<double>(0, 20)(rng);
-    std::size_t size = std::max<std::size_t>(1, static_cast<std::size_t>(std::pow(2.0, e)));
-    clients[i].payload = test::random_bytes(size, 100 + i);
-    clients[i].fd = test::connect_nonblocking(srv.at);
-    ASSERT_GE(clients[i].fd, 0);
-  }
-  ASSERT_TRUE(test::drive(clients, rng, 120s));
-  std::size_t exact = 0;
-  for (auto& c : clients) {
-    if (c.eof && c.got == c.payload) ++exact;
-    ::close(c.fd);
-  }
-  EXPECT_EQ(exact, clients.size());
-  EXPECT_TRUE(srv.obs.wait_closed(close_reason::peer_closed, static_cast<int>(clients.size())));
+  echo_random_payloads(srv, 200, 11, 100, false);
 }
 
 TEST(loopback_echo, io_uring_graceful_stop_loses_no_echoed_bytes) {
   if (auto why = io_uring_unavailable(); !why.empty()) GTEST_SKIP() << why;
   echo_server srv(on_io_uring());
-  std::mt19937_64 rng(6);
-  std::vector<test::stream_client> clients(20);
-  for (std::size_t i = 0; i < clients.size(); ++i) {
-    clients[i].payload = test::random_bytes(200000 + i * 1000, 70 + i);
-    clients[i].fd = test::connect_nonblocking(srv.at);
-  }
-  {
-    std::unique_lock l(srv.obs.mu);
-    ASSERT_TRUE(srv.obs.cv.wait_for(l, 10s, [&] { return srv.obs.opened == 20; }));
-  }
-  for (auto& c : clients) {
-    ASSERT_TRUE(test::wait_for(c.fd, POLLOUT, 5s) & POLLOUT);
-    ssize_t r = ::send(c.fd, c.payload.data(), 1000, MSG_NOSIGNAL);
-    ASSERT_EQ(r, 1000);
-    c.sent = 1000;
-  }
-  srv.rt.stop(30s);
-  ASSERT_TRUE(test::drive(clients, rng, 60s));
-  for (auto& c : clients) {
-    EXPECT_TRUE(c.eof);
-    EXPECT_EQ(c.got, c.payload);
-    ::close(c.fd);
-  }
-  int late = test::connect_to(srv.at);
-  EXPECT_LT(late, 0);
-  if (late >= 0) ::close(late);
+  graceful_stop_loses_nothing(srv, 6, 70);
 }
 
 class udp_echo final : public datagram_handler {
