@@ -212,6 +212,46 @@ std::string admin_endpoint::render_metrics() {
     }
   }
 
+  // TLS, per side (client: terminated; upstream: originated), summed over
+  // the loops.
+  struct tls_side {
+    const char* label;
+    tls_side_stats shard_stats::*field;
+  };
+  static const tls_side sides[] = {{"client", &shard_stats::tls_client}, {"upstream", &shard_stats::tls_upstream}};
+  auto tls_sum = [&](tls_side_stats shard_stats::*side, auto pick) {
+    std::uint64_t n = 0;
+    for (unsigned i = 0; i < loops; ++i) n += pick(stats_[i].get()->*side).get();
+    return n;
+  };
+  help(out, "sluice_gateway_tls_handshakes_total", "counter", "TLS handshakes completed, by side (all loops).");
+  for (const tls_side& t : sides) {
+    add(out, "sluice_gateway_tls_handshakes_total", std::string("side=\"") + t.label + "\"",
+        tls_sum(t.field, [](const tls_side_stats& x) -> const counter& { return x.handshakes; }));
+  }
+  help(out, "sluice_gateway_tls_resumed_total", "counter", "TLS handshakes that resumed a session, by side (all loops).");
+  for (const tls_side& t : sides) {
+    add(out, "sluice_gateway_tls_resumed_total", std::string("side=\"") + t.label + "\"",
+        tls_sum(t.field, [](const tls_side_stats& x) -> const counter& { return x.resumed; }));
+  }
+  help(out, "sluice_gateway_tls_versions_total", "counter", "TLS handshakes completed, by side and version (all loops).");
+  for (const tls_side& t : sides) {
+    add(out, "sluice_gateway_tls_versions_total", std::string("side=\"") + t.label + "\",version=\"TLSv1.2\"",
+        tls_sum(t.field, [](const tls_side_stats& x) -> const counter& { return x.tls12; }));
+    add(out, "sluice_gateway_tls_versions_total", std::string("side=\"") + t.label + "\",version=\"TLSv1.3\"",
+        tls_sum(t.field, [](const tls_side_stats& x) -> const counter& { return x.tls13; }));
+  }
+  help(out, "sluice_gateway_tls_failures_total", "counter",
+       "TLS connections that failed, by side and reason (all loops): not_tls, handshake, verify, timeout, truncated "
+       "(during the handshake), record (after it), memory, other.");
+  for (const tls_side& t : sides) {
+    for (std::size_t r = 0; r < tls_failure_count; ++r) {
+      add(out, "sluice_gateway_tls_failures_total",
+          std::string("side=\"") + t.label + "\",reason=\"" + to_string(static_cast<tls_failure>(r)) + "\"",
+          tls_sum(t.field, [r](const tls_side_stats& x) -> const counter& { return x.failures[r]; }));
+    }
+  }
+
   histogram(out, "sluice_gateway_request_duration_seconds",
             "HTTP request latency through the gateway: head parsed to response complete.", stats_,
             &shard_stats::request_latency);

@@ -8,6 +8,18 @@
 
 #include "sluice/base/cli.hpp"
 #include "sluice/core/http/request.hpp"
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "sluice/tls/context.hpp"
+#endif
 
 namespace sluice::gateway {
 
@@ -89,11 +101,12 @@ class reader {
     }
     if (auto* t = root.get("timeouts")) {
       const toml::table* tt = table(*t, "timeouts");
-      if (tt == nullptr || !known(*tt, "timeouts.", {"connect", "idle", "header", "response"})) return err_;
+      if (tt == nullptr || !known(*tt, "timeouts.", {"connect", "idle", "header", "response", "handshake"})) return err_;
       if (!opt_duration(*tt, "timeouts.", "connect", c.timeouts.connect, ranges::timeout) ||
           !opt_duration(*tt, "timeouts.", "idle", c.timeouts.idle, ranges::optional_timeout) ||
           !opt_duration(*tt, "timeouts.", "header", c.timeouts.header, ranges::timeout) ||
-          !opt_duration(*tt, "timeouts.", "response", c.timeouts.response, ranges::timeout)) {
+          !opt_duration(*tt, "timeouts.", "response", c.timeouts.response, ranges::timeout) ||
+          !opt_duration(*tt, "timeouts.", "handshake", c.timeouts.handshake, ranges::timeout)) {
         return err_;
       }
     }
@@ -142,7 +155,7 @@ class reader {
     pool_config p;
     p.where = at(t) + key;
     if (!known(t, key + ".", {"name", "upstreams", "balance", "hash_key", "retries", "max_fails", "eject_time",
-                              "keepalive", "health_check"})) {
+                              "keepalive", "health_check", "tls", "verify", "ca", "sni"})) {
       return err_;
     }
     auto name = required_text(t, key, "name");
@@ -181,6 +194,10 @@ class reader {
         !opt_count(t, key + ".", "keepalive", p.keepalive, ranges::upstream_keepalive)) {
       return err_;
     }
+    if (!opt_bool(t, key, "tls", p.tls) || !opt_bool(t, key, "verify", p.verify) || !opt_text(t, key, "ca", p.ca) ||
+        !opt_text(t, key, "sni", p.sni)) {
+      return err_;
+    }
     if (auto* hc = t.get("health_check")) {
       const std::string hk = key + ".health_check";
       const toml::table* ht = table(*hc, hk);
@@ -206,7 +223,7 @@ class reader {
   result<listener_config> read_listener(const toml::table& t, const std::string& key) {
     listener_config l;
     l.where = at(t) + key;
-    if (!known(t, key + ".", {"address", "mode", "pool", "route"})) return err_;
+    if (!known(t, key + ".", {"address", "mode", "pool", "route", "tls"})) return err_;
     auto addr = required_text(t, key, "address");
     if (!addr) return err_;
     auto ep = endpoint::parse(*addr);
@@ -229,12 +246,30 @@ class reader {
         const std::string rk = key + ".route[" + std::to_string(i) + "]";
         route_config rc;
         rc.where = at(rt) + rk;
-        if (!known(rt, rk + ".", {"host", "path_prefix", "pool"})) return err_;
-        if (!opt_text(rt, rk, "host", rc.host) || !opt_text(rt, rk, "path_prefix", rc.path_prefix)) return err_;
+        if (!known(rt, rk + ".", {"sni", "host", "path_prefix", "pool"})) return err_;
+        if (!opt_text(rt, rk, "sni", rc.sni) || !opt_text(rt, rk, "host", rc.host) ||
+            !opt_text(rt, rk, "path_prefix", rc.path_prefix)) {
+          return err_;
+        }
         auto pool = required_text(rt, rk, "pool");
         if (!pool) return err_;
         rc.pool = *pool;
         l.routes.push_back(std::move(rc));
+      }
+    }
+    if (auto* tl = t.get("tls")) {
+      const toml::array* arr = array_of_tables(*tl, key + ".tls");
+      if (arr == nullptr) return err_;
+      for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::table& tt = *(*arr)[i].as_table();
+        const std::string tk = key + ".tls[" + std::to_string(i) + "]";
+        if (!known(tt, tk + ".", {"cert", "key"})) return err_;
+        auto cert = required_text(tt, tk, "cert");
+        if (!cert) return err_;
+        auto k = required_text(tt, tk, "key");
+        if (!k) return err_;
+        l.certs.push_back({*cert, *k});
+        l.cert_where.push_back(at(tt) + tk);
       }
     }
     return l;
@@ -299,6 +334,18 @@ class reader {
     auto s = text(*n, key + "." + name);
     if (!s) return false;
     out = *s;
+    return true;
+  }
+
+  bool opt_bool(const toml::table& t, const std::string& key, const char* name, bool& out) {
+    const toml::node* n = t.get(name);
+    if (n == nullptr) return true;
+    auto b = n->value<bool>();
+    if (!b || !n->is_boolean()) {
+      fail(*n, key + "." + name, "must be true or false");
+      return false;
+    }
+    out = *b;
     return true;
   }
 
@@ -490,6 +537,20 @@ result<void> validate(config& c) {
         return bad(p.where + ".health_check.path", "must start with '/'");
       }
     }
+    if (!p.tls && (!p.ca.empty() || !p.sni.empty())) {
+      return bad(key_of(p.where, !p.ca.empty() ? "ca" : "sni"), "needs tls = true (--upstream-tls)");
+    }
+    if (p.tls) {
+      if (!SLUICE_HAVE_TLS) return bad(key_of(p.where, "tls"), "this build has no TLS (OpenSSL 3 was not found)");
+      if (p.verify && p.ca.empty()) {
+        return bad(key_of(p.where, "ca"), "verifying the upstreams needs a CA file (ca = FILE, --upstream-ca), "
+                                          "or verify = false (--upstream-insecure)");
+      }
+      if (!host_is_valid(p.sni)) return bad(key_of(p.where, "sni"), "'" + p.sni + "' is not a host name");
+      if (p.check.kind == check_kind::http) {
+        return bad(key_of(p.where, "health_check.type"), "http health checks do not speak TLS: use tcp with tls = true");
+      }
+    }
   }
   auto find_pool = [&](const std::string& name) -> std::size_t {
     for (std::size_t i = 0; i < c.pools.size(); ++i) {
@@ -502,9 +563,11 @@ result<void> validate(config& c) {
       l.pool_index = find_pool(l.pool);
       if (l.pool_index == SIZE_MAX) return bad(l.where + ".pool", "no pool called '" + l.pool + "'");
     }
+    if (l.tls() && !SLUICE_HAVE_TLS) {
+      return bad(key_of(l.where, "tls"), "this build has no TLS (OpenSSL 3 was not found)");
+    }
     if (l.mode == proxy_mode::tcp) {
       if (l.pool.empty()) return bad(l.where + ".pool", "a tcp listener needs a pool");
-      if (!l.routes.empty()) return bad(l.where + ".route", "routes need mode = \"http\"");
       if (c.pools[l.pool_index].key != hash_key::source) {
         return bad(l.where + ".pool", "pool '" + l.pool + "' hashes by host or path, which a tcp listener cannot see");
       }
@@ -516,6 +579,18 @@ result<void> validate(config& c) {
       if (r.pool_index == SIZE_MAX) return bad(r.where + ".pool", "no pool called '" + r.pool + "'");
       if (r.path_prefix.empty() || r.path_prefix.front() != '/') return bad(r.where + ".path_prefix", "must start with '/'");
       if (!host_is_valid(r.host)) return bad(r.where + ".host", "'" + r.host + "' is not a host name");
+      if (!host_is_valid(r.sni)) return bad(r.where + ".sni", "'" + r.sni + "' is not a host name");
+      if (!r.sni.empty() && !l.tls()) return bad(r.where + ".sni", "routing by SNI needs TLS on the listener ([[" +
+                                                     l.where.substr(l.where.rfind(' ') + 1) + ".tls]])");
+      if (l.mode == proxy_mode::tcp) {
+        // A tcp listener sees no host or path: only the TLS server name.
+        if (r.sni.empty() || !r.host.empty() || r.path_prefix != "/") {
+          return bad(r.where, "a tcp listener routes by sni only (mode = \"http\" routes by host and path)");
+        }
+        if (c.pools[r.pool_index].key != hash_key::source) {
+          return bad(r.where + ".pool", "pool '" + r.pool + "' hashes by host or path, which a tcp listener cannot see");
+        }
+      }
     }
   }
   // Two listeners on one address would share its connections (each loop's
@@ -549,9 +624,11 @@ std::string describe(const config& c) {
   for (const listener_config& l : c.listeners) {
     out += "listener " + l.address.to_string() + " mode " + std::string(to_string(l.mode));
     if (!l.pool.empty()) out += " pool " + l.pool;
+    for (std::size_t i = 0; i < l.certs.size(); ++i) out += (i == 0 ? " tls " : ", ") + l.certs[i].cert;
     out += "\n";
     for (const route_config& r : l.routes) {
-      out += "  route host " + (r.host.empty() ? std::string("*") : r.host) + " path " + r.path_prefix + " -> " + r.pool + "\n";
+      out += "  route" + (r.sni.empty() ? std::string() : " sni " + r.sni) + " host " +
+             (r.host.empty() ? std::string("*") : r.host) + " path " + r.path_prefix + " -> " + r.pool + "\n";
     }
   }
   for (const pool_config& p : c.pools) {
@@ -562,10 +639,61 @@ std::string describe(const config& c) {
       const std::string address = p.upstreams[i].to_string();
       out += " " + p.upstream_names[i] + (p.upstream_names[i] == address ? "" : " (" + address + ")");
     }
+    if (p.tls) {
+      out += "; tls" + (p.verify ? " verify ca " + p.ca : std::string(" without verification")) +
+             (p.sni.empty() ? std::string() : " sni " + p.sni);
+    }
     out += "\n";
   }
   if (c.admin) out += "admin " + c.admin->to_string() + "\n";
   return out;
+}
+
+#if SLUICE_HAVE_TLS
+namespace {
+
+// A CA file: readable, holding at least one PEM certificate, the first one
+// not expired. The message names the file and what is wrong.
+result<void> check_ca_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return error::from_errno(errno, path + ": cannot read the CA file");
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  ERR_clear_error();
+  if (cert == nullptr) return error{path + ": no PEM certificate in the CA file", {}};
+  const bool expired = X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0;
+  X509_free(cert);
+  if (expired) return error{path + ": the CA certificate has expired", {}};
+  return {};
+}
+
+}  // namespace
+#endif
+
+result<void> check_tls_files(const config& c) {
+#if SLUICE_HAVE_TLS
+  for (const listener_config& l : c.listeners) {
+    for (std::size_t i = 0; i < l.certs.size(); ++i) {
+      if (auto ok = tls::check_certificate({l.certs[i].cert, l.certs[i].key}); !ok) {
+        return error{l.cert_where[i] + ": " + ok.err().message, {}};
+      }
+    }
+  }
+  for (const pool_config& p : c.pools) {
+    if (!p.tls || p.ca.empty()) continue;
+    const std::string where = p.where.rfind("--", 0) == 0 ? std::string("--upstream-ca") : p.where + ".ca";
+    if (auto ok = check_ca_file(p.ca); !ok) return error{where + ": " + ok.err().message, {}};
+  }
+  return {};
+#else
+  for (const listener_config& l : c.listeners) {
+    if (l.tls()) return error{l.where + ": this build has no TLS (OpenSSL 3 was not found)", {}};
+  }
+  for (const pool_config& p : c.pools) {
+    if (p.tls) return error{p.where + ": this build has no TLS (OpenSSL 3 was not found)", {}};
+  }
+  return {};
+#endif
 }
 
 }  // namespace sluice::gateway

@@ -68,6 +68,14 @@ struct health_check_config {
   unsigned fall = 2;             // consecutive failures that take it out
 };
 
+// A certificate chain file and its private key file (PEM), as
+// tls::cert_pair (kept apart so that a build without OpenSSL reads the same
+// configuration and refuses it with a clear error).
+struct tls_cert_files {
+  std::string cert;
+  std::string key;
+};
+
 struct pool_config {
   std::string name;
   // Host names are allowed: they are resolved once, when the configuration
@@ -87,10 +95,17 @@ struct pool_config {
   // http: idle keep-alive connections kept per upstream, per loop.
   std::size_t keepalive = 256;
   health_check_config check;
+  // TLS to the upstreams: on/off; verify the certificate with the CA file
+  // `ca` (and, with `sni`, that it is for that name); the SNI name sent.
+  bool tls = false;
+  bool verify = true;
+  std::string ca;
+  std::string sni;
   std::string where;                // "FILE:LINE: pool[0]" or the flag, for messages
 };
 
 struct route_config {
+  std::string sni;                  // empty: any; else the TLS server name the client sent (case-insensitive)
   std::string host;                 // empty: any host; compared without the port, case-insensitively
   std::string path_prefix = "/";
   std::string pool;
@@ -104,8 +119,13 @@ struct listener_config {
   proxy_mode mode = proxy_mode::http;
   std::string pool;                 // tcp: the pool; http: when no route matches (may be empty)
   std::size_t pool_index = SIZE_MAX;  // resolved by validate(); SIZE_MAX: none (http: 404)
-  std::vector<route_config> routes; // http only; first match wins
+  std::vector<route_config> routes; // first match wins (tcp: routes by sni only)
+  // TLS termination: certificate/key pairs, the first the default, the
+  // others chosen by the SNI name (none: plaintext).
+  std::vector<tls_cert_files> certs;
+  std::vector<std::string> cert_where;  // where each pair was given, for messages
   std::string where;
+  [[nodiscard]] bool tls() const noexcept { return !certs.empty(); }
 };
 
 struct timeouts_config {
@@ -115,6 +135,8 @@ struct timeouts_config {
   // requests too)
   duration header = std::chrono::seconds(10);
   duration response = std::chrono::seconds(30);  // http: the upstream must start its response within
+  // TLS: a handshake (client or upstream side) must be done within
+  duration handshake = std::chrono::seconds(10);
 };
 
 struct config {
@@ -145,6 +167,12 @@ struct config {
 // (no two on one address), limits against each other. Ranges of single
 // values are checked where they are read (flags, file). Errors name the key.
 [[nodiscard]] result<void> validate(config& c);
+// Checks every TLS file the configuration names: each listener's
+// certificate/key pairs (tls::check_certificate: missing, unreadable, no PEM,
+// key does not match, expired, not yet valid) and each pool's CA file. One
+// line naming the key and the file. Without OpenSSL: an error if any TLS
+// option is used.
+[[nodiscard]] result<void> check_tls_files(const config& c);
 // The configuration in words, one line per listener and pool (for the log and --check-config).
 [[nodiscard]] std::string describe(const config& c);
 

@@ -56,6 +56,36 @@ struct upstream_stats {
   counter idle;              // gauge: keep-alive connections waiting in the pool
 };
 
+// Why a TLS handshake (or, for record, a TLS connection) failed; one
+// counter each per side (tls_side_stats::failures).
+enum class tls_failure : std::uint8_t {
+  not_tls,    // the first bytes were not a TLS handshake record (plaintext HTTP, garbage)
+  handshake,  // the handshake failed: a malformed hello, no common version or cipher, an alert
+  verify,     // the upstream's certificate did not verify (CA, name, dates)
+  timeout,    // the handshake did not finish within timeouts.handshake
+  truncated,  // the peer closed the connection during the handshake
+  record,     // after the handshake: a bad record or a fatal alert
+  memory,     // buffer memory ran out mid-record
+  other,      // closed during the handshake for another reason (the other side left, shutdown)
+};
+inline constexpr std::size_t tls_failure_count = 8;
+// The reason's name in metrics ("not_tls").
+[[nodiscard]] constexpr const char* to_string(tls_failure f) noexcept {
+  constexpr const char* names[tls_failure_count] = {"not_tls",   "handshake", "verify", "timeout",
+                                                    "truncated", "record",    "memory", "other"};
+  return names[static_cast<std::size_t>(f)];
+}
+
+// TLS counters of one side (client connections, or upstream connections) of
+// one loop.
+struct tls_side_stats {
+  counter handshakes;  // handshakes completed
+  counter resumed;     // of which resumed an earlier session
+  counter tls12;       // completed with TLS 1.2
+  counter tls13;       // completed with TLS 1.3
+  std::array<counter, tls_failure_count> failures;  // by tls_failure
+};
+
 struct shard_stats {
   explicit shard_stats(const config& c) {
     for (const pool_config& p : c.pools) {
@@ -71,6 +101,8 @@ struct shard_stats {
   counter gateway_timeout;      // 504: the upstream did not answer in time
   counter no_route;             // 404: no route matched and no default pool
   counter responses_cut;        // the upstream failed mid-response: the client was reset
+  tls_side_stats tls_client;    // TLS terminated on client connections
+  tls_side_stats tls_upstream;  // TLS originated to upstreams
   latency_histogram request_latency;   // http: request head parsed -> response complete
   latency_histogram connect_latency;   // upstream connect duration
   std::vector<std::unique_ptr<upstream_stats[]>> upstreams;  // [pool][upstream]

@@ -1,6 +1,7 @@
 #include "http_proxy.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "http_rewrite.hpp"
@@ -30,7 +31,7 @@ struct http_proxy::session {
   enum class phase : std::uint8_t { idle, connecting, exchanging };
 
   session(front_context& f, connection&) noexcept
-      : proxy(f.proxy), listener(f.listener), buffers(f.proxy->lend_buffers()) {
+      : proxy(f.proxy), listener(f.listener), tls_ctx(f.tls), buffers(f.proxy->lend_buffers()) {
     header_timer.bind<&session::header_expired>(this);
     response_timer.bind<&session::response_expired>(this);
   }
@@ -39,6 +40,8 @@ struct http_proxy::session {
 
   http_proxy* proxy;
   const listener_config* listener;
+  tls::context* tls_ctx;      // the listener's TLS context on this loop (null: plaintext)
+  tls_link tls;               // TLS terminated on the client connection
   exchange_buffers* buffers;  // nullptr: none could be made (the connection closes)
   connection_handle down;
   connection_handle up;
@@ -86,6 +89,9 @@ struct http_proxy::session {
   void on_writable(connection& d) noexcept;
   void on_peer_shutdown(connection& d) noexcept;
   void on_close(connection& d, close_reason why) noexcept;
+  // on_data and on_peer_shutdown on plaintext.
+  void data(connection& d) noexcept;
+  void peer_shutdown(connection& d) noexcept;
 };
 
 // An upstream connection's session: attached to the client session it
@@ -96,16 +102,20 @@ struct http_proxy::upstream {
   http_proxy* proxy;
   session* owner = nullptr;  // the session detaches it before it ends
   keepalive_pool::upstream_id parked_in = keepalive_pool::none;
+  tls_link tls;  // TLS originated on this connection (pool tls = true), for all its life
 
   void on_open(connection& u) noexcept;
   void on_data(connection& u) noexcept;
   void on_writable(connection& u) noexcept;
   void on_peer_shutdown(connection& u) noexcept;
   void on_close(connection& u, close_reason why) noexcept;
+  // The upstream will send nothing more (FIN, or TLS close_notify).
+  void ended(connection& u) noexcept;
   // Not attached: it has nothing to say that anyone would read.
   void leave(connection& u) noexcept {
     if (parked_in != keepalive_pool::none) (void)proxy->keepalive_.forget(parked_in, u);
     parked_in = keepalive_pool::none;
+    tls_link::scope plain(tls, u);
     (void)u.input().skip(u.input().size());
     u.close();
   }
@@ -130,9 +140,26 @@ void http_proxy::session::on_open(connection& d) noexcept {
   // The first request must come within the header timeout, as every later
   // one must once its first byte came (serve()).
   sh.loop().timers().arm_after(header_timer, sh.cfg().timeouts.header);
+  if (tls_ctx != nullptr) (void)tls.start_server(*tls_ctx, d, sh.stats().tls_client, sh.cfg().timeouts.handshake);
 }
 
 void http_proxy::session::on_data(connection& d) noexcept {
+  if (tls.active()) {
+    (void)tls.pump(d);
+    if (!d.is_open() || tls.handshaking()) return;
+  }
+  {
+    tls_link::scope plain(tls, d);
+    data(d);
+  }
+  if (tls.peer_done() && d.is_open()) {
+    tls_link::scope plain(tls, d);
+    peer_shutdown(d);
+  }
+  proxy->hold_back(*this);
+}
+
+void http_proxy::session::data(connection& d) noexcept {
   if (state == phase::idle) {
     proxy->serve(*this, d);
   } else if (request_streaming && !request_done) {
@@ -146,6 +173,16 @@ void http_proxy::session::on_writable(connection&) noexcept {
 }
 
 void http_proxy::session::on_peer_shutdown(connection& d) noexcept {
+  tls.transport_closed(d);
+  if (tls.handshaking()) return d.close(close_reason::peer_closed);
+  {
+    tls_link::scope plain(tls, d);
+    peer_shutdown(d);
+  }
+  proxy->hold_back(*this);
+}
+
+void http_proxy::session::peer_shutdown(connection& d) noexcept {
   client_fin = true;
   if (state == phase::idle) {
     proxy->serve(*this, d);  // requests still buffered are answered, then it closes
@@ -156,7 +193,8 @@ void http_proxy::session::on_peer_shutdown(connection& d) noexcept {
   }
 }
 
-void http_proxy::session::on_close(connection&, close_reason) noexcept {
+void http_proxy::session::on_close(connection&, close_reason why) noexcept {
+  tls.on_close(why);
   down_live = false;
   proxy->shard_.stats().sessions.sub();
   proxy->end_session(*this);
@@ -167,14 +205,42 @@ void http_proxy::session::on_close(connection&, close_reason) noexcept {
 void http_proxy::upstream::on_open(connection& u) noexcept {
   if (owner == nullptr) return leave(u);
   session& s = *owner;
-  proxy->shard_.upstream_connected(s.pool, s.member, s.connect_started);
+  shard& sh = proxy->shard_;
+  sh.upstream_connected(s.pool, s.member, s.connect_started);
+  if (tls::context* t = sh.client_tls(s.pool)) {
+    // The request is sealed once the handshake is done; a failure closes
+    // u, and on_close answers 502.
+    const pool_config& pc = sh.pool(s.pool).config();
+    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.sni,
+                          pc.verify ? pc.sni : std::string())) {
+      return;
+    }
+  }
+  connection* d = u.loop().get(s.down);
+  std::optional<tls_link::scope> plain;
+  if (d != nullptr) plain.emplace(s.tls, *d);
   proxy->attach(s, u, false);
   proxy->send_request(s, u);
 }
 
 void http_proxy::upstream::on_data(connection& u) noexcept {
+  if (tls.active()) {
+    (void)tls.pump(u);
+    if (!u.is_open() || tls.handshaking()) return;
+    // Records with no plaintext (a session ticket) while parked are no news.
+    if (owner == nullptr && !tls.has_plaintext() && !tls.peer_done()) return;
+  }
   if (owner == nullptr) return leave(u);  // an idle upstream has nothing to say
-  proxy->relay_response(*owner, u);
+  session& s = *owner;
+  {
+    connection* d = u.loop().get(s.down);
+    std::optional<tls_link::scope> plain;
+    if (d != nullptr) plain.emplace(s.tls, *d);
+    tls_link::scope plain_up(tls, u);
+    proxy->relay_response(s, u);
+  }
+  if (tls.peer_done() && u.is_open()) ended(u);
+  proxy->hold_back(s);
 }
 
 void http_proxy::upstream::on_writable(connection& u) noexcept {
@@ -183,16 +249,29 @@ void http_proxy::upstream::on_writable(connection& u) noexcept {
   connection* d = u.loop().get(s.down);
   if (d != nullptr && d->reading_paused()) {
     d->resume_reading();
-    proxy->pump_request_body(s, *d);
+    (void)s.tls.pump(*d);  // records held while the plaintext was at its limit
+    if (!d->is_open()) return;
+    {
+      tls_link::scope plain(s.tls, *d);
+      proxy->pump_request_body(s, *d);
+    }
+    proxy->hold_back(s);
   }
 }
 
 void http_proxy::upstream::on_peer_shutdown(connection& u) noexcept {
+  tls.transport_closed(u);
+  if (tls.handshaking()) return u.close(close_reason::peer_closed);  // on_close answers 502
+  ended(u);
+}
+
+void http_proxy::upstream::ended(connection& u) noexcept {
   if (owner == nullptr) return leave(u);
   session& s = *owner;
   http_proxy& p = *proxy;
   connection* d = u.loop().get(s.down);
   if (d == nullptr) return u.close();
+  tls_link::scope plain(s.tls, *d);
   if (s.response_started && s.response().until_close()) {
     // The end of the stream is the end of this response.
     if (s.response().finish(s.body) == http::response_parser::status::complete) {
@@ -207,7 +286,17 @@ void http_proxy::upstream::on_peer_shutdown(connection& u) noexcept {
 }
 
 void http_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
-  if (owner != nullptr) return proxy->upstream_ended(*owner, why);
+  // A handshake that never finished (cut off, timed out) is an upstream
+  // failure before any response, whatever the reason it closed with.
+  if (tls.handshaking() && why != close_reason::aborted) why = close_reason::protocol_error;
+  tls.on_close(why);
+  if (owner != nullptr) {
+    session& s = *owner;
+    connection* d = u.loop().get(s.down);
+    std::optional<tls_link::scope> plain;
+    if (d != nullptr && d->is_open()) plain.emplace(s.tls, *d);
+    return proxy->upstream_ended(s, why);
+  }
   if (parked_in != keepalive_pool::none) (void)proxy->keepalive_.forget(parked_in, u);
 }
 
@@ -216,6 +305,7 @@ void http_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
 void http_proxy::session::header_expired() noexcept {
   connection* d = proxy->shard_.loop().get(down);
   if (d == nullptr || state != phase::idle) return;
+  tls_link::scope plain(tls, *d);
   close_after = true;
   // A client that never asked gets no answer, only the close.
   if (d->input().empty()) return d->close(close_reason::idle_timeout);
@@ -225,6 +315,7 @@ void http_proxy::session::header_expired() noexcept {
 void http_proxy::session::response_expired() noexcept {
   connection* d = proxy->shard_.loop().get(down);
   if (d == nullptr || state != phase::exchanging || response_started) return;
+  tls_link::scope plain(tls, *d);
   upstream_pool& p = proxy->shard_.pool(pool);
   p.at(member).stats->timeouts.add();
   p.failed(member, proxy->shard_.loop().now());
@@ -248,8 +339,23 @@ http_proxy::http_proxy(shard& s) : shard_(s), back_(this), keepalive_(s.loop(), 
 // Every connection and session is gone (the loop closed them all first).
 http_proxy::~http_proxy() = default;
 
-std::unique_ptr<handler> http_proxy::make_front(const listener_config& l) {
-  return std::make_unique<sessions<session, front_context>>(front_context{this, &l});
+std::unique_ptr<handler> http_proxy::make_front(const listener_config& l, tls::context* tls) {
+  return std::make_unique<sessions<session, front_context>>(front_context{this, &l, tls});
+}
+
+tls_link* http_proxy::link_of(connection& u) noexcept {
+  upstream* us = back_.find(u);
+  return us != nullptr ? &us->tls : nullptr;
+}
+
+void http_proxy::hold_back(session& s) noexcept {
+  connection* d = shard_.loop().get(s.down);
+  connection* u = shard_.paired(s.up_open, s.up);
+  if (d == nullptr || u == nullptr || !d->is_open() || !u->is_open()) return;
+  if (s.tls.active() && !d->writable()) u->pause_reading();  // session::on_writable resumes it
+  if (tls_link* l = link_of(*u); l != nullptr && l->active() && !u->writable()) {
+    d->pause_reading();  // upstream::on_writable resumes it
+  }
 }
 
 http_proxy::exchange_buffers* http_proxy::lend_buffers() noexcept {
@@ -276,8 +382,10 @@ void http_proxy::return_buffers(exchange_buffers* x) noexcept {
   free_buffers_ = x;
 }
 
-std::size_t http_proxy::route(const listener_config& l, std::string_view host, std::string_view path) const noexcept {
+std::size_t http_proxy::route(const listener_config& l, std::string_view sni, std::string_view host,
+                              std::string_view path) const noexcept {
   for (const route_config& r : l.routes) {
+    if (!r.sni.empty() && !iequals(r.sni, sni)) continue;
     if (!r.host.empty() && !iequals(r.host, host)) continue;
     if (path.substr(0, r.path_prefix.size()) != r.path_prefix) continue;
     return r.pool_index;
@@ -346,7 +454,7 @@ void http_proxy::begin(session& s, connection& d, bool body_follows) noexcept {
   // target's authority, else Host (RFC 9112 3.2.2).
   const std::string_view host = host_only(request_authority(req));
   const std::string_view path = req.path();
-  const std::size_t pool = route(*s.listener, host, path);
+  const std::size_t pool = route(*s.listener, s.tls.server_name(), host, path);
   if (pool == SIZE_MAX) {
     shard_.stats().no_route.add();
     if (body_follows) s.close_after = true;  // its body is not read
@@ -421,6 +529,8 @@ void http_proxy::attach(session& s, connection& u, bool reused) noexcept {
 }
 
 void http_proxy::send_request(session& s, connection& u) noexcept {
+  std::optional<tls_link::scope> plain_up;
+  if (tls_link* l = link_of(u)) plain_up.emplace(*l, u);
   upstream_pool::member& m = shard_.pool(s.pool).at(s.member);
   m.stats->requests.add();
   s.response().expect(s.method);
@@ -475,6 +585,8 @@ void http_proxy::forward_body(session& s, buffer_chain& piece, bool last) noexce
   chunk_frame frame;
   if (s.request_chunked) frame = frame_chunk(piece.size(), last);
   bool ok = true;
+  std::optional<tls_link::scope> plain_up;
+  if (tls_link* l = u != nullptr ? link_of(*u) : nullptr) plain_up.emplace(*l, *u);
   if (u != nullptr) {
     // Through the connection's writers, which mark it above high water.
     ok = (frame.head().empty() || u->write(frame.head())) && (piece.empty() || u->send(std::move(piece))) &&
@@ -568,10 +680,13 @@ void http_proxy::finish_exchange(session& s, connection& u, connection& d) noexc
 void http_proxy::detach_upstream(session& s, bool abort) noexcept {
   if (!s.up_live) return;
   if (connection* u = shard_.loop().get(s.up)) {
-    if (upstream* us = back_.find(*u)) us->owner = nullptr;  // anything it says now ends it
+    upstream* us = back_.find(*u);
+    if (us != nullptr) us->owner = nullptr;  // anything it says now ends it
     if (abort) {
       u->abort();
     } else {
+      std::optional<tls_link::scope> plain_up;  // close_notify goes first
+      if (us != nullptr) plain_up.emplace(us->tls, *u);
       u->close();
     }
   }
@@ -685,6 +800,7 @@ void http_proxy::stop() noexcept {
   for (session* s : std::vector<session*>(live_)) {
     connection* d = loop.get(s->down);
     if (d == nullptr) continue;
+    tls_link::scope plain(s->tls, *d);
     if (s->state == session::phase::idle && d->input().empty()) {
       d->close();
     } else {

@@ -27,6 +27,17 @@
 // allocate, are lent to a session for its connection's life from a per-loop
 // free list (`exchange_buffers`), so that steady traffic allocates nothing.
 //
+// TLS (tls_link.hpp): a listener with certificates terminates TLS on its
+// client connections, a pool with tls = true gets TLS on its upstream
+// connections (kept alive as TLS connections). The code above runs on
+// plaintext: every path that reads or writes a client or upstream
+// connection does so inside a tls_link scope of that connection; when a
+// side's records pass its high-water mark after a scope, the other side is
+// held back (hold_back) as it is for plaintext. Routes may match the SNI
+// name the client sent (route sni). An upstream whose handshake or
+// certificate check fails ends its exchange with 502, as any upstream
+// failure before a response does.
+//
 // Owner core only.
 
 #include <cstdint>
@@ -44,6 +55,7 @@
 #include "sluice/core/keepalive_pool.hpp"
 #include "sluice/core/session.hpp"
 #include "sluice/core/timer_wheel.hpp"
+#include "tls_link.hpp"
 
 namespace sluice::gateway {
 
@@ -56,8 +68,9 @@ class http_proxy {
   http_proxy(const http_proxy&) = delete;
   http_proxy& operator=(const http_proxy&) = delete;
 
-  // The handler for downstream connections of listener `l`.
-  [[nodiscard]] std::unique_ptr<handler> make_front(const listener_config& l);
+  // The handler for downstream connections of listener `l` (TLS with the
+  // loop's context `tls` when not null).
+  [[nodiscard]] std::unique_ptr<handler> make_front(const listener_config& l, tls::context* tls);
   // The loop stops: clients between requests are closed now, the others
   // after their current response; pooled upstream connections are closed.
   void stop() noexcept;
@@ -68,6 +81,7 @@ class http_proxy {
   struct front_context {
     http_proxy* proxy = nullptr;
     const listener_config* listener = nullptr;
+    tls::context* tls = nullptr;  // this loop's server context; null: plaintext
   };
 
  private:
@@ -107,7 +121,13 @@ class http_proxy {
   // back (reset) when its connection closed.
   [[nodiscard]] exchange_buffers* lend_buffers() noexcept;
   void return_buffers(exchange_buffers* x) noexcept;
-  [[nodiscard]] std::size_t route(const listener_config& l, std::string_view host, std::string_view path) const noexcept;
+  [[nodiscard]] std::size_t route(const listener_config& l, std::string_view sni, std::string_view host,
+                                  std::string_view path) const noexcept;
+  // After a scope: a side whose records are above high water holds the
+  // other side back (its on_writable lets it go).
+  void hold_back(session& s) noexcept;
+  // The TLS link of upstream connection u (null if not ours).
+  [[nodiscard]] tls_link* link_of(connection& u) noexcept;
 
   shard& shard_;
   sessions<upstream, http_proxy*> back_;  // every upstream connection, all its life

@@ -193,6 +193,41 @@ int main(int argc, char** argv) {
                 cfg.http.max_body = *n;
                 return {};
               }));
+  std::vector<std::string> tls_certs;
+  std::vector<std::string> tls_keys;
+  args.custom("--tls-cert", "FILE",
+              "terminate TLS on every --listen address with this certificate chain (PEM); repeatable, paired in "
+              "order with --tls-key: the first is the default, the others are chosen by SNI name",
+              track("--tls-cert", [&tls_certs](std::string_view v) -> result<void> {
+                tls_certs.emplace_back(v);
+                return {};
+              }));
+  args.custom("--tls-key", "FILE", "the private key (PEM) of the --tls-cert given in the same position",
+              track("--tls-key", [&tls_keys](std::string_view v) -> result<void> {
+                tls_keys.emplace_back(v);
+                return {};
+              }));
+  args.custom("--tls-handshake-timeout", "D",
+              ranged("TLS: a handshake (client or upstream side) must be done within this, else the connection "
+                     "closes (default 10s)",
+                     gateway::ranges::timeout),
+              track("--tls-handshake-timeout", duration_into(cfg.timeouts.handshake, gateway::ranges::timeout)));
+  bool upstream_tls = false;
+  bool upstream_insecure = false;
+  args.flag("--upstream-tls", "speak TLS to the upstreams (verified with --upstream-ca)", upstream_tls);
+  args.custom("--upstream-ca", "FILE", "the CA file (PEM) the upstreams' certificates must verify with",
+              track("--upstream-ca", [&pf](std::string_view v) -> result<void> {
+                pf.pool.ca = std::string(v);
+                return {};
+              }));
+  args.custom("--upstream-sni", "NAME",
+              "the TLS server name sent to the upstreams; their certificates must be for it (default: none sent, "
+              "the chain alone is verified)",
+              track("--upstream-sni", [&pf](std::string_view v) -> result<void> {
+                pf.pool.sni = std::string(v);
+                return {};
+              }));
+  args.flag("--upstream-insecure", "with --upstream-tls: do not verify the upstreams' certificates", upstream_insecure);
   bool allow_underscores = false;
   args.flag("--allow-underscores",
             "http: forward request header fields whose names hold '_' (dropped by default, as nginx does)",
@@ -203,9 +238,17 @@ int main(int argc, char** argv) {
   args.note("Upstreams may be host names: each is resolved once, at start-up (and by --check-config, which prints the\n"
             "address), to the first address the resolver gives, and not again while the gateway runs.");
   args.note("Example: sluice-gateway --listen=0.0.0.0:8080 --upstream=10.0.0.1:80,10.0.0.2:80 --mode=http --admin=127.0.0.1:9901");
+  args.note("TLS:     sluice-gateway --listen=0.0.0.0:8443 --tls-cert=ec.crt --tls-key=ec.key --upstream=10.0.0.1:443 \\\n"
+            "           --upstream-tls --upstream-ca=ca.crt --upstream-sni=app.internal");
   args.note("         sluice-gateway --config=/etc/sluice/gateway.toml");
 
   if (auto rc = args.parse(argc, argv)) return *rc;
+  if (upstream_tls) pf.given.emplace_back("--upstream-tls");
+  if (upstream_insecure) pf.given.emplace_back("--upstream-insecure");
+  pf.pool.tls = upstream_tls;
+  pf.pool.verify = !upstream_insecure;
+  if (upstream_insecure && !upstream_tls) return args.fail("--upstream-insecure needs --upstream-tls");
+  if (tls_certs.size() != tls_keys.size()) return args.fail("--tls-cert and --tls-key must be given in pairs");
   const bool listen_given = !app.listen_text.empty();
   if (auto rc = app.finish(args)) return *rc;
 
@@ -241,6 +284,10 @@ int main(int argc, char** argv) {
       l.mode = pf.mode;
       l.pool = pf.pool.name;
       l.where = "--listen";
+      for (std::size_t k = 0; k < tls_certs.size(); ++k) {
+        l.certs.push_back({tls_certs[k], tls_keys[k]});
+        l.cert_where.push_back("--tls-cert=" + tls_certs[k]);
+      }
       cfg.listeners.push_back(std::move(l));
     }
     cfg.timeouts.idle = app.runtime.loop.idle_timeout;
@@ -270,6 +317,8 @@ int main(int argc, char** argv) {
     return args.fail("high_water (" + format_size(cfg.high_water) + ") must not exceed --max-output (" +
                      format_size(app.runtime.loop.max_output_bytes) + ")");
   }
+  // Every certificate, key and CA file, with one clear error line.
+  if (auto ok = check_tls_files(cfg); !ok) return args.fail(ok.err().message);
   if (check_config) {
     // What the start would refuse before binding: the transport, the plan.
     if (auto rc = app.check_start(args)) return *rc;

@@ -21,6 +21,34 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats)
       health_(loop, pools_),
       tcp_(*this),
       http_(*this) {
+#if SLUICE_HAVE_TLS
+  for (const listener_config& l : cfg.listeners) {
+    server_tls_.emplace_back();
+    if (!l.tls()) continue;
+    tls::context_options o;
+    for (const tls_cert_files& f : l.certs) o.certs.push_back({f.cert, f.key});
+    if (l.mode == proxy_mode::tcp) o.alpn.clear();  // the stream is not ours to name
+    auto made = tls::context::make_server(o);
+    if (made) {
+      server_tls_.back().emplace(std::move(*made));
+    } else if (tls_error_.empty()) {
+      tls_error_ = l.where + ": " + made.err().message;
+    }
+  }
+  for (const pool_config& p : cfg.pools) {
+    client_tls_.emplace_back();
+    if (!p.tls) continue;
+    tls::context_options o;
+    o.alpn.clear();  // an upstream needs no ALPN to speak HTTP/1.1
+    if (p.verify) o.ca_file = p.ca;
+    auto made = tls::context::make_client(o);
+    if (made) {
+      client_tls_.back().emplace(std::move(*made));
+    } else if (tls_error_.empty()) {
+      tls_error_ = p.where + ": " + made.err().message;
+    }
+  }
+#endif
   health_.start();
   loop_.on_stop([this] {
     health_.stop();
@@ -30,8 +58,25 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats)
 }
 
 std::unique_ptr<handler> shard::make_front(const listener_config& l) {
-  if (l.mode == proxy_mode::tcp) return tcp_.make_front(l.pool_index);
-  return http_.make_front(l);
+  tls::context* t = nullptr;
+#if SLUICE_HAVE_TLS
+  const auto i = static_cast<std::size_t>(&l - cfg_.listeners.data());
+  if (i < server_tls_.size() && server_tls_[i]) t = &*server_tls_[i];
+#endif
+  // A listener whose certificates could not be loaded on this loop serves
+  // nothing in plaintext: no handler, the runtime refuses to start.
+  if (l.tls() && t == nullptr) return nullptr;
+  if (l.mode == proxy_mode::tcp) return tcp_.make_front(l, t);
+  return http_.make_front(l, t);
+}
+
+tls::context* shard::client_tls(std::size_t pool) noexcept {
+#if SLUICE_HAVE_TLS
+  if (pool < client_tls_.size() && client_tls_[pool]) return &*client_tls_[pool];
+#else
+  (void)pool;
+#endif
+  return nullptr;
 }
 
 void shard::upstream_connected(std::size_t pool, unsigned member, time_point started) noexcept {

@@ -10,6 +10,8 @@
 // loop stops (on_stop) or as connections close.
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "config.hpp"
@@ -19,7 +21,11 @@
 #include "sluice/core/handler.hpp"
 #include "sluice/core/loop_base.hpp"
 #include "tcp_proxy.hpp"
+#include "sluice_config.hpp"
 #include "upstream_pool.hpp"
+#if SLUICE_HAVE_TLS
+#include "sluice/tls/context.hpp"
+#endif
 
 namespace sluice::gateway {
 
@@ -50,11 +56,23 @@ class shard {
   // is established: passive health, the member's connect count and the
   // connect latency histogram learn of it.
   void upstream_connected(std::size_t pool, unsigned member, time_point started) noexcept;
+  // This loop's TLS client context for pool `pool`, or null when the pool
+  // speaks plaintext (or its context could not be made: see tls_error()).
+  [[nodiscard]] tls::context* client_tls(std::size_t pool) noexcept;
+  // Why a TLS context of this loop could not be made ("" if all were).
+  [[nodiscard]] const std::string& tls_error() const noexcept { return tls_error_; }
 
  private:
   loop_base& loop_;
   const config& cfg_;
   shard_stats& stats_;
+  // One SSL_CTX set per loop (no OpenSSL lock shared between loops): per
+  // listener with certificates, per pool with tls = true.
+#if SLUICE_HAVE_TLS
+  std::vector<std::optional<tls::context>> server_tls_;  // [listener]
+  std::vector<std::optional<tls::context>> client_tls_;  // [pool]
+#endif
+  std::string tls_error_;
   std::vector<upstream_pool> pools_;
   health_checker health_;
   tcp_proxy tcp_;

@@ -1,0 +1,218 @@
+#include "tls_link.hpp"
+
+#if SLUICE_HAVE_TLS
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <utility>
+
+#include "sluice/core/loop_base.hpp"
+
+namespace sluice::gateway {
+
+namespace {
+
+// The first byte of every TLS record that may open a connection: a
+// handshake record (content type 22).
+constexpr char handshake_record = 0x16;
+
+}  // namespace
+
+bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept {
+  st_ = &st;
+  loop_ = &c.loop();
+  conn_ = c.handle();
+  counted_ = false;
+  first_byte_ = true;
+  plain_in_.set_pool(&loop_->pool());
+  plain_out_.set_pool(&loop_->pool());
+  sealed_.set_pool(&loop_->pool());
+  if (!tls_.start(ctx)) {
+    count_failure(tls_failure::memory);
+    c.close(close_reason::resource_limit);
+    return false;
+  }
+  loop_->timers().arm_after(timer_, deadline);
+  return true;
+}
+
+bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline,
+                            std::string_view sni, const std::string& verify_name) noexcept {
+  st_ = &st;
+  loop_ = &c.loop();
+  conn_ = c.handle();
+  counted_ = false;
+  first_byte_ = false;  // the server answers what we sent: its records are checked by OpenSSL
+  plain_in_.set_pool(&loop_->pool());
+  plain_out_.set_pool(&loop_->pool());
+  sealed_.set_pool(&loop_->pool());
+  if (!tls_.start(ctx, nullptr, sni) ||
+      (!verify_name.empty() && SSL_set1_host(tls_.native(), verify_name.c_str()) != 1)) {
+    count_failure(tls_failure::memory);
+    c.close(close_reason::resource_limit);
+    return false;
+  }
+  loop_->timers().arm_after(timer_, deadline);
+  (void)pump(c);  // writes the hello
+  return c.is_open();
+}
+
+bool tls_link::pump(connection& c) noexcept {
+  if (!active() || in_scope_ || !c.is_open()) return false;
+  if (plain_in_.size() >= c.loop().options().max_input_bytes) return false;
+  if (first_byte_ && !c.input().empty()) {
+    first_byte_ = false;
+    char b = 0;
+    (void)c.input().copy_out(&b, 1);
+    if (b != handshake_record) {
+      // Plaintext (an HTTP client on the TLS port) or garbage: a clean
+      // close, no answer.
+      count_failure(tls_failure::not_tls);
+      c.close(close_reason::protocol_error);
+      return false;
+    }
+  }
+  const bool was_handshaking = tls_.current() == tls::state::handshaking;
+  const tls::state s = tls_.receive(c.input(), plain_in_, c.output());
+  if (s == tls::state::failed) {
+    fail(c);
+    return false;
+  }
+  bool done = false;
+  if (was_handshaking && s != tls::state::handshaking) {
+    timer_.cancel();
+    counted_ = true;
+    done = true;
+    st_->handshakes.add();
+    if (tls_.resumed()) st_->resumed.add();
+    (SSL_version(tls_.native()) >= TLS1_3_VERSION ? st_->tls13 : st_->tls12).add();
+    if (!plain_out_.empty()) seal(c);  // written while the handshake was under way
+  }
+  if (!c.output().empty()) c.flush();
+  return done;
+}
+
+void tls_link::transport_closed(connection&) noexcept {
+  if (!active()) return;
+  tls_.transport_closed();
+  if (!counted_) {
+    count_failure(tls_failure::truncated);
+    timer_.cancel();
+  }
+}
+
+void tls_link::on_close(close_reason why) noexcept {
+  if (!active()) return;
+  if (!counted_) {
+    switch (why) {
+      case close_reason::read_timeout:
+      case close_reason::idle_timeout:
+      case close_reason::write_timeout:
+        count_failure(tls_failure::timeout);
+        break;
+      case close_reason::peer_closed:
+      case close_reason::peer_reset:
+        count_failure(tls_failure::truncated);
+        break;
+      case close_reason::resource_limit:
+        count_failure(tls_failure::memory);
+        break;
+      default:
+        count_failure(tls_failure::other);
+        break;
+    }
+  }
+  timer_.cancel();
+  tls_.reset();
+  plain_in_.clear();
+  plain_out_.clear();
+  sealed_.clear();
+  st_ = nullptr;
+}
+
+void tls_link::count_failure(tls_failure why) noexcept {
+  if (counted_ || st_ == nullptr) return;
+  counted_ = true;
+  st_->failures[static_cast<std::size_t>(why)].add();
+}
+
+void tls_link::fail(connection& c) noexcept {
+  timer_.cancel();
+  if (tls_.error() == close_reason::resource_limit) {
+    count_failure(tls_failure::memory);
+  } else if (counted_) {
+    st_->failures[static_cast<std::size_t>(tls_failure::record)].add();
+  } else if (!tls_.owner()->server() && SSL_get_verify_result(tls_.native()) != X509_V_OK) {
+    count_failure(tls_failure::verify);
+  } else {
+    count_failure(tls_failure::handshake);
+  }
+  plain_out_.clear();
+  c.flush();  // the alert OpenSSL wrote goes out before the close
+  if (c.is_open()) c.close(tls_.error());
+}
+
+void tls_link::expired() noexcept {
+  connection* c = loop_ != nullptr ? loop_->get(conn_) : nullptr;
+  if (c == nullptr || !handshaking()) return;
+  count_failure(tls_failure::timeout);
+  c->close(close_reason::read_timeout);
+}
+
+void tls_link::swap(connection& c) noexcept {
+  std::swap(c.input(), plain_in_);
+  std::swap(c.output(), plain_out_);
+}
+
+void tls_link::seal(connection& c) noexcept {
+  const tls::state s = tls_.current();
+  const connection::state cs = c.current_state();
+  if (s == tls::state::failed || s == tls::state::idle || cs == connection::state::closed ||
+      cs == connection::state::free) {
+    plain_out_.clear();
+    return;
+  }
+  // Closing or shut for writing: send() refuses, the records go straight
+  // into the output the loop still flushes.
+  const bool ending = cs != connection::state::open || c.write_shut();
+  if (!plain_out_.empty() && s != tls::state::handshaking) {
+    if (!ending) {
+      sealed_.set_pool(&c.loop().pool());
+      if (!tls_.send(plain_out_, sealed_)) {
+        sealed_.clear();
+        return fail(c);
+      }
+      if (!sealed_.empty() && !c.send(std::move(sealed_))) {
+        // Over the output limit: the watermarks should prevent it; never
+        // lose bytes silently.
+        sealed_.clear();
+        return c.abort();
+      }
+    } else if (!tls_.send(plain_out_, c.output())) {
+      return fail(c);
+    }
+  }
+  if (ending && plain_out_.empty() && (s == tls::state::open || s == tls::state::peer_closed)) tls_.close(c.output());
+  if (!c.output().empty()) c.flush();
+}
+
+tls_link::scope::scope(tls_link& l, connection& c) noexcept {
+  if (!l.active() || l.in_scope_) return;
+  link_ = &l;
+  c_ = &c;
+  l.in_scope_ = true;
+  l.swap(c);
+}
+
+tls_link::scope::~scope() {
+  if (link_ == nullptr) return;
+  link_->swap(*c_);
+  link_->in_scope_ = false;
+  link_->plain_in_.release();
+  link_->seal(*c_);
+}
+
+}  // namespace sluice::gateway
+
+#endif

@@ -1,0 +1,147 @@
+#pragma once
+// TLS on one of the gateway's connections: a client connection it
+// terminates TLS on (server side), or an upstream connection it originates
+// TLS on (client side). The proxies keep working on plaintext chains:
+//
+//   client ==records==> [c.input] --pump--> [plain in]   (read by the proxy)
+//   client <==records== [c.output] <--seal-- [plain out] (written by the proxy)
+//
+// A scope swaps the connection's input and output chains with the link's
+// plaintext ones (an exchange of list heads, no copy) for as long as proxy
+// code reads or writes that connection, from whichever callback or timer it
+// runs in; when the scope ends they are swapped back, what was written is
+// sealed into records and handed to the connection with send() (so its
+// output limit and high-water mark see the records), and close_notify
+// follows once the connection is closing or shut for writing. Scopes nest
+// (only the outermost swaps). Inside a scope, writable() measures the
+// plaintext written in that scope; callers check the connection again after
+// it (backpressure on the records).
+//
+// The handshake has a deadline (timeouts.handshake); a handshake that fails,
+// times out or is cut off is counted once, by reason, in the side's
+// tls_side_stats, and so are completed handshakes (resumed, version).
+//
+// Owner core only. Without OpenSSL (SLUICE_HAVE_TLS 0) a link is never
+// active, and the configuration refuses every TLS option.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gateway_stats.hpp"
+#include "sluice/core/buffer_chain.hpp"
+#include "sluice/core/connection.hpp"
+#include "sluice/core/timer_wheel.hpp"
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include "sluice/tls/session.hpp"
+#endif
+
+namespace sluice::tls {
+class context;
+}  // namespace sluice::tls
+
+namespace sluice::gateway {
+
+#if SLUICE_HAVE_TLS
+
+class tls_link {
+ public:
+  tls_link() noexcept { timer_.bind<&tls_link::expired>(this); }
+  tls_link(const tls_link&) = delete;
+  tls_link& operator=(const tls_link&) = delete;
+  ~tls_link() { timer_.cancel(); }
+
+  // Server side on accepted connection c: waits for the client's hello,
+  // for at most `deadline`. False (c closed) when OpenSSL had no memory.
+  bool start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept;
+  // Client side on the just-opened upstream connection c: the hello goes
+  // out now with `sni` as its server name (if any); with `verify_name`, the
+  // certificate must also be for that name. False (c closed) on failure.
+  bool start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline, std::string_view sni,
+                    const std::string& verify_name) noexcept;
+
+  // TLS is on for this connection (started and not yet ended).
+  [[nodiscard]] bool active() const noexcept { return st_ != nullptr; }
+  // The handshake is still under way.
+  [[nodiscard]] bool handshaking() const noexcept { return active() && tls_.current() == tls::state::handshaking; }
+  // The peer sent close_notify and its plaintext was all read.
+  [[nodiscard]] bool peer_done() const noexcept {
+    return active() && tls_.current() == tls::state::peer_closed && plain_in_.empty();
+  }
+  // The SNI name the client sent (server side), or "".
+  [[nodiscard]] std::string_view server_name() const noexcept { return active() ? tls_.server_name() : std::string_view{}; }
+  // Plaintext received and not yet read by the proxy.
+  [[nodiscard]] bool has_plaintext() const noexcept { return !plain_in_.empty(); }
+
+  // Opens the records c received (up to the loop's input limit of
+  // plaintext held), answers the handshake, seals plaintext written while
+  // the handshake was under way once it is done. On a failure c is closed
+  // (after OpenSSL's alert) and the reason counted. Returns true when this
+  // call completed the handshake.
+  bool pump(connection& c) noexcept;
+
+  // c's FIN (or its close) reached the link: counted as a cut-off
+  // handshake when it came during one.
+  void transport_closed(connection& c) noexcept;
+  // c closed with `why`: a handshake still under way is counted as failed
+  // (timeout, cut off or other), then the OpenSSL state is freed.
+  void on_close(close_reason why) noexcept;
+
+  // Proxy code on c runs on plaintext while a scope lives (see the file
+  // comment). A scope on an inactive link does nothing.
+  class scope {
+   public:
+    scope(tls_link& l, connection& c) noexcept;
+    ~scope();
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+
+   private:
+    tls_link* link_ = nullptr;  // null: not the outermost scope, or no TLS
+    connection* c_ = nullptr;
+  };
+
+ private:
+  void swap(connection& c) noexcept;
+  // Seals plain_out_ into c (and close_notify once c is closing).
+  void seal(connection& c) noexcept;
+  void count_failure(tls_failure why) noexcept;
+  void fail(connection& c) noexcept;
+  void expired() noexcept;
+
+  tls::session tls_;
+  buffer_chain plain_in_;
+  buffer_chain plain_out_;
+  buffer_chain sealed_;
+  timer timer_;
+  tls_side_stats* st_ = nullptr;  // null: TLS is off for this connection
+  loop_base* loop_ = nullptr;
+  connection_handle conn_;
+  bool in_scope_ = false;
+  bool counted_ = false;   // the handshake's end (done or failed) was counted
+  bool first_byte_ = true;  // nothing of the peer's was looked at yet
+};
+
+#else
+
+// No OpenSSL in this build: TLS is never on (the configuration refuses it).
+class tls_link {
+ public:
+  [[nodiscard]] bool active() const noexcept { return false; }
+  [[nodiscard]] bool handshaking() const noexcept { return false; }
+  [[nodiscard]] bool peer_done() const noexcept { return false; }
+  [[nodiscard]] std::string_view server_name() const noexcept { return {}; }
+  [[nodiscard]] bool has_plaintext() const noexcept { return false; }
+  bool pump(connection&) noexcept { return false; }
+  void transport_closed(connection&) noexcept {}
+  void on_close(close_reason) noexcept {}
+  class scope {
+   public:
+    scope(tls_link&, connection&) noexcept {}
+  };
+};
+
+#endif
+
+}  // namespace sluice::gateway
