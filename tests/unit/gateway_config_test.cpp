@@ -131,7 +131,7 @@ TEST(gateway_config, errors_name_the_file_line_and_key) {
   EXPECT_EQ(refusal("bogus = 1\n" + pool_ok + listener_ok),
             "gw.toml:1: bogus: unknown key (expected one of: admin, timeouts, limits, http, listener, pool)");
   EXPECT_EQ(refusal(pool_ok + listener_ok + "bogus = 1\n"),
-            "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route)")
+            "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route, tls)")
       << "a key after [[listener]] belongs to it";
   EXPECT_TRUE(starts_with(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\", \"nohost\"]\n" + listener_ok),
                           "gw.toml:3: pool[0].upstreams[1]: "));
@@ -154,7 +154,7 @@ TEST(gateway_config, errors_name_the_file_line_and_key) {
             "gw.toml:7: listener[0].route[0].path_prefix: must start with '/'");
   EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"p\"\n"
                               "[[listener.route]]\npool = \"p\"\n"),
-            "gw.toml:4: listener[0].route: routes need mode = \"http\"");
+            "gw.toml:8: listener[0].route[0]: a tcp listener routes by sni only (mode = \"http\" routes by host and path)");
   EXPECT_TRUE(starts_with(refusal(pool_ok + "[pool.health_check]\ntype = \"icmp\"\n" + listener_ok),
                           "gw.toml:5: pool[0].health_check.type: 'icmp'"));
   EXPECT_EQ(refusal(pool_ok + "retries = \"two\"\n" + listener_ok), "gw.toml:4: pool[0].retries: must be a whole number, 0 or more");
@@ -195,6 +195,72 @@ TEST(gateway_config, values_out_of_range_are_refused_with_their_range) {
   EXPECT_TRUE(load_text(pool_ok + "retries = 63\n" + listener_ok + "[limits]\nmax_headers = 1000\nmax_header_bytes = "
                         "\"80k\"\nmax_body = \"1024g\"\n[timeouts]\nresponse = \"24h\"\n",
                         "gw.toml"));
+}
+
+// Issue 19: TLS termination per listener (certificate pairs, routes by SNI),
+// origination per pool (tls, verify, ca, sni) and the handshake timeout.
+TEST(gateway_config, tls_options_read_back) {
+  auto c = load_text(
+      "[timeouts]\nhandshake = \"3s\"\n"
+      "[[pool]]\nname = \"web\"\nupstreams = [\"127.0.0.1:1\"]\n"
+      "[[pool]]\nname = \"sec\"\nupstreams = [\"127.0.0.1:2\"]\ntls = true\nca = \"ca.pem\"\nsni = \"app.internal\"\n"
+      "[[pool]]\nname = \"lax\"\nupstreams = [\"127.0.0.1:3\"]\ntls = true\nverify = false\n"
+      "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"web\"\n"
+      "tls = [{ cert = \"a.crt\", key = \"a.key\" }, { cert = \"b.crt\", key = \"b.key\" }]\n"
+      "[[listener.route]]\nsni = \"b.example\"\npath_prefix = \"/api\"\npool = \"sec\"\n"
+      "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"web\"\n"
+      "[[listener.tls]]\ncert = \"c.crt\"\nkey = \"c.key\"\n"
+      "[[listener.route]]\nsni = \"c.example\"\npool = \"lax\"\n",
+      "gw.toml");
+  ASSERT_TRUE(c) << c.err().message;
+  EXPECT_EQ(c->timeouts.handshake, std::chrono::seconds(3));
+  ASSERT_EQ(c->listeners[0].certs.size(), 2u);
+  EXPECT_EQ(c->listeners[0].certs[1].cert, "b.crt");
+  EXPECT_EQ(c->listeners[0].certs[1].key, "b.key");
+  EXPECT_EQ(c->listeners[0].routes[0].sni, "b.example");
+  EXPECT_EQ(c->listeners[0].routes[0].pool_index, 1u);
+  EXPECT_TRUE(c->listeners[1].tls());
+  EXPECT_EQ(c->listeners[1].routes[0].pool_index, 2u);
+  EXPECT_FALSE(c->pools[0].tls);
+  EXPECT_TRUE(c->pools[1].tls);
+  EXPECT_TRUE(c->pools[1].verify);
+  EXPECT_EQ(c->pools[1].ca, "ca.pem");
+  EXPECT_EQ(c->pools[1].sni, "app.internal");
+  EXPECT_FALSE(c->pools[2].verify);
+  const std::string d = describe(*c);
+  EXPECT_NE(d.find("tls a.crt, b.crt"), std::string::npos) << d;
+  EXPECT_NE(d.find("route sni b.example"), std::string::npos) << d;
+  EXPECT_NE(d.find("tls verify ca ca.pem sni app.internal"), std::string::npos) << d;
+  EXPECT_NE(d.find("tls without verification"), std::string::npos) << d;
+  // The files are checked apart (check_tls_files), with the key named.
+  auto files = check_tls_files(*c);
+  ASSERT_FALSE(files);
+  EXPECT_TRUE(starts_with(files.err().message, "gw.toml:20: listener[0].tls[0]: a.crt: cannot read the certificate"))
+      << files.err().message;
+}
+
+TEST(gateway_config, tls_errors_name_the_key) {
+  const std::string tls_listener = "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"p\"\n"
+                                   "[[listener.tls]]\ncert = \"a.crt\"\nkey = \"a.key\"\n";
+  EXPECT_EQ(refusal(pool_ok + "tls = true\n" + listener_ok),
+            "gw.toml:1: pool[0].ca: verifying the upstreams needs a CA file (ca = FILE, --upstream-ca), or verify = "
+            "false (--upstream-insecure)");
+  EXPECT_EQ(refusal(pool_ok + "ca = \"ca.pem\"\n" + listener_ok), "gw.toml:1: pool[0].ca: needs tls = true (--upstream-tls)");
+  EXPECT_EQ(refusal(pool_ok + "tls = \"yes\"\n" + listener_ok), "gw.toml:4: pool[0].tls: must be true or false");
+  EXPECT_EQ(refusal(pool_ok + "tls = true\nverify = false\n[pool.health_check]\ntype = \"http\"\n" + listener_ok),
+            "gw.toml:1: pool[0].health_check.type: http health checks do not speak TLS: use tcp with tls = true");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[[listener.route]]\nsni = \"a.example\"\npool = \"p\"\n"),
+            "gw.toml:7: listener[0].route[0].sni: routing by SNI needs TLS on the listener ([[listener[0].tls]])");
+  EXPECT_EQ(refusal(pool_ok + tls_listener + "[[listener.tls]]\ncert = \"b.crt\"\n"),
+            "gw.toml:10: listener[0].tls[1].key: missing");
+  EXPECT_EQ(refusal(pool_ok + tls_listener + "[[listener.tls]]\ncert = \"b.crt\"\nkey = \"b.key\"\nchain = 1\n"),
+            "gw.toml:13: listener[0].tls[1].chain: unknown key (expected one of: cert, key)");
+  EXPECT_EQ(refusal(pool_ok + "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"p\"\n"
+                              "[[listener.tls]]\ncert = \"a.crt\"\nkey = \"a.key\"\n"
+                              "[[listener.route]]\nsni = \"a.example\"\nhost = \"a.example\"\npool = \"p\"\n"),
+            "gw.toml:11: listener[0].route[0]: a tcp listener routes by sni only (mode = \"http\" routes by host and path)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nhandshake = 0\n"),
+            "gw.toml:8: timeouts.handshake: 0 is out of range (1ms to 24h)");
 }
 
 // Issue 15, item 9: upstreams that cannot be connected to, or twice in one

@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""sluice-gateway with TLS on loopback (issue 19), driven by clients and
+servers no one here wrote.
+
+Termination: curl over https (the default ECDSA certificate, the RSA one
+chosen by SNI, a route chosen by SNI), openssl s_client with TLS 1.2 and
+1.3, Python's ssl (with close_notify both ways), on an http listener and on
+a tcp listener (TLS-terminated L4 relay to a plaintext upstream).
+Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
+verified with a CA file; the wrong CA gives a clean 502 and a counted
+verify failure.
+Bad input on the TLS port: a plaintext HTTP client, a truncated handshake,
+garbage records, a client that stops mid-handshake (closed by the handshake
+timeout) and a burst of 200 concurrent handshakes. Each gets a clean close
+(no reset) and its reason counted in the admin metrics, and a client on
+another connection is served throughout.
+--check-config: a missing file, a key that does not match, an expired
+certificate and a missing CA file, each one line naming the file.
+
+Certificates are made here with the openssl command (no key is committed).
+Skips (77) without curl or openssl. Loopback only; every wait is bounded."""
+
+import concurrent.futures
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+failures = 0
+
+
+def check(ok, what, detail=""):
+    global failures
+    print(("ok:   " if ok else "FAIL: ") + what)
+    if not ok:
+        failures += 1
+        if detail:
+            print(str(detail)[-2000:])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, **kw)
+
+
+def make_cert(d, name, keyopts, sans):
+    run(["openssl", "req", "-x509", "-newkey", *keyopts, "-nodes", "-keyout", f"{d}/{name}.key",
+         "-out", f"{d}/{name}.crt", "-days", "2", "-subj", f"/CN={name}.test", "-addext", "subjectAltName=" + sans])
+
+
+def make_expired_cert(d):
+    """A self-signed certificate valid for one day in 2020 (openssl ca takes explicit dates)."""
+    ca = f"{d}/ca"
+    os.mkdir(ca)
+    open(f"{ca}/index.txt", "w").close()
+    with open(f"{ca}/serial", "w") as f:
+        f.write("01\n")
+    with open(f"{ca}/ca.cnf", "w") as f:
+        f.write(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {ca}/index.txt\nnew_certs_dir = {ca}\n"
+                f"serial = {ca}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", f"{d}/expired.key", "-out", f"{ca}/expired.csr", "-subj", "/CN=expired.test"])
+    run(["openssl", "ca", "-batch", "-config", f"{ca}/ca.cnf", "-selfsign", "-keyfile", f"{d}/expired.key",
+         "-in", f"{ca}/expired.csr", "-out", f"{d}/expired.crt", "-startdate", "20200101000000Z",
+         "-enddate", "20200102000000Z"])
+
+
+def wait_port(port, proc, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def metrics(admin_port):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in body.splitlines():
+        if line.startswith("sluice_gateway_tls_"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def failure_count(m, side, reason):
+    return m.get(f'sluice_gateway_tls_failures_total{{side="{side}",reason="{reason}"}}', 0)
+
+
+def wait_metric(admin_port, pred, timeout=5.0):
+    """Polls the admin endpoint until pred(metrics) holds (the counters are
+    written by the loop as it closes the connection)."""
+    end = time.monotonic() + timeout
+    m = metrics(admin_port)
+    while not pred(m) and time.monotonic() < end:
+        time.sleep(0.02)
+        m = metrics(admin_port)
+    return pred(m), m
+
+
+def closed_cleanly(sock, timeout=10.0):
+    """Reads until the peer closes: True on FIN (whatever came before, e.g. an
+    alert), False on a reset or when nothing ends within timeout."""
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                return True, got
+            got += b
+    except ConnectionResetError:
+        return False, got
+    except socket.timeout:
+        return False, got
+
+
+def client_hello(server_name):
+    """The bytes of a real TLS ClientHello, from Python's ssl over memory BIOs."""
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=server_name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def curl(args):
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def s_client(port, extra, request=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *extra],
+                       input=request, capture_output=True, timeout=30)
+    return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def https_get(port, ca, name, path="/"):
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            return data
+
+
+def check_config_tests(gateway, d):
+    def one(args, want_file, want_what, label):
+        r = subprocess.run([gateway, "--listen=127.0.0.1:0", "--upstream=127.0.0.1:1", *args, "--check-config"],
+                           capture_output=True, text=True, timeout=10)
+        err = r.stderr.strip()
+        check(r.returncode == 2 and len(err.splitlines()) == 1 and want_file in err and want_what in err,
+              f"--check-config: {label}", f"rc={r.returncode} {err}")
+
+    one([f"--tls-cert={d}/missing.crt", f"--tls-key={d}/ec.key"], "missing.crt", "No such file", "a missing certificate")
+    one([f"--tls-cert={d}/ec.crt", f"--tls-key={d}/rsa.key"], "rsa.key", "does not match", "a key that does not match")
+    one([f"--tls-cert={d}/expired.crt", f"--tls-key={d}/expired.key"], "expired.crt", "expired", "an expired certificate")
+    one([f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.crt"], "ec.crt", "no PEM private key", "a key file holding no key")
+    one(["--upstream-tls", f"--upstream-ca={d}/missing-ca.crt"], "missing-ca.crt", "No such file", "a missing CA file")
+    one(["--upstream-tls", f"--upstream-ca={d}/ec.key"], "ec.key", "no PEM certificate", "a CA file holding no certificate")
+    if os.geteuid() != 0:  # root reads any file
+        os.chmod(f"{d}/rsa.key", 0)
+        one([f"--tls-cert={d}/rsa.crt", f"--tls-key={d}/rsa.key"], "rsa.key", "Permission denied", "an unreadable key")
+        os.chmod(f"{d}/rsa.key", 0o600)
+    r = subprocess.run([gateway, "--listen=127.0.0.1:0", "--upstream=127.0.0.1:1", "--tls-handshake-timeout=0"],
+                       capture_output=True, text=True, timeout=10)
+    check(r.returncode == 2 and "--tls-handshake-timeout" in r.stderr and "out of range" in r.stderr,
+          "--tls-handshake-timeout is range-checked", r.stderr)
+    r = subprocess.run([gateway, "--listen=127.0.0.1:0", "--upstream=127.0.0.1:1", f"--tls-cert={d}/ec.crt",
+                        f"--tls-key={d}/ec.key", "--check-config"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0 and "tls " in r.stdout, "--check-config: good files pass", r.stdout + r.stderr)
+
+
+def main():
+    gateway = os.environ.get("SLUICE_GATEWAY", "")
+    httpd = os.environ.get("SLUICE_HTTPD", "")
+    for tool in ("curl", "openssl"):
+        if shutil.which(tool) is None:
+            print(f"skipped: {tool} is not installed")
+            sys.exit(77)
+    d = tempfile.mkdtemp(prefix="sluice-gwtls-")
+    procs = []
+    try:
+        make_cert(d, "ec", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "DNS:ec.test,DNS:localhost,IP:127.0.0.1")
+        make_cert(d, "rsa", ["rsa:2048"], "DNS:rsa.test")
+        make_cert(d, "up", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "DNS:up.test")
+        make_expired_cert(d)
+        check_config_tests(gateway, d)
+
+        web_port, up_port = free_port(), free_port()
+        http_tls, tcp_tls, http_plain, admin = free_port(), free_port(), free_port(), free_port()
+        web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{web_port}"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+        procs.append(web)
+        up = subprocess.Popen(["openssl", "s_server", "-accept", str(up_port), "-cert", f"{d}/up.crt", "-key",
+                               f"{d}/up.key", "-www", "-quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(up)
+        cfg = f"""
+admin = "127.0.0.1:{admin}"
+[timeouts]
+handshake = "1s"
+
+[[pool]]
+name = "web"
+upstreams = ["127.0.0.1:{web_port}"]
+
+[[pool]]
+name = "tlsup"
+upstreams = ["127.0.0.1:{up_port}"]
+tls = true
+ca = "{d}/up.crt"
+sni = "up.test"
+
+[[pool]]
+name = "wrongca"
+upstreams = ["127.0.0.1:{up_port}"]
+tls = true
+ca = "{d}/rsa.crt"
+health_check = {{ type = "none" }}
+
+[[listener]]
+address = "127.0.0.1:{http_tls}"
+mode = "http"
+pool = "web"
+tls = [{{ cert = "{d}/ec.crt", key = "{d}/ec.key" }}, {{ cert = "{d}/rsa.crt", key = "{d}/rsa.key" }}]
+  [[listener.route]]
+  sni = "rsa.test"
+  pool = "tlsup"
+
+[[listener]]
+address = "127.0.0.1:{tcp_tls}"
+mode = "tcp"
+pool = "web"
+  [[listener.tls]]
+  cert = "{d}/ec.crt"
+  key = "{d}/ec.key"
+
+[[listener]]
+address = "127.0.0.1:{http_plain}"
+mode = "http"
+pool = "tlsup"
+  [[listener.route]]
+  path_prefix = "/wrong-ca"
+  pool = "wrongca"
+"""
+        with open(f"{d}/gw.toml", "w") as f:
+            f.write(cfg)
+        r = subprocess.run([gateway, f"--config={d}/gw.toml", "--check-config"], capture_output=True, text=True,
+                           timeout=10)
+        check(r.returncode == 0 and "route sni rsa.test" in r.stdout and "tls verify ca" in r.stdout,
+              "--check-config: the TOML file with TLS passes and is described", r.stdout + r.stderr)
+        gw = subprocess.Popen([gateway, "--cores=1", f"--config={d}/gw.toml"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        procs.append(gw)
+        for p, proc in ((web_port, web), (up_port, up), (http_tls, gw), (tcp_tls, gw), (admin, gw)):
+            if not wait_port(p, proc):
+                check(False, f"port {p} is up")
+                return
+        m0 = metrics(admin)
+
+        # A client on its own connection, served before, during and after the bad input.
+        bystander_ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
+        bystander = bystander_ctx.wrap_socket(socket.create_connection(("127.0.0.1", http_tls), timeout=10),
+                                              server_hostname="localhost")
+
+        def bystander_get():
+            bystander.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            data = b""
+            while b"Hello, World!" not in data:
+                b = bystander.recv(65536)
+                if not b:
+                    break
+                data += b
+            return data
+
+        check(b"200" in bystander_get(), "a keep-alive TLS client is served")
+
+        # ---- termination, interop ------------------------------------------------
+        rc, out, err = curl(["--cacert", f"{d}/ec.crt", f"https://localhost:{http_tls}/"])
+        check(rc == 0 and "Hello, World!" in out, "curl https (ECDSA certificate, verified) through the http listener",
+              out + err)
+        rc, out, err = curl(["--cacert", f"{d}/rsa.crt", "--resolve", f"rsa.test:{http_tls}:127.0.0.1",
+                             f"https://rsa.test:{http_tls}/"])
+        check(rc == 0 and "s_server" in out, "curl: SNI rsa.test picks the RSA certificate and the route to "
+                                             "the TLS upstream", out + err)
+        body = os.urandom(200_000)
+        with open(f"{d}/body.bin", "wb") as f:
+            f.write(body)
+        rc, out, err = curl(["--cacert", f"{d}/ec.crt", "-o", f"{d}/echo.bin", "--data-binary", f"@{d}/body.bin",
+                             f"https://localhost:{http_tls}/echo"])
+        with open(f"{d}/echo.bin", "rb") as f:
+            check(rc == 0 and f.read() == body, "curl: a 200 KB POST comes back whole through TLS", err)
+        for version, flag in (("TLSv1.2", "-tls1_2"), ("TLSv1.3", "-tls1_3")):
+            out = s_client(http_tls, [flag, "-CAfile", f"{d}/ec.crt", "-verify_return_error",
+                                      "-servername", "localhost"])
+            check(re.search(r"Protocol\s*:\s*" + re.escape(version), out) is not None and "HTTP/1.1 200" in out
+                  and "Verify return code: 0" in out, f"openssl s_client {flag}: verified, served", out)
+        out = s_client(http_tls, ["-tls1_3", "-servername", "rsa.test"])
+        check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
+                                                                "certificate", out)
+
+        # tcp mode: TLS terminated, plaintext to the upstream.
+        rc, out, err = curl(["--cacert", f"{d}/ec.crt", f"https://localhost:{tcp_tls}/"])
+        check(rc == 0 and "Hello, World!" in out, "curl https through the tcp listener (TLS-terminated relay)", out + err)
+        ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
+        with socket.create_connection(("127.0.0.1", tcp_tls), timeout=10) as raw:
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            data = b""
+            while not data.endswith(body):
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            check(data.startswith(b"HTTP/1.1 200") and data.endswith(body),
+                  "Python ssl: 200 KB echoed through the tcp listener", data[:200])
+            raw_after = s.unwrap()  # close_notify both ways
+            check(raw_after is not None, "Python ssl: close_notify answered (unwrap)")
+
+        # ---- origination ---------------------------------------------------------
+        rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
+        check(rc == 0 and " 200 " in out.splitlines()[0] and "s_server" in out,
+              "origination: the gateway speaks verified TLS (CA file, sni) to openssl s_server", out + err)
+        m1 = metrics(admin)
+        rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/wrong-ca"])
+        check(rc == 0 and " 502 " in out.splitlines()[0], "origination with the wrong CA: 502", out + err)
+        ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "verify") > failure_count(m1, "upstream",
+                                                                                                        "verify"))
+        check(ok, "origination with the wrong CA: counted as an upstream verify failure")
+        ok = m2.get('sluice_gateway_tls_handshakes_total{side="upstream"}', 0) >= 2 and \
+            m2.get('sluice_gateway_tls_versions_total{side="upstream",version="TLSv1.3"}', 0) >= 2
+        check(ok, "upstream handshakes and versions are counted", m2)
+
+        # ---- bad input -------------------------------------------------------------
+        def bad(label, reason, send, fin=False, port=http_tls):
+            before = failure_count(metrics(admin), "client", reason)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            start = time.monotonic()
+            sock.sendall(send)
+            if fin:
+                sock.shutdown(socket.SHUT_WR)
+            clean, got = closed_cleanly(sock)
+            sock.close()
+            check(clean and b"HTTP/" not in got, f"bad input: {label}: a clean close", got[:100])
+            ok, _ = wait_metric(admin, lambda m: failure_count(m, "client", reason) > before)
+            check(ok, f"bad input: {label}: counted as {reason}")
+            return time.monotonic() - start
+
+        bad("a plaintext HTTP client on the TLS port", "not_tls", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        bad("a plaintext client on the tcp TLS port", "not_tls", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", port=tcp_tls)
+        hello = client_hello("localhost")
+        bad("a truncated handshake (half a ClientHello, then FIN)", "truncated", hello[: len(hello) // 2], fin=True)
+        garbage = b"\x16\x03\x01\x01\x00" + os.urandom(256)
+        bad("a garbage handshake record", "handshake", garbage)
+        took = bad("a client that stops mid-handshake", "timeout", hello[: len(hello) // 2])
+        check(took < 8, f"the stalled handshake was closed by the 1s handshake timeout ({took:.1f}s)")
+        check(b"200" in bystander_get(), "the bystander is still served after the bad input")
+
+        # A burst of 200 concurrent handshakes.
+        before = metrics(admin).get('sluice_gateway_tls_handshakes_total{side="client"}', 0)
+
+        def one(_):
+            try:
+                return b"Hello, World!" in https_get(http_tls, f"{d}/ec.crt", "localhost")
+            except OSError:
+                return False
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+            results = list(pool.map(one, range(200)))
+        check(all(results), f"a burst of 200 concurrent handshakes: {sum(results)}/200 served")
+        ok, m = wait_metric(admin, lambda m: m.get('sluice_gateway_tls_handshakes_total{side="client"}', 0)
+                            >= before + 200)
+        check(ok, "the burst's handshakes are counted")
+        check(b"200" in bystander_get(), "the bystander is still served after the burst")
+        bystander.close()
+
+        m = metrics(admin)
+        check(m.get('sluice_gateway_tls_versions_total{side="client",version="TLSv1.2"}', 0) >= 1 and
+              m.get('sluice_gateway_tls_versions_total{side="client",version="TLSv1.3"}', 0) >= 200,
+              "client handshakes are counted by version")
+        check(gw.poll() is None, "the gateway is still running")
+        gw.terminate()
+        out, _ = gw.communicate(timeout=30)
+        check(gw.returncode == 0, f"the gateway stops cleanly (rc {gw.returncode})", out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    print("gateway_tls: " + ("all checks passed" if failures == 0 else f"{failures} check(s) failed"))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
