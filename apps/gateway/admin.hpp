@@ -2,7 +2,9 @@
 // The admin endpoint (--admin=HOST:PORT), served by loop 0 alone:
 //   GET /metrics  Prometheus text format: per loop, connections, bytes,
 //                 requests and responses, upstream errors and health,
-//                 latency histograms, the loop's busy ratio
+//                 latency histograms, the loop's busy ratio; TLS
+//                 handshakes, resumptions, versions and failures by reason,
+//                 per side (client, upstream), summed over the loops
 //   GET /healthz  200 "ok" while serving, 503 "stopping" once stopping
 // It only reads counters (relaxed atomics the other loops write), so it
 // never stops or slows a data-path loop.

@@ -128,6 +128,11 @@ class tls_link {
 // No OpenSSL in this build: TLS is never on (the configuration refuses it).
 class tls_link {
  public:
+  bool start_server(tls::context&, connection&, tls_side_stats&, duration) noexcept { return false; }
+  bool start_client(tls::context&, connection&, tls_side_stats&, duration, std::string_view,
+                    const std::string&) noexcept {
+    return false;
+  }
   [[nodiscard]] bool active() const noexcept { return false; }
   [[nodiscard]] bool handshaking() const noexcept { return false; }
   [[nodiscard]] bool peer_done() const noexcept { return false; }

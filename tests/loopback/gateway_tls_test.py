@@ -4,7 +4,7 @@ servers no one here wrote.
 
 Termination: curl over https (the default ECDSA certificate, the RSA one
 chosen by SNI, a route chosen by SNI), openssl s_client with TLS 1.2 and
-1.3, Python's ssl (with close_notify both ways), on an http listener and on
+1.3 (and resumption with -sess_out/-sess_in), Python's ssl (with close_notify both ways), on an http listener and on
 a tcp listener (TLS-terminated L4 relay to a plaintext upstream).
 Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
 verified with a CA file; the wrong CA gives a clean 502 and a counted
@@ -319,6 +319,17 @@ pool = "tlsup"
                                       "-servername", "localhost"])
             check(re.search(r"Protocol\s*:\s*" + re.escape(version), out) is not None and "HTTP/1.1 200" in out
                   and "Verify return code: 0" in out, f"openssl s_client {flag}: verified, served", out)
+        resumed_before = metrics(admin).get('sluice_gateway_tls_resumed_total{side="client"}', 0)
+        for v in ("1_2", "1_3"):
+            sess = f"{d}/sess{v}"
+            first = s_client(http_tls, [f"-tls{v}", "-sess_out", sess])
+            again = s_client(http_tls, [f"-tls{v}", "-sess_in", sess])
+            check("HTTP/1.1 200" in again and "Reused, TLSv" in again,
+                  f"openssl s_client: resumption with -sess_out/-sess_in (TLS {v.replace('_', '.')})",
+                  first[-600:] + again)
+        ok, _ = wait_metric(admin, lambda m: m.get('sluice_gateway_tls_resumed_total{side="client"}', 0)
+                            >= resumed_before + 2)
+        check(ok, "resumed handshakes are counted")
         out = s_client(http_tls, ["-tls1_3", "-servername", "rsa.test"])
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
