@@ -1,12 +1,21 @@
 // The gateway's code on every transport: the same shard (pools, proxies,
 // health checks) on a loop of each transport the conformance suite knows
 // (epoll, and kqueue: EMULATED on Linux), proxying tcp and http between
-// plain kernel sockets that the test drives itself.
+// plain kernel sockets that the test drives itself; with TLS, the gateway
+// terminates TLS from an OpenSSL client on one socket and originates it to
+// an OpenSSL server on another (certificates made with the openssl command).
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <thread>
+
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include <openssl/ssl.h>
+#endif
 
 #include "net.hpp"
 #include "shard.hpp"
@@ -141,6 +150,114 @@ TYPED_TEST(gateway_on, http_requests_are_proxied_with_x_forwarded_for) {
   ::close(upstream);
   ::close(lfd);
 }
+
+#if SLUICE_HAVE_TLS
+
+// OpenSSL straight on a blocking socket (the peers the gateway talks to).
+struct ssl_end {
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  ssl_end(const ssl_end&) = delete;
+  ssl_end& operator=(const ssl_end&) = delete;
+  ssl_end(bool server, int fd, const std::string& cert, const std::string& key, const std::string& ca) {
+    ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (server) {
+      SSL_CTX_use_certificate_chain_file(ctx, cert.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+    } else {
+      SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    }
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (!server) SSL_set_tlsext_host_name(ssl, "gw.test");
+  }
+  ~ssl_end() {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+  }
+  bool write_all(const std::string& data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      std::size_t n = 0;
+      if (SSL_write_ex(ssl, data.data() + done, data.size() - done, &n) != 1) return false;
+      done += n;
+    }
+    return true;
+  }
+  std::string read_exactly(std::size_t want) {
+    std::string out(want, '\0');
+    std::size_t got = 0;
+    while (got < want) {
+      std::size_t n = 0;
+      if (SSL_read_ex(ssl, out.data() + got, want - got, &n) != 1) break;
+      got += n;
+    }
+    out.resize(got);
+    return out;
+  }
+};
+
+TYPED_TEST(gateway_on, tls_terminated_and_originated_streams_pass_byte_exact) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("sluice-gwtls-" + std::to_string(::getpid()) + "-" + std::string(TypeParam::name));
+  fs::create_directories(dir);
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
+                          (dir / "gw.key").string() + " -out " + (dir / "gw.crt").string() +
+                          " -days 2 -subj /CN=gw.test -addext subjectAltName=DNS:gw.test >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string crt = (dir / "gw.crt").string(), key = (dir / "gw.key").string();
+
+  auto [lfd, where] = test::listen_loopback(16);
+  config c = one_pool(proxy_mode::tcp, where);
+  c.listeners[0].certs.push_back({crt, key});
+  c.pools[0].tls = true;
+  c.pools[0].ca = crt;  // the upstream shows the same certificate
+  c.pools[0].sni = "gw.test";
+  ASSERT_TRUE(validate(c));
+  ASSERT_TRUE(check_tls_files(c));
+  running_gateway<TypeParam> gw(std::move(c));
+  ASSERT_FALSE(gw.at().empty());
+
+  const std::string payload = test::random_bytes(300000, 44);
+  const std::string answer = test::random_bytes(200000, 45);
+  // The upstream: accepts once the client's handshake is done (the gateway
+  // connects only then), reads the payload, answers.
+  std::string upstream_got;
+  std::thread upstream([&] {
+    if ((test::wait_for(lfd, POLLIN, 10s) & POLLIN) == 0) return;
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    {
+      ssl_end up(true, fd, crt, key, {});
+      if (SSL_accept(up.ssl) == 1) {
+        upstream_got = up.read_exactly(payload.size());
+        (void)up.write_all(answer);
+        SSL_shutdown(up.ssl);
+      }
+    }
+    ::close(fd);
+  });
+  int client = test::connect_to(gw.at());
+  ASSERT_GE(client, 0);
+  std::string reply;
+  {
+    ssl_end down(false, client, {}, {}, crt);
+    ASSERT_EQ(SSL_connect(down.ssl), 1) << "the gateway's certificate verifies";
+    // The upstream reads all of it before it answers: no need to read meanwhile.
+    ASSERT_TRUE(down.write_all(payload));
+    reply = down.read_exactly(answer.size());
+    SSL_shutdown(down.ssl);
+  }
+  upstream.join();
+  EXPECT_TRUE(upstream_got == payload) << "got " << upstream_got.size() << " of " << payload.size();
+  EXPECT_TRUE(reply == answer) << "got " << reply.size() << " of " << answer.size();
+  ::close(client);
+  ::close(lfd);
+  fs::remove_all(dir);
+}
+
+#endif
 
 }  // namespace
 }  // namespace sluice::gateway
