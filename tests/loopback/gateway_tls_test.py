@@ -9,6 +9,8 @@ a tcp listener (TLS-terminated L4 relay to a plaintext upstream).
 Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
 verified with a CA file; the wrong CA gives a clean 502 and a counted
 verify failure.
+A TLS client that does not read holds the upstream back (the gateway's
+memory stays bounded), then gets every byte.
 Bad input on the TLS port: a plaintext HTTP client, a truncated handshake,
 garbage records, a client that stops mid-handshake (closed by the handshake
 timeout) and a burst of 200 concurrent handshakes. Each gets a clean close
@@ -21,8 +23,10 @@ Certificates are made here with the openssl command (no key is committed).
 Skips (77) without curl or openssl. Loopback only; every wait is bounded."""
 
 import concurrent.futures
+import hashlib
 import os
 import re
+import select
 import shutil
 import socket
 import ssl
@@ -97,6 +101,14 @@ def metrics(admin_port):
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
     return out
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def failure_count(m, side, reason):
@@ -213,6 +225,10 @@ def main():
 
         web_port, up_port = free_port(), free_port()
         http_tls, tcp_tls, http_plain, admin = free_port(), free_port(), free_port(), free_port()
+        sink_tls = free_port()
+        sink = socket.socket()
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(4)
         web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{web_port}"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT)
         procs.append(web)
@@ -259,6 +275,17 @@ pool = "web"
   cert = "{d}/ec.crt"
   key = "{d}/ec.key"
 
+[[pool]]
+name = "sink"
+upstreams = ["127.0.0.1:{sink.getsockname()[1]}"]
+health_check = {{ type = "none" }}
+
+[[listener]]
+address = "127.0.0.1:{sink_tls}"
+mode = "tcp"
+pool = "sink"
+tls = [{{ cert = "{d}/ec.crt", key = "{d}/ec.key" }}]
+
 [[listener]]
 address = "127.0.0.1:{http_plain}"
 mode = "http"
@@ -276,7 +303,7 @@ pool = "tlsup"
         gw = subprocess.Popen([gateway, "--cores=1", f"--config={d}/gw.toml"], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
         procs.append(gw)
-        for p, proc in ((web_port, web), (up_port, up), (http_tls, gw), (tcp_tls, gw), (admin, gw)):
+        for p, proc in ((web_port, web), (up_port, up), (http_tls, gw), (tcp_tls, gw), (sink_tls, gw), (admin, gw)):
             if not wait_port(p, proc):
                 check(False, f"port {p} is up")
                 return
@@ -351,6 +378,44 @@ pool = "tlsup"
                   "Python ssl: 200 KB echoed through the tcp listener", data[:200])
             raw_after = s.unwrap()  # close_notify both ways
             check(raw_after is not None, "Python ssl: close_notify answered (unwrap)")
+
+        # A client that does not read: the upstream is made to wait (backpressure
+        # on the records), the gateway's memory stays bounded, and every byte
+        # arrives in order once the client reads.
+        with socket.create_connection(("127.0.0.1", sink_tls), timeout=10) as raw:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c = ctx.wrap_socket(raw, server_hostname="localhost")
+            sink.settimeout(10)
+            upc, _ = sink.accept()  # once the handshake is done
+            upc.setblocking(False)
+            before = rss_kib(gw.pid)
+            sent, digest = 0, hashlib.sha256()
+            chunk = os.urandom(65536)
+            while sent < (512 << 20):
+                if not select.select([], [upc], [], 0.5)[1]:
+                    break  # stalled
+                try:
+                    n = upc.send(chunk)
+                except BlockingIOError:
+                    continue
+                digest.update(chunk[:n])
+                sent += n
+            after = rss_kib(gw.pid)
+            check(1 << 20 < sent < (512 << 20), f"a TLS client that does not read stalls the upstream ({sent} bytes)")
+            check(after - before < 8 * 1024, f"gateway memory stays bounded (RSS grew {after - before} KiB)")
+            upc.setblocking(True)
+            upc.shutdown(socket.SHUT_WR)
+            got, rdigest = 0, hashlib.sha256()
+            c.settimeout(20)
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                rdigest.update(b)
+                got += len(b)
+            check(got == sent and rdigest.digest() == digest.digest(),
+                  f"then every byte arrives, in order ({got} of {sent})")
+            upc.close()
 
         # ---- origination ---------------------------------------------------------
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
