@@ -225,7 +225,7 @@ def main():
 
         web_port, up_port = free_port(), free_port()
         http_tls, tcp_tls, http_plain, admin = free_port(), free_port(), free_port(), free_port()
-        sink_tls = free_port()
+        sink_tls, tcp_wrong_ca = free_port(), free_port()
         sink = socket.socket()
         sink.bind(("127.0.0.1", 0))
         sink.listen(4)
@@ -285,6 +285,11 @@ address = "127.0.0.1:{sink_tls}"
 mode = "tcp"
 pool = "sink"
 tls = [{{ cert = "{d}/ec.crt", key = "{d}/ec.key" }}]
+
+[[listener]]
+address = "127.0.0.1:{tcp_wrong_ca}"
+mode = "tcp"
+pool = "wrongca"
 
 [[listener]]
 address = "127.0.0.1:{http_plain}"
@@ -427,6 +432,21 @@ pool = "tlsup"
         ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "verify") > failure_count(m1, "upstream",
                                                                                                         "verify"))
         check(ok, "origination with the wrong CA: counted as an upstream verify failure")
+        before = failure_count(metrics(admin), "upstream", "verify")
+        with socket.create_connection(("127.0.0.1", tcp_wrong_ca), timeout=10) as c:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.settimeout(10)
+            try:
+                got = c.recv(65536)
+                ended = got == b""
+            except ConnectionResetError:
+                got, ended = b"", True
+            except socket.timeout:
+                got, ended = b"", False
+        check(ended and got == b"", "origination with the wrong CA in tcp mode: the client is closed, nothing relayed",
+              got[:100])
+        ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "verify") > before)
+        check(ok, "origination with the wrong CA in tcp mode: counted as an upstream verify failure")
         ok = m2.get('sluice_gateway_tls_handshakes_total{side="upstream"}', 0) >= 2 and \
             m2.get('sluice_gateway_tls_versions_total{side="upstream",version="TLSv1.3"}', 0) >= 2
         check(ok, "upstream handshakes and versions are counted", m2)
