@@ -238,9 +238,10 @@ int main(int argc, char** argv) {
   args.note("Upstreams may be host names: each is resolved once, at start-up (and by --check-config, which prints the\n"
             "address), to the first address the resolver gives, and not again while the gateway runs.");
   args.note("Example: sluice-gateway --listen=0.0.0.0:8080 --upstream=10.0.0.1:80,10.0.0.2:80 --mode=http --admin=127.0.0.1:9901");
-  args.note("TLS:     sluice-gateway --listen=0.0.0.0:8443 --tls-cert=ec.crt --tls-key=ec.key --upstream=10.0.0.1:443 \\\n"
-            "           --upstream-tls --upstream-ca=ca.crt --upstream-sni=app.internal");
   args.note("         sluice-gateway --config=/etc/sluice/gateway.toml");
+  args.note("TLS:     sluice-gateway --listen=0.0.0.0:8443 --tls-cert=ec.crt --tls-key=ec.key --upstream=10.0.0.1:443 \\\n"
+            "           --upstream-tls --upstream-ca=ca.crt --upstream-sni=app.internal\n"
+            "         (in the file: [[listener.tls]] cert/key pairs, route sni, pool tls/verify/ca/sni, timeouts.handshake)");
 
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (upstream_tls) pf.given.emplace_back("--upstream-tls");
