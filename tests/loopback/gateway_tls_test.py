@@ -274,6 +274,9 @@ pool = "web"
   [[listener.tls]]
   cert = "{d}/ec.crt"
   key = "{d}/ec.key"
+  [[listener.route]]
+  sni = "up.test"
+  pool = "tlsup"
 
 [[pool]]
 name = "sink"
@@ -369,6 +372,9 @@ pool = "tlsup"
         # tcp mode: TLS terminated, plaintext to the upstream.
         rc, out, err = curl(["--cacert", f"{d}/ec.crt", f"https://localhost:{tcp_tls}/"])
         check(rc == 0 and "Hello, World!" in out, "curl https through the tcp listener (TLS-terminated relay)", out + err)
+        rc, out, err = curl(["-k", "--resolve", f"up.test:{tcp_tls}:127.0.0.1", f"https://up.test:{tcp_tls}/"])
+        check(rc == 0 and "s_server" in out, "tcp listener: SNI up.test routes to the TLS pool (terminated, then "
+                                             "originated to s_server)", out + err)
         ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
         with socket.create_connection(("127.0.0.1", tcp_tls), timeout=10) as raw:
             s = ctx.wrap_socket(raw, server_hostname="localhost")
