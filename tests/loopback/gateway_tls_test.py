@@ -155,6 +155,25 @@ def client_hello(server_name):
     return out.read()
 
 
+def handshake_over(sock, ca, name):
+    """A TLS handshake by Python's ssl over memory BIOs on a plain socket, so
+    that raw bytes can follow it on the same connection."""
+    ctx = ssl.create_default_context(cafile=ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=name)
+    while True:
+        try:
+            obj.do_handshake()
+            sock.sendall(out.read())
+            return obj
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed during the handshake")
+            inc.write(data)
+
+
 def curl(args):
     r = subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
@@ -478,6 +497,15 @@ pool = "tlsup"
         bad("a truncated handshake (half a ClientHello, then FIN)", "truncated", hello[: len(hello) // 2], fin=True)
         garbage = b"\x16\x03\x01\x01\x00" + os.urandom(256)
         bad("a garbage handshake record", "handshake", garbage)
+        # A garbage application-data record after a completed handshake.
+        before = failure_count(metrics(admin), "client", "record")
+        with socket.create_connection(("127.0.0.1", http_tls), timeout=10) as sock:
+            handshake_over(sock, f"{d}/ec.crt", "localhost")
+            sock.sendall(b"\x17\x03\x03\x00\x40" + os.urandom(64))
+            clean, got = closed_cleanly(sock)
+        check(clean and b"HTTP/" not in got, "bad input: a garbage record after the handshake: a clean close", got[:100])
+        ok, _ = wait_metric(admin, lambda m: failure_count(m, "client", "record") > before)
+        check(ok, "bad input: a garbage record after the handshake: counted as record")
         took = bad("a client that stops mid-handshake", "timeout", hello[: len(hello) // 2])
         check(took < 8, f"the stalled handshake was closed by the 1s handshake timeout ({took:.1f}s)")
         check(b"200" in bystander_get(), "the bystander is still served after the bad input")
