@@ -427,6 +427,9 @@ void http_proxy::serve(session& s, connection& d) noexcept {
 void http_proxy::resume(session& s, connection& d) noexcept {
   if (s.state != session::phase::idle || s.close_after || !d.is_open()) return;
   if (d.reading_paused()) d.resume_reading();
+  // Records held back while the plaintext was at the input limit.
+  (void)s.tls.pump(d);
+  if (!d.is_open()) return;
   serve(s, d);
 }
 

@@ -59,12 +59,17 @@ bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st
 }
 
 bool tls_link::pump(connection& c) noexcept {
-  if (!active() || in_scope_ || !c.is_open()) return false;
-  if (plain_in_.size() >= c.loop().options().max_input_bytes) return false;
-  if (first_byte_ && !c.input().empty()) {
+  if (!active() || !c.is_open()) return false;
+  // Inside a scope the chains are swapped: the connection holds the
+  // plaintext, the link the records.
+  buffer_chain& records_in = in_scope_ ? plain_in_ : c.input();
+  buffer_chain& plain = in_scope_ ? c.input() : plain_in_;
+  buffer_chain& records_out = in_scope_ ? plain_out_ : c.output();
+  if (plain.size() >= c.loop().options().max_input_bytes) return false;
+  if (first_byte_ && !records_in.empty()) {
     first_byte_ = false;
     char b = 0;
-    (void)c.input().copy_out(&b, 1);
+    (void)records_in.copy_out(&b, 1);
     if (b != handshake_record) {
       // Plaintext (an HTTP client on the TLS port) or garbage: a clean
       // close, no answer.
@@ -74,7 +79,7 @@ bool tls_link::pump(connection& c) noexcept {
     }
   }
   const bool was_handshaking = tls_.current() == tls::state::handshaking;
-  const tls::state s = tls_.receive(c.input(), plain_in_, c.output());
+  const tls::state s = tls_.receive(records_in, plain, records_out);
   if (s == tls::state::failed) {
     fail(c);
     return false;
@@ -87,9 +92,10 @@ bool tls_link::pump(connection& c) noexcept {
     st_->handshakes.add();
     if (tls_.resumed()) st_->resumed.add();
     (SSL_version(tls_.native()) >= TLS1_3_VERSION ? st_->tls13 : st_->tls12).add();
-    if (!plain_out_.empty()) seal(c);  // written while the handshake was under way
+    // Written while the handshake was under way (a scope seals at its end).
+    if (!in_scope_ && !plain_out_.empty()) seal(c);
   }
-  if (!c.output().empty()) c.flush();
+  if (!records_out.empty()) c.flush();
   return done;
 }
 
@@ -148,7 +154,7 @@ void tls_link::fail(connection& c) noexcept {
   } else {
     count_failure(tls_failure::handshake);
   }
-  plain_out_.clear();
+  if (!in_scope_) plain_out_.clear();  // (in a scope, its end drops the plaintext)
   c.flush();  // the alert OpenSSL wrote goes out before the close
   if (c.is_open()) c.close(tls_.error());
 }

@@ -78,7 +78,8 @@ class tls_link {
   // plaintext held), answers the handshake, seals plaintext written while
   // the handshake was under way once it is done. On a failure c is closed
   // (after OpenSSL's alert) and the reason counted. Returns true when this
-  // call completed the handshake.
+  // call completed the handshake. Works inside a scope too (records held
+  // back by the limit, opened once the proxy consumed plaintext).
   bool pump(connection& c) noexcept;
 
   // c's FIN (or its close) reached the link: counted as a cut-off

@@ -368,6 +368,26 @@ pool = "tlsup"
                              f"https://localhost:{http_tls}/echo"])
         with open(f"{d}/echo.bin", "rb") as f:
             check(rc == 0 and f.read() == body, "curl: a 200 KB POST comes back whole through TLS", err)
+        # Pipelined requests past the input limits (256 KiB of plaintext and 256 KiB
+        # of records): the records held
+        # back are opened as the plaintext is consumed; every request is answered.
+        n = 8000
+        req = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"p" * 60 + b"\r\n\r\n"
+        ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", http_tls), timeout=20),
+                             server_hostname="localhost") as s:
+            s.sendall(req * n)
+            answered, tail = 0, b""
+            while answered < n:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                chunk = tail + b
+                answered += chunk.count(b"HTTP/1.1 200")
+                tail = chunk[-16:]
+                answered -= tail.count(b"HTTP/1.1 200")
+            answered += tail.count(b"HTTP/1.1 200")
+        check(answered == n, f"{n} pipelined requests ({n * len(req) // 1024} KiB) over TLS: {answered} answered")
         for version, flag in (("TLSv1.2", "-tls1_2"), ("TLSv1.3", "-tls1_3")):
             out = s_client(http_tls, [flag, "-CAfile", f"{d}/ec.crt", "-verify_return_error",
                                       "-servername", "localhost"])
