@@ -12,8 +12,9 @@ verify failure.
 A TLS client that does not read holds the upstream back (the gateway's
 memory stays bounded), then gets every byte.
 Bad input on the TLS port: a plaintext HTTP client, a truncated handshake,
-garbage records, a client that stops mid-handshake (closed by the handshake
-timeout) and a burst of 200 concurrent handshakes. Each gets a clean close
+garbage records (in the handshake and after it), a client that stops
+mid-handshake (closed by the handshake timeout), a burst of 200 concurrent
+handshakes and a flood of 200 handshakes that stop half-way. Each gets a clean close
 (no reset) and its reason counted in the admin metrics, and a client on
 another connection is served throughout.
 --check-config: a missing file, a key that does not match, an expired
@@ -546,6 +547,23 @@ pool = "tlsup"
                             >= before + 200)
         check(ok, "the burst's handshakes are counted")
         check(b"200" in bystander_get(), "the bystander is still served after the burst")
+
+        # A flood of 200 handshakes that stop half-way: the bystander is served
+        # while they hang, then each is closed cleanly by the handshake timeout.
+        before = failure_count(metrics(admin), "client", "timeout")
+        flood = []
+        for _ in range(200):
+            c = socket.create_connection(("127.0.0.1", http_tls), timeout=10)
+            c.sendall(hello[: len(hello) // 2])
+            flood.append(c)
+        check(b"200" in bystander_get(), "the bystander is served while 200 handshakes hang")
+        clean = sum(1 for c in flood if closed_cleanly(c)[0])
+        for c in flood:
+            c.close()
+        check(clean == 200, f"a flood of 200 stalled handshakes: {clean}/200 closed cleanly")
+        ok, m = wait_metric(admin, lambda m: failure_count(m, "client", "timeout") >= before + 200)
+        check(ok, "the flood's 200 handshake timeouts are counted",
+              failure_count(m, "client", "timeout") - before)
         bystander.close()
 
         m = metrics(admin)
