@@ -19,15 +19,21 @@ constexpr char handshake_record = 0x16;
 
 }  // namespace
 
-bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept {
+void tls_link::begin(connection& c, tls_side_stats& st, bool server) noexcept {
   st_ = &st;
   loop_ = &c.loop();
   conn_ = c.handle();
   counted_ = false;
-  first_byte_ = true;
+  // A server checks that the client's first bytes are a handshake record; a
+  // client gets answers to what it sent, which OpenSSL checks.
+  first_byte_ = server;
   plain_in_.set_pool(&loop_->pool());
   plain_out_.set_pool(&loop_->pool());
   sealed_.set_pool(&loop_->pool());
+}
+
+bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept {
+  begin(c, st, true);
   if (!tls_.start(ctx)) {
     count_failure(tls_failure::memory);
     c.close(close_reason::resource_limit);
@@ -39,14 +45,7 @@ bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st
 
 bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline,
                             std::string_view sni, const std::string& verify_name) noexcept {
-  st_ = &st;
-  loop_ = &c.loop();
-  conn_ = c.handle();
-  counted_ = false;
-  first_byte_ = false;  // the server answers what we sent: its records are checked by OpenSSL
-  plain_in_.set_pool(&loop_->pool());
-  plain_out_.set_pool(&loop_->pool());
-  sealed_.set_pool(&loop_->pool());
+  begin(c, st, false);
   if (!tls_.start(ctx, nullptr, sni) ||
       (!verify_name.empty() && SSL_set1_host(tls_.native(), verify_name.c_str()) != 1)) {
     count_failure(tls_failure::memory);

@@ -104,6 +104,8 @@ class tls_link {
   };
 
  private:
+  // The link's state for a new connection c, counted in st.
+  void begin(connection& c, tls_side_stats& st, bool server) noexcept;
   void swap(connection& c) noexcept;
   // Seals plain_out_ into c (and close_notify once c is closing).
   void seal(connection& c) noexcept;
