@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -481,6 +483,15 @@ bool same_socket(const endpoint& a, const endpoint& b) {
   return any_a == any || any_b == any;
 }
 
+// The host of "HOST:PORT" when it is a name, "" for an IP address.
+std::string host_name_of(const std::string& written) {
+  if (written.empty() || written.front() == '[') return {};  // [IPv6]:PORT
+  const std::string host = written.substr(0, written.rfind(':'));
+  in_addr v4{};
+  if (host.empty() || host == "*" || ::inet_pton(AF_INET, host.c_str(), &v4) == 1) return {};
+  return host;
+}
+
 bool host_is_valid(std::string_view h) {
   return std::all_of(h.begin(), h.end(), [](char ch) { return ch > ' ' && ch != '/' && ch < 127; });
 }
@@ -550,6 +561,8 @@ result<void> validate(config& c) {
       if (p.check.kind == check_kind::http) {
         return bad(key_of(p.where, "health_check.type"), "http health checks do not speak TLS: use tcp with tls = true");
       }
+      p.tls_names.clear();
+      for (const std::string& u : p.upstream_names) p.tls_names.push_back(p.sni.empty() ? host_name_of(u) : p.sni);
     }
   }
   auto find_pool = [&](const std::string& name) -> std::size_t {

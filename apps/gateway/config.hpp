@@ -96,11 +96,15 @@ struct pool_config {
   std::size_t keepalive = 256;
   health_check_config check;
   // TLS to the upstreams: on/off; verify the certificate with the CA file
-  // `ca` (and, with `sni`, that it is for that name); the SNI name sent.
+  // `ca` (and that it is for the upstream's TLS name); the SNI name sent.
   bool tls = false;
   bool verify = true;
   std::string ca;
   std::string sni;
+  // Per upstream, set by validate(): the name sent as SNI and checked in its
+  // certificate: `sni` if given, else the upstream's host name as written
+  // (none for an IP address: then the chain alone is verified).
+  std::vector<std::string> tls_names;
   std::string where;                // "FILE:LINE: pool[0]" or the flag, for messages
 };
 

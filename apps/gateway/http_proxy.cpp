@@ -211,8 +211,8 @@ void http_proxy::upstream::on_open(connection& u) noexcept {
     // The request is sealed once the handshake is done; a failure closes
     // u, and on_close answers 502.
     const pool_config& pc = sh.pool(s.pool).config();
-    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.sni,
-                          pc.verify ? pc.sni : std::string())) {
+    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[s.member],
+                          pc.verify)) {
       return;
     }
   }

@@ -221,8 +221,8 @@ int main(int argc, char** argv) {
                 return {};
               }));
   args.custom("--upstream-sni", "NAME",
-              "the TLS server name sent to the upstreams; their certificates must be for it (default: none sent, "
-              "the chain alone is verified)",
+              "the TLS server name sent to the upstreams; their certificates must be for it (default: each "
+              "upstream's host name as written; none for an address: the chain alone is verified)",
               track("--upstream-sni", [&pf](std::string_view v) -> result<void> {
                 pf.pool.sni = std::string(v);
                 return {};

@@ -97,8 +97,8 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
   if (c == nullptr) return u.close();
   if (tls::context* t = sh.client_tls(pool)) {
     const pool_config& pc = p.config();
-    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.sni,
-                          pc.verify ? pc.sni : std::string())) {
+    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
+                          pc.verify)) {
       return;  // closed: on_close ends the pair
     }
   }

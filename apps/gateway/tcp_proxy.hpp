@@ -18,7 +18,7 @@
 // upstream is connected only once the client's handshake is done (a flood
 // of handshakes never reaches the upstreams), to the pool of the first
 // route whose sni is the name the client sent, else the listener's pool. A
-// pool with tls = true gets TLS from us. The relay then runs with both ends
+// pool with tls = true gets TLS from us (its tls_names: SNI and name check). The relay then runs with both ends
 // in plaintext scopes; when an end's records pass its high-water mark, the
 // other end is held back until that end drains (as the relay does for
 // plaintext). A failed handshake or certificate check on the upstream side

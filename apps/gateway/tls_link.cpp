@@ -44,10 +44,9 @@ bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st
 }
 
 bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline,
-                            std::string_view sni, const std::string& verify_name) noexcept {
+                            const std::string& name, bool check_name) noexcept {
   begin(c, st, false);
-  if (!tls_.start(ctx, nullptr, sni) ||
-      (!verify_name.empty() && SSL_set1_host(tls_.native(), verify_name.c_str()) != 1)) {
+  if (!tls_.start(ctx, nullptr, name) || (check_name && !name.empty() && SSL_set1_host(tls_.native(), name.c_str()) != 1)) {
     count_failure(tls_failure::memory);
     c.close(close_reason::resource_limit);
     return false;

@@ -56,10 +56,11 @@ class tls_link {
   // for at most `deadline`. False (c closed) when OpenSSL had no memory.
   bool start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept;
   // Client side on the just-opened upstream connection c: the hello goes
-  // out now with `sni` as its server name (if any); with `verify_name`, the
-  // certificate must also be for that name. False (c closed) on failure.
-  bool start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline, std::string_view sni,
-                    const std::string& verify_name) noexcept;
+  // out now with `name` as its server name (if not empty); with check_name,
+  // the certificate must also be for that name (the context verifies the
+  // chain). False (c closed) on failure.
+  bool start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline, const std::string& name,
+                    bool check_name) noexcept;
 
   // TLS is on for this connection (started and not yet ended).
   [[nodiscard]] bool active() const noexcept { return st_ != nullptr; }
@@ -132,8 +133,7 @@ class tls_link {
 class tls_link {
  public:
   bool start_server(tls::context&, connection&, tls_side_stats&, duration) noexcept { return false; }
-  bool start_client(tls::context&, connection&, tls_side_stats&, duration, std::string_view,
-                    const std::string&) noexcept {
+  bool start_client(tls::context&, connection&, tls_side_stats&, duration, const std::string&, bool) noexcept {
     return false;
   }
   [[nodiscard]] bool active() const noexcept { return false; }

@@ -299,6 +299,13 @@ pool = "web"
   pool = "tlsup"
 
 [[pool]]
+name = "byname"
+upstreams = ["localhost:{up_port}"]
+tls = true
+ca = "{d}/up.crt"
+health_check = {{ type = "none" }}
+
+[[pool]]
 name = "sink"
 upstreams = ["127.0.0.1:{sink.getsockname()[1]}"]
 health_check = {{ type = "none" }}
@@ -321,6 +328,9 @@ pool = "tlsup"
   [[listener.route]]
   path_prefix = "/wrong-ca"
   pool = "wrongca"
+  [[listener.route]]
+  path_prefix = "/by-name"
+  pool = "byname"
 """
         with open(f"{d}/gw.toml", "w") as f:
             f.write(cfg)
@@ -478,6 +488,14 @@ pool = "tlsup"
         ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "verify") > failure_count(m1, "upstream",
                                                                                                         "verify"))
         check(ok, "origination with the wrong CA: counted as an upstream verify failure")
+        # An upstream written as a name is verified against that name: the
+        # certificate is for up.test, not localhost.
+        before = failure_count(metrics(admin), "upstream", "verify")
+        rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/by-name"])
+        check(rc == 0 and " 502 " in out.splitlines()[0], "origination to 'localhost:PORT' whose certificate is for "
+                                                           "up.test: 502", out + err)
+        ok, _ = wait_metric(admin, lambda m: failure_count(m, "upstream", "verify") > before)
+        check(ok, "... counted as an upstream verify failure (the host name as written is checked)")
         before = failure_count(metrics(admin), "upstream", "verify")
         with socket.create_connection(("127.0.0.1", tcp_wrong_ca), timeout=10) as c:
             c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

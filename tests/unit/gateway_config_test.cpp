@@ -227,6 +227,14 @@ TEST(gateway_config, tls_options_read_back) {
   EXPECT_EQ(c->pools[1].ca, "ca.pem");
   EXPECT_EQ(c->pools[1].sni, "app.internal");
   EXPECT_FALSE(c->pools[2].verify);
+  // The TLS name of each upstream: sni when given, else the host name as
+  // written (none for an address).
+  EXPECT_EQ(c->pools[1].tls_names, std::vector<std::string>{"app.internal"});
+  EXPECT_EQ(c->pools[2].tls_names, std::vector<std::string>{""});
+  auto named = load_text("[[pool]]\nname = \"p\"\nupstreams = [\"localhost:1\", \"127.0.0.1:2\", \"[::1]:3\"]\n"
+                         "tls = true\nverify = false\n" + listener_ok, "gw.toml");
+  ASSERT_TRUE(named) << named.err().message;
+  EXPECT_EQ(named->pools[0].tls_names, (std::vector<std::string>{"localhost", "", ""}));
   const std::string d = describe(*c);
   EXPECT_NE(d.find("tls a.crt, b.crt"), std::string::npos) << d;
   EXPECT_NE(d.find("route sni b.example"), std::string::npos) << d;
