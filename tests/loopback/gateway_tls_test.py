@@ -38,6 +38,10 @@ import time
 import urllib.request
 
 failures = 0
+# The gateway's handshake timeout here: short, so that stalled handshakes end
+# soon, yet long enough for a burst of 200 handshakes on a loaded machine
+# (sanitizer build, other builds running).
+HANDSHAKE_S = 4
 
 
 def check(ok, what, detail=""):
@@ -187,7 +191,13 @@ def s_client(port, extra, request=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: clo
 
 
 def https_get(port, ca, name, path="/"):
-    ctx = ssl.create_default_context(cafile=ca)
+    """GET over TLS; ca None: the certificate is not checked (a cheaper client)."""
+    if ca is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=ca)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname=name) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
@@ -258,7 +268,7 @@ def main():
         cfg = f"""
 admin = "127.0.0.1:{admin}"
 [timeouts]
-handshake = "1s"
+handshake = "{HANDSHAKE_S}s"
 
 [[pool]]
 name = "web"
@@ -546,7 +556,8 @@ pool = "tlsup"
         ok, _ = wait_metric(admin, lambda m: failure_count(m, "client", "record") > before)
         check(ok, "bad input: a garbage record after the handshake: counted as record")
         took = bad("a client that stops mid-handshake", "timeout", hello[: len(hello) // 2])
-        check(took < 8, f"the stalled handshake was closed by the 1s handshake timeout ({took:.1f}s)")
+        check(took < HANDSHAKE_S + 8,
+              f"the stalled handshake was closed by the {HANDSHAKE_S}s handshake timeout ({took:.1f}s)")
         check(b"200" in bystander_get(), "the bystander is still served after the bad input")
 
         # A burst of 200 concurrent handshakes.
@@ -554,7 +565,7 @@ pool = "tlsup"
 
         def one(_):
             try:
-                return b"Hello, World!" in https_get(http_tls, f"{d}/ec.crt", "localhost")
+                return b"Hello, World!" in https_get(http_tls, None, "localhost")
             except OSError:
                 return False
 
