@@ -90,7 +90,8 @@ std::string describe_io_uring(const platform::placement_plan&) {
   io_uring_queue_exit(&ring);
   return "io_uring: one ring per loop (" + std::to_string(io_uring::io_uring_transport::ring_entries) +
          " entries), setup flags " + std::string(io_uring::to_string(mode)) +
-         "; receive: one-shot recv into pool segments (no buffer ring yet)\n";
+         "; receive: multishot recv into a provided buffer ring of pool segments (up to " +
+         std::to_string(io_uring::io_uring_transport::buf_ring_max) + " per loop)\n";
 }
 
 const transport_entry io_uring_entry{

@@ -1,6 +1,7 @@
 #include "sluice/io_uring/io_uring_transport.hpp"
 
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -63,6 +64,26 @@ io_uring_transport::io_uring_transport(transport_loop& loop) : loop_(loop) {
     io_uring_queue_exit(&ring_);
     throw std::runtime_error(std::string("eventfd: ") + std::strerror(err));
   }
+  // The buffer ring's capacity: a power of two, at most a quarter of what
+  // the pool may hold, so receives never take the pool's last segments.
+  const segment_pool::options& po = loop_.options().pool;
+  const std::size_t pool_segments = po.segment_size == 0 ? 0 : po.max_bytes / po.segment_size;
+  const std::size_t cap = std::clamp<std::size_t>(pool_segments / 4, 1, buf_ring_max);
+  br_entries_ = 1;
+  while (br_entries_ * 2 <= cap) br_entries_ *= 2;
+  br_target_ = std::min(buf_ring_initial, br_entries_);
+  br_bytes_ = br_entries_ * sizeof(::io_uring_buf);
+  void* mem = ::mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) {
+    int err = errno;
+    ::close(wakefd_);
+    io_uring_queue_exit(&ring_);
+    throw std::runtime_error(std::string("mmap (buffer ring): ") + std::strerror(err));
+  }
+  br_ = static_cast<::io_uring_buf_ring*>(mem);
+  br_segs_.assign(br_entries_, nullptr);
+  br_free_.reserve(br_entries_);
+  for (unsigned i = br_entries_; i-- > 0;) br_free_.push_back(static_cast<std::uint16_t>(i));
   arm_wake();
 }
 
@@ -86,16 +107,20 @@ io_uring_transport::~io_uring_transport() {
     const std::uint64_t ud = cqe->user_data;
     const auto o = static_cast<op>(ud & 7);
     if (o == op_accept && cqe->res >= 0) ::close(cqe->res);
-    if (o == op_recv || o == op_send || o == op_connect) {
+    if ((o == op_recv || o == op_send || o == op_connect) && (cqe->flags & IORING_CQE_F_MORE) == 0) {
       auto* io = reinterpret_cast<conn_io*>(ud & ~std::uint64_t{7});
-      if (o == op_recv && io->rx != nullptr) {
-        segment_unref(io->rx);
-        io->rx = nullptr;
-      }
       if (--io->inflight == 0 && io->conn == nullptr) delete io;
     }
     io_uring_cqe_seen(&ring_, cqe);
   }
+  // Every operation is over: the buffers (those the kernel took included)
+  // go back to the pool.
+  if (br_registered_) (void)io_uring_unregister_buf_ring(&ring_, 0);
+  for (segment*& seg : br_segs_) {
+    if (seg != nullptr) segment_unref(seg);
+    seg = nullptr;
+  }
+  ::munmap(br_, br_bytes_);
   for (auto& l : loop_.listeners())
     if (l->io.fd >= 0) ::close(l->io.fd);
   ::close(wakefd_);
@@ -128,6 +153,10 @@ std::size_t io_uring_transport::poll(duration timeout) noexcept {
     r = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
   }
   (void)r;  // -ETIME, -EINTR: nothing came; the loop comes round again
+  return reap();
+}
+
+std::size_t io_uring_transport::reap() noexcept {
   std::size_t n = 0;
   ::io_uring_cqe* cqe;
   // Reap in bounded rounds: completions dispatched here may queue others.
@@ -143,6 +172,7 @@ std::size_t io_uring_transport::poll(duration timeout) noexcept {
     n += got;
     if (got == 0) break;
   }
+  if (br_registered_ && recv_armed_ != 0 && br_count_ < br_target_) refill();
   return n;
 }
 
@@ -154,7 +184,7 @@ void io_uring_transport::dispatch(const ::io_uring_cqe& cqe) noexcept {
   if (!more && o != op_none) --inflight_;
   switch (o) {
     case op_recv:
-      on_recv(*static_cast<conn_io*>(p), cqe.res);
+      on_recv(*static_cast<conn_io*>(p), cqe.res, cqe.flags);
       break;
     case op_send:
       on_send(*static_cast<conn_io*>(p), cqe.res);
@@ -181,6 +211,9 @@ void io_uring_transport::completed(conn_io& io) noexcept {
 }
 
 bool io_uring_transport::cancel_fd(int fd) noexcept {
+  // A submission still queued here (a receive armed this iteration) is not
+  // the kernel's yet, so the cancel would not find it: hand it over first.
+  if (io_uring_sq_ready(&ring_) != 0) (void)io_uring_submit(&ring_);
   io_uring_sync_cancel_reg reg{};
   reg.fd = fd;
   reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
@@ -218,55 +251,151 @@ void io_uring_transport::arm_recv(connection& c, conn_io& io) noexcept {
     loop_.set_read_pending(c, true);  // resume_reading / the input limit bring it back to read()
     return;
   }
-  segment* seg = loop_.pool().allocate();
-  if (seg == nullptr) {
-    loop_.read_starved(c);  // read() again once segments come back
+  if (!ensure_buffers()) {
+    if (!br_registered_) {  // the kernel refused the buffer ring: no way to receive
+      loop_.failed(c, close_reason::resource_limit, ENOMEM);
+      return;
+    }
+    loop_.read_starved(c);  // the pool is exhausted: read() again once segments come back
     return;
   }
   ::io_uring_sqe* s = sqe();
   if (s == nullptr) {
-    segment_unref(seg);
     loop_.read_later(c);
     return;
   }
-  io.rx = seg;
   io.recv_busy = true;
+  io.recv_stopping = false;
   ++io.inflight;
+  ++recv_armed_;
   loop_.set_read_pending(c, false);
-  io_uring_prep_recv(s, io.fd, seg->base + seg->end, seg->tailroom(), 0);
+  io_uring_prep_recv_multishot(s, io.fd, nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = 0;
   io_uring_sqe_set_data64(s, tag(&io, op_recv));
 }
 
-void io_uring_transport::on_recv(conn_io& io, int res) noexcept {
-  segment* seg = io.rx;
-  io.rx = nullptr;
-  io.recv_busy = false;
+void io_uring_transport::stop_recv(conn_io& io) noexcept {
+  if (!io.recv_busy || io.recv_stopping) return;
+  ::io_uring_sqe* s = sqe();
+  if (s == nullptr) return;  // the next completion tries again
+  io.recv_stopping = true;
+  io_uring_prep_cancel64(s, tag(&io, op_recv), 0);
+  io_uring_sqe_set_data64(s, tag(nullptr, op_cancel));
+}
+
+segment* io_uring_transport::take_buffer(std::uint32_t cqe_flags) noexcept {
+  if ((cqe_flags & IORING_CQE_F_BUFFER) == 0) return nullptr;
+  const auto bid = static_cast<std::uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+  if (bid >= br_segs_.size()) return nullptr;
+  segment* seg = br_segs_[bid];
+  br_segs_[bid] = nullptr;
+  if (seg != nullptr) {
+    br_free_.push_back(bid);
+    --br_count_;
+  }
+  return seg;
+}
+
+bool io_uring_transport::ensure_buffers() noexcept {
+  if (!br_registered_) {
+    io_uring_buf_ring_init(br_);
+    ::io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
+    reg.ring_entries = br_entries_;
+    reg.bgid = 0;
+    if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) return false;
+    br_registered_ = true;
+  }
+  if (br_count_ < br_target_) refill();
+  return br_count_ != 0;
+}
+
+void io_uring_transport::refill() noexcept {
+  const unsigned mask = br_entries_ - 1;
+  unsigned added = 0;
+  segment_pool& pool = loop_.pool();
+  while (br_count_ < br_target_ && !br_free_.empty()) {
+    segment* seg = pool.allocate();
+    if (seg == nullptr) break;
+    const std::uint16_t bid = br_free_.back();
+    br_free_.pop_back();
+    br_segs_[bid] = seg;
+    io_uring_buf_ring_add(br_, seg->base + seg->end, seg->tailroom(), bid, static_cast<int>(mask), static_cast<int>(added));
+    ++added;
+    ++br_count_;
+  }
+  if (added != 0) io_uring_buf_ring_advance(br_, static_cast<int>(added));
+}
+
+void io_uring_transport::drain_buffers() noexcept {
+  // No receive is in flight, so each buffer the kernel took has its
+  // completion posted (a synchronous cancel posts them): reap those first,
+  // their segments come back through take_buffer.
+  if (io_uring_cq_has_overflow(&ring_)) (void)io_uring_get_events(&ring_);
+  (void)reap();
+  if (recv_armed_ != 0 || io_uring_cq_has_overflow(&ring_)) return;  // a completion armed one again
+  if (io_uring_unregister_buf_ring(&ring_, 0) != 0) return;
+  br_registered_ = false;
+  for (std::size_t bid = 0; bid < br_segs_.size(); ++bid) {
+    if (br_segs_[bid] == nullptr) continue;
+    segment_unref(br_segs_[bid]);
+    br_segs_[bid] = nullptr;
+    br_free_.push_back(static_cast<std::uint16_t>(bid));
+  }
+  br_count_ = 0;
+}
+
+void io_uring_transport::on_recv(conn_io& io, int res, std::uint32_t flags) noexcept {
+  segment* seg = take_buffer(flags);
+  const bool more = (flags & IORING_CQE_F_MORE) != 0;
   connection* c = io.conn;
-  completed(io);  // may free io: not touched below
+  if (!more) {
+    // The multishot receive is over (end of stream, error, ENOBUFS, cancel).
+    if (io.recv_busy) --recv_armed_;
+    io.recv_busy = false;
+    io.recv_stopping = false;
+    completed(io);  // may free io: not touched below
+  }
   loop_.stats().read_calls.add();
-  if (c == nullptr) {
+  const bool live = c != nullptr && (c->current_state() == connection::state::open ||
+                                     c->current_state() == connection::state::closing);
+  if (!live) {
     if (seg != nullptr) segment_unref(seg);
     return;
   }
-  if (res > 0) {
+  if (res > 0 && seg != nullptr) {
     seg->end += static_cast<std::uint32_t>(res);
     c->input().append(seg);
     loop_.stats().bytes_read.add(static_cast<std::uint64_t>(res));
     loop_.data_arrived(*c);
     auto st = c->current_state();
-    if (st == connection::state::open || st == connection::state::closing) arm_recv(*c, *static_cast<conn_io*>(transport_loop::slot(*c).ptr));
+    if (st != connection::state::open && st != connection::state::closing) return;
+    auto& cio = *static_cast<conn_io*>(transport_loop::slot(*c).ptr);
+    if (!cio.recv_busy) {
+      arm_recv(*c, cio);  // the kernel ended it after data: arm a new one
+    } else if (!loop_.may_read(*c)) {
+      stop_recv(cio);  // paused or full: resume_reading / the input limit call read() again
+      loop_.set_read_pending(*c, true);
+    }
     return;
   }
   if (seg != nullptr) segment_unref(seg);
+  auto& cio = *static_cast<conn_io*>(transport_loop::slot(*c).ptr);
   if (res == 0) {
     loop_.peer_shutdown(*c);
-  } else if (res == -ECANCELED) {
-    // Cancelled while the connection lives (cannot happen today): read again.
-    loop_.read_later(*c);
-  } else if (res == -EINTR || res == -EAGAIN) {
-    loop_.read_later(*c);
-  } else {
+  } else if (res == -ENOBUFS) {
+    // The ring ran dry: more buffers next time, then receive again (the
+    // bytes wait in the socket). No buffer to be had: wait for the pool.
+    ++br_exhausted_;
+    br_target_ = std::min(br_target_ * 2, br_entries_);
+    arm_recv(*c, cio);
+  } else if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
+    arm_recv(*c, cio);  // stopped for a pause: may_read says whether to go on
+  } else if (res < 0) {
     loop_.failed(*c, sockets::reason_for_errno(-res, false), -res);
+  } else if (!more) {
+    arm_recv(*c, cio);
   }
 }
 
@@ -308,6 +437,9 @@ void io_uring_transport::flushed() noexcept {
   if (!sends_queued_) return;
   sends_queued_ = false;
   (void)io_uring_submit(&ring_);
+  // Sends that went at once completed inside that call: take their
+  // completions now, or the next poll would return for them alone.
+  if (io_uring_cq_ready(&ring_) != 0) (void)reap();
 }
 
 void io_uring_transport::on_send(conn_io& io, int res) noexcept {
@@ -338,9 +470,10 @@ void io_uring_transport::release(connection& c) noexcept {
     // kernel's until their operations end. After a synchronous cancel they
     // have; the completions still come, and free io.
     bool cancelled = io->inflight == 0 || cancel_fd(fd);
-    if (io->inflight != 0 && cancelled && io->rx != nullptr) {
-      segment_unref(io->rx);
-      io->rx = nullptr;
+    if (cancelled && io->recv_busy) {
+      // Over for the kernel; its last completion, still to come, frees io.
+      io->recv_busy = false;
+      --recv_armed_;
     }
     io->fd = -1;
     if (io->inflight == 0) delete io;
@@ -488,6 +621,7 @@ void io_uring_transport::retry_accept(timer& t) noexcept {
 }
 
 void io_uring_transport::fd_released() noexcept {
+  if (br_registered_ && recv_armed_ == 0) drain_buffers();
   for (auto& li : listeners_) {
     listener& l = *li->l;
     if (!l.io.paused) continue;
