@@ -1,0 +1,231 @@
+// What the io_uring transport does beyond the transport contract (which the
+// conformance suite checks on it): multishot receives into a provided buffer
+// ring of pool segments that grows when it runs dry, waits for the pool when
+// the pool is exhausted (no spin, no byte lost), stops while input is paused,
+// gives its segments back when no receive is armed; and output flushed in an
+// iteration reaches the kernel in that iteration. Skips with the probe's
+// reason where io_uring cannot run.
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "net.hpp"
+#include "transports.hpp"
+
+namespace sluice::conformance {
+namespace {
+
+#define SKIP_WITHOUT_IO_URING()                                      \
+  do {                                                               \
+    if (auto why = io_uring_traits::unavailable(); !why.empty()) {   \
+      GTEST_SKIP() << why;                                           \
+    }                                                                \
+  } while (0)
+
+#if SLUICE_HAVE_IO_URING
+
+// Keeps what arrives in the connection's input while `hold`; otherwise
+// consumes it into `got`. Optionally pauses reading at the first data.
+struct holding_handler final : handler {
+  bool hold = true;
+  bool pause_at_first_data = false;
+  int data_calls = 0;
+  connection_handle handle{};
+  std::string got;
+  observations* obs = nullptr;
+
+  void on_open(connection& c) noexcept override {
+    handle = c.handle();
+    if (obs) obs->note_open();
+  }
+  void on_data(connection& c) noexcept override {
+    ++data_calls;
+    if (pause_at_first_data && data_calls == 1) c.pause_reading();
+    if (!hold) take(c);
+  }
+  void on_close(connection& c, close_reason r) noexcept override {
+    if (obs) obs->note_close(r, c.error());
+  }
+  void take(connection& c) noexcept {
+    std::size_t n = c.input().size();
+    std::size_t at = got.size();
+    got.resize(at + n);
+    c.input().copy_out(got.data() + at, n);
+    c.input().skip(n);
+  }
+};
+
+// Reads what fd has now without blocking; appends it to out.
+void drain_socket(int fd, std::string& out) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+TEST(io_uring_transport, a_dry_buffer_ring_grows_and_loses_no_byte) {
+  SKIP_WITHOUT_IO_URING();
+  // Twenty connections' data lands at once on a ring that starts with two
+  // buffers: most receives end with ENOBUFS, the ring grows, the receives
+  // are armed again, and every byte comes back in order.
+  observations obs;
+  echo_handler server(&obs);
+  loop_options opts;
+  stepped_loop<io_uring_traits> l(opts);
+  auto& t = l->transport();
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  constexpr int conns = 20;
+  constexpr std::size_t size = 48 * 1024;
+  std::vector<int> fds;
+  for (int i = 0; i < conns; ++i) fds.push_back(test::connect_to((*r)->local()));
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == conns; }));
+  EXPECT_LE(t.ring_target(), io_uring::io_uring_transport::buf_ring_initial) << "the ring starts small";
+  std::vector<byte_stream> streams;
+  for (int i = 0; i < conns; ++i) {
+    streams.emplace_back(1000 + static_cast<std::uint64_t>(i));
+    ASSERT_TRUE(test::send_all(fds[i], streams.back().bytes(0, size)));
+  }
+  std::vector<std::string> back(conns);
+  ASSERT_TRUE(l.step_until([&] {
+    bool all = true;
+    for (int i = 0; i < conns; ++i) {
+      drain_socket(fds[i], back[i]);
+      all = all && back[i].size() >= size;
+    }
+    return all;
+  }));
+  for (int i = 0; i < conns; ++i) {
+    ASSERT_EQ(back[i].size(), size) << "connection " << i;
+    EXPECT_TRUE(streams[i].matches(0, back[i])) << "connection " << i << " got its bytes back in order";
+  }
+  EXPECT_GT(t.ring_exhausted(), 0u) << "two buffers cannot hold twenty connections' data: receives ran dry";
+  EXPECT_GT(t.ring_target(), io_uring::io_uring_transport::buf_ring_initial) << "and the ring grew";
+  EXPECT_EQ(t.receives_armed(), static_cast<unsigned>(conns)) << "every receive was armed again";
+
+  for (int fd : fds) ::close(fd);
+  ASSERT_TRUE(l.step_until([&] { return obs.closed[close_reason::peer_closed] == conns; }));
+  l.steps(2);
+  EXPECT_EQ(t.receives_armed(), 0u);
+  EXPECT_EQ(t.ring_buffers(), 0u) << "no receive armed: the ring gave its buffers back";
+  EXPECT_EQ(l->pool().segments_in_use(), 0u) << "and they went back to the pool";
+}
+
+TEST(io_uring_transport, an_exhausted_pool_pauses_receiving_without_spinning_or_losing_bytes) {
+  SKIP_WITHOUT_IO_URING();
+  // A pool of 8 segments of 4 KiB and a handler that keeps its input: the
+  // pool runs out, the receive ends and the connection waits for segments.
+  // While it waits nothing completes (no receive is re-armed in a loop); once
+  // the input is consumed the rest arrives, in order.
+  observations obs;
+  holding_handler server;
+  server.obs = &obs;
+  loop_options opts;
+  opts.pool.segment_size = 4096;
+  opts.pool.max_bytes = 8 * 4096;
+  opts.max_input_bytes = 1 << 20;  // the pool, not the input limit, stops the reads
+  stepped_loop<io_uring_traits> l(opts);
+  auto& t = l->transport();
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  int fd = test::connect_to((*r)->local());
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == 1; }));
+  const byte_stream stream(77);
+  constexpr std::size_t size = 64 * 1024;  // twice what the pool holds; fits the socket buffers
+  ASSERT_TRUE(test::send_all(fd, stream.bytes(0, size)));
+  ASSERT_TRUE(l.step_until([&] { return l->pool().starved() && t.receives_armed() == 0; }));
+  connection* c = l->get(server.handle);
+  ASSERT_NE(c, nullptr);
+  const std::size_t held = c->input().size();
+  EXPECT_LT(held, size);
+  const std::uint64_t events = l->stats().events.get();
+  const std::uint64_t dry = t.ring_exhausted();
+  l.steps(50);
+  EXPECT_EQ(l->stats().events.get(), events) << "nothing completes while the pool is exhausted: no spin";
+  EXPECT_EQ(t.ring_exhausted(), dry);
+  EXPECT_EQ(c->input().size(), held);
+
+  // Consume what is held: segments go back, receiving resumes.
+  server.hold = false;
+  server.take(*c);
+  c->input().release();
+  ASSERT_TRUE(l.step_until([&] { return server.got.size() >= size; }));
+  ASSERT_EQ(server.got.size(), size);
+  EXPECT_TRUE(stream.matches(0, server.got)) << "every byte, in order, across the pause";
+  EXPECT_GT(l->stats().reads_starved.get(), 0u);
+  ::close(fd);
+  ASSERT_TRUE(l.step_until([&] { return obs.closed.size() == 1; }));
+}
+
+TEST(io_uring_transport, paused_input_cancels_the_receive_and_resuming_arms_it_again) {
+  SKIP_WITHOUT_IO_URING();
+  observations obs;
+  holding_handler server;
+  server.obs = &obs;
+  server.pause_at_first_data = true;
+  loop_options opts;
+  stepped_loop<io_uring_traits> l(opts);
+  auto& t = l->transport();
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  int fd = test::connect_to((*r)->local());
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == 1; }));
+  EXPECT_EQ(t.receives_armed(), 1u);
+  ASSERT_TRUE(test::send_all(fd, "first"));
+  ASSERT_TRUE(l.step_until([&] { return server.data_calls == 1 && t.receives_armed() == 0; }))
+      << "pausing cancels the multishot receive";
+  connection* c = l->get(server.handle);
+  ASSERT_NE(c, nullptr);
+  const std::size_t held = c->input().size();
+  ASSERT_TRUE(test::send_all(fd, "second"));
+  l.steps(20);
+  EXPECT_EQ(c->input().size(), held) << "nothing is read while paused";
+  EXPECT_EQ(t.receives_armed(), 0u);
+  server.hold = false;
+  c->resume_reading();
+  ASSERT_TRUE(l.step_until([&] { return server.got.size() >= 11; }));
+  EXPECT_EQ(server.got, "firstsecond");
+  EXPECT_EQ(t.receives_armed(), 1u) << "resuming armed the receive again";
+  ::close(fd);
+  ASSERT_TRUE(l.step_until([&] { return obs.closed.size() == 1; }));
+}
+
+TEST(io_uring_transport, output_reaches_the_kernel_in_the_iteration_that_flushed_it) {
+  SKIP_WITHOUT_IO_URING();
+  // The flush phase hands its sends to the kernel at once and takes their
+  // completions in the same call: the client has the echo without another
+  // step, and only the long-lived operations stay in flight (the wake-up
+  // read, the accept, the receive), so the next poll may sleep.
+  observations obs;
+  echo_handler server(&obs);
+  loop_options opts;
+  stepped_loop<io_uring_traits> l(opts);
+  auto& t = l->transport();
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  int fd = test::connect_to((*r)->local());
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == 1; }));
+  ASSERT_TRUE(test::send_all(fd, "ping"));
+  ASSERT_TRUE(l.step_until([&] { return l->stats().bytes_written.get() == 4; }));
+  EXPECT_NE(test::wait_for(fd, POLLIN, 5s), 0) << "the echo left without another iteration";
+  EXPECT_EQ(test::read_n(fd, 4, 5s), "ping");
+  EXPECT_EQ(t.in_flight(), 3u) << "the send's completion was reaped in the flush phase";
+  ::close(fd);
+  ASSERT_TRUE(l.step_until([&] { return obs.closed.size() == 1; }));
+}
+
+#else
+
+TEST(io_uring_transport, not_built_here) { SKIP_WITHOUT_IO_URING(); }
+
+#endif
+
+}  // namespace
+}  // namespace sluice::conformance
