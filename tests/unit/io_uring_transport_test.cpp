@@ -221,6 +221,70 @@ TEST(io_uring_transport, output_reaches_the_kernel_in_the_iteration_that_flushed
   ASSERT_TRUE(l.step_until([&] { return obs.closed.size() == 1; }));
 }
 
+// A loop whose sends of 4 KiB or more go zero-copy.
+struct io_uring_zerocopy_traits : io_uring_traits {
+  static std::unique_ptr<loop_type> make(const loop_options& opts, std::uint16_t id) {
+    return std::make_unique<loop_type>(opts, id, std::size_t{4096});
+  }
+};
+
+// Sends `total` bytes of a byte stream, as fast as writable() allows.
+struct producing_handler final : handler {
+  const byte_stream* stream = nullptr;
+  std::uint64_t total = 0;
+  std::uint64_t produced = 0;
+  observations* obs = nullptr;
+  void on_open(connection& c) noexcept override {
+    if (obs) obs->note_open();
+    produce(c);
+  }
+  void on_data(connection& c) noexcept override { c.input().skip(c.input().size()); }
+  void on_writable(connection& c) noexcept override { produce(c); }
+  void on_close(connection& c, close_reason r) noexcept override {
+    if (obs) obs->note_close(r, c.error());
+  }
+  void produce(connection& c) noexcept {
+    while (produced < total && c.writable()) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(32 * 1024, total - produced));
+      if (!c.write(stream->bytes(produced, n))) break;
+      produced += n;
+    }
+    if (produced == total) c.close(close_reason::local);
+  }
+};
+
+TEST(io_uring_transport, zero_copy_sends_hold_their_segments_until_the_notification) {
+  SKIP_WITHOUT_IO_URING();
+  // 4 MiB through send_zc: every byte arrives in order, every zero-copy send
+  // got its notification before its segments went back, and none is left.
+  observations obs;
+  const byte_stream stream(4242);
+  producing_handler server;
+  server.stream = &stream;
+  server.total = 4 << 20;
+  server.obs = &obs;
+  loop_options opts;
+  stepped_loop<io_uring_zerocopy_traits> l(opts);
+  auto& t = l->transport();
+  EXPECT_EQ(t.zerocopy_threshold(), 4096u);
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  int fd = test::connect_to((*r)->local());
+  std::string got;
+  ASSERT_TRUE(l.step_until(
+      [&] {
+        drain_socket(fd, got);
+        return got.size() >= server.total && obs.closed.size() == 1;
+      },
+      200000));
+  ASSERT_EQ(got.size(), server.total);
+  EXPECT_TRUE(stream.matches(0, got)) << "every byte, in order";
+  EXPECT_GT(t.zerocopy_sends(), 0u);
+  ASSERT_TRUE(l.step_until([&] { return t.zerocopy_notified() == t.zerocopy_sends(); }));
+  EXPECT_EQ(l->pool().segments_in_use(), 0u) << "each held segment went back after its notification";
+  ::close(fd);
+}
+
 #else
 
 TEST(io_uring_transport, not_built_here) { SKIP_WITHOUT_IO_URING(); }

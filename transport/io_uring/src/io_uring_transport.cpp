@@ -54,7 +54,8 @@ int setup_ring(::io_uring* ring, unsigned entries, ring_mode* mode) noexcept {
   return r;
 }
 
-io_uring_transport::io_uring_transport(transport_loop& loop) : loop_(loop) {
+io_uring_transport::io_uring_transport(transport_loop& loop, std::size_t zerocopy_threshold)
+    : loop_(loop), zc_threshold_(zerocopy_threshold) {
   int r = setup_ring(&ring_, ring_entries, &mode_);
   if (r < 0) throw std::runtime_error(std::string("io_uring_setup: ") + std::strerror(-r));
   (void)io_uring_register_ring_fd(&ring_);  // an optimization only: fine if refused
@@ -109,6 +110,7 @@ io_uring_transport::~io_uring_transport() {
     if (o == op_accept && cqe->res >= 0) ::close(cqe->res);
     if ((o == op_recv || o == op_send || o == op_connect) && (cqe->flags & IORING_CQE_F_MORE) == 0) {
       auto* io = reinterpret_cast<conn_io*>(ud & ~std::uint64_t{7});
+      if (o == op_send) unhold(*io);
       if (--io->inflight == 0 && io->conn == nullptr) delete io;
     }
     io_uring_cqe_seen(&ring_, cqe);
@@ -187,7 +189,11 @@ void io_uring_transport::dispatch(const ::io_uring_cqe& cqe) noexcept {
       on_recv(*static_cast<conn_io*>(p), cqe.res, cqe.flags);
       break;
     case op_send:
-      on_send(*static_cast<conn_io*>(p), cqe.res);
+      if (static_cast<conn_io*>(p)->send_zc) {
+        on_send_zc(*static_cast<conn_io*>(p), cqe.res, cqe.flags);
+      } else {
+        on_send(*static_cast<conn_io*>(p), cqe.res);
+      }
       break;
     case op_connect:
       on_connect(*static_cast<conn_io*>(p), cqe.res);
@@ -405,24 +411,53 @@ void io_uring_transport::flush(connection& c) noexcept {
   // One send per connection in flight: its completion reports what went and
   // asks for the rest (flush_ready). Until then the output counts as blocked.
   if (!io->send_busy) {
-    int n = 0;
-    c.output().for_each_piece([&](std::string_view piece) {
-      io->iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
-      return n < send_iov;
-    });
     ::io_uring_sqe* s = sqe();
     if (s == nullptr) {
       loop_.write_blocked(c);
       loop_.flush_ready(c);  // try again in the next flush phase
       return;
     }
+    const bool zc = zc_threshold_ != 0 && c.output().size() >= zc_threshold_;
+    // The unconsumed pieces, segment by segment (as for_each_piece walks
+    // them); a zero-copy send also takes a reference on each segment.
+    int n = 0;
+    std::size_t skip = c.output().consumed();
+    for (const segment& seg : c.output().segments()) {
+      const std::uint32_t len = seg.size();
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      io->iov[n] = {const_cast<std::byte*>(seg.data()) + skip, len - skip};
+      skip = 0;
+      if (zc) {
+        segment* root = seg.parent != nullptr ? seg.parent : const_cast<segment*>(&seg);
+        ++root->refs;
+        io->hold[n] = root;
+      }
+      if (++n == send_iov) break;
+    }
+    if (zc) {
+      io->held = n;
+      io->send_zc = true;
+      io->send_res = 0;
+      ++zc_sent_;
+    }
     if (n == 1) {
-      io_uring_prep_send(s, io->fd, io->iov[0].iov_base, io->iov[0].iov_len, MSG_NOSIGNAL);
+      if (zc) {
+        io_uring_prep_send_zc(s, io->fd, io->iov[0].iov_base, io->iov[0].iov_len, MSG_NOSIGNAL, 0);
+      } else {
+        io_uring_prep_send(s, io->fd, io->iov[0].iov_base, io->iov[0].iov_len, MSG_NOSIGNAL);
+      }
     } else {
       io->msg = {};
       io->msg.msg_iov = io->iov;
       io->msg.msg_iovlen = static_cast<decltype(io->msg.msg_iovlen)>(n);
-      io_uring_prep_sendmsg(s, io->fd, &io->msg, MSG_NOSIGNAL);
+      if (zc) {
+        io_uring_prep_sendmsg_zc(s, io->fd, &io->msg, MSG_NOSIGNAL);
+      } else {
+        io_uring_prep_sendmsg(s, io->fd, &io->msg, MSG_NOSIGNAL);
+      }
     }
     io_uring_sqe_set_data64(s, tag(io, op_send));
     io->send_busy = true;
@@ -431,6 +466,24 @@ void io_uring_transport::flush(connection& c) noexcept {
     loop_.stats().write_calls.add();
   }
   loop_.write_blocked(c);
+}
+
+void io_uring_transport::unhold(conn_io& io) noexcept {
+  for (int i = 0; i < io.held; ++i) segment_unref(io.hold[i]);
+  io.held = 0;
+}
+
+void io_uring_transport::on_send_zc(conn_io& io, int res, std::uint32_t flags) noexcept {
+  if ((flags & IORING_CQE_F_NOTIF) == 0) {
+    io.send_res = res;
+    if ((flags & IORING_CQE_F_MORE) != 0) return;  // the notification follows: the segments are still the kernel's
+  } else {
+    ++zc_notified_;
+  }
+  // The kernel is done with the segments: report the result now.
+  unhold(io);
+  io.send_zc = false;
+  on_send(io, io.send_res);
 }
 
 void io_uring_transport::flushed() noexcept {

@@ -14,7 +14,12 @@
 //            socket). Paused input and the input limit cancel the receive;
 //            resuming re-arms it.
 //   send     one send/sendmsg of the output chain's pieces per connection at
-//            a time; its completion reports wrote(), then flush_ready().
+//            a time; its completion reports wrote(), then flush_ready(). At
+//            or above the zero-copy threshold (--zerocopy-threshold; 0: off)
+//            it is a send_zc/sendmsg_zc: the kernel sends from the segments
+//            themselves, which the transport holds a reference on until the
+//            operation's notification completion says the kernel is done with
+//            them (wrote() is reported then too).
 //   connect  a non-blocking connect() and a poll for writability.
 //   UDP      one-shot recvmsg per socket; sends are sendmmsg calls, as epoll.
 //   wake-up  a read of the wake eventfd, kept armed.
@@ -83,8 +88,9 @@ class io_uring_transport {
   static constexpr unsigned buf_ring_initial = 2;
 
   // Creates the loop's ring and wake eventfd; throws std::runtime_error if
-  // the kernel refuses.
-  explicit io_uring_transport(transport_loop& loop);
+  // the kernel refuses. Sends of zerocopy_threshold bytes or more go as
+  // zero-copy sends (0: never).
+  explicit io_uring_transport(transport_loop& loop, std::size_t zerocopy_threshold = 0);
   io_uring_transport(const io_uring_transport&) = delete;
   io_uring_transport& operator=(const io_uring_transport&) = delete;
   ~io_uring_transport();
@@ -141,6 +147,11 @@ class io_uring_transport {
   [[nodiscard]] std::uint64_t ring_exhausted() const noexcept { return br_exhausted_; }
   // Multishot receives in flight.
   [[nodiscard]] unsigned receives_armed() const noexcept { return recv_armed_; }
+  // Sends of at least this many bytes go zero-copy (0: never).
+  [[nodiscard]] std::size_t zerocopy_threshold() const noexcept { return zc_threshold_; }
+  // Zero-copy sends submitted so far, and those whose notification came.
+  [[nodiscard]] std::uint64_t zerocopy_sends() const noexcept { return zc_sent_; }
+  [[nodiscard]] std::uint64_t zerocopy_notified() const noexcept { return zc_notified_; }
 
  private:
   // What a completion's user_data names (low 3 bits; the object is 8-aligned).
@@ -163,6 +174,10 @@ class io_uring_transport {
     bool recv_busy = false;      // a multishot receive is in flight
     bool recv_stopping = false;  // ... and a cancel of it was queued (input paused or full)
     bool send_busy = false;      // a send is in flight
+    bool send_zc = false;        // ... a zero-copy one, whose notification is still to come
+    int send_res = 0;            // a zero-copy send's result, reported at its notification
+    int held = 0;                // segments referenced for the zero-copy send in flight
+    segment* hold[send_iov]{};
     msghdr msg{};
     iovec iov[send_iov];
   };
@@ -187,6 +202,10 @@ class io_uring_transport {
   std::size_t reap() noexcept;
   void on_recv(conn_io& io, int res, std::uint32_t flags) noexcept;
   void on_send(conn_io& io, int res) noexcept;
+  // A zero-copy send's completion: its result (more to come) or its notification.
+  void on_send_zc(conn_io& io, int res, std::uint32_t flags) noexcept;
+  // Drops the references a zero-copy send held.
+  static void unhold(conn_io& io) noexcept;
   void on_connect(conn_io& io, int res) noexcept;
   void on_accept(listen_io& li, int res, bool more) noexcept;
   void on_udp_recv(udp_io& u, int res) noexcept;
@@ -221,6 +240,9 @@ class io_uring_transport {
   std::uint64_t wake_buf_ = 0;
   std::size_t inflight_ = 0;
   bool sends_queued_ = false;  // flush() queued a send that flushed() submits
+  std::size_t zc_threshold_ = 0;
+  std::uint64_t zc_sent_ = 0;
+  std::uint64_t zc_notified_ = 0;
   // The provided buffer ring (group 0): shared memory with the kernel, the
   // segment behind each buffer id, the free ids.
   ::io_uring_buf_ring* br_ = nullptr;
