@@ -100,7 +100,7 @@ std::string probe_io_uring() {
       int op;
       const char* name;
     } needed[] = {{IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
-                  {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_RECVMSG, "RECVMSG"}, {IORING_OP_POLL_ADD, "POLL_ADD"},
+                  {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_RECVMSG, "RECVMSG"}, {IORING_OP_CONNECT, "CONNECT"},
                   {IORING_OP_READ, "READ"},       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
     for (const auto& n : needed) {
       if (!io_uring_opcode_supported(p, n.op)) {
@@ -108,6 +108,9 @@ std::string probe_io_uring() {
         break;
       }
     }
+    if (why.empty() && settings().zerocopy_threshold != 0 &&
+        (!io_uring_opcode_supported(p, IORING_OP_SEND_ZC) || !io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC)))
+      why = "the kernel's io_uring lacks IORING_OP_SEND_ZC/SENDMSG_ZC, which --zerocopy-threshold needs (Linux 6.1)";
     io_uring_free_probe(p);
   } else {
     why = "the kernel's io_uring cannot be probed for its operations (too old)";

@@ -542,7 +542,7 @@ void io_uring_transport::release(connection& c) noexcept {
 // ---- connecting ---------------------------------------------------------------------------
 
 result<connection_handle> io_uring_transport::connect(const endpoint& to, handler& h, void* context) {
-  auto started = readiness::begin_connect(loop_, to, h, context);
+  auto started = readiness::begin_connect(loop_, to, h, context, false);
   if (!started) return started.err();
   connection* c = *started;
   if (c->current_state() != connection::state::connecting) return c->handle();  // failed at once
@@ -552,8 +552,9 @@ result<connection_handle> io_uring_transport::connect(const endpoint& to, handle
     loop_.failed(*c, close_reason::resource_limit, ENOMEM);
     return c->handle();
   }
-  // The loop's connect timeout closes c, and release() cancels this poll.
-  io_uring_prep_poll_add(s, io->fd, POLLOUT);
+  // The loop's connect timeout closes c, and release() cancels this connect.
+  io->peer = to;
+  io_uring_prep_connect(s, io->fd, io->peer.data(), io->peer.size());
   io_uring_sqe_set_data64(s, tag(io, op_connect));
   ++io->inflight;
   return c->handle();
@@ -563,13 +564,7 @@ void io_uring_transport::on_connect(conn_io& io, int res) noexcept {
   connection* c = io.conn;
   completed(io);
   if (c == nullptr || c->current_state() != connection::state::connecting) return;
-  int err = 0;
-  if (res < 0) {
-    err = -res;
-  } else {
-    err = sockets::pending_error(transport_loop::slot(*c).fd);
-    if (err == 0 && (res & POLLHUP) != 0) err = ECONNREFUSED;
-  }
+  const int err = res < 0 ? -res : 0;
   if (err != 0) {
     loop_.failed(*c, sockets::reason_for_errno(err, true), err);
     return;

@@ -20,7 +20,8 @@
 //            themselves, which the transport holds a reference on until the
 //            operation's notification completion says the kernel is done with
 //            them (wrote() is reported then too).
-//   connect  a non-blocking connect() and a poll for writability.
+//   connect  IORING_OP_CONNECT on a fresh non-blocking socket; the loop's
+//            connect timeout closes the connection, whose release cancels it.
 //   UDP      one-shot recvmsg per socket; sends are sendmmsg calls, as epoll.
 //   wake-up  a read of the wake eventfd, kept armed.
 // The sends a flush phase queued go to the kernel at its end in one
@@ -122,7 +123,7 @@ class io_uring_transport {
   // ---- control plane ----
   // Opens a listening socket on `at` and arms a multishot accept.
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
-  // Starts a non-blocking connect to `to` and polls for its completion.
+  // Makes a socket and submits its IORING_OP_CONNECT to `to`.
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
   // Binds a UDP socket on `at` and arms a receive.
   result<udp_socket*> udp_bind(const endpoint& at, datagram_handler& h);
@@ -178,6 +179,7 @@ class io_uring_transport {
     int send_res = 0;            // a zero-copy send's result, reported at its notification
     int held = 0;                // segments referenced for the zero-copy send in flight
     segment* hold[send_iov]{};
+    endpoint peer;  // a connect's address (the kernel reads it at submission)
     msghdr msg{};
     iovec iov[send_iov];
   };
