@@ -60,6 +60,14 @@ struct holding_handler final : handler {
   }
 };
 
+// The address fd is bound to.
+endpoint sockets_local(int fd) {
+  endpoint e;
+  socklen_t len = endpoint::capacity();
+  if (::getsockname(fd, e.data(), &len) != 0) return endpoint{};
+  return endpoint(e.data(), len);
+}
+
 // Reads what fd has now without blocking; appends it to out.
 void drain_socket(int fd, std::string& out) {
   char buf[16384];
@@ -282,6 +290,42 @@ TEST(io_uring_transport, zero_copy_sends_hold_their_segments_until_the_notificat
   EXPECT_GT(t.zerocopy_sends(), 0u);
   ASSERT_TRUE(l.step_until([&] { return t.zerocopy_notified() == t.zerocopy_sends(); }));
   EXPECT_EQ(l->pool().segments_in_use(), 0u) << "each held segment went back after its notification";
+  ::close(fd);
+}
+
+TEST(io_uring_transport, a_udp_burst_larger_than_the_buffer_ring_arrives_whole) {
+  SKIP_WITHOUT_IO_URING();
+  // More datagrams than the UDP ring has buffers land before the loop runs:
+  // the multishot recvmsg ends (ENOBUFS) once the buffers are taken, is armed
+  // again with the buffers back, and every datagram arrives whole with its
+  // sender's address, the largest one too.
+  struct collector final : datagram_handler {
+    std::vector<std::string> got;
+    std::vector<endpoint> from;
+    void on_datagram(udp_socket&, const endpoint& peer, std::string_view p) noexcept override {
+      got.emplace_back(p);
+      from.push_back(peer);
+    }
+  };
+  collector sink;
+  loop_options opts;
+  stepped_loop<io_uring_traits> l(opts);
+  auto r = l->udp_bind(endpoint::loopback_v4(0), sink);
+  ASSERT_TRUE(r.ok());
+  const endpoint at = (*r)->local();
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::connect(fd, at.data(), at.size()), 0);
+  const endpoint me = sockets_local(fd);
+  constexpr unsigned small = 2 * io_uring::io_uring_transport::udp_ring_buffers + 8;
+  std::vector<std::string> want;
+  for (unsigned i = 0; i < small; ++i) want.push_back(test::random_bytes(1 + i * 7, i));
+  want.push_back(test::random_bytes(65000, 99));  // near the largest UDP payload
+  for (const std::string& d : want) ASSERT_EQ(::send(fd, d.data(), d.size(), 0), static_cast<ssize_t>(d.size()));
+  ASSERT_TRUE(l.step_until([&] { return sink.got.size() >= want.size(); }));
+  EXPECT_EQ(sink.got, want) << "every datagram, whole and in order";
+  EXPECT_GT(l->transport().udp_rearmed(), 0u) << "the burst outran the buffers: the receive ended and was armed again";
+  for (const endpoint& e : sink.from) EXPECT_EQ(e.to_string(), me.to_string());
   ::close(fd);
 }
 

@@ -123,6 +123,8 @@ io_uring_transport::~io_uring_transport() {
     seg = nullptr;
   }
   ::munmap(br_, br_bytes_);
+  if (ubr_registered_) (void)io_uring_unregister_buf_ring(&ring_, 1);
+  if (ubr_ != nullptr) ::munmap(ubr_, ubr_bytes_);
   for (auto& l : loop_.listeners())
     if (l->io.fd >= 0) ::close(l->io.fd);
   ::close(wakefd_);
@@ -202,7 +204,7 @@ void io_uring_transport::dispatch(const ::io_uring_cqe& cqe) noexcept {
       on_accept(*static_cast<listen_io*>(p), cqe.res, more);
       break;
     case op_udp_recv:
-      on_udp_recv(*static_cast<udp_io*>(p), cqe.res);
+      on_udp_recv(*static_cast<udp_io*>(p), cqe.res, cqe.flags);
       break;
     case op_wake:
       arm_wake();
@@ -691,8 +693,8 @@ void io_uring_transport::close_listener(listener& l) noexcept {
 // ---- UDP ------------------------------------------------------------------------------------
 
 result<udp_socket*> io_uring_transport::udp_bind(const endpoint& at, datagram_handler& h) {
+  if (!ensure_udp_ring()) return error{"cannot bind UDP " + at.to_string() + ": the kernel refused io_uring's UDP buffer ring", {}};
   auto u = std::make_unique<udp_io>();
-  u->buf.reset(new std::byte[udp_slot_bytes]);
   auto s = readiness::bind_udp_and_watch(loop_, at, h, [&](int, udp_socket& sr) {
     u->s = &sr;
     return 0;
@@ -704,37 +706,79 @@ result<udp_socket*> io_uring_transport::udp_bind(const endpoint& at, datagram_ha
   return s;
 }
 
+bool io_uring_transport::ensure_udp_ring() noexcept {
+  if (ubr_registered_) return true;
+  if (ubr_ == nullptr) {
+    // One mapping: the ring's entries, then the buffers. A buffer holds what
+    // multishot recvmsg lays out: its header, the peer's address, the payload.
+    ubuf_size_ = sizeof(::io_uring_recvmsg_out) + endpoint::capacity() + udp_slot_bytes;
+    ubuf_size_ = (ubuf_size_ + 63) & ~std::size_t{63};
+    const std::size_t ring_bytes = (udp_ring_buffers * sizeof(::io_uring_buf) + 4095) & ~std::size_t{4095};
+    ubr_bytes_ = ring_bytes + udp_ring_buffers * ubuf_size_;
+    void* mem = ::mmap(nullptr, ubr_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return false;
+    ubr_ = static_cast<::io_uring_buf_ring*>(mem);
+    ubufs_ = static_cast<std::byte*>(mem) + ring_bytes;
+  }
+  io_uring_buf_ring_init(ubr_);
+  ::io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(ubr_);
+  reg.ring_entries = udp_ring_buffers;
+  reg.bgid = 1;
+  if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) return false;
+  ubr_registered_ = true;
+  for (unsigned bid = 0; bid < udp_ring_buffers; ++bid)
+    io_uring_buf_ring_add(ubr_, ubufs_ + bid * ubuf_size_, static_cast<unsigned>(ubuf_size_), static_cast<unsigned short>(bid),
+                          static_cast<int>(udp_ring_buffers - 1), static_cast<int>(bid));
+  io_uring_buf_ring_advance(ubr_, static_cast<int>(udp_ring_buffers));
+  return true;
+}
+
+void io_uring_transport::give_back_udp(std::uint16_t bid) noexcept {
+  io_uring_buf_ring_add(ubr_, ubufs_ + bid * ubuf_size_, static_cast<unsigned>(ubuf_size_), bid,
+                        static_cast<int>(udp_ring_buffers - 1), 0);
+  io_uring_buf_ring_advance(ubr_, 1);
+}
+
 void io_uring_transport::arm_udp(udp_io& u) noexcept {
   if (u.armed || u.s->io.closed) return;
   ::io_uring_sqe* s = sqe();
   if (s == nullptr) return;
-  u.iov = {u.buf.get(), udp_slot_bytes};
   u.msg = {};
-  u.msg.msg_iov = &u.iov;
-  u.msg.msg_iovlen = 1;
-  u.msg.msg_name = const_cast<sockaddr*>(u.from.data());
   u.msg.msg_namelen = endpoint::capacity();
-  io_uring_prep_recvmsg(s, u.s->io.fd, &u.msg, 0);
+  io_uring_prep_recvmsg_multishot(s, u.s->io.fd, &u.msg, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = 1;
   io_uring_sqe_set_data64(s, tag(&u, op_udp_recv));
   u.armed = true;
 }
 
-void io_uring_transport::on_udp_recv(udp_io& u, int res) noexcept {
-  u.armed = false;
+void io_uring_transport::on_udp_recv(udp_io& u, int res, std::uint32_t flags) noexcept {
+  if ((flags & IORING_CQE_F_MORE) == 0) u.armed = false;
   udp_socket& s = *u.s;
-  if (s.io.closed) return;
-  loop_.stats().read_calls.add();
-  if (res >= 0) {
-    segment_pool& pool = loop_.pool();
-    pool.set_deferred(true);
-    endpoint peer(u.msg.msg_name ? static_cast<const sockaddr*>(u.msg.msg_name) : nullptr, u.msg.msg_namelen);
-    readiness::datagram_arrived(loop_, s, peer,
-                                std::string_view(reinterpret_cast<const char*>(u.buf.get()), static_cast<std::size_t>(res)),
-                                (u.msg.msg_flags & MSG_TRUNC) != 0);
-    pool.set_deferred(false);
-    pool.reclaim();
+  if ((flags & IORING_CQE_F_BUFFER) != 0) {
+    const auto bid = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    std::byte* buf = ubufs_ + std::size_t{bid} * ubuf_size_;
+    if (res >= 0 && !s.io.closed) {
+      loop_.stats().read_calls.add();
+      if (::io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buf, res, &u.msg)) {
+        const socklen_t namelen = std::min<socklen_t>(out->namelen, endpoint::capacity());
+        endpoint peer(static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), namelen);
+        const auto* payload = static_cast<const char*>(io_uring_recvmsg_payload(out, &u.msg));
+        const std::size_t len = io_uring_recvmsg_payload_length(out, res, &u.msg);
+        segment_pool& pool = loop_.pool();
+        pool.set_deferred(true);
+        readiness::datagram_arrived(loop_, s, peer, std::string_view(payload, len), (out->flags & MSG_TRUNC) != 0);
+        pool.set_deferred(false);
+        pool.reclaim();
+      }
+    }
+    give_back_udp(bid);  // the handler copied what it keeps
   }
-  if (res == -ECANCELED) return;
+  // Ended (ENOBUFS when a burst outran the buffers, which are back now; an
+  // error): receive again unless the socket is closed.
+  if (res == -ECANCELED || s.io.closed || u.armed) return;
+  ++udp_rearmed_;
   arm_udp(u);
 }
 

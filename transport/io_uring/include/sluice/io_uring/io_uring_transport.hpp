@@ -22,7 +22,10 @@
 //            them (wrote() is reported then too).
 //   connect  IORING_OP_CONNECT on a fresh non-blocking socket; the loop's
 //            connect timeout closes the connection, whose release cancels it.
-//   UDP      one-shot recvmsg per socket; sends are sendmmsg calls, as epoll.
+//   UDP      multishot recvmsg per socket into a second provided buffer ring
+//            (udp_ring_buffers buffers of a whole datagram each, shared by
+//            the loop's UDP sockets; a buffer goes back to the ring as soon
+//            as the handler returns); sends are sendmmsg calls, as epoll.
 //   wake-up  a read of the wake eventfd, kept armed.
 // The sends a flush phase queued go to the kernel at its end in one
 // io_uring_enter, whose inline completions are reaped at once (so the next
@@ -80,8 +83,10 @@ class io_uring_transport {
   static constexpr unsigned ring_entries = 4096;
   // Pieces of the output chain one send takes at most.
   static constexpr int send_iov = 64;
-  // Receive buffer per UDP socket: the largest UDP payload.
+  // Payload room of a UDP receive buffer: the largest UDP payload.
   static constexpr std::size_t udp_slot_bytes = 65536;
+  // UDP receive buffers per loop (a power of two), made at the first bind.
+  static constexpr unsigned udp_ring_buffers = 16;
   // Most buffers (pool segments) the provided buffer ring of a loop holds;
   // also at most a quarter of the pool's segments. The ring starts with
   // buf_ring_initial buffers and doubles each time a receive runs out.
@@ -148,6 +153,9 @@ class io_uring_transport {
   [[nodiscard]] std::uint64_t ring_exhausted() const noexcept { return br_exhausted_; }
   // Multishot receives in flight.
   [[nodiscard]] unsigned receives_armed() const noexcept { return recv_armed_; }
+  // UDP receives armed again after the kernel ended them (ENOBUFS on a
+  // burst, an error).
+  [[nodiscard]] std::uint64_t udp_rearmed() const noexcept { return udp_rearmed_; }
   // Sends of at least this many bytes go zero-copy (0: never).
   [[nodiscard]] std::size_t zerocopy_threshold() const noexcept { return zc_threshold_; }
   // Zero-copy sends submitted so far, and those whose notification came.
@@ -189,11 +197,8 @@ class io_uring_transport {
   };
   struct alignas(8) udp_io {
     udp_socket* s = nullptr;
-    bool armed = false;
-    msghdr msg{};
-    iovec iov{};
-    endpoint from;
-    std::unique_ptr<std::byte[]> buf;
+    bool armed = false;  // the multishot recvmsg is in flight
+    msghdr msg{};        // what the kernel lays each buffer out by (name length only)
   };
 
   static std::uint64_t tag(const void* p, op o) noexcept { return reinterpret_cast<std::uint64_t>(p) | o; }
@@ -210,7 +215,11 @@ class io_uring_transport {
   static void unhold(conn_io& io) noexcept;
   void on_connect(conn_io& io, int res) noexcept;
   void on_accept(listen_io& li, int res, bool more) noexcept;
-  void on_udp_recv(udp_io& u, int res) noexcept;
+  void on_udp_recv(udp_io& u, int res, std::uint32_t flags) noexcept;
+  // Makes and registers the UDP buffer ring (group 1) the first time.
+  bool ensure_udp_ring() noexcept;
+  // Hands UDP buffer bid back to the kernel.
+  void give_back_udp(std::uint16_t bid) noexcept;
   void arm_recv(connection& c, conn_io& io) noexcept;
   void arm_accept(listen_io& li) noexcept;
   void arm_udp(udp_io& u) noexcept;
@@ -257,6 +266,13 @@ class io_uring_transport {
   unsigned recv_armed_ = 0;
   std::vector<segment*> br_segs_;
   std::vector<std::uint16_t> br_free_;
+  // The UDP buffer ring (group 1) and its buffers, one mapping.
+  ::io_uring_buf_ring* ubr_ = nullptr;
+  std::byte* ubufs_ = nullptr;
+  std::size_t ubuf_size_ = 0;
+  std::size_t ubr_bytes_ = 0;
+  bool ubr_registered_ = false;
+  std::uint64_t udp_rearmed_ = 0;
   std::vector<std::unique_ptr<listen_io>> listeners_;
   std::vector<std::unique_ptr<udp_io>> udp_;
 };
