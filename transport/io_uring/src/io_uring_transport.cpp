@@ -101,19 +101,36 @@ io_uring_transport::~io_uring_transport() {
   (void)io_uring_register_sync_cancel(&ring_, &reg);
   // Reap what is there without waiting (another thread may not wait on a
   // SINGLE_ISSUER ring): accepted sockets in late completions are closed,
-  // released connections' states freed.
-  (void)io_uring_get_events(&ring_);
-  ::io_uring_cqe* cqe;
-  while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
-    const std::uint64_t ud = cqe->user_data;
-    const auto o = static_cast<op>(ud & 7);
-    if (o == op_accept && cqe->res >= 0) ::close(cqe->res);
-    if ((o == op_recv || o == op_send || o == op_connect) && (cqe->flags & IORING_CQE_F_MORE) == 0) {
-      auto* io = reinterpret_cast<conn_io*>(ud & ~std::uint64_t{7});
-      if (o == op_send) unhold(*io);
-      if (--io->inflight == 0 && io->conn == nullptr) delete io;
+  // released connections' states freed, zero-copy sends' segments let go.
+  auto reap_at_exit = [this] {
+    ::io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      const std::uint64_t ud = cqe->user_data;
+      const auto o = static_cast<op>(ud & 7);
+      if (o == op_accept && cqe->res >= 0) ::close(cqe->res);
+      if ((o == op_recv || o == op_send || o == op_connect) && (cqe->flags & IORING_CQE_F_MORE) == 0) {
+        auto* io = reinterpret_cast<conn_io*>(ud & ~std::uint64_t{7});
+        if (o == op_send) {
+          if (io->send_zc) ++zc_done_;
+          io->send_zc = false;
+          unhold(*io);
+        }
+        if (--io->inflight == 0 && io->conn == nullptr) delete io;
+      }
+      io_uring_cqe_seen(&ring_, cqe);
     }
-    io_uring_cqe_seen(&ring_, cqe);
+  };
+  (void)io_uring_get_events(&ring_);
+  reap_at_exit();
+  // A zero-copy send's notification comes once the kernel has freed the
+  // packets that point into its segments: wait for those (bounded, on the
+  // ring's own thread only), so that no segment is given back while the
+  // kernel may still read it.
+  for (int i = 0; i < 100 && zc_done_ != zc_sent_; ++i) {
+    ::io_uring_cqe* cqe;
+    __kernel_timespec ts{0, 10'000'000};
+    if (io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) == -EEXIST) break;
+    reap_at_exit();
   }
   // Every operation is over: the buffers (those the kernel took included)
   // go back to the pool.
@@ -482,6 +499,7 @@ void io_uring_transport::on_send_zc(conn_io& io, int res, std::uint32_t flags) n
   } else {
     ++zc_notified_;
   }
+  ++zc_done_;
   // The kernel is done with the segments: report the result now.
   unhold(io);
   io.send_zc = false;

@@ -254,6 +254,7 @@ class io_uring_transport {
   std::size_t zc_threshold_ = 0;
   std::uint64_t zc_sent_ = 0;
   std::uint64_t zc_notified_ = 0;
+  std::uint64_t zc_done_ = 0;  // zero-copy sends over (notified, or failed without a notification)
   // The provided buffer ring (group 0): shared memory with the kernel, the
   // segment behind each buffer id, the free ids.
   ::io_uring_buf_ring* br_ = nullptr;
