@@ -205,6 +205,58 @@ TEST(io_uring_transport, paused_input_cancels_the_receive_and_resuming_arms_it_a
   ASSERT_TRUE(l.step_until([&] { return obs.closed.size() == 1; }));
 }
 
+TEST(io_uring_transport, a_receive_armed_in_the_closing_iteration_does_not_outlive_the_socket) {
+  SKIP_WITHOUT_IO_URING();
+  // Regression: a receive armed and a close in the same iteration. The
+  // receive's submission was still queued when release() cancelled the
+  // socket's operations, so the cancel missed it and the next poll handed it
+  // to the kernel for a descriptor number that may already be another file's.
+  observations obs;
+  holding_handler server;
+  server.obs = &obs;
+  server.pause_at_first_data = true;
+  loop_options opts;
+  manual_clock clock;
+  stepped_loop<io_uring_traits> l(opts, &clock);
+  auto r = l->listen(endpoint::loopback_v4(0), server);
+  ASSERT_TRUE(r.ok());
+  int fd = test::connect_to((*r)->local());
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == 1; }));
+  const connection_handle first = server.handle;
+  // A second connection keeps its receive armed, so the buffer ring stays
+  // registered (with none armed it is unregistered, and a stray receive
+  // would fail for want of buffers instead of reading).
+  int other = test::connect_to((*r)->local());
+  ASSERT_TRUE(l.step_until([&] { return obs.opened == 2; }));
+  ASSERT_TRUE(test::send_all(fd, "a"));
+  ASSERT_TRUE(l.step_until([&] { return server.data_calls == 1 && l->transport().receives_armed() == 1; }));
+  connection* c = l->get(first);
+  ASSERT_NE(c, nullptr);
+  const int old_fd = transport_loop::slot(*c).fd;
+  // One iteration: its ready pass arms the resumed receive, its timers abort
+  // the connection, its close phase releases the socket.
+  timer t([](timer& tm) noexcept { static_cast<connection*>(tm.context())->abort(); }, c);
+  l->timers().arm_after(t, 1ms);
+  c->resume_reading();
+  clock.advance(2ms);
+  l->run_once();
+  ASSERT_EQ(obs.closed.size(), 1u);
+  // The descriptor number now names another file, with bytes waiting.
+  int sp[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+  ASSERT_EQ(::dup2(sp[0], old_fd), old_fd);
+  ASSERT_EQ(::write(sp[1], "mine", 4), 4);
+  l.steps(5);
+  std::string left;
+  drain_socket(old_fd, left);
+  EXPECT_EQ(left, "mine") << "no receive of the closed connection took another file's bytes";
+  ::close(old_fd);
+  ::close(sp[0]);
+  ::close(sp[1]);
+  ::close(fd);
+  ::close(other);
+}
+
 TEST(io_uring_transport, output_reaches_the_kernel_in_the_iteration_that_flushed_it) {
   SKIP_WITHOUT_IO_URING();
   // The flush phase hands its sends to the kernel at once and takes their
