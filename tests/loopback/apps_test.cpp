@@ -144,6 +144,10 @@ TEST(apps, out_of_range_and_inconsistent_values_exit_2_naming_the_flag) {
       {{echo, "--ip=10.0.0.2/24"}, "--ip needs --transport=dpdk"},
       {{echo, "--dpdk-args=--no-pci"}, "--dpdk-args needs --transport=dpdk"},
       {{echo, "--gateway=10.0.0.1"}, "--gateway needs --transport=dpdk"},
+#if SLUICE_HAVE_IO_URING
+      {{echo, "--transport=io_uring", "--zerocopy-threshold=1k"}, "--zerocopy-threshold: 1k is out of range (0 (off) or 4k to 1g)"},
+      {{echo, "--zerocopy-threshold=64k"}, "--zerocopy-threshold needs --transport=io_uring"},
+#endif
       // Item 4: a frame between --max-input and --max-frame stalled.
       {{echo, "--frames", "--max-frame=300000"}, "--max-frame (300000) plus its 4-byte header must fit --max-input (256k)"},
       {{echo, "--frames", "--max-frame=1m"}, "--max-frame (1m)"},

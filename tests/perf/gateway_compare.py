@@ -22,6 +22,12 @@ Results go to _perf/gateway_compare.txt.
       [--busy-poll]            (both proxies poll without sleeping:
                                 sluice-gateway --busy-poll, HAProxy's
                                 busy-polling; each burns CPU 0 while idle)
+      [--transport=epoll,io_uring]  (sluice-gateway's transports, one row
+                                each, "sluice-gateway/io_uring"; default epoll)
+
+Issue 18's targets for sluice-gateway on io_uring: proxy CPU per message
+<= 0.67x HAProxy's, msgs/s >= HAProxy's, added p99 <= HAProxy's; the
+summary gives each ratio for every sluice row.
 """
 
 import argparse
@@ -75,13 +81,14 @@ class haproxy_server:
         self.s.stop()
 
 
-def sluice_gateway(mode, port, upstream, extra=()):
+def sluice_gateway(mode, port, upstream, extra=(), transport="epoll"):
     return P.server([GATEWAY, f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{upstream}", f"--mode={mode}",
-                     "--cores=1", "--cpuset=" + P.SERVER_CPU, "--transport=epoll", *extra], port)
+                     "--cores=1", "--cpuset=" + P.SERVER_CPU, f"--transport={transport}", *extra], port)
 
 
-def run_case(name, mode, seconds, rounds, variants=(), busy_poll=False):
-    """variants: extra sluice-gateway command lines (flag lists) measured as their own rows."""
+def run_case(name, mode, seconds, rounds, variants=(), busy_poll=False, transports=("epoll",)):
+    """variants: extra sluice-gateway command lines (flag lists) measured as their own rows;
+    transports: one sluice-gateway row per transport ("sluice-gateway" for epoll, "sluice-gateway/T" else)."""
     up_port = P.free_port()
     if mode == "tcp":
         upstream = P.server([ECHO, f"--listen=127.0.0.1:{up_port}", "--cores=1", "--cpuset=" + P.LOAD_CPU], up_port,
@@ -91,7 +98,8 @@ def run_case(name, mode, seconds, rounds, variants=(), busy_poll=False):
         upstream = P.server([HTTPD, f"--listen=127.0.0.1:{up_port}", "--cores=1", "--cpuset=" + P.LOAD_CPU], up_port,
                             cpus=P.LOAD_CPU)
         load = ["http", "--connections=100", "--expect-body=Hello, World!"]
-    peers = ["direct", "sluice-gateway", *("sluice-gateway " + " ".join(v) for v in variants), "haproxy"]
+    gateways = {("sluice-gateway" if t == "epoll" else f"sluice-gateway/{t}"): t for t in transports}
+    peers = ["direct", *gateways, *("sluice-gateway " + " ".join(v) for v in variants), "haproxy"]
     extra = {"sluice-gateway " + " ".join(v): v for v in variants}
     results = {who: [] for who in peers}
     try:
@@ -106,7 +114,8 @@ def run_case(name, mode, seconds, rounds, variants=(), busy_poll=False):
                     proxy = haproxy_server(mode, port, up_port, busy_poll)
                 else:
                     proxy = sluice_gateway(mode, port, up_port,
-                                           (*extra.get(who, ()), *(["--busy-poll"] if busy_poll else [])))
+                                           (*extra.get(who, ()), *(["--busy-poll"] if busy_poll else [])),
+                                           gateways.get(who, "epoll"))
                 try:
                     # Warm-up outside the measured CPU time, then the run.
                     P.bench([*load, f"--target=127.0.0.1:{port}", "--duration=1s", "--warmup=0s"])
@@ -138,12 +147,18 @@ def summarize(name, results):
             cpu = P.median([c for _, c in results[who]])
             lines.append(f"  {who:30} {rate:10.0f} {P.fmt_us(p50):>8} {P.fmt_us(p99):>8} "
                          f"{P.fmt_us(p50 - direct50):>8} {P.fmt_us(p99 - direct99):>8} {cpu * 1e6:7.2f}us")
-    ratio = med("sluice-gateway", "rate") / med("haproxy", "rate")
-    added_sluice = med("sluice-gateway", "p99_ns") - direct99
     added_haproxy = med("haproxy", "p99_ns") - direct99
-    lines.append(f"  throughput sluice/haproxy = {ratio:.2f}x (target >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
-    lines.append(f"  added p99 sluice {P.fmt_us(added_sluice)} vs haproxy {P.fmt_us(added_haproxy)} "
-                 f"(target <=: {'met' if added_sluice <= added_haproxy else 'NOT met'})")
+    cpu_haproxy = P.median([c for _, c in results["haproxy"]])
+    for who in results:
+        if not who.startswith("sluice-gateway"):
+            continue
+        ratio = med(who, "rate") / med("haproxy", "rate")
+        added = med(who, "p99_ns") - direct99
+        cpu = P.median([c for _, c in results[who]]) / cpu_haproxy
+        lines.append(f"  {who}: msgs/s {ratio:.2f}x haproxy's (issue 6: >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'}; "
+                     f"issue 18: >= 1x: {'met' if ratio >= 1 else 'NOT met'}), CPU/msg {cpu:.2f}x haproxy's "
+                     f"(issue 18: <= 0.67x: {'met' if cpu <= 0.67 else 'NOT met'}), added p99 {P.fmt_us(added)} vs "
+                     f"{P.fmt_us(added_haproxy)} ({'met' if added <= added_haproxy else 'NOT met'})")
     return "\n".join(lines)
 
 
@@ -155,6 +170,8 @@ def main():
                     help="also measure sluice-gateway with these extra flags (space-separated), as its own row")
     ap.add_argument("--busy-poll", action="store_true",
                     help="both proxies busy-poll (sluice-gateway --busy-poll, HAProxy busy-polling)")
+    ap.add_argument("--transport", default="epoll",
+                    help="sluice-gateway's transports, comma-separated (one row each), e.g. epoll,io_uring")
     args = ap.parse_args()
     if shutil.which("haproxy") is None:
         sys.exit("haproxy is not installed: run bash build/install-deps.sh")
@@ -164,7 +181,7 @@ def main():
         if args.busy_poll:
             name += ", both proxies busy-polling"
         out.append(summarize(name, run_case(name, mode, args.seconds, args.rounds, [v.split() for v in args.variant],
-                                            args.busy_poll)))
+                                            args.busy_poll, args.transport.split(","))))
         print(out[-1], flush=True)
     with open(os.path.join(P.OUT, "gateway_compare.txt"), "w") as f:
         f.write("\n\n".join(out) + "\n")

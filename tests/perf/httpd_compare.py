@@ -17,7 +17,10 @@ Runs alternate between the servers, --rounds times, and the table shows
 medians. Targets (issue 5): pipelined req/s >= 3x nginx's; unpipelined p99
 <= nginx's. Results go to _perf/httpd_compare.txt.
 
-  /usr/bin/python3 tests/perf/httpd_compare.py [--seconds=10] [--rounds=3]
+With --io-uring, sluice-httpd --transport=io_uring runs as a third sluice
+row (issue 18: io_uring against epoll and nginx, same run).
+
+  /usr/bin/python3 tests/perf/httpd_compare.py [--seconds=10] [--rounds=3] [--io-uring]
 """
 
 import argparse
@@ -89,14 +92,16 @@ class nginx_server:
 
 
 SPIN = "--spin=200us"
+IO_URING = "--transport=io_uring"
 
 
 def start(name, port):
     if name == "nginx":
         return nginx_server(port)
     argv = [os.path.join(P.BUILD, "apps", "sluice-httpd"), f"--listen=127.0.0.1:{port}"]
-    if name.endswith(SPIN):
-        argv.append(SPIN)
+    for flag in (SPIN, IO_URING):
+        if flag in name:
+            argv.append(flag)
     return P.server(argv, port)
 
 
@@ -130,12 +135,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--io-uring", action="store_true", help="also run sluice-httpd " + IO_URING)
     a = ap.parse_args()
     for tool in ("nginx", "wrk", "curl", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"httpd_compare: {tool} is not installed (bash build/install-deps.sh installs it)")
     P.ensure_build()
-    names = ["nginx", "sluice-httpd", "sluice-httpd " + SPIN]
+    names = ["nginx", "sluice-httpd", "sluice-httpd " + SPIN] + (["sluice-httpd " + IO_URING] if a.io_uring else [])
     pipelined = {n: [] for n in names}
     lat = {(n, c): [] for n in names for c in (1, 100)}
     for rnd in range(a.rounds):  # alternate, so drift hits both alike
@@ -180,6 +186,10 @@ def main():
             ok = p99[(n, conns)] <= p99[("nginx", conns)]
             lines.append(f"target p99 <= nginx, {n}, {conns} connection{'s' if conns > 1 else ''}: "
                          f"{us(p99[(n, conns)])} vs {us(p99[('nginx', conns)])} -> {'met' if ok else 'NOT met'}")
+    if a.io_uring:
+        n = "sluice-httpd " + IO_URING
+        lines.append(f"io_uring vs epoll (sluice-httpd, same run): pipelined {med[n] / med['sluice-httpd']:.2f}x; "
+                     + "; ".join(f"p99 at {c} conn: {us(p99[(n, c)])} vs {us(p99[('sluice-httpd', c)])}" for c in (1, 100)))
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(P.OUT, "httpd_compare.txt"), "w") as f:

@@ -148,8 +148,8 @@ flush_result flush(transport_loop& loop, connection& c, int send_flags) noexcept
   return flush_result::drained;
 }
 
-result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context) {
-  auto s = sockets::start_connect(to);
+result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context, bool start) {
+  auto s = sockets::start_connect(to, start);
   if (!s) return s.err();
   connection* c = loop.new_connection(h, to, true);
   if (c == nullptr) {

@@ -68,8 +68,11 @@ flush_result flush(transport_loop& loop, connection& c, int send_flags) noexcept
 // unreachable at once is reported through loop.failed() (on_close in the
 // close phase, like a late failure, so callers see one path); the caller
 // registers the socket with its poller only while the connection is still
-// connecting. Fails only when no socket or no slot could be had.
-result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context);
+// connecting. Fails only when no socket or no slot could be had. With
+// start == false connect() is not called: the caller issues it (io_uring's
+// IORING_OP_CONNECT) while the connection is connecting.
+result<connection*> begin_connect(transport_loop& loop, const endpoint& to, handler& h, void* context,
+                                  bool start = true);
 
 // A connection for an accepted non-blocking socket (TCP_NODELAY and SIGPIPE
 // suppression set), not yet opened: the caller registers it, then calls

@@ -75,14 +75,14 @@ result<int> open_listener(const endpoint& at, const listen_options& opts) {
   return fd;
 }
 
-result<connect_start> start_connect(const endpoint& to) {
+result<connect_start> start_connect(const endpoint& to, bool start) {
   if (to.empty() || to.port() == 0) return error{"cannot connect: bad address " + to.to_string(), {}};
   int fd = make_socket(to.family(), SOCK_STREAM);
   if (fd < 0) return socket_error("cannot connect to", to, errno);
   set_nodelay(fd);
   connect_start s;
   s.fd = fd;
-  if (::connect(fd, to.data(), to.size()) != 0) s.connect_errno = errno;
+  if (start && ::connect(fd, to.data(), to.size()) != 0) s.connect_errno = errno;
   if (s.connect_errno == 0) s.connect_errno = EINPROGRESS;  // completes through writability like the rest
   return s;
 }

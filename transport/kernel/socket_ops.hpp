@@ -28,7 +28,9 @@ struct connect_start {
 // A non-blocking TCP socket with connect() started. `connect_errno` tells
 // whether completion must be waited for. Fails only if no socket could be
 // made; a refused or unreachable peer is reported through `connect_errno`.
-result<connect_start> start_connect(const endpoint& to);
+// With start == false the socket is only made (connect_errno EINPROGRESS):
+// a completion transport issues the connect itself.
+result<connect_start> start_connect(const endpoint& to, bool start = true);
 
 // A non-blocking UDP socket bound to `at` (SO_REUSEPORT when reuse_port).
 result<int> open_udp(const endpoint& at, bool reuse_port);

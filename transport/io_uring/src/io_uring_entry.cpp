@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "sluice/base/cli.hpp"
 #include "sluice/io_uring/io_uring_transport.hpp"
 #include "sluice/transport/loop.hpp"
 #include "sluice/transport/registry.hpp"
@@ -17,6 +18,45 @@
 namespace sluice {
 
 namespace {
+
+// What the command line (declare_io_uring_options) sets for the process.
+struct io_uring_settings {
+  // Sends of this many bytes or more go zero-copy (send_zc); 0: never.
+  // Off by default: on loopback (the only path measured here, see
+  // tests/perf/zerocopy_compare.py) the kernel copies zero-copy pages on
+  // delivery anyway, so send_zc only adds the pinning and the notification.
+  std::size_t zerocopy_threshold = 0;
+  bool zerocopy_given = false;
+};
+
+io_uring_settings& settings() {
+  static io_uring_settings s;
+  return s;
+}
+
+// --zerocopy-threshold: below a few KiB pinning pages and the extra
+// completion cost more than the copy they save on any path.
+constexpr number_range zerocopy_threshold_range{4 * 1024, std::uint64_t{1} << 30, number_unit::bytes, true};
+
+void declare_io_uring_options(cli& args) {
+  io_uring_settings& ts = settings();
+  args.custom("--zerocopy-threshold", "SIZE",
+              "io_uring: send zero-copy (send_zc, the segments held until the kernel's notification) when a "
+              "connection's pending output is at least this large; 0 (default): never. " +
+                  to_string(zerocopy_threshold_range),
+              [&ts](std::string_view v) -> result<void> {
+                auto n = parse_size(v, zerocopy_threshold_range);
+                if (!n) return n.err();
+                ts.zerocopy_threshold = static_cast<std::size_t>(*n);
+                ts.zerocopy_given = true;
+                return {};
+              });
+}
+
+result<void> check_io_uring_options(bool chosen) {
+  if (!chosen && settings().zerocopy_given) return error{"--zerocopy-threshold needs --transport=io_uring", {}};
+  return {};
+}
 
 // kernel.io_uring_disabled (Linux 6.6+): 0 enabled, 1 only for the group in
 // kernel.io_uring_group, 2 disabled. -1: no such sysctl.
@@ -60,7 +100,7 @@ std::string probe_io_uring() {
       int op;
       const char* name;
     } needed[] = {{IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_RECV, "RECV"},       {IORING_OP_SEND, "SEND"},
-                  {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_RECVMSG, "RECVMSG"}, {IORING_OP_POLL_ADD, "POLL_ADD"},
+                  {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_RECVMSG, "RECVMSG"}, {IORING_OP_CONNECT, "CONNECT"},
                   {IORING_OP_READ, "READ"},       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
     for (const auto& n : needed) {
       if (!io_uring_opcode_supported(p, n.op)) {
@@ -68,6 +108,9 @@ std::string probe_io_uring() {
         break;
       }
     }
+    if (why.empty() && settings().zerocopy_threshold != 0 &&
+        (!io_uring_opcode_supported(p, IORING_OP_SEND_ZC) || !io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC)))
+      why = "the kernel's io_uring lacks IORING_OP_SEND_ZC/SENDMSG_ZC, which --zerocopy-threshold needs (Linux 6.1)";
     io_uring_free_probe(p);
   } else {
     why = "the kernel's io_uring cannot be probed for its operations (too old)";
@@ -79,7 +122,7 @@ std::string probe_io_uring() {
 result<void> init_io_uring(const platform::placement_plan&) { return {}; }
 
 std::unique_ptr<loop_base> make_io_uring_loop(const loop_options& opts, std::uint16_t id) {
-  return std::make_unique<loop<io_uring::io_uring_transport>>(opts, id);
+  return std::make_unique<loop<io_uring::io_uring_transport>>(opts, id, settings().zerocopy_threshold);
 }
 
 std::string describe_io_uring(const platform::placement_plan&) {
@@ -90,7 +133,10 @@ std::string describe_io_uring(const platform::placement_plan&) {
   io_uring_queue_exit(&ring);
   return "io_uring: one ring per loop (" + std::to_string(io_uring::io_uring_transport::ring_entries) +
          " entries), setup flags " + std::string(io_uring::to_string(mode)) +
-         "; receive: one-shot recv into pool segments (no buffer ring yet)\n";
+         "; receive: multishot recv into a provided buffer ring of pool segments (up to " +
+         std::to_string(io_uring::io_uring_transport::buf_ring_max) + " per loop); zero-copy sends: " +
+         (settings().zerocopy_threshold == 0 ? std::string("off") : "from " + format_size(settings().zerocopy_threshold)) +
+         "\n";
 }
 
 const transport_entry io_uring_entry{
@@ -103,6 +149,8 @@ const transport_entry io_uring_entry{
     .make_loop = &make_io_uring_loop,
     .describe = &describe_io_uring,
     .runs_on_caller = true,
+    .declare_options = &declare_io_uring_options,
+    .check_options = &check_io_uring_options,
 };
 
 }  // namespace
