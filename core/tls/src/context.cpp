@@ -114,6 +114,7 @@ stats& stats::operator+=(const stats& o) noexcept {
   close_notify_sent += o.close_notify_sent;
   truncated += o.truncated;
   out_of_memory += o.out_of_memory;
+  handshake_timeouts += o.handshake_timeouts;
   return *this;
 }
 
@@ -130,6 +131,7 @@ void append_metrics(const stats& s, const std::string& prefix, metric_list& out)
       {"close_notify_sent", s.close_notify_sent},
       {"truncated", s.truncated},
       {"out_of_memory", s.out_of_memory},
+      {"handshake_timeouts", s.handshake_timeouts},
   };
   for (const auto& [name, value] : fields) out.push_back({prefix + name, value});
 }

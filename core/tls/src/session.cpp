@@ -269,6 +269,13 @@ void session::transport_closed() noexcept {
   if (state_ == state::open || state_ == state::handshaking) ++ctx_->stats().truncated;
 }
 
+void session::connection_closed(close_reason why) noexcept {
+  if (ctx_ == nullptr || state_ != state::handshaking) return;
+  if (why == close_reason::read_timeout || why == close_reason::idle_timeout || why == close_reason::write_timeout) {
+    ++ctx_->stats().handshake_timeouts;
+  }
+}
+
 std::string_view session::version() const noexcept {
   if (ssl_ == nullptr || state_ == state::handshaking || state_ == state::idle) return {};
   return SSL_get_version(ssl_);

@@ -62,6 +62,7 @@ struct stats {
   std::uint64_t close_notify_sent = 0;       // clean closes by us
   std::uint64_t truncated = 0;          // the peer closed TCP without close_notify
   std::uint64_t out_of_memory = 0;      // buffer memory ran out mid-record
+  std::uint64_t handshake_timeouts = 0;  // closed by a timeout before the handshake completed
 
   // Adds other's counters to these (summing loops).
   stats& operator+=(const stats& other) noexcept;

@@ -118,9 +118,11 @@ class plaintext_session {
     peer_done(c);
     after(c);
   }
-  // Inner's on_close, then the OpenSSL state and any plaintext are dropped.
+  // Inner's on_close, then the OpenSSL state and any plaintext are dropped
+  // (a timeout before the handshake completed is counted).
   void on_close(connection& c, close_reason why) noexcept {
     if constexpr (requires(Inner& s) { s.on_close(c, why); }) inner_->on_close(c, why);
+    tls_.connection_closed(why);
     tls_.reset();
     plain_in_.clear();
     plain_out_.clear();

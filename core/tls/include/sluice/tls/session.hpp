@@ -101,6 +101,9 @@ class session {
   // The peer closed the transport: counted as a truncation unless
   // close_notify came first.
   void transport_closed() noexcept;
+  // The connection was closed with `why`: a timeout (read, idle, write)
+  // before the handshake completed is counted as a handshake timeout.
+  void connection_closed(close_reason why) noexcept;
 
   // The current state.
   [[nodiscard]] tls::state current() const noexcept { return state_; }
