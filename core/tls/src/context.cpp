@@ -222,6 +222,10 @@ result<context> context::make_server(const context_options& opts) {
     c.ctxs_.push_back(*made);
     if (auto ok = load_pair(*made, pair); !ok) return ok.err();
     SSL_CTX_set_session_id_context(*made, sid_ctx, sizeof sid_ctx - 1);
+    // Resumption is by ticket only: OpenSSL's server-side session cache
+    // would keep every full handshake's session (a flood fills it) behind a
+    // lock, for clients that resume by session id alone.
+    SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_tlsext_servername_callback(*made, select_name);
     // The callbacks find the context through the session (the SSL's app
     // data), so a context may move after make.
