@@ -10,6 +10,9 @@ A flood of concurrent handshakes with clients that stop mid-handshake: the
 stalled ones are closed by --header-timeout, the others all complete. wrk
 over https keeps connections alive with no errors. Certificates (ECDSA
 P-256 default, RSA for SNI) are made here with the openssl command.
+sluice-bench --tls (http against sluice-httpd, keep-alive and new
+handshakes with and without --tls-resume; echo against a Python TLS echo
+server) completes with no errors and counts its handshakes.
 Skips (77) without curl or openssl; the wrk check skips without wrk."""
 
 import os
@@ -47,7 +50,8 @@ def make_cert(d, name, keyopts, sans):
 
 
 def start(httpd, args):
-    app = subprocess.Popen([httpd, "--cores=1", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cores = [] if any(a.startswith("--cores=") for a in args) else ["--cores=1"]
+    app = subprocess.Popen([httpd, *cores, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = app.stdout.readline()
     return app, line
 
@@ -128,6 +132,46 @@ def handshake_flood(port, cafile, good, stalled, header_timeout):
     return sum(served), sum(closed), max(waits) if waits else 0.0
 
 
+def bench(args):
+    """sluice-bench ... --json: its result as a dict (empty if none)."""
+    import json
+    r = subprocess.run([os.environ["SLUICE_BENCH"], *args, "--json", "--cores=1"], capture_output=True, text=True,
+                       timeout=60)
+    try:
+        return json.loads(r.stdout), r.stdout + r.stderr
+    except ValueError:
+        return {}, r.stdout + r.stderr
+
+
+def tls_echo_server(d):
+    """A TLS echo server (Python's ssl, a thread per connection) on a free
+    port; returns the port. Threads are daemons: they end with the test."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{d}/ec.crt", f"{d}/ec.key")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def serve(conn):
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as s:
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    s.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+
+    def accept():
+        while True:
+            conn, _ = lsock.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock.getsockname()[1]
+
+
 def main():
     httpd = os.environ.get("SLUICE_HTTPD", "")
     for tool in ("curl", "openssl"):
@@ -156,6 +200,9 @@ def main():
               r.stderr)
 
         app, line = start(httpd, [f"--listen=127.0.0.1:{port}", "--header-timeout=1s", "--print-metrics",
+                                  # Two loops where there are two CPUs: a ticket from one loop
+                                  # resumes on the other (one key set per process).
+                                  f"--cores={min(2, os.cpu_count() or 1)}",
                                   f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
                                   f"--tls-cert={d}/rsa.crt", f"--tls-key={d}/rsa.key"])
         try:
@@ -300,6 +347,34 @@ def main():
             check(closed == 50 and waited < 6,
                   f"handshake flood: 50 clients stalled mid-hello all closed by the header timeout ({closed}, "
                   f"longest {waited:.1f}s)")
+
+            target = [f"--target=127.0.0.1:{port}", "--tls", f"--tls-ca={d}/ec.crt", "--tls-sni=ec.test"]
+            res, out = bench(["http", *target, "--connections=4", "--messages=400"])
+            check(res.get("messages") == 400 and res.get("errors", {}).get("closed_early") == 0
+                  and res.get("handshake_failures") == 0 and res.get("tls") is True,
+                  "sluice-bench http --tls: 400 requests on 4 verified connections", out)
+            res, out = bench(["http", *target, "--connections=4", "--duration=1s", "--warmup=100ms",
+                              "--conn-messages=1"])
+            check(res.get("handshakes", 0) > 10 and res.get("resumed") == 0 and res.get("handshake_failures") == 0
+                  and res.get("errors", {}).get("closed_early") == 0,
+                  f"sluice-bench --conn-messages=1: new full handshakes ({res.get('handshakes_per_s')}/s)", out)
+            res, out = bench(["http", *target, "--connections=4", "--duration=1s", "--warmup=100ms",
+                              "--conn-messages=1", "--tls-resume"])
+            # Every connection after the warm-up offers a ticket, four at a
+            # time (the same saved session resumes on all of them).
+            check(res.get("resumed", 0) > 10 and res.get("resumed") == res.get("handshakes")
+                  and res.get("handshake_failures") == 0,
+                  f"sluice-bench --tls-resume: resumed handshakes ({res.get('resumed')} of {res.get('handshakes')})",
+                  out)
+            res, out = bench(["http", f"--target=127.0.0.1:{port}", "--tls", f"--tls-ca={d}/rsa.crt",
+                              "--tls-sni=ec.test", "--connections=1", "--messages=1"])
+            check(res.get("handshake_failures", 0) >= 1 and res.get("messages") == 0,
+                  "sluice-bench --tls-ca with the wrong CA: a counted handshake failure", out)
+            echo_port = tls_echo_server(d)
+            res, out = bench(["echo", f"--target=127.0.0.1:{echo_port}", "--tls", f"--tls-ca={d}/ec.crt",
+                              "--tls-sni=ec.test", "--connections=2", "--size=3000", "--messages=200"])
+            check(res.get("messages") == 200 and res.get("errors", {}).get("mismatches") == 0,
+                  "sluice-bench echo --tls against Python's ssl: 200 messages of 3000 B, bytes checked", out)
 
             if shutil.which("wrk"):
                 r = subprocess.run(["wrk", "-t1", "-c10", "-d1s", url + "/"], capture_output=True, text=True, timeout=60)

@@ -251,8 +251,11 @@ result<context> context::make_client(const context_options& opts) {
     }
     SSL_CTX_set_verify(*made, SSL_VERIFY_PEER, nullptr);
   }
-  // Tickets the server sends are kept by the application (SSL_get1_session).
-  SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_CLIENT);
+  // Sessions are kept by the application (session::save, a saved_session
+  // per server), not in OpenSSL's client cache: removing a TLS 1.3 session
+  // from that cache once it resumed marks it unresumable, and the same saved
+  // session offered by several connections at once would then resume once.
+  SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_OFF);
   return c;
 }
 

@@ -17,14 +17,26 @@
 // real output, and close_notify follows a close(). On the wire the
 // connection only ever carries records.
 //
+// The client side is the same wrapper over connect(): client_sessions<S>
+// made from a client context; the hello (with session_context::server_name
+// as SNI, and the last saved session if session_context::resume) is written
+// at TCP open, Inner's on_open runs then too and what it writes is sealed
+// once the handshake is done.
+//
+//   auto conns = std::make_unique<tls::client_sessions<my_session, my_ctx>>(
+//       *tls::context::make_client(opts), my_ctx_args...);
+//   conns->context().server_name = "example.test";
+//   conns->connect(loop, to);
+//
 // Limits: code that writes to the connection outside the session's
-// callbacks (a timer) writes outside TLS; such code must close quietly
-// instead (http::request_deadline::set_quiet). Plaintext waiting for the
+// callbacks (a timer) writes outside TLS: run it inside with_plaintext(),
+// or close quietly instead (http::request_deadline::set_quiet). Plaintext waiting for the
 // application is held up to the loop's max_input_bytes; past that, records
 // wait in the input and the loop stops reading (backpressure as usual).
 // Owner core only.
 
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -46,6 +58,12 @@ struct session_context {
   explicit session_context(context&& t, Args&&... args) : tls(std::move(t)), app(std::forward<Args>(args)...) {}
   context tls;     // this loop's SSL_CTX set and its counters
   AppContext app;  // what the application's sessions share
+  // Client side: the SNI name sent (empty: none).
+  std::string server_name;
+  // Client side: offer the last saved session (each connection that ends
+  // after its handshake saves its own here).
+  bool resume = false;
+  saved_session saved;  // client side: the session to resume with
 };
 // session_context without an application Context.
 template <>
@@ -53,6 +71,9 @@ struct session_context<void> {
   // Takes the loop's TLS context.
   explicit session_context(context&& t) : tls(std::move(t)) {}
   context tls;  // this loop's SSL_CTX set and its counters
+  std::string server_name;  // client side: the SNI name sent (empty: none)
+  bool resume = false;      // client side: offer the last saved session
+  saved_session saved;      // client side: the session to resume with
 };
 
 // One TLS connection serving an application session Inner (made from
@@ -82,10 +103,13 @@ class plaintext_session {
     }
   }
 
-  // Starts the server side of the handshake; Inner's on_open runs now (its
-  // deadlines then cover the handshake too).
+  // Starts the handshake (server: waits for the hello; client: writes it);
+  // Inner's on_open runs now (its deadlines then cover the handshake too).
   void on_open(connection& c) noexcept {
-    if (!tls_.start(ctx_.tls)) {
+    const bool started = ctx_.tls.server()
+                             ? tls_.start(ctx_.tls)
+                             : tls_.start(ctx_.tls, &c.output(), ctx_.server_name, ctx_.resume ? &ctx_.saved : nullptr);
+    if (!started) {
       c.close(close_reason::resource_limit);
       return;
     }
@@ -122,10 +146,22 @@ class plaintext_session {
   // (a timeout before the handshake completed is counted).
   void on_close(connection& c, close_reason why) noexcept {
     if constexpr (requires(Inner& s) { s.on_close(c, why); }) inner_->on_close(c, why);
+    if (ctx_.resume && !ctx_.tls.server()) {
+      if (saved_session mine = tls_.save(); !mine.empty()) ctx_.saved = std::move(mine);
+    }
     tls_.connection_closed(why);
     tls_.reset();
     plain_in_.clear();
     plain_out_.clear();
+  }
+
+  // Runs f (which uses c as Inner's callbacks do: plaintext in c.input(),
+  // writes to c.output()) outside a callback, e.g. from a timer; what it
+  // writes is sealed after. c must be this session's open connection.
+  template <class F>
+  void with_plaintext(connection& c, F&& f) noexcept {
+    in_plaintext(c, std::forward<F>(f));
+    after(c);
   }
 
   // This connection's TLS state (version, ALPN, SNI name).
@@ -199,5 +235,11 @@ class plaintext_session {
 // context and the arguments of the application's Context.
 template <class Inner, class AppContext = void>
 using server_sessions = sessions<plaintext_session<Inner, AppContext>, session_context<AppContext>>;
+
+// The handler that makes TLS client connections (connect()) with an
+// application session type Inner: the same wrapper, made from a client
+// context (see the file comment).
+template <class Inner, class AppContext = void>
+using client_sessions = sessions<plaintext_session<Inner, AppContext>, session_context<AppContext>>;
 
 }  // namespace sluice::tls
