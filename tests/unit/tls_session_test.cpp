@@ -23,6 +23,7 @@
 #include "sluice/core/segment_pool.hpp"
 #include "sluice/tls/context.hpp"
 #include "sluice/tls/session.hpp"
+#include "tls_test_certs.hpp"
 
 namespace {
 
@@ -32,10 +33,7 @@ namespace fs = std::filesystem;
 fs::path dir;
 
 void make_pair(const std::string& name, const std::string& keyopts, const std::string& cn) {
-  const std::string cmd = "openssl req -x509 -newkey " + keyopts + " -nodes -keyout " + (dir / (name + ".key")).string() +
-                          " -out " + (dir / (name + ".crt")).string() + " -days 2 -subj /CN=" + cn +
-                          " -addext subjectAltName=DNS:" + cn + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  test::make_cert_pair(dir, name, keyopts, cn);
 }
 
 // A certificate that expired yesterday, signed with ec.key (the openssl
