@@ -30,9 +30,13 @@
 //
 // Limits: code that writes to the connection outside the session's
 // callbacks (a timer) writes outside TLS: run it inside with_plaintext(),
-// or close quietly instead (http::request_deadline::set_quiet). Plaintext waiting for the
-// application is held up to the loop's max_input_bytes; past that, records
-// wait in the input and the loop stops reading (backpressure as usual).
+// or close quietly instead (http::request_deadline::set_quiet).
+//
+// Backpressure: plaintext waiting for the application is held up to the
+// loop's max_input_bytes; past that, records wait in the input and the loop
+// stops reading. While the sealed output is above the loop's high-water
+// mark, Inner's on_data waits for on_writable (Inner's own c.writable()
+// sees only its plaintext chain).
 // Owner core only.
 
 #include <optional>
@@ -118,20 +122,23 @@ class plaintext_session {
     }
     after(c);
   }
-  // Opens the peer's records; Inner's on_data gets the plaintext.
+  // Opens the peer's records; Inner's on_data gets the plaintext, unless
+  // the sealed output is above the high-water mark: then it waits (and the
+  // records behind it too, past the input cap) for on_writable. Inner's
+  // own c.writable() sees only its plaintext chain, so this is where the
+  // connection's backpressure reaches it.
   void on_data(connection& c) noexcept {
     pump(c);
-    if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
     after(c);
   }
-  // Inner's on_writable (if any); plaintext held back by the input cap is
-  // opened first.
+  // Inner's on_writable (if any); plaintext held back by the input cap or
+  // by backpressure is opened first and given to Inner's on_data.
   void on_writable(connection& c) noexcept {
     pump(c);
+    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
     if constexpr (requires(Inner& s) { s.on_writable(c); }) {
-      if (c.is_open()) in_plaintext(c, [&] { inner_->on_writable(c); });
-    } else {
-      if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+      if (c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_writable(c); });
     }
     after(c);
   }
