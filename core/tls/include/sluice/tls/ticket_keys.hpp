@@ -33,9 +33,9 @@ class ticket_keys {
   // One key: its name (sent in the clear in the ticket), the cipher key and
   // the HMAC key.
   struct key {
-    std::array<unsigned char, 16> name{};
-    std::array<unsigned char, 32> aes{};
-    std::array<unsigned char, 32> hmac{};
+    std::array<unsigned char, 16> name{};  // sent in the clear: which key sealed a ticket
+    std::array<unsigned char, 32> aes{};   // AES-256-CBC key of the ticket's contents
+    std::array<unsigned char, 32> hmac{};  // HMAC-SHA256 key over the ticket
   };
 
   // A key set with a fresh random current key; an error if the random
