@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -173,6 +174,88 @@ TYPED_TEST(tls_transport, handshake_echo_resumption_and_close_notify) {
     EXPECT_EQ(l.segments_left(), 0u);
     EXPECT_EQ(l.connections_left(), 0u);
   }
+}
+
+// Regression: the sealed output bounds what the application is given.
+// Before, the application's own writable() saw only its plaintext chain, so
+// an echo to a client that does not read sealed everything it was sent
+// into the connection's output (tens of MB). Now, with a client that writes
+// 48 MB and reads nothing until it stalls, the server holds at most a few
+// MB of buffers (input cap, plaintext cap, output high water, one sealed
+// batch), and then every byte still comes back.
+TYPED_TEST(tls_transport, a_client_that_does_not_read_stalls_the_echo_not_the_memory) {
+  tls::context_options so;
+  so.certs = {{(dir / "ec.crt").string(), (dir / "ec.key").string()}};
+  auto ctx = tls::context::make_server(so);
+  ASSERT_TRUE(ctx) << ctx.err().message;
+  tls_echo server(std::move(*ctx));
+  loop_options lo;
+  lo.max_input_bytes = 256 * 1024;
+  threaded_loop<TypeParam> l(lo);
+  const endpoint at = l.call([&](auto& lp) -> endpoint {
+    auto r = lp.listen(TypeParam::listen_v4(), server);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
+  });
+  ASSERT_NE(at.port(), 0);
+  std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_mode(cctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  const int fd = connect_to(at);
+  SSL* ssl = SSL_new(cctx.get());
+  SSL_set_fd(ssl, fd);
+  ASSERT_TRUE(again(ssl, [&] { return SSL_connect(ssl); }));
+  test::set_nonblocking(fd);
+  const std::size_t total = 48u << 20;
+  const std::string block = test::random_bytes(64 * 1024, 19);
+  std::size_t sent = 0;
+  std::size_t received = 0;
+  bool same = true;
+  char buf[65536];
+  // Write until the socket stays unwritable (the server stopped reading).
+  for (;;) {
+    std::size_t n = 0;
+    const std::size_t off = sent % block.size();
+    if (SSL_write_ex(ssl, block.data() + off, std::min(block.size() - off, total - sent), &n) == 1) {
+      sent += n;
+      if (sent == total) break;
+      continue;
+    }
+    ASSERT_EQ(SSL_get_error(ssl, 0), SSL_ERROR_WANT_WRITE);
+    if ((test::wait_for(fd, POLLOUT, 300ms) & POLLOUT) == 0) break;  // stalled
+  }
+  ASSERT_LT(sent, total) << "the whole 48 MB went out unread: nothing held the server back";
+  const std::size_t held = l.call([](auto& lp) { return lp.pool().segments_in_use() * lp.pool().segment_size(); });
+  EXPECT_LT(held, std::size_t{4} << 20) << "server buffers while its client does not read (sent " << sent << ")";
+  // Now read everything back, writing the rest as the server makes room.
+  while (received < total && same) {
+    std::size_t got = 0;
+    bool moved = false;
+    if (SSL_read_ex(ssl, buf, sizeof buf, &got) == 1) {
+      for (std::size_t i = 0; i < got && same; ++i) same = buf[i] == block[(received + i) % block.size()];
+      received += got;
+      moved = true;
+    } else {
+      const int e = SSL_get_error(ssl, 0);
+      ASSERT_TRUE(e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) << e;
+    }
+    if (sent < total) {
+      std::size_t n = 0;
+      const std::size_t off = sent % block.size();
+      if (SSL_write_ex(ssl, block.data() + off, std::min(block.size() - off, total - sent), &n) == 1) {
+        sent += n;
+        moved = true;
+      }
+    }
+    if (!moved) {
+      ASSERT_NE(test::wait_for(fd, POLLIN | POLLOUT, 20s), 0) << "no progress at " << received;
+    }
+  }
+  EXPECT_TRUE(same) << "echoed bytes differ near " << received;
+  EXPECT_EQ(received, total);
+  SSL_free(ssl);
+  ::close(fd);
+  l.stop();
+  EXPECT_EQ(l.segments_left(), 0u);
 }
 
 }  // namespace
