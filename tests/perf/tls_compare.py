@@ -30,7 +30,8 @@ higher. On a 2-core machine the client does the same crypto on the other
 CPU and may cap req/s: CPU per request is what separates the servers.
 Results go to _perf/tls_compare.txt.
 
-  /usr/bin/python3 tests/perf/tls_compare.py [--seconds=5] [--rounds=3]
+  /usr/bin/python3 tests/perf/tls_compare.py [--seconds=5] [--rounds=3] [--skip-httpd]
+  (SLUICE_GATEWAY=PATH: the sluice-gateway to measure, default this build's)
 """
 
 import argparse
@@ -45,7 +46,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perflib as P  # noqa: E402
 
 HTTPD = os.path.join(P.BUILD, "apps", "sluice-httpd")
-GATEWAY = os.path.join(P.BUILD, "apps", "sluice-gateway")
+# SLUICE_GATEWAY: another build's sluice-gateway (e.g. a branch with --tls-cert).
+GATEWAY = os.environ.get("SLUICE_GATEWAY", os.path.join(P.BUILD, "apps", "sluice-gateway"))
 CTX_BENCH = os.path.join(P.BUILD, "tests", "perf", "sluice-tls-ctx-bench")
 SNI = "ec.test"
 
@@ -248,6 +250,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--skip-httpd", action="store_true", help="only the gateway and SSL_CTX parts")
     a = ap.parse_args()
     for tool in ("nginx", "openssl", "taskset"):
         if shutil.which(tool) is None:
@@ -260,7 +263,7 @@ def main():
              "CPU time per request (keep-alive) or per handshake", ""]
     names = ["nginx", "sluice-httpd"]
     results = {}
-    for rnd in range(a.rounds):
+    for rnd in range(0 if a.skip_httpd else a.rounds):
         for name in names:
             port = P.free_port()
             s = start(name, port, d)
@@ -271,11 +274,12 @@ def main():
                 s.stop()
             print(f"round {rnd + 1}/{a.rounds} {name}: " +
                   ", ".join(f"{c} {results[(name, c)][-1]['rate']:.0f}/s" for c in CASES), file=sys.stderr)
-    table("sluice-httpd vs nginx " + nginx_version() + " (GET /1k, sluice-bench http --tls)", names, results, CASES,
-          lines)
-    lines.append("")
-    targets("sluice-httpd", "nginx", results, CASES, lines)
-    lines.append("")
+    if not a.skip_httpd:
+        table("sluice-httpd vs nginx " + nginx_version() + " (GET /1k, sluice-bench http --tls)", names, results,
+              CASES, lines)
+        lines.append("")
+        targets("sluice-httpd", "nginx", results, CASES, lines)
+        lines.append("")
 
     if not gateway_has_tls():
         lines.append("sluice-gateway vs HAProxy terminating TLS: skipped: this tree's sluice-gateway has no --tls-cert "
