@@ -81,6 +81,13 @@ std::string to_text(const summary& s) {
                 static_cast<unsigned long long>(s.closed_early), static_cast<unsigned long long>(s.protocol_errors),
                 static_cast<unsigned long long>(s.mismatches));
   out += buf;
+  if (s.tls) {
+    // errors() counts them too: say where the rest of the total comes from.
+    out.pop_back();
+    std::snprintf(buf, sizeof buf, ", TLS handshake failures %llu\n",
+                  static_cast<unsigned long long>(s.handshake_failures));
+    out += buf;
+  }
   if (!s.first_error.empty()) out += "  first error: " + s.first_error + "\n";
   return out;
 }
