@@ -18,7 +18,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -86,6 +88,16 @@ bool again(SSL* ssl, F&& f) {
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
   }
   return false;
+}
+
+// recv() on a blocking socket, again after a signal (EINTR: the DPDK
+// process gets them).
+ssize_t recv_some(int fd, char* buf, std::size_t n) {
+  ssize_t r;
+  do {
+    r = ::recv(fd, buf, n, 0);
+  } while (r < 0 && errno == EINTR);
+  return r;
 }
 
 struct ssl_ctx_free {
@@ -258,6 +270,82 @@ TYPED_TEST(tls_transport, a_client_that_does_not_read_stalls_the_echo_not_the_me
   EXPECT_EQ(received, total);
   SSL_free(ssl);
   ::close(fd);
+  l.stop();
+  EXPECT_EQ(l.segments_left(), 0u);
+}
+
+// Regression: a last message and close_notify in one read. The plaintext
+// went to the application, and the peer's end was noticed only while no
+// plaintext was waiting, so nothing told the application afterwards: the
+// connection stayed open (a client that sent its last request and
+// close_notify together waited for a timeout). Now the echo comes back,
+// then the server's close_notify and its FIN.
+TYPED_TEST(tls_transport, last_data_and_close_notify_in_one_read_are_both_delivered) {
+  tls::context_options so;
+  so.certs = {{(dir / "ec.crt").string(), (dir / "ec.key").string()}};
+  auto ctx = tls::context::make_server(so);
+  ASSERT_TRUE(ctx) << ctx.err().message;
+  tls_echo server(std::move(*ctx));
+  threaded_loop<TypeParam> l;
+  const endpoint at = l.call([&](auto& lp) -> endpoint {
+    auto r = lp.listen(TypeParam::listen_v4(), server);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
+  });
+  ASSERT_NE(at.port(), 0);
+  // An OpenSSL client over memory BIOs, so that its records are sent in one
+  // write of our choosing.
+  std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
+  SSL* ssl = SSL_new(cctx.get());
+  BIO* rb = BIO_new(BIO_s_mem());
+  BIO* wb = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, rb, wb);
+  SSL_set_connect_state(ssl);
+  const int fd = connect_to(at);
+  auto flush = [&] {
+    char buf[16384];
+    std::string out;
+    int n;
+    while ((n = BIO_read(wb, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out.empty() || test::send_all(fd, out);
+  };
+  auto feed = [&] {  // one read from the socket into the client; false at EOF
+    char buf[16384];
+    const ssize_t n = recv_some(fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    BIO_write(rb, buf, static_cast<int>(n));
+    return true;
+  };
+  for (int i = 0; i < 10 && SSL_is_init_finished(ssl) == 0; ++i) {
+    SSL_do_handshake(ssl);
+    ASSERT_TRUE(flush());
+    if (SSL_is_init_finished(ssl) == 0) {
+      ASSERT_TRUE(feed());
+    }
+  }
+  ASSERT_EQ(SSL_is_init_finished(ssl), 1);
+  const std::string last = "the last message";
+  std::size_t n = 0;
+  ASSERT_EQ(SSL_write_ex(ssl, last.data(), last.size(), &n), 1);
+  ASSERT_EQ(SSL_shutdown(ssl), 0);  // close_notify, behind the message
+  ASSERT_TRUE(flush());             // both records in one send
+  std::string back;
+  bool notified = false;
+  while (!notified && feed()) {
+    char buf[256];
+    std::size_t got = 0;
+    while (SSL_read_ex(ssl, buf, sizeof buf, &got) == 1) back.append(buf, got);
+    notified = SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
+  }
+  EXPECT_EQ(back, last);
+  EXPECT_TRUE(notified) << "no close_notify from the server (it waited for more)";
+  char one;
+  EXPECT_EQ(recv_some(fd, &one, 1), 0) << "no FIN after the server's close_notify (" << std::strerror(errno) << ")";
+  SSL_free(ssl);
+  ::close(fd);
+  const tls::stats st = l.call([&](auto&) { return server.context().tls.stats(); });
+  EXPECT_EQ(st.close_notify_received, 1u);
+  EXPECT_EQ(st.close_notify_sent, 1u);
   l.stop();
   EXPECT_EQ(l.segments_left(), 0u);
 }

@@ -99,6 +99,7 @@ class plaintext_session {
   void reopen(connection& c) noexcept {
     plain_in_.clear();
     plain_out_.clear();
+    peer_done_ = false;
     if constexpr (recycled_session<Inner>) {
       inner_->reopen(c);
     } else {
@@ -130,6 +131,7 @@ class plaintext_session {
   void on_data(connection& c) noexcept {
     pump(c);
     if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
+    peer_done_if_drained(c);
     after(c);
   }
   // Inner's on_writable (if any); plaintext held back by the input cap or
@@ -140,6 +142,7 @@ class plaintext_session {
     if constexpr (requires(Inner& s) { s.on_writable(c); }) {
       if (c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_writable(c); });
     }
+    peer_done_if_drained(c);
     after(c);
   }
   // The peer's FIN: counted as a truncation unless close_notify came; then
@@ -197,8 +200,16 @@ class plaintext_session {
     }
   }
 
+  // close_notify came with plaintext still unread: once Inner has taken it
+  // all, the peer's end is delivered (else a client that sent its last
+  // request and close_notify together would wait for a timeout).
+  void peer_done_if_drained(connection& c) noexcept {
+    if (tls_.current() == state::peer_closed && plain_in_.empty()) peer_done(c);
+  }
+
   void peer_done(connection& c) noexcept {
-    if (!c.is_open()) return;
+    if (!c.is_open() || peer_done_) return;
+    peer_done_ = true;
     if constexpr (requires(Inner& s) { s.on_peer_shutdown(c); }) {
       in_plaintext(c, [&] { inner_->on_peer_shutdown(c); });
     } else {
@@ -235,6 +246,7 @@ class plaintext_session {
   buffer_chain plain_in_;   // opened, not yet consumed by Inner
   buffer_chain plain_out_;  // written by Inner, not yet sealed (the handshake is under way)
   std::optional<Inner> inner_;
+  bool peer_done_ = false;  // Inner was told the peer's end (once per connection)
 };
 
 // The handler that serves TLS connections with an application session type
