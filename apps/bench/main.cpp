@@ -6,7 +6,8 @@
 //
 // Common: --connections=N, --pipeline=K in flight per connection,
 // --duration/--warmup or --messages=N, --rate=R (open loop), --json,
-// --plot=FILE.png. Closed and open loop, percentiles from a log-linear
+// --plot=FILE.png, --tls (--tls-ca, --tls-sni, --tls-resume), --conn-messages=N
+// (new connections as load). Closed and open loop, percentiles from a log-linear
 // histogram, errors: see worker.hpp and README.md.
 
 #include <sys/prctl.h>
@@ -44,15 +45,25 @@ struct workers {
   std::function<std::vector<worker_results*>()> results;
 };
 
-template <class Protocol>
+template <class Protocol, bool Tls>
 workers make_workers(const settings& s) {
-  auto all = std::make_shared<std::vector<std::unique_ptr<worker<Protocol>>>>();
+  auto all = std::make_shared<std::vector<std::unique_ptr<worker<Protocol, Tls>>>>();
   workers w;
   // Start hooks run one loop at a time (loop 0 first), before progress() or
   // results() are ever called.
-  w.start = [all, &s](loop_base& l, unsigned first, unsigned count) {
+  w.start = [all, &s](loop_base& l, unsigned first, unsigned count) -> result<void> {
     if (all->size() < l.peers()) all->resize(l.peers());
-    (*all)[l.id()] = std::make_unique<worker<Protocol>>(l, s, first, count);
+#if SLUICE_HAVE_TLS
+    if constexpr (Tls) {
+      // One client context per loop (no OpenSSL lock shared between loops).
+      tls::context_options opts;
+      opts.ca_file = s.tls_ca;
+      auto ctx = tls::context::make_client(opts);
+      if (!ctx) return error{"--tls: " + ctx.err().message};
+      (*all)[l.id()] = std::make_unique<worker<Protocol, Tls>>(l, s, first, count, std::move(*ctx));
+    }
+#endif
+    if constexpr (!Tls) (*all)[l.id()] = std::make_unique<worker<Protocol, Tls>>(l, s, first, count);
     return (*all)[l.id()]->begin();
   };
   w.progress = [all] {
@@ -68,6 +79,14 @@ workers make_workers(const settings& s) {
     return out;
   };
   return w;
+}
+
+template <class Protocol>
+workers make_workers(const settings& s) {
+#if SLUICE_HAVE_TLS
+  if (s.tls) return make_workers<Protocol, true>(s);
+#endif
+  return make_workers<Protocol, false>(s);
 }
 
 }  // namespace
@@ -114,6 +133,24 @@ int main(int argc, char** argv) {
                 s.expect_body = v;
                 return {};
               });
+  constexpr number_range conn_messages_range{1, std::uint64_t{1} << 40};
+  args.custom("--conn-messages", "N",
+              "close each connection after N replies and open a new one in its place (new connections, and with "
+              "--tls new handshakes, are part of the load: reported per second); range " +
+                  to_string(conn_messages_range),
+              [&](std::string_view v) -> result<void> {
+                auto n = parse_count(v, conn_messages_range);
+                if (!n) return n.err();
+                s.conn_messages = *n;
+                return {};
+              });
+#if SLUICE_HAVE_TLS
+  args.flag("--tls", "TLS over every connection (http, echo and frames modes); reports handshakes/s", s.tls);
+  args.option("--tls-ca", "FILE", "--tls: verify the server's certificate against this CA file (default: not verified)",
+              s.tls_ca);
+  args.option("--tls-sni", "NAME", "--tls: the SNI name to send (default: none; --target is an address)", s.tls_sni);
+  args.flag("--tls-resume", "--tls: each new connection resumes the loop's last TLS session (a ticket)", s.tls_resume);
+#endif
   args.flag("--json", "print the result as one JSON object on stdout", s.json);
   args.option("--plot", "FILE.png",
               "draw latency percentiles over time and the latency distribution with gnuplot (data kept next to it)",
@@ -143,6 +180,12 @@ int main(int argc, char** argv) {
   if (s.messages != 0) {
     if (s.rate > 0) return args.fail("--messages and --rate do not go together");
     s.warmup = duration::zero();
+  }
+  if (s.conn_messages != 0 && (s.messages != 0 || s.rate > 0)) {
+    return args.fail("--conn-messages goes with a closed loop run for --duration (not --messages or --rate)");
+  }
+  if (!s.tls && (!s.tls_ca.empty() || !s.tls_sni.empty() || s.tls_resume)) {
+    return args.fail("--tls-ca, --tls-sni and --tls-resume need --tls");
   }
   if (s.mode == "http" && (s.path.empty() || s.path.front() != '/' ||
                            s.path.find_first_of(" \r\n") != std::string::npos)) {
@@ -203,6 +246,8 @@ int main(int argc, char** argv) {
   sum.pipeline = s.pipeline;
   sum.rate = s.rate;
   sum.loops = rt.loop_count();
+  sum.tls = s.tls;
+  sum.reconnecting = s.conn_messages != 0;
   double window = 0;
   std::unique_ptr<timeline> over_time;
   for (worker_results* r : w.results()) {
@@ -214,6 +259,9 @@ int main(int argc, char** argv) {
     sum.closed_early += r->closed_early;
     sum.mismatches += r->mismatches;
     sum.protocol_errors += r->protocol_errors;
+    sum.handshakes += r->handshakes;
+    sum.resumed += r->resumed;
+    sum.handshake_failures += r->handshake_failures;
     if (sum.first_error.empty()) sum.first_error = r->first_error;
     if (r->timeline) {
       if (!over_time) {

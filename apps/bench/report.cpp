@@ -61,6 +61,13 @@ std::string to_text(const summary& s) {
   std::snprintf(buf, sizeof buf, "  throughput  %.0f %s  (%.1f MB/s %s)\n", per_second(s.messages, s.seconds), unit,
                 per_second(s.bytes, s.seconds) / 1e6, way);
   out += buf;
+  if (s.tls || s.reconnecting) {
+    std::snprintf(buf, sizeof buf, "  %s  %.0f /s  (%llu in the window, %llu resumed, %llu failed)\n",
+                  s.tls ? "handshakes" : "connects  ", per_second(s.handshakes, s.seconds),
+                  static_cast<unsigned long long>(s.handshakes), static_cast<unsigned long long>(s.resumed),
+                  static_cast<unsigned long long>(s.handshake_failures));
+    out += buf;
+  }
   const histogram& h = s.latency;
   std::snprintf(buf, sizeof buf, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%llu samples)\n",
                 format_ns(h.quantile(0.5)).c_str(), format_ns(h.quantile(0.9)).c_str(),
@@ -74,6 +81,13 @@ std::string to_text(const summary& s) {
                 static_cast<unsigned long long>(s.closed_early), static_cast<unsigned long long>(s.protocol_errors),
                 static_cast<unsigned long long>(s.mismatches));
   out += buf;
+  if (s.tls) {
+    // errors() counts them too: say where the rest of the total comes from.
+    out.pop_back();
+    std::snprintf(buf, sizeof buf, ", TLS handshake failures %llu\n",
+                  static_cast<unsigned long long>(s.handshake_failures));
+    out += buf;
+  }
   if (!s.first_error.empty()) out += "  first error: " + s.first_error + "\n";
   return out;
 }
@@ -87,6 +101,7 @@ std::string to_json(const summary& s) {
       "\"rate\":%.0f,\"seconds\":%.3f,\"loops\":%u,\"messages\":%llu,\"msgs_per_s\":%.1f,\"bytes\":%llu,"
       "\"latency_ns\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu,\"mean\":%.1f,\"samples\":%llu},"
       "\"errors\":{\"connect_failures\":%llu,\"closed_early\":%llu,\"mismatches\":%llu,\"protocol_errors\":%llu},"
+      "\"tls\":%s,\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"resumed\":%llu,\"handshake_failures\":%llu,"
       "\"first_error\":\"%s\"}\n",
       s.mode.c_str(), escaped(s.target).c_str(), escaped(s.path).c_str(), s.connections, s.size, s.pipeline, s.rate,
       s.seconds, s.loops, static_cast<unsigned long long>(s.messages), per_second(s.messages, s.seconds),
@@ -95,7 +110,10 @@ std::string to_json(const summary& s) {
       static_cast<unsigned long long>(h.quantile(0.999)), static_cast<unsigned long long>(h.max()), h.mean(),
       static_cast<unsigned long long>(h.count()), static_cast<unsigned long long>(s.connect_failures),
       static_cast<unsigned long long>(s.closed_early), static_cast<unsigned long long>(s.mismatches),
-      static_cast<unsigned long long>(s.protocol_errors), escaped(s.first_error.substr(0, 512)).c_str());
+      static_cast<unsigned long long>(s.protocol_errors), s.tls ? "true" : "false",
+      static_cast<unsigned long long>(s.handshakes), per_second(s.handshakes, s.seconds),
+      static_cast<unsigned long long>(s.resumed), static_cast<unsigned long long>(s.handshake_failures),
+      escaped(s.first_error.substr(0, 512)).c_str());
   return buf;
 }
 

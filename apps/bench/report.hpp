@@ -26,9 +26,14 @@ struct summary {
   std::uint64_t protocol_errors = 0;  // replies that could not be framed
   std::string first_error;
   histogram latency;
+  bool tls = false;                      // --tls
+  bool reconnecting = false;             // --conn-messages: handshakes are part of the load
+  std::uint64_t handshakes = 0;          // connections opened (TLS: handshakes done) in the window
+  std::uint64_t resumed = 0;             // of which resumed a TLS session
+  std::uint64_t handshake_failures = 0;  // TLS handshakes that failed in the window
 
   [[nodiscard]] std::uint64_t errors() const noexcept {
-    return connect_failures + closed_early + mismatches + protocol_errors;
+    return connect_failures + closed_early + mismatches + protocol_errors + handshake_failures;
   }
 };
 

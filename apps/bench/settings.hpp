@@ -31,6 +31,16 @@ struct settings {
   // --plot: where, and how long each point of the timeline covers.
   std::string plot;
   duration plot_interval = std::chrono::milliseconds(100);
+  // --tls: TLS over every connection (a client context per loop), the server
+  // verified against tls_ca if given, tls_sni sent as SNI if not empty, and
+  // with tls_resume each new connection offers the loop's last session.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_sni;
+  bool tls_resume = false;
+  // Close each connection after this many replies and open a new one in its
+  // place (0: keep connections for the whole run).
+  std::uint64_t conn_messages = 0;
   // Filled in by main before the workers start: when measuring begins, the
   // common origin of every worker's timeline.
   time_point measure_origin{};

@@ -18,13 +18,21 @@
 // sessions<> handler makes at connect and destroys after on_close; the
 // worker keeps only handles (for the open-loop tick) and totals.
 //
+// --tls (Tls = true): the same sessions run under tls::client_sessions, one
+// client context per worker; its counters give the handshakes, resumptions
+// and handshake failures of the measured window. --conn-messages=N closes
+// each connection after N replies and opens a new one in its place (a new
+// handshake each time: handshakes/s).
+//
 // Owner core only (the loop that runs it); progress() from any thread.
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "protocol.hpp"
@@ -34,6 +42,10 @@
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/session.hpp"
 #include "timeline.hpp"
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include "sluice/tls/server_sessions.hpp"
+#endif
 
 namespace sluice::bench {
 
@@ -49,9 +61,13 @@ struct worker_results {
   std::uint64_t protocol_errors = 0;
   std::string first_error;
   std::unique_ptr<bench::timeline> timeline;
+  // Connections opened in the measured window (TCP, or TLS handshakes done).
+  std::uint64_t handshakes = 0;
+  std::uint64_t resumed = 0;             // of which resumed a session (--tls)
+  std::uint64_t handshake_failures = 0;  // --tls: handshakes that failed, in the window
 };
 
-template <class Protocol>
+template <class Protocol, bool Tls = false>
 class worker {
   // One connection: its place in the run and its progress. Made when its
   // connect starts (begin() says which id it is), so on_close reaches it
@@ -69,19 +85,35 @@ class worker {
     std::uint64_t quota = UINT64_MAX;  // messages this connection sends in all
     bool opened = false;
     bool broken = false;  // closed by us: its replies could not be framed
+    bool recycle = false;  // closed by us after --conn-messages: a new one follows
     bool done = false;    // reached its quota, or gone
     typename Protocol::conn_state proto{};
   };
 
  public:
-  worker(loop_base& l, const settings& s, unsigned first, unsigned count)
+#if SLUICE_HAVE_TLS
+  using conns_type = std::conditional_t<Tls, tls::client_sessions<conn, worker*>, sessions<conn, worker*>>;
+#else
+  using conns_type = sessions<conn, worker*>;
+#endif
+
+  // A worker for `count` connections from id `first`; with Tls, `tls_ctx`
+  // is its client context (moved in).
+  template <class... TlsContext>
+  worker(loop_base& l, const settings& s, unsigned first, unsigned count, TlsContext&&... tls_ctx)
       : loop_(l),
         s_(s),
         proto_(s),
         first_(first),
         handles_(count),
-        send_times_(static_cast<std::size_t>(count) * s.pipeline),
-        conns_(this) {
+        send_times_(static_cast<std::size_t>(count) * s.pipeline) {
+    conns_.emplace(std::forward<TlsContext>(tls_ctx)..., this);
+#if SLUICE_HAVE_TLS
+    if constexpr (Tls) {
+      conns_->context().server_name = s.tls_sni;
+      conns_->context().resume = s.tls_resume;
+    }
+#endif
     // Connections with no message to send are done before they start.
     for (unsigned i = 0; i < count; ++i) done_ += quota_of(first + i) == 0 ? 1 : 0;
     if (!s.plot.empty()) {
@@ -97,7 +129,7 @@ class worker {
     start_ = loop_.now();
     for (std::size_t i = 0; i < handles_.size(); ++i) {
       next_id_ = first_ + static_cast<std::uint32_t>(i);
-      auto h = conns_.connect(loop_, s_.target);
+      auto h = conns_->connect(loop_, s_.target);
       if (!h) return h.err();
       handles_[i] = *h;
     }
@@ -128,6 +160,7 @@ class worker {
 
   void opened(connection& c, conn& st) noexcept {
     st.opened = true;
+    if (measuring_ && !Tls) ++res_.handshakes;
     proto_.open(st.proto);
     opened_at_ = std::max(opened_at_, loop_.now());
     if (s_.rate > 0) return;  // the tick sends on schedule
@@ -166,6 +199,11 @@ class worker {
         mark_done(st);
         return;
       }
+      if (s_.conn_messages != 0 && st.received == s_.conn_messages && !stopping_) {
+        st.recycle = true;
+        c.close(close_reason::local);
+        return;
+      }
       if (s_.rate == 0 && !stopping_) send_one(c, st, arrived);
     }
     if (s_.rate > 0) send_due(c, st);
@@ -173,6 +211,10 @@ class worker {
 
   void closed(connection& c, conn& st, close_reason why) noexcept {
     if (stopping_ || st.broken) return;
+    if (st.recycle) {
+      reconnect(st.id);
+      return;
+    }
     std::string what;
     if (!st.opened) {
       ++res_.connect_failures;
@@ -185,6 +227,19 @@ class worker {
     note_error(what);
     // Every connection finished or failed: nothing more to measure.
     mark_done(st);
+  }
+
+  // --conn-messages: a new connection in place of connection `id`.
+  void reconnect(std::uint32_t id) noexcept {
+    next_id_ = id;
+    auto h = conns_->connect(loop_, s_.target);
+    if (h) {
+      handles_[id - first_] = *h;
+      return;
+    }
+    ++res_.connect_failures;
+    note_error("cannot connect to " + s_.target.to_string() + ": " + h.err().message);
+    if (++done_ == handles_.size()) finish();
   }
 
   std::size_t slot(const conn& st, std::uint64_t seq) const {
@@ -227,7 +282,11 @@ class worker {
     for (const connection_handle& h : handles_) {
       connection* c = loop_.get(h);
       if (c == nullptr || !c->is_open()) continue;
-      if (conn* st = conns_.find(*c)) send_due(*c, *st);
+      if constexpr (Tls) {
+        if (auto* ts = conns_->find(*c)) ts->with_plaintext(*c, [&] { send_due(*c, ts->inner()); });
+      } else {
+        if (conn* st = conns_->find(*c)) send_due(*c, *st);
+      }
     }
     if (!stopping_) loop_.timers().arm_after(tick_timer_, tick_);
   }
@@ -237,13 +296,27 @@ class worker {
     res_.latency.reset();
     res_.messages = 0;
     res_.bytes = 0;
+    res_.handshakes = 0;
     measure_start_ = steady_now();
+#if SLUICE_HAVE_TLS
+    if constexpr (Tls) tls_at_start_ = conns_->context().tls.stats();
+#endif
   }
 
   void finish() noexcept {
     if (stopping_) return;
     measure_end_ = steady_now();
     if (!measuring_) measure_start_ = measure_end_;
+#if SLUICE_HAVE_TLS
+    if constexpr (Tls) {
+      // --messages has no warm-up: the window is the whole run.
+      const tls::stats& now = conns_->context().tls.stats();
+      const tls::stats from = measuring_ || s_.messages != 0 ? tls_at_start_ : now;
+      res_.handshakes = now.handshakes - from.handshakes;
+      res_.resumed = now.resumed - from.resumed;
+      res_.handshake_failures = now.handshake_failures - from.handshake_failures;
+    }
+#endif
     measuring_ = false;
     stopping_ = true;
     tick_timer_.cancel();
@@ -274,7 +347,10 @@ class worker {
   timer warmup_timer_;
   timer end_timer_;
   timer tick_timer_;
-  sessions<conn, worker*> conns_;  // the connections (last: they reach the members above)
+#if SLUICE_HAVE_TLS
+  tls::stats tls_at_start_{};  // the client context's counters when measuring began
+#endif
+  std::optional<conns_type> conns_;  // the connections (last: they reach the members above)
 };
 
 }  // namespace sluice::bench

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include "http_handler.hpp"
 #include "sluice/runtime/app_options.hpp"
@@ -20,6 +22,49 @@
 namespace {
 // As the gateway's: a slow client may hold a connection this long at most.
 constexpr sluice::duration default_header_timeout = std::chrono::seconds(10);
+
+#if SLUICE_HAVE_TLS
+using namespace std::chrono_literals;
+// Session-ticket keys: a new one this often (the previous one still opens
+// tickets for one more period, so a ticket lives between one and two).
+constexpr sluice::duration default_ticket_rotate = 1h;
+constexpr sluice::duration_range ticket_rotate_range{1s, 7 * 24h};
+
+// Rotates the process's ticket keys from loop 0's timer wheel.
+struct ticket_rotator {
+  void start(sluice::loop_base& l) {
+    loop = &l;
+    t.bind<&ticket_rotator::fire>(this);
+    l.timers().arm_after(t, period);
+  }
+  void fire() noexcept {
+    keys->rotate();  // a failed random generator keeps the current key one more period
+    loop->timers().arm_after(t, period);
+  }
+  std::shared_ptr<sluice::tls::ticket_keys> keys;
+  sluice::duration period = default_ticket_rotate;
+  sluice::loop_base* loop = nullptr;
+  sluice::timer t;
+};
+
+// Every loop's TLS counters, kept past the loops to print at exit.
+struct tls_counters {
+  void add(std::shared_ptr<const sluice::tls::stats> s) {
+    std::lock_guard lock(mu);
+    loops.push_back(std::move(s));
+  }
+  [[nodiscard]] sluice::metric_list metrics() {
+    std::lock_guard lock(mu);
+    sluice::tls::stats sum;
+    for (const auto& s : loops) sum += *s;
+    sluice::metric_list out;
+    sluice::tls::append_metrics(sum, "tls.", out);
+    return out;
+  }
+  std::mutex mu;  // loops register from their own threads at start
+  std::vector<std::shared_ptr<const sluice::tls::stats>> loops;
+};
+#endif
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,6 +102,12 @@ int main(int argc, char** argv) {
               "--tls-key: the first is the default, the others are chosen by SNI name",
               tls_certs);
   args.option("--tls-key", "FILE", "the private key (PEM) of the --tls-cert given in the same position", tls_keys);
+  ticket_rotator rotator;
+  args.duration_option("--tls-ticket-rotate",
+                       "a new session-ticket key (one per process, shared by every loop) this often; the previous "
+                       "key still resumes for one more period (default 1h)",
+                       rotator.period, ticket_rotate_range);
+  tls_counters tls_stats;
 #endif
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
@@ -95,14 +146,19 @@ int main(int argc, char** argv) {
     // context from the same files (no OpenSSL lock shared between loops).
     auto checked = tls::context::make_server(tls_opts);
     if (!checked) return args.fail(checked.err().message);
+    auto keys = tls::ticket_keys::make();
+    if (!keys) return args.fail(keys.err().message);
+    tls_opts.tickets = *keys;
+    rotator.keys = *keys;
   }
 #endif
   for (const auto& at : app.listen) {
 #if SLUICE_HAVE_TLS
     if (tls) {
-      rt.listen(at, [&limits, files_ptr, header_timeout, &tls_opts](loop_base&) -> std::unique_ptr<handler> {
+      rt.listen(at, [&limits, files_ptr, header_timeout, &tls_opts, &tls_stats](loop_base&) -> std::unique_ptr<handler> {
         auto ctx = tls::context::make_server(tls_opts);
         if (!ctx) return nullptr;
+        tls_stats.add(ctx->shared_stats());
         return std::make_unique<tls::server_sessions<httpd::http_session, httpd::httpd_context>>(
             std::move(*ctx), limits, files_ptr, header_timeout, true);
       });
@@ -112,6 +168,9 @@ int main(int argc, char** argv) {
     rt.listen(at, [&limits, files_ptr, header_timeout](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout); });
   }
   rt.on_start([&](loop_base& l) -> result<void> {
+#if SLUICE_HAVE_TLS
+    if (l.id() == 0 && tls) rotator.start(l);
+#endif
     if (l.id() == 0) {
       for (const auto& ep : rt.bound()) {
         std::printf("sluice-httpd: %s on %s (transport %.*s, %u loop%s%s%s)\n", tls ? "HTTPS" : "HTTP", ep.to_string().c_str(),
@@ -122,5 +181,11 @@ int main(int argc, char** argv) {
     }
     return {};
   });
-  return rt.run("sluice-httpd");
+  const int rc = rt.run("sluice-httpd");
+#if SLUICE_HAVE_TLS
+  // After the loops' own counters (--print-metrics), every loop's TLS
+  // counters summed: tls.handshakes, tls.resumed, tls.handshake_failures, ...
+  if (tls && app.runtime.print_metrics) std::fputs(format_metrics(tls_stats.metrics()).c_str(), stderr);
+#endif
+  return rc;
 }

@@ -2,10 +2,18 @@
 """sluice-httpd --tls-cert/--tls-key on loopback, driven by clients no one
 here wrote: curl (--cacert), openssl s_client (TLS 1.2 and 1.3, SNI,
 resumption with -sess_out/-sess_in) and Python's ssl. Bad input: a plaintext
-HTTP client on the TLS port and a client that stops before its hello each
-get a clean close (no reset), and the server goes on serving. Certificates
-(ECDSA P-256 default, RSA for SNI) are made here with the openssl command.
-Skips (77) without curl or openssl."""
+HTTP client on the TLS port, garbage records (before and after the
+handshake), a TLS 1.2 renegotiation request and a client that stops before
+its hello each get a clean close (no reset) or a refusal, the server goes on
+serving, and each is counted (the tls.* lines of --print-metrics at exit).
+A flood of concurrent handshakes with clients that stop mid-handshake: the
+stalled ones are closed by --header-timeout, the others all complete. wrk
+over https keeps connections alive with no errors. Certificates (ECDSA
+P-256 default, RSA for SNI) are made here with the openssl command.
+sluice-bench --tls (http against sluice-httpd, keep-alive and new
+handshakes with and without --tls-resume; echo against a Python TLS echo
+server) completes with no errors and counts its handshakes.
+Skips (77) without curl or openssl; the wrk check skips without wrk."""
 
 import os
 import shutil
@@ -14,6 +22,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 failures = 0
@@ -41,7 +50,8 @@ def make_cert(d, name, keyopts, sans):
 
 
 def start(httpd, args):
-    app = subprocess.Popen([httpd, "--cores=1", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cores = [] if any(a.startswith("--cores=") for a in args) else ["--cores=1"]
+    app = subprocess.Popen([httpd, *cores, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = app.stdout.readline()
     return app, line
 
@@ -50,6 +60,116 @@ def s_client(port, extra, request=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: clo
     r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *extra],
                        input=request, capture_output=True, timeout=30)
     return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def metrics_of(text):
+    """The 'name value' lines of --print-metrics as a dict."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def handshake_flood(port, cafile, good, stalled, header_timeout):
+    """`good` clients handshake and GET / at once while `stalled` clients send
+    half a ClientHello and stop. Returns (good clients served, stalled ones
+    closed by the server, seconds the last stalled one waited)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    served = []
+    closed = []
+    waits = []
+    lock = threading.Lock()
+    start = threading.Barrier(good + stalled)
+
+    def good_client():
+        try:
+            start.wait(timeout=30)
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+                s = ctx.wrap_socket(raw, server_hostname="localhost")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                got = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                ok = got.startswith(b"HTTP/1.1 200 OK") and got.endswith(b"Hello, World!")
+        except (OSError, ssl.SSLError, threading.BrokenBarrierError):
+            ok = False
+        with lock:
+            served.append(ok)
+
+    def stalled_client():
+        # A real ClientHello, cut in half: the server waits for the rest.
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outgoing.read()
+        try:
+            start.wait(timeout=30)
+            with socket.create_connection(("127.0.0.1", port), timeout=header_timeout + 10) as raw:
+                raw.sendall(hello[:len(hello) // 2])
+                t0 = time.monotonic()
+                ended = raw.recv(1) == b""
+                took = time.monotonic() - t0
+        except (OSError, threading.BrokenBarrierError):
+            ended, took = False, 0.0
+        with lock:
+            closed.append(ended)
+            waits.append(took)
+
+    threads = [threading.Thread(target=good_client) for _ in range(good)]
+    threads += [threading.Thread(target=stalled_client) for _ in range(stalled)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return sum(served), sum(closed), max(waits) if waits else 0.0
+
+
+def bench(args):
+    """sluice-bench ... --json: its result as a dict (empty if none)."""
+    import json
+    r = subprocess.run([os.environ["SLUICE_BENCH"], *args, "--json", "--cores=1"], capture_output=True, text=True,
+                       timeout=60)
+    try:
+        return json.loads(r.stdout), r.stdout + r.stderr
+    except ValueError:
+        return {}, r.stdout + r.stderr
+
+
+def tls_echo_server(d):
+    """A TLS echo server (Python's ssl, a thread per connection) on a free
+    port; returns the port. Threads are daemons: they end with the test."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{d}/ec.crt", f"{d}/ec.key")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def serve(conn):
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as s:
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    s.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+
+    def accept():
+        while True:
+            conn, _ = lsock.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock.getsockname()[1]
 
 
 def main():
@@ -74,7 +194,15 @@ def main():
               r.stderr)
 
         port = free_port()
-        app, line = start(httpd, [f"--listen=127.0.0.1:{port}", "--header-timeout=1s",
+        r = subprocess.run([httpd, "--listen=127.0.0.1:0", f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
+                            "--tls-ticket-rotate=0s"], capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "--tls-ticket-rotate" in r.stderr, "--tls-ticket-rotate out of range is refused",
+              r.stderr)
+
+        app, line = start(httpd, [f"--listen=127.0.0.1:{port}", "--header-timeout=1s", "--print-metrics",
+                                  # Two loops where there are two CPUs: a ticket from one loop
+                                  # resumes on the other (one key set per process).
+                                  f"--cores={min(2, os.cpu_count() or 1)}",
                                   f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
                                   f"--tls-cert={d}/rsa.crt", f"--tls-key={d}/rsa.key"])
         try:
@@ -141,6 +269,69 @@ def main():
                     clean = False
             check(clean, "a plaintext client on the TLS port gets a clean close")
 
+            # A TLS record header with garbage inside, instead of a hello:
+            # an alert or a close, never a reset or an answer.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                raw.sendall(b"\x16\x03\x01\x00\x40" + os.urandom(64))
+                try:
+                    data = raw.recv(4096)
+                    while data and raw.recv(4096):
+                        pass
+                    clean = True
+                except ConnectionResetError:
+                    clean = False
+            check(clean, "a garbage handshake record gets an alert and a clean close")
+
+            # A good handshake, then garbage where a record should be: the
+            # server closes (record error), others go on.
+            ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                done = False
+                for _ in range(10):
+                    try:
+                        obj.do_handshake()
+                        done = True
+                    except ssl.SSLWantReadError:
+                        pass
+                    raw.sendall(outgoing.read())
+                    if done:
+                        break
+                    incoming.write(raw.recv(65536))
+                raw.sendall(b"\x17\x03\x03\x00\x30" + os.urandom(48))
+                try:
+                    while raw.recv(4096):
+                        pass
+                    clean = True
+                except ConnectionResetError:
+                    clean = False
+            check(done and clean, "garbage records after the handshake: the connection is closed cleanly")
+
+            # TLS 1.2 renegotiation asked by the client ('R' on s_client's
+            # input, without -ign_eof): refused (and counted, below).
+            sc = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            seen = b""
+            try:
+                while b"---\n" not in seen.split(b"Verify return code", 1)[-1] or b"Verify return code" not in seen:
+                    chunk = sc.stdout.read1(4096)
+                    if not chunk:
+                        break
+                    seen += chunk
+                sc.stdin.write(b"R\n")
+                sc.stdin.flush()
+                while b"RENEGOTIATING" not in seen:
+                    chunk = sc.stdout.read1(4096)
+                    if not chunk:
+                        break
+                    seen += chunk
+                sc.stdin.close()
+                seen += sc.stdout.read()
+            finally:
+                sc.wait(timeout=30)
+            check(b"RENEGOTIATING" in seen, "openssl s_client -tls1_2 asks to renegotiate", seen.decode(errors="replace"))
+
             # A client that never sends its hello: closed by the header timeout.
             t0 = time.monotonic()
             with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
@@ -151,6 +342,47 @@ def main():
             took = time.monotonic() - t0
             check(ended and took < 5, f"a silent client is closed by the header timeout ({took:.1f}s)")
 
+            served, closed, waited = handshake_flood(port, f"{d}/ec.crt", good=150, stalled=50, header_timeout=1)
+            check(served == 150, f"handshake flood: 150 concurrent clients all served ({served})")
+            check(closed == 50 and waited < 6,
+                  f"handshake flood: 50 clients stalled mid-hello all closed by the header timeout ({closed}, "
+                  f"longest {waited:.1f}s)")
+
+            target = [f"--target=127.0.0.1:{port}", "--tls", f"--tls-ca={d}/ec.crt", "--tls-sni=ec.test"]
+            res, out = bench(["http", *target, "--connections=4", "--messages=400"])
+            check(res.get("messages") == 400 and res.get("errors", {}).get("closed_early") == 0
+                  and res.get("handshake_failures") == 0 and res.get("tls") is True,
+                  "sluice-bench http --tls: 400 requests on 4 verified connections", out)
+            res, out = bench(["http", *target, "--connections=4", "--duration=1s", "--warmup=100ms",
+                              "--conn-messages=1"])
+            check(res.get("handshakes", 0) > 10 and res.get("resumed") == 0 and res.get("handshake_failures") == 0
+                  and res.get("errors", {}).get("closed_early") == 0,
+                  f"sluice-bench --conn-messages=1: new full handshakes ({res.get('handshakes_per_s')}/s)", out)
+            res, out = bench(["http", *target, "--connections=4", "--duration=1s", "--warmup=100ms",
+                              "--conn-messages=1", "--tls-resume"])
+            # Every connection after the warm-up offers a ticket, four at a
+            # time (the same saved session resumes on all of them).
+            check(res.get("resumed", 0) > 10 and res.get("resumed") == res.get("handshakes")
+                  and res.get("handshake_failures") == 0,
+                  f"sluice-bench --tls-resume: resumed handshakes ({res.get('resumed')} of {res.get('handshakes')})",
+                  out)
+            res, out = bench(["http", f"--target=127.0.0.1:{port}", "--tls", f"--tls-ca={d}/rsa.crt",
+                              "--tls-sni=ec.test", "--connections=1", "--messages=1"])
+            check(res.get("handshake_failures", 0) >= 1 and res.get("messages") == 0,
+                  "sluice-bench --tls-ca with the wrong CA: a counted handshake failure", out)
+            echo_port = tls_echo_server(d)
+            res, out = bench(["echo", f"--target=127.0.0.1:{echo_port}", "--tls", f"--tls-ca={d}/ec.crt",
+                              "--tls-sni=ec.test", "--connections=2", "--size=3000", "--messages=200"])
+            check(res.get("messages") == 200 and res.get("errors", {}).get("mismatches") == 0,
+                  "sluice-bench echo --tls against Python's ssl: 200 messages of 3000 B, bytes checked", out)
+
+            if shutil.which("wrk"):
+                r = subprocess.run(["wrk", "-t1", "-c10", "-d1s", url + "/"], capture_output=True, text=True, timeout=60)
+                check(r.returncode == 0 and "Requests/sec" in r.stdout and "Socket errors" not in r.stdout
+                      and "Non-2xx" not in r.stdout, "wrk over https: keep-alive requests, no errors", r.stdout + r.stderr)
+            else:
+                print("skip: wrk over https (wrk is not installed)")
+
             r = subprocess.run(["curl", "-sS", "--cacert", f"{d}/ec.crt", url + "/"], capture_output=True, text=True,
                                timeout=30)
             check(r.stdout == "Hello, World!", "after the bad clients, others are still served", r.stderr)
@@ -158,9 +390,22 @@ def main():
         finally:
             app.terminate()
             try:
-                app.wait(timeout=10)
+                rest, _ = app.communicate(timeout=15)
             except subprocess.TimeoutExpired:
                 app.kill()
+                rest, _ = app.communicate()
+        m = metrics_of(rest)
+        check(m.get("tls.handshakes", 0) >= 160, f"tls.handshakes counted ({m.get('tls.handshakes')})", rest[-3000:])
+        check(m.get("tls.resumed", 0) >= 2, f"tls.resumed: the s_client resumptions ({m.get('tls.resumed')})")
+        check(m.get("tls.tls12", 0) >= 3 and m.get("tls.tls13", 0) >= 150, "tls.tls12 / tls.tls13 counted")
+        check(m.get("tls.handshake_failures", 0) >= 2,
+              f"tls.handshake_failures: the plaintext client and the garbage hello ({m.get('tls.handshake_failures')})")
+        check(m.get("tls.record_errors", 0) >= 1, f"tls.record_errors: garbage after the handshake ({m.get('tls.record_errors')})")
+        check(m.get("tls.renegotiations_refused", 0) >= 1,
+              f"tls.renegotiations_refused: the s_client 'R' ({m.get('tls.renegotiations_refused')})")
+        check(m.get("tls.handshake_timeouts", 0) >= 51,
+              f"tls.handshake_timeouts: the silent and the stalled clients ({m.get('tls.handshake_timeouts')})")
+        check(m.get("tls.close_notify_received", 0) >= 1, "tls.close_notify_received: Python's unwrap")
     finally:
         shutil.rmtree(d, ignore_errors=True)
     sys.exit(1 if failures else 0)

@@ -9,8 +9,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <openssl/err.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
+#include <vector>
 #include <filesystem>
 #include <string>
 
@@ -18,6 +23,7 @@
 #include "sluice/core/segment_pool.hpp"
 #include "sluice/tls/context.hpp"
 #include "sluice/tls/session.hpp"
+#include "tls_test_certs.hpp"
 
 namespace {
 
@@ -27,10 +33,7 @@ namespace fs = std::filesystem;
 fs::path dir;
 
 void make_pair(const std::string& name, const std::string& keyopts, const std::string& cn) {
-  const std::string cmd = "openssl req -x509 -newkey " + keyopts + " -nodes -keyout " + (dir / (name + ".key")).string() +
-                          " -out " + (dir / (name + ".crt")).string() + " -days 2 -subj /CN=" + cn +
-                          " -addext subjectAltName=DNS:" + cn + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  test::make_cert_pair(dir, name, keyopts, cn);
 }
 
 // A certificate that expired yesterday, signed with ec.key (the openssl
@@ -82,10 +85,11 @@ segment_pool::options small_segments() {
 
 // A client and a server session over two chains.
 struct link {
-  explicit link(tls::context& server_ctx, tls::context& client_ctx, std::string_view sni = {}, bool hello = true)
+  explicit link(tls::context& server_ctx, tls::context& client_ctx, std::string_view sni = {}, bool hello = true,
+                const tls::saved_session* resume = nullptr)
       : sctx(server_ctx), cctx(client_ctx) {
     EXPECT_TRUE(srv.start(sctx));
-    EXPECT_TRUE(cli.start(cctx, hello ? &c2s : nullptr, sni));
+    EXPECT_TRUE(cli.start(cctx, hello ? &c2s : nullptr, sni, resume));
   }
   // Moves records both ways until neither side has anything to say.
   void pump() {
@@ -109,8 +113,10 @@ struct link {
 };
 
 struct contexts {
-  explicit contexts(const std::string& name, int max_version = 0) {
+  explicit contexts(const std::string& name, int max_version = 0,
+                    std::shared_ptr<tls::ticket_keys> tickets = nullptr) {
     tls::context_options so;
+    so.tickets = std::move(tickets);
     so.certs = {pair_of(name)};
     if (name == "ec") so.certs.push_back(pair_of("rsa"));
     auto s = tls::context::make_server(so);
@@ -247,6 +253,183 @@ TEST(Tls, SniSelectsTheCertificate) {
   X509* peer = SSL_get0_peer_certificate(l.cli.native());
   ASSERT_NE(peer, nullptr);
   EXPECT_EQ(X509_check_host(peer, "rsa.test", 0, 0, nullptr), 1);
+}
+
+// One full handshake with data both ways (so TLS 1.3 tickets reach the
+// client), then the client's saved session.
+tls::saved_session first_connection(tls::context& server, tls::context& client, bool& resumed) {
+  link l(server, client, "ec.test");
+  l.pump();
+  EXPECT_TRUE(l.cli.is_open());
+  EXPECT_TRUE(l.app.write("ping"));
+  EXPECT_TRUE(l.srv.send(l.app, l.s2c));
+  l.pump();
+  EXPECT_EQ(link::drain(l.cplain), "ping");
+  resumed = l.cli.resumed();
+  return l.cli.save();
+}
+
+// A second connection offering `saved`: whether it resumed, both sides.
+bool second_connection(tls::context& server, tls::context& client, const tls::saved_session& saved) {
+  link l(server, client, "ec.test", true, &saved);
+  l.pump();
+  EXPECT_TRUE(l.cli.is_open());
+  EXPECT_TRUE(l.srv.is_open());
+  EXPECT_EQ(l.cli.resumed(), l.srv.resumed());
+  return l.cli.resumed() && SSL_session_reused(l.cli.native()) == 1;
+}
+
+class TlsResume : public ::testing::TestWithParam<int> {};
+
+TEST_P(TlsResume, ClientResumesWithASavedSession) {
+  contexts ctx("ec", GetParam());
+  bool resumed = true;
+  tls::saved_session saved = first_connection(*ctx.server, *ctx.client, resumed);
+  EXPECT_FALSE(resumed);
+  ASSERT_FALSE(saved.empty());
+  EXPECT_TRUE(second_connection(*ctx.server, *ctx.client, saved));
+  EXPECT_EQ(ctx.server->stats().handshakes, 2u);
+  EXPECT_EQ(ctx.server->stats().resumed, 1u);
+  EXPECT_EQ(ctx.client->stats().resumed, 1u);
+}
+
+TEST_P(TlsResume, TicketFromOneLoopResumesOnAnother) {
+  auto keys = tls::ticket_keys::make();
+  ASSERT_TRUE(keys);
+  contexts a("ec", GetParam(), *keys);
+  contexts b("ec", GetParam(), *keys);  // another loop's contexts, the same process keys
+  bool resumed = true;
+  tls::saved_session saved = first_connection(*a.server, *a.client, resumed);
+  ASSERT_FALSE(saved.empty());
+  EXPECT_TRUE(second_connection(*b.server, *a.client, saved));
+  EXPECT_EQ(b.server->stats().resumed, 1u);
+}
+
+TEST_P(TlsResume, WithoutSharedKeysAnotherLoopDoesAFullHandshake) {
+  contexts a("ec", GetParam());
+  contexts b("ec", GetParam());  // OpenSSL's own key per SSL_CTX
+  bool resumed = true;
+  tls::saved_session saved = first_connection(*a.server, *a.client, resumed);
+  ASSERT_FALSE(saved.empty());
+  EXPECT_FALSE(second_connection(*b.server, *a.client, saved));
+}
+
+TEST_P(TlsResume, PreviousKeyStillOpensTwoRotationsDoNot) {
+  auto made = tls::ticket_keys::make();
+  ASSERT_TRUE(made);
+  std::shared_ptr<tls::ticket_keys> keys = *made;
+  contexts ctx("ec", GetParam(), keys);
+  bool resumed = true;
+  tls::saved_session old1 = first_connection(*ctx.server, *ctx.client, resumed);
+  tls::saved_session old2 = first_connection(*ctx.server, *ctx.client, resumed);
+  ASSERT_FALSE(old1.empty());
+  ASSERT_FALSE(old2.empty());
+  ASSERT_TRUE(keys->rotate());
+  EXPECT_EQ(keys->generation(), 1u);
+  EXPECT_TRUE(second_connection(*ctx.server, *ctx.client, old1));  // one period old: the previous key
+  ASSERT_TRUE(keys->rotate());
+  EXPECT_FALSE(second_connection(*ctx.server, *ctx.client, old2));  // two rotations old: a full handshake
+  EXPECT_EQ(ctx.server->stats().resumed, 1u);
+  EXPECT_EQ(ctx.server->stats().handshake_failures, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsResume, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION));
+
+TEST(TlsTicketKeys, RotationKeepsCurrentAndPrevious) {
+  auto made = tls::ticket_keys::make();
+  ASSERT_TRUE(made);
+  tls::ticket_keys& keys = **made;
+  const auto k0 = keys.current();
+  tls::ticket_keys::key found;
+  bool is_current = false;
+  ASSERT_TRUE(keys.find(k0.name.data(), found, is_current));
+  EXPECT_TRUE(is_current);
+  ASSERT_TRUE(keys.rotate());
+  const auto k1 = keys.current();
+  EXPECT_NE(k0.name, k1.name);
+  ASSERT_TRUE(keys.find(k0.name.data(), found, is_current));
+  EXPECT_FALSE(is_current);
+  EXPECT_EQ(found.aes, k0.aes);
+  ASSERT_TRUE(keys.rotate());
+  EXPECT_FALSE(keys.find(k0.name.data(), found, is_current));
+  ASSERT_TRUE(keys.find(k1.name.data(), found, is_current));
+  EXPECT_FALSE(is_current);
+}
+
+// Readers on other threads while one rotates: every key read is whole (its
+// name is one the writer made), never a mix of two slots' bytes.
+TEST(TlsTicketKeys, ReadersSeeWholeKeysDuringRotation) {
+  auto made = tls::ticket_keys::make();
+  ASSERT_TRUE(made);
+  tls::ticket_keys& keys = **made;
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        const auto k = keys.current();
+        tls::ticket_keys::key again;
+        bool cur = false;
+        // A key just read is found by its name with the same secrets
+        // (unless two rotations passed meanwhile).
+        if (keys.find(k.name.data(), again, cur) && (again.aes != k.aes || again.hmac != k.hmac)) ++torn;
+      }
+    });
+  }
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(keys.rotate());
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(keys.generation(), 2000u);
+}
+
+// Moves what a memory BIO holds into a chain, and a chain into a memory BIO.
+void bio_to_chain(BIO* b, buffer_chain& c) {
+  char buf[4096];
+  int n;
+  while ((n = BIO_read(b, buf, sizeof buf)) > 0) ASSERT_TRUE(c.write(std::string_view(buf, static_cast<std::size_t>(n))));
+}
+void chain_to_bio(buffer_chain& c, BIO* b) {
+  const std::string s = link::drain(c);
+  if (s.empty()) return;
+  ASSERT_EQ(BIO_write(b, s.data(), static_cast<int>(s.size())), static_cast<int>(s.size()));
+}
+
+TEST(Tls, RenegotiationIsRefusedAndCounted) {
+  contexts ctx("ec", TLS1_2_VERSION);
+  // A plain OpenSSL client over memory BIOs, allowed to renegotiate.
+  SSL* c = SSL_new(ctx.client->native());
+  ASSERT_NE(c, nullptr);
+  BIO* rb = BIO_new(BIO_s_mem());
+  BIO* wb = BIO_new(BIO_s_mem());
+  SSL_set_bio(c, rb, wb);
+  SSL_set_connect_state(c);
+  SSL_clear_options(c, SSL_OP_NO_RENEGOTIATION);
+  segment_pool pool(small_segments());
+  buffer_chain c2s(&pool), s2c(&pool), plain(&pool);
+  tls::session srv;
+  ASSERT_TRUE(srv.start(*ctx.server));
+  for (int i = 0; i < 10 && SSL_is_init_finished(c) == 0; ++i) {
+    SSL_do_handshake(c);
+    bio_to_chain(wb, c2s);
+    srv.receive(c2s, plain, s2c);
+    chain_to_bio(s2c, rb);
+  }
+  ASSERT_EQ(SSL_is_init_finished(c), 1);
+  ASSERT_TRUE(srv.is_open());
+  EXPECT_EQ(srv.version(), "TLSv1.2");
+  ASSERT_EQ(SSL_renegotiate(c), 1);
+  SSL_do_handshake(c);  // writes the new ClientHello
+  ERR_clear_error();
+  bio_to_chain(wb, c2s);
+  ASSERT_FALSE(c2s.empty());
+  const tls::state after = srv.receive(c2s, plain, s2c);
+  EXPECT_EQ(ctx.server->stats().renegotiations_refused, 1u);
+  EXPECT_EQ(ctx.server->stats().handshakes, 1u);
+  EXPECT_TRUE(after == tls::state::open || after == tls::state::failed) << static_cast<int>(after);
+  EXPECT_FALSE(s2c.empty());  // the refusal (a no_renegotiation alert)
+  SSL_free(c);
 }
 
 TEST(TlsCheck, ClearErrors) {

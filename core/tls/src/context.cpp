@@ -1,6 +1,8 @@
 #include "sluice/tls/context.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -66,7 +68,73 @@ int select_name(SSL* ssl, int*, void*) {
   return SSL_TLSEXT_ERR_OK;  // an unknown name gets the default certificate
 }
 
+// Session tickets sealed and opened with the process's keys (ticket_keys):
+// 1 sealed / opened, 2 opened with the previous key (OpenSSL issues a new
+// ticket), 0 unknown or expired key (a full handshake), -1 an error.
+int ticket_key_cb(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
+                  int enc) {
+  auto* s = static_cast<session*>(SSL_get_app_data(ssl));
+  ticket_keys* keys = s != nullptr && s->owner() != nullptr ? s->owner()->tickets() : nullptr;
+  // Fetched once per process (an implicit fetch per ticket would take
+  // OpenSSL's provider locks).
+  static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  if (keys == nullptr || aes == nullptr) return -1;
+  ticket_keys::key k;
+  int ret = 1;
+  if (enc == 1) {
+    k = keys->current();
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1) return -1;
+    std::memcpy(name, k.name.data(), k.name.size());
+  } else {
+    bool is_current = false;
+    if (!keys->find(name, k, is_current)) return 0;
+    ret = is_current ? 1 : 2;
+  }
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac.data(), k.hmac.size()),
+                         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  const bool ok = (enc == 1 ? EVP_EncryptInit_ex2(cctx, aes, k.aes.data(), iv, nullptr)
+                            : EVP_DecryptInit_ex2(cctx, aes, k.aes.data(), iv, nullptr)) == 1 &&
+                  EVP_MAC_CTX_set_params(hctx, params) == 1;
+  OPENSSL_cleanse(&k, sizeof k);
+  return ok ? ret : -1;
+}
+
 }  // namespace
+
+stats& stats::operator+=(const stats& o) noexcept {
+  handshakes += o.handshakes;
+  resumed += o.resumed;
+  tls12 += o.tls12;
+  tls13 += o.tls13;
+  handshake_failures += o.handshake_failures;
+  record_errors += o.record_errors;
+  renegotiations_refused += o.renegotiations_refused;
+  close_notify_received += o.close_notify_received;
+  close_notify_sent += o.close_notify_sent;
+  truncated += o.truncated;
+  out_of_memory += o.out_of_memory;
+  handshake_timeouts += o.handshake_timeouts;
+  return *this;
+}
+
+void append_metrics(const stats& s, const std::string& prefix, metric_list& out) {
+  const std::pair<const char*, std::uint64_t> fields[] = {
+      {"handshakes", s.handshakes},
+      {"resumed", s.resumed},
+      {"tls12", s.tls12},
+      {"tls13", s.tls13},
+      {"handshake_failures", s.handshake_failures},
+      {"record_errors", s.record_errors},
+      {"renegotiations_refused", s.renegotiations_refused},
+      {"close_notify_received", s.close_notify_received},
+      {"close_notify_sent", s.close_notify_sent},
+      {"truncated", s.truncated},
+      {"out_of_memory", s.out_of_memory},
+      {"handshake_timeouts", s.handshake_timeouts},
+  };
+  for (const auto& [name, value] : fields) out.push_back({prefix + name, value});
+}
 
 result<void> check_certificate(const cert_pair& pair) {
   auto cf = open_file(pair.cert_file, "certificate");
@@ -146,6 +214,7 @@ result<context> context::make_server(const context_options& opts) {
   context c;
   c.server_ = true;
   c.alpn_wire_ = make_alpn_wire(opts.alpn);
+  c.tickets_ = opts.tickets;
   static const unsigned char sid_ctx[] = "sluice";
   for (const auto& pair : opts.certs) {
     auto made = new_ctx(true, opts);
@@ -153,10 +222,15 @@ result<context> context::make_server(const context_options& opts) {
     c.ctxs_.push_back(*made);
     if (auto ok = load_pair(*made, pair); !ok) return ok.err();
     SSL_CTX_set_session_id_context(*made, sid_ctx, sizeof sid_ctx - 1);
+    // Resumption is by ticket only: OpenSSL's server-side session cache
+    // would keep every full handshake's session (a flood fills it) behind a
+    // lock, for clients that resume by session id alone.
+    SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_tlsext_servername_callback(*made, select_name);
     // The callbacks find the context through the session (the SSL's app
     // data), so a context may move after make.
     if (!c.alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(*made, select_alpn, nullptr);
+    if (c.tickets_) SSL_CTX_set_tlsext_ticket_key_evp_cb(*made, ticket_key_cb);
   }
   return c;
 }
@@ -177,14 +251,17 @@ result<context> context::make_client(const context_options& opts) {
     }
     SSL_CTX_set_verify(*made, SSL_VERIFY_PEER, nullptr);
   }
-  // Tickets the server sends are kept by the application (SSL_get1_session).
-  SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_CLIENT);
+  // Sessions are kept by the application (session::save, a saved_session
+  // per server), not in OpenSSL's client cache: removing a TLS 1.3 session
+  // from that cache once it resumed marks it unresumable, and the same saved
+  // session offered by several connections at once would then resume once.
+  SSL_CTX_set_session_cache_mode(*made, SSL_SESS_CACHE_OFF);
   return c;
 }
 
 context::context(context&& other) noexcept
     : server_(other.server_), ctxs_(std::move(other.ctxs_)), alpn_wire_(std::move(other.alpn_wire_)),
-      stats_(std::move(other.stats_)) {
+      stats_(std::move(other.stats_)), tickets_(std::move(other.tickets_)) {
   other.ctxs_.clear();
 }
 
@@ -196,6 +273,7 @@ context& context::operator=(context&& other) noexcept {
     other.ctxs_.clear();
     alpn_wire_ = std::move(other.alpn_wire_);
     stats_ = std::move(other.stats_);
+    tickets_ = std::move(other.tickets_);
   }
   return *this;
 }

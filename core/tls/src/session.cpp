@@ -79,7 +79,21 @@ struct io_scope {
 
 }  // namespace
 
-bool session::start(context& ctx, buffer_chain* out, std::string_view server_name) noexcept {
+saved_session& saved_session::operator=(saved_session&& other) noexcept {
+  if (this != &other) {
+    if (s_ != nullptr) SSL_SESSION_free(s_);
+    s_ = other.s_;
+    other.s_ = nullptr;
+  }
+  return *this;
+}
+
+saved_session::~saved_session() {
+  if (s_ != nullptr) SSL_SESSION_free(s_);
+}
+
+bool session::start(context& ctx, buffer_chain* out, std::string_view server_name,
+                    const saved_session* resume) noexcept {
   reset();
   ssl_ = SSL_new(ctx.native());
   if (ssl_ == nullptr) return false;
@@ -110,6 +124,8 @@ bool session::start(context& ctx, buffer_chain* out, std::string_view server_nam
   if (!wire.empty()) {
     SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
   }
+  // Before the hello is written: it carries the ticket.
+  if (resume != nullptr && !resume->empty()) SSL_set_session(ssl_, resume->native());
   if (out != nullptr) {
     io_scope io(in_, out_, nullptr, out);
     after_io(SSL_do_handshake(ssl_));
@@ -119,7 +135,14 @@ bool session::start(context& ctx, buffer_chain* out, std::string_view server_nam
 }
 
 void session::reset() noexcept {
-  if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too
+  if (ssl_ != nullptr) {
+    // SSL_free marks the SSL_SESSION unresumable unless a shutdown was
+    // sent, and a saved_session shares that object: a connection that ended
+    // without close_notify (a reset, an idle close) must not spoil the
+    // client's saved ticket. A failed or unfinished handshake still does.
+    if (state_ == state::open || state_ == state::peer_closed) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN);
+    SSL_free(ssl_);  // frees the BIO too
+  }
   ssl_ = nullptr;
   ctx_ = nullptr;
   state_ = state::idle;
@@ -246,6 +269,13 @@ void session::transport_closed() noexcept {
   if (state_ == state::open || state_ == state::handshaking) ++ctx_->stats().truncated;
 }
 
+void session::connection_closed(close_reason why) noexcept {
+  if (ctx_ == nullptr || state_ != state::handshaking) return;
+  if (why == close_reason::read_timeout || why == close_reason::idle_timeout || why == close_reason::write_timeout) {
+    ++ctx_->stats().handshake_timeouts;
+  }
+}
+
 std::string_view session::version() const noexcept {
   if (ssl_ == nullptr || state_ == state::handshaking || state_ == state::idle) return {};
   return SSL_get_version(ssl_);
@@ -260,6 +290,16 @@ std::string_view session::alpn() const noexcept {
 }
 
 bool session::resumed() const noexcept { return ssl_ != nullptr && SSL_session_reused(ssl_) != 0; }
+
+saved_session session::save() const noexcept {
+  if (ssl_ == nullptr || ctx_ == nullptr || ctx_->server()) return {};
+  SSL_SESSION* s = SSL_get1_session(ssl_);
+  if (s != nullptr && SSL_SESSION_is_resumable(s) == 0) {
+    SSL_SESSION_free(s);
+    s = nullptr;
+  }
+  return saved_session(s);
+}
 
 std::string_view session::server_name() const noexcept {
   if (ssl_ == nullptr) return {};

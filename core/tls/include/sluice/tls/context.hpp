@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "sluice/base/result.hpp"
+#include "sluice/core/metrics.hpp"
+#include "sluice/tls/ticket_keys.hpp"
 
 // OpenSSL's types, named without its headers.
 struct ssl_ctx_st;
@@ -41,6 +43,10 @@ struct context_options {
   std::string ciphersuites;
   // Client: a CA file to verify the server with (empty: no verification).
   std::string ca_file;
+  // Server: the process's session-ticket keys (shared by every loop's
+  // context, so a ticket resumes on any loop; rotate them on a timer). Null:
+  // OpenSSL's own key, one per SSL_CTX (a ticket resumes on that loop only).
+  std::shared_ptr<ticket_keys> tickets;
 };
 
 // Counters of one loop's TLS sessions (plain integers: owner core only).
@@ -56,7 +62,16 @@ struct stats {
   std::uint64_t close_notify_sent = 0;       // clean closes by us
   std::uint64_t truncated = 0;          // the peer closed TCP without close_notify
   std::uint64_t out_of_memory = 0;      // buffer memory ran out mid-record
+  std::uint64_t handshake_timeouts = 0;  // closed by a timeout before the handshake completed
+
+  // Adds other's counters to these (summing loops).
+  stats& operator+=(const stats& other) noexcept;
 };
+
+// Appends the counters as metrics named prefix + "handshakes", prefix +
+// "resumed", ... (the field names above), for --print-metrics or an admin
+// endpoint. Control plane.
+void append_metrics(const stats& s, const std::string& prefix, metric_list& out);
 
 // Checks one pair as a server would load it: both files exist and are
 // readable, hold a certificate and a key, the key matches the certificate and
@@ -90,6 +105,11 @@ class context {
   [[nodiscard]] tls::stats& stats() noexcept { return *stats_; }
   // Read-only view of the counters.
   [[nodiscard]] const tls::stats& stats() const noexcept { return *stats_; }
+  // The counters, shared: they outlive the context (read them after the loop
+  // that owned it has ended, e.g. to print them at exit).
+  [[nodiscard]] std::shared_ptr<const tls::stats> shared_stats() const noexcept { return stats_; }
+  // The ticket keys given in the options (nullptr: OpenSSL's per-SSL_CTX key).
+  [[nodiscard]] ticket_keys* tickets() const noexcept { return tickets_.get(); }
 
   // The ALPN protocols in wire format (each prefixed by its length).
   [[nodiscard]] const std::string& alpn_wire() const noexcept { return alpn_wire_; }
@@ -102,7 +122,8 @@ class context {
   bool server_ = true;
   std::vector<ssl_ctx_st*> ctxs_;
   std::string alpn_wire_;  // ALPN protocols in wire format (length-prefixed)
-  std::unique_ptr<tls::stats> stats_ = std::make_unique<tls::stats>();
+  std::shared_ptr<tls::stats> stats_ = std::make_shared<tls::stats>();
+  std::shared_ptr<ticket_keys> tickets_;
 };
 
 }  // namespace sluice::tls

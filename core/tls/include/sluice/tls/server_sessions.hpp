@@ -17,14 +17,30 @@
 // real output, and close_notify follows a close(). On the wire the
 // connection only ever carries records.
 //
+// The client side is the same wrapper over connect(): client_sessions<S>
+// made from a client context; the hello (with session_context::server_name
+// as SNI, and the last saved session if session_context::resume) is written
+// at TCP open, Inner's on_open runs then too and what it writes is sealed
+// once the handshake is done.
+//
+//   auto conns = std::make_unique<tls::client_sessions<my_session, my_ctx>>(
+//       *tls::context::make_client(opts), my_ctx_args...);
+//   conns->context().server_name = "example.test";
+//   conns->connect(loop, to);
+//
 // Limits: code that writes to the connection outside the session's
-// callbacks (a timer) writes outside TLS; such code must close quietly
-// instead (http::request_deadline::set_quiet). Plaintext waiting for the
-// application is held up to the loop's max_input_bytes; past that, records
-// wait in the input and the loop stops reading (backpressure as usual).
+// callbacks (a timer) writes outside TLS: run it inside with_plaintext(),
+// or close quietly instead (http::request_deadline::set_quiet).
+//
+// Backpressure: plaintext waiting for the application is held up to the
+// loop's max_input_bytes; past that, records wait in the input and the loop
+// stops reading. While the sealed output is above the loop's high-water
+// mark, Inner's on_data waits for on_writable (Inner's own c.writable()
+// sees only its plaintext chain).
 // Owner core only.
 
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -46,6 +62,12 @@ struct session_context {
   explicit session_context(context&& t, Args&&... args) : tls(std::move(t)), app(std::forward<Args>(args)...) {}
   context tls;     // this loop's SSL_CTX set and its counters
   AppContext app;  // what the application's sessions share
+  // Client side: the SNI name sent (empty: none).
+  std::string server_name;
+  // Client side: offer the last saved session (each connection that ends
+  // after its handshake saves its own here).
+  bool resume = false;
+  saved_session saved;  // client side: the session to resume with
 };
 // session_context without an application Context.
 template <>
@@ -53,6 +75,9 @@ struct session_context<void> {
   // Takes the loop's TLS context.
   explicit session_context(context&& t) : tls(std::move(t)) {}
   context tls;  // this loop's SSL_CTX set and its counters
+  std::string server_name;  // client side: the SNI name sent (empty: none)
+  bool resume = false;      // client side: offer the last saved session
+  saved_session saved;      // client side: the session to resume with
 };
 
 // One TLS connection serving an application session Inner (made from
@@ -74,6 +99,7 @@ class plaintext_session {
   void reopen(connection& c) noexcept {
     plain_in_.clear();
     plain_out_.clear();
+    peer_done_ = false;
     if constexpr (recycled_session<Inner>) {
       inner_->reopen(c);
     } else {
@@ -82,10 +108,13 @@ class plaintext_session {
     }
   }
 
-  // Starts the server side of the handshake; Inner's on_open runs now (its
-  // deadlines then cover the handshake too).
+  // Starts the handshake (server: waits for the hello; client: writes it);
+  // Inner's on_open runs now (its deadlines then cover the handshake too).
   void on_open(connection& c) noexcept {
-    if (!tls_.start(ctx_.tls)) {
+    const bool started = ctx_.tls.server()
+                             ? tls_.start(ctx_.tls)
+                             : tls_.start(ctx_.tls, &c.output(), ctx_.server_name, ctx_.resume ? &ctx_.saved : nullptr);
+    if (!started) {
       c.close(close_reason::resource_limit);
       return;
     }
@@ -94,21 +123,26 @@ class plaintext_session {
     }
     after(c);
   }
-  // Opens the peer's records; Inner's on_data gets the plaintext.
+  // Opens the peer's records; Inner's on_data gets the plaintext, unless
+  // the sealed output is above the high-water mark: then it waits (and the
+  // records behind it too, past the input cap) for on_writable. Inner's
+  // own c.writable() sees only its plaintext chain, so this is where the
+  // connection's backpressure reaches it.
   void on_data(connection& c) noexcept {
     pump(c);
-    if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
+    peer_done_if_drained(c);
     after(c);
   }
-  // Inner's on_writable (if any); plaintext held back by the input cap is
-  // opened first.
+  // Inner's on_writable (if any); plaintext held back by the input cap or
+  // by backpressure is opened first and given to Inner's on_data.
   void on_writable(connection& c) noexcept {
     pump(c);
+    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
     if constexpr (requires(Inner& s) { s.on_writable(c); }) {
-      if (c.is_open()) in_plaintext(c, [&] { inner_->on_writable(c); });
-    } else {
-      if (!plain_in_.empty() && c.is_open()) in_plaintext(c, [&] { inner_->on_data(c); });
+      if (c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_writable(c); });
     }
+    peer_done_if_drained(c);
     after(c);
   }
   // The peer's FIN: counted as a truncation unless close_notify came; then
@@ -118,12 +152,26 @@ class plaintext_session {
     peer_done(c);
     after(c);
   }
-  // Inner's on_close, then the OpenSSL state and any plaintext are dropped.
+  // Inner's on_close, then the OpenSSL state and any plaintext are dropped
+  // (a timeout before the handshake completed is counted).
   void on_close(connection& c, close_reason why) noexcept {
     if constexpr (requires(Inner& s) { s.on_close(c, why); }) inner_->on_close(c, why);
+    if (ctx_.resume && !ctx_.tls.server()) {
+      if (saved_session mine = tls_.save(); !mine.empty()) ctx_.saved = std::move(mine);
+    }
+    tls_.connection_closed(why);
     tls_.reset();
     plain_in_.clear();
     plain_out_.clear();
+  }
+
+  // Runs f (which uses c as Inner's callbacks do: plaintext in c.input(),
+  // writes to c.output()) outside a callback, e.g. from a timer; what it
+  // writes is sealed after. c must be this session's open connection.
+  template <class F>
+  void with_plaintext(connection& c, F&& f) noexcept {
+    in_plaintext(c, std::forward<F>(f));
+    after(c);
   }
 
   // This connection's TLS state (version, ALPN, SNI name).
@@ -152,8 +200,16 @@ class plaintext_session {
     }
   }
 
+  // close_notify came with plaintext still unread: once Inner has taken it
+  // all, the peer's end is delivered (else a client that sent its last
+  // request and close_notify together would wait for a timeout).
+  void peer_done_if_drained(connection& c) noexcept {
+    if (tls_.current() == state::peer_closed && plain_in_.empty()) peer_done(c);
+  }
+
   void peer_done(connection& c) noexcept {
-    if (!c.is_open()) return;
+    if (!c.is_open() || peer_done_) return;
+    peer_done_ = true;
     if constexpr (requires(Inner& s) { s.on_peer_shutdown(c); }) {
       in_plaintext(c, [&] { inner_->on_peer_shutdown(c); });
     } else {
@@ -190,6 +246,7 @@ class plaintext_session {
   buffer_chain plain_in_;   // opened, not yet consumed by Inner
   buffer_chain plain_out_;  // written by Inner, not yet sealed (the handshake is under way)
   std::optional<Inner> inner_;
+  bool peer_done_ = false;  // Inner was told the peer's end (once per connection)
 };
 
 // The handler that serves TLS connections with an application session type
@@ -197,5 +254,11 @@ class plaintext_session {
 // context and the arguments of the application's Context.
 template <class Inner, class AppContext = void>
 using server_sessions = sessions<plaintext_session<Inner, AppContext>, session_context<AppContext>>;
+
+// The handler that makes TLS client connections (connect()) with an
+// application session type Inner: the same wrapper, made from a client
+// context (see the file comment).
+template <class Inner, class AppContext = void>
+using client_sessions = sessions<plaintext_session<Inner, AppContext>, session_context<AppContext>>;
 
 }  // namespace sluice::tls

@@ -26,6 +26,7 @@
 #include "sluice/tls/context.hpp"
 
 struct bio_st;
+struct ssl_session_st;
 
 namespace sluice::tls {
 
@@ -37,6 +38,33 @@ enum class state : std::uint8_t {
   peer_closed,  // the peer sent close_notify: no more plaintext will come
   closed,       // we sent close_notify
   failed,       // a fatal error (error() says which close_reason)
+};
+
+// A client's resumable TLS session (a ticket and its secrets), saved from a
+// finished handshake with session::save() and offered to the next
+// connection to the same server with session::start(..., &saved). Movable;
+// empty when nothing resumable was saved. Owner core only.
+class saved_session {
+ public:
+  saved_session() noexcept = default;
+  // Takes one reference to s (OpenSSL's SSL_SESSION; may be null).
+  explicit saved_session(ssl_session_st* s) noexcept : s_(s) {}
+  // Takes other's reference.
+  saved_session(saved_session&& other) noexcept : s_(other.s_) { other.s_ = nullptr; }
+  // Drops this one's reference and takes other's.
+  saved_session& operator=(saved_session&& other) noexcept;
+  saved_session(const saved_session&) = delete;
+  saved_session& operator=(const saved_session&) = delete;
+  // Drops the reference.
+  ~saved_session();
+
+  // Something resumable is held.
+  [[nodiscard]] bool empty() const noexcept { return s_ == nullptr; }
+  // The OpenSSL handle (nullptr when empty).
+  [[nodiscard]] ssl_session_st* native() const noexcept { return s_; }
+
+ private:
+  ssl_session_st* s_ = nullptr;
 };
 
 // The TLS state of one connection (see the file comment). Not movable while
@@ -51,8 +79,11 @@ class session {
 
   // Begins a connection with ctx (a server context: wait for the client's
   // hello; a client one: the hello is written into `out` now, with
-  // `server_name` as SNI if not empty). False when OpenSSL had no memory.
-  [[nodiscard]] bool start(context& ctx, buffer_chain* out = nullptr, std::string_view server_name = {}) noexcept;
+  // `server_name` as SNI if not empty, offering `resume` if given and not
+  // empty — a session saved from an earlier connection to the same server
+  // and name). False when OpenSSL had no memory.
+  [[nodiscard]] bool start(context& ctx, buffer_chain* out = nullptr, std::string_view server_name = {},
+                           const saved_session* resume = nullptr) noexcept;
   // Frees the OpenSSL state: the session is idle again.
   void reset() noexcept;
 
@@ -70,6 +101,9 @@ class session {
   // The peer closed the transport: counted as a truncation unless
   // close_notify came first.
   void transport_closed() noexcept;
+  // The connection was closed with `why`: a timeout (read, idle, write)
+  // before the handshake completed is counted as a handshake timeout.
+  void connection_closed(close_reason why) noexcept;
 
   // The current state.
   [[nodiscard]] tls::state current() const noexcept { return state_; }
@@ -83,6 +117,11 @@ class session {
   [[nodiscard]] std::string_view alpn() const noexcept;
   // The handshake resumed an earlier session.
   [[nodiscard]] bool resumed() const noexcept;
+  // Client side: this connection's session, to resume with on the next
+  // connection; empty if there is none resumable yet. With TLS 1.3 the
+  // server's tickets come after the handshake, in records receive() reads:
+  // save once data has come back (or at close), not right at open.
+  [[nodiscard]] saved_session save() const noexcept;
   // The SNI name the client sent (server side), or "".
   [[nodiscard]] std::string_view server_name() const noexcept;
   // The OpenSSL handle (nullptr when idle), for what this class does not wrap.
