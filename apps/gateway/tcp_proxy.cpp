@@ -103,6 +103,12 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
     }
   }
   c->plaintext([&] { c->link.on_open(u); });
+  // The relay passes on a FIN that came while u was connecting; a
+  // close_notify that came with the end of the client's handshake (the TCP
+  // connection left open) is passed on here, or u never hears the end.
+  if (connection* d = c->link.a(); d != nullptr && d->is_open() && u.is_open() && c->tls.peer_done()) {
+    c->plaintext([&] { c->link.on_peer_shutdown(*d); });
+  }
 }
 
 void tcp_proxy::upstream::on_data(connection& u) noexcept {

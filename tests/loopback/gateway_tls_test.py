@@ -179,6 +179,58 @@ def handshake_over(sock, ca, name):
             inc.write(data)
 
 
+def finished_request_close_notify(port, ca, name, request, timeout=5.0):
+    """A TLS client (memory BIOs) whose Finished, request and close_notify go
+    out in one segment, the TCP connection kept open for the answer. Returns
+    (plaintext received, whether the server's close_notify came)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=name)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got, notified = b"", False
+    try:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if out.pending:
+                    sock.sendall(out.read())
+                data = sock.recv(65536)
+                if not data:
+                    return got, False
+                inc.write(data)
+        obj.write(request)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(out.read())  # Finished, request, close_notify together
+        while not notified:
+            try:
+                data = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not data:
+                break
+            inc.write(data)
+            while True:
+                try:
+                    piece = obj.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    notified = True
+                    break
+                if not piece:
+                    notified = True
+                    break
+                got += piece
+    finally:
+        sock.close()
+    return got, notified
+
+
 def curl(args):
     r = subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
@@ -449,6 +501,17 @@ pool = "tlsup"
                   "Python ssl: 200 KB echoed through the tcp listener", data[:200])
             raw_after = s.unwrap()  # close_notify both ways
             check(raw_after is not None, "Python ssl: close_notify answered (unwrap)")
+
+        # close_notify in the same segment as the client's Finished and its
+        # request, the TCP connection left open: the upstream is connected
+        # after the handshake, and must still get the end of the stream (FIN)
+        # once the request went to it, so that it answers and closes, and the
+        # client gets the response and then close_notify.
+        got, notified = finished_request_close_notify(
+            tcp_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(b"Hello, World!" in got and notified,
+              "tcp listener: close_notify sent with the handshake's end reaches the upstream as FIN "
+              "(response, then close_notify)", got[:200])
 
         # A client that does not read: the upstream is made to wait (backpressure
         # on the records), the gateway's memory stays bounded, and every byte
