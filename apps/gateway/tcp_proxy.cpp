@@ -33,6 +33,14 @@ void tcp_proxy::client::plaintext(F&& f) noexcept {
   }
 }
 
+void tcp_proxy::client::pass_end(connection& d) noexcept {
+  if (connection* u = link.b()) {
+    upstream* us = ctx->proxy->back_.find(*u);
+    if (us != nullptr && us->tls.handshaking()) return;
+  }
+  plaintext([&] { link.on_peer_shutdown(d); });
+}
+
 void tcp_proxy::client::on_open(connection& d) noexcept {
   shard& sh = ctx->proxy->shard_;
   sh.stats().sessions.add();
@@ -57,7 +65,7 @@ void tcp_proxy::client::on_data(connection& d) noexcept {
     }
   }
   plaintext([&] { link.on_data(d); });
-  if (tls.peer_done() && d.is_open()) plaintext([&] { link.on_peer_shutdown(d); });
+  if (tls.peer_done() && d.is_open()) pass_end(d);
 }
 
 void tcp_proxy::client::on_writable(connection& d) noexcept {
@@ -68,7 +76,7 @@ void tcp_proxy::client::on_writable(connection& d) noexcept {
 void tcp_proxy::client::on_peer_shutdown(connection& d) noexcept {
   tls.transport_closed(d);
   if (tls.active() && link.a() == nullptr) return d.close(close_reason::peer_closed);  // during the handshake
-  plaintext([&] { link.on_peer_shutdown(d); });
+  pass_end(d);
 }
 
 void tcp_proxy::client::on_close(connection& d, close_reason why) noexcept {
@@ -103,21 +111,23 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
     }
   }
   c->plaintext([&] { c->link.on_open(u); });
-  // The relay passes on a FIN that came while u was connecting; a
-  // close_notify that came with the end of the client's handshake (the TCP
-  // connection left open) is passed on here, or u never hears the end.
-  if (connection* d = c->link.a(); d != nullptr && d->is_open() && u.is_open() && c->tls.peer_done()) {
-    c->plaintext([&] { c->link.on_peer_shutdown(*d); });
-  }
+  // A close_notify that came with the end of the client's handshake (the
+  // TCP connection left open; the relay's on_open only sees a FIN) is passed
+  // on here, or u never hears the end.
+  if (connection* d = c->link.a(); d != nullptr && d->is_open() && u.is_open() && c->tls.peer_done()) c->pass_end(*d);
 }
 
 void tcp_proxy::upstream::on_data(connection& u) noexcept {
+  bool done = false;
   if (tls.active()) {
-    (void)tls.pump(u);
+    done = tls.pump(u);
     if (!u.is_open() || tls.handshaking()) return;
   }
   client* c = owner(u);
   if (c == nullptr) return;
+  if (connection* d = c->link.a(); done && d != nullptr && d->is_open() && (d->peer_shut() || c->tls.peer_done())) {
+    c->pass_end(*d);  // the client's end, held back during the handshake
+  }
   c->plaintext([&] { c->link.on_data(u); });
   if (tls.peer_done() && u.is_open()) c->plaintext([&] { c->link.on_peer_shutdown(u); });
 }

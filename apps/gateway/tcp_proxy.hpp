@@ -92,6 +92,11 @@ class tcp_proxy {
     // then holds an end back while the other's records are above high water.
     template <class F>
     void plaintext(F&& f) noexcept;
+    // The client's stream ended (FIN, or close_notify with its plaintext
+    // all read): passed on to the upstream (FIN or close_notify after what
+    // was sent), except while the upstream's TLS handshake is under way (a
+    // FIN would cut it off): upstream::on_data passes it on once it is done.
+    void pass_end(connection& d) noexcept;
   };
 
   // An upstream connection's session.

@@ -307,7 +307,7 @@ def main():
 
         web_port, up_port = free_port(), free_port()
         http_tls, tcp_tls, http_plain, admin = free_port(), free_port(), free_port(), free_port()
-        sink_tls, tcp_wrong_ca = free_port(), free_port()
+        sink_tls, tcp_wrong_ca, tcp_originate = free_port(), free_port(), free_port()
         sink = socket.socket()
         sink.bind(("127.0.0.1", 0))
         sink.listen(4)
@@ -382,6 +382,11 @@ tls = [{{ cert = "{d}/ec.crt", key = "{d}/ec.key" }}]
 address = "127.0.0.1:{tcp_wrong_ca}"
 mode = "tcp"
 pool = "wrongca"
+
+[[listener]]
+address = "127.0.0.1:{tcp_originate}"
+mode = "tcp"
+pool = "tlsup"
 
 [[listener]]
 address = "127.0.0.1:{http_plain}"
@@ -587,6 +592,26 @@ pool = "tlsup"
         ok = m2.get('sluice_gateway_tls_handshakes_total{side="upstream"}', 0) >= 2 and \
             m2.get('sluice_gateway_tls_versions_total{side="upstream",version="TLSv1.3"}', 0) >= 2
         check(ok, "upstream handshakes and versions are counted", m2)
+
+        # A plaintext client that sends its request and FIN at once, while the
+        # gateway's handshake with the TLS upstream is still under way: the
+        # FIN must wait for the handshake (a FIN in the middle of it would end
+        # it), then go after the request, sealed.
+        with socket.create_connection(("127.0.0.1", tcp_originate), timeout=10) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            c.settimeout(10)
+            try:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except (socket.timeout, ConnectionResetError):
+                pass
+        check(b"s_server" in got, "origination in tcp mode: request and FIN sent during the upstream handshake: "
+                                  "answered", got[:200])
 
         # ---- bad input -------------------------------------------------------------
         def bad(label, reason, send, fin=False, port=http_tls):
