@@ -287,9 +287,11 @@ void http_proxy::upstream::ended(connection& u) noexcept {
 
 void http_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
   // A handshake that never finished (cut off, timed out) is an upstream
-  // failure before any response, whatever the reason it closed with.
-  if (tls.handshaking() && why != close_reason::aborted) why = close_reason::protocol_error;
+  // failure before any response, whatever the reason it closed with; the
+  // link counts it by that reason (a reset is a truncation) first.
+  const bool handshake_cut = tls.handshaking() && why != close_reason::aborted;
   tls.on_close(why);
+  if (handshake_cut) why = close_reason::protocol_error;
   if (owner != nullptr) {
     session& s = *owner;
     connection* d = u.loop().get(s.down);

@@ -31,9 +31,11 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -311,6 +313,26 @@ def main():
         sink = socket.socket()
         sink.bind(("127.0.0.1", 0))
         sink.listen(4)
+        # An upstream that resets each connection once it got the hello.
+        resetter = socket.socket()
+        resetter.bind(("127.0.0.1", 0))
+        resetter.listen(4)
+
+        def reset_each():
+            while True:
+                try:
+                    conn, _ = resetter.accept()
+                except OSError:
+                    return
+                conn.settimeout(10)
+                try:
+                    conn.recv(65536)
+                except OSError:
+                    pass
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        threading.Thread(target=reset_each, daemon=True).start()
         web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{web_port}"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT)
         procs.append(web)
@@ -368,6 +390,14 @@ ca = "{d}/up.crt"
 health_check = {{ type = "none" }}
 
 [[pool]]
+name = "resetter"
+upstreams = ["127.0.0.1:{resetter.getsockname()[1]}"]
+tls = true
+verify = false
+retries = 0
+health_check = {{ type = "none" }}
+
+[[pool]]
 name = "sink"
 upstreams = ["127.0.0.1:{sink.getsockname()[1]}"]
 health_check = {{ type = "none" }}
@@ -398,6 +428,9 @@ pool = "tlsup"
   [[listener.route]]
   path_prefix = "/by-name"
   pool = "byname"
+  [[listener.route]]
+  path_prefix = "/reset"
+  pool = "resetter"
 """
         with open(f"{d}/gw.toml", "w") as f:
             f.write(cfg)
@@ -592,6 +625,16 @@ pool = "tlsup"
         ok = m2.get('sluice_gateway_tls_handshakes_total{side="upstream"}', 0) >= 2 and \
             m2.get('sluice_gateway_tls_versions_total{side="upstream",version="TLSv1.3"}', 0) >= 2
         check(ok, "upstream handshakes and versions are counted", m2)
+
+        # An upstream that resets the connection during the handshake: 502,
+        # counted as a truncated handshake (not as "other").
+        before = failure_count(metrics(admin), "upstream", "truncated")
+        rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/reset"])
+        check(rc == 0 and " 502 " in out.splitlines()[0], "origination: an upstream reset during the handshake: 502",
+              out + err)
+        ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "truncated") > before)
+        check(ok, "origination: an upstream reset during the handshake is counted as truncated",
+              {k: v for k, v in m2.items() if "failures" in k and 'side="upstream"' in k})
 
         # A plaintext client that sends its request and FIN at once, while the
         # gateway's handshake with the TLS upstream is still under way: the
