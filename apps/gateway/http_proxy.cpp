@@ -401,7 +401,10 @@ void http_proxy::serve(session& s, connection& d) noexcept {
     const st result = s.parser().parse(d.input());
     switch (result) {
       case st::need_more:
-        if (s.client_fin) return d.close();  // nothing more can complete
+        // Nothing more can complete: the client sent FIN, or close_notify
+        // (which leaves the TCP connection open: pipelined requests before
+        // it are answered first, then it ends here, not at the idle timeout).
+        if (s.client_fin || s.tls.peer_closed()) return d.close();
         if (!d.input().empty() && !s.header_timer.armed()) {
           shard_.loop().timers().arm_after(s.header_timer, shard_.cfg().timeouts.header);
         }

@@ -519,6 +519,16 @@ pool = "tlsup"
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
 
+        # Two pipelined requests and close_notify in one segment, the TCP
+        # connection left open: both are answered, then the gateway ends the
+        # connection at once (close_notify), as it would after a FIN, rather
+        # than waiting for a third request until the idle timeout.
+        got, notified = finished_request_close_notify(
+            http_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n" * 2)
+        check(got.count(b"Hello, World!") == 2 and notified,
+              "http listener: pipelined requests then close_notify: both answered, then close_notify",
+              (got[:300], notified))
+
         # tcp mode: TLS terminated, plaintext to the upstream.
         rc, out, err = curl(["--cacert", f"{d}/ec.crt", f"https://localhost:{tcp_tls}/"])
         check(rc == 0 and "Hello, World!" in out, "curl https through the tcp listener (TLS-terminated relay)", out + err)
