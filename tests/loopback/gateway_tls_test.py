@@ -472,6 +472,15 @@ pool = "tlsup"
                              f"https://rsa.test:{http_tls}/"])
         check(rc == 0 and "s_server" in out, "curl: SNI rsa.test picks the RSA certificate and the route to "
                                              "the TLS upstream", out + err)
+        # SNI and Host disagree (policy, as nginx without client certificates:
+        # no 421): a route with sni matches the connection's SNI whatever the
+        # Host; the others go by Host as on a plaintext listener.
+        rc, out, err = curl(["--cacert", f"{d}/rsa.crt", "--resolve", f"rsa.test:{http_tls}:127.0.0.1",
+                             "-H", "Host: localhost", f"https://rsa.test:{http_tls}/"])
+        check(rc == 0 and "s_server" in out, "SNI rsa.test, Host localhost: the sni route is taken", out + err)
+        rc, out, err = curl(["--cacert", f"{d}/ec.crt", "-H", "Host: rsa.test", f"https://localhost:{http_tls}/"])
+        check(rc == 0 and "Hello, World!" in out, "SNI localhost, Host rsa.test: not the sni route (no 421)",
+              out + err)
         body = os.urandom(200_000)
         with open(f"{d}/body.bin", "wb") as f:
             f.write(body)
