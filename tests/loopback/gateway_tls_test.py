@@ -181,13 +181,16 @@ def handshake_over(sock, ca, name):
             inc.write(data)
 
 
-def finished_request_close_notify(port, ca, name, request, timeout=5.0):
+def finished_request_close_notify(port, ca, name, request, timeout=5.0, fin=False, server_name=None):
     """A TLS client (memory BIOs) whose Finished, request and close_notify go
     out in one segment, the TCP connection kept open for the answer. Returns
     (plaintext received, whether the server's close_notify came)."""
     ctx = ssl.create_default_context(cafile=ca)
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname=name)
+    if server_name is not None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    obj = ctx.wrap_bio(inc, out, server_hostname=server_name or name)
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     got, notified = b"", False
     try:
@@ -208,6 +211,8 @@ def finished_request_close_notify(port, ca, name, request, timeout=5.0):
         except ssl.SSLWantReadError:
             pass
         sock.sendall(out.read())  # Finished, request, close_notify together
+        if fin:
+            sock.shutdown(socket.SHUT_WR)
         while not notified:
             try:
                 data = sock.recv(65536)
@@ -569,6 +574,14 @@ pool = "tlsup"
         check(b"Hello, World!" in got and notified,
               "tcp listener: close_notify sent with the handshake's end reaches the upstream as FIN "
               "(response, then close_notify)", got[:200])
+
+        # The same with FIN after it, through the sni route whose pool gets TLS
+        # from the gateway: the client's end waits for the upstream's
+        # handshake (a FIN in the middle of it would cut it off).
+        got, notified = finished_request_close_notify(
+            tcp_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.0\r\n\r\n", fin=True, server_name="up.test")
+        check(b"s_server" in got, "tcp listener, TLS both sides: Finished, request, close_notify and FIN at once: "
+                                  "answered", (got[:200], notified))
 
         # A client that does not read: the upstream is made to wait (backpressure
         # on the records), the gateway's memory stays bounded, and every byte
