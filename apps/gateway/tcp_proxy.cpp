@@ -33,14 +33,6 @@ void tcp_proxy::client::plaintext(F&& f) noexcept {
   }
 }
 
-void tcp_proxy::client::pass_end(connection& d) noexcept {
-  if (connection* u = link.b()) {
-    upstream* us = ctx->proxy->back_.find(*u);
-    if (us != nullptr && us->tls.handshaking()) return;
-  }
-  plaintext([&] { link.on_peer_shutdown(d); });
-}
-
 void tcp_proxy::client::on_open(connection& d) noexcept {
   shard& sh = ctx->proxy->shard_;
   sh.stats().sessions.add();
@@ -65,7 +57,7 @@ void tcp_proxy::client::on_data(connection& d) noexcept {
     }
   }
   plaintext([&] { link.on_data(d); });
-  if (tls.peer_done() && d.is_open()) pass_end(d);
+  if (tls.peer_done() && d.is_open()) plaintext([&] { link.on_peer_shutdown(d); });
 }
 
 void tcp_proxy::client::on_writable(connection& d) noexcept {
@@ -76,7 +68,7 @@ void tcp_proxy::client::on_writable(connection& d) noexcept {
 void tcp_proxy::client::on_peer_shutdown(connection& d) noexcept {
   tls.transport_closed(d);
   if (tls.active() && link.a() == nullptr) return d.close(close_reason::peer_closed);  // during the handshake
-  pass_end(d);
+  plaintext([&] { link.on_peer_shutdown(d); });
 }
 
 void tcp_proxy::client::on_close(connection& d, close_reason why) noexcept {
@@ -105,16 +97,24 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
   if (c == nullptr) return u.close();
   if (tls::context* t = sh.client_tls(pool)) {
     const pool_config& pc = p.config();
-    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
-                          pc.verify)) {
-      return;  // closed: on_close ends the pair
-    }
+    // The relay sees u open once the handshake is done (on_data): until
+    // then the client is not read, and its FIN is not passed on (a FIN in
+    // the middle of the handshake would cut it off).
+    (void)tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
+                           pc.verify);
+    return;  // on failure u is closed: on_close ends the pair
   }
-  c->plaintext([&] { c->link.on_open(u); });
-  // A close_notify that came with the end of the client's handshake (the
-  // TCP connection left open; the relay's on_open only sees a FIN) is passed
-  // on here, or u never hears the end.
-  if (connection* d = c->link.a(); d != nullptr && d->is_open() && u.is_open() && c->tls.peer_done()) c->pass_end(*d);
+  relay_open(u, *c);
+}
+
+void tcp_proxy::upstream::relay_open(connection& u, client& c) noexcept {
+  c.plaintext([&] { c.link.on_open(u); });
+  // The relay's on_open passes on a FIN that came meanwhile; a close_notify
+  // (the TCP connection left open) that came with the end of the client's
+  // handshake is passed on here, or u never hears the end.
+  if (connection* d = c.link.a(); d != nullptr && d->is_open() && u.is_open() && c.tls.peer_done()) {
+    c.plaintext([&] { c.link.on_peer_shutdown(*d); });
+  }
 }
 
 void tcp_proxy::upstream::on_data(connection& u) noexcept {
@@ -125,14 +125,16 @@ void tcp_proxy::upstream::on_data(connection& u) noexcept {
   }
   client* c = owner(u);
   if (c == nullptr) return;
-  if (connection* d = c->link.a(); done && d != nullptr && d->is_open() && (d->peer_shut() || c->tls.peer_done())) {
-    c->pass_end(*d);  // the client's end, held back during the handshake
+  if (done) {
+    relay_open(u, *c);
+    if (!u.is_open()) return;
   }
   c->plaintext([&] { c->link.on_data(u); });
   if (tls.peer_done() && u.is_open()) c->plaintext([&] { c->link.on_peer_shutdown(u); });
 }
 
 void tcp_proxy::upstream::on_writable(connection& u) noexcept {
+  if (tls.handshaking()) return;  // not open for the relay yet
   if (client* c = owner(u)) {
     c->down_held = false;
     c->plaintext([&] { c->link.on_writable(u); });
@@ -166,7 +168,12 @@ void tcp_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
   p.release(member);
   if ((relay::abortive(why) && why != close_reason::shutdown) || handshake_failed) p.at(member).stats->failures.add();
   if (handshake_failed) why = close_reason::aborted;  // the client must not take it for a clean end
-  if (c != nullptr) (void)c->link.on_close(u, c->up_held ? close_reason::aborted : why);  // the client ends to match
+  if (c == nullptr) return;
+  // The client ends to match; the relay leaves it alone when u never became
+  // open for it (its TLS handshake failed): reset, nothing was relayed.
+  if (!c->link.on_close(u, c->up_held ? close_reason::aborted : why)) {
+    if (connection* d = c->link.a()) d->abort();
+  }
 }
 
 // ---- the proxy ---------------------------------------------------------------------

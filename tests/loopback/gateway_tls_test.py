@@ -210,6 +210,8 @@ def finished_request_close_notify(port, ca, name, request, timeout=5.0, fin=Fals
             obj.unwrap()
         except ssl.SSLWantReadError:
             pass
+        if fin:  # FIN in the same segment (corked until the shutdown)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         sock.sendall(out.read())  # Finished, request, close_notify together
         if fin:
             sock.shutdown(socket.SHUT_WR)
