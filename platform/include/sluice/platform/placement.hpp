@@ -28,6 +28,7 @@ struct placement_request {
   bool smt = false;                   // --smt: hyperthread siblings count as cores
   bool nic_bound = false;             // the transport drives the NIC (one queue per loop)
   unsigned nic_queues = 0;            // queues the NIC offers (0: unknown, as many as loops)
+  bool share_cores = false;           // --share-cores: ignore other processes' CPU claims (cpu_claim.hpp)
 };
 
 // Where one loop runs: its CPU, core, package, NUMA node, memory node and NIC

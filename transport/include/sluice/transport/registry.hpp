@@ -67,6 +67,13 @@ struct transport_entry {
   result<void> (*check_options)(bool chosen) = nullptr;
 };
 
+// Whether loops of this transport with these options keep their core busy
+// when idle: a NIC-driving transport's adaptive polling, or --busy-poll.
+// Such loops claim their CPUs (platform/cpu_claim.hpp).
+[[nodiscard]] inline bool busy_polls(const transport_entry& e, const loop_options& o) noexcept {
+  return e.drives_nic || o.busy_poll;
+}
+
 // Adds e to the registry: called once per transport, from a static
 // initializer in the transport's library (SLUICE_REGISTER_TRANSPORT). At
 // most 16 transports; allocates nothing.
