@@ -23,6 +23,13 @@ route, so a mistake fails instead of leaking traffic out of the machine.
                                 40 junk first fragments, then a fragmented UDP echo; a
                                 10 MB echo through a router with a smaller MTU (with and
                                 without its ICMP frag-needed)
+  dpdk_netns_test.py memif      two sluice processes over one net_memif socket (issue 21):
+                                sluice-bench (role=client) drives sluice-echo and then
+                                sluice-httpd (role=server); 20 rounds in which the bench exits
+                                cleanly or is killed -9 mid-load, the server serving after
+                                each and reconnects working; the busy-polling CPU claims
+                                (the second process moves to a free CPU, a --cpuset on the
+                                first one's CPU is refused naming its pid, kill -9 frees it)
   dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves
@@ -1235,6 +1242,139 @@ def gateway_exercise(gateway, httpd):
               f"({total(metrics, 'inet.tcp_active_opens')} active opens)")
 
 
+MEMIF_SERVER_IP = "10.78.0.1"
+MEMIF_CLIENT_IP = "10.78.0.2"
+MEMIF_ROUNDS = 20
+
+
+def memif_app(prog, args, sock, role, ip, out_path, env, cores=1):
+    """A sluice program on DPDK over net_memif (one loop), output to a file."""
+    eal = f"--no-huge -m 256 --no-pci --no-telemetry --vdev=net_memif0,role={role},socket={sock}"
+    cmd = [prog, *args, "--transport=dpdk", f"--dpdk-args={eal}", f"--ip={ip}/24", f"--cores={cores}",
+           "--shutdown-timeout=1s", "--print-metrics"]
+    out = open(out_path, "w+")
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out
+
+
+def wait_for_text(path, pattern, proc, deadline_s=30):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        with open(path) as f:
+            t = f.read()
+        m = re.search(pattern, t)
+        if m:
+            return m
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)  # polling a log file: there is no event to wait on
+    return None
+
+
+def memif_exercise(echo, httpd, bench):
+    """sluice-bench on DPDK driving sluice-echo and sluice-httpd on DPDK over
+    net_memif; the survivor must outlive every exit and kill -9 of its peer."""
+    work = f"/tmp/sluice_memif_{os.getpid()}"
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, SLUICE_CLAIM_DIR=f"{work}/claims")  # this test's own claims
+    ncpu = len(os.sched_getaffinity(0))
+    with netns(f"slmif{os.getpid()}"):
+        for name, prog, server_args, mode, bench_args in (
+                ("echo", echo, ["--listen=0.0.0.0:7"], "echo", ["--size=64"]),
+                ("httpd", httpd, ["--listen=0.0.0.0:80"], "http", ["--expect-body=Hello, World!"])):
+            sock = f"{work}/{name}.sock"
+            srv_log = f"{work}/{name}.log"
+            srv, srv_out = memif_app(prog, server_args, sock, "server", MEMIF_SERVER_IP, srv_log, env)
+            port = server_args[0].rsplit(":", 1)[1]
+            try:
+                m = wait_for_text(srv_log, r"sluice: cores: claimed in \S+: CPU (\d+)", srv)
+                ready = m and wait_for_text(srv_log, r"sluice-[a-z]+: .* on ", srv)
+                if not check(bool(ready), f"memif/{name}: sluice-{name} starts on net_memif (role=server)"):
+                    log(open(srv_log).read())
+                    continue
+                srv_cpu = m.group(1)
+                base = [mode, f"--target={MEMIF_SERVER_IP}:{port}", *bench_args]
+
+                def bench_run(extra, tag, kill_after=None):
+                    path = f"{work}/bench_{name}_{tag}.log"
+                    p, out = memif_app(bench, base + extra, sock, "client", MEMIF_CLIENT_IP, path, env)
+                    if kill_after is not None:
+                        # Kill it mid-load: once its port is up, give it a moment of traffic
+                        # (no event tells an outsider that segments flow).
+                        wait_for_text(path, r"sluice: dpdk port", p, 20)
+                        time.sleep(kill_after)
+                        p.kill()
+                    try:
+                        rc = p.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        rc = p.wait()
+                    out.close()
+                    with open(path) as f:
+                        return rc, f.read()
+
+                if name == "echo":
+                    # CPU claims: the bench, left to its defaults, keeps off the server's CPU.
+                    if ncpu >= 2:
+                        rc, text = bench_run(["--connections=1", "--duration=50ms", "--warmup=0s"], "claims")
+                        check(re.search(rf"left out, claimed by others: CPU {srv_cpu} \(pid {srv.pid}", text) is not None,
+                              f"memif/claims: the second busy-polling process picks another CPU than the "
+                              f"server's CPU {srv_cpu}")
+                    rc, text = bench_run([f"--cpuset={srv_cpu}", "--connections=1", "--duration=50ms"], "cpuset")
+                    check(rc == 2 and f"pid {srv.pid}" in text and "--share-cores" in text,
+                          f"memif/claims: --cpuset={srv_cpu} is refused naming the server's pid {srv.pid} (rc {rc})")
+                killed = clean = 0
+                for i in range(MEMIF_ROUNDS):
+                    if i % 2 == 1:
+                        rc, text = bench_run(["--connections=20", "--duration=10s", "--warmup=0s"], f"k{i}",
+                                             kill_after=0.3)
+                        killed += rc == -signal.SIGKILL
+                    else:
+                        rc, text = bench_run(["--connections=20", "--duration=200ms", "--warmup=0s"], f"c{i}")
+                        ok = rc == 0 and re.search(r"errors\s+0 ", text) and not re.search(r"throughput\s+0 msgs", text)
+                        clean += bool(ok)
+                        if not ok:
+                            log(f"memif/{name}: round {i}: rc {rc}\n{text[-1500:]}")
+                    if not check(srv.poll() is None, f"memif/{name}: round {i}: the server survives its peer's "
+                                 f"{'kill -9' if i % 2 else 'exit'}"):
+                        log(open(srv_log).read()[-3000:])
+                        break
+                check(clean == MEMIF_ROUNDS // 2,
+                      f"memif/{name}: {clean} of {MEMIF_ROUNDS // 2} fresh bench processes reconnected and got "
+                      f"every reply right")
+                check(killed == MEMIF_ROUNDS // 2, f"memif/{name}: {killed} of {MEMIF_ROUNDS // 2} benches killed -9 mid-load")
+            finally:
+                alive = srv.poll() is None
+                if alive:
+                    srv.send_signal(signal.SIGTERM)
+                try:
+                    rc = srv.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    srv.kill()
+                    rc = srv.wait()
+                srv_out.close()
+            check(alive and rc == 0, f"memif/{name}: SIGTERM stops the server cleanly (exit {rc})")
+            faults = sum(int(v) for v in re.findall(r"memif_faults (\d+)", open(srv_log).read()))
+            log(f"memif/{name}: bursts ended by the disconnect guard: {faults}")
+        # kill -9 frees a claim: a busy-polling holder killed, its CPU is free again.
+        hog, hog_out = memif_app(echo, ["--listen=0.0.0.0:7"], f"{work}/hog.sock", "server", MEMIF_SERVER_IP,
+                                 f"{work}/hog.log", env)
+        m = wait_for_text(f"{work}/hog.log", r"sluice: cores: claimed in \S+: CPU (\d+)", hog)
+        if check(m is not None, "memif/claims: a holder claims its CPU"):
+            cpu = m.group(1)
+            hog.kill()
+            hog.wait()
+            r = subprocess.run([echo, "--transport=dpdk", "--dpdk-args=--no-huge --no-pci --vdev=net_null0",
+                                f"--ip={MEMIF_SERVER_IP}/24", f"--cpuset={cpu}", "--print-plan"],
+                               capture_output=True, text=True, env=env, timeout=30)
+            check(r.returncode == 0 and f"free to claim in {work}/claims: CPU {cpu} " in r.stdout,
+                  f"memif/claims: after kill -9 of its holder, CPU {cpu} is free to claim")
+        hog.kill()
+        hog.wait()
+        hog_out.close()
+    if not failures:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def preflight(echo):
     """Plain words and exit 2, never a crash, when DPDK cannot start."""
     with netns(f"slpre{os.getpid()}"):
@@ -1283,7 +1423,7 @@ def main():
         loss, delay_ms, reorder = (float(x) for x in os.environ.get("SLUICE_RELAY", "0.02,5,0.25").split(","))
         relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
         return
-    modes = ("tap", "af_packet", "preflight", "tcp_tap", "tcp_af_packet", "gateway", "attack")
+    modes = ("tap", "af_packet", "preflight", "tcp_tap", "tcp_af_packet", "gateway", "attack", "memif")
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
@@ -1305,6 +1445,11 @@ def main():
         gateway_exercise(gateway, httpd)
     elif kind == "attack":
         attack_exercise(echo)
+    elif kind == "memif":
+        bench = os.environ.get("SLUICE_BENCH", "")
+        if not os.path.exists(bench) or not os.path.exists(httpd):
+            skip("sluice-bench or sluice-httpd is not built (SLUICE_BENCH / SLUICE_HTTPD)")
+        memif_exercise(echo, httpd, bench)
     else:
         exercise(kind, echo)
     log(f"{kind}: {len(failures)} failure(s) in {time.monotonic() - started:.1f}s")

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -68,6 +70,20 @@ host_facts host_facts::gather(const eal_args& args) {
   for (const auto& v : args.vdevs) {
     const std::string drv = eal_args::driver_of(v);
     if (drv == "net_tap" || drv == "net_tun") wants_tun = true;
+    if (drv == "net_memif" && eal_args::vdev_arg(v, "role") == "client") {
+      std::string sock = eal_args::vdev_arg(v, "socket");
+      if (sock.empty()) sock = "/run/memif.sock";
+      if (eal_args::vdev_arg(v, "socket-abstract") == "no") {
+        struct stat st {};
+        f.memif_sockets[sock] = ::stat(sock.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+      } else {
+        // The PMD's default: an abstract socket, which lives in the network
+        // namespace (/proc/net/unix lists this namespace's, "@" first).
+        const std::string unix_sockets = read_all("/proc/net/unix");
+        const std::string name = " @" + sock + "\n";
+        f.memif_sockets["@" + sock] = unix_sockets.find(name) != std::string::npos;
+      }
+    }
     const std::string iface = eal_args::vdev_arg(v, "iface");
     if (!iface.empty() && drv != "net_tap" && drv != "net_tun") {
       f.interfaces[iface] = ::if_nametoindex(iface.c_str()) != 0;
@@ -154,6 +170,31 @@ std::string preflight(const eal_args& a, const host_facts& f) {
       if (auto it = f.interfaces.find(iface); it != f.interfaces.end() && !it->second) {
         return "--vdev=" + v + ": no interface " + iface + " in this network namespace";
       }
+    }
+  }
+  for (const auto& v : a.vdevs) {
+    const std::string drv = eal_args::driver_of(v);
+    if (drv == "net_memif") {
+      const std::string bsize = eal_args::vdev_arg(v, "bsize");
+      if (!bsize.empty() && std::strtoul(bsize.c_str(), nullptr, 10) < 2048) {
+        return "--vdev=" + v +
+               ": bsize below 2048 is not supported: the PMD then frees frames one by one inside its transmit burst, "
+               "which sluice's guard against the peer's disconnect (see the README) cannot undo; leave bsize out "
+               "(2048)";
+      }
+      if (eal_args::vdev_arg(v, "zero-copy") == "yes") {
+        return "--vdev=" + v + ": zero-copy=yes is not supported (sluice's packets live in its own pools); leave it out";
+      }
+    }
+  }
+  for (const auto& [sock, there] : f.memif_sockets) {
+    if (!there) {
+      return "net_memif role=client: no memif server listens on " + sock +
+             (sock[0] == '@' ? " (an abstract socket, the PMD's default: the server must run in this network "
+                               "namespace)"
+                             : " (no socket there)") +
+             "; start the role=server process first (a client connects once, when it starts; the long-lived side "
+             "should be the server)";
     }
   }
   if (!a.no_huge && !f.root && !a.in_memory) {

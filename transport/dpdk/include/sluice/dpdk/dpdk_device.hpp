@@ -86,6 +86,8 @@ class dpdk_device {
   [[nodiscard]] std::uint16_t reta_size() const noexcept { return reta_size_; }
   // How flows reach their loops on this port, in words (also in describe()).
   [[nodiscard]] const std::string& steering() const noexcept { return steering_; }
+  // The PMD's name ("net_memif", "net_af_xdp", ...).
+  [[nodiscard]] const std::string& driver() const noexcept { return driver_; }
   // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors}. Any thread.
   void metrics(metric_list& out) const;
 

@@ -29,6 +29,9 @@ struct host_facts {
   // Interfaces named by vdevs (net_af_packet's iface=, net_af_xdp's iface=)
   // and whether they exist in this network namespace.
   std::map<std::string, bool> interfaces;
+  // net_memif role=client vdevs: their socket path and whether a socket is
+  // there (the server side must be up: the PMD connects once, at start).
+  std::map<std::string, bool> memif_sockets;
   // Each -a PCI address: its kernel driver ("" if none, "?" if no such device).
   std::map<std::string, std::string> pci_drivers;
   // PCI network devices bound to a DPDK-capable driver (for a run without -a).
