@@ -142,6 +142,7 @@ std::optional<int> app_options::finish(const cli& args) {
   }
   if (const transport_entry* e = find_transport(runtime.transport); e != nullptr && e->drives_nic) {
     runtime.placement.nic_bound = true;
+    if (e->port_queues != nullptr) runtime.placement.nic_queues = e->port_queues();
     // Adaptive polling: busy-poll while packets flow, back off once idle.
     if (!spin_given_) runtime.loop.spin_budget = std::chrono::microseconds(200);
   }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -125,6 +126,36 @@ std::string steering_for(const std::string& driver, unsigned loops) {
          "lands on the connecting loop; a NIC without RSS falls back to the software table";
 }
 
+// Queue pairs the port will offer, from its vdev's arguments (0: not known
+// before it starts): the plan makes one loop per queue unless --cores says.
+unsigned dpdk_port_queues() {
+  auto args = dpdk::eal_args::parse(settings().dpdk_args);
+  if (!args || args->vdevs.empty()) return 0;
+  const std::string& v = args->vdevs.front();
+  const std::string drv = dpdk::eal_args::driver_of(v);
+  auto number = [&v](const char* key) {
+    const std::string n = dpdk::eal_args::vdev_arg(v, key);
+    return n.empty() ? 1u : static_cast<unsigned>(std::strtoul(n.c_str(), nullptr, 10));
+  };
+  if (drv == "net_af_xdp") return number("queue_count");
+  if (drv == "net_af_packet") return number("qpairs");
+  return 0;
+}
+
+// How the EAL gets its memory, for --print-plan.
+std::string memory_mode(const dpdk::eal_args& a, const dpdk::host_facts& f) {
+  if (a.no_huge) {
+    std::string out = "ordinary pages (--no-huge)";
+    if (f.hugepages_free > 0) {
+      out += "; " + std::to_string(f.hugepages_free) +
+             " hugepages are free here: leaving out --no-huge would use them (fewer TLB misses per packet)";
+    }
+    return out;
+  }
+  return "hugepages: " + std::to_string(f.hugepages_free) + " of " + std::to_string(f.hugepages_total) +
+         " free" + (a.in_memory ? " (--in-memory: no files in hugetlbfs)" : "");
+}
+
 std::string join(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
@@ -144,6 +175,9 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   std::vector<std::string> storage = words;  // rte_eal_init may permute argv
   for (auto& w : storage) argv.push_back(w.data());
   argv.push_back(nullptr);
+  for (const auto& w : dpdk::preflight_warnings(*args, dpdk::host_facts::gather(*args))) {
+    std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
+  }
   st.eal_started = true;
   if (rte_eal_init(static_cast<int>(words.size()), argv.data()) < 0) {
     return error{std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
@@ -249,6 +283,9 @@ std::string describe_dpdk(const platform::placement_plan& plan) {
            std::to_string(cfg.held_per_loop) + " held by the stack + " + std::to_string(dpdk::pool_cache) +
            " cache) + 1024, rounded to 2^k-1\n";
   }
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*args);
+  out += dpdk::describe_af_xdp(*args, facts, loops);
+  out += "  EAL memory: " + memory_mode(*args, facts) + "\n";
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
   return out;
@@ -329,6 +366,7 @@ const transport_entry dpdk_entry{
     .process_metrics = &dpdk_metrics,
     .finish_process = &finish_dpdk,
     .drives_nic = true,
+    .port_queues = &dpdk_port_queues,
     .declare_options = &declare_dpdk_options,
     .check_options = &check_dpdk_options,
 };

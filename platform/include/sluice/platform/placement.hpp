@@ -20,7 +20,7 @@ namespace sluice::platform {
 // What the placement flags ask for (app_options fills it in); every field's
 // default means "no constraint".
 struct placement_request {
-  unsigned loops = 0;                 // --cores=N; 0: one per physical core
+  unsigned loops = 0;                 // --cores=N; 0: one per physical core (at most nic_queues when known)
   std::optional<cpu_list> cpuset;     // --cpuset=LIST: only these CPUs
   std::optional<int> numa_node;       // --numa-node=N: only this node's CPUs
   std::string nic;                    // --nic=NAME|PCI: cores near it first

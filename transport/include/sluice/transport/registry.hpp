@@ -57,6 +57,10 @@ struct transport_entry {
   // The transport drives a NIC itself: the plan gives each loop a queue, and
   // loops poll adaptively (spin 200us after work, unless --spin says).
   bool drives_nic = false;
+  // Optional (drives_nic): the queue pairs the port will offer, as the
+  // transport's flags say before anything starts (0: not known). Without
+  // --cores, the plan makes one loop per queue (at most one per core).
+  unsigned (*port_queues)() = nullptr;
   // Optional: declares the transport's own flags on args (--dpdk-args, --ip,
   // --tcp-*), bound to settings the transport keeps for the process. Every
   // linked transport's flags appear in --help.
