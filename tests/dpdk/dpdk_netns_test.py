@@ -1426,9 +1426,12 @@ def preflight(echo):
             check(r.returncode == 2 and text in last, f"preflight: {what} (exit {r.returncode}: {last})")
 
         hugepages = int(re.search(r"HugePages_Total:\s+(\d+)", open("/proc/meminfo").read()).group(1))
-        if hugepages == 0:
-            expect(base + ["--dpdk-args=--no-pci --vdev=net_tap0,iface=sl0"], "no hugepages are reserved",
-                   "no hugepages and no --no-huge")
+        # Memory: hugepages where reserved, else ordinary pages as the fallback (issue 21).
+        r = run(*base, "--dpdk-args=--no-pci --vdev=net_tap0,iface=sl0", "--print-plan", check_rc=False)
+        m = re.search(r"EAL memory: (.*)", r.stdout)
+        want = "no hugepages are reserved: ordinary pages, the fallback" if hugepages == 0 else "hugepages: "
+        check(r.returncode == 0 and m is not None and m.group(1).startswith(want),
+              f"preflight: --print-plan says which memory the EAL gets ({m.group(1) if m else r.stdout[-200:]})")
         expect(base + ["--dpdk-args=--no-huge -m 256 --no-pci"], "no port", "no port at all")
         expect(base + ["--dpdk-args=--no-huge -m 256 --vdev=net_tap0,iface=sl0"], "neither --no-pci nor -a",
                "a vdev while PCI probing is on")

@@ -89,6 +89,42 @@ TEST(dpdk_eal_args, memif_vdevs_get_a_mac_that_survives_restarts) {
   EXPECT_EQ(argv.back(), "--vdev=" + client);
 }
 
+// Issue 21: hugepages where they exist, ordinary pages as the fallback.
+TEST(dpdk_preflight, chooses_hugepages_when_reserved_and_falls_back_to_ordinary_pages) {
+  host_facts f = dev_machine();
+  f.hugepages_total = f.hugepages_free = 0;
+  auto none = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_TRUE(none.args.no_huge);
+  EXPECT_EQ(none.args.words, (std::vector<std::string>{"--no-pci", "--vdev=net_tap0", "--no-huge", "-m", "512"}));
+  EXPECT_NE(none.note.find("no hugepages are reserved: ordinary pages, the fallback (--no-huge -m 512 added"),
+            std::string::npos)
+      << none.note;
+  EXPECT_EQ(preflight(none.args, f), "");
+  // The user's size is kept.
+  EXPECT_EQ(choose_memory(parse("-m 300 --no-pci --vdev=net_tap0"), f).args.words.back(), "--no-huge");
+  f.hugepages_total = 512;
+  f.hugepages_free = 500;
+  f.hugepage_kb = 2048;
+  f.hugetlbfs_mounted = true;
+  auto huge = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_FALSE(huge.args.no_huge);
+  EXPECT_EQ(huge.args.words.size(), 2u);
+  EXPECT_EQ(huge.note, "hugepages: 500 of 512 hugepages free (2 MB each)");
+  f.hugetlbfs_mounted = false;
+  auto in_memory = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_TRUE(in_memory.args.in_memory);
+  EXPECT_EQ(in_memory.args.words.back(), "--in-memory");
+  EXPECT_EQ(preflight(in_memory.args, f), "");
+  // --no-huge given: kept, and the plan says hugepages were there.
+  auto given = choose_memory(parse("--no-huge --no-pci --vdev=net_tap0"), f);
+  EXPECT_EQ(given.args.words.size(), 3u);
+  EXPECT_NE(given.note.find("without --no-huge sluice would use them"), std::string::npos);
+  // All in use: the fallback again.
+  f.hugepages_free = 0;
+  EXPECT_NE(choose_memory(parse("--no-pci --vdev=net_tap0"), f).note.find("all 512 hugepages are in use"),
+            std::string::npos);
+}
+
 TEST(dpdk_preflight, says_what_is_missing_in_plain_words) {
   auto why = [](std::string_view args, const host_facts& f) { return preflight(parse(args), f); };
   host_facts f = dev_machine();

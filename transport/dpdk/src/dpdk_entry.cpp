@@ -82,9 +82,10 @@ std::string probe_dpdk() {
     return std::string("--dpdk-args is empty: give the EAL arguments (on a development machine: --dpdk-args=\"") +
            dev_example + "\")";
   }
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return args.err().message;
-  std::string why = dpdk::preflight(*args, dpdk::host_facts::gather(*args));
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return parsed.err().message;
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  std::string why = dpdk::preflight(dpdk::choose_memory(*parsed, facts).args, facts);
   if (!why.empty()) return why;
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   if (!ifc) return ifc.err().message;
@@ -142,20 +143,6 @@ unsigned dpdk_port_queues() {
   return 0;
 }
 
-// How the EAL gets its memory, for --print-plan.
-std::string memory_mode(const dpdk::eal_args& a, const dpdk::host_facts& f) {
-  if (a.no_huge) {
-    std::string out = "ordinary pages (--no-huge)";
-    if (f.hugepages_free > 0) {
-      out += "; " + std::to_string(f.hugepages_free) +
-             " hugepages are free here: leaving out --no-huge would use them (fewer TLB misses per packet)";
-    }
-    return out;
-  }
-  return "hugepages: " + std::to_string(f.hugepages_free) + " of " + std::to_string(f.hugepages_total) +
-         " free" + (a.in_memory ? " (--in-memory: no files in hugetlbfs)" : "");
-}
-
 std::string join(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
@@ -166,16 +153,20 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   const dpdk_settings& s = settings();
   process_state& st = state();
   if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return args.err();
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return parsed.err();
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   if (!ifc) return ifc.err();
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
+  const dpdk::eal_args* args = &memory.args;
+  std::fprintf(stderr, "sluice: dpdk memory: %s\n", memory.note.c_str());
   const std::vector<std::string> words = dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()));
   std::vector<char*> argv;
   std::vector<std::string> storage = words;  // rte_eal_init may permute argv
   for (auto& w : storage) argv.push_back(w.data());
   argv.push_back(nullptr);
-  for (const auto& w : dpdk::preflight_warnings(*args, dpdk::host_facts::gather(*args))) {
+  for (const auto& w : dpdk::preflight_warnings(*args, facts)) {
     std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
   }
   st.eal_started = true;
@@ -246,8 +237,11 @@ std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_
 
 std::string describe_dpdk(const platform::placement_plan& plan) {
   const dpdk_settings& s = settings();
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return "dpdk: " + args.err().message + "\n";
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return "dpdk: " + parsed.err().message + "\n";
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
+  const dpdk::eal_args* args = &memory.args;
   std::string out = "dpdk: EAL arguments: " + join(dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()))) + "\n";
   const auto loops = static_cast<unsigned>(plan.loops.size());
   if (!args->vdevs.empty()) {
@@ -283,9 +277,8 @@ std::string describe_dpdk(const platform::placement_plan& plan) {
            std::to_string(cfg.held_per_loop) + " held by the stack + " + std::to_string(dpdk::pool_cache) +
            " cache) + 1024, rounded to 2^k-1\n";
   }
-  const dpdk::host_facts facts = dpdk::host_facts::gather(*args);
   out += dpdk::describe_af_xdp(*args, facts, loops);
-  out += "  EAL memory: " + memory_mode(*args, facts) + "\n";
+  out += "  EAL memory: " + memory.note + "\n";
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
   return out;

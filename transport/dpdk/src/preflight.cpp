@@ -166,6 +166,7 @@ host_facts host_facts::gather(const eal_args& args) {
   const std::string meminfo = read_all("/proc/meminfo");
   f.hugepages_total = meminfo_value(meminfo, "HugePages_Total:");
   f.hugepages_free = meminfo_value(meminfo, "HugePages_Free:");
+  f.hugepage_kb = meminfo_value(meminfo, "Hugepagesize:");
   f.hugetlbfs_mounted = read_all("/proc/mounts").find(" hugetlbfs ") != std::string::npos;
   bool wants_tun = false;
   for (const auto& v : args.vdevs) {
@@ -366,6 +367,39 @@ std::string preflight(const eal_args& a, const host_facts& f) {
     return "hugepage memory needs root (or add --in-memory with a hugetlbfs this user may write, or --no-huge)";
   }
   return {};
+}
+
+memory_choice choose_memory(const eal_args& a, const host_facts& f) {
+  memory_choice c{a, {}};
+  const std::string pages = std::to_string(f.hugepages_free) + " of " + std::to_string(f.hugepages_total) +
+                            " hugepages free" + (f.hugepage_kb != 0 ? " (" + std::to_string(f.hugepage_kb / 1024) + " MB each)" : "");
+  if (a.no_huge) {
+    c.note = "ordinary pages (--no-huge, as given)";
+    if (f.hugepages_free > 0) c.note += "; " + pages + " here: without --no-huge sluice would use them (fewer TLB misses per packet)";
+    return c;
+  }
+  if (f.hugepages_free > 0) {
+    c.note = "hugepages: " + pages;
+    if (!f.hugetlbfs_mounted && !a.in_memory) {
+      c.args.words.push_back("--in-memory");
+      c.args.in_memory = true;
+      c.note += "; no hugetlbfs is mounted, so --in-memory was added";
+    }
+    return c;
+  }
+  if (a.in_memory) return c;  // preflight says why that cannot work
+  c.args.words.push_back("--no-huge");
+  c.args.no_huge = true;
+  std::string added = "--no-huge";
+  if (!a.has_memory_size) {
+    c.args.words.insert(c.args.words.end(), {"-m", "512"});
+    c.args.has_memory_size = true;
+    added += " -m 512";
+  }
+  c.note = std::string(f.hugepages_total == 0 ? "no hugepages are reserved" : "all " + std::to_string(f.hugepages_total) + " hugepages are in use") +
+           ": ordinary pages, the fallback (" + added +
+           " added; to use hugepages, as root: echo 512 > /proc/sys/vm/nr_hugepages)";
+  return c;
 }
 
 std::vector<std::string> preflight_warnings(const eal_args& a, const host_facts& f) {

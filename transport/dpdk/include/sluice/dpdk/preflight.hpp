@@ -25,6 +25,7 @@ struct host_facts {
   bool cap_net_raw = false;           // has CAP_NET_RAW (net_af_packet)
   std::uint64_t hugepages_total = 0;  // hugepages configured (/proc/meminfo HugePages_Total)
   std::uint64_t hugepages_free = 0;   // hugepages free (HugePages_Free)
+  std::uint64_t hugepage_kb = 0;      // their size (Hugepagesize), KiB
   bool hugetlbfs_mounted = false;     // a hugetlbfs is mounted
   // /dev/net/tun could be opened (net_tap), else why not.
   std::string tun_error;
@@ -73,6 +74,18 @@ struct host_facts {
 // Warnings that do not stop the start (the veth peer's TX checksum offload
 // is on): one line each, for stderr at start-up.
 [[nodiscard]] std::vector<std::string> preflight_warnings(const eal_args& args, const host_facts& facts);
+
+// The EAL memory a run uses (issue 21): the user's --no-huge is kept; else
+// hugepages when some are reserved and free (with --in-memory added when no
+// hugetlbfs is mounted); else ordinary pages as the fallback (--no-huge, and
+// -m 512 unless the user gave a size). `note` says which, for --print-plan
+// and start-up. A user's --in-memory without free hugepages is left for
+// preflight() to refuse.
+struct memory_choice {
+  eal_args args;     // what to start the EAL with (words and flags)
+  std::string note;  // one line for people
+};
+[[nodiscard]] memory_choice choose_memory(const eal_args& args, const host_facts& facts);
 
 // Drivers through which DPDK can own a PCI NIC.
 [[nodiscard]] bool is_dpdk_driver(const std::string& driver);
