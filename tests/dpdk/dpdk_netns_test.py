@@ -728,7 +728,8 @@ def netem_exercise(kind, echo, size, deadline_s):
             else:
                 vdev = "net_tap0,iface=sl0"
             kif = "kv0"
-        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}"],
+        # SLUICE_NETEM_EXTRA: more flags for the app (diagnosis, e.g. --busy-poll).
+        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}", *os.environ.get("SLUICE_NETEM_EXTRA", "").split()],
                 cores=int(os.environ.get("SLUICE_NETEM_CORES", str(kind_loops(kind)))))
         relay = None
         try:
@@ -775,7 +776,9 @@ def netem_exercise(kind, echo, size, deadline_s):
         log(f"  {kind}: stack under impairment: retransmits {total(metrics, 'inet.tcp_retransmits')}, fast "
             f"{total(metrics, 'inet.tcp_fast_retransmits')}, timeouts {total(metrics, 'inet.tcp_timeouts')}, "
             f"SACK recoveries {total(metrics, 'inet.tcp_sack_recoveries')}, out-of-order "
-            f"{total(metrics, 'inet.tcp_ooo_segments')}")
+            f"{total(metrics, 'inet.tcp_ooo_segments')}; device: rx_nombuf {metrics.get('dpdk.port0.rx_nombuf')}, "
+            f"imissed {metrics.get('dpdk.port0.imissed')}, pool free at the end "
+            f"{metrics.get('dpdk.port0.pool_n1.available')}")
     if os.environ.get("SLUICE_NETEM_VERBOSE"):
         for k_, v in sorted(metrics.items()):
             if v and re.search(r"tcp|drop", k_):
