@@ -198,6 +198,17 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
     return dev.err();
   }
   st.device = std::move(*dev);
+  const std::string first_vdev = args->vdevs.empty() ? std::string() : args->vdevs.front();
+  if (st.device->driver() == "net_memif" && dpdk::eal_args::vdev_arg(first_vdev, "role") == "client" &&
+      !st.device->wait_for_link(std::chrono::milliseconds(1000), 5)) {
+    st.device.reset();
+    stop_eal();
+    return error{"net_memif client: the server on " +
+                     (dpdk::eal_args::vdev_arg(first_vdev, "socket").empty() ? std::string("/run/memif.sock")
+                                                                             : dpdk::eal_args::vdev_arg(first_vdev, "socket")) +
+                     " did not accept the connection in 5 tries of 1s (is another client connected to it?)",
+                 {}};
+  }
   st.group = std::make_unique<inet::stack_group>(static_cast<unsigned>(plan.loops.size()));
   // The same function the device's RSS computes, if it has any (its RETA size).
   st.steering = std::make_unique<inet::flow_steering>(static_cast<unsigned>(plan.loops.size()), st.device->reta_size());
