@@ -34,7 +34,7 @@ namespace sluice::platform {
 // Who holds the claim on `cpu` (another process, or this one through another
 // open file): its pid and program name as it wrote them.
 struct claim_holder {
-  unsigned cpu = 0;
+  unsigned cpu = 0;      // the CPU claimed
   long pid = 0;          // 0: unknown (the holder had not written it yet)
   std::string program;   // may be empty
   // "CPU 3 (pid 1234, sluice-echo)".
@@ -46,7 +46,9 @@ struct claim_holder {
 class cpu_claims {
  public:
   cpu_claims() = default;
+  // Takes o's claims (o holds none afterwards).
   cpu_claims(cpu_claims&& o) noexcept;
+  // Drops this object's claims, then takes o's.
   cpu_claims& operator=(cpu_claims&& o) noexcept;
   cpu_claims(const cpu_claims&) = delete;
   cpu_claims& operator=(const cpu_claims&) = delete;
@@ -60,6 +62,7 @@ class cpu_claims {
   void keep_only(const cpu_list& keep) noexcept;
   // The CPUs held, sorted.
   [[nodiscard]] cpu_list cpus() const;
+  // The claim directory these claims live in.
   [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
 
   // An empty set of claims in `dir` (made if missing); an error saying why
@@ -81,7 +84,7 @@ class cpu_claims {
 
 // What plan_with_claims did, for people.
 struct claimed_plan {
-  placement_plan plan;
+  placement_plan plan;                // make_plan's, or made again on the free CPUs
   cpu_claims claims;                  // held (take = true) on every loop's CPU
   std::vector<claim_holder> avoided;  // others' claims that moved loops off a CPU
   std::string summary;                // one line for --print-plan and start-up

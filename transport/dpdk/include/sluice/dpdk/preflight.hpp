@@ -38,14 +38,14 @@ struct host_facts {
   // net_af_xdp: what AF_XDP needs, for the vdev's interface (gathered with
   // ethtool ioctls, which see this network namespace, unlike /sys).
   struct af_xdp_facts {
-    std::string iface;
+    std::string iface;            // the vdev's iface=
     std::string driver;           // the interface's kernel driver ("veth", "ice", ...); "" if unknown
     unsigned queues = 0;          // its combined channels as the PMD counts them (1 if none); 0 if unknown
     std::string peer;             // veth: the other end, when it is in this namespace
     bool peer_tx_checksum = false;  // that end hands the kernel's partial checksums to us
     bool peer_elsewhere = false;  // veth whose other end is in another namespace (not checked)
   };
-  std::vector<af_xdp_facts> af_xdp;
+  std::vector<af_xdp_facts> af_xdp;  // one per net_af_xdp vdev whose interface exists
   std::string libxdp_object;      // xsk_def_xdp_prog.o found here ("" if not found)
   std::string libxdp_object_dirs; // where it was looked for
   bool bpffs_mounted = false;     // a bpf filesystem at /sys/fs/bpf (libxdp's dispatcher needs it)
@@ -85,6 +85,7 @@ struct memory_choice {
   eal_args args;     // what to start the EAL with (words and flags)
   std::string note;  // one line for people
 };
+// The memory_choice for these arguments on this host (see above).
 [[nodiscard]] memory_choice choose_memory(const eal_args& args, const host_facts& facts);
 
 // Drivers through which DPDK can own a PCI NIC.
