@@ -777,7 +777,8 @@ def netem_exercise(kind, echo, size, deadline_s):
             f"{total(metrics, 'inet.tcp_fast_retransmits')}, timeouts {total(metrics, 'inet.tcp_timeouts')}, "
             f"SACK recoveries {total(metrics, 'inet.tcp_sack_recoveries')}, out-of-order "
             f"{total(metrics, 'inet.tcp_ooo_segments')}; device: rx_nombuf {metrics.get('dpdk.port0.rx_nombuf')}, "
-            f"imissed {metrics.get('dpdk.port0.imissed')}, pool free at the end "
+            f"imissed {metrics.get('dpdk.port0.imissed')}, tx refused {total(metrics, 'dpdk.queue0.tx_refused')}, "
+            f"tx_queue_full drops {total(metrics, 'inet.drop.tx_queue_full')}, pool free at the end "
             f"{metrics.get('dpdk.port0.pool_n1.available')}")
     if os.environ.get("SLUICE_NETEM_VERBOSE"):
         for k_, v in sorted(metrics.items()):
