@@ -100,8 +100,8 @@ result<rte_mempool*> af_xdp_pool(const std::string& name, unsigned n, int socket
     return error{"rte_mempool_populate_virt: " + std::string(rc < 0 ? rte_strerror(-rc) : "short"), {}};
   }
   rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
-  // What the PMD will register: from the first chunk's page (getpagesize, as the PMD does), one object
-  // size per mbuf.
+  // What the PMD will register: from the first chunk's page (getpagesize,
+  // as the PMD does), one object size per mbuf.
   const auto first = reinterpret_cast<std::uintptr_t>(STAILQ_FIRST(&mp->mem_list)->addr);
   umem_check c{first & ~(page - 1), std::uintptr_t{mp->populated_size} * af_xdp_object + (first & (page - 1)),
                mp->header_size};
@@ -110,9 +110,7 @@ result<rte_mempool*> af_xdp_pool(const std::string& name, unsigned n, int socket
     const unsigned chunks = mp->nb_mem_chunks;
     rte_mempool_free(mp);
     return error{"af_xdp: " + std::to_string(c.outside) + " of " + std::to_string(n) + " mbufs (in " +
-                     std::to_string(chunks) +
-                     " memory chunks) would lie outside the UMEM the PMD registers; give -m more room in "
-                     "--dpdk-args so the pool fits one chunk",
+                     std::to_string(chunks) + " memory chunks) would lie outside the UMEM the PMD registers",
                  {}};
   }
   return mp;
@@ -203,7 +201,10 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
     rte_mempool* mp = nullptr;
     if (d->driver_ == "net_af_xdp") {
       auto r = af_xdp_pool(name, pool_size(on_node, d->cfg_), node < 0 ? SOCKET_ID_ANY : node);
-      if (!r) return error{"cannot create the packet pool for NUMA node " + std::to_string(node) + ": " + r.err().message, {}};
+      if (!r) {
+        return error{"cannot create the packet pool for NUMA node " + std::to_string(node) + ": " + r.err().message,
+                     {}};
+      }
       mp = *r;
     } else {
       mp = rte_pktmbuf_pool_create(name.c_str(), pool_size(on_node, d->cfg_), pool_cache, priv_size,
