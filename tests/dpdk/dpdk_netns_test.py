@@ -909,12 +909,9 @@ def tcp_exercise(kind, echo, httpd):
     if os.environ.get("SLUICE_ONLY_NETEM"):
         netem_exercise(kind, echo, netem_bytes(), 60)
         return
-    if kind == "af_xdp" and not os.environ.get("SLUICE_AF_XDP_NETEM"):
-        # Known gap (issue 21): over AF_XDP the impaired transfer stalls in
-        # retransmission timeouts (38 of 100 MB back in 72 s, where af_packet
-        # takes ~30 s); not diagnosed yet. SLUICE_AF_XDP_NETEM=1 runs it.
-        log(f"{kind}: NOT RUN: the impaired 100 MB transfer (known to stall over AF_XDP; SLUICE_AF_XDP_NETEM=1)")
-        return
+    # Over AF_XDP this is also the test of the pool's layout (issue 21): with
+    # the default pool the kernel refused every TX descriptor of an mbuf past
+    # the PMD's UMEM and the transfer stalled in retransmission timeouts.
     netem_exercise(kind, echo, netem_bytes(), 60)
 
 

@@ -4,7 +4,10 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_memzone.h>
 #include <rte_mempool.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +28,93 @@ std::string rte_error(const char* what, int rc) {
 // The private area of every mbuf holds its inet::packet.
 constexpr std::uint16_t priv_size =
     static_cast<std::uint16_t>((sizeof(inet::packet) + RTE_MBUF_PRIV_ALIGN - 1) / RTE_MBUF_PRIV_ALIGN * RTE_MBUF_PRIV_ALIGN);
+
+// The AF_XDP PMD (22.11, XDP_UMEM_UNALIGNED_CHUNK_FLAG builds) registers the
+// RX pool itself as the UMEM and sizes it as populated_size x object size
+// from the first memory chunk's page. rte_mempool keeps an object from
+// crossing a page, so with objects smaller than a page the pool has a gap at
+// every page end (with 4 KiB pages, one ~2.4 KiB mbuf per page) and reaches
+// well past the UMEM: the kernel refuses every TX and fill descriptor of an
+// mbuf out there (XDP_STATISTICS tx_invalid_descs), so those segments are
+// silently lost and TCP waits for its retransmission timer. An object of
+// exactly 4 KiB (no channel spreading pad) tiles every page size with no gap,
+// so the PMD's arithmetic holds; af_xdp_pool checks that it does.
+constexpr unsigned af_xdp_object = 4096;
+
+// Counts the objects that lie outside [base, base + span).
+struct umem_check {
+  std::uintptr_t base;
+  std::uintptr_t span;
+  unsigned header;
+  unsigned outside = 0;
+};
+
+void count_outside(rte_mempool*, void* arg, void* obj, unsigned) {
+  auto* c = static_cast<umem_check*>(arg);
+  const auto start = reinterpret_cast<std::uintptr_t>(obj) - c->header;
+  if (start < c->base || start + af_xdp_object > c->base + c->span) ++c->outside;
+}
+
+// A pktmbuf pool laid out for the AF_XDP PMD (see af_xdp_object), or an
+// error that says why the PMD's UMEM would not cover it.
+result<rte_mempool*> af_xdp_pool(const std::string& name, unsigned n, int socket) {
+  const std::uint32_t header_and_trailer = rte_mempool_calc_obj_size(0, RTE_MEMPOOL_F_NO_SPREAD, nullptr);
+  const std::uint32_t elt = af_xdp_object - header_and_trailer;
+  const std::uint32_t room = elt - sizeof(rte_mbuf) - priv_size;
+  if (rte_mempool_calc_obj_size(elt, RTE_MEMPOOL_F_NO_SPREAD, nullptr) != af_xdp_object ||
+      room < RTE_MBUF_DEFAULT_BUF_SIZE) {
+    return error{"af_xdp: an mbuf does not fit a " + std::to_string(af_xdp_object) + "-byte UMEM frame", {}};
+  }
+  rte_mempool* mp = rte_mempool_create_empty(name.c_str(), n, elt, pool_cache, sizeof(rte_pktmbuf_pool_private),
+                                             socket, RTE_MEMPOOL_F_NO_SPREAD);
+  if (mp == nullptr) return error{"rte_mempool_create_empty: " + std::string(rte_strerror(rte_errno)), {}};
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = static_cast<std::uint16_t>(room);
+  priv.mbuf_priv_size = priv_size;
+  int rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr);
+  if (rc != 0) {
+    rte_mempool_free(mp);
+    return error{"rte_mempool_set_ops_byname: " + std::string(rte_strerror(-rc)), {}};
+  }
+  rte_pktmbuf_pool_init(mp, &priv);
+  // One page-aligned area: the PMD's UMEM starts at the first chunk's page,
+  // and rte_mempool_populate_default's chunk need not start on one (its
+  // first object would then begin a page later and its last lie past the
+  // UMEM's end).
+  const auto page = static_cast<std::size_t>(getpagesize());
+  const rte_memzone* mz = rte_memzone_reserve_aligned((name + "_umem").c_str(), std::size_t{n} * af_xdp_object, socket,
+                                                      0, page);
+  if (mz == nullptr) {
+    rte_mempool_free(mp);
+    return error{"rte_memzone_reserve_aligned (" + std::to_string(std::size_t{n} * af_xdp_object) +
+                     " bytes): " + rte_strerror(rte_errno) + " (more memory: -m in --dpdk-args, or more hugepages)",
+                 {}};
+  }
+  rc = rte_mempool_populate_virt(
+      mp, static_cast<char*>(mz->addr), mz->len, page,
+      [](rte_mempool_memhdr*, void* z) { rte_memzone_free(static_cast<const rte_memzone*>(z)); },
+      const_cast<rte_memzone*>(mz));
+  if (rc < 0 || mp->populated_size != n) {
+    if (rc < 0) rte_memzone_free(mz);
+    rte_mempool_free(mp);
+    return error{"rte_mempool_populate_virt: " + std::string(rc < 0 ? rte_strerror(-rc) : "short"), {}};
+  }
+  rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  // What the PMD will register: from the first chunk's page (getpagesize,
+  // as the PMD does), one object size per mbuf.
+  const auto first = reinterpret_cast<std::uintptr_t>(STAILQ_FIRST(&mp->mem_list)->addr);
+  umem_check c{first & ~(page - 1), std::uintptr_t{mp->populated_size} * af_xdp_object + (first & (page - 1)),
+               mp->header_size};
+  rte_mempool_obj_iter(mp, count_outside, &c);
+  if (c.outside != 0 || mp->nb_mem_chunks != 1) {
+    const unsigned chunks = mp->nb_mem_chunks;
+    rte_mempool_free(mp);
+    return error{"af_xdp: " + std::to_string(c.outside) + " of " + std::to_string(n) + " mbufs (in " +
+                     std::to_string(chunks) + " memory chunks) would lie outside the UMEM the PMD registers",
+                 {}};
+  }
+  return mp;
+}
 
 }  // namespace
 
@@ -108,8 +198,18 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
     if (std::any_of(d->pools_.begin(), d->pools_.end(), [&](const node_pool& p) { return p.node == node; })) continue;
     const auto on_node = static_cast<unsigned>(std::count(cfg.queue_nodes.begin(), cfg.queue_nodes.end(), node));
     const std::string name = "sluice_p" + std::to_string(port) + "_n" + std::to_string(node + 1);
-    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), pool_size(on_node, d->cfg_), pool_cache, priv_size,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, node < 0 ? SOCKET_ID_ANY : node);
+    rte_mempool* mp = nullptr;
+    if (d->driver_ == "net_af_xdp") {
+      auto r = af_xdp_pool(name, pool_size(on_node, d->cfg_), node < 0 ? SOCKET_ID_ANY : node);
+      if (!r) {
+        return error{"cannot create the packet pool for NUMA node " + std::to_string(node) + ": " + r.err().message,
+                     {}};
+      }
+      mp = *r;
+    } else {
+      mp = rte_pktmbuf_pool_create(name.c_str(), pool_size(on_node, d->cfg_), pool_cache, priv_size,
+                                   RTE_MBUF_DEFAULT_BUF_SIZE, node < 0 ? SOCKET_ID_ANY : node);
+    }
     if (mp == nullptr) {
       return error{"cannot create the packet pool for NUMA node " + std::to_string(node) + " (" +
                        std::to_string(pool_size(on_node, d->cfg_)) + " mbufs): " + rte_strerror(rte_errno) +
