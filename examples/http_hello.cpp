@@ -65,12 +65,9 @@ int main(int argc, char** argv) {
 
   sluice::runtime rt(app.runtime);
   for (const auto& at : app.listen) rt.listen(at, sluice::session_factory<http_session>());
-  rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
-    if (l.id() == 0) {  // loop 0 binds first: port 0 is resolved by now
-      for (const auto& at : rt.bound()) std::printf("http_hello listening on %s\n", at.to_string().c_str());
-      std::fflush(stdout);
-    }
-    return {};
+  rt.on_serving([&] {  // every loop is up and every port 0 resolved
+    for (const auto& at : rt.bound()) std::printf("http_hello listening on %s\n", at.to_string().c_str());
+    std::fflush(stdout);
   });
   return rt.run("http_hello");
 }

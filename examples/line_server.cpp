@@ -53,12 +53,9 @@ int main(int argc, char** argv) {
     rt.listen(at, sluice::session_factory<line_session, codec::line_decoder::options>(
                       [&](sluice::loop_base&) { return codec::line_decoder::options{.max_length = max_line}; }));
   }
-  rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
-    if (l.id() == 0) {  // loop 0 binds first: a port 0 is resolved by now
-      for (const auto& at : rt.bound()) std::printf("line_server listening on %s\n", at.to_string().c_str());
-      std::fflush(stdout);
-    }
-    return {};
+  rt.on_serving([&] {  // every loop is up and every port 0 resolved
+    for (const auto& at : rt.bound()) std::printf("line_server listening on %s\n", at.to_string().c_str());
+    std::fflush(stdout);
   });
   return rt.run("line_server");  // serves until SIGINT or SIGTERM
 }

@@ -77,12 +77,9 @@ int main(int argc, char** argv) {
   for (const auto& at : app.listen) {
     rt.listen(at, sluice::session_factory<side, sluice::endpoint>([&](sluice::loop_base&) { return *to; }));
   }
-  rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
-    if (l.id() == 0) {  // loop 0 binds first: a port 0 is resolved by now
-      for (const auto& at : rt.bound()) std::printf("tcp_proxy listening on %s\n", at.to_string().c_str());
-      std::fflush(stdout);
-    }
-    return {};
+  rt.on_serving([&] {  // every loop is up and every port 0 resolved
+    for (const auto& at : rt.bound()) std::printf("tcp_proxy listening on %s\n", at.to_string().c_str());
+    std::fflush(stdout);
   });
   return rt.run("tcp_proxy");
 }

@@ -30,12 +30,9 @@ int main(int argc, char** argv) {
   for (const auto& at : app.listen) {
     rt.udp_bind(at, [](sluice::loop_base&) { return std::make_unique<echo>(); });  // a socket per loop
   }
-  rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
-    if (l.id() == 0) {  // loop 0 binds first: port 0 is resolved by now
-      for (const auto& at : rt.udp_bound()) std::printf("udp_echo listening on %s\n", at.to_string().c_str());
-      std::fflush(stdout);
-    }
-    return {};
+  rt.on_serving([&] {  // every loop is up and every port 0 resolved
+    for (const auto& at : rt.udp_bound()) std::printf("udp_echo listening on %s\n", at.to_string().c_str());
+    std::fflush(stdout);
   });
   return rt.run("udp_echo");
 }

@@ -83,17 +83,13 @@ int main(int argc, char** argv) {
       rt.listen(at, [](sluice::loop_base&) { return std::make_unique<sluice::echo_app::echo_handler>(); });
     }
   }
-  rt.on_start([&](sluice::loop_base& l) -> sluice::result<void> {
-    if (l.id() == 0) {
-      for (const auto& ep : udp ? rt.udp_bound() : rt.bound()) {
-        std::printf("sluice-echo: %s%s echo on %s (transport %.*s, %u loop%s)\n", udp ? "UDP" : frames ? "frame" : "TCP",
-                     sockperf ? " sockperf" : "",
-                     ep.to_string().c_str(), static_cast<int>(rt.transport_name().size()), rt.transport_name().data(),
-                     rt.loop_count(), rt.loop_count() == 1 ? "" : "s");
-      }
-      std::fflush(stdout);
+  rt.on_serving([&] {
+    for (const auto& ep : udp ? rt.udp_bound() : rt.bound()) {
+      std::printf("sluice-echo: %s%s echo on %s (transport %.*s, %u loop%s)\n", udp ? "UDP" : frames ? "frame" : "TCP",
+                  sockperf ? " sockperf" : "", ep.to_string().c_str(), static_cast<int>(rt.transport_name().size()),
+                  rt.transport_name().data(), rt.loop_count(), rt.loop_count() == 1 ? "" : "s");
     }
-    return {};
+    std::fflush(stdout);
   });
   return rt.run("sluice-echo");
 }

@@ -171,15 +171,15 @@ int main(int argc, char** argv) {
 #if SLUICE_HAVE_TLS
     if (l.id() == 0 && tls) rotator.start(l);
 #endif
-    if (l.id() == 0) {
-      for (const auto& ep : rt.bound()) {
-        std::printf("sluice-httpd: %s on %s (transport %.*s, %u loop%s%s%s)\n", tls ? "HTTPS" : "HTTP", ep.to_string().c_str(),
-                    static_cast<int>(rt.transport_name().size()), rt.transport_name().data(), rt.loop_count(),
-                    rt.loop_count() == 1 ? "" : "s", files ? ", root " : "", files ? files->root().c_str() : "");
-      }
-      std::fflush(stdout);
-    }
     return {};
+  });
+  rt.on_serving([&] {
+    for (const auto& ep : rt.bound()) {
+      std::printf("sluice-httpd: %s on %s (transport %.*s, %u loop%s%s%s)\n", tls ? "HTTPS" : "HTTP", ep.to_string().c_str(),
+                  static_cast<int>(rt.transport_name().size()), rt.transport_name().data(), rt.loop_count(),
+                  rt.loop_count() == 1 ? "" : "s", files ? ", root " : "", files ? files->root().c_str() : "");
+    }
+    std::fflush(stdout);
   });
   const int rc = rt.run("sluice-httpd");
 #if SLUICE_HAVE_TLS

@@ -100,6 +100,8 @@ void runtime::udp_bind(const endpoint& at, datagram_factory make_handler) {
 
 void runtime::on_start(start_hook hook) { hooks_.push_back(std::move(hook)); }
 
+void runtime::on_serving(serving_hook hook) { serving_hooks_.push_back(std::move(hook)); }
+
 std::string_view runtime::transport_name() const noexcept { return entry_ != nullptr ? entry_->name : "none"; }
 
 result<void> runtime::start_loop(loop_base& l, unsigned index) {
@@ -238,7 +240,9 @@ void runtime::prepare_loop(unsigned index) {
     cv_.notify_all();
     // Serve only once every loop started: a failed start stops them all.
     cv_.wait(lock, [&] { return started_ == loop_count(); });
+    if (index != 0 || failed_) return;
   }
+  for (const auto& hook : serving_hooks_) hook();
 }
 
 void runtime::serve_loop(unsigned index) {

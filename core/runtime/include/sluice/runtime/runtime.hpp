@@ -92,6 +92,7 @@ class runtime {
   using datagram_factory = std::function<std::unique_ptr<datagram_handler>(loop_base&)>;
   // Runs on a loop's thread before it serves; an error stops the whole start.
   using start_hook = std::function<result<void>(loop_base&)>;
+  using serving_hook = std::function<void()>;
 
   // A runtime for cfg; nothing starts until start() or run().
   explicit runtime(runtime_config cfg);
@@ -109,6 +110,12 @@ class runtime {
   void udp_bind(const endpoint& at, datagram_factory make_handler);
   // Runs on each loop's thread before it serves, in loop order.
   void on_start(start_hook hook);
+  // Runs once, on loop 0's thread, after every loop has started (each is
+  // pinned, named and ran its start hooks; every address is bound, so
+  // bound() holds the ports chosen for port 0) and before loop 0 serves. The
+  // place to announce "serving on ADDRESS": a reader of that line may count
+  // on the whole process being up. Not run when a start failed.
+  void on_serving(serving_hook hook);
 
   // Starts every loop; returns once all are serving, or the first error.
   result<void> start();
@@ -186,6 +193,7 @@ class runtime {
   std::vector<listen_spec> listens_;
   std::vector<udp_spec> udps_;
   std::vector<start_hook> hooks_;
+  std::vector<serving_hook> serving_hooks_;
   std::vector<endpoint> bound_;
   std::vector<endpoint> udp_bound_;
 
