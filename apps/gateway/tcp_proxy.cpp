@@ -98,7 +98,7 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
   if (tls::context* t = sh.client_tls(pool)) {
     const pool_config& pc = p.config();
     if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
-                          pc.verify)) {
+                          pc.verify, sh.upstream_session(pool, member))) {
       return;  // closed: on_close ends the pair
     }
   }

@@ -5,9 +5,12 @@ servers no one here wrote.
 Termination: curl over https (the default ECDSA certificate, the RSA one
 chosen by SNI, a route chosen by SNI), openssl s_client with TLS 1.2 and
 1.3 (and resumption with -sess_out/-sess_in), Python's ssl (with close_notify both ways), on an http listener and on
-a tcp listener (TLS-terminated L4 relay to a plaintext upstream).
+a tcp listener (TLS-terminated L4 relay to a plaintext upstream). With two
+loops (--cores=2, where there are two CPUs), a ticket resumes on either loop
+(one ticket key per process).
 Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
-verified with a CA file; the wrong CA gives a clean 502 and a counted
+verified with a CA file, and resumes the session of its last connection to
+that upstream on the next; the wrong CA gives a clean 502 and a counted
 verify failure.
 A TLS client that does not read holds the upstream back (the gateway's
 memory stays bounded), then gets every byte.
@@ -102,7 +105,7 @@ def metrics(admin_port):
     body = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5).read().decode()
     out = {}
     for line in body.splitlines():
-        if line.startswith("sluice_gateway_tls_"):
+        if line.startswith(("sluice_gateway_tls_", "sluice_gateway_connections_total")):
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
     return out
@@ -208,6 +211,49 @@ def https_get(port, ca, name, path="/"):
                     break
                 data += b
             return data
+
+
+def resumption_across_loops(gateway, d, web_port):
+    """A gateway with two loops shares one session-ticket key: a ticket one
+    loop issued resumes on the other. -sess_in connections are made until
+    both loops have taken several (the kernel spreads them by port)."""
+    if (os.cpu_count() or 1) < 2:
+        print("note: one CPU, the two-loop resumption check is skipped")
+        return
+    port, admin = free_port(), free_port()
+    gw = subprocess.Popen([gateway, "--cores=2", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{web_port}",
+                           "--mode=http", f"--admin=127.0.0.1:{admin}", f"--tls-cert={d}/ec.crt",
+                           f"--tls-key={d}/ec.key", "--tls-ticket-rotate=1h"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not (wait_port(port, gw) and wait_port(admin, gw)):
+            check(False, "the two-loop gateway is up")
+            return
+        for v in ("1_2", "1_3"):
+            sess = f"{d}/two-loops{v}"
+            first = s_client(port, [f"-tls{v}", "-sess_out", sess])
+            check("HTTP/1.1 200" in first, f"two loops, TLS {v}: the first connection is served", first[-600:])
+            reused, tries, per_loop = 0, 0, [0, 0]
+            while tries < 40 and min(per_loop) < 3:
+                before = metrics(admin)
+                out = s_client(port, [f"-tls{v}", "-sess_in", sess])
+                tries += 1
+                reused += "Reused, TLSv" in out and "HTTP/1.1 200" in out
+                after = metrics(admin)
+                for i in (0, 1):
+                    key = f'sluice_gateway_connections_total{{loop="{i}"}}'
+                    per_loop[i] += after.get(key, 0) > before.get(key, 0)
+            check(min(per_loop) >= 3 and reused == tries,
+                  f"two loops, TLS {v}: every -sess_in connection resumed ({reused}/{tries}; "
+                  f"loop 0 took {per_loop[0]}, loop 1 took {per_loop[1]})")
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            gw.wait()
+    check(gw.returncode == 0, f"the two-loop gateway stops cleanly (rc {gw.returncode})")
 
 
 def check_config_tests(gateway, d):
@@ -425,6 +471,7 @@ pool = "tlsup"
         ok, _ = wait_metric(admin, lambda m: m.get('sluice_gateway_tls_resumed_total{side="client"}', 0)
                             >= resumed_before + 2)
         check(ok, "resumed handshakes are counted")
+        resumption_across_loops(gateway, d, web_port)
         out = s_client(http_tls, ["-tls1_3", "-servername", "rsa.test"])
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
@@ -492,6 +539,20 @@ pool = "tlsup"
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
         check(rc == 0 and " 200 " in out.splitlines()[0] and "s_server" in out,
               "origination: the gateway speaks verified TLS (CA file, sni) to openssl s_server", out + err)
+        # s_server -www ends each connection after its answer: every request
+        # is a new upstream handshake, and the session saved from the last
+        # one is offered (and resumed) on the next.
+        up_key = ('sluice_gateway_tls_handshakes_total{side="upstream"}', 'sluice_gateway_tls_resumed_total{side="upstream"}')
+        m0u = metrics(admin)
+        served = 0
+        for _ in range(3):
+            rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
+            served += rc == 0 and out.startswith("HTTP/1.1 200")
+        ok, m1u = wait_metric(admin, lambda m: m.get(up_key[1], 0) - m0u.get(up_key[1], 0) >= 3)
+        check(served == 3 and ok and m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0) >= 3,
+              "origination: later upstream handshakes resume the saved session "
+              f"({m1u.get(up_key[1], 0) - m0u.get(up_key[1], 0):.0f} of "
+              f"{m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0):.0f} resumed)")
         m1 = metrics(admin)
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/wrong-ca"])
         check(rc == 0 and " 502 " in out.splitlines()[0], "origination with the wrong CA: 502", out + err)
