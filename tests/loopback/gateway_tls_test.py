@@ -7,7 +7,8 @@ chosen by SNI, a route chosen by SNI), openssl s_client with TLS 1.2 and
 1.3 (and resumption with -sess_out/-sess_in), Python's ssl (with close_notify both ways), on an http listener and on
 a tcp listener (TLS-terminated L4 relay to a plaintext upstream). With two
 loops (--cores=2, where there are two CPUs), a ticket resumes on either loop
-(one ticket key per process).
+(one ticket key per process); with --tls-ticket-rotate=1s a ticket two
+rotations old gets a full handshake.
 Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
 verified with a CA file, and resumes the session of its last connection to
 that upstream on the next; the wrong CA gives a clean 502 and a counted
@@ -256,6 +257,36 @@ def resumption_across_loops(gateway, d, web_port):
     check(gw.returncode == 0, f"the two-loop gateway stops cleanly (rc {gw.returncode})")
 
 
+def ticket_key_rotation(gateway, d, web_port):
+    """--tls-ticket-rotate=1s: a ticket is opened for one to two periods
+    only; one presented after three seconds (two rotations, whatever the
+    timer's phase) finds its key gone and gets a full handshake, and is
+    still served."""
+    port = free_port()
+    gw = subprocess.Popen([gateway, "--cores=1", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{web_port}",
+                           "--mode=http", f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
+                           "--tls-ticket-rotate=1s"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(port, gw):
+            check(False, "the rotating gateway is up")
+            return
+        sess = f"{d}/rotated"
+        first = s_client(port, ["-tls1_3", "-sess_out", sess])
+        time.sleep(3.2)  # the event waited for is the passing of two rotation periods
+        again = s_client(port, ["-tls1_3", "-sess_in", sess])
+        check("HTTP/1.1 200" in first and "HTTP/1.1 200" in again and "New, TLSv" in again
+              and "Reused" not in again,
+              "--tls-ticket-rotate=1s: a ticket two rotations old is refused (full handshake, still served)",
+              again[-600:])
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            gw.wait()
+
+
 def check_config_tests(gateway, d):
     def one(args, want_file, want_what, label):
         r = subprocess.run([gateway, "--listen=127.0.0.1:0", "--upstream=127.0.0.1:1", *args, "--check-config"],
@@ -472,6 +503,7 @@ pool = "tlsup"
                             >= resumed_before + 2)
         check(ok, "resumed handshakes are counted")
         resumption_across_loops(gateway, d, web_port)
+        ticket_key_rotation(gateway, d, web_port)
         out = s_client(http_tls, ["-tls1_3", "-servername", "rsa.test"])
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
