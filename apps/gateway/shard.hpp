@@ -43,8 +43,10 @@ inline void resume_held_back(connection* other) noexcept {
 class shard {
  public:
   // `tickets`: the process's session-ticket keys, shared by every loop's
-  // TLS listeners (so a ticket resumes on any loop); null without TLS.
-  shard(loop_base& loop, const config& cfg, shard_stats& stats, const std::shared_ptr<tls::ticket_keys>& tickets);
+  // TLS listeners (so a ticket resumes on any loop); null: each listener's
+  // context on this loop keeps a key of its own (or there is no TLS).
+  shard(loop_base& loop, const config& cfg, shard_stats& stats,
+        const std::shared_ptr<tls::ticket_keys>& tickets = nullptr);
   shard(const shard&) = delete;
   shard& operator=(const shard&) = delete;
 
