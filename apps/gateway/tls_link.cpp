@@ -146,6 +146,10 @@ void tls_link::on_close(close_reason why) noexcept {
 void tls_link::save_session() noexcept {
   tls::saved_session s = tls_.save();
   if (s.empty()) return;
+  // A resumed TLS 1.3 connection holds the session it was offered until the
+  // server's fresh ticket replaces it (a new SSL_SESSION): wait for that one,
+  // since a server may take each ticket once only.
+  if (tls_.resumed() && s.native() == resume_->native() && SSL_version(tls_.native()) >= TLS1_3_VERSION) return;
   *resume_ = std::move(s);
   resume_ = nullptr;
 }

@@ -117,7 +117,8 @@ class tls_link {
   void count_failure(tls_failure why) noexcept;
   void fail(connection& c) noexcept;
   void expired() noexcept;
-  // Client side: saves the session into resume_ once it is resumable (then
+  // Client side: saves the session into resume_ once it is resumable and,
+  // after a TLS 1.3 resumption, once it is the server's fresh ticket (then
   // stops looking).
   void save_session() noexcept;
 

@@ -287,6 +287,46 @@ def ticket_key_rotation(gateway, d, web_port):
             gw.wait()
 
 
+def upstream_tickets_renewed(gateway, httpd, d):
+    """The gateway originating to sluice-httpd with --tls-ticket-rotate=2s
+    (a ticket opens for 2 to 4 s) and no idle upstream connections kept:
+    one request every 0.3 s for over 5 s. Every upstream handshake after
+    the first resumes only if each resumed connection saves the fresh
+    ticket the upstream sent after it (the first ticket is refused after
+    4 s at most)."""
+    up, port, admin = free_port(), free_port(), free_port()
+    web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{up}", f"--tls-cert={d}/up.crt",
+                            f"--tls-key={d}/up.key", "--tls-ticket-rotate=2s"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    gw = subprocess.Popen([gateway, "--cores=1", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{up}",
+                           "--mode=http", f"--admin=127.0.0.1:{admin}", "--upstream-tls", f"--upstream-ca={d}/up.crt",
+                           "--upstream-sni=up.test", "--upstream-keepalive=0", "--health-check=none"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not (wait_port(up, web) and wait_port(port, gw) and wait_port(admin, gw)):
+            check(False, "the gateway and its TLS upstream (sluice-httpd) are up")
+            return
+        key = ('sluice_gateway_tls_handshakes_total{side="upstream"}', 'sluice_gateway_tls_resumed_total{side="upstream"}')
+        served, start = 0, time.monotonic()
+        while time.monotonic() - start < 5.5:
+            rc, out, err = curl(["-i", f"http://127.0.0.1:{port}/"])
+            served += rc == 0 and out.startswith("HTTP/1.1 200")
+            time.sleep(0.3)  # spaced requests: the tickets must outlive two rotations
+        ok, m = wait_metric(admin, lambda m: m.get(key[0], 0) >= served)
+        hs, resumed = m.get(key[0], 0), m.get(key[1], 0)
+        check(ok and served >= 5 and resumed == hs - 1,
+              f"origination to sluice-httpd rotating its ticket key every 2s: {resumed:.0f} of {hs:.0f} upstream "
+              f"handshakes resumed over 5.5 s ({served} requests; each saves the upstream's fresh ticket)")
+    finally:
+        for p in (gw, web):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def check_config_tests(gateway, d):
     def one(args, want_file, want_what, label):
         r = subprocess.run([gateway, "--listen=127.0.0.1:0", "--upstream=127.0.0.1:1", *args, "--check-config"],
@@ -585,6 +625,7 @@ pool = "tlsup"
               "origination: later upstream handshakes resume the saved session "
               f"({m1u.get(up_key[1], 0) - m0u.get(up_key[1], 0):.0f} of "
               f"{m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0):.0f} resumed)")
+        upstream_tickets_renewed(gateway, httpd, d)
         m1 = metrics(admin)
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/wrong-ca"])
         check(rc == 0 and " 502 " in out.splitlines()[0], "origination with the wrong CA: 502", out + err)
