@@ -10,6 +10,9 @@ packages=(
   # required libraries
   libhwloc-dev hwloc libboost-dev libgtest-dev libgmock-dev
   libdpdk-dev dpdk dpdk-dev libtomlplusplus-dev libhttp-parser-dev
+  # DPDK ports without a bound NIC (issue 21): AF_XDP (the PMD, libxdp with its
+  # default XDP program xsk_def_xdp_prog.o, libbpf) and shared memory (memif)
+  librte-net-af-xdp23 libxdp1 libbpf1 librte-net-memif23
   # TLS (core/tls) and the certificates its tests make
   libssl-dev openssl
   # the io_uring transport (liburing 2.3 on Debian 12)

@@ -287,9 +287,11 @@ void http_proxy::upstream::ended(connection& u) noexcept {
 
 void http_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
   // A handshake that never finished (cut off, timed out) is an upstream
-  // failure before any response, whatever the reason it closed with.
-  if (tls.handshaking() && why != close_reason::aborted) why = close_reason::protocol_error;
+  // failure before any response, whatever the reason it closed with; the
+  // link counts it by that reason (a reset is a truncation) first.
+  const bool handshake_cut = tls.handshaking() && why != close_reason::aborted;
   tls.on_close(why);
+  if (handshake_cut) why = close_reason::protocol_error;
   if (owner != nullptr) {
     session& s = *owner;
     connection* d = u.loop().get(s.down);
@@ -399,7 +401,10 @@ void http_proxy::serve(session& s, connection& d) noexcept {
     const st result = s.parser().parse(d.input());
     switch (result) {
       case st::need_more:
-        if (s.client_fin) return d.close();  // nothing more can complete
+        // Nothing more can complete: the client sent FIN, or close_notify
+        // (which leaves the TCP connection open: pipelined requests before
+        // it are answered first, then it ends here, not at the idle timeout).
+        if (s.client_fin || s.tls.peer_closed()) return d.close();
         if (!d.input().empty() && !s.header_timer.armed()) {
           shard_.loop().timers().arm_after(s.header_timer, shard_.cfg().timeouts.header);
         }

@@ -97,26 +97,44 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
   if (c == nullptr) return u.close();
   if (tls::context* t = sh.client_tls(pool)) {
     const pool_config& pc = p.config();
-    if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
-                          pc.verify, sh.upstream_session(pool, member))) {
-      return;  // closed: on_close ends the pair
-    }
+    // The relay sees u open once the handshake is done (on_data): until
+    // then the client is not read, and its FIN is not passed on (a FIN in
+    // the middle of the handshake would cut it off).
+    (void)tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
+                           pc.verify, sh.upstream_session(pool, member));
+    return;  // on failure u is closed: on_close ends the pair
   }
-  c->plaintext([&] { c->link.on_open(u); });
+  relay_open(u, *c);
+}
+
+void tcp_proxy::upstream::relay_open(connection& u, client& c) noexcept {
+  c.plaintext([&] { c.link.on_open(u); });
+  // The relay's on_open passes on a FIN that came meanwhile; a close_notify
+  // (the TCP connection left open) that came with the end of the client's
+  // handshake is passed on here, or u never hears the end.
+  if (connection* d = c.link.a(); d != nullptr && d->is_open() && u.is_open() && c.tls.peer_done()) {
+    c.plaintext([&] { c.link.on_peer_shutdown(*d); });
+  }
 }
 
 void tcp_proxy::upstream::on_data(connection& u) noexcept {
+  bool done = false;
   if (tls.active()) {
-    (void)tls.pump(u);
+    done = tls.pump(u);
     if (!u.is_open() || tls.handshaking()) return;
   }
   client* c = owner(u);
   if (c == nullptr) return;
+  if (done) {
+    relay_open(u, *c);
+    if (!u.is_open()) return;
+  }
   c->plaintext([&] { c->link.on_data(u); });
   if (tls.peer_done() && u.is_open()) c->plaintext([&] { c->link.on_peer_shutdown(u); });
 }
 
 void tcp_proxy::upstream::on_writable(connection& u) noexcept {
+  if (tls.handshaking()) return;  // not open for the relay yet
   if (client* c = owner(u)) {
     c->down_held = false;
     c->plaintext([&] { c->link.on_writable(u); });
@@ -150,7 +168,12 @@ void tcp_proxy::upstream::on_close(connection& u, close_reason why) noexcept {
   p.release(member);
   if ((relay::abortive(why) && why != close_reason::shutdown) || handshake_failed) p.at(member).stats->failures.add();
   if (handshake_failed) why = close_reason::aborted;  // the client must not take it for a clean end
-  if (c != nullptr) (void)c->link.on_close(u, c->up_held ? close_reason::aborted : why);  // the client ends to match
+  if (c == nullptr) return;
+  // The client ends to match; the relay leaves it alone when u never became
+  // open for it (its TLS handshake failed): reset, nothing was relayed.
+  if (!c->link.on_close(u, c->up_held ? close_reason::aborted : why)) {
+    if (connection* d = c->link.a()) d->abort();
+  }
 }
 
 // ---- the proxy ---------------------------------------------------------------------

@@ -18,7 +18,9 @@
 // upstream is connected only once the client's handshake is done (a flood
 // of handshakes never reaches the upstreams), to the pool of the first
 // route whose sni is the name the client sent, else the listener's pool. A
-// pool with tls = true gets TLS from us (its tls_names: SNI and name check). The relay then runs with both ends
+// pool with tls = true gets TLS from us (its tls_names: SNI and name check);
+// the relay takes such an upstream for open once its handshake is done (the
+// client is not read, nor its FIN passed on, before). The relay runs with both ends
 // in plaintext scopes; when an end's records pass its high-water mark, the
 // other end is held back until that end drains (as the relay does for
 // plaintext). A failed handshake or certificate check on the upstream side
@@ -113,6 +115,9 @@ class tcp_proxy {
     void on_writable(connection& u) noexcept;
     void on_peer_shutdown(connection& u) noexcept;
     void on_close(connection& u, close_reason why) noexcept;
+    // u can carry plaintext (at TCP open, or once its TLS handshake is
+    // done): the relay sees it open and the client's bytes and end go to it.
+    void relay_open(connection& u, client& c) noexcept;
   };
 
  private:

@@ -74,6 +74,9 @@ class tls_link {
   [[nodiscard]] bool peer_done() const noexcept {
     return active() && tls_.current() == tls::state::peer_closed && plain_in_.empty();
   }
+  // The peer sent close_notify (plaintext before it may still be unread):
+  // nothing more will come.
+  [[nodiscard]] bool peer_closed() const noexcept { return active() && tls_.current() == tls::state::peer_closed; }
   // The SNI name the client sent (server side), or "".
   [[nodiscard]] std::string_view server_name() const noexcept { return active() ? tls_.server_name() : std::string_view{}; }
   // Plaintext received and not yet read by the proxy.
@@ -149,6 +152,7 @@ class tls_link {
   [[nodiscard]] bool active() const noexcept { return false; }
   [[nodiscard]] bool handshaking() const noexcept { return false; }
   [[nodiscard]] bool peer_done() const noexcept { return false; }
+  [[nodiscard]] bool peer_closed() const noexcept { return false; }
   [[nodiscard]] std::string_view server_name() const noexcept { return {}; }
   [[nodiscard]] bool has_plaintext() const noexcept { return false; }
   bool pump(connection&) noexcept { return false; }

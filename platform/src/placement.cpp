@@ -91,6 +91,8 @@ result<placement_plan> make_plan(const topology& topo, const placement_request& 
 
   // 4. How many loops.
   unsigned want = req.loops != 0 ? req.loops : static_cast<unsigned>(slots.size());
+  // A port with a known number of queues: one loop per queue by default.
+  if (req.loops == 0 && req.nic_bound && req.nic_queues != 0) want = std::min(want, req.nic_queues);
   if (want > slots.size() && !req.oversubscribe) {
     return error{"--cores=" + std::to_string(want) + ": only " + std::to_string(slots.size()) + " core" +
                      (slots.size() == 1 ? " is" : "s are") + " available (CPUs " + format_cpu_list(candidates) +

@@ -42,7 +42,11 @@ def serves(exe, env):
     """The server prints its port; two clients interleave partial lines."""
     p = subprocess.Popen([exe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        port = int(p.stdout.readline())
+        line = p.stdout.readline()
+        if not line.strip():
+            p.wait(timeout=10)
+            raise AssertionError(f"{exe} printed no port (exit {p.returncode}): {p.stderr.read()}")
+        port = int(line)
         a = socket.create_connection(('127.0.0.1', port), timeout=10)
         b = socket.create_connection(('127.0.0.1', port), timeout=10)
         a.sendall(b'abcdefghij')          # a partial line on A ...

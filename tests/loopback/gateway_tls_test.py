@@ -35,9 +35,11 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -181,6 +183,65 @@ def handshake_over(sock, ca, name):
             if not data:
                 raise ConnectionError("closed during the handshake")
             inc.write(data)
+
+
+def finished_request_close_notify(port, ca, name, request, timeout=5.0, fin=False, server_name=None):
+    """A TLS client (memory BIOs) whose Finished, request and close_notify go
+    out in one segment, the TCP connection kept open for the answer. Returns
+    (plaintext received, whether the server's close_notify came)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    if server_name is not None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    obj = ctx.wrap_bio(inc, out, server_hostname=server_name or name)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got, notified = b"", False
+    try:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if out.pending:
+                    sock.sendall(out.read())
+                data = sock.recv(65536)
+                if not data:
+                    return got, False
+                inc.write(data)
+        obj.write(request)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        if fin:  # FIN in the same segment (corked until the shutdown)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        sock.sendall(out.read())  # Finished, request, close_notify together
+        if fin:
+            sock.shutdown(socket.SHUT_WR)
+        while not notified:
+            try:
+                data = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not data:
+                break
+            inc.write(data)
+            while True:
+                try:
+                    piece = obj.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    notified = True
+                    break
+                if not piece:
+                    notified = True
+                    break
+                got += piece
+    finally:
+        sock.close()
+    return got, notified
 
 
 def curl(args):
@@ -372,10 +433,30 @@ def main():
 
         web_port, up_port = free_port(), free_port()
         http_tls, tcp_tls, http_plain, admin = free_port(), free_port(), free_port(), free_port()
-        sink_tls, tcp_wrong_ca = free_port(), free_port()
+        sink_tls, tcp_wrong_ca, tcp_originate = free_port(), free_port(), free_port()
         sink = socket.socket()
         sink.bind(("127.0.0.1", 0))
         sink.listen(4)
+        # An upstream that resets each connection once it got the hello.
+        resetter = socket.socket()
+        resetter.bind(("127.0.0.1", 0))
+        resetter.listen(4)
+
+        def reset_each():
+            while True:
+                try:
+                    conn, _ = resetter.accept()
+                except OSError:
+                    return
+                conn.settimeout(10)
+                try:
+                    conn.recv(65536)
+                except OSError:
+                    pass
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        threading.Thread(target=reset_each, daemon=True).start()
         web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{web_port}"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT)
         procs.append(web)
@@ -433,6 +514,14 @@ ca = "{d}/up.crt"
 health_check = {{ type = "none" }}
 
 [[pool]]
+name = "resetter"
+upstreams = ["127.0.0.1:{resetter.getsockname()[1]}"]
+tls = true
+verify = false
+retries = 0
+health_check = {{ type = "none" }}
+
+[[pool]]
 name = "sink"
 upstreams = ["127.0.0.1:{sink.getsockname()[1]}"]
 health_check = {{ type = "none" }}
@@ -449,6 +538,11 @@ mode = "tcp"
 pool = "wrongca"
 
 [[listener]]
+address = "127.0.0.1:{tcp_originate}"
+mode = "tcp"
+pool = "tlsup"
+
+[[listener]]
 address = "127.0.0.1:{http_plain}"
 mode = "http"
 pool = "tlsup"
@@ -458,6 +552,9 @@ pool = "tlsup"
   [[listener.route]]
   path_prefix = "/by-name"
   pool = "byname"
+  [[listener.route]]
+  path_prefix = "/reset"
+  pool = "resetter"
 """
         with open(f"{d}/gw.toml", "w") as f:
             f.write(cfg)
@@ -499,6 +596,15 @@ pool = "tlsup"
                              f"https://rsa.test:{http_tls}/"])
         check(rc == 0 and "s_server" in out, "curl: SNI rsa.test picks the RSA certificate and the route to "
                                              "the TLS upstream", out + err)
+        # SNI and Host disagree (policy, as nginx without client certificates:
+        # no 421): a route with sni matches the connection's SNI whatever the
+        # Host; the others go by Host as on a plaintext listener.
+        rc, out, err = curl(["--cacert", f"{d}/rsa.crt", "--resolve", f"rsa.test:{http_tls}:127.0.0.1",
+                             "-H", "Host: localhost", f"https://rsa.test:{http_tls}/"])
+        check(rc == 0 and "s_server" in out, "SNI rsa.test, Host localhost: the sni route is taken", out + err)
+        rc, out, err = curl(["--cacert", f"{d}/ec.crt", "-H", "Host: rsa.test", f"https://localhost:{http_tls}/"])
+        check(rc == 0 and "Hello, World!" in out, "SNI localhost, Host rsa.test: not the sni route (no 421)",
+              out + err)
         body = os.urandom(200_000)
         with open(f"{d}/body.bin", "wb") as f:
             f.write(body)
@@ -548,6 +654,16 @@ pool = "tlsup"
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
 
+        # Two pipelined requests and close_notify in one segment, the TCP
+        # connection left open: both are answered, then the gateway ends the
+        # connection at once (close_notify), as it would after a FIN, rather
+        # than waiting for a third request until the idle timeout.
+        got, notified = finished_request_close_notify(
+            http_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n" * 2)
+        check(got.count(b"Hello, World!") == 2 and notified,
+              "http listener: pipelined requests then close_notify: both answered, then close_notify",
+              (got[:300], notified))
+
         # tcp mode: TLS terminated, plaintext to the upstream.
         rc, out, err = curl(["--cacert", f"{d}/ec.crt", f"https://localhost:{tcp_tls}/"])
         check(rc == 0 and "Hello, World!" in out, "curl https through the tcp listener (TLS-terminated relay)", out + err)
@@ -568,6 +684,25 @@ pool = "tlsup"
                   "Python ssl: 200 KB echoed through the tcp listener", data[:200])
             raw_after = s.unwrap()  # close_notify both ways
             check(raw_after is not None, "Python ssl: close_notify answered (unwrap)")
+
+        # close_notify in the same segment as the client's Finished and its
+        # request, the TCP connection left open: the upstream is connected
+        # after the handshake, and must still get the end of the stream (FIN)
+        # once the request went to it, so that it answers and closes, and the
+        # client gets the response and then close_notify.
+        got, notified = finished_request_close_notify(
+            tcp_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(b"Hello, World!" in got and notified,
+              "tcp listener: close_notify sent with the handshake's end reaches the upstream as FIN "
+              "(response, then close_notify)", got[:200])
+
+        # The same with FIN after it, through the sni route whose pool gets TLS
+        # from the gateway: the client's end waits for the upstream's
+        # handshake (a FIN in the middle of it would cut it off).
+        got, notified = finished_request_close_notify(
+            tcp_tls, f"{d}/ec.crt", "localhost", b"GET / HTTP/1.0\r\n\r\n", fin=True, server_name="up.test")
+        check(b"s_server" in got, "tcp listener, TLS both sides: Finished, request, close_notify and FIN at once: "
+                                  "answered", (got[:200], notified))
 
         # A client that does not read: the upstream is made to wait (backpressure
         # on the records), the gateway's memory stays bounded, and every byte
@@ -658,6 +793,36 @@ pool = "tlsup"
         ok = m2.get('sluice_gateway_tls_handshakes_total{side="upstream"}', 0) >= 2 and \
             m2.get('sluice_gateway_tls_versions_total{side="upstream",version="TLSv1.3"}', 0) >= 2
         check(ok, "upstream handshakes and versions are counted", m2)
+
+        # An upstream that resets the connection during the handshake: 502,
+        # counted as a truncated handshake (not as "other").
+        before = failure_count(metrics(admin), "upstream", "truncated")
+        rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/reset"])
+        check(rc == 0 and " 502 " in out.splitlines()[0], "origination: an upstream reset during the handshake: 502",
+              out + err)
+        ok, m2 = wait_metric(admin, lambda m: failure_count(m, "upstream", "truncated") > before)
+        check(ok, "origination: an upstream reset during the handshake is counted as truncated",
+              {k: v for k, v in m2.items() if "failures" in k and 'side="upstream"' in k})
+
+        # A plaintext client that sends its request and FIN at once, while the
+        # gateway's handshake with the TLS upstream is still under way: the
+        # FIN must wait for the handshake (a FIN in the middle of it would end
+        # it), then go after the request, sealed.
+        with socket.create_connection(("127.0.0.1", tcp_originate), timeout=10) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            c.settimeout(10)
+            try:
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except (socket.timeout, ConnectionResetError):
+                pass
+        check(b"s_server" in got, "origination in tcp mode: request and FIN sent during the upstream handshake: "
+                                  "answered", got[:200])
 
         # ---- bad input -------------------------------------------------------------
         def bad(label, reason, send, fin=False, port=http_tls):

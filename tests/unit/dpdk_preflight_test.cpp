@@ -67,6 +67,64 @@ TEST(dpdk_eal_args, the_argv_carries_the_plan_and_no_shared_files) {
   EXPECT_EQ(std::count(own.begin(), own.end(), "--no-shconf"), 0);
 }
 
+// Regression (issue 21): a restarted memif peer came back with a new random
+// MAC and the survivor's ARP cache kept the old one, so reconnects failed.
+TEST(dpdk_eal_args, memif_vdevs_get_a_mac_that_survives_restarts) {
+  const std::string server = memif_with_stable_mac("net_memif0,role=server,socket=/tmp/a.sock");
+  const std::string client = memif_with_stable_mac("net_memif0,role=client,socket=/tmp/a.sock");
+  EXPECT_EQ(server, memif_with_stable_mac("net_memif0,role=server,socket=/tmp/a.sock"));  // same on every run
+  const std::string smac = eal_args::vdev_arg(server, "mac"), cmac = eal_args::vdev_arg(client, "mac");
+  ASSERT_EQ(smac.size(), 17u);
+  EXPECT_EQ(smac.substr(0, 3), "02:");  // locally administered, unicast
+  EXPECT_NE(smac, cmac);                // the two roles differ
+  EXPECT_NE(smac, eal_args::vdev_arg(memif_with_stable_mac("net_memif0,role=server,socket=/tmp/b.sock"), "mac"));
+  // The user's own MAC, and other drivers, are left alone.
+  EXPECT_EQ(memif_with_stable_mac("net_memif0,mac=02:00:00:00:00:09"), "net_memif0,mac=02:00:00:00:00:09");
+  EXPECT_EQ(memif_with_stable_mac("net_tap0,iface=x"), "net_tap0,iface=x");
+  platform::placement_plan plan;
+  plan.loops.push_back({0, 0, 0, 0, 0, 0, 0});
+  auto argv = eal_argv(parse("--no-pci --vdev net_memif0,role=client,socket=/tmp/a.sock"), plan, "prog", 1);
+  EXPECT_EQ(argv.back(), client);
+  argv = eal_argv(parse("--no-pci --vdev=net_memif0,role=client,socket=/tmp/a.sock"), plan, "prog", 1);
+  EXPECT_EQ(argv.back(), "--vdev=" + client);
+}
+
+// Issue 21: hugepages where they exist, ordinary pages as the fallback.
+TEST(dpdk_preflight, chooses_hugepages_when_reserved_and_falls_back_to_ordinary_pages) {
+  host_facts f = dev_machine();
+  f.hugepages_total = f.hugepages_free = 0;
+  auto none = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_TRUE(none.args.no_huge);
+  EXPECT_EQ(none.args.words, (std::vector<std::string>{"--no-pci", "--vdev=net_tap0", "--no-huge", "-m", "512"}));
+  EXPECT_NE(none.note.find("no hugepages are reserved: ordinary pages, the fallback (--no-huge -m 512 added"),
+            std::string::npos)
+      << none.note;
+  EXPECT_EQ(preflight(none.args, f), "");
+  // The user's size is kept.
+  EXPECT_EQ(choose_memory(parse("-m 300 --no-pci --vdev=net_tap0"), f).args.words.back(), "--no-huge");
+  f.hugepages_total = 512;
+  f.hugepages_free = 500;
+  f.hugepage_kb = 2048;
+  f.hugetlbfs_mounted = true;
+  auto huge = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_FALSE(huge.args.no_huge);
+  EXPECT_EQ(huge.args.words.size(), 2u);
+  EXPECT_EQ(huge.note, "hugepages: 500 of 512 hugepages free (2 MB each)");
+  f.hugetlbfs_mounted = false;
+  auto in_memory = choose_memory(parse("--no-pci --vdev=net_tap0"), f);
+  EXPECT_TRUE(in_memory.args.in_memory);
+  EXPECT_EQ(in_memory.args.words.back(), "--in-memory");
+  EXPECT_EQ(preflight(in_memory.args, f), "");
+  // --no-huge given: kept, and the plan says hugepages were there.
+  auto given = choose_memory(parse("--no-huge --no-pci --vdev=net_tap0"), f);
+  EXPECT_EQ(given.args.words.size(), 3u);
+  EXPECT_NE(given.note.find("without --no-huge sluice would use them"), std::string::npos);
+  // All in use: the fallback again.
+  f.hugepages_free = 0;
+  EXPECT_NE(choose_memory(parse("--no-pci --vdev=net_tap0"), f).note.find("all 512 hugepages are in use"),
+            std::string::npos);
+}
+
 TEST(dpdk_preflight, says_what_is_missing_in_plain_words) {
   auto why = [](std::string_view args, const host_facts& f) { return preflight(parse(args), f); };
   host_facts f = dev_machine();
@@ -109,6 +167,16 @@ TEST(dpdk_preflight, says_what_is_missing_in_plain_words) {
   EXPECT_NE(why("--no-huge --no-pci --vdev=net_af_packet0,iface=v9", noif).find("no interface v9"), std::string::npos);
   EXPECT_NE(why("--no-huge --no-pci --vdev=net_af_packet0", f).find("iface=NAME"), std::string::npos);
   EXPECT_NE(why("--no-huge --in-memory --no-pci --vdev=net_tap0", f).find("does not combine"), std::string::npos);
+  host_facts memif = f;
+  memif.memif_sockets["@/tmp/m.sock"] = false;
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_memif0,role=client,socket=/tmp/m.sock", memif)
+                .find("no memif server listens on @/tmp/m.sock (an abstract socket"),
+            std::string::npos);
+  memif.memif_sockets["@/tmp/m.sock"] = true;
+  EXPECT_EQ(why("--no-huge --no-pci --vdev=net_memif0,role=client,socket=/tmp/m.sock", memif), "");
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_memif0,bsize=1024", f).find("bsize below 2048"), std::string::npos);
+  EXPECT_NE(why("--no-huge --no-pci --vdev=net_memif0,zero-copy=yes", f).find("zero-copy=yes is not supported"),
+            std::string::npos);
 }
 
 }  // namespace

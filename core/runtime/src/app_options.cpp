@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "sluice/platform/binding.hpp"
+#include "sluice/platform/cpu_claim.hpp"
 #include "sluice/platform/placement.hpp"
 #include "sluice/platform/topology.hpp"
 #include "sluice/transport/registry.hpp"
@@ -47,6 +48,10 @@ void app_options::declare(cli& args, std::string default_listen) {
   args.option("--nic", "NAME|PCI", "the NIC to serve: loops go to the cores nearest to it first", pr.nic);
   args.flag("--oversubscribe", "allow more loops than cores (several loops share a core)", pr.oversubscribe);
   args.flag("--smt", "count hyperthread siblings as cores (default: one loop per physical core)", pr.smt);
+  args.flag("--share-cores",
+            "busy-polling loops (dpdk, --busy-poll) may run on CPUs another sluice process has claimed (default: "
+            "those CPUs are left out, or, with --cpuset, refused)",
+            pr.share_cores);
   args.custom("--balance", "POLICY",
               "how connections reach loops: reuseport (default: a listening socket per loop), round-robin, "
               "least-conn or source-hash (one acceptor hands them out)",
@@ -137,26 +142,50 @@ std::optional<int> app_options::finish(const cli& args) {
   }
   if (const transport_entry* e = find_transport(runtime.transport); e != nullptr && e->drives_nic) {
     runtime.placement.nic_bound = true;
+    if (e->port_queues != nullptr) runtime.placement.nic_queues = e->port_queues();
     // Adaptive polling: busy-poll while packets flow, back off once idle.
     if (!spin_given_) runtime.loop.spin_budget = std::chrono::microseconds(200);
   }
   if (print_plan_) {
     auto topo = platform::topology::discover();
     if (!topo) return args.fail(topo.err().message);
-    auto plan = platform::make_plan(*topo, runtime.placement);
-    if (!plan) return args.fail(plan.err().message);
-    std::fputs(topo->summary().c_str(), stdout);
     auto sel = select_transport(runtime.transport);
+    const transport_entry* chosen_entry = sel ? *sel : find_transport(runtime.transport);
+    // What start() would do: busy-polling loops keep off CPUs other sluice
+    // processes claimed (looked at here, not taken).
+    const bool busy = chosen_entry != nullptr && busy_polls(*chosen_entry, runtime.loop);
+    platform::placement_plan plan;
+    std::string cores;
+    if (busy) {
+      auto claimed = platform::plan_with_claims(*topo, runtime.placement, false);
+      if (!claimed) return args.fail(claimed.err().message);
+      plan = std::move(claimed->plan);
+      cores = claimed->summary;
+    } else {
+      auto p = platform::make_plan(*topo, runtime.placement);
+      if (!p) return args.fail(p.err().message);
+      plan = std::move(*p);
+      cores = "not claimed: the loops sleep in the kernel when idle, so sharing a core costs only the work done";
+      if (plan.binding_real) {
+        platform::cpu_list mine;
+        for (const auto& l : plan.loops) mine.push_back(l.cpu);
+        for (const auto& h : platform::claims_held(platform::claim_dir(), mine)) {
+          cores += "; note: " + h.to_string() + " is claimed by a busy-polling process";
+        }
+      }
+    }
+    std::fputs(topo->summary().c_str(), stdout);
     std::printf("transport: %s\n", sel ? std::string((*sel)->name).c_str() : ("none: " + sel.err().message).c_str());
     std::printf("balance: %s\n", std::string(to_string(runtime.balance)).c_str());
-    std::fputs(plan->describe().c_str(), stdout);
+    std::fputs(plan.describe().c_str(), stdout);
+    std::printf("  cores: %s\n", cores.c_str());
     // The transport's own part (DPDK: the port, its NUMA node, loop-to-queue
     // mapping), even when its probe failed: the plan is what it would do.
     for (const transport_entry* e : transport_registry()) {
       const bool chosen = sel ? e == *sel : e->name == runtime.transport;
-      if (chosen && e->describe != nullptr) std::fputs(e->describe(*plan).c_str(), stdout);
+      if (chosen && e->describe != nullptr) std::fputs(e->describe(plan).c_str(), stdout);
     }
-    platform::numa_memory mem(*topo, plan->loops.front().memory_node);
+    platform::numa_memory mem(*topo, plan.loops.front().memory_node);
     std::printf("  memory: %s\n", mem.bound() ? "each loop's pools bound to its NUMA node (hwloc_alloc_membind)"
                                                : ("not bound (" + mem.why_not() + "): ordinary memory").c_str());
     return 0;

@@ -269,12 +269,25 @@ result<void> runtime::start_loops(bool on_caller) {
     if (!t) return t.err();
     topo_ = std::make_shared<const platform::topology>(std::move(*t));
   }
-  auto plan = platform::make_plan(*topo_, cfg_.placement);
-  if (!plan) return plan.err();
-  plan_ = std::move(*plan);
+  // Busy-polling loops claim their CPUs, so that two such processes do not
+  // silently share a core (cpu_claim.hpp). Kernel transports that sleep in
+  // the kernel when idle do not: sharing a core costs them only the work
+  // they really do, and several servers on one small machine are normal.
+  if (busy_polls(*entry_, cfg_.loop) && cfg_.pin) {
+    auto cp = platform::plan_with_claims(*topo_, cfg_.placement, true);
+    if (!cp) return cp.err();
+    plan_ = std::move(cp->plan);
+    claims_ = std::move(cp->claims);
+    std::fprintf(stderr, "sluice: cores: %s\n", cp->summary.c_str());
+  } else {
+    auto plan = platform::make_plan(*topo_, cfg_.placement);
+    if (!plan) return plan.err();
+    plan_ = std::move(*plan);
+  }
   const unsigned n = loop_count();
   if (auto r = entry_->init_process(plan_); !r) {
     finish_transport();  // undo what a failed start set up
+    claims_.keep_only({});
     return r;
   }
   transport_started_ = true;
@@ -319,6 +332,7 @@ void runtime::wait() {
   balancers_.clear();
   // The device goes last: the loops held its queues and packet buffers.
   if (transport_started_) finish_transport();
+  claims_.keep_only({});
 }
 
 void runtime::finish_transport() noexcept {

@@ -1,5 +1,6 @@
 #include "sluice/dpdk/dpdk_device.hpp"
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -168,6 +169,23 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
     for (std::size_t i = 0; i < 6; ++i) d->mac_.bytes[i] = addr.addr_bytes[i];
   }
   return d;
+}
+
+bool dpdk_device::wait_for_link(std::chrono::milliseconds each, unsigned tries) noexcept {
+  for (unsigned t = 0; t < tries; ++t) {
+    if (t > 0) {
+      (void)rte_eth_dev_stop(port_);
+      if (rte_eth_dev_start(port_) != 0) continue;
+    }
+    // memif reports no link event: look every millisecond.
+    const auto end = std::chrono::steady_clock::now() + each;
+    do {
+      rte_eth_link l{};
+      if (rte_eth_link_get_nowait(port_, &l) == 0 && l.link_status == RTE_ETH_LINK_UP) return true;
+      rte_delay_us_sleep(1000);
+    } while (std::chrono::steady_clock::now() < end);
+  }
+  return false;
 }
 
 dpdk_device::~dpdk_device() {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -81,9 +82,10 @@ std::string probe_dpdk() {
     return std::string("--dpdk-args is empty: give the EAL arguments (on a development machine: --dpdk-args=\"") +
            dev_example + "\")";
   }
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return args.err().message;
-  std::string why = dpdk::preflight(*args, dpdk::host_facts::gather(*args));
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return parsed.err().message;
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  std::string why = dpdk::preflight(dpdk::choose_memory(*parsed, facts).args, facts);
   if (!why.empty()) return why;
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   if (!ifc) return ifc.err().message;
@@ -125,6 +127,22 @@ std::string steering_for(const std::string& driver, unsigned loops) {
          "lands on the connecting loop; a NIC without RSS falls back to the software table";
 }
 
+// Queue pairs the port will offer, from its vdev's arguments (0: not known
+// before it starts): the plan makes one loop per queue unless --cores says.
+unsigned dpdk_port_queues() {
+  auto args = dpdk::eal_args::parse(settings().dpdk_args);
+  if (!args || args->vdevs.empty()) return 0;
+  const std::string& v = args->vdevs.front();
+  const std::string drv = dpdk::eal_args::driver_of(v);
+  auto number = [&v](const char* key) {
+    const std::string n = dpdk::eal_args::vdev_arg(v, key);
+    return n.empty() ? 1u : static_cast<unsigned>(std::strtoul(n.c_str(), nullptr, 10));
+  };
+  if (drv == "net_af_xdp") return number("queue_count");
+  if (drv == "net_af_packet") return number("qpairs");
+  return 0;
+}
+
 std::string join(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
@@ -135,15 +153,22 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   const dpdk_settings& s = settings();
   process_state& st = state();
   if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return args.err();
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return parsed.err();
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   if (!ifc) return ifc.err();
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
+  const dpdk::eal_args* args = &memory.args;
+  std::fprintf(stderr, "sluice: dpdk memory: %s\n", memory.note.c_str());
   const std::vector<std::string> words = dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()));
   std::vector<char*> argv;
   std::vector<std::string> storage = words;  // rte_eal_init may permute argv
   for (auto& w : storage) argv.push_back(w.data());
   argv.push_back(nullptr);
+  for (const auto& w : dpdk::preflight_warnings(*args, facts)) {
+    std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
+  }
   st.eal_started = true;
   if (rte_eal_init(static_cast<int>(words.size()), argv.data()) < 0) {
     return error{std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno) +
@@ -173,6 +198,17 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
     return dev.err();
   }
   st.device = std::move(*dev);
+  const std::string first_vdev = args->vdevs.empty() ? std::string() : args->vdevs.front();
+  if (st.device->driver() == "net_memif" && dpdk::eal_args::vdev_arg(first_vdev, "role") == "client" &&
+      !st.device->wait_for_link(std::chrono::milliseconds(1000), 5)) {
+    st.device.reset();
+    stop_eal();
+    return error{"net_memif client: the server on " +
+                     (dpdk::eal_args::vdev_arg(first_vdev, "socket").empty() ? std::string("/run/memif.sock")
+                                                                             : dpdk::eal_args::vdev_arg(first_vdev, "socket")) +
+                     " did not accept the connection in 5 tries of 1s (is another client connected to it?)",
+                 {}};
+  }
   st.group = std::make_unique<inet::stack_group>(static_cast<unsigned>(plan.loops.size()));
   // The same function the device's RSS computes, if it has any (its RETA size).
   st.steering = std::make_unique<inet::flow_steering>(static_cast<unsigned>(plan.loops.size()), st.device->reta_size());
@@ -212,8 +248,11 @@ std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_
 
 std::string describe_dpdk(const platform::placement_plan& plan) {
   const dpdk_settings& s = settings();
-  auto args = dpdk::eal_args::parse(s.dpdk_args);
-  if (!args) return "dpdk: " + args.err().message + "\n";
+  auto parsed = dpdk::eal_args::parse(s.dpdk_args);
+  if (!parsed) return "dpdk: " + parsed.err().message + "\n";
+  const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
+  const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
+  const dpdk::eal_args* args = &memory.args;
   std::string out = "dpdk: EAL arguments: " + join(dpdk::eal_argv(*args, plan, "sluice", static_cast<int>(::getpid()))) + "\n";
   const auto loops = static_cast<unsigned>(plan.loops.size());
   if (!args->vdevs.empty()) {
@@ -249,6 +288,8 @@ std::string describe_dpdk(const platform::placement_plan& plan) {
            std::to_string(cfg.held_per_loop) + " held by the stack + " + std::to_string(dpdk::pool_cache) +
            " cache) + 1024, rounded to 2^k-1\n";
   }
+  out += dpdk::describe_af_xdp(*args, facts, loops);
+  out += "  EAL memory: " + memory.note + "\n";
   auto ifc = inet::interface_config::parse(s.ip, s.gateway);
   out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
   return out;
@@ -329,6 +370,7 @@ const transport_entry dpdk_entry{
     .process_metrics = &dpdk_metrics,
     .finish_process = &finish_dpdk,
     .drives_nic = true,
+    .port_queues = &dpdk_port_queues,
     .declare_options = &declare_dpdk_options,
     .check_options = &check_dpdk_options,
 };

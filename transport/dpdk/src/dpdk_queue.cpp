@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "fault_guard.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
 
 namespace sluice::dpdk {
@@ -25,14 +26,57 @@ inet::packet* wrap(rte_mbuf* m) noexcept {
 }  // namespace
 
 dpdk_queue::dpdk_queue(const dpdk_device& device, std::uint16_t queue) noexcept
-    : port_(device.port()), queue_(queue), pool_(device.pool_of(queue)), mac_(device.mac()), caps_(device.capabilities()) {}
+    : port_(device.port()),
+      queue_(queue),
+      pool_(device.pool_of(queue)),
+      mac_(device.mac()),
+      caps_(device.capabilities()),
+      guarded_(device.driver() == "net_memif") {
+  if (guarded_) fault_guard::install();
+}
+
+inline std::uint16_t dpdk_queue::rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  return guarded_ ? guarded_rx_burst(ms, n) : rte_eth_rx_burst(port_, queue_, ms, n);
+}
+
+inline std::uint16_t dpdk_queue::tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  return guarded_ ? guarded_tx_burst(ms, n) : rte_eth_tx_burst(port_, queue_, ms, n);
+}
+
+// A fault inside: nothing received (the mbufs the PMD took for this burst
+// are lost, see fault_guard.hpp).
+[[gnu::noinline]] std::uint16_t dpdk_queue::guarded_rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  sigjmp_buf env;
+  if (sigsetjmp(env, 0) != 0) {
+    memif_faults_.add();
+    return 0;
+  }
+  fault_guard::arm(&env);
+  const std::uint16_t got = rte_eth_rx_burst(port_, queue_, ms, n);
+  fault_guard::disarm();
+  return got;
+}
+
+// A fault inside: every frame counts as sent (the PMD may have freed some
+// already; see fault_guard.hpp).
+[[gnu::noinline]] std::uint16_t dpdk_queue::guarded_tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  sigjmp_buf env;
+  if (sigsetjmp(env, 0) != 0) {
+    memif_faults_.add();
+    return n;
+  }
+  fault_guard::arm(&env);
+  const std::uint16_t sent = rte_eth_tx_burst(port_, queue_, ms, n);
+  fault_guard::disarm();
+  return sent;
+}
 
 segment_release_fn dpdk_queue::release_function() const noexcept { return &release_mbuf; }
 
 std::size_t dpdk_queue::receive(inet::packet** out, std::size_t n) noexcept {
   rte_mbuf* ms[burst];
   const auto want = static_cast<std::uint16_t>(std::min(n, burst));
-  const std::uint16_t got = rte_eth_rx_burst(port_, queue_, ms, want);
+  const std::uint16_t got = rx_burst(ms, want);
   rx_bursts_.add();
   if (got == 0) return 0;
   rx_packets_.add(got);
@@ -77,7 +121,7 @@ std::size_t dpdk_queue::transmit(inet::packet** pkts, std::size_t n) noexcept {
     }
     // No rte_eth_tx_prepare: the stack already put the pseudo-header sum in
     // the UDP or TCP checksum field, which is all the offload needs.
-    const std::uint16_t sent = rte_eth_tx_burst(port_, queue_, ms, static_cast<std::uint16_t>(k));
+    const std::uint16_t sent = tx_burst(ms, static_cast<std::uint16_t>(k));
     tx_packets_.add(sent);
     done += sent;
     if (sent < k) {
@@ -106,6 +150,7 @@ void dpdk_queue::metrics(const std::string& prefix, metric_list& out) const {
   out.push_back({p + "tx_packets", tx_packets_.get()});
   out.push_back({p + "tx_refused", tx_refused_.get()});
   out.push_back({p + "alloc_failed", alloc_failed_.get()});
+  if (guarded_) out.push_back({p + "memif_faults", memif_faults_.get()});
 }
 
 }  // namespace sluice::dpdk

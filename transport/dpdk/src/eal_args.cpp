@@ -1,6 +1,8 @@
 #include "sluice/dpdk/eal_args.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <set>
 
 namespace sluice::dpdk {
@@ -123,6 +125,26 @@ std::string eal_args::vdev_arg(std::string_view vdev, std::string_view key) {
   return {};
 }
 
+std::string memif_with_stable_mac(std::string_view vdev) {
+  if (eal_args::driver_of(vdev) != "net_memif" || !eal_args::vdev_arg(vdev, "mac").empty()) return std::string(vdev);
+  // The PMD's defaults: socket /run/memif.sock, role server, id 0.
+  std::string socket = eal_args::vdev_arg(vdev, "socket");
+  if (socket.empty()) socket = "/run/memif.sock";
+  if (eal_args::vdev_arg(vdev, "socket-abstract") != "no") socket = "@" + socket;  // abstract is the default
+  std::string role = eal_args::vdev_arg(vdev, "role");
+  if (role.empty()) role = "server";
+  std::string id = eal_args::vdev_arg(vdev, "id");
+  if (id.empty()) id = "0";
+  const std::string key = socket + "|" + role + "|" + id;
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  char mac[18];
+  std::snprintf(mac, sizeof mac, "02:%02x:%02x:%02x:%02x:%02x", static_cast<unsigned>(h >> 32 & 0xff),
+                static_cast<unsigned>(h >> 24 & 0xff), static_cast<unsigned>(h >> 16 & 0xff),
+                static_cast<unsigned>(h >> 8 & 0xff), static_cast<unsigned>(h & 0xff));
+  return std::string(vdev) + ",mac=" + mac;
+}
+
 std::vector<std::string> eal_argv(const eal_args& args, const platform::placement_plan& plan, std::string_view program,
                                   int pid) {
   std::vector<std::string> argv{std::string(program)};
@@ -141,7 +163,17 @@ std::vector<std::string> eal_argv(const eal_args& args, const platform::placemen
     (void)pid;
     argv.push_back("--no-shconf");
   }
-  argv.insert(argv.end(), args.words.begin(), args.words.end());
+  for (std::size_t i = 0; i < args.words.size(); ++i) {
+    const std::string& w = args.words[i];
+    if (w.rfind("--vdev=", 0) == 0) {
+      argv.push_back("--vdev=" + memif_with_stable_mac(std::string_view(w).substr(7)));
+    } else if (w == "--vdev" && i + 1 < args.words.size()) {
+      argv.push_back(w);
+      argv.push_back(memif_with_stable_mac(args.words[++i]));
+    } else {
+      argv.push_back(w);
+    }
+  }
   return argv;
 }
 

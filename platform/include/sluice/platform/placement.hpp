@@ -20,7 +20,7 @@ namespace sluice::platform {
 // What the placement flags ask for (app_options fills it in); every field's
 // default means "no constraint".
 struct placement_request {
-  unsigned loops = 0;                 // --cores=N; 0: one per physical core
+  unsigned loops = 0;                 // --cores=N; 0: one per physical core (at most nic_queues when known)
   std::optional<cpu_list> cpuset;     // --cpuset=LIST: only these CPUs
   std::optional<int> numa_node;       // --numa-node=N: only this node's CPUs
   std::string nic;                    // --nic=NAME|PCI: cores near it first
@@ -28,6 +28,7 @@ struct placement_request {
   bool smt = false;                   // --smt: hyperthread siblings count as cores
   bool nic_bound = false;             // the transport drives the NIC (one queue per loop)
   unsigned nic_queues = 0;            // queues the NIC offers (0: unknown, as many as loops)
+  bool share_cores = false;           // --share-cores: ignore other processes' CPU claims (cpu_claim.hpp)
 };
 
 // Where one loop runs: its CPU, core, package, NUMA node, memory node and NIC

@@ -57,6 +57,10 @@ struct transport_entry {
   // The transport drives a NIC itself: the plan gives each loop a queue, and
   // loops poll adaptively (spin 200us after work, unless --spin says).
   bool drives_nic = false;
+  // Optional (drives_nic): the queue pairs the port will offer, as the
+  // transport's flags say before anything starts (0: not known). Without
+  // --cores, the plan makes one loop per queue (at most one per core).
+  unsigned (*port_queues)() = nullptr;
   // Optional: declares the transport's own flags on args (--dpdk-args, --ip,
   // --tcp-*), bound to settings the transport keeps for the process. Every
   // linked transport's flags appear in --help.
@@ -66,6 +70,13 @@ struct transport_entry {
   // if they do not fit together.
   result<void> (*check_options)(bool chosen) = nullptr;
 };
+
+// Whether loops of this transport with these options keep their core busy
+// when idle: a NIC-driving transport's adaptive polling, or --busy-poll.
+// Such loops claim their CPUs (platform/cpu_claim.hpp).
+[[nodiscard]] inline bool busy_polls(const transport_entry& e, const loop_options& o) noexcept {
+  return e.drives_nic || o.busy_poll;
+}
 
 // Adds e to the registry: called once per transport, from a static
 // initializer in the transport's library (SLUICE_REGISTER_TRANSPORT). At

@@ -31,6 +31,7 @@
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/base/result.hpp"
 #include "sluice/platform/binding.hpp"
+#include "sluice/platform/cpu_claim.hpp"
 #include "sluice/platform/placement.hpp"
 #include "sluice/platform/topology.hpp"
 
@@ -166,6 +167,9 @@ class runtime {
   const transport_entry* entry_ = nullptr;
   std::shared_ptr<const platform::topology> topo_;
   platform::placement_plan plan_;
+  // Busy-polling loops' CPU claims (cpu_claim.hpp), held from start until
+  // wait() has finished the transport.
+  platform::cpu_claims claims_;
   std::vector<std::string> pinning_;
   std::vector<std::unique_ptr<platform::numa_memory>> memory_;
   std::unique_ptr<mail_hub> hub_;

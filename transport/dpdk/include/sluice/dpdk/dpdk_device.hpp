@@ -15,6 +15,7 @@
 // init_process and finish_process); its queues are then used by their loops
 // only (dpdk_queue). No DPDK header here: the rest of sluice never sees one.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,6 +87,14 @@ class dpdk_device {
   [[nodiscard]] std::uint16_t reta_size() const noexcept { return reta_size_; }
   // How flows reach their loops on this port, in words (also in describe()).
   [[nodiscard]] const std::string& steering() const noexcept { return steering_; }
+  // The PMD's name ("net_memif", "net_af_xdp", ...).
+  [[nodiscard]] const std::string& driver() const noexcept { return driver_; }
+  // Before any loop polls it: waits up to `each` for the link, restarting
+  // the port (stop, start) up to `tries` times when it stays down. For a
+  // net_memif client, which asks its server once, at start, and is turned
+  // away while the server still tears down its previous peer. True once up.
+  // Main thread, before the loops start.
+  [[nodiscard]] bool wait_for_link(std::chrono::milliseconds each, unsigned tries) noexcept;
   // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors}. Any thread.
   void metrics(metric_list& out) const;
 

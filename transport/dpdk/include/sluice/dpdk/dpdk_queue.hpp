@@ -13,6 +13,7 @@
 #include "sluice/inet/packet_port.hpp"
 
 struct rte_mempool;
+struct rte_mbuf;
 
 namespace sluice::dpdk {
 
@@ -34,6 +35,13 @@ class dpdk_queue final : public inet::packet_port {
   void metrics(const std::string& prefix, metric_list& out) const override;
 
  private:
+  // The PMD burst calls, through the fault guard where the PMD needs it
+  // (net_memif; see src/fault_guard.hpp).
+  std::uint16_t rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
+  std::uint16_t tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
+  std::uint16_t guarded_rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
+  std::uint16_t guarded_tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
+
   std::uint16_t port_;
   std::uint16_t queue_;
   rte_mempool* pool_;
@@ -44,6 +52,8 @@ class dpdk_queue final : public inet::packet_port {
   counter tx_packets_;
   counter tx_refused_;  // offered, but the device's ring was full (retried by the stack)
   counter alloc_failed_;
+  bool guarded_ = false;  // bursts run under the fault guard (net_memif)
+  counter memif_faults_;  // bursts the guard ended: the peer's memory went away under them
 };
 
 }  // namespace sluice::dpdk

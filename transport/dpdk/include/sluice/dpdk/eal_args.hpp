@@ -42,10 +42,21 @@ struct eal_args {
   [[nodiscard]] static std::string vdev_arg(std::string_view vdev, std::string_view key);
 };
 
+// A net_memif vdev with a MAC that stays the same across restarts: the
+// PMD's default is random per run, so a peer that restarts comes back with
+// a new MAC while the survivor's ARP cache (which does not let a live
+// neighbour be redirected) still holds the old one, and the reconnected
+// peer's frames are "not for us". Without mac=, one is derived from the
+// socket path, the role and the id (locally administered, unicast); the two
+// roles get different MACs. Any other vdev, or one with mac=, is returned
+// unchanged.
+[[nodiscard]] std::string memif_with_stable_mac(std::string_view vdev);
+
 // The full argv for rte_eal_init: program name, the lcore layout from the
 // plan (main lcore 0 on every planned CPU: loop threads are pinned by sluice
 // and join the EAL as registered threads), --no-shconf unless the user chose
-// a --file-prefix (or --in-memory), then the user's words.
+// a --file-prefix (or --in-memory), then the user's words (net_memif vdevs
+// given a stable MAC, see memif_with_stable_mac).
 [[nodiscard]] std::vector<std::string> eal_argv(const eal_args& args, const platform::placement_plan& plan,
                                                 std::string_view program, int pid);
 
