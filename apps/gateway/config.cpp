@@ -103,12 +103,15 @@ class reader {
     }
     if (auto* t = root.get("timeouts")) {
       const toml::table* tt = table(*t, "timeouts");
-      if (tt == nullptr || !known(*tt, "timeouts.", {"connect", "idle", "header", "response", "handshake"})) return err_;
+      if (tt == nullptr || !known(*tt, "timeouts.", {"connect", "idle", "header", "response", "handshake", "ticket_rotate"})) {
+        return err_;
+      }
       if (!opt_duration(*tt, "timeouts.", "connect", c.timeouts.connect, ranges::timeout) ||
           !opt_duration(*tt, "timeouts.", "idle", c.timeouts.idle, ranges::optional_timeout) ||
           !opt_duration(*tt, "timeouts.", "header", c.timeouts.header, ranges::timeout) ||
           !opt_duration(*tt, "timeouts.", "response", c.timeouts.response, ranges::timeout) ||
-          !opt_duration(*tt, "timeouts.", "handshake", c.timeouts.handshake, ranges::timeout)) {
+          !opt_duration(*tt, "timeouts.", "handshake", c.timeouts.handshake, ranges::timeout) ||
+          !opt_duration(*tt, "timeouts.", "ticket_rotate", c.timeouts.ticket_rotate, ranges::ticket_rotate)) {
         return err_;
       }
     }

@@ -141,6 +141,9 @@ struct timeouts_config {
   duration response = std::chrono::seconds(30);  // http: the upstream must start its response within
   // TLS: a handshake (client or upstream side) must be done within
   duration handshake = std::chrono::seconds(10);
+  // TLS: a new session-ticket key (one per process, shared by every loop's
+  // listeners) this often; the previous one still resumes for one more period
+  duration ticket_rotate = ranges::default_ticket_rotate;
 };
 
 struct config {

@@ -212,7 +212,7 @@ void http_proxy::upstream::on_open(connection& u) noexcept {
     // u, and on_close answers 502.
     const pool_config& pc = sh.pool(s.pool).config();
     if (!tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[s.member],
-                          pc.verify)) {
+                          pc.verify, sh.upstream_session(s.pool, s.member))) {
       return;
     }
   }

@@ -3,6 +3,7 @@
 // itself (see shard.hpp); configuration from a TOML file or, for one pool,
 // from flags; an admin endpoint with Prometheus metrics.
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,10 @@
 #include "sluice/runtime/app_options.hpp"
 #include "sluice/base/cli.hpp"
 #include "sluice/runtime/runtime.hpp"
+#include "sluice_config.hpp"
+#if SLUICE_HAVE_TLS
+#include "sluice/tls/ticket_rotator.hpp"
+#endif
 
 namespace {
 
@@ -212,6 +217,11 @@ int main(int argc, char** argv) {
                      "closes (default 10s)",
                      gateway::ranges::timeout),
               track("--tls-handshake-timeout", duration_into(cfg.timeouts.handshake, gateway::ranges::timeout)));
+  args.custom("--tls-ticket-rotate", "D",
+              ranged("TLS: a new session-ticket key (one per process, shared by every loop) this often; the "
+                     "previous key still resumes for one more period (default 1h)",
+                     gateway::ranges::ticket_rotate),
+              track("--tls-ticket-rotate", duration_into(cfg.timeouts.ticket_rotate, gateway::ranges::ticket_rotate)));
   bool upstream_tls = false;
   bool upstream_insecure = false;
   args.flag("--upstream-tls", "speak TLS to the upstreams (verified with --upstream-ca)", upstream_tls);
@@ -241,7 +251,8 @@ int main(int argc, char** argv) {
   args.note("         sluice-gateway --config=/etc/sluice/gateway.toml");
   args.note("TLS:     sluice-gateway --listen=0.0.0.0:8443 --tls-cert=ec.crt --tls-key=ec.key --upstream=10.0.0.1:443 \\\n"
             "           --upstream-tls --upstream-ca=ca.crt --upstream-sni=app.internal\n"
-            "         (in the file: [[listener.tls]] cert/key pairs, route sni, pool tls/verify/ca/sni, timeouts.handshake)");
+            "         (in the file: [[listener.tls]] cert/key pairs, route sni, pool tls/verify/ca/sni,\n"
+            "          timeouts.handshake, timeouts.ticket_rotate)");
 
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (upstream_tls) pf.given.emplace_back("--upstream-tls");
@@ -335,6 +346,17 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<shard>> shards;
   std::mutex shards_mu;
   std::unique_ptr<admin_endpoint> admin;
+  // One session-ticket key set for the process: every loop's TLS listeners
+  // seal and open tickets with it, rotated from loop 0's timer.
+  std::shared_ptr<tls::ticket_keys> ticket_keys;
+#if SLUICE_HAVE_TLS
+  tls::ticket_rotator rotator;
+  if (std::any_of(cfg.listeners.begin(), cfg.listeners.end(), [](const listener_config& l) { return l.tls(); })) {
+    auto keys = tls::ticket_keys::make();
+    if (!keys) return args.fail(keys.err().message);
+    ticket_keys = std::move(*keys);
+  }
+#endif
   runtime rt(app.runtime);
   // The shard of loop l, made on l's own thread at its first handler.
   auto shard_of = [&](loop_base& l) -> shard& {
@@ -343,7 +365,7 @@ int main(int argc, char** argv) {
       shards.resize(rt.loop_count());
       while (stats.size() < rt.loop_count()) stats.push_back(std::make_unique<shard_stats>(cfg));
     }
-    if (!shards[l.id()]) shards[l.id()] = std::make_unique<shard>(l, cfg, *stats[l.id()]);
+    if (!shards[l.id()]) shards[l.id()] = std::make_unique<shard>(l, cfg, *stats[l.id()], ticket_keys);
     return *shards[l.id()];
   };
   for (const listener_config& lc : cfg.listeners) {
@@ -353,6 +375,9 @@ int main(int argc, char** argv) {
   rt.on_start([&](loop_base& l) -> result<void> {
     (void)shard_of(l);  // health checks run on every loop, listeners or not
     if (l.id() != 0) return {};
+#if SLUICE_HAVE_TLS
+    if (ticket_keys) rotator.start(l, ticket_keys, cfg.timeouts.ticket_rotate);
+#endif
     if (cfg.admin) {
       admin = std::make_unique<admin_endpoint>(rt, cfg, stats);
       listen_options lo;

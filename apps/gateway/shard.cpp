@@ -13,7 +13,8 @@ std::vector<upstream_pool> make_pools(const config& cfg, shard_stats& stats) {
 
 }  // namespace
 
-shard::shard(loop_base& loop, const config& cfg, shard_stats& stats)
+shard::shard(loop_base& loop, const config& cfg, shard_stats& stats,
+             [[maybe_unused]] const std::shared_ptr<tls::ticket_keys>& tickets)
     : loop_(loop),
       cfg_(cfg),
       stats_(stats),
@@ -27,6 +28,7 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats)
     if (!l.tls()) continue;
     tls::context_options o;
     for (const tls_cert_files& f : l.certs) o.certs.push_back({f.cert, f.key});
+    o.tickets = tickets;  // one key set per process: a ticket resumes on every loop
     if (l.mode == proxy_mode::tcp) o.alpn.clear();  // the stream is not ours to name
     auto made = tls::context::make_server(o);
     if (made) {
@@ -37,7 +39,9 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats)
   }
   for (const pool_config& p : cfg.pools) {
     client_tls_.emplace_back();
+    upstream_sessions_.emplace_back();
     if (!p.tls) continue;
+    upstream_sessions_.back().resize(p.upstreams.size());
     tls::context_options o;
     o.alpn.clear();  // an upstream needs no ALPN to speak HTTP/1.1
     if (p.verify) o.ca_file = p.ca;
@@ -75,6 +79,18 @@ tls::context* shard::client_tls(std::size_t pool) noexcept {
   if (pool < client_tls_.size() && client_tls_[pool]) return &*client_tls_[pool];
 #else
   (void)pool;
+#endif
+  return nullptr;
+}
+
+tls::saved_session* shard::upstream_session(std::size_t pool, unsigned member) noexcept {
+#if SLUICE_HAVE_TLS
+  if (pool < upstream_sessions_.size() && member < upstream_sessions_[pool].size()) {
+    return &upstream_sessions_[pool][member];
+  }
+#else
+  (void)pool;
+  (void)member;
 #endif
   return nullptr;
 }

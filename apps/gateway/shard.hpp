@@ -27,6 +27,11 @@
 #include "sluice/tls/context.hpp"
 #endif
 
+namespace sluice::tls {
+class ticket_keys;
+class saved_session;
+}  // namespace sluice::tls
+
 namespace sluice::gateway {
 
 // One side drained below its low-water mark: the other side, held back
@@ -37,7 +42,11 @@ inline void resume_held_back(connection* other) noexcept {
 
 class shard {
  public:
-  shard(loop_base& loop, const config& cfg, shard_stats& stats);
+  // `tickets`: the process's session-ticket keys, shared by every loop's
+  // TLS listeners (so a ticket resumes on any loop); null: each listener's
+  // context on this loop keeps a key of its own (or there is no TLS).
+  shard(loop_base& loop, const config& cfg, shard_stats& stats,
+        const std::shared_ptr<tls::ticket_keys>& tickets = nullptr);
   shard(const shard&) = delete;
   shard& operator=(const shard&) = delete;
 
@@ -59,6 +68,10 @@ class shard {
   // This loop's TLS client context for pool `pool`, or null when the pool
   // speaks plaintext (or its context could not be made: see tls_error()).
   [[nodiscard]] tls::context* client_tls(std::size_t pool) noexcept;
+  // Where this loop keeps the TLS session of `member` of pool `pool`: the
+  // last upstream connection to it saves its session there, the next one
+  // offers it (a resumed handshake). Null when the pool speaks plaintext.
+  [[nodiscard]] tls::saved_session* upstream_session(std::size_t pool, unsigned member) noexcept;
   // Why a TLS context of this loop could not be made ("" if all were).
   [[nodiscard]] const std::string& tls_error() const noexcept { return tls_error_; }
 
@@ -71,6 +84,7 @@ class shard {
 #if SLUICE_HAVE_TLS
   std::vector<std::optional<tls::context>> server_tls_;  // [listener]
   std::vector<std::optional<tls::context>> client_tls_;  // [pool]
+  std::vector<std::vector<tls::saved_session>> upstream_sessions_;  // [pool][member], empty for plaintext pools
 #endif
   std::string tls_error_;
   std::vector<upstream_pool> pools_;

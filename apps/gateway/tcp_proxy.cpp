@@ -101,7 +101,7 @@ void tcp_proxy::upstream::on_open(connection& u) noexcept {
     // then the client is not read, and its FIN is not passed on (a FIN in
     // the middle of the handshake would cut it off).
     (void)tls.start_client(*t, u, sh.stats().tls_upstream, sh.cfg().timeouts.handshake, pc.tls_names[member],
-                           pc.verify);
+                           pc.verify, sh.upstream_session(pool, member));
     return;  // on failure u is closed: on_close ends the pair
   }
   relay_open(u, *c);

@@ -34,6 +34,7 @@ void tls_link::begin(connection& c, tls_side_stats& st, bool server) noexcept {
 
 bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept {
   begin(c, st, true);
+  resume_ = nullptr;
   if (!tls_.start(ctx)) {
     count_failure(tls_failure::memory);
     c.close(close_reason::resource_limit);
@@ -44,9 +45,10 @@ bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st
 }
 
 bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline,
-                            const std::string& name, bool check_name) noexcept {
+                            const std::string& name, bool check_name, tls::saved_session* resume) noexcept {
   begin(c, st, false);
-  if (!tls_.start(ctx, nullptr, name) || (check_name && !name.empty() && SSL_set1_host(tls_.native(), name.c_str()) != 1)) {
+  resume_ = resume;
+  if (!tls_.start(ctx, nullptr, name, resume) || (check_name && !name.empty() && SSL_set1_host(tls_.native(), name.c_str()) != 1)) {
     count_failure(tls_failure::memory);
     c.close(close_reason::resource_limit);
     return false;
@@ -83,6 +85,8 @@ bool tls_link::pump(connection& c) noexcept {
     return false;
   }
   bool done = false;
+  // TLS 1.3 tickets come after the handshake, in records read here.
+  if (resume_ != nullptr && s != tls::state::handshaking) save_session();
   if (was_handshaking && s != tls::state::handshaking) {
     timer_.cancel();
     counted_ = true;
@@ -128,11 +132,26 @@ void tls_link::on_close(close_reason why) noexcept {
     }
   }
   timer_.cancel();
+  if (resume_ != nullptr && (tls_.current() == tls::state::open || tls_.current() == tls::state::peer_closed)) {
+    save_session();  // a connection closed before a pump saw its session resumable
+  }
+  resume_ = nullptr;
   tls_.reset();
   plain_in_.clear();
   plain_out_.clear();
   sealed_.clear();
   st_ = nullptr;
+}
+
+void tls_link::save_session() noexcept {
+  tls::saved_session s = tls_.save();
+  if (s.empty()) return;
+  // A resumed TLS 1.3 connection holds the session it was offered until the
+  // server's fresh ticket replaces it (a new SSL_SESSION): wait for that one,
+  // since a server may take each ticket once only.
+  if (tls_.resumed() && s.native() == resume_->native() && SSL_version(tls_.native()) >= TLS1_3_VERSION) return;
+  *resume_ = std::move(s);
+  resume_ = nullptr;
 }
 
 void tls_link::count_failure(tls_failure why) noexcept {

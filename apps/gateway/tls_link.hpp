@@ -39,6 +39,7 @@
 
 namespace sluice::tls {
 class context;
+class saved_session;
 }  // namespace sluice::tls
 
 namespace sluice::gateway {
@@ -58,9 +59,12 @@ class tls_link {
   // Client side on the just-opened upstream connection c: the hello goes
   // out now with `name` as its server name (if not empty); with check_name,
   // the certificate must also be for that name (the context verifies the
-  // chain). False (c closed) on failure.
+  // chain). With `resume` (not null), offers the session saved there by an
+  // earlier connection to the same upstream, and saves this connection's
+  // session there once it is resumable (for the next one). False (c
+  // closed) on failure.
   bool start_client(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline, const std::string& name,
-                    bool check_name) noexcept;
+                    bool check_name, tls::saved_session* resume = nullptr) noexcept;
 
   // TLS is on for this connection (started and not yet ended).
   [[nodiscard]] bool active() const noexcept { return st_ != nullptr; }
@@ -116,8 +120,13 @@ class tls_link {
   void count_failure(tls_failure why) noexcept;
   void fail(connection& c) noexcept;
   void expired() noexcept;
+  // Client side: saves the session into resume_ once it is resumable and,
+  // after a TLS 1.3 resumption, once it is the server's fresh ticket (then
+  // stops looking).
+  void save_session() noexcept;
 
   tls::session tls_;
+  tls::saved_session* resume_ = nullptr;  // client side: where to save the session, until saved
   buffer_chain plain_in_;
   buffer_chain plain_out_;
   buffer_chain sealed_;
@@ -136,7 +145,8 @@ class tls_link {
 class tls_link {
  public:
   bool start_server(tls::context&, connection&, tls_side_stats&, duration) noexcept { return false; }
-  bool start_client(tls::context&, connection&, tls_side_stats&, duration, const std::string&, bool) noexcept {
+  bool start_client(tls::context&, connection&, tls_side_stats&, duration, const std::string&, bool,
+                    tls::saved_session* = nullptr) noexcept {
     return false;
   }
   [[nodiscard]] bool active() const noexcept { return false; }

@@ -17,6 +17,7 @@
 #include "sluice_config.hpp"
 #if SLUICE_HAVE_TLS
 #include "sluice/tls/server_sessions.hpp"
+#include "sluice/tls/ticket_rotator.hpp"
 #endif
 
 namespace {
@@ -24,29 +25,6 @@ namespace {
 constexpr sluice::duration default_header_timeout = std::chrono::seconds(10);
 
 #if SLUICE_HAVE_TLS
-using namespace std::chrono_literals;
-// Session-ticket keys: a new one this often (the previous one still opens
-// tickets for one more period, so a ticket lives between one and two).
-constexpr sluice::duration default_ticket_rotate = 1h;
-constexpr sluice::duration_range ticket_rotate_range{1s, 7 * 24h};
-
-// Rotates the process's ticket keys from loop 0's timer wheel.
-struct ticket_rotator {
-  void start(sluice::loop_base& l) {
-    loop = &l;
-    t.bind<&ticket_rotator::fire>(this);
-    l.timers().arm_after(t, period);
-  }
-  void fire() noexcept {
-    keys->rotate();  // a failed random generator keeps the current key one more period
-    loop->timers().arm_after(t, period);
-  }
-  std::shared_ptr<sluice::tls::ticket_keys> keys;
-  sluice::duration period = default_ticket_rotate;
-  sluice::loop_base* loop = nullptr;
-  sluice::timer t;
-};
-
 // Every loop's TLS counters, kept past the loops to print at exit.
 struct tls_counters {
   void add(std::shared_ptr<const sluice::tls::stats> s) {
@@ -102,11 +80,13 @@ int main(int argc, char** argv) {
               "--tls-key: the first is the default, the others are chosen by SNI name",
               tls_certs);
   args.option("--tls-key", "FILE", "the private key (PEM) of the --tls-cert given in the same position", tls_keys);
-  ticket_rotator rotator;
+  sluice::tls::ticket_rotator rotator;
+  std::shared_ptr<sluice::tls::ticket_keys> ticket_keys;
+  sluice::duration ticket_rotate = ranges::default_ticket_rotate;
   args.duration_option("--tls-ticket-rotate",
                        "a new session-ticket key (one per process, shared by every loop) this often; the previous "
                        "key still resumes for one more period (default 1h)",
-                       rotator.period, ticket_rotate_range);
+                       ticket_rotate, ranges::ticket_rotate);
   tls_counters tls_stats;
 #endif
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
@@ -149,7 +129,7 @@ int main(int argc, char** argv) {
     auto keys = tls::ticket_keys::make();
     if (!keys) return args.fail(keys.err().message);
     tls_opts.tickets = *keys;
-    rotator.keys = *keys;
+    ticket_keys = *keys;
   }
 #endif
   for (const auto& at : app.listen) {
@@ -169,7 +149,7 @@ int main(int argc, char** argv) {
   }
   rt.on_start([&](loop_base& l) -> result<void> {
 #if SLUICE_HAVE_TLS
-    if (l.id() == 0 && tls) rotator.start(l);
+    if (l.id() == 0 && tls) rotator.start(l, ticket_keys, ticket_rotate);
 #endif
     return {};
   });

@@ -5,9 +5,13 @@ servers no one here wrote.
 Termination: curl over https (the default ECDSA certificate, the RSA one
 chosen by SNI, a route chosen by SNI), openssl s_client with TLS 1.2 and
 1.3 (and resumption with -sess_out/-sess_in), Python's ssl (with close_notify both ways), on an http listener and on
-a tcp listener (TLS-terminated L4 relay to a plaintext upstream).
+a tcp listener (TLS-terminated L4 relay to a plaintext upstream). With two
+loops (--cores=2, where there are two CPUs), a ticket resumes on either loop
+(one ticket key per process); with --tls-ticket-rotate=1s a ticket two
+rotations old gets a full handshake.
 Origination: the gateway speaks TLS to an `openssl s_server -www` upstream,
-verified with a CA file; the wrong CA gives a clean 502 and a counted
+verified with a CA file, and resumes the session of its last connection to
+that upstream on the next; the wrong CA gives a clean 502 and a counted
 verify failure.
 A TLS client that does not read holds the upstream back (the gateway's
 memory stays bounded), then gets every byte.
@@ -104,7 +108,7 @@ def metrics(admin_port):
     body = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5).read().decode()
     out = {}
     for line in body.splitlines():
-        if line.startswith("sluice_gateway_tls_"):
+        if line.startswith(("sluice_gateway_tls_", "sluice_gateway_connections_total")):
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
     return out
@@ -269,6 +273,119 @@ def https_get(port, ca, name, path="/"):
                     break
                 data += b
             return data
+
+
+def resumption_across_loops(gateway, d, web_port):
+    """A gateway with two loops shares one session-ticket key: a ticket one
+    loop issued resumes on the other. -sess_in connections are made until
+    both loops have taken several (the kernel spreads them by port)."""
+    if (os.cpu_count() or 1) < 2:
+        print("note: one CPU, the two-loop resumption check is skipped")
+        return
+    port, admin = free_port(), free_port()
+    gw = subprocess.Popen([gateway, "--cores=2", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{web_port}",
+                           "--mode=http", f"--admin=127.0.0.1:{admin}", f"--tls-cert={d}/ec.crt",
+                           f"--tls-key={d}/ec.key", "--tls-ticket-rotate=1h"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not (wait_port(port, gw) and wait_port(admin, gw)):
+            check(False, "the two-loop gateway is up")
+            return
+        for v in ("1_2", "1_3"):
+            sess = f"{d}/two-loops{v}"
+            first = s_client(port, [f"-tls{v}", "-sess_out", sess])
+            check("HTTP/1.1 200" in first, f"two loops, TLS {v}: the first connection is served", first[-600:])
+            reused, tries, per_loop = 0, 0, [0, 0]
+            while tries < 40 and min(per_loop) < 3:
+                before = metrics(admin)
+                out = s_client(port, [f"-tls{v}", "-sess_in", sess])
+                tries += 1
+                reused += "Reused, TLSv" in out and "HTTP/1.1 200" in out
+                after = metrics(admin)
+                for i in (0, 1):
+                    key = f'sluice_gateway_connections_total{{loop="{i}"}}'
+                    per_loop[i] += after.get(key, 0) > before.get(key, 0)
+            check(min(per_loop) >= 3 and reused == tries,
+                  f"two loops, TLS {v}: every -sess_in connection resumed ({reused}/{tries}; "
+                  f"loop 0 took {per_loop[0]}, loop 1 took {per_loop[1]})")
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            gw.wait()
+    check(gw.returncode == 0, f"the two-loop gateway stops cleanly (rc {gw.returncode})")
+
+
+def ticket_key_rotation(gateway, d, web_port):
+    """--tls-ticket-rotate=1s: a ticket is opened for one to two periods
+    only; one presented after three seconds (two rotations, whatever the
+    timer's phase) finds its key gone and gets a full handshake, and is
+    still served."""
+    port = free_port()
+    gw = subprocess.Popen([gateway, "--cores=1", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{web_port}",
+                           "--mode=http", f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
+                           "--tls-ticket-rotate=1s"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(port, gw):
+            check(False, "the rotating gateway is up")
+            return
+        sess = f"{d}/rotated"
+        first = s_client(port, ["-tls1_3", "-sess_out", sess])
+        time.sleep(3.2)  # the event waited for is the passing of two rotation periods
+        again = s_client(port, ["-tls1_3", "-sess_in", sess])
+        check("HTTP/1.1 200" in first and "HTTP/1.1 200" in again and "New, TLSv" in again
+              and "Reused" not in again,
+              "--tls-ticket-rotate=1s: a ticket two rotations old is refused (full handshake, still served)",
+              again[-600:])
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            gw.wait()
+
+
+def upstream_tickets_renewed(gateway, httpd, d):
+    """The gateway originating to sluice-httpd with --tls-ticket-rotate=2s
+    (a ticket opens for 2 to 4 s) and no idle upstream connections kept:
+    one request every 0.3 s for over 5 s. Every upstream handshake after
+    the first resumes only if each resumed connection saves the fresh
+    ticket the upstream sent after it (the first ticket is refused after
+    4 s at most)."""
+    up, port, admin = free_port(), free_port(), free_port()
+    web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{up}", f"--tls-cert={d}/up.crt",
+                            f"--tls-key={d}/up.key", "--tls-ticket-rotate=2s"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    gw = subprocess.Popen([gateway, "--cores=1", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{up}",
+                           "--mode=http", f"--admin=127.0.0.1:{admin}", "--upstream-tls", f"--upstream-ca={d}/up.crt",
+                           "--upstream-sni=up.test", "--upstream-keepalive=0", "--health-check=none"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        if not (wait_port(up, web) and wait_port(port, gw) and wait_port(admin, gw)):
+            check(False, "the gateway and its TLS upstream (sluice-httpd) are up")
+            return
+        key = ('sluice_gateway_tls_handshakes_total{side="upstream"}', 'sluice_gateway_tls_resumed_total{side="upstream"}')
+        served, start = 0, time.monotonic()
+        while time.monotonic() - start < 5.5:
+            rc, out, err = curl(["-i", f"http://127.0.0.1:{port}/"])
+            served += rc == 0 and out.startswith("HTTP/1.1 200")
+            time.sleep(0.3)  # spaced requests: the tickets must outlive two rotations
+        ok, m = wait_metric(admin, lambda m: m.get(key[0], 0) >= served)
+        hs, resumed = m.get(key[0], 0), m.get(key[1], 0)
+        check(ok and served >= 5 and resumed == hs - 1,
+              f"origination to sluice-httpd rotating its ticket key every 2s: {resumed:.0f} of {hs:.0f} upstream "
+              f"handshakes resumed over 5.5 s ({served} requests; each saves the upstream's fresh ticket)")
+    finally:
+        for p in (gw, web):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def check_config_tests(gateway, d):
@@ -531,6 +648,8 @@ pool = "tlsup"
         ok, _ = wait_metric(admin, lambda m: m.get('sluice_gateway_tls_resumed_total{side="client"}', 0)
                             >= resumed_before + 2)
         check(ok, "resumed handshakes are counted")
+        resumption_across_loops(gateway, d, web_port)
+        ticket_key_rotation(gateway, d, web_port)
         out = s_client(http_tls, ["-tls1_3", "-servername", "rsa.test"])
         check("CN = rsa.test" in out or "CN=rsa.test" in out, "openssl s_client -servername rsa.test gets the RSA "
                                                                 "certificate", out)
@@ -627,6 +746,21 @@ pool = "tlsup"
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
         check(rc == 0 and " 200 " in out.splitlines()[0] and "s_server" in out,
               "origination: the gateway speaks verified TLS (CA file, sni) to openssl s_server", out + err)
+        # s_server -www ends each connection after its answer: every request
+        # is a new upstream handshake, and the session saved from the last
+        # one is offered (and resumed) on the next.
+        up_key = ('sluice_gateway_tls_handshakes_total{side="upstream"}', 'sluice_gateway_tls_resumed_total{side="upstream"}')
+        m0u = metrics(admin)
+        served = 0
+        for _ in range(3):
+            rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/"])
+            served += rc == 0 and out.startswith("HTTP/1.1 200")
+        ok, m1u = wait_metric(admin, lambda m: m.get(up_key[1], 0) - m0u.get(up_key[1], 0) >= 3)
+        check(served == 3 and ok and m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0) >= 3,
+              "origination: later upstream handshakes resume the saved session "
+              f"({m1u.get(up_key[1], 0) - m0u.get(up_key[1], 0):.0f} of "
+              f"{m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0):.0f} resumed)")
+        upstream_tickets_renewed(gateway, httpd, d)
         m1 = metrics(admin)
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/wrong-ca"])
         check(rc == 0 and " 502 " in out.splitlines()[0], "origination with the wrong CA: 502", out + err)

@@ -214,6 +214,10 @@ TEST(gateway_config, tls_options_read_back) {
       "gw.toml");
   ASSERT_TRUE(c) << c.err().message;
   EXPECT_EQ(c->timeouts.handshake, std::chrono::seconds(3));
+  EXPECT_EQ(c->timeouts.ticket_rotate, std::chrono::hours(1));  // the default, as sluice-httpd's --tls-ticket-rotate
+  auto rotated = load_text(pool_ok + listener_ok + "[timeouts]\nticket_rotate = \"30m\"\n", "gw.toml");
+  ASSERT_TRUE(rotated) << rotated.err().message;
+  EXPECT_EQ(rotated->timeouts.ticket_rotate, std::chrono::minutes(30));
   ASSERT_EQ(c->listeners[0].certs.size(), 2u);
   EXPECT_EQ(c->listeners[0].certs[1].cert, "b.crt");
   EXPECT_EQ(c->listeners[0].certs[1].key, "b.key");
@@ -269,6 +273,8 @@ TEST(gateway_config, tls_errors_name_the_key) {
             "gw.toml:11: listener[0].route[0]: a tcp listener routes by sni only (mode = \"http\" routes by host and path)");
   EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nhandshake = 0\n"),
             "gw.toml:8: timeouts.handshake: 0 is out of range (1ms to 24h)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "[timeouts]\nticket_rotate = \"500ms\"\n"),
+            "gw.toml:8: timeouts.ticket_rotate: 500ms is out of range (1s to 168h)");
 }
 
 // Issue 15, item 9: upstreams that cannot be connected to, or twice in one

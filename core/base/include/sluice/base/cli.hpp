@@ -127,6 +127,13 @@ inline constexpr duration_range tcp_delayed_ack{0ms, 499ms};
 // How long a peer's zero window may hold a connection with data waiting.
 inline constexpr duration_range tcp_persist_timeout{1s, 1h};
 
+// --tls-ticket-rotate (sluice-httpd, the gateway's flag and file): how
+// often a process's session-ticket key is replaced. Under a second every
+// client would miss; past a week a stolen key opens too much traffic.
+inline constexpr duration_range ticket_rotate{1s, 7 * 24h};
+// Its default: a ticket lives between one and two of these.
+inline constexpr duration default_ticket_rotate = 1h;
+
 // HTTP limits (sluice-httpd's flags, the gateway's flags and file).
 inline constexpr number_range max_request_line{16, 64 * kib, number_unit::bytes};
 // libhttp-parser refuses any head over 80k by itself (431).
