@@ -35,6 +35,8 @@
 
 namespace sluice::tls {
 
+// A TLS session and its plaintext chains on one connection (see the file
+// comment). Not movable; reset() makes it reusable for the next connection.
 class plaintext_link {
  public:
   // What the owner is told of (optional, see set_observer): the handshake
@@ -68,6 +70,7 @@ class plaintext_link {
 
   // The TLS session (start it with tls().start(); version, ALPN, SNI name).
   [[nodiscard]] session& tls() noexcept { return tls_; }
+  // The TLS session, read only.
   [[nodiscard]] const session& tls() const noexcept { return tls_; }
   // TLS was started and not reset.
   [[nodiscard]] bool active() const noexcept { return tls_.current() != state::idle; }
@@ -105,7 +108,9 @@ class plaintext_link {
   // A scope on an inactive link, or inside another scope, does nothing.
   class scope {
    public:
+    // Swaps c's chains with l's plaintext ones (outermost scope on an active link).
     scope(plaintext_link& l, connection& c) noexcept;
+    // Swaps them back, releases the plaintext read, seals what was written.
     ~scope();
     scope(const scope&) = delete;
     scope& operator=(const scope&) = delete;
