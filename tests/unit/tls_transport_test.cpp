@@ -149,6 +149,17 @@ SSL_SESSION* one_connection(SSL_CTX* ctx, const endpoint& to, SSL_SESSION* resum
   return saved;
 }
 
+// Listens with `server` on loop l's transport; the address a client reaches
+// it at (port 0 on failure, reported).
+template <class Traits, class Handler>
+endpoint listen_on(threaded_loop<Traits>& l, Handler& server) {
+  return l.call([&](auto& lp) -> endpoint {
+    auto r = lp.listen(Traits::listen_v4(), server);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? Traits::reachable(lp, (*r)->local()) : endpoint{};
+  });
+}
+
 template <class Traits>
 class tls_transport : public ::testing::Test {
  protected:
@@ -173,11 +184,7 @@ TYPED_TEST(tls_transport, handshake_echo_resumption_and_close_notify) {
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 251);
   {
     threaded_loop<TypeParam> l;
-    const endpoint at = l.call([&](auto& lp) -> endpoint {
-      auto r = lp.listen(TypeParam::listen_v4(), server);
-      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-      return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-    });
+    const endpoint at = listen_on(l, server);
     ASSERT_NE(at.port(), 0);
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
       SCOPED_TRACE(version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
@@ -221,11 +228,7 @@ TYPED_TEST(tls_transport, a_client_that_does_not_read_stalls_the_echo_not_the_me
   loop_options lo;
   lo.max_input_bytes = 256 * 1024;
   threaded_loop<TypeParam> l(lo);
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
   SSL_CTX_set_mode(cctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -300,11 +303,7 @@ TYPED_TEST(tls_transport, last_data_and_close_notify_in_one_read_are_both_delive
   ASSERT_TRUE(ctx) << ctx.err().message;
   tls_echo server(std::move(*ctx));
   threaded_loop<TypeParam> l;
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   // An OpenSSL client over memory BIOs, so that its records are sent in one
   // write of our choosing.
@@ -374,11 +373,7 @@ TYPED_TEST(tls_transport, shutdown_write_sends_close_notify_before_the_fin) {
   ASSERT_TRUE(ctx) << ctx.err().message;
   tls::server_sessions<half_closer> server(std::move(*ctx));
   threaded_loop<TypeParam> l;
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
   const int fd = connect_to(at);
@@ -429,11 +424,7 @@ TYPED_TEST(tls_transport, httpd_session_serves_curl) {
   tls::server_sessions<httpd::http_session, httpd::httpd_context> server(std::move(*ctx), limits, nullptr,
                                                                          std::chrono::seconds(10), true);
   threaded_loop<TypeParam> l;
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   const std::string port = std::to_string(at.port());
   std::string host = at.to_string();
