@@ -5,8 +5,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
-#include <utility>
-
 #include "sluice/core/loop_base.hpp"
 
 namespace sluice::gateway {
@@ -27,9 +25,7 @@ void tls_link::begin(connection& c, tls_side_stats& st, bool server) noexcept {
   // A server checks that the client's first bytes are a handshake record; a
   // client gets answers to what it sent, which OpenSSL checks.
   first_byte_ = server;
-  plain_in_.set_pool(&loop_->pool());
-  plain_out_.set_pool(&loop_->pool());
-  sealed_.set_pool(&loop_->pool());
+  link_.set_pool(&loop_->pool());
 }
 
 bool tls_link::start_server(tls::context& ctx, connection& c, tls_side_stats& st, duration deadline) noexcept {
@@ -60,16 +56,10 @@ bool tls_link::start_client(tls::context& ctx, connection& c, tls_side_stats& st
 
 bool tls_link::pump(connection& c) noexcept {
   if (!active() || !c.is_open()) return false;
-  // Inside a scope the chains are swapped: the connection holds the
-  // plaintext, the link the records.
-  buffer_chain& records_in = in_scope_ ? plain_in_ : c.input();
-  buffer_chain& plain = in_scope_ ? c.input() : plain_in_;
-  buffer_chain& records_out = in_scope_ ? plain_out_ : c.output();
-  if (plain.size() >= c.loop().options().max_input_bytes) return false;
-  if (first_byte_ && !records_in.empty()) {
+  if (buffer_chain& records = link_.records_in(c); first_byte_ && !records.empty()) {
     first_byte_ = false;
     char b = 0;
-    (void)records_in.copy_out(&b, 1);
+    (void)records.copy_out(&b, 1);
     if (b != handshake_record) {
       // Plaintext (an HTTP client on the TLS port) or garbage: a clean
       // close, no answer.
@@ -78,27 +68,20 @@ bool tls_link::pump(connection& c) noexcept {
       return false;
     }
   }
-  const bool was_handshaking = tls_.current() == tls::state::handshaking;
-  const tls::state s = tls_.receive(records_in, plain, records_out);
-  if (s == tls::state::failed) {
-    fail(c);
-    return false;
-  }
-  bool done = false;
+  const bool done = link_.pump(c);
   // TLS 1.3 tickets come after the handshake, in records read here.
-  if (resume_ != nullptr && s != tls::state::handshaking) save_session();
-  if (was_handshaking && s != tls::state::handshaking) {
-    timer_.cancel();
-    counted_ = true;
-    done = true;
-    st_->handshakes.add();
-    if (tls_.resumed()) st_->resumed.add();
-    (SSL_version(tls_.native()) >= TLS1_3_VERSION ? st_->tls13 : st_->tls12).add();
-    // Written while the handshake was under way (a scope seals at its end).
-    if (!in_scope_ && !plain_out_.empty()) seal(c);
+  if (resume_ != nullptr && active() && (tls_.current() == tls::state::open || tls_.current() == tls::state::peer_closed)) {
+    save_session();
   }
-  if (!records_out.empty()) c.flush();
   return done;
+}
+
+void tls_link::handshake_done(connection&) noexcept {
+  timer_.cancel();
+  counted_ = true;
+  st_->handshakes.add();
+  if (tls_.resumed()) st_->resumed.add();
+  (SSL_version(tls_.native()) >= TLS1_3_VERSION ? st_->tls13 : st_->tls12).add();
 }
 
 void tls_link::transport_closed(connection&) noexcept {
@@ -136,10 +119,7 @@ void tls_link::on_close(close_reason why) noexcept {
     save_session();  // a connection closed before a pump saw its session resumable
   }
   resume_ = nullptr;
-  tls_.reset();
-  plain_in_.clear();
-  plain_out_.clear();
-  sealed_.clear();
+  link_.reset();
   st_ = nullptr;
 }
 
@@ -160,7 +140,7 @@ void tls_link::count_failure(tls_failure why) noexcept {
   st_->failures[static_cast<std::size_t>(why)].add();
 }
 
-void tls_link::fail(connection& c) noexcept {
+void tls_link::failed(connection&) noexcept {
   timer_.cancel();
   if (tls_.error() == close_reason::resource_limit) {
     count_failure(tls_failure::memory);
@@ -171,9 +151,6 @@ void tls_link::fail(connection& c) noexcept {
   } else {
     count_failure(tls_failure::handshake);
   }
-  if (!in_scope_) plain_out_.clear();  // (in a scope, its end drops the plaintext)
-  c.flush();  // the alert OpenSSL wrote goes out before the close
-  if (c.is_open()) c.close(tls_.error());
 }
 
 void tls_link::expired() noexcept {
@@ -181,59 +158,6 @@ void tls_link::expired() noexcept {
   if (c == nullptr || !handshaking()) return;
   count_failure(tls_failure::timeout);
   c->close(close_reason::read_timeout);
-}
-
-void tls_link::swap(connection& c) noexcept {
-  std::swap(c.input(), plain_in_);
-  std::swap(c.output(), plain_out_);
-}
-
-void tls_link::seal(connection& c) noexcept {
-  const tls::state s = tls_.current();
-  const connection::state cs = c.current_state();
-  if (s == tls::state::failed || s == tls::state::idle || cs == connection::state::closed ||
-      cs == connection::state::free) {
-    plain_out_.clear();
-    return;
-  }
-  // Closing or shut for writing: send() refuses, the records go straight
-  // into the output the loop still flushes.
-  const bool ending = cs != connection::state::open || c.write_shut();
-  if (!plain_out_.empty() && s != tls::state::handshaking) {
-    if (!ending) {
-      sealed_.set_pool(&c.loop().pool());
-      if (!tls_.send(plain_out_, sealed_)) {
-        sealed_.clear();
-        return fail(c);
-      }
-      if (!sealed_.empty() && !c.send(std::move(sealed_))) {
-        // Over the output limit: the watermarks should prevent it; never
-        // lose bytes silently.
-        sealed_.clear();
-        return c.abort();
-      }
-    } else if (!tls_.send(plain_out_, c.output())) {
-      return fail(c);
-    }
-  }
-  if (ending && plain_out_.empty() && (s == tls::state::open || s == tls::state::peer_closed)) tls_.close(c.output());
-  if (!c.output().empty()) c.flush();
-}
-
-tls_link::scope::scope(tls_link& l, connection& c) noexcept {
-  if (!l.active() || l.in_scope_) return;
-  link_ = &l;
-  c_ = &c;
-  l.in_scope_ = true;
-  l.swap(c);
-}
-
-tls_link::scope::~scope() {
-  if (link_ == nullptr) return;
-  link_->swap(*c_);
-  link_->in_scope_ = false;
-  link_->plain_in_.release();
-  link_->seal(*c_);
 }
 
 }  // namespace sluice::gateway

@@ -6,16 +6,17 @@
 //   client ==records==> [c.input] --pump--> [plain in]   (read by the proxy)
 //   client <==records== [c.output] <--seal-- [plain out] (written by the proxy)
 //
-// A scope swaps the connection's input and output chains with the link's
-// plaintext ones (an exchange of list heads, no copy) for as long as proxy
-// code reads or writes that connection, from whichever callback or timer it
-// runs in; when the scope ends they are swapped back, what was written is
-// sealed into records and handed to the connection with send() (so its
-// output limit and high-water mark see the records), and close_notify
-// follows once the connection is closing or shut for writing. Scopes nest
-// (only the outermost swaps). Inside a scope, writable() measures the
-// plaintext written in that scope; callers check the connection again after
-// it (backpressure on the records).
+// The chains, the pump, the scopes and the sealing are tls::plaintext_link's
+// (sluice/tls/plaintext_link.hpp): a scope swaps the connection's input and
+// output chains with the link's plaintext ones for as long as proxy code
+// reads or writes that connection, from whichever callback or timer it runs
+// in; when the scope ends, what was written is sealed into records handed to
+// the connection with send(), and close_notify follows once the connection
+// is closing or shut for writing. Scopes nest (only the outermost swaps).
+// Inside a scope, writable() measures the plaintext written in that scope;
+// callers check the connection again after it (backpressure on the records).
+// What this class adds is the gateway's: the first-byte check, the client's
+// name check, the handshake deadline and the per-side counters.
 //
 // The handshake has a deadline (timeouts.handshake); a handshake that fails,
 // times out or is cut off is counted once, by reason, in the side's
@@ -34,6 +35,7 @@
 #include "sluice/core/timer_wheel.hpp"
 #include "sluice_config.hpp"
 #if SLUICE_HAVE_TLS
+#include "sluice/tls/plaintext_link.hpp"
 #include "sluice/tls/session.hpp"
 #endif
 
@@ -46,9 +48,12 @@ namespace sluice::gateway {
 
 #if SLUICE_HAVE_TLS
 
-class tls_link {
+class tls_link final : private tls::plaintext_link::observer {
  public:
-  tls_link() noexcept { timer_.bind<&tls_link::expired>(this); }
+  tls_link() noexcept {
+    timer_.bind<&tls_link::expired>(this);
+    link_.set_observer(this);
+  }
   tls_link(const tls_link&) = delete;
   tls_link& operator=(const tls_link&) = delete;
   ~tls_link() { timer_.cancel(); }
@@ -71,16 +76,14 @@ class tls_link {
   // The handshake is still under way.
   [[nodiscard]] bool handshaking() const noexcept { return active() && tls_.current() == tls::state::handshaking; }
   // The peer sent close_notify and its plaintext was all read.
-  [[nodiscard]] bool peer_done() const noexcept {
-    return active() && tls_.current() == tls::state::peer_closed && plain_in_.empty();
-  }
+  [[nodiscard]] bool peer_done() const noexcept { return active() && link_.peer_done(); }
   // The peer sent close_notify (plaintext before it may still be unread):
   // nothing more will come.
-  [[nodiscard]] bool peer_closed() const noexcept { return active() && tls_.current() == tls::state::peer_closed; }
+  [[nodiscard]] bool peer_closed() const noexcept { return active() && link_.peer_closed(); }
   // The SNI name the client sent (server side), or "".
   [[nodiscard]] std::string_view server_name() const noexcept { return active() ? tls_.server_name() : std::string_view{}; }
   // Plaintext received and not yet read by the proxy.
-  [[nodiscard]] bool has_plaintext() const noexcept { return !plain_in_.empty(); }
+  [[nodiscard]] bool has_plaintext() const noexcept { return link_.has_plaintext(); }
 
   // Opens the records c received (up to the loop's input limit of
   // plaintext held), answers the handshake, seals plaintext written while
@@ -101,40 +104,32 @@ class tls_link {
   // comment). A scope on an inactive link does nothing.
   class scope {
    public:
-    scope(tls_link& l, connection& c) noexcept;
-    ~scope();
-    scope(const scope&) = delete;
-    scope& operator=(const scope&) = delete;
+    scope(tls_link& l, connection& c) noexcept : plain_(l.link_, c) {}
 
    private:
-    tls_link* link_ = nullptr;  // null: not the outermost scope, or no TLS
-    connection* c_ = nullptr;
+    tls::plaintext_link::scope plain_;
   };
 
  private:
   // The link's state for a new connection c, counted in st.
   void begin(connection& c, tls_side_stats& st, bool server) noexcept;
-  void swap(connection& c) noexcept;
-  // Seals plain_out_ into c (and close_notify once c is closing).
-  void seal(connection& c) noexcept;
   void count_failure(tls_failure why) noexcept;
-  void fail(connection& c) noexcept;
+  // plaintext_link::observer: the handshake's end and failures, counted.
+  void handshake_done(connection& c) noexcept override;
+  void failed(connection& c) noexcept override;
   void expired() noexcept;
   // Client side: saves the session into resume_ once it is resumable and,
   // after a TLS 1.3 resumption, once it is the server's fresh ticket (then
   // stops looking).
   void save_session() noexcept;
 
-  tls::session tls_;
+  tls::plaintext_link link_;
+  tls::session& tls_ = link_.tls();       // the link's session
   tls::saved_session* resume_ = nullptr;  // client side: where to save the session, until saved
-  buffer_chain plain_in_;
-  buffer_chain plain_out_;
-  buffer_chain sealed_;
   timer timer_;
   tls_side_stats* st_ = nullptr;  // null: TLS is off for this connection
   loop_base* loop_ = nullptr;
   connection_handle conn_;
-  bool in_scope_ = false;
   bool counted_ = false;   // the handshake's end (done or failed) was counted
   bool first_byte_ = true;  // nothing of the peer's was looked at yet
 };

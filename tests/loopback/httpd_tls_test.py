@@ -12,7 +12,9 @@ over https keeps connections alive with no errors. Certificates (ECDSA
 P-256 default, RSA for SNI) are made here with the openssl command.
 sluice-bench --tls (http against sluice-httpd, keep-alive and new
 handshakes with and without --tls-resume; echo against a Python TLS echo
-server) completes with no errors and counts its handshakes.
+server) completes with no errors and counts its handshakes. Pipelined
+requests and close_notify in one segment get their answers and
+close_notify back at once (not after a timeout).
 Skips (77) without curl or openssl; the wrk check skips without wrk."""
 
 import os
@@ -172,6 +174,61 @@ def tls_echo_server(d):
     return lsock.getsockname()[1]
 
 
+def pipelined_close_notify(httpd, d, n=3):
+    """Three pipelined GETs and close_notify, all in one segment, to a server
+    whose header timeout is far away: the three answers come, then the
+    server's close_notify (no wait for a timeout). Returns (answers, closed
+    by close_notify, what came)."""
+    port = free_port()
+    app, line = start(httpd, [f"--listen=127.0.0.1:{port}", "--header-timeout=60s", "--idle-timeout=60s",
+                              f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key"])
+    got = b""
+    notified = False
+    try:
+        ctx = ssl.create_default_context(cafile=f"{d}/ec.crt")
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    chunk = raw.recv(65536)
+                    if not chunk:
+                        return 0, False, b"EOF in the handshake"
+                    incoming.write(chunk)
+            raw.sendall(outgoing.read())  # the client's Finished, alone
+            for _ in range(n):
+                obj.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                obj.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            raw.sendall(outgoing.read())  # the requests and close_notify together
+            try:
+                while not notified:
+                    try:
+                        got += obj.read(65536)
+                        continue
+                    except ssl.SSLWantReadError:
+                        pass
+                    except ssl.SSLZeroReturnError:
+                        notified = True
+                        break
+                    chunk = raw.recv(65536)  # the socket's timeout (10 s) stands for "no answer"
+                    if not chunk:
+                        break
+                    incoming.write(chunk)
+            except (OSError, ssl.SSLError) as e:
+                got += f" [{e!r}]".encode()
+    finally:
+        app.terminate()
+        app.communicate(timeout=15)
+    return got.count(b"HTTP/1.1 200 OK"), notified, got
+
+
 def main():
     httpd = os.environ.get("SLUICE_HTTPD", "")
     for tool in ("curl", "openssl"):
@@ -198,6 +255,11 @@ def main():
                             "--tls-ticket-rotate=0s"], capture_output=True, text=True, timeout=30)
         check(r.returncode != 0 and "--tls-ticket-rotate" in r.stderr, "--tls-ticket-rotate out of range is refused",
               r.stderr)
+
+        answers, notified, got = pipelined_close_notify(httpd, d)
+        check(answers == 3 and notified,
+              "three pipelined requests and close_notify in one segment: three answers, then close_notify back",
+              repr(got[-600:]))
 
         app, line = start(httpd, [f"--listen=127.0.0.1:{port}", "--header-timeout=1s", "--print-metrics",
                                   # Two loops where there are two CPUs: a ticket from one loop

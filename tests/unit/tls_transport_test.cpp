@@ -52,6 +52,19 @@ struct echo_session {
 
 using tls_echo = tls::server_sessions<echo_session>;
 
+// Answers "bye" to its first data and shuts its side for writing
+// (half-close); then echoes nothing more (its writes are refused).
+struct half_closer {
+  explicit half_closer(connection&) noexcept {}
+  void on_data(connection& c) noexcept {
+    c.input().skip(c.input().size());
+    if (c.write_shut()) return;
+    if (!c.write("bye")) c.close(close_reason::resource_limit);
+    c.shutdown_write();
+  }
+  void on_peer_shutdown(connection& c) noexcept { c.close(close_reason::peer_closed); }
+};
+
 fs::path dir;
 
 class TlsCerts : public ::testing::Environment {
@@ -136,6 +149,17 @@ SSL_SESSION* one_connection(SSL_CTX* ctx, const endpoint& to, SSL_SESSION* resum
   return saved;
 }
 
+// Listens with `server` on loop l's transport; the address a client reaches
+// it at (port 0 on failure, reported).
+template <class Traits, class Handler>
+endpoint listen_on(threaded_loop<Traits>& l, Handler& server) {
+  return l.call([&](auto& lp) -> endpoint {
+    auto r = lp.listen(Traits::listen_v4(), server);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? Traits::reachable(lp, (*r)->local()) : endpoint{};
+  });
+}
+
 template <class Traits>
 class tls_transport : public ::testing::Test {
  protected:
@@ -160,11 +184,7 @@ TYPED_TEST(tls_transport, handshake_echo_resumption_and_close_notify) {
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + i / 251);
   {
     threaded_loop<TypeParam> l;
-    const endpoint at = l.call([&](auto& lp) -> endpoint {
-      auto r = lp.listen(TypeParam::listen_v4(), server);
-      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-      return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-    });
+    const endpoint at = listen_on(l, server);
     ASSERT_NE(at.port(), 0);
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
       SCOPED_TRACE(version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
@@ -208,11 +228,7 @@ TYPED_TEST(tls_transport, a_client_that_does_not_read_stalls_the_echo_not_the_me
   loop_options lo;
   lo.max_input_bytes = 256 * 1024;
   threaded_loop<TypeParam> l(lo);
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
   SSL_CTX_set_mode(cctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -287,11 +303,7 @@ TYPED_TEST(tls_transport, last_data_and_close_notify_in_one_read_are_both_delive
   ASSERT_TRUE(ctx) << ctx.err().message;
   tls_echo server(std::move(*ctx));
   threaded_loop<TypeParam> l;
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   // An OpenSSL client over memory BIOs, so that its records are sent in one
   // write of our choosing.
@@ -350,6 +362,54 @@ TYPED_TEST(tls_transport, last_data_and_close_notify_in_one_read_are_both_delive
   EXPECT_EQ(l.segments_left(), 0u);
 }
 
+// An application session that shuts its side for writing under TLS: what it
+// wrote, then close_notify, then the FIN (a half-close the client can tell
+// from a truncation). Before plaintext_link, server_sessions sent
+// close_notify only after a close(): the FIN came alone.
+TYPED_TEST(tls_transport, shutdown_write_sends_close_notify_before_the_fin) {
+  tls::context_options so;
+  so.certs = {{(dir / "ec.crt").string(), (dir / "ec.key").string()}};
+  auto ctx = tls::context::make_server(so);
+  ASSERT_TRUE(ctx) << ctx.err().message;
+  tls::server_sessions<half_closer> server(std::move(*ctx));
+  threaded_loop<TypeParam> l;
+  const endpoint at = listen_on(l, server);
+  ASSERT_NE(at.port(), 0);
+  std::unique_ptr<SSL_CTX, ssl_ctx_free> cctx(SSL_CTX_new(TLS_client_method()));
+  const int fd = connect_to(at);
+  SSL* ssl = SSL_new(cctx.get());
+  SSL_set_fd(ssl, fd);
+  ASSERT_TRUE(again(ssl, [&] { return SSL_connect(ssl); })) << ERR_error_string(ERR_get_error(), nullptr);
+  std::size_t n = 0;
+  ASSERT_TRUE(again(ssl, [&] { return SSL_write_ex(ssl, "hi", 2, &n); }));
+  std::string back;
+  char buf[256];
+  int err = SSL_ERROR_NONE;
+  for (int i = 0; i < 100 && err == SSL_ERROR_NONE; ++i) {
+    std::size_t got = 0;
+    const int r = SSL_read_ex(ssl, buf, sizeof buf, &got);
+    if (r == 1) {
+      back.append(buf, got);
+    } else {
+      err = SSL_get_error(ssl, r);
+      if (err == SSL_ERROR_WANT_READ) err = SSL_ERROR_NONE;  // (a signal: again)
+    }
+  }
+  EXPECT_EQ(back, "bye");
+  EXPECT_EQ(err, SSL_ERROR_ZERO_RETURN) << "the server's FIN came without close_notify (a truncation)";
+  char one;
+  EXPECT_EQ(recv_some(fd, &one, 1), 0) << "no FIN after the server's close_notify (" << std::strerror(errno) << ")";
+  // Our close_notify (and FIN) ends the server's reading side too.
+  EXPECT_EQ(SSL_shutdown(ssl), 1);
+  ::shutdown(fd, SHUT_WR);
+  SSL_free(ssl);
+  ::close(fd);
+  const tls::stats st = l.call([&](auto&) { return server.context().tls.stats(); });
+  EXPECT_EQ(st.close_notify_sent, 1u);
+  l.stop();
+  EXPECT_EQ(l.segments_left(), 0u);
+}
+
 // sluice-httpd's own session type (apps/httpd, compiled into this test)
 // under TLS on this transport, and curl as the client: GET / verified
 // against the certificate, three requests on one connection, and a 100 KB
@@ -364,11 +424,7 @@ TYPED_TEST(tls_transport, httpd_session_serves_curl) {
   tls::server_sessions<httpd::http_session, httpd::httpd_context> server(std::move(*ctx), limits, nullptr,
                                                                          std::chrono::seconds(10), true);
   threaded_loop<TypeParam> l;
-  const endpoint at = l.call([&](auto& lp) -> endpoint {
-    auto r = lp.listen(TypeParam::listen_v4(), server);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
-    return r.ok() ? TypeParam::reachable(lp, (*r)->local()) : endpoint{};
-  });
+  const endpoint at = listen_on(l, server);
   ASSERT_NE(at.port(), 0);
   const std::string port = std::to_string(at.port());
   std::string host = at.to_string();

@@ -10,11 +10,12 @@
 //         *tls::context::make_server(opts), my_ctx_args...);   // one context per loop
 //   });
 //
-// How: during each callback of the application's session, the connection's
-// input and output chains are swapped with the plaintext chains of its
-// tls::session (an exchange of list heads, no copy); when the callback
-// returns, they are swapped back, the plaintext written is sealed into the
-// real output, and close_notify follows a close(). On the wire the
+// How: each callback of the application's session runs inside a
+// tls::plaintext_link scope (plaintext_link.hpp): the connection's input and
+// output chains are swapped with the link's plaintext chains (an exchange of
+// list heads, no copy); when the callback returns, they are swapped back,
+// the plaintext written is sealed into records sent on the connection, and
+// close_notify follows a close() or shutdown_write(). On the wire the
 // connection only ever carries records.
 //
 // The client side is the same wrapper over connect(): client_sessions<S>
@@ -49,6 +50,7 @@
 #include "sluice/core/loop_base.hpp"
 #include "sluice/core/session.hpp"
 #include "sluice/tls/context.hpp"
+#include "sluice/tls/plaintext_link.hpp"
 #include "sluice/tls/session.hpp"
 
 namespace sluice::tls {
@@ -89,7 +91,7 @@ class plaintext_session {
  public:
   // Once per pool slot: makes the Inner session (which may throw).
   plaintext_session(session_context<AppContext>& ctx, connection& c)
-      : ctx_(ctx), plain_in_(&c.loop().pool()), plain_out_(&c.loop().pool()) {
+      : ctx_(ctx), link_(&c.loop().pool()) {
     make_inner(c);
   }
   plaintext_session(const plaintext_session&) = delete;
@@ -97,8 +99,7 @@ class plaintext_session {
 
   // A new connection in this slot.
   void reopen(connection& c) noexcept {
-    plain_in_.clear();
-    plain_out_.clear();
+    link_.reset();
     peer_done_ = false;
     if constexpr (recycled_session<Inner>) {
       inner_->reopen(c);
@@ -111,9 +112,10 @@ class plaintext_session {
   // Starts the handshake (server: waits for the hello; client: writes it);
   // Inner's on_open runs now (its deadlines then cover the handshake too).
   void on_open(connection& c) noexcept {
+    session& tls = link_.tls();
     const bool started = ctx_.tls.server()
-                             ? tls_.start(ctx_.tls)
-                             : tls_.start(ctx_.tls, &c.output(), ctx_.server_name, ctx_.resume ? &ctx_.saved : nullptr);
+                             ? tls.start(ctx_.tls)
+                             : tls.start(ctx_.tls, &c.output(), ctx_.server_name, ctx_.resume ? &ctx_.saved : nullptr);
     if (!started) {
       c.close(close_reason::resource_limit);
       return;
@@ -121,7 +123,7 @@ class plaintext_session {
     if constexpr (requires(Inner& s) { s.on_open(c); }) {
       in_plaintext(c, [&] { inner_->on_open(c); });
     }
-    after(c);
+    link_.seal(c);
   }
   // Opens the peer's records; Inner's on_data gets the plaintext, unless
   // the sealed output is above the high-water mark: then it waits (and the
@@ -130,39 +132,37 @@ class plaintext_session {
   // connection's backpressure reaches it.
   void on_data(connection& c) noexcept {
     pump(c);
-    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
+    if (link_.has_plaintext() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
     peer_done_if_drained(c);
-    after(c);
+    link_.seal(c);
   }
   // Inner's on_writable (if any); plaintext held back by the input cap or
   // by backpressure is opened first and given to Inner's on_data.
   void on_writable(connection& c) noexcept {
     pump(c);
-    if (!plain_in_.empty() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
+    if (link_.has_plaintext() && c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_data(c); });
     if constexpr (requires(Inner& s) { s.on_writable(c); }) {
       if (c.is_open() && c.writable()) in_plaintext(c, [&] { inner_->on_writable(c); });
     }
     peer_done_if_drained(c);
-    after(c);
+    link_.seal(c);
   }
   // The peer's FIN: counted as a truncation unless close_notify came; then
   // Inner's on_peer_shutdown, or a close.
   void on_peer_shutdown(connection& c) noexcept {
-    tls_.transport_closed();
+    link_.tls().transport_closed();
     peer_done(c);
-    after(c);
+    link_.seal(c);
   }
   // Inner's on_close, then the OpenSSL state and any plaintext are dropped
   // (a timeout before the handshake completed is counted).
   void on_close(connection& c, close_reason why) noexcept {
     if constexpr (requires(Inner& s) { s.on_close(c, why); }) inner_->on_close(c, why);
     if (ctx_.resume && !ctx_.tls.server()) {
-      if (saved_session mine = tls_.save(); !mine.empty()) ctx_.saved = std::move(mine);
+      if (saved_session mine = link_.tls().save(); !mine.empty()) ctx_.saved = std::move(mine);
     }
-    tls_.connection_closed(why);
-    tls_.reset();
-    plain_in_.clear();
-    plain_out_.clear();
+    link_.tls().connection_closed(why);
+    link_.reset();
   }
 
   // Runs f (which uses c as Inner's callbacks do: plaintext in c.input(),
@@ -171,11 +171,11 @@ class plaintext_session {
   template <class F>
   void with_plaintext(connection& c, F&& f) noexcept {
     in_plaintext(c, std::forward<F>(f));
-    after(c);
+    link_.seal(c);
   }
 
   // This connection's TLS state (version, ALPN, SNI name).
-  [[nodiscard]] const session& tls() const noexcept { return tls_; }
+  [[nodiscard]] const session& tls() const noexcept { return link_.tls(); }
   // The application's session.
   [[nodiscard]] Inner& inner() noexcept { return *inner_; }
 
@@ -188,23 +188,18 @@ class plaintext_session {
     }
   }
 
-  // Receives records while the plaintext held is under the input cap.
+  // Receives records while the plaintext held is under the input cap (a
+  // failure closes c); the peer's end once its plaintext is all taken.
   void pump(connection& c) noexcept {
-    if (plain_in_.size() >= c.loop().options().max_input_bytes) return;
-    const state s = tls_.receive(c.input(), plain_in_, c.output());
-    if (s == state::failed) {
-      c.flush();
-      if (c.is_open()) c.close(tls_.error());  // after the alert OpenSSL wrote
-    } else if (s == state::peer_closed && plain_in_.empty() && c.is_open()) {
-      peer_done(c);
-    }
+    (void)link_.pump(c);
+    peer_done_if_drained(c);
   }
 
   // close_notify came with plaintext still unread: once Inner has taken it
   // all, the peer's end is delivered (else a client that sent its last
   // request and close_notify together would wait for a timeout).
   void peer_done_if_drained(connection& c) noexcept {
-    if (tls_.current() == state::peer_closed && plain_in_.empty()) peer_done(c);
+    if (link_.peer_done()) peer_done(c);
   }
 
   void peer_done(connection& c) noexcept {
@@ -217,34 +212,16 @@ class plaintext_session {
     }
   }
 
-  // Runs f with the connection's chains swapped for the plaintext ones.
+  // Runs f with the connection's chains swapped for the plaintext ones;
+  // what it wrote is sealed after.
   template <class F>
   void in_plaintext(connection& c, F&& f) noexcept {
-    std::swap(c.input(), plain_in_);
-    std::swap(c.output(), plain_out_);
+    plaintext_link::scope plain(link_, c);
     f();
-    std::swap(c.input(), plain_in_);
-    std::swap(c.output(), plain_out_);
-    plain_in_.release();
-  }
-
-  // Seals what Inner wrote, and sends close_notify once Inner closed.
-  void after(connection& c) noexcept {
-    if (tls_.current() == state::failed) {
-      plain_out_.clear();
-    } else if (!plain_out_.empty() && !tls_.send(plain_out_, c.output())) {
-      plain_out_.clear();
-      if (c.is_open()) c.close(tls_.error());
-    }
-    const auto st = c.current_state();
-    if (st == connection::state::closing && plain_out_.empty()) tls_.close(c.output());
-    if (!c.output().empty()) c.flush();
   }
 
   session_context<AppContext>& ctx_;
-  session tls_;
-  buffer_chain plain_in_;   // opened, not yet consumed by Inner
-  buffer_chain plain_out_;  // written by Inner, not yet sealed (the handshake is under way)
+  plaintext_link link_;  // the TLS session and the plaintext chains Inner works on
   std::optional<Inner> inner_;
   bool peer_done_ = false;  // Inner was told the peer's end (once per connection)
 };
