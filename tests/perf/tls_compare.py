@@ -212,8 +212,12 @@ def syscalls_per_request(name, d, requests):
         out = os.path.join(P.OUT, f"tls_strace_{name}.txt")
         tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(serving_pid(s))],
                                   stderr=subprocess.PIPE)
-        # strace says so on stderr once it is attached.
-        tracer.stderr.readline()
+        # strace says so on stderr once it is attached (or why it could not).
+        said = tracer.stderr.readline().decode(errors="replace").strip()
+        if "attached" not in said:
+            tracer.kill()
+            tracer.wait()
+            raise RuntimeError(f"strace could not attach to {name}: {said}")
         r = P.bench([*load, f"--messages={requests}"])
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
