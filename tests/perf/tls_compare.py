@@ -19,6 +19,11 @@ terminating TLS in front of a plain sluice-httpd against HAProxy (1
 thread) doing the same (case 1 only, the upstream on CPU 1 with the load);
 otherwise that part says it is skipped and why.
 
+Also, unless --strace-requests=0: system calls per keep-alive request for
+each server (strace -c -f attached to the serving process over a fixed
+number of requests): a count, not a time, so it holds on a loaded machine
+where CPU per request swings from run to run.
+
 Also: sluice-tls-ctx-bench, in-memory handshakes and 1 KB records on 2
 threads with one SSL_CTX per thread against one shared SSL_CTX (the design
 question of issue 19).
@@ -30,7 +35,7 @@ higher. On a 2-core machine the client does the same crypto on the other
 CPU and may cap req/s: CPU per request is what separates the servers.
 Results go to _perf/tls_compare.txt.
 
-  /usr/bin/python3 tests/perf/tls_compare.py [--seconds=5] [--rounds=3] [--skip-httpd]
+  /usr/bin/python3 tests/perf/tls_compare.py [--seconds=5] [--rounds=3] [--skip-httpd] [--strace-requests=20000]
   (SLUICE_GATEWAY=PATH: the sluice-gateway to measure, default this build's)
 """
 
@@ -187,6 +192,47 @@ def measure(server, d, port, case, seconds):
             "cpu_us": 1e6 * cpu / max(1, per), "p50": r["latency_ns"]["p50"], "p99": r["latency_ns"]["p99"]}
 
 
+def serving_pid(server):
+    """The process that serves: nginx's one worker, or the server itself."""
+    if isinstance(server, nginx_server):
+        r = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True)
+        return int(r.stdout.split()[0])
+    return server.pid
+
+
+def syscalls_per_request(name, d, requests):
+    """strace -c -f attached to the serving process while sluice-bench makes
+    `requests` keep-alive requests (100 connections, their handshakes
+    included): (total per request, [(syscall, per request)] most first)."""
+    port = P.free_port()
+    s = start(name, port, d)
+    try:
+        load = tls_load(d, port) + CASES["keep-alive"]
+        P.bench([*load, "--duration=1s", "--warmup=0s"])
+        out = os.path.join(P.OUT, f"tls_strace_{name}.txt")
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(serving_pid(s))],
+                                  stderr=subprocess.PIPE)
+        # strace says so on stderr once it is attached (or why it could not).
+        said = tracer.stderr.readline().decode(errors="replace").strip()
+        if "attached" not in said:
+            tracer.kill()
+            tracer.wait()
+            raise RuntimeError(f"strace could not attach to {name}: {said}")
+        r = P.bench([*load, f"--messages={requests}"])
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+    finally:
+        s.stop()
+    calls = []
+    with open(out) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+                calls.append((fields[-1], int(fields[3]) / r["messages"]))
+    calls.sort(key=lambda c: -c[1])
+    return P.strace_total(out) / r["messages"], calls
+
+
 def table(title, names, results, cases, lines):
     lines.append(title)
     for case in cases:
@@ -251,6 +297,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-httpd", action="store_true", help="only the gateway and SSL_CTX parts")
+    ap.add_argument("--strace-requests", type=int, default=20000,
+                    help="keep-alive requests to count system calls over, per server (0: leave that part out)")
     a = ap.parse_args()
     for tool in ("nginx", "openssl", "taskset"):
         if shutil.which(tool) is None:
@@ -280,6 +328,16 @@ def main():
         lines.append("")
         targets("sluice-httpd", "nginx", results, CASES, lines)
         lines.append("")
+        if a.strace_requests > 0 and shutil.which("strace") is not None:
+            lines.append(f"system calls per keep-alive request (strace -c -f on the serving process, "
+                         f"{a.strace_requests} requests on 100 new connections)")
+            for name in names:
+                total, calls = syscalls_per_request(name, d, a.strace_requests)
+                lines.append(f"  {name:20s} {total:5.2f}   " + ", ".join(f"{c} {n:.2f}" for c, n in calls[:7]))
+            lines.append("")
+        elif a.strace_requests > 0:
+            lines.append("system calls per request: skipped: strace is not installed")
+            lines.append("")
 
     if not gateway_has_tls():
         lines.append("sluice-gateway vs HAProxy terminating TLS: skipped: this tree's sluice-gateway has no --tls-cert "
