@@ -43,35 +43,17 @@ import threading
 import time
 import urllib.request
 
-failures = 0
+import tls_checks
+from tls_checks import check, free_port, make_cert, s_client
+
 # The gateway's handshake timeout here: short, so that stalled handshakes end
 # soon, yet long enough for a burst of 200 handshakes on a loaded machine
 # (sanitizer build, other builds running).
 HANDSHAKE_S = 4
 
 
-def check(ok, what, detail=""):
-    global failures
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures += 1
-        if detail:
-            print(str(detail)[-2000:])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
-
-
-def make_cert(d, name, keyopts, sans):
-    run(["openssl", "req", "-x509", "-newkey", *keyopts, "-nodes", "-keyout", f"{d}/{name}.key",
-         "-out", f"{d}/{name}.crt", "-days", "2", "-subj", f"/CN={name}.test", "-addext", "subjectAltName=" + sans])
 
 
 def make_expired_cert(d):
@@ -247,12 +229,6 @@ def finished_request_close_notify(port, ca, name, request, timeout=5.0, fin=Fals
 def curl(args):
     r = subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def s_client(port, extra, request=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
-    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *extra],
-                       input=request, capture_output=True, timeout=30)
-    return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
 
 def https_get(port, ca, name, path="/"):
@@ -908,8 +884,8 @@ pool = "tlsup"
                 p.kill()
                 p.wait()
         shutil.rmtree(d, ignore_errors=True)
-    print("gateway_tls: " + ("all checks passed" if failures == 0 else f"{failures} check(s) failed"))
-    sys.exit(1 if failures else 0)
+    print("gateway_tls: " + ("all checks passed" if tls_checks.failures == 0 else f"{tls_checks.failures} check(s) failed"))
+    sys.exit(1 if tls_checks.failures else 0)
 
 
 if __name__ == "__main__":

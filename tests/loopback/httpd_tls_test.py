@@ -27,28 +27,8 @@ import tempfile
 import threading
 import time
 
-failures = 0
-
-
-def check(ok, what, detail=""):
-    global failures
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures += 1
-        if detail:
-            print(detail[-2000:])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_cert(d, name, keyopts, sans):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", *keyopts, "-nodes", "-keyout", f"{d}/{name}.key",
-                    "-out", f"{d}/{name}.crt", "-days", "2", "-subj", f"/CN={name}.test",
-                    "-addext", "subjectAltName=" + sans], check=True, capture_output=True)
+import tls_checks
+from tls_checks import check, free_port, make_cert, s_client
 
 
 def start(httpd, args):
@@ -56,12 +36,6 @@ def start(httpd, args):
     app = subprocess.Popen([httpd, *cores, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = app.stdout.readline()
     return app, line
-
-
-def s_client(port, extra, request=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
-    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *extra],
-                       input=request, capture_output=True, timeout=30)
-    return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
 
 def metrics_of(text):
@@ -470,7 +444,7 @@ def main():
         check(m.get("tls.close_notify_received", 0) >= 1, "tls.close_notify_received: Python's unwrap")
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if tls_checks.failures else 0)
 
 
 if __name__ == "__main__":
