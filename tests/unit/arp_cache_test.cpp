@@ -156,6 +156,38 @@ TEST_F(arp_cache_test, a_full_table_evicts_the_stalest_entry_and_a_resolving_one
   EXPECT_EQ(busy.pending(), 8u) << "one neighbour (with one packet) gave way";
 }
 
+// With several loops, the known MAC's answer to one loop's probe may arrive
+// on another loop's queue (found as a flaky dpdk_attack check): that loop
+// says so to its peers (at most once per retry interval), and the probing
+// loop's cache takes the peer's word as the confirmation; without it, the
+// probing loop would give the address to the claimant after max_requests.
+TEST_F(arp_cache_test, regression_a_probe_answered_on_another_loop_is_confirmed_by_the_peer) {
+  arp_options o;
+  o.retry_interval = 1s;
+  o.max_requests = 3;
+  inet_stats other_stats;
+  arp_cache probing(o, stats);
+  arp_cache other(o, other_stats);
+  auto none = [](packet*) {};
+  ASSERT_TRUE(probing.learn_from_wire(10, m1, t0, true, none).changed);
+  ASSERT_TRUE(other.learn(10, m1, t0, true, none));  // told by the peer
+  ASSERT_TRUE(probing.learn_from_wire(10, m2, t0 + 1s, false, none).probe);
+  // The answer lands on the other loop: it is to tell its peers, once.
+  auto r = other.learn_from_wire(10, m1, t0 + 1100ms, false, none);
+  EXPECT_FALSE(r.changed);
+  EXPECT_TRUE(r.confirm_peers);
+  EXPECT_FALSE(other.learn_from_wire(10, m1, t0 + 1200ms, false, none).confirm_peers) << "once per retry interval";
+  EXPECT_TRUE(other.learn_from_wire(10, m1, t0 + 2100ms, false, none).confirm_peers);
+  // The peer's word ends the probe as the answer itself would have.
+  EXPECT_FALSE(probing.learn(10, m1, t0 + 1100ms, true, none));
+  EXPECT_EQ(stats.arp_confirmed.get(), 1u);
+  int probes = 0;
+  probing.tick(t0 + 10s, [](std::uint32_t) {}, [&](std::uint32_t, const mac_address&) { ++probes; },
+               [](std::uint32_t, const mac_address&) { ADD_FAILURE() << "reassigned to the claimant"; });
+  EXPECT_EQ(probes, 0);
+  EXPECT_EQ(*probing.lookup(10, t0 + 10s), m1);
+}
+
 // Issue 20 item 3: one unsolicited reply rewrote a live neighbour's entry
 // for 60 s. A changed MAC for a live entry is now only a claim: counted, the
 // known MAC is probed, and only its silence lets the claimant in.

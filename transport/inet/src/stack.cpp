@@ -156,6 +156,10 @@ void stack::handle_arp(packet* p, const ethernet_header& eth) noexcept {
     if (r.changed) {
       stats_.arp_learned.add();
       tell_peers(m.sender_ip, learned);
+    } else if (r.confirm_peers && for_us && m.op == arp_op_reply) {
+      // A reply to us from the MAC we know: another loop may be probing it
+      // (a claim came in on its queue, this answer on ours).
+      tell_peers(m.sender_ip, learned);
     }
     if (r.probe) {
       send_arp(arp_op_request, r.probe_to, r.probe_to, m.sender_ip);

@@ -103,6 +103,8 @@ class arp_cache {
       changed = true;
     } else if (e->st != state::reachable || e->mac != mac) {
       changed = true;
+    } else if (e->probing) {
+      stats_.arp_confirmed.add();  // a peer loop heard the known MAC answer this loop's probe
     }
     e->mac = mac;
     e->st = state::reachable;
@@ -121,6 +123,10 @@ class arp_cache {
     bool changed = false;  // new or changed: worth telling peers
     bool probe = false;    // a live entry's MAC was claimed: ask probe_to (unicast) now
     mac_address probe_to;  // the MAC to probe when probe is set
+    // The live entry's own MAC spoke, and peers were not told so within a
+    // retry interval: worth telling them (when it answers us), since the
+    // answer to one loop's probe may arrive on another loop's queue.
+    bool confirm_peers = false;
   };
   // An ARP message from the wire: learn() by RFC 826's merge rule, except
   // that a live entry's MAC is not replaced at once (see the top).
@@ -136,6 +142,10 @@ class arp_cache {
           stats_.arp_confirmed.add();
         }
         e->due = now + opts_.reachable_time;
+        if (e->confirm_due <= now) {  // at most one word to the peers per retry interval
+          e->confirm_due = now + opts_.retry_interval;
+          r.confirm_peers = true;
+        }
         return r;
       }
       stats_.arp_conflicts.add();
@@ -217,6 +227,7 @@ class arp_cache {
     std::uint8_t probes = 0;
     mac_address candidate;
     time_point probe_due{};
+    time_point confirm_due{};  // the earliest time to tell peers again that the known MAC spoke
   };
   struct held_packet {
     std::uint32_t ip;
