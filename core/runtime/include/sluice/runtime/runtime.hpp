@@ -92,6 +92,7 @@ class runtime {
   using datagram_factory = std::function<std::unique_ptr<datagram_handler>(loop_base&)>;
   // Runs on a loop's thread before it serves; an error stops the whole start.
   using start_hook = std::function<result<void>(loop_base&)>;
+  // Runs once, when every loop is up (see on_serving()).
   using serving_hook = std::function<void()>;
 
   // A runtime for cfg; nothing starts until start() or run().
