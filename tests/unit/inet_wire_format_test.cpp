@@ -10,6 +10,8 @@
 #include "frames.hpp"
 #include "sluice/inet/checksum.hpp"
 #include "sluice/inet/interface_config.hpp"
+#include "sluice/inet/ip_address.hpp"
+#include "sluice/core/endpoint.hpp"
 #include "sluice/inet/wire_format.hpp"
 
 namespace sluice::inet {
@@ -211,6 +213,40 @@ TEST(inet_addresses, interface_flags_say_what_is_wrong) {
   EXPECT_NE(msg("10.0.0.2/24", "10.0.1.1").find("must be another address inside 10.0.0.2/24"), std::string::npos);
   EXPECT_EQ(msg("10.0.0.2/31", ""), "ok");
 }
+
+TEST(inet_ip_address, keeps_both_families_in_one_16_byte_form) {
+  const ip_address a = ip_address::v4(0x0a000001);
+  EXPECT_TRUE(a.is_v4());
+  EXPECT_EQ(a.v4_addr(), 0x0a000001u);
+  EXPECT_EQ(a.to_string(), "10.0.0.1");
+  EXPECT_EQ(ip_address::parse("10.0.0.1"), a);
+  EXPECT_EQ(ip_address::parse("::ffff:10.0.0.1"), a);  // the mapped form is the same address
+
+  const auto b = ip_address::parse("fd00::1");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_FALSE(b->is_v4());
+  EXPECT_EQ(b->bytes[0], 0xfd);
+  EXPECT_EQ(b->bytes[15], 0x01);
+  EXPECT_EQ(b->to_string(), "fd00::1");
+  EXPECT_FALSE(b->is_v6_multicast());
+  EXPECT_TRUE(ip_address::parse("ff02::1")->is_v6_multicast());
+  EXPECT_TRUE(ip_address::parse("fe80::1")->is_v6_link_local());
+  EXPECT_FALSE(ip_address::parse("fec0::1")->is_v6_link_local());
+  EXPECT_TRUE(ip_address{}.is_unspecified());
+  EXPECT_FALSE(ip_address{}.is_v4());
+
+  EXPECT_FALSE(ip_address::parse("").has_value());
+  EXPECT_FALSE(ip_address::parse("10.0.0.256").has_value());
+  EXPECT_FALSE(ip_address::parse("fd00::1::2").has_value());
+  EXPECT_FALSE(ip_address::parse(std::string(100, '1')).has_value());
+
+  // Through endpoints, both ways.
+  EXPECT_EQ(a.with_port(80).to_string(), "10.0.0.1:80");
+  EXPECT_EQ(b->with_port(443).to_string(), "[fd00::1]:443");
+  EXPECT_EQ(ip_address::of(endpoint::parse("[fd00::1]:443").value()), *b);
+  EXPECT_EQ(ip_address::of(endpoint::ipv4(0x0a000001, 1)), a);
+}
+
 
 }  // namespace
 }  // namespace sluice::inet
