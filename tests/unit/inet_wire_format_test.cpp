@@ -248,5 +248,23 @@ TEST(inet_ip_address, keeps_both_families_in_one_16_byte_form) {
 }
 
 
+TEST(inet_ip_address, pseudo_header_of_either_family) {
+  // IPv4: the same sum as the host-order form.
+  internet_checksum a, b;
+  add_pseudo_header(a, ip_address::v4(0x0a000001), ip_address::v4(0x0a000002), 6, 40);
+  add_pseudo_header(b, 0x0a000001u, 0x0a000002u, 6, std::uint16_t{40});
+  EXPECT_EQ(a.finish(), b.finish());
+  // IPv6 (RFC 8200 8.1): src, dst, 32-bit length, three zero bytes, next header.
+  const auto s6 = *ip_address::parse("fd00::1"), d6 = *ip_address::parse("fd00::2");
+  unsigned char raw[40] = {};
+  std::memcpy(raw, s6.data(), 16);
+  std::memcpy(raw + 16, d6.data(), 16);
+  raw[35] = 40;
+  raw[39] = 58;
+  internet_checksum c;
+  add_pseudo_header(c, s6, d6, 58, 40);
+  EXPECT_EQ(c.finish(), checksum_of(raw, sizeof raw));
+}
+
 }  // namespace
 }  // namespace sluice::inet

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "sluice/inet/ip_address.hpp"
+
 namespace sluice::inet {
 
 // The Internet checksum (RFC 1071) of bytes added in order, in pieces of any
@@ -90,6 +92,22 @@ inline void add_pseudo_header(internet_checksum& c, std::uint32_t src, std::uint
   c.add_be32(dst);
   c.add_be16(protocol);
   c.add_be16(l4_length);
+}
+
+// The pseudo-header of either family: IPv4's (RFC 768, 12 bytes) when both
+// addresses are IPv4, IPv6's (RFC 8200 section 8.1: addresses, 32-bit
+// upper-layer length, next header) otherwise. What TCP, UDP and ICMPv6
+// checksums start from.
+inline void add_pseudo_header(internet_checksum& c, const ip_address& src, const ip_address& dst,
+                              std::uint8_t protocol, std::uint32_t l4_length) noexcept {
+  if (src.is_v4() && dst.is_v4()) {
+    add_pseudo_header(c, src.v4_addr(), dst.v4_addr(), protocol, static_cast<std::uint16_t>(l4_length));
+    return;
+  }
+  c.add(src.data(), 16);
+  c.add(dst.data(), 16);
+  c.add_be32(l4_length);
+  c.add_be32(protocol);
 }
 
 }  // namespace sluice::inet
