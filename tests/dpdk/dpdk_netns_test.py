@@ -1460,6 +1460,145 @@ def preflight(echo):
                "the user-space stack speaks IPv4 only", "TCP on IPv6 over dpdk")
 
 
+MEMIF_RECONNECT_ROUNDS = 6
+
+
+def memif_reconnect_exercise(echo, httpd, bench):
+    """A long-lived role=client sluice-echo, then sluice-httpd, whose memif
+    servers come and go: each round a fresh sluice-bench (role=server, the
+    TCP client) drives it over the same socket and then exits cleanly or is
+    killed -9 mid-load; the client must reconnect to every new server and
+    answer correctly, say each drop and return once, and count them."""
+    work = f"/tmp/sluice_memif_rc_{os.getpid()}"
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, SLUICE_CLAIM_DIR=f"{work}/claims")
+    rounds = MEMIF_RECONNECT_ROUNDS
+    with netns(f"slmrc{os.getpid()}"):
+        for name, prog, app_args, mode, bench_args in (
+                ("echo", echo, ["--listen=0.0.0.0:7"], "echo", ["--size=64"]),
+                ("httpd", httpd, ["--listen=0.0.0.0:80"], "http", ["--expect-body=Hello, World!"])):
+            sock = f"{work}/{name}.sock"
+            cli_log = f"{work}/{name}_client.log"
+            port = app_args[0].rsplit(":", 1)[1]
+            base = [mode, f"--target={MEMIF_CLIENT_IP}:{port}", "--connections=20", *bench_args]
+            cli = None
+            clean = killed = 0
+            absent_cpu = None
+
+            def count(pattern):
+                with open(cli_log) as f:
+                    return len(re.findall(pattern, f.read()))
+
+            def wait_count(pattern, n, deadline_s=20):
+                end = time.monotonic() + deadline_s
+                while time.monotonic() < end:
+                    if count(pattern) >= n:
+                        return True
+                    if cli.poll() is not None:
+                        return False
+                    time.sleep(0.05)  # polling a log file: there is no event to wait on
+                return False
+
+            try:
+                for i in range(rounds):
+                    kill = i % 2 == 1
+                    no_server_said = count(r"no server listens on") if cli is not None else 0
+                    path = f"{work}/bench_{name}_{i}.log"
+                    extra = ["--duration=10s", "--warmup=0s"] if kill else ["--messages=3000"]
+                    srv, out = memif_app(bench, base + extra, sock, "server", MEMIF_SERVER_IP, path, env)
+                    if cli is None:
+                        # The client refuses to start without a server: the first bench is up first.
+                        if not check(wait_for_text(path, r"sluice: dpdk port", srv) is not None,
+                                     f"memif_reconnect/{name}: the first server (sluice-bench) starts"):
+                            log(open(path).read()[-2000:])
+                            srv.kill()
+                            srv.wait()
+                            out.close()
+                            break
+                        cli, cli_out = memif_app(prog, app_args, sock, "client", MEMIF_CLIENT_IP, cli_log, env)
+                        if not check(wait_for_text(cli_log, r"sluice-[a-z]+: .* on ", cli) is not None,
+                                     f"memif_reconnect/{name}: sluice-{name} starts on net_memif (role=client)"):
+                            log(open(cli_log).read()[-2000:])
+                            srv.kill()
+                            srv.wait()
+                            out.close()
+                            break
+                    if kill:
+                        # Mid-load: once the client is back on the link, a moment of traffic
+                        # (no event tells an outsider that segments flow).
+                        wait_count(r"reconnected to the server", i)
+                        time.sleep(0.3)
+                        srv.kill()
+                    try:
+                        rc = srv.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        srv.kill()
+                        rc = srv.wait()
+                    out.close()
+                    text = open(path).read()
+                    if kill:
+                        killed += rc == -signal.SIGKILL
+                    else:
+                        ok = rc == 0 and re.search(r"errors\s+0 ", text) and not re.search(r"throughput\s+0 ", text)
+                        clean += bool(ok)
+                        if not ok:
+                            log(f"memif_reconnect/{name}: round {i}: rc {rc}\n{text[-1500:]}")
+                    # The client sees the link go down (its watchdog looks every 100 ms).
+                    down = wait_count(r"the link to the server on \S+ is down", i + 1)
+                    if not check(down and cli.poll() is None,
+                                 f"memif_reconnect/{name}: round {i}: the client says its link is down and keeps "
+                                 f"running after its server's {'kill -9' if kill else 'exit'}"):
+                        log(open(cli_log).read()[-3000:])
+                        break
+                    if name == "echo" and i == rounds - 2:
+                        # No server for a while: the client keeps looking, says so once, and
+                        # sleeps meanwhile (its loops poll as idle loops do).
+                        before = cpu_seconds(cli.pid)
+                        time.sleep(2.5)
+                        absent_cpu = (cpu_seconds(cli.pid) - before) / 2.5
+                        said = count(r"no server listens on") - no_server_said
+                        check(said == 1 and cli.poll() is None,
+                              f"memif_reconnect/{name}: 2.5 s without a server: the client keeps trying and says "
+                              f"so once ({said} times)")
+                check(clean == (rounds + 1) // 2,
+                      f"memif_reconnect/{name}: {clean} of {(rounds + 1) // 2} fresh servers that exited cleanly got "
+                      f"every reply right from the reconnected client")
+                check(killed == rounds // 2,
+                      f"memif_reconnect/{name}: {killed} of {rounds // 2} servers killed -9 mid-load")
+                if absent_cpu is not None:
+                    log(f"memif_reconnect/{name}: client CPU while no server listened: {absent_cpu:.2f} s/s")
+            finally:
+                if cli is not None:
+                    alive = cli.poll() is None
+                    if alive:
+                        cli.send_signal(signal.SIGTERM)
+                    try:
+                        rc = cli.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        cli.kill()
+                        rc = cli.wait()
+                    cli_out.close()
+                    text = open(cli_log).read()
+                    check(alive and rc == 0, f"memif_reconnect/{name}: SIGTERM stops the client cleanly (exit {rc})")
+                    downs = re.search(r"dpdk\.port0\.memif_link_downs (\d+)", text)
+                    recs = re.search(r"dpdk\.port0\.memif_reconnects (\d+)", text)
+                    check(downs is not None and int(downs.group(1)) == rounds and recs is not None and
+                          int(recs.group(1)) == rounds - 1 and count(r"reconnected to the server") == rounds - 1,
+                          f"memif_reconnect/{name}: the client counted {rounds} link drops and {rounds - 1} reconnects "
+                          f"(metrics: {downs and downs.group(1)} and {recs and recs.group(1)})")
+                    if not (alive and rc == 0):
+                        log(text[-3000:])
+    if not failures:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "relay":
         # SLUICE_RELAY=LOSS,DELAY_MS,REORDER changes the impairment (diagnosis).
@@ -1497,7 +1636,12 @@ def main():
         bench = os.environ.get("SLUICE_BENCH", "")
         if not os.path.exists(bench) or not os.path.exists(httpd):
             skip("sluice-bench or sluice-httpd is not built (SLUICE_BENCH / SLUICE_HTTPD)")
-        memif_exercise(echo, httpd, bench)
+        # SLUICE_MEMIF_PART=survive|reconnect runs one half (diagnosis).
+        part = os.environ.get("SLUICE_MEMIF_PART", "")
+        if part != "reconnect":
+            memif_exercise(echo, httpd, bench)
+        if part != "survive":
+            memif_reconnect_exercise(echo, httpd, bench)
     else:
         exercise(kind, echo)
     log(f"{kind}: {len(failures)} failure(s) in {time.monotonic() - started:.1f}s")

@@ -131,6 +131,7 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
   d->port_ = port;
   d->cfg_ = cfg;
   const auto queues = static_cast<std::uint16_t>(cfg.queue_nodes.size());
+  d->gates_ = std::make_unique<queue_gate[]>(queues);
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) return error{rte_error("rte_eth_dev_info_get", rc), {}};
   d->driver_ = info.driver_name != nullptr ? info.driver_name : "?";
@@ -234,6 +235,7 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
   }
   if (rc = rte_eth_dev_start(port); rc != 0) return error{rte_error("rte_eth_dev_start", rc), {}};
   d->started_ = true;
+  d->running_ = true;
   if (rss_on) {
     // RETA entry i -> the queue of loop i % loops: what flow_steering's
     // table says, so that device and stacks agree on every flow's owner.
@@ -273,24 +275,53 @@ result<std::unique_ptr<dpdk_device>> dpdk_device::open(std::uint16_t port, const
 
 bool dpdk_device::wait_for_link(std::chrono::milliseconds each, unsigned tries) noexcept {
   for (unsigned t = 0; t < tries; ++t) {
-    if (t > 0) {
-      (void)rte_eth_dev_stop(port_);
-      if (rte_eth_dev_start(port_) != 0) continue;
-    }
+    if (t > 0 && !restart()) continue;
     // memif reports no link event: look every millisecond.
     const auto end = std::chrono::steady_clock::now() + each;
     do {
-      rte_eth_link l{};
-      if (rte_eth_link_get_nowait(port_, &l) == 0 && l.link_status == RTE_ETH_LINK_UP) return true;
+      if (link_up()) return true;
       rte_delay_us_sleep(1000);
     } while (std::chrono::steady_clock::now() < end);
   }
   return false;
 }
 
+bool dpdk_device::restart() noexcept {
+  if (running_) (void)rte_eth_dev_stop(port_);
+  running_ = rte_eth_dev_start(port_) == 0;
+  return running_;
+}
+
+bool dpdk_device::link_up() const noexcept {
+  rte_eth_link l{};
+  return rte_eth_link_get_nowait(port_, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
+}
+
+bool dpdk_device::close_gates(std::chrono::nanoseconds timeout, const std::atomic<bool>& stop) noexcept {
+  const std::uint32_t closed = epoch_.load(std::memory_order_relaxed) | 1u;
+  epoch_.store(closed, std::memory_order_release);
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool all = true;
+    for (unsigned q = 0; q < queues() && all; ++q) all = gates_[q].seen.load(std::memory_order_acquire) == closed;
+    if (all) return true;
+    if (stop.load(std::memory_order_relaxed) || std::chrono::steady_clock::now() >= end) {
+      open_gates();
+      return false;
+    }
+    // No event to wait on: a loop sees the epoch at its next poll.
+    rte_delay_us_sleep(100);
+  }
+}
+
+void dpdk_device::open_gates() noexcept {
+  const std::uint32_t e = epoch_.load(std::memory_order_relaxed);
+  if ((e & 1u) != 0) epoch_.store(e + 1, std::memory_order_release);
+}
+
 dpdk_device::~dpdk_device() {
   if (started_) {
-    (void)rte_eth_dev_stop(port_);
+    if (running_) (void)rte_eth_dev_stop(port_);
     (void)rte_eth_dev_close(port_);
   }
   for (auto& p : pools_) rte_mempool_free(p.pool);
@@ -361,6 +392,10 @@ void dpdk_device::metrics(metric_list& out) const {
   if (rte_eth_link_get_nowait(port_, &l) == 0) {
     out.push_back({p + "link_up", l.link_status == RTE_ETH_LINK_UP ? 1u : 0u});
     out.push_back({p + "link_speed_mbps", l.link_speed});
+  }
+  if (memif_watched_) {
+    out.push_back({p + "memif_link_downs", memif_link_downs_.load(std::memory_order_relaxed)});
+    out.push_back({p + "memif_reconnects", memif_reconnects_.load(std::memory_order_relaxed)});
   }
   for (const auto& pl : pools_) {
     out.push_back({p + "pool_n" + std::to_string(pl.node + 1) + ".available", rte_mempool_avail_count(pl.pool)});

@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 
+#include "memif_reconnect.hpp"
 #include "sluice/transport/loop.hpp"
 #include "sluice/dpdk/dpdk_device.hpp"
 #include "sluice/dpdk/dpdk_queue.hpp"
@@ -36,6 +37,7 @@ struct process_state {
   bool eal_started = false;  // rte_eal_init was called (it may be only once per process)
   bool eal_running = false;  // and succeeded, and rte_eal_cleanup is still owed
   std::unique_ptr<dpdk::dpdk_device> device;
+  std::unique_ptr<dpdk::memif_reconnect> reconnect;  // a net_memif client's (destroyed before the device)
   std::unique_ptr<inet::stack_group> group;
   std::unique_ptr<inet::flow_steering> steering;
   inet::tcp_config tcp;
@@ -199,8 +201,9 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   }
   st.device = std::move(*dev);
   const std::string first_vdev = args->vdevs.empty() ? std::string() : args->vdevs.front();
-  if (st.device->driver() == "net_memif" && dpdk::eal_args::vdev_arg(first_vdev, "role") == "client" &&
-      !st.device->wait_for_link(std::chrono::milliseconds(1000), 5)) {
+  const bool memif_client =
+      st.device->driver() == "net_memif" && dpdk::eal_args::vdev_arg(first_vdev, "role") == "client";
+  if (memif_client && !st.device->wait_for_link(std::chrono::milliseconds(1000), 5)) {
     st.device.reset();
     stop_eal();
     return error{"net_memif client: the server on " +
@@ -208,6 +211,11 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
                                                                              : dpdk::eal_args::vdev_arg(first_vdev, "socket")) +
                      " did not accept the connection in 5 tries of 1s (is another client connected to it?)",
                  {}};
+  }
+  if (memif_client) {
+    // The PMD's client connects only at start: reconnect it when its
+    // server comes back (memif_reconnect.hpp).
+    st.reconnect = std::make_unique<dpdk::memif_reconnect>(*st.device, first_vdev, s.idle_sleep);
   }
   st.group = std::make_unique<inet::stack_group>(static_cast<unsigned>(plan.loops.size()));
   // The same function the device's RSS computes, if it has any (its RETA size).
@@ -301,6 +309,7 @@ void dpdk_metrics(metric_list& out) {
 
 void finish_dpdk() {
   process_state& st = state();
+  st.reconnect.reset();
   st.device.reset();
   st.group.reset();
   st.steering.reset();

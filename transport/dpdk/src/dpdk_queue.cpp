@@ -32,7 +32,19 @@ dpdk_queue::dpdk_queue(const dpdk_device& device, std::uint16_t queue) noexcept
       mac_(device.mac()),
       caps_(device.capabilities()),
       guarded_(device.driver() == "net_memif") {
-  if (guarded_) fault_guard::install();
+  if (guarded_) {
+    fault_guard::install();
+    gate_epoch_ = &device.gate_epoch();
+    gate_seen_ = &device.gate(queue).seen;
+  }
+}
+
+inline bool dpdk_queue::gate_open() noexcept {
+  const std::uint32_t e = gate_epoch_->load(std::memory_order_acquire);
+  // Written only when it changed: no store (and no shared cache line
+  // bouncing) per burst in the steady state.
+  if (gate_seen_->load(std::memory_order_relaxed) != e) gate_seen_->store(e, std::memory_order_release);
+  return (e & 1u) == 0;
 }
 
 inline std::uint16_t dpdk_queue::rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
@@ -45,7 +57,9 @@ inline std::uint16_t dpdk_queue::tx_burst(rte_mbuf** ms, std::uint16_t n) noexce
 
 // A fault inside: nothing received (the mbufs the PMD took for this burst
 // are lost, see fault_guard.hpp).
+// A closed gate: nothing received (the port is being restarted).
 [[gnu::noinline]] std::uint16_t dpdk_queue::guarded_rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  if (!gate_open()) return 0;
   sigjmp_buf env;
   if (sigsetjmp(env, 0) != 0) {
     memif_faults_.add();
@@ -59,7 +73,14 @@ inline std::uint16_t dpdk_queue::tx_burst(rte_mbuf** ms, std::uint16_t n) noexce
 
 // A fault inside: every frame counts as sent (the PMD may have freed some
 // already; see fault_guard.hpp).
+// A closed gate: the frames are dropped, as a NIC whose link is down would
+// (TCP retransmits them).
 [[gnu::noinline]] std::uint16_t dpdk_queue::guarded_tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept {
+  if (!gate_open()) {
+    rte_pktmbuf_free_bulk(ms, n);
+    gate_drops_.add(n);
+    return n;
+  }
   sigjmp_buf env;
   if (sigsetjmp(env, 0) != 0) {
     memif_faults_.add();
@@ -150,7 +171,10 @@ void dpdk_queue::metrics(const std::string& prefix, metric_list& out) const {
   out.push_back({p + "tx_packets", tx_packets_.get()});
   out.push_back({p + "tx_refused", tx_refused_.get()});
   out.push_back({p + "alloc_failed", alloc_failed_.get()});
-  if (guarded_) out.push_back({p + "memif_faults", memif_faults_.get()});
+  if (guarded_) {
+    out.push_back({p + "memif_faults", memif_faults_.get()});
+    out.push_back({p + "gate_drops", gate_drops_.get()});
+  }
 }
 
 }  // namespace sluice::dpdk

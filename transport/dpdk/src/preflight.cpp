@@ -173,18 +173,7 @@ host_facts host_facts::gather(const eal_args& args) {
     const std::string drv = eal_args::driver_of(v);
     if (drv == "net_tap" || drv == "net_tun") wants_tun = true;
     if (drv == "net_memif" && eal_args::vdev_arg(v, "role") == "client") {
-      std::string sock = eal_args::vdev_arg(v, "socket");
-      if (sock.empty()) sock = "/run/memif.sock";
-      if (eal_args::vdev_arg(v, "socket-abstract") == "no") {
-        struct stat st {};
-        f.memif_sockets[sock] = ::stat(sock.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
-      } else {
-        // The PMD's default: an abstract socket, which lives in the network
-        // namespace (/proc/net/unix lists this namespace's, "@" first).
-        const std::string unix_sockets = read_all("/proc/net/unix");
-        const std::string name = " @" + sock + "\n";
-        f.memif_sockets["@" + sock] = unix_sockets.find(name) != std::string::npos;
-      }
+      f.memif_sockets[memif_socket_name(v)] = memif_server_listening(v);
     }
     const std::string iface = eal_args::vdev_arg(v, "iface");
     if (!iface.empty() && drv != "net_tap" && drv != "net_tun") {
@@ -478,6 +467,43 @@ std::string describe_af_xdp(const eal_args& a, const host_facts& f, unsigned loo
     }
   }
   return out;
+}
+
+std::string memif_socket_name(const std::string& vdev) {
+  std::string sock = eal_args::vdev_arg(vdev, "socket");
+  if (sock.empty()) sock = "/run/memif.sock";  // the PMD's default
+  return eal_args::vdev_arg(vdev, "socket-abstract") == "no" ? sock : "@" + sock;
+}
+
+bool memif_server_listening(const std::string& vdev) {
+  const std::string name = memif_socket_name(vdev);
+  if (name.front() != '@') {
+    struct stat st {};
+    return ::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+  }
+  // The PMD's default: an abstract socket, which lives in the network
+  // namespace (/proc/net/unix lists this namespace's, "@" first).
+  return read_all("/proc/net/unix").find(" " + name + "\n") != std::string::npos;
+}
+
+std::uint64_t memif_listener_id(const std::string& vdev) {
+  const std::string name = memif_socket_name(vdev);
+  std::istringstream in(read_all("/proc/net/unix"));
+  std::string line;
+  std::getline(in, line);  // "Num RefCount Protocol Flags Type St Inode Path"
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string num, refs, proto, flags, type, st, inode, path;
+    if (!(f >> num >> refs >> proto >> flags >> type >> st >> inode >> path)) continue;
+    // Accepted sockets carry the listener's name too; only the listener
+    // has __SO_ACCEPTCON (1 << 16) in its flags.
+    if (path == name && flags == "00010000") return std::strtoull(inode.c_str(), nullptr, 10);
+  }
+  if (name.front() != '@') {
+    struct stat st {};
+    if (::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return std::uint64_t{st.st_ino} | (std::uint64_t{1} << 63);
+  }
+  return 0;
 }
 
 }  // namespace sluice::dpdk

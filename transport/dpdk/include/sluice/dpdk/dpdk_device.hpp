@@ -15,6 +15,7 @@
 // init_process and finish_process); its queues are then used by their loops
 // only (dpdk_queue). No DPDK header here: the rest of sluice never sees one.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -95,8 +96,43 @@ class dpdk_device {
   // away while the server still tears down its previous peer. True once up.
   // Main thread, before the loops start.
   [[nodiscard]] bool wait_for_link(std::chrono::milliseconds each, unsigned tries) noexcept;
-  // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors}. Any thread.
+  // dpdk.portN.{ipackets,...} and dpdk.portN.qK.{ipackets,opackets,errors};
+  // for a watched net_memif client also memif_link_downs and
+  // memif_reconnects. Any thread.
   void metrics(metric_list& out) const;
+
+  // The queue gates: how a control thread takes the port's queues away from
+  // the loops while it restarts the port (a net_memif client reconnecting),
+  // with no lock on the data path. The gates are open while the epoch is
+  // even. A loop, before each burst on queue q, reads the epoch (acquire),
+  // writes it to q's `seen` when it changed (release), and bursts only when
+  // it is even. close_gates() makes the epoch odd and waits until every
+  // queue's `seen` equals it: from then on no loop is inside a burst or will
+  // start one, so rte_eth_dev_stop/start may run.
+  struct alignas(64) queue_gate {
+    std::atomic<std::uint32_t> seen{0};
+  };
+  // The epoch and queue q's gate, for that queue's loop (dpdk_queue).
+  [[nodiscard]] const std::atomic<std::uint32_t>& gate_epoch() const noexcept { return epoch_; }
+  [[nodiscard]] queue_gate& gate(unsigned queue) const noexcept { return gates_[queue]; }
+  // Closes the gates (see queue_gate) and waits up to `timeout` for every
+  // queue's loop to see it, looking every 100 us; gives up early when `stop`
+  // becomes true. False (gates open again) if some loop did not answer.
+  // One control thread at a time.
+  [[nodiscard]] bool close_gates(std::chrono::nanoseconds timeout, const std::atomic<bool>& stop) noexcept;
+  // Lets the loops burst again. One control thread, after close_gates().
+  void open_gates() noexcept;
+  // Stops the port (when it runs) and starts it again; true if it started.
+  // For a net_memif client, start is when the PMD connects to its server.
+  // With the gates closed, or before the loops exist.
+  [[nodiscard]] bool restart() noexcept;
+  // The link is up (rte_eth_link_get_nowait). Any thread.
+  [[nodiscard]] bool link_up() const noexcept;
+  // A net_memif client watched for reconnects (memif_reconnect): its
+  // counters, shown by metrics(). Set before the loops start.
+  void watch_memif_reconnects() noexcept { memif_watched_ = true; }
+  void count_memif_link_down() noexcept { memif_link_downs_.fetch_add(1, std::memory_order_relaxed); }
+  void count_memif_reconnect() noexcept { memif_reconnects_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   dpdk_device() = default;
@@ -115,7 +151,13 @@ class dpdk_device {
     rte_mempool* pool;
   };
   std::vector<node_pool> pools_;
-  bool started_ = false;
+  bool started_ = false;  // opened and started once: closed by the destructor
+  bool running_ = false;  // started now (a restart's start may fail)
+  std::atomic<std::uint32_t> epoch_{0};
+  std::unique_ptr<queue_gate[]> gates_;
+  bool memif_watched_ = false;
+  std::atomic<std::uint64_t> memif_link_downs_{0};
+  std::atomic<std::uint64_t> memif_reconnects_{0};
 };
 
 }  // namespace sluice::dpdk

@@ -6,6 +6,7 @@
 //
 // Owner core only (the loop serving this queue). The device outlives it.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -41,6 +42,9 @@ class dpdk_queue final : public inet::packet_port {
   std::uint16_t tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
   std::uint16_t guarded_rx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
   std::uint16_t guarded_tx_burst(rte_mbuf** ms, std::uint16_t n) noexcept;
+  // The device's queue gate (dpdk_device::queue_gate): true when this loop
+  // may burst now; acknowledges a new epoch.
+  bool gate_open() noexcept;
 
   std::uint16_t port_;
   std::uint16_t queue_;
@@ -54,6 +58,10 @@ class dpdk_queue final : public inet::packet_port {
   counter alloc_failed_;
   bool guarded_ = false;  // bursts run under the fault guard (net_memif)
   counter memif_faults_;  // bursts the guard ended: the peer's memory went away under them
+  // net_memif: the port's gate epoch and this queue's acknowledgement.
+  const std::atomic<std::uint32_t>* gate_epoch_ = nullptr;
+  std::atomic<std::uint32_t>* gate_seen_ = nullptr;
+  counter gate_drops_;  // frames dropped while the gate was closed (the port restarting, its link down)
 };
 
 }  // namespace sluice::dpdk

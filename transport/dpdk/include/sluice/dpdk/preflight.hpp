@@ -88,6 +88,18 @@ struct memory_choice {
 // The memory_choice for these arguments on this host (see above).
 [[nodiscard]] memory_choice choose_memory(const eal_args& args, const host_facts& facts);
 
+// A net_memif vdev's server socket as host_facts::memif_sockets names it:
+// "@NAME" for an abstract socket (the PMD's default), else the path.
+[[nodiscard]] std::string memif_socket_name(const std::string& vdev);
+// Whether a server listens on that socket now: an abstract one in this
+// network namespace's /proc/net/unix, a path as a socket file. Any thread.
+[[nodiscard]] bool memif_server_listening(const std::string& vdev);
+// Which listening socket serves that name now: its inode from
+// /proc/net/unix (the line with the listening flag), or for a path that
+// this namespace does not list, the socket file's inode with the top bit
+// set; 0 when none listens. A new server process has a new one. Any thread.
+[[nodiscard]] std::uint64_t memif_listener_id(const std::string& vdev);
+
 // Drivers through which DPDK can own a PCI NIC.
 [[nodiscard]] bool is_dpdk_driver(const std::string& driver);
 
