@@ -3,8 +3,13 @@
 // and every missing piece of the host said in plain words (facts made up).
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include "sluice/dpdk/eal_args.hpp"
 #include "sluice/dpdk/preflight.hpp"
@@ -177,6 +182,65 @@ TEST(dpdk_preflight, says_what_is_missing_in_plain_words) {
   EXPECT_NE(why("--no-huge --no-pci --vdev=net_memif0,bsize=1024", f).find("bsize below 2048"), std::string::npos);
   EXPECT_NE(why("--no-huge --no-pci --vdev=net_memif0,zero-copy=yes", f).find("zero-copy=yes is not supported"),
             std::string::npos);
+}
+
+
+// The abstract unix address "@NAME" (as the memif PMD binds by default).
+struct abstract_address {
+  sockaddr_un sun{};
+  socklen_t len;
+  explicit abstract_address(const std::string& name)
+      : len(static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())) {
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path + 1, name.data(), name.size());
+  }
+  [[nodiscard]] const sockaddr* addr() const { return reinterpret_cast<const sockaddr*>(&sun); }
+};
+
+// A SOCK_SEQPACKET socket listening on "@NAME"; -1 on failure.
+int abstract_listener(const std::string& name) {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  const abstract_address a(name);
+  if (fd < 0 || ::bind(fd, a.addr(), a.len) != 0 || ::listen(fd, 1) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The memif client's reconnect (issue 21) tells a new server process from the
+// one that dropped it by the listening socket's identity: a new listener on
+// the same name is another one, an accepted socket (which carries the same
+// name in /proc/net/unix) is not a listener, and none listening reads 0.
+TEST(dpdk_preflight, a_memif_listener_is_known_by_its_socket_not_its_name) {
+  const std::string name = "/tmp/sluice_listener_test_" + std::to_string(::getpid());
+  const std::string vdev = "net_memif0,role=client,socket=" + name;
+  EXPECT_EQ(memif_socket_name(vdev), "@" + name);
+  EXPECT_EQ(memif_listener_id(vdev), 0u);
+  EXPECT_FALSE(memif_server_listening(vdev));
+  const int first = abstract_listener(name);
+  ASSERT_GE(first, 0);
+  const std::uint64_t id = memif_listener_id(vdev);
+  EXPECT_NE(id, 0u);
+  EXPECT_TRUE(memif_server_listening(vdev));
+  // A client connected and accepted: two more sockets, one with the name.
+  const int client = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  const abstract_address a(name);
+  ASSERT_EQ(::connect(client, a.addr(), a.len), 0);
+  const int accepted = ::accept4(first, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(memif_listener_id(vdev), id);
+  ::close(first);
+  // The listener gone, the accepted socket (same name) must not count.
+  EXPECT_EQ(memif_listener_id(vdev), 0u);
+  const int second = abstract_listener(name);
+  ASSERT_GE(second, 0);
+  const std::uint64_t id2 = memif_listener_id(vdev);
+  EXPECT_NE(id2, 0u);
+  EXPECT_NE(id2, id);
+  ::close(second);
+  ::close(accepted);
+  ::close(client);
 }
 
 }  // namespace
