@@ -501,7 +501,9 @@ std::uint64_t memif_listener_id(const std::string& vdev) {
   }
   if (name.front() != '@') {
     struct stat st {};
-    if (::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return std::uint64_t{st.st_ino} | (std::uint64_t{1} << 63);
+    if (::stat(name.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      return std::uint64_t{st.st_ino} | (std::uint64_t{1} << 63);
+    }
   }
   return 0;
 }
