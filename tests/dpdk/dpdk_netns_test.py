@@ -33,7 +33,11 @@ route, so a mistake fails instead of leaking traffic out of the machine.
                                 cleanly or is killed -9 mid-load, the server serving after
                                 each and reconnects working; the busy-polling CPU claims
                                 (the second process moves to a free CPU, a --cpuset on the
-                                first one's CPU is refused naming its pid, kill -9 frees it)
+                                first one's CPU is refused naming its pid, kill -9 frees it);
+                                then a long-lived role=client sluice-echo and sluice-httpd
+                                outlive 6 servers each (sluice-bench role=server, clean exit
+                                or kill -9 mid-load) and reconnect to every new one (correct
+                                replies, exact drop/reconnect counters, one "no server" line)
   dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves

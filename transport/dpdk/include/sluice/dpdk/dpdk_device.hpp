@@ -13,7 +13,9 @@
 //
 // Made and destroyed on the process's main thread (the registry's
 // init_process and finish_process); its queues are then used by their loops
-// only (dpdk_queue). No DPDK header here: the rest of sluice never sees one.
+// only (dpdk_queue), except while a control thread has closed the queue
+// gates to restart the port (a net_memif client reconnecting, see
+// queue_gate). No DPDK header here: the rest of sluice never sees one.
 
 #include <atomic>
 #include <chrono>
