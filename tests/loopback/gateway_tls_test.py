@@ -104,6 +104,17 @@ def rss_kib(pid):
     return 0
 
 
+def stop(*procs):
+    """SIGTERM, then SIGKILL after 30 s; each process is waited for."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def failure_count(m, side, reason):
     return m.get(f'sluice_gateway_tls_failures_total{{side="{side}",reason="{reason}"}}', 0)
 
@@ -285,12 +296,7 @@ def resumption_across_loops(gateway, d, web_port):
                   f"two loops, TLS {v}: every -sess_in connection resumed ({reused}/{tries}; "
                   f"loop 0 took {per_loop[0]}, loop 1 took {per_loop[1]})")
     finally:
-        gw.terminate()
-        try:
-            gw.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            gw.kill()
-            gw.wait()
+        stop(gw)
     check(gw.returncode == 0, f"the two-loop gateway stops cleanly (rc {gw.returncode})")
 
 
@@ -316,12 +322,7 @@ def ticket_key_rotation(gateway, d, web_port):
               "--tls-ticket-rotate=1s: a ticket two rotations old is refused (full handshake, still served)",
               again[-600:])
     finally:
-        gw.terminate()
-        try:
-            gw.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            gw.kill()
-            gw.wait()
+        stop(gw)
 
 
 def upstream_tickets_renewed(gateway, httpd, d):
@@ -355,13 +356,7 @@ def upstream_tickets_renewed(gateway, httpd, d):
               f"origination to sluice-httpd rotating its ticket key every 2s: {resumed:.0f} of {hs:.0f} upstream "
               f"handshakes resumed over 5.5 s ({served} requests; each saves the upstream's fresh ticket)")
     finally:
-        for p in (gw, web):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop(gw, web)
 
 
 def check_config_tests(gateway, d):
@@ -427,13 +422,7 @@ def cipher_choices(gateway, httpd, d):
             "sluice_gateway_tls_failures_total") and 'side="upstream"' in k) >= 1)
         check(ok, "the refused upstream handshake is counted as an upstream TLS failure")
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop(*procs)
 
 
 def main():
