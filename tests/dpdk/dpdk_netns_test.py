@@ -87,6 +87,19 @@ def kind_loops(kind):
     return 1 if kind == "af_xdp" else 2
 
 
+def sigterm_and_wait(p):
+    """SIGTERM p if it still runs (SIGKILL after 20 s); whether it was running, and its exit code."""
+    alive = p.poll() is None
+    if alive:
+        p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    return alive, rc
+
+
 def log(msg):
     print(msg, flush=True)
 
@@ -1387,14 +1400,7 @@ def memif_exercise(echo, httpd, bench):
                       f"every reply right")
                 check(killed == MEMIF_ROUNDS // 2, f"memif/{name}: {killed} of {MEMIF_ROUNDS // 2} benches killed -9 mid-load")
             finally:
-                alive = srv.poll() is None
-                if alive:
-                    srv.send_signal(signal.SIGTERM)
-                try:
-                    rc = srv.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    srv.kill()
-                    rc = srv.wait()
+                alive, rc = sigterm_and_wait(srv)
                 srv_out.close()
             check(alive and rc == 0, f"memif/{name}: SIGTERM stops the server cleanly (exit {rc})")
             faults = sum(int(v) for v in re.findall(r"memif_faults (\d+)", open(srv_log).read()))
@@ -1573,14 +1579,7 @@ def memif_reconnect_exercise(echo, httpd, bench):
                     log(f"memif_reconnect/{name}: client CPU while no server listened: {absent_cpu:.2f} s/s")
             finally:
                 if cli is not None:
-                    alive = cli.poll() is None
-                    if alive:
-                        cli.send_signal(signal.SIGTERM)
-                    try:
-                        rc = cli.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        cli.kill()
-                        rc = cli.wait()
+                    alive, rc = sigterm_and_wait(cli)
                     cli_out.close()
                     text = open(cli_log).read()
                     check(alive and rc == 0, f"memif_reconnect/{name}: SIGTERM stops the client cleanly (exit {rc})")
