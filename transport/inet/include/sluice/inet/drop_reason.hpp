@@ -49,6 +49,7 @@ namespace sluice::inet {
   X(ipv6_unknown_next_header) /* an unknown next header: parameter problem code 1 */            \
   X(ipv6_chain_too_long)    /* more extension headers than the walker's bound */               \
   X(ipv6_no_next_header)    /* next header 59: nothing to deliver */                           \
+  X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here (TCP: the TCP side's) */ \
   X(icmpv6_truncated)                                                                            \
   X(icmpv6_bad_checksum)                                                                         \
   X(icmpv6_ignored)         /* a type we do not act on (replies, redirects, unknown) */        \
@@ -58,6 +59,9 @@ namespace sluice::inet {
   X(nd_not_for_us)          /* a solicitation for another host's address */                    \
   X(nd_router_advert_ignored) /* router advertisements are not used (no SLAAC by default) */   \
   X(nd_dad_conflict)        /* another host claims one of our IPv6 addresses */               \
+  X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \
+  X(nd_pending_full)        /* too many packets waiting for neighbour discovery */               \
+  X(nd_unresolved)          /* an IPv6 neighbour never answered: its waiting packets go */      \
   X(udp6_zero_checksum)     /* UDP over IPv6 without a checksum (RFC 8200 8.1: mandatory) */   \
   X(tcp_truncated)          /* shorter than a TCP header or its data offset */                  \
   X(tcp_bad_offset)         /* data offset below 5 words */                                     \
