@@ -570,7 +570,10 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   if (!accepts6(h.dst)) return drop(p, drop_reason::ipv6_not_for_us);
   ip_address loopback6;
   loopback6.bytes[15] = 1;
-  if (h.src.is_v6_multicast() || h.src.is_v4() || h.src == loopback6 || (!looped && is_our_ip6(h.src))) {
+  // Our own address as the source: only in an advertisement (another host
+  // defending it, RFC 4862 5.4.4), which handle_icmp6 checks.
+  if (h.src.is_v6_multicast() || h.src.is_v4() || h.src == loopback6 ||
+      (!looped && is_our_ip6(h.src) && h.next_header != ip6_next_icmpv6)) {
     return drop(p, drop_reason::ipv6_bad_source);
   }
   stats_.ipv6_in.add();
@@ -655,7 +658,9 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
   for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
   if (c.finish() != 0) return drop_all(d, drop_reason::icmpv6_bad_checksum);
   stats_.icmp6_in.add();
-  if (h.src.is_unspecified() && ih.type != icmpv6_neighbor_solicitation) {
+  if ((h.src.is_unspecified() && ih.type != icmpv6_neighbor_solicitation) ||
+      (is_our_ip6(h.src) && (first->meta.rx & packet_meta::rx_loopback) == 0 &&
+       ih.type != icmpv6_neighbor_advertisement)) {
     return drop_all(d, drop_reason::ipv6_bad_source);
   }
   switch (ih.type) {
