@@ -309,7 +309,7 @@ TEST_F(stack6_test, solicitations_are_retried_then_what_waited_is_dropped) {
   EXPECT_EQ(st().neighbours().pending(), 0u);
 }
 
-TEST_F(stack6_test, a_stale_neighbour_is_resolved_again_on_its_next_use) {
+TEST_F(stack6_test, a_stale_neighbour_is_used_while_unicast_probes_verify_it_then_fails_if_silent) {
   auto to = transport_options();
   to.stack.arp.reachable_time = 5s;
   make(to);
@@ -318,18 +318,55 @@ TEST_F(stack6_test, a_stale_neighbour_is_resolved_again_on_its_next_use) {
   in(udp_in(1, 7, "a"));
   step();
   EXPECT_EQ(out().size(), 1u);
+  // STALE, used: the echo goes at once to the known MAC, and a unicast
+  // solicitation (PROBE) asks that MAC.
   clock.advance(6s);
+  step();
   in(udp_in(1, 7, "b"));
   step();
   auto f = out();
-  ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].icmp_type, 135) << "the echo waits for a fresh answer";
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].payload, "b");
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(f[1].icmp_type, 135);
+  EXPECT_EQ(f[1].dst_mac, peer_mac) << "unicast probe";
+  EXPECT_EQ(f[1].dst, peer);
   EXPECT_EQ(stats().nd_expired.get(), 1u);
+  // It answers: REACHABLE again, no more probes.
   in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  clock.advance(2s);
+  step(2);
+  EXPECT_TRUE(out().empty());
+  in(udp_in(1, 7, "c"));
   step();
   f = out();
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(f[0].payload, "b");
+  EXPECT_EQ(f[0].payload, "c");
+  // Stale again, and this time silent: three probes, then the entry fails
+  // and the next datagram waits for a multicast solicitation.
+  clock.advance(6s);
+  step();
+  in(udp_in(1, 7, "d"));
+  step();
+  EXPECT_EQ(out().size(), 2u) << "the echo and the first probe";
+  for (int i = 0; i < 2; ++i) {
+    clock.advance(1s);
+    step();
+    f = out();
+    ASSERT_EQ(f.size(), 1u) << "probe " << i + 2;
+    EXPECT_EQ(f[0].dst_mac, peer_mac);
+  }
+  clock.advance(1s);
+  step();
+  EXPECT_TRUE(out().empty());
+  in(udp_in(1, 7, "e"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst, f6::solicited_node(peer)) << "failed: resolved afresh, by multicast";
+  EXPECT_EQ(st().neighbours().pending(), 1u);
 }
 
 TEST_F(stack6_test, a_live_neighbours_address_claimed_by_another_mac_is_probed_then_kept_or_taken) {

@@ -35,7 +35,7 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
       release_(port.release_function()),
       arp_(opts.arp, stats_),
       reasm_(opts.reassembly, stats_),
-      nd_(opts.arp, stats_, neighbour_counters::nd()),
+      nd_(opts.arp, stats_, neighbour_counters::nd(), true),
       link_local_(link_local_from_mac(mac_)),
       tcp_(*this, loop, opts.tcp, stats_) {
   // Limits given in code (tests, embedders): refused at start, clearly.
@@ -942,9 +942,17 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
   if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
   const ip_address hop = direct ? dst : ifc.gateway6;
   const time_point now = loop_.now();
-  if (const mac_address* m = nd_.lookup(hop, now)) {
-    m->store(p->data());
-    return queue_tx(p);
+  bool probe = false;
+  if (const mac_address* m = nd_.lookup_or_probe(hop, now, probe)) {
+    const mac_address known = *m;
+    known.store(p->data());
+    queue_tx(p);
+    if (probe) {
+      // STALE in use: verified by unicast (RFC 4861 7.3.3).
+      send_ns(hop, false, &known);
+      schedule_maintenance();
+    }
+    return;
   }
   // Unresolved: the frame waits in the neighbour cache (bounded) while we ask.
   const auto held = nd_.hold(hop, p, now);
