@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -625,6 +626,20 @@ TEST_F(stack6_test, udp_checksums_are_checked_and_zero_ones_dropped) {
   EXPECT_EQ(rec.got[0].first, ep(peer, 1));
   EXPECT_EQ(stats().dropped(drop_reason::udp6_zero_checksum), 1u);
   EXPECT_EQ(stats().dropped(drop_reason::udp_bad_checksum), 1u);
+  // The IPv6 counters are exported with the others.
+  metric_list m;
+  st().metrics("loop0.", m);
+  auto value = [&](const std::string& name) -> std::optional<std::uint64_t> {
+    for (const auto& x : m)
+      if (x.name == name) return x.value;
+    return std::nullopt;
+  };
+  EXPECT_EQ(value("loop0.inet.drop.udp6_zero_checksum"), 1u);
+  EXPECT_EQ(value("loop0.inet.nd_solicitations_in"), 1u);
+  EXPECT_EQ(value("loop0.inet.nd_advertisements_out"), 1u);
+  EXPECT_EQ(value("loop0.inet.ipv6_in"), 4u);
+  EXPECT_TRUE(value("loop0.inet.icmp6_errors_rate_limited").has_value());
+  EXPECT_TRUE(value("loop0.inet.drop.ipv6_routing_type0").has_value());
 }
 
 TEST_F(stack6_test, sockets_take_their_family_and_address) {
