@@ -529,6 +529,7 @@ ip_address stack::source_for(const ip_address& dst) const noexcept {
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
+  if (pmtu_used_ == 0) return caps_.mtu;  // no packet too big ever came: the common case
   const time_point now = loop_.now();
   for (const pmtu_entry& e : pmtu_) {
     if (e.mtu != 0 && e.dst == dst && e.expires > now) return std::min<std::uint32_t>(e.mtu, caps_.mtu);
@@ -553,6 +554,7 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   // A live entry only shrinks (RFC 8201 4: a larger figure is not trusted
   // until the entry expires).
   if (slot->mtu != 0 && slot->dst == dst && slot->expires > now) mtu = std::min(mtu, slot->mtu);
+  if (slot->mtu == 0) ++pmtu_used_;
   *slot = pmtu_entry{dst, mtu, now + pmtu_lifetime};
 }
 
