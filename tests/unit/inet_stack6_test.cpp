@@ -253,6 +253,13 @@ TEST_F(stack6_test, ignores_solicitations_for_others_and_nd_with_a_hop_limit_bel
   EXPECT_TRUE(out().empty());
   EXPECT_EQ(stats().dropped(drop_reason::ipv6_not_for_us), 1u) << "another host's solicited-node group";
   EXPECT_EQ(stats().dropped(drop_reason::nd_bad_hop_limit), 1u);
+  // From outside our prefixes: not learned, not answered.
+  const f6::addr far = f6::a6("2001:db8::7");
+  in(f6::icmpv6_frame(f6::multicast_mac(g2), peer_mac, far, g2, 135, 0, f6::ns_body(ours, peer_mac)));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::nd_off_link), 1u);
+  EXPECT_EQ(stats().nd_learned.get(), 0u);
 }
 
 TEST_F(stack6_test, resolves_a_neighbour_and_sends_what_waited) {

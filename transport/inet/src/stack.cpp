@@ -724,6 +724,9 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
     send_na(m.target, all_nodes_group(), nd_flag_override, ipv6_multicast_mac(all_nodes_group()));
     return;
   }
+  // Only our link's hosts are neighbours (as ARP's on_link check): an
+  // off-link source would be a cache entry never used, a way to flood it.
+  if (!opts_.iface.on_link6(h.src)) return drop(p, drop_reason::nd_off_link);
   // The asker's link-layer address (RFC 4861 7.2.3: create or update).
   const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
   if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
