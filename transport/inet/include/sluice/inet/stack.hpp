@@ -96,7 +96,7 @@ struct stack_options {
   [[nodiscard]] result<void> check() const;
 };
 
-// The IPv4 stack of one loop (see the file comment). Owned by the loop's
+// The IPv4 and IPv6 stack of one loop (see the file comment). Owned by the loop's
 // inet_transport.
 class stack {
  public:
