@@ -1183,7 +1183,8 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       const auto len = static_cast<std::uint16_t>(udp_header_len + n);
       write_udp(uh, udp_header{src_port, to.port(), len, 0});
       internet_checksum c;
-      add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
+      const ip_address src = source_of(dst);
+      add_pseudo_header(c, src, dst, ip_protocol_udp, len);
       if (v4 && caps_.tx_udp_checksum) {
         store_checksum(uh + 6, c.folded());
         p->meta.tx |= packet_meta::tx_udp_checksum;
@@ -1196,7 +1197,12 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       stats_.tx_in_place.add();
       loop_.stats().datagrams_out.add();
       loop_.stats().bytes_written.add(n);
-      send_ip(p, ip_protocol_udp, dst);
+      if (v4) {
+        send_ip(p, ip_protocol_udp, dst.v4_addr());
+      } else {
+        prepend_ipv6(p, ip_protocol_udp, src, dst, opts_.ttl, mac_address{});
+        route6(p, dst);
+      }
       return;
     }
     if (s != nullptr) payload.append(s);
