@@ -175,7 +175,7 @@ struct tcp_peer : ::testing::Test {
   stack& st() { return l->transport().ip(); }
   tcp_layer& tcp() { return st().tcp(); }
   const inet_stats& stats() { return st().stats(); }
-  tcp_tuple tuple() const { return {our_ip, peer_ip, our_port, peer_port}; }
+  tcp_tuple tuple() const { return {ip_address::v4(our_ip), ip_address::v4(peer_ip), our_port, peer_port}; }
   tcp_control_block* block() { return tcp().find(tuple()); }
   tcp_state state() {
     tcp_control_block* b = block();
@@ -1646,21 +1646,23 @@ TEST_F(tcp_peer, without_cookies_a_full_syn_queue_drops_syns) {
 
 TEST_F(tcp_peer, syn_cookies_carry_the_mss_and_age_out) {
   make();
-  const tcp_tuple t{our_ip, peer_ip, 80, 1234};
+  const tcp_tuple t{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1234};
   const time_point now = l->now();
   const std::uint32_t c = tcp().make_cookie(t, 5555, 1460, now);
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now), 1460);
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 100s), 1460) << "good for up to two periods";
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 200s), 0) << "then stale";
   EXPECT_EQ(tcp().check_cookie(t, 5556, c, now), 0) << "bound to the client's ISN";
-  EXPECT_EQ(tcp().check_cookie({our_ip, peer_ip, 80, 1235}, 5555, c, now), 0) << "and to the tuple";
+  EXPECT_EQ(tcp().check_cookie({ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1235}, 5555, c, now), 0)
+      << "and to the tuple";
   EXPECT_EQ(tcp().check_cookie(t, 5555, tcp().make_cookie(t, 5555, 1300, now), now), 1200)
       << "the largest table MSS not above the peer's";
 }
 
 TEST_F(tcp_peer, initial_sequence_numbers_follow_rfc_6528) {
   make();
-  const tcp_tuple a{our_ip, peer_ip, 80, 1234}, b{our_ip, peer_ip, 80, 1235};
+  const tcp_tuple a{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1234};
+  const tcp_tuple b{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1235};
   const time_point now = l->now();
   // M: a 4-microsecond clock; F: a keyed hash of the tuple.
   EXPECT_EQ(tcp().initial_sequence(a, now + 4ms) - tcp().initial_sequence(a, now), 1000u);

@@ -257,7 +257,7 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
       const std::uint32_t src = ip.src, dst = ip.dst;
       loop_.send_to(owner, task([g, p, src, dst, checksum_ok](loop_base& there) {
         if (stack* s = g->member(there.id())) {
-          s->tcp_forwarded(p, src, dst, checksum_ok);
+          s->tcp_forwarded(p, ip_address::v4(src), ip_address::v4(dst), checksum_ok);
         } else {
           segment_unref(&p->seg);
         }
@@ -265,10 +265,10 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
       return;
     }
   }
-  tcp_.input(p, ip.src, ip.dst, checksum_ok);
+  tcp_.input(p, ip_address::v4(ip.src), ip_address::v4(ip.dst), checksum_ok);
 }
 
-void stack::tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept {
+void stack::tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept {
   stats_.tcp_steered_in.add();
   segment_pool& pool = loop_.pool();
   pool.set_deferred(true);
@@ -367,7 +367,8 @@ void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
       release_all();
       loop_.send_to(owner, task([g, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
         if (stack* s = g->member(there.id())) {
-          if (!s->tcp().frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+          if (!s->tcp().frag_needed(ip_address::v4(s->config().address), ip_address::v4(remote), local_port,
+                                    remote_port, seq, mtu, quoted_len)) {
             s->stats().drop(drop_reason::icmp_unverified);
           }
         }
@@ -375,7 +376,8 @@ void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
       return;
     }
   }
-  if (!tcp_.frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+  if (!tcp_.frag_needed(ip_address::v4(opts_.iface.address), ip_address::v4(remote), local_port, remote_port, seq,
+                        mtu, quoted_len)) {
     return drop_all(d, drop_reason::icmp_unverified);
   }
   release_all();

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "sluice/inet/arp_cache.hpp"
 #include "sluice/inet/inet_stats.hpp"
 #include "sluice/inet/interface_config.hpp"
+#include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/ipv4_reassembler.hpp"
 #include "sluice/inet/packet_port.hpp"
 #include "sluice/inet/stack_group.hpp"
@@ -119,7 +121,7 @@ class stack {
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
   // A TCP segment another loop received for a flow this loop owns (runs on
   // this loop; p's segment covers the TCP header and payload).
-  void tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept;
+  void tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept;
 
   // ---- for the TCP layer (owner core) ------------------------------------------------
   // The TCP layer (connections, listeners).
@@ -134,6 +136,31 @@ class stack {
   // is routed (ARP, loopback) and queued.
   void send_ip(packet* p, std::uint8_t protocol, std::uint32_t dst) noexcept {
     finish_ipv4(p, protocol, dst, next_ip_id(), 0, false);
+  }
+  // The same for a destination of either family: an IPv4 one takes exactly
+  // the path above. IPv6 is not routed yet: the packet is dropped, counted
+  // under no_route.
+  void send_ip(packet* p, std::uint8_t protocol, const ip_address& dst) noexcept {
+    if (dst.is_v4()) [[likely]] {
+      finish_ipv4(p, protocol, dst.v4_addr(), next_ip_id(), 0, false);
+    } else {
+      drop(p, drop_reason::no_route);
+    }
+  }
+  // An address of this stack (a TCP segment or a listener may use it): the
+  // IPv4 address; no IPv6 address yet.
+  [[nodiscard]] bool is_local(const ip_address& a) const noexcept {
+    return a.is_v4() && a.v4_addr() == opts_.iface.address;
+  }
+  // The source address for a connection to dst, or nothing if dst is not
+  // reachable: for IPv4 our address when dst is on the link, ours, or
+  // there is a gateway; for IPv6 nothing yet (no IPv6 route).
+  [[nodiscard]] std::optional<ip_address> source_for(const ip_address& dst) const noexcept {
+    if (!dst.is_v4()) return std::nullopt;
+    const interface_config& ifc = opts_.iface;
+    const std::uint32_t d = dst.v4_addr();
+    if (!ifc.on_link(d) && ifc.gateway == 0 && d != ifc.address) return std::nullopt;
+    return ip_address::v4(ifc.address);
   }
   // Drops p, counted under `why`.
   void drop_packet(packet* p, drop_reason why) noexcept { drop(p, why); }
