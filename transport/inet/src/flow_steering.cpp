@@ -89,4 +89,11 @@ std::uint32_t flow_steering::hash6(const ip_address& src, const ip_address& dst,
   return toeplitz(in, input_len_v6);
 }
 
+std::uint32_t flow_steering::hash6(const ip_address& src, const ip_address& dst) const noexcept {
+  std::uint8_t in[32];
+  std::memcpy(in, src.data(), 16);
+  std::memcpy(in + 16, dst.data(), 16);
+  return toeplitz(in, sizeof in);
+}
+
 }  // namespace sluice::inet

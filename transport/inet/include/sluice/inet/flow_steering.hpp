@@ -54,6 +54,9 @@ class flow_steering {
   // (network order) and the ports, source first.
   [[nodiscard]] std::uint32_t hash6(const ip_address& src, const ip_address& dst, std::uint16_t src_port,
                                     std::uint16_t dst_port) const noexcept;
+  // The hash of IPv6 addresses only (32 bytes: the IPv6 hash type without
+  // ports, for fragments and non-TCP/UDP).
+  [[nodiscard]] std::uint32_t hash6(const ip_address& src, const ip_address& dst) const noexcept;
   // The hash of a flow of either family: hash() of the IPv4 addresses when
   // both are IPv4 (a mapped address is hashed as its 4 bytes), hash6()
   // otherwise.
