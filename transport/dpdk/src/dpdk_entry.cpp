@@ -57,6 +57,11 @@ struct dpdk_settings {
   // default gateway (--gateway; empty: only the local subnet is reachable).
   std::string ip;
   std::string gateway;
+  // IPv6: addresses "ADDR/PREFIX" (--ip6, repeatable) and the default
+  // gateway (--gateway6; empty: on-link prefixes and link-local only). The
+  // link-local address comes from the port's MAC.
+  std::vector<std::string> ip6;
+  std::string gateway6;
   // Adaptive polling: the longest sleep between polls of an idle loop.
   std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
   // The user-space TCP (--tcp-*): congestion control ("cubic" or
@@ -87,7 +92,7 @@ std::string probe_dpdk() {
   const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
   std::string why = dpdk::preflight(dpdk::choose_memory(*parsed, facts).args, facts);
   if (!why.empty()) return why;
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
   if (!ifc) return ifc.err().message;
   return {};
 }
@@ -155,7 +160,7 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
   auto parsed = dpdk::eal_args::parse(s.dpdk_args);
   if (!parsed) return parsed.err();
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
   if (!ifc) return ifc.err();
   const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
   const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
@@ -290,7 +295,7 @@ std::string describe_dpdk(const platform::placement_plan& plan) {
   }
   out += dpdk::describe_af_xdp(*args, facts, loops);
   out += "  EAL memory: " + memory.note + "\n";
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway);
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
   out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
   return out;
 }
@@ -324,6 +329,13 @@ void declare_dpdk_options(cli& args) {
               ts.ip);
   args.option("--gateway", "ADDR", "the user-space stack's default gateway (default: none, the subnet only)",
               ts.gateway);
+  args.option("--ip6", "ADDR/PREFIX",
+              "an IPv6 address of the user-space stack and its on-link prefix, e.g. fd00::2/64 (repeatable, up to 8; "
+              "the link-local address always comes from the MAC)",
+              ts.ip6);
+  args.option("--gateway6", "ADDR",
+              "the user-space stack's IPv6 default gateway, link-local or inside an --ip6 prefix (default: none)",
+              ts.gateway6);
   args.duration_option("--idle-sleep",
                        "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
                        "after a quiet spell (default 1ms)",
@@ -353,7 +365,8 @@ result<void> check_dpdk_options(bool chosen) {
   if (chosen) return {};
   const dpdk_settings& ts = settings();
   for (const auto& [given, flag] : {std::pair{!ts.ip.empty(), "--ip"}, std::pair{!ts.dpdk_args.empty(), "--dpdk-args"},
-                                    std::pair{!ts.gateway.empty(), "--gateway"}}) {
+                                    std::pair{!ts.gateway.empty(), "--gateway"}, std::pair{!ts.ip6.empty(), "--ip6"},
+                                    std::pair{!ts.gateway6.empty(), "--gateway6"}}) {
     if (given) return error{std::string(flag) + " needs --transport=dpdk", {}};
   }
   return {};

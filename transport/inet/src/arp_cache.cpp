@@ -4,7 +4,10 @@
 
 namespace sluice::inet {
 
-arp_cache::arp_cache(const arp_options& opts, inet_stats& stats) : opts_(opts), stats_(stats) {
+template <class Addr>
+basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet_stats& stats,
+                                                   const neighbour_counters& counters)
+    : opts_(opts), stats_(stats), c_(counters) {
   std::size_t cap = probe_window;
   while (cap < opts_.capacity) cap *= 2;
   slots_.resize(cap);
@@ -12,20 +15,40 @@ arp_cache::arp_cache(const arp_options& opts, inet_stats& stats) : opts_(opts), 
   held_.resize(opts_.max_pending);
 }
 
-arp_cache::~arp_cache() {
+template <class Addr>
+basic_neighbour_cache<Addr>::~basic_neighbour_cache() {
   for (std::size_t i = 0; i < pending_n_; ++i) segment_unref(&held_[i].p->seg);
 }
 
-std::size_t arp_cache::home(std::uint32_t ip) const noexcept {
-  // Fibonacci hashing: neighbours on one subnet differ in the low bits.
-  return static_cast<std::size_t>((ip * 2654435769u) >> 8) & mask_;
+namespace {
+
+// Fibonacci hashing: neighbours on one subnet differ in the low bits.
+std::uint32_t neighbour_hash(std::uint32_t ip) noexcept { return (ip * 2654435769u) >> 8; }
+// IPv6: the interface identifier's low 32 bits and the prefix's, mixed.
+std::uint32_t neighbour_hash(const ip_address& a) noexcept {
+  std::uint32_t h = 0;
+  for (std::size_t i = 0; i < 16; i += 4) {
+    const std::uint32_t w = (std::uint32_t{a.bytes[i]} << 24) | (std::uint32_t{a.bytes[i + 1]} << 16) |
+                            (std::uint32_t{a.bytes[i + 2]} << 8) | a.bytes[i + 3];
+    h = (h ^ w) * 2654435769u;
+  }
+  return h >> 8;
 }
 
-arp_cache::entry* arp_cache::find(std::uint32_t ip) noexcept {
-  return const_cast<entry*>(static_cast<const arp_cache*>(this)->find(ip));
+}  // namespace
+
+template <class Addr>
+std::size_t basic_neighbour_cache<Addr>::home(addr_param ip) const noexcept {
+  return static_cast<std::size_t>(neighbour_hash(ip)) & mask_;
 }
 
-const arp_cache::entry* arp_cache::find(std::uint32_t ip) const noexcept {
+template <class Addr>
+typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::find(addr_param ip) noexcept {
+  return const_cast<entry*>(static_cast<const basic_neighbour_cache*>(this)->find(ip));
+}
+
+template <class Addr>
+const typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::find(addr_param ip) const noexcept {
   const std::size_t h = home(ip);
   for (std::size_t i = 0; i < probe_window; ++i) {
     const entry& e = slots_[(h + i) & mask_];
@@ -35,7 +58,8 @@ const arp_cache::entry* arp_cache::find(std::uint32_t ip) const noexcept {
   return nullptr;
 }
 
-arp_cache::entry* arp_cache::take_slot(std::uint32_t ip, time_point now) noexcept {
+template <class Addr>
+typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::take_slot(addr_param ip, time_point now) noexcept {
   const std::size_t h = home(ip);
   entry* victim = nullptr;
   entry* resolving = nullptr;
@@ -60,9 +84,9 @@ arp_cache::entry* arp_cache::take_slot(std::uint32_t ip, time_point now) noexcep
     // way (not one that started this very instant: no churn in a burst).
     victim = resolving;
     if (victim->pending != 0) {
-      stats_.arp_pending_evicted.add(victim->pending);
+      (stats_.*c_.pending_evicted).add(victim->pending);
       take_pending(victim->ip, [this](packet* p) {
-        stats_.drop(drop_reason::arp_unresolved);
+        stats_.drop(c_.unresolved);
         segment_unref(&p->seg);
       });
     }
@@ -74,19 +98,21 @@ arp_cache::entry* arp_cache::take_slot(std::uint32_t ip, time_point now) noexcep
   return victim;
 }
 
-const mac_address* arp_cache::lookup(std::uint32_t ip, time_point now) const noexcept {
+template <class Addr>
+const mac_address* basic_neighbour_cache<Addr>::lookup(addr_param ip, time_point now) const noexcept {
   const entry* e = find(ip);
   if (e == nullptr || e->st != state::reachable || e->due <= now) return nullptr;
   return &e->mac;
 }
 
-arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point now) noexcept {
+template <class Addr>
+typename basic_neighbour_cache<Addr>::hold_result basic_neighbour_cache<Addr>::hold(addr_param ip, packet* p, time_point now) noexcept {
   hold_result r;
   entry* e = find(ip);
   if (e == nullptr) {
     e = take_slot(ip, now);
     if (e == nullptr) {
-      stats_.drop(drop_reason::arp_table_full);
+      stats_.drop(c_.table_full);
       segment_unref(&p->seg);
       return r;
     }
@@ -94,7 +120,7 @@ arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point n
   // One request per resolution, not per packet: later packets only wait.
   if (e->st != state::incomplete) {
     // New, failed before, or stale: resolve (again) now.
-    if (e->st == state::reachable) stats_.arp_expired.add();
+    if (e->st == state::reachable) (stats_.*c_.expired).add();
     e->st = state::incomplete;
     e->requests = 1;
     e->due = now + opts_.retry_interval;
@@ -104,7 +130,7 @@ arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point n
   // Both bounds: one silent neighbour cannot take the whole queue, and a
   // full queue makes room for a neighbour holding fewer.
   if (e->pending >= opts_.max_pending_per_neighbour || (pending_n_ == held_.size() && !make_room_for(*e))) {
-    stats_.drop(drop_reason::arp_pending_full);
+    stats_.drop(c_.pending_full);
     segment_unref(&p->seg);
     return r;
   }
@@ -114,7 +140,8 @@ arp_cache::hold_result arp_cache::hold(std::uint32_t ip, packet* p, time_point n
   return r;
 }
 
-bool arp_cache::make_room_for(const entry& e) noexcept {
+template <class Addr>
+bool basic_neighbour_cache<Addr>::make_room_for(const entry& e) noexcept {
   entry* v = nullptr;
   for (entry& x : slots_) {
     if (x.pending == 0 || &x == &e) continue;
@@ -130,8 +157,8 @@ bool arp_cache::make_room_for(const entry& e) noexcept {
   }
   for (std::size_t i = 0; i < pending_n_; ++i) {
     if (held_[i].ip != v->ip) continue;
-    stats_.drop(drop_reason::arp_pending_full);
-    stats_.arp_pending_evicted.add();
+    stats_.drop(c_.pending_full);
+    (stats_.*c_.pending_evicted).add();
     segment_unref(&held_[i].p->seg);
     std::copy(held_.begin() + static_cast<std::ptrdiff_t>(i) + 1,
               held_.begin() + static_cast<std::ptrdiff_t>(pending_n_), held_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -142,14 +169,16 @@ bool arp_cache::make_room_for(const entry& e) noexcept {
   return false;
 }
 
-void arp_cache::drop_pending(std::uint32_t ip) noexcept {
+template <class Addr>
+void basic_neighbour_cache<Addr>::drop_pending(addr_param ip) noexcept {
   take_pending(ip, [this](packet* p) {
-    stats_.drop(drop_reason::arp_unresolved);
+    stats_.drop(c_.unresolved);
     segment_unref(&p->seg);
   });
 }
 
-time_point arp_cache::next_due() const noexcept {
+template <class Addr>
+time_point basic_neighbour_cache<Addr>::next_due() const noexcept {
   time_point t = time_point::max();
   for (const entry& e : slots_) {
     if (e.st == state::incomplete) t = std::min(t, e.due);
@@ -158,9 +187,13 @@ time_point arp_cache::next_due() const noexcept {
   return t;
 }
 
-std::size_t arp_cache::reachable(time_point now) const noexcept {
+template <class Addr>
+std::size_t basic_neighbour_cache<Addr>::reachable(time_point now) const noexcept {
   return static_cast<std::size_t>(
       std::count_if(slots_.begin(), slots_.end(), [&](const entry& e) { return e.st == state::reachable && e.due > now; }));
 }
+
+template class basic_neighbour_cache<std::uint32_t>;
+template class basic_neighbour_cache<ip_address>;
 
 }  // namespace sluice::inet

@@ -64,7 +64,101 @@ result<interface_config> interface_config::parse(std::string_view ip, std::strin
 }
 
 std::string interface_config::to_string() const {
-  return format_ipv4(address) + "/" + std::to_string(prefix) + (gateway != 0 ? " gateway " + format_ipv4(gateway) : "");
+  std::string s =
+      format_ipv4(address) + "/" + std::to_string(prefix) + (gateway != 0 ? " gateway " + format_ipv4(gateway) : "");
+  for (const auto& a : ip6) s += " " + a.address.to_string() + "/" + std::to_string(a.prefix);
+  if (!gateway6.is_unspecified()) s += " gateway6 " + gateway6.to_string();
+  return s;
+}
+
+ip_address link_local_from_mac(const mac_address& mac) noexcept {
+  ip_address a;
+  a.bytes[0] = 0xfe;
+  a.bytes[1] = 0x80;
+  a.bytes[8] = static_cast<std::uint8_t>(mac.bytes[0] ^ 0x02);  // the universal/local bit, inverted
+  a.bytes[9] = mac.bytes[1];
+  a.bytes[10] = mac.bytes[2];
+  a.bytes[11] = 0xff;
+  a.bytes[12] = 0xfe;
+  a.bytes[13] = mac.bytes[3];
+  a.bytes[14] = mac.bytes[4];
+  a.bytes[15] = mac.bytes[5];
+  return a;
+}
+
+bool ip6_interface_address::on_link(const ip_address& a) const noexcept {
+  unsigned bits = prefix;
+  for (std::size_t i = 0; i < 16 && bits > 0; ++i) {
+    const unsigned take = bits >= 8 ? 8 : bits;
+    const auto mask = static_cast<std::uint8_t>(0xff << (8 - take));
+    if ((a.bytes[i] & mask) != (address.bytes[i] & mask)) return false;
+    bits -= take;
+  }
+  return true;
+}
+
+bool interface_config::is_ip6(const ip_address& a) const noexcept {
+  for (const auto& x : ip6)
+    if (x.address == a) return true;
+  return false;
+}
+
+bool interface_config::on_link6(const ip_address& a) const noexcept {
+  if (a.is_v6_link_local()) return true;
+  for (const auto& x : ip6)
+    if (x.on_link(a)) return true;
+  return false;
+}
+
+const ip6_interface_address* interface_config::source6_for(const ip_address& a) const noexcept {
+  for (const auto& x : ip6)
+    if (x.on_link(a)) return &x;
+  return ip6.empty() ? nullptr : &ip6.front();
+}
+
+result<interface_config> interface_config::parse(std::string_view ip, std::string_view gateway,
+                                                 const std::vector<std::string>& ip6, std::string_view gateway6) {
+  auto base = parse(ip, gateway);
+  if (!base.ok()) return base;
+  interface_config c = *base;
+  if (ip6.size() > max_ip6) {
+    return error{"--ip6 given " + std::to_string(ip6.size()) + " times: at most " + std::to_string(max_ip6), {}};
+  }
+  for (const std::string& text : ip6) {
+    const std::string flag = "--ip6=" + text;
+    const auto slash = text.find('/');
+    if (slash == std::string::npos) return error{flag + ": give a prefix, e.g. fd00::2/64", {}};
+    auto a = ip_address::parse(std::string_view(text).substr(0, slash));
+    if (!a || a->is_v4()) return error{flag + ": not an IPv6 address", {}};
+    std::string_view p = std::string_view(text).substr(slash + 1);
+    unsigned prefix = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+    if (p.empty() || ec != std::errc{} || end != p.data() + p.size() || prefix == 0 || prefix > 128) {
+      return error{flag + ": the prefix must be 1 to 128", {}};
+    }
+    ip_address loopback;
+    loopback.bytes[15] = 1;
+    if (a->is_unspecified() || a->is_v6_multicast() || *a == loopback) {
+      return error{flag + ": not a usable unicast address", {}};
+    }
+    if (a->is_v6_link_local()) {
+      return error{flag + ": the link-local address comes from the MAC; give a global or unique-local one", {}};
+    }
+    if (c.is_ip6(*a)) return error{flag + ": given twice", {}};
+    c.ip6.push_back({*a, prefix});
+  }
+  if (!gateway6.empty()) {
+    const std::string flag = "--gateway6=" + std::string(gateway6);
+    auto g = ip_address::parse(gateway6);
+    if (!g || g->is_v4()) return error{flag + ": not an IPv6 address", {}};
+    if (g->is_unspecified() || g->is_v6_multicast() || c.is_ip6(*g)) {
+      return error{flag + ": not another host's unicast address", {}};
+    }
+    if (!c.on_link6(*g)) return error{flag + ": must be link-local (fe80::/10) or inside an --ip6 prefix", {}};
+    if (c.ip6.empty()) return error{flag + ": needs an --ip6 address to send from", {}};
+    c.gateway6 = *g;
+  }
+  return c;
 }
 
 }  // namespace sluice::inet

@@ -36,14 +36,17 @@ void ipv4_reassembler::poison(slot& s, drop_reason why) noexcept {
   s.poisoned = true;
 }
 
-ipv4_reassembler::slot* ipv4_reassembler::find_or_open(const ipv4_header& h, time_point now) noexcept {
+ipv4_reassembler::slot* ipv4_reassembler::find_or_open(const fragment_info& h, time_point now) noexcept {
   slot* free_slot = nullptr;
   for (slot& s : slots_) {
     if (!s.used) {
       if (free_slot == nullptr) free_slot = &s;
       continue;
     }
-    if (s.src == h.src && s.dst == h.dst && s.id == h.id && s.protocol == h.protocol) return &s;
+    if (s.src == h.src && s.dst == h.dst && s.id == h.id && s.keyed_by_protocol == h.keyed_by_protocol &&
+        (!h.keyed_by_protocol || s.protocol == h.protocol)) {
+      return &s;
+    }
   }
   if (free_slot == nullptr) {
     // Full: a datagram in progress makes room (the heaviest source's oldest).
@@ -58,6 +61,7 @@ ipv4_reassembler::slot* ipv4_reassembler::find_or_open(const ipv4_header& h, tim
   s.dst = h.dst;
   s.id = h.id;
   s.protocol = h.protocol;
+  s.keyed_by_protocol = h.keyed_by_protocol;
   s.total = s.received = 0;
   s.deadline = now + opts_.timeout;
   return &s;
@@ -88,6 +92,23 @@ void ipv4_reassembler::evict(slot& s) noexcept {
 }
 
 bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, datagram& out) noexcept {
+  fragment_info f;
+  f.src = ip_address::v4(h.src);
+  f.dst = ip_address::v4(h.dst);
+  f.id = h.id;
+  f.protocol = h.protocol;
+  f.offset = h.fragment_offset;
+  f.more = h.more_fragments;
+  f.header_len = h.header_len;
+  return add(p, f, &h, now, out);
+}
+
+bool ipv4_reassembler::add(packet* p, const fragment_info& f, time_point now, datagram& out) noexcept {
+  return add(p, f, nullptr, now, out);
+}
+
+bool ipv4_reassembler::add(packet* p, const fragment_info& h, const ipv4_header* v4, time_point now,
+                           datagram& out) noexcept {
   stats_.fragments_in.add();
   slot* sp = find_or_open(h, now);
   if (sp == nullptr) {
@@ -99,11 +120,11 @@ bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, data
     drop_one(p, drop_reason::frag_overlap);
     return false;
   }
-  const std::uint32_t off = h.fragment_offset;
+  const std::uint32_t off = h.offset;
   const std::uint32_t len = p->size();
   const std::uint32_t end = off + len;
   // Fragments other than the last carry whole 8-byte blocks (RFC 791).
-  if (h.more_fragments && (len == 0 || len % 8 != 0)) {
+  if (h.more && (len == 0 || len % 8 != 0)) {
     drop_one(p, drop_reason::frag_bad_length);
     return false;
   }
@@ -114,7 +135,7 @@ bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, data
   }
   // An end that contradicts what is known: a second, different last
   // fragment, or data past the last one.
-  const bool contradicts = h.more_fragments ? (s.have_last && end > s.total)
+  const bool contradicts = h.more ? (s.have_last && end > s.total)
                                             : ((s.have_last && end != s.total) ||
                                                (!s.frags.empty() && s.frags.back().offset + s.frags.back().length > end));
   if (contradicts) {
@@ -154,12 +175,13 @@ bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, data
   s.frags.insert(pos, fragment{p, static_cast<std::uint16_t>(off), static_cast<std::uint16_t>(len)});
   ++held_;
   s.received += len;
-  if (!h.more_fragments) {
+  if (!h.more) {
     s.have_last = true;
     s.total = end;
   }
   if (off == 0) {
-    s.first = h;
+    if (v4 != nullptr) s.first = *v4;
+    s.first_protocol = h.protocol;
     s.have_first = true;
   }
   // No overlaps were let in, so the bytes add up only when every hole is filled.
@@ -168,10 +190,13 @@ bool ipv4_reassembler::add(packet* p, const ipv4_header& h, time_point now, data
   held_ -= s.frags.size();
   s.frags.clear();
   s.used = false;
-  out.header = s.first;
-  out.header.more_fragments = false;
-  out.header.fragment_offset = 0;
-  out.header.total_len = static_cast<std::uint16_t>(s.first.header_len + s.total);
+  out.protocol = s.first_protocol;
+  if (v4 != nullptr) {
+    out.header = s.first;
+    out.header.more_fragments = false;
+    out.header.fragment_offset = 0;
+    out.header.total_len = static_cast<std::uint16_t>(s.first.header_len + s.total);
+  }
   out.fragments = done_.data();
   out.count = done_.size();
   stats_.reassembled.add();

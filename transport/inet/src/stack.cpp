@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "sluice/core/handler.hpp"
 #include "sluice/core/task.hpp"
@@ -17,6 +19,8 @@ constexpr std::uint32_t limited_broadcast = 0xffffffffu;
 constexpr std::size_t udp_ip_headers = ipv4_min_header_len + udp_header_len;
 // Bytes a reply needs in front of an L4 payload: Ethernet, IPv4, UDP.
 constexpr std::uint32_t reply_headroom = ethernet_header_len + udp_ip_headers;
+// The same over IPv6.
+constexpr std::uint32_t reply_headroom6 = ethernet_header_len + ipv6_header_len + udp_header_len;
 
 [[nodiscard]] bool is_group_ip(std::uint32_t a) noexcept { return (a >> 28) >= 0xe; }  // multicast and class E
 
@@ -31,7 +35,12 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
       release_(port.release_function()),
       arp_(opts.arp, stats_),
       reasm_(opts.reassembly, stats_),
+      nd_(opts.arp, stats_, neighbour_counters::nd()),
+      link_local_(link_local_from_mac(mac_)),
       tcp_(*this, loop, opts.tcp, stats_) {
+  // Limits given in code (tests, embedders): refused at start, clearly.
+  if (auto r = opts_.check(); !r.ok()) throw std::invalid_argument("user-space stack: " + r.err().message);
+  icmp6_tokens_ = opts_.icmp6_error_burst;
   maintenance_.bind<&stack::on_maintenance>(this);
   sockets_.reserve(16);
   loopback_.resize(std::max<std::size_t>(opts_.loopback_capacity, 1));
@@ -115,12 +124,16 @@ void stack::handle(packet* p) noexcept {
   if ((p->meta.rx & packet_meta::rx_chained) != 0) return drop(p, drop_reason::multi_segment);
   ethernet_header eth;
   if (auto r = parse_ethernet(p->data(), p->size(), eth); r != drop_reason::none) return drop(p, r);
-  if (eth.dst != mac_ && !eth.dst.is_broadcast()) return drop(p, drop_reason::eth_not_for_us);
+  // IPv6 groups come to 33:33:xx:xx:xx:xx (RFC 2464 7); handle_ipv6 keeps ours.
+  const bool ipv6_group = eth.type == ethertype_ipv6 && eth.dst.bytes[0] == 0x33 && eth.dst.bytes[1] == 0x33;
+  if (eth.dst != mac_ && !eth.dst.is_broadcast() && !ipv6_group) return drop(p, drop_reason::eth_not_for_us);
   switch (eth.type) {
     case ethertype_arp:
       return handle_arp(p, eth);
     case ethertype_ipv4:
       return handle_ipv4(p, eth);
+    case ethertype_ipv6:
+      return handle_ipv6(p, eth);
     default:
       return drop(p, drop_reason::eth_unsupported_type);
   }
@@ -231,13 +244,13 @@ void stack::deliver(const l4_data& d) noexcept {
       // Peers send TCP with DF and segments that fit the path; a segment in
       // fragments is not worth a copy to make it whole.
       if (d.single == nullptr) return drop_all(d, drop_reason::tcp_fragmented);
-      return handle_tcp(d.single, *d.ip);
+      return handle_tcp(d.single, ip_address::v4(d.ip->src), ip_address::v4(d.ip->dst));
     default:
       return drop_all(d, drop_reason::ipv4_unsupported_protocol);
   }
 }
 
-void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
+void stack::handle_tcp(packet* p, const ip_address& src, const ip_address& dst) noexcept {
   const std::uint8_t rx = p->meta.rx;
   if (caps_.rx_tcp_checksum && (rx & packet_meta::rx_l4_checksum_bad) != 0) {
     return drop(p, drop_reason::tcp_bad_checksum);
@@ -251,13 +264,12 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
   if (opts_.steering != nullptr && g != nullptr && g->size() > 1 && p->size() >= 4) {
     const std::uint16_t sport = load_be16(p->data());
     const std::uint16_t dport = load_be16(p->data() + 2);
-    const unsigned owner = opts_.steering->owner(ip.src, ip.dst, sport, dport);
+    const unsigned owner = opts_.steering->owner(src, dst, sport, dport);
     if (owner != loop_.id()) {
       stats_.tcp_steered_out.add();
-      const std::uint32_t src = ip.src, dst = ip.dst;
       loop_.send_to(owner, task([g, p, src, dst, checksum_ok](loop_base& there) {
         if (stack* s = g->member(there.id())) {
-          s->tcp_forwarded(p, ip_address::v4(src), ip_address::v4(dst), checksum_ok);
+          s->tcp_forwarded(p, src, dst, checksum_ok);
         } else {
           segment_unref(&p->seg);
         }
@@ -265,7 +277,7 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
       return;
     }
   }
-  tcp_.input(p, ip_address::v4(ip.src), ip_address::v4(ip.dst), checksum_ok);
+  tcp_.input(p, src, dst, checksum_ok);
 }
 
 void stack::tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept {
@@ -284,8 +296,12 @@ void stack::handle_udp(const l4_data& d) noexcept {
   // A first fragment carries at least 8 bytes (fragments are 8-byte blocks),
   // so the header is never split.
   if (first->size() < udp_header_len) return drop_all(d, drop_reason::udp_truncated);
+  std::size_t l4_len = 0;
+  for (std::size_t i = 0; i < d.count; ++i) l4_len += at(i)->size();
   udp_header u;
-  if (auto r = parse_udp(first->data(), d.ip->payload_len(), u); r != drop_reason::none) return drop_all(d, r);
+  if (auto r = parse_udp(first->data(), l4_len, u); r != drop_reason::none) return drop_all(d, r);
+  // RFC 8200 8.1: over IPv6 the checksum is mandatory.
+  if (d.ip == nullptr && u.checksum == 0) return drop_all(d, drop_reason::udp6_zero_checksum);
   // Bytes past the UDP length are not the datagram's.
   std::uint32_t left = u.length;
   for (std::size_t i = 0; i < d.count; ++i) {
@@ -303,13 +319,28 @@ void stack::handle_udp(const l4_data& d) noexcept {
     }
     if (!(device_checked && (rx & packet_meta::rx_l4_checksum_good) != 0)) {
       internet_checksum c;
-      add_pseudo_header(c, d.ip->src, d.ip->dst, ip_protocol_udp, u.length);
+      add_pseudo_header(c, d.src(), d.dst(), ip_protocol_udp, u.length);
       for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
       if (c.finish() != 0) return drop_all(d, drop_reason::udp_bad_checksum);
     }
   }
   udp_socket* s = find_socket(u.dst_port);
-  if (s == nullptr) return drop_all(d, drop_reason::udp_no_socket);
+  // An IPv4 socket takes IPv4 only; an IPv6 one bound to "::" both
+  // families (as Linux's dual-stack sockets), to an address that one only.
+  if (s != nullptr) {
+    const endpoint& local = s->local();
+    const bool takes = local.family() == AF_INET ? d.ip != nullptr
+                                                 : (ip_address::of(local).is_unspecified() || ip_address::of(local) == d.dst());
+    if (!takes) s = nullptr;
+  }
+  if (s == nullptr) {
+    // RFC 4443 3.1: port unreachable (unicast only; rate-limited).
+    if (d.ip6 != nullptr && d.invoking != nullptr) {
+      send_icmp6_error(icmpv6_dest_unreachable, icmpv6_code_port_unreachable, 0, *d.ip6, d.invoking, d.invoking_len,
+                       d.eth->src);
+    }
+    return drop_all(d, drop_reason::udp_no_socket);
+  }
   first->seg.begin += udp_header_len;
   // The payload stays in the buffers it came in: the chain holds them.
   buffer_chain payload(&loop_.pool());
@@ -324,8 +355,30 @@ void stack::handle_udp(const l4_data& d) noexcept {
   stats_.udp_in.add();
   loop_.stats().datagrams_in.add();
   loop_.stats().bytes_read.add(payload.size());
-  const endpoint from = endpoint::ipv4(d.ip->src, u.src_port);
+  const endpoint from = d.ip != nullptr ? endpoint::ipv4(d.ip->src, u.src_port) : d.ip6->src.with_port(u.src_port);
   s->get_handler().on_datagram_chain(*s, from, payload);
+}
+
+bool stack::tcp_path_mtu(const ip_address& local, const ip_address& remote, std::uint16_t local_port,
+                         std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu,
+                         std::uint32_t quoted_len) noexcept {
+  // The connection may be another loop's: the ICMP came on whatever queue
+  // the device chose for it. Its owner is the loop its segments steer to.
+  stack_group* g = opts_.group;
+  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
+    const unsigned owner = opts_.steering->owner(remote, local, remote_port, local_port);
+    if (owner != loop_.id()) {
+      loop_.send_to(owner, task([g, local, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
+        if (stack* s = g->member(there.id())) {
+          if (!s->tcp().frag_needed(local, remote, local_port, remote_port, seq, mtu, quoted_len)) {
+            s->stats().drop(drop_reason::icmp_unverified);
+          }
+        }
+      }));
+      return true;
+    }
+  }
+  return tcp_.frag_needed(local, remote, local_port, remote_port, seq, mtu, quoted_len);
 }
 
 void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
@@ -358,26 +411,8 @@ void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
       for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
     }
   };
-  // The connection may be another loop's: the ICMP came on whatever queue
-  // the device chose for it. Its owner is the loop its segments steer to.
-  stack_group* g = opts_.group;
-  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
-    const unsigned owner = opts_.steering->owner(remote, opts_.iface.address, remote_port, local_port);
-    if (owner != loop_.id()) {
-      release_all();
-      loop_.send_to(owner, task([g, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
-        if (stack* s = g->member(there.id())) {
-          if (!s->tcp().frag_needed(ip_address::v4(s->config().address), ip_address::v4(remote), local_port,
-                                    remote_port, seq, mtu, quoted_len)) {
-            s->stats().drop(drop_reason::icmp_unverified);
-          }
-        }
-      }));
-      return;
-    }
-  }
-  if (!tcp_.frag_needed(ip_address::v4(opts_.iface.address), ip_address::v4(remote), local_port, remote_port, seq,
-                        mtu, quoted_len)) {
+  if (!tcp_path_mtu(ip_address::v4(opts_.iface.address), ip_address::v4(remote), local_port, remote_port, seq, mtu,
+                    quoted_len)) {
     return drop_all(d, drop_reason::icmp_unverified);
   }
   release_all();
@@ -389,11 +424,7 @@ void stack::handle_icmp(const l4_data& d) noexcept {
   icmp_header ih;
   if (auto r = parse_icmp(first->data(), first->size(), ih); r != drop_reason::none) return drop_all(d, r);
   internet_checksum c;
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < d.count; ++i) {
-    c.add(at(i)->data(), at(i)->size());
-    total += at(i)->size();
-  }
+  for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
   if (c.finish() != 0) return drop_all(d, drop_reason::icmp_bad_checksum);
   if (ih.type == icmp_dest_unreachable && ih.code == icmp_code_frag_needed && d.ip->dst == opts_.iface.address) {
     return handle_frag_needed(d, first);
@@ -419,10 +450,20 @@ void stack::handle_icmp(const l4_data& d) noexcept {
     queue_tx(p);
     return;
   }
+  echo_copied(d, icmp_echo_reply);
+}
+
+void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
   // Reassembled: the reply is copied into fresh buffers, fragmented again.
+  auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
+  packet* first = at(0);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < d.count; ++i) total += at(i)->size();
+  const ip_address to = d.src();
+  const std::uint8_t protocol = d.ip != nullptr ? ip_protocol_icmp : ip6_next_icmpv6;
   std::byte hdr[icmp_header_len];
   std::memcpy(hdr, first->data(), icmp_header_len);
-  hdr[0] = std::byte{icmp_echo_reply};
+  hdr[0] = static_cast<std::byte>(reply_type);
   store_checksum(hdr + 2, 0);
   // The rest of the message, as one sequence over the fragments.
   auto copy = [&](std::byte* dst, std::size_t off, std::size_t n) {
@@ -441,6 +482,8 @@ void stack::handle_icmp(const l4_data& d) noexcept {
     }
   };
   internet_checksum sum;
+  // ICMPv6 sums the pseudo-header too (RFC 4443 2.3); ICMP does not.
+  if (d.ip == nullptr) add_pseudo_header(sum, source_for(to), to, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
   sum.add(hdr, icmp_header_len);
   {
     std::size_t skip = icmp_header_len;
@@ -456,8 +499,472 @@ void stack::handle_icmp(const l4_data& d) noexcept {
   }
   store_checksum(hdr + 2, sum.finish());
   stats_.tx_copied.add();
-  (void)send_l4(ip_protocol_icmp, d.ip->src, hdr, total - icmp_header_len, copy);
+  (void)send_l4(protocol, to, hdr, total - icmp_header_len, copy);
   for (std::size_t i = 0; i < d.count; ++i) segment_unref(&at(i)->seg);
+}
+
+// ---- IPv6 ---------------------------------------------------------------------------
+
+result<void> stack_options::check() const {
+  if (icmp6_errors_per_second < 1 || icmp6_errors_per_second > 1000000) {
+    return error{"ICMPv6 error rate " + std::to_string(icmp6_errors_per_second) + "/s: must be 1 to 1000000", {}};
+  }
+  if (icmp6_error_burst < 1 || icmp6_error_burst > 100000) {
+    return error{"ICMPv6 error burst " + std::to_string(icmp6_error_burst) + ": must be 1 to 100000", {}};
+  }
+  return {};
+}
+
+bool stack::accepts6(const ip_address& dst) const noexcept {
+  if (is_our_ip6(dst) || dst == all_nodes_group()) return true;
+  if (dst == solicited_node_group(link_local_)) return true;
+  for (const auto& a : opts_.iface.ip6)
+    if (dst == solicited_node_group(a.address)) return true;
+  return false;
+}
+
+ip_address stack::source_for(const ip_address& dst) const noexcept {
+  const interface_config& ifc = opts_.iface;
+  // Link scope (fe80::/10, ff02::/16 and below): the link-local address.
+  if (ifc.ip6.empty() || dst.is_v6_link_local() || (dst.is_v6_multicast() && (dst.bytes[1] & 0x0f) <= 2)) {
+    return link_local_;
+  }
+  if (ifc.is_ip6(dst)) return dst;
+  return ifc.source6_for(dst)->address;
+}
+
+std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
+  const time_point now = loop_.now();
+  for (const pmtu_entry& e : pmtu_) {
+    if (e.mtu != 0 && e.dst == dst && e.expires > now) return std::min<std::uint32_t>(e.mtu, caps_.mtu);
+  }
+  return caps_.mtu;
+}
+
+void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
+  // RFC 8200 5: no link is below 1280 (a smaller figure is taken as 1280).
+  mtu = std::max(mtu, ipv6_min_mtu);
+  if (mtu >= caps_.mtu) return;
+  const time_point now = loop_.now();
+  // The destination's entry, else a free one, else the one expiring first.
+  pmtu_entry* slot = nullptr;
+  for (pmtu_entry& e : pmtu_) {
+    if (e.mtu != 0 && e.dst == dst) {
+      slot = &e;
+      break;
+    }
+    if (slot == nullptr || (slot->mtu != 0 && (e.mtu == 0 || e.expires < slot->expires))) slot = &e;
+  }
+  // A live entry only shrinks (RFC 8201 4: a larger figure is not trusted
+  // until the entry expires).
+  if (slot->mtu != 0 && slot->dst == dst && slot->expires > now) mtu = std::min(mtu, slot->mtu);
+  *slot = pmtu_entry{dst, mtu, now + pmtu_lifetime};
+}
+
+std::uint32_t stack::next_ip6_id() noexcept {
+  const std::uint32_t loops = opts_.group != nullptr ? std::max(1u, opts_.group->size()) : 1;
+  return ip6_id_++ * loops + loop_.id();
+}
+
+void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
+  const bool looped = (p->meta.rx & packet_meta::rx_loopback) != 0;
+  ipv6_header h;
+  const std::byte* l3 = p->data() + ethernet_header_len;
+  if (auto r = parse_ipv6(l3, p->size() - ethernet_header_len, h); r != drop_reason::none) return drop(p, r);
+  // An end host: what is not addressed to us is not forwarded, only counted.
+  if (!accepts6(h.dst)) return drop(p, drop_reason::ipv6_not_for_us);
+  ip_address loopback6;
+  loopback6.bytes[15] = 1;
+  if (h.src.is_v6_multicast() || h.src.is_v4() || h.src == loopback6 || (!looped && is_our_ip6(h.src))) {
+    return drop(p, drop_reason::ipv6_bad_source);
+  }
+  stats_.ipv6_in.add();
+  const std::size_t total = ipv6_header_len + h.payload_len;
+  // From here the segment covers the payload only (link padding cut off).
+  p->seg.end = p->seg.begin + static_cast<std::uint32_t>(ethernet_header_len + total);
+  p->seg.begin += static_cast<std::uint32_t>(ethernet_header_len + ipv6_header_len);
+  const bool group = h.dst.is_v6_multicast();
+  ipv6_chain c;
+  drop_reason r = walk_ipv6_extensions(p->data(), p->size(), h.next_header, 0, group, c);
+  if (r == drop_reason::none && c.fragment && c.fragment_offset == 0 && !c.more_fragments) {
+    // An atomic fragment (RFC 6946): a whole datagram; the walk goes on
+    // past its fragment header.
+    const std::size_t after = c.upper_at;
+    const std::uint8_t next = c.upper;
+    c = ipv6_chain{};
+    r = walk_ipv6_extensions(p->data() + after, p->size() - after, next, after, group, c);
+  }
+  if (r != drop_reason::none) {
+    if (c.send_param_problem) {
+      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, eth.src);
+    }
+    return drop(p, r);
+  }
+  if (!c.fragment) {
+    p->seg.begin += c.upper_at;
+    deliver6(l4_data{nullptr, nullptr, 1, p, &eth, &h, l3, total}, c.upper);
+    return;
+  }
+  // A fragment: its data (after the fragment header) to the reassembler.
+  p->seg.begin += c.upper_at;
+  fragment_info f;
+  f.src = h.src;
+  f.dst = h.dst;
+  f.id = c.fragment_id;
+  f.protocol = c.upper;
+  f.keyed_by_protocol = false;
+  f.offset = c.fragment_offset;
+  f.more = c.more_fragments;
+  f.header_len = c.upper_at;
+  ipv4_reassembler::datagram whole;
+  if (!reasm_.add(p, f, loop_.now(), whole)) {
+    if (reasm_.held_packets() != 0) schedule_maintenance();
+    return;
+  }
+  // The first fragment may begin with more headers (destination options):
+  // the whole chain is in it (RFC 7112).
+  const l4_data d{nullptr, whole.fragments, whole.count, nullptr, &eth, &h, nullptr, 0};
+  packet* first = whole.fragments[0].p;
+  ipv6_chain rest;
+  r = walk_ipv6_extensions(first->data(), first->size(), whole.protocol, c.upper_at, group, rest);
+  if (r == drop_reason::none && rest.fragment) r = drop_reason::ipv6_bad_option;
+  if (r != drop_reason::none) return drop_all(d, r);
+  first->seg.begin += static_cast<std::uint32_t>(rest.upper_at - c.upper_at);
+  deliver6(d, rest.upper);
+}
+
+void stack::deliver6(const l4_data& d, std::uint8_t upper) noexcept {
+  // "::" may only ask (duplicate address detection's solicitations).
+  if (d.ip6->src.is_unspecified() && upper != ip6_next_icmpv6) return drop_all(d, drop_reason::ipv6_bad_source);
+  switch (upper) {
+    case ip_protocol_udp:
+      return handle_udp(d);
+    case ip6_next_icmpv6:
+      return handle_icmp6(d);
+    case ip_protocol_tcp:
+      // As for IPv4: TCP in fragments is not made whole.
+      if (d.single == nullptr) return drop_all(d, drop_reason::tcp_fragmented);
+      return handle_tcp(d.single, d.ip6->src, d.ip6->dst);
+    default:
+      return drop_all(d, drop_reason::ipv6_upper_unsupported);
+  }
+}
+
+void stack::handle_icmp6(const l4_data& d) noexcept {
+  auto at = [&](std::size_t i) { return d.single != nullptr ? d.single : d.frags[i].p; };
+  packet* first = at(0);
+  icmp_header ih;
+  if (auto r = parse_icmpv6(first->data(), first->size(), ih); r != drop_reason::none) return drop_all(d, r);
+  const ipv6_header& h = *d.ip6;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < d.count; ++i) total += at(i)->size();
+  internet_checksum c;
+  add_pseudo_header(c, h.src, h.dst, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
+  for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
+  if (c.finish() != 0) return drop_all(d, drop_reason::icmpv6_bad_checksum);
+  stats_.icmp6_in.add();
+  if (h.src.is_unspecified() && ih.type != icmpv6_neighbor_solicitation) {
+    return drop_all(d, drop_reason::ipv6_bad_source);
+  }
+  switch (ih.type) {
+    case icmpv6_echo_request:
+      break;
+    case icmpv6_neighbor_solicitation:
+    case icmpv6_neighbor_advertisement:
+    case icmpv6_router_advertisement: {
+      // RFC 4861 7.1, 6.1.2: hop limit 255 (not forwarded), never fragmented.
+      if (h.hop_limit != 255) return drop_all(d, drop_reason::nd_bad_hop_limit);
+      if (d.single == nullptr) return drop_all(d, drop_reason::nd_bad_message);
+      if (ih.type == icmpv6_router_advertisement) return drop_all(d, drop_reason::nd_router_advert_ignored);
+      nd_message m;
+      if (auto r = parse_nd(first->data(), first->size(), m); r != drop_reason::none) return drop_all(d, r);
+      if (ih.type == icmpv6_neighbor_solicitation) return handle_ns(first, d, m);
+      return handle_na(first, d, m);
+    }
+    case icmpv6_packet_too_big:
+      return handle_packet_too_big(d);
+    case icmpv6_dest_unreachable:
+    case icmpv6_time_exceeded:
+    case icmpv6_param_problem:
+      stats_.icmp6_errors_in.add();  // nothing here acts on them (UDP has no error queue)
+      return drop_all(d, drop_reason::icmpv6_ignored);
+    default:
+      // Echo replies, router solicitations (we route nothing), redirects, MLD, unknown types.
+      return drop_all(d, drop_reason::icmpv6_ignored);
+  }
+  // Echo requests to our unicast addresses (a group's go unanswered).
+  if (ih.code != 0 || h.dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_ignored);
+  stats_.icmp6_echo_replies.add();
+  if (d.single == nullptr) return echo_copied(d, icmpv6_echo_reply);
+  // In place: the request becomes the reply, back to the frame's sender.
+  packet* p = d.single;
+  std::byte* m = p->data();
+  m[0] = std::byte{icmpv6_echo_reply};
+  store_checksum(m + 2, 0);
+  p->meta = {};
+  stats_.tx_in_place.add();
+  const mac_address to = d.eth->src;
+  emit_icmp6(p, h.dst, h.src, opts_.ttl, &to);
+}
+
+void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept {
+  stats_.nd_solicitations_in.add();
+  const ipv6_header& h = *d.ip6;
+  if (!is_our_ip6(m.target)) return drop(p, drop_reason::nd_not_for_us);
+  const time_point now = loop_.now();
+  if (h.src.is_unspecified()) {
+    // Another host's duplicate address detection (RFC 4862 5.4.3): to the
+    // solicited-node group, no link-layer option.
+    if (!h.dst.is_v6_multicast() || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
+    if (now < dad_until_) {
+      dad_conflict(m.target, d.eth->src);  // both probing: neither may keep it
+      return drop(p, drop_reason::nd_dad_conflict);
+    }
+    // Ours: defend it, to all nodes (RFC 4861 7.2.4).
+    segment_unref(&p->seg);
+    send_na(m.target, all_nodes_group(), nd_flag_override, ipv6_multicast_mac(all_nodes_group()));
+    return;
+  }
+  // The asker's link-layer address (RFC 4861 7.2.3: create or update).
+  const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
+  if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
+  const auto r = nd_.learn_from_wire(h.src, mac, now, true, [this, mac](packet* q) {
+    mac.store(q->data());
+    queue_tx(q);
+  });
+  if (r.changed) {
+    stats_.nd_learned.add();
+    tell_peers(h.src, mac);
+  }
+  if (r.probe) {
+    send_ns(h.src, false, &r.probe_to);
+    schedule_maintenance();
+  }
+  segment_unref(&p->seg);
+  send_na(m.target, h.src, nd_flag_solicited | nd_flag_override, mac);
+}
+
+void stack::send_na(const ip_address& target, const ip_address& dst, std::uint8_t flags,
+                    const mac_address& eth_dst) noexcept {
+  packet* p = fresh();
+  if (p == nullptr) {
+    stats_.drop(drop_reason::no_buffer);
+    return;
+  }
+  nd_message na;
+  na.type = icmpv6_neighbor_advertisement;
+  na.flags = flags;
+  na.target = target;
+  na.has_link_layer = true;
+  na.link_layer = mac_;
+  p->seg.end += static_cast<std::uint32_t>(write_nd(p->data(), na));
+  stats_.nd_advertisements_out.add();
+  emit_icmp6(p, target, dst, 255, &eth_dst);
+}
+
+void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept {
+  stats_.nd_advertisements_in.add();
+  const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
+  if (is_our_ip6(m.target)) {
+    // Someone else answers for our address.
+    dad_conflict(m.target, mac);
+    return drop(p, drop_reason::nd_dad_conflict);
+  }
+  // RFC 4861 7.1.2: a solicited advertisement is never multicast.
+  if (d.ip6->dst.is_v6_multicast() && (m.flags & nd_flag_solicited) != 0) return drop(p, drop_reason::nd_bad_message);
+  if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
+  // A neighbour we know is updated (RFC 4861 7.2.5); a solicited answer to
+  // our unicast address creates one too, since the solicitation may have
+  // been another loop's (the answer lands on whichever queue RSS picks):
+  // what is learned is told to the other loops, as ARP's is.
+  const bool create = (m.flags & nd_flag_solicited) != 0 && is_our_ip6(d.ip6->dst);
+  const auto r = nd_.learn_from_wire(m.target, mac, loop_.now(), create, [this, mac](packet* q) {
+    mac.store(q->data());
+    queue_tx(q);
+  });
+  if (r.changed) {
+    stats_.nd_learned.add();
+    tell_peers(m.target, mac);
+  } else if (r.confirm_peers && create) {
+    tell_peers(m.target, mac);
+  }
+  if (r.probe) {
+    send_ns(m.target, false, &r.probe_to);
+    schedule_maintenance();
+  }
+  segment_unref(&p->seg);
+}
+
+void stack::dad_conflict(const ip_address& a, const mac_address& by) noexcept {
+  if (dad_conflict_) return;
+  dad_conflict_ = true;
+  dad_conflict_addr_ = a;
+  // Once per stack: the operator must pick another address (or MAC).
+  std::fprintf(stderr, "sluice: IPv6 duplicate address: %s is in use by %s on this link; give another --ip6 (or MAC)\n",
+               a.to_string().c_str(), by.to_string().c_str());
+}
+
+void stack::handle_packet_too_big(const l4_data& d) noexcept {
+  // RFC 4443 3.2: the MTU in bytes 4-7, then as much of our packet as fits.
+  packet* first = d.single != nullptr ? d.single : d.frags[0].p;
+  const std::byte* m = first->data();
+  const std::size_t n = first->size();
+  if (n < icmpv6_header_len + ipv6_header_len || (std::to_integer<unsigned>(m[8]) >> 4) != 6) {
+    return drop_all(d, drop_reason::icmpv6_error_unusable);
+  }
+  const ip_address quoted_src = ip_address::v6(m + 8 + 8);
+  const ip_address quoted_dst = ip_address::v6(m + 8 + 24);
+  if (!is_our_ip6(quoted_src) || quoted_dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_error_unusable);
+  stats_.icmp6_packet_too_big.add();
+  record_path_mtu(quoted_dst, load_be32(m + 4));
+  // New TCP connections size their MSS by path_mtu(); a live one that the
+  // quoted segment (next header TCP, no extension headers, ports and
+  // sequence number present) belongs to lowers its MSS now and resends
+  // (RFC 8201 with RFC 5927 4.1's check: a sequence number outside its
+  // flight is no evidence; the path MTU above is kept either way).
+  constexpr std::size_t quoted_at = icmpv6_header_len + ipv6_header_len;
+  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp && n >= quoted_at + 8) {
+    const std::byte* t = m + quoted_at;
+    const std::uint32_t quoted_len = ipv6_header_len + load_be16(m + icmpv6_header_len + 4);
+    (void)tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
+                       quoted_len);
+  }
+  if (d.single != nullptr) {
+    segment_unref(&d.single->seg);
+  } else {
+    for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
+  }
+}
+
+bool stack::icmp6_error_allowed() noexcept {
+  const time_point now = loop_.now();
+  const double elapsed = std::chrono::duration<double>(now - icmp6_refill_).count();
+  icmp6_refill_ = now;
+  if (elapsed > 0) {
+    icmp6_tokens_ = std::min<double>(opts_.icmp6_error_burst, icmp6_tokens_ + elapsed * opts_.icmp6_errors_per_second);
+  }
+  if (icmp6_tokens_ < 1) return false;
+  icmp6_tokens_ -= 1;
+  return true;
+}
+
+void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
+                             const std::byte* invoking, std::size_t invoking_len, const mac_address& eth_dst) noexcept {
+  // RFC 4443 2.4 (e): not to a source that names no single node, not about
+  // a packet to a group (but for a parameter problem about an option that
+  // asks for one, code 2), not about an ICMPv6 error or a redirect.
+  if (h.src.is_unspecified() || h.src.is_v6_multicast() || eth_dst.is_group()) return;
+  if (h.dst.is_v6_multicast() && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) return;
+  if (h.next_header == ip6_next_icmpv6 && invoking_len > ipv6_header_len) {
+    const unsigned t = std::to_integer<unsigned>(invoking[ipv6_header_len]);
+    if (t < 128 || t == icmpv6_redirect) return;
+  }
+  if (!icmp6_error_allowed()) {
+    stats_.icmp6_errors_rate_limited.add();
+    return;
+  }
+  packet* p = fresh();
+  if (p == nullptr) {
+    stats_.drop(drop_reason::no_buffer);
+    return;
+  }
+  // As much of the invoking packet as fits in the minimum MTU (RFC 4443 2.4 (c)).
+  const std::size_t room = std::min<std::size_t>(ipv6_min_mtu, caps_.mtu) - ipv6_header_len - icmpv6_header_len;
+  const std::size_t quote = std::min(invoking_len, room);
+  std::byte* m = p->data();
+  m[0] = static_cast<std::byte>(type);
+  m[1] = static_cast<std::byte>(code);
+  store_be16(m + 2, 0);
+  store_be32(m + 4, word);
+  std::memcpy(m + icmpv6_header_len, invoking, quote);
+  p->seg.end += static_cast<std::uint32_t>(icmpv6_header_len + quote);
+  stats_.icmp6_errors_out.add();
+  const ip_address src = is_our_ip6(h.dst) ? h.dst : source_for(h.src);
+  emit_icmp6(p, src, h.src, opts_.ttl, &eth_dst);
+}
+
+void stack::send_ns(const ip_address& target, bool dad, const mac_address* unicast_to) noexcept {
+  packet* p = fresh();
+  if (p == nullptr) {
+    stats_.drop(drop_reason::no_buffer);
+    return;
+  }
+  nd_message ns;
+  ns.type = icmpv6_neighbor_solicitation;
+  ns.target = target;
+  ns.has_link_layer = !dad;  // RFC 4861 4.3: none from "::"
+  ns.link_layer = mac_;
+  p->seg.end += static_cast<std::uint32_t>(write_nd(p->data(), ns));
+  const ip_address dst = unicast_to != nullptr ? target : solicited_node_group(target);
+  const mac_address eth = unicast_to != nullptr ? *unicast_to : ipv6_multicast_mac(dst);
+  stats_.nd_solicitations_out.add();
+  if (dad) stats_.nd_dad_probes.add();
+  emit_icmp6(p, dad ? ip_address{} : source_for(target), dst, 255, &eth);
+}
+
+void stack::emit_icmp6(packet* p, const ip_address& src, const ip_address& dst, std::uint8_t hops,
+                       const mac_address* eth_dst) noexcept {
+  std::byte* m = p->data();
+  internet_checksum c;
+  add_pseudo_header(c, src, dst, ip6_next_icmpv6, p->size());
+  c.add(m, p->size());
+  store_checksum(m + 2, c.finish());
+  stats_.icmp6_out.add();
+  if (is_our_ip6(dst)) {
+    prepend_ipv6(p, ip6_next_icmpv6, src, dst, hops, mac_);
+    return loop_back(p);
+  }
+  if (eth_dst == nullptr) {
+    prepend_ipv6(p, ip6_next_icmpv6, src, dst, hops, mac_address{});
+    return route6(p, dst);
+  }
+  prepend_ipv6(p, ip6_next_icmpv6, src, dst, hops, *eth_dst);
+  queue_tx(p);
+}
+
+void stack::prepend_ipv6(packet* p, std::uint8_t next, const ip_address& src, const ip_address& dst,
+                         std::uint8_t hops, const mac_address& eth_dst) noexcept {
+  ipv6_header h;
+  h.payload_len = static_cast<std::uint16_t>(p->size());
+  h.next_header = next;
+  h.hop_limit = hops;
+  h.src = src;
+  h.dst = dst;
+  write_ipv6(p->prepend(ipv6_header_len), h);
+  p->meta.l3_len = ipv6_header_len;
+  write_ethernet(p->prepend(ethernet_header_len), eth_dst, mac_, ethertype_ipv6);
+  p->meta.l2_len = ethernet_header_len;
+  stats_.ipv6_out.add();
+}
+
+void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept {
+  p->meta = {};  // no offloads: the checksum is the caller's, in place
+  prepend_ipv6(p, next_header, source_for(dst), dst, opts_.ttl, mac_address{});
+  route6(p, dst);
+}
+
+void stack::route6(packet* p, const ip_address& dst) noexcept {
+  if (is_our_ip6(dst)) return loop_back(p);
+  if (dst.is_v6_multicast()) {
+    ipv6_multicast_mac(dst).store(p->data());
+    return queue_tx(p);
+  }
+  const interface_config& ifc = opts_.iface;
+  // Next hop: the destination itself when on link, else the gateway.
+  const bool direct = ifc.on_link6(dst);
+  if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
+  const ip_address hop = direct ? dst : ifc.gateway6;
+  const time_point now = loop_.now();
+  if (const mac_address* m = nd_.lookup(hop, now)) {
+    m->store(p->data());
+    return queue_tx(p);
+  }
+  // Unresolved: the frame waits in the neighbour cache (bounded) while we ask.
+  const auto held = nd_.hold(hop, p, now);
+  if (held.send_request) {
+    send_ns(hop, false, nullptr);
+    schedule_maintenance();
+  }
 }
 
 // ---- transmit -----------------------------------------------------------------------
@@ -563,9 +1070,11 @@ void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst,
 }
 
 template <class Copy>
-bool stack::send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l4_header, std::size_t payload_len,
+bool stack::send_l4(std::uint8_t protocol, const ip_address& to, const std::byte* l4_header, std::size_t payload_len,
                     Copy&& copy) noexcept {
   const std::size_t l4_len = udp_header_len + payload_len;  // ICMP's header is 8 bytes too
+  if (!to.is_v4()) return send_l4_v6(protocol, to, l4_header, l4_len, copy);
+  const std::uint32_t dst = to.v4_addr();
   const std::size_t room = caps_.mtu - ipv4_min_header_len;
   const std::uint16_t id = next_ip_id();
   // Fragments carry whole 8-byte blocks, except the last.
@@ -592,14 +1101,58 @@ bool stack::send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l
   return true;
 }
 
+template <class Copy>
+bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
+                       Copy&& copy) noexcept {
+  // Over the path MTU: fragments (RFC 8200 4.5), each with a fragment
+  // header, carrying whole 8-byte blocks but the last.
+  const std::size_t room = path_mtu(dst) - ipv6_header_len;
+  const bool fragmented = l4_len > room;
+  const std::size_t piece = fragmented ? (room - ipv6_fragment_header_len) / 8 * 8 : l4_len;
+  const std::uint32_t id = fragmented ? next_ip6_id() : 0;
+  const ip_address src = source_for(dst);
+  for (std::size_t off = 0; off < l4_len; off += piece) {
+    const std::size_t len = std::min(piece, l4_len - off);
+    packet* p = fresh();
+    if (p == nullptr) {
+      stats_.drop(drop_reason::no_buffer);
+      return false;
+    }
+    std::byte* at = p->data() + (fragmented ? ipv6_fragment_header_len : 0);
+    std::size_t done = 0;
+    if (off < udp_header_len) {
+      done = std::min(len, udp_header_len - off);
+      std::memcpy(at, l4_header + off, done);
+    }
+    if (done < len) copy(at + done, off + done - udp_header_len, len - done);
+    p->seg.end += static_cast<std::uint32_t>(len);
+    if (!fragmented) {
+      prepend_ipv6(p, protocol, src, dst, opts_.ttl, mac_address{});
+      route6(p, dst);
+      continue;
+    }
+    const bool more = off + len < l4_len;
+    std::byte* fh = p->data();
+    fh[0] = static_cast<std::byte>(protocol);
+    fh[1] = std::byte{0};
+    store_be16(fh + 2, static_cast<std::uint16_t>(off | (more ? 1u : 0u)));
+    store_be32(fh + 4, id);
+    p->seg.end += static_cast<std::uint32_t>(ipv6_fragment_header_len);
+    stats_.fragments_out.add();
+    prepend_ipv6(p, ip6_next_fragment, src, dst, opts_.ttl, mac_address{});
+    route6(p, dst);
+  }
+  return true;
+}
+
 void stack::send_queued(udp_socket& u) noexcept {
   const std::uint16_t sport = u.local().port();
   const std::size_t n = u.queued_count();
   // In queue order: chains (zero copy where possible) and arena copies alike.
   for (std::size_t i = 0; i < n; ++i) {
     const udp_socket::queued& q = u.queued_at(i);
-    if (q.to.family() != AF_INET) {
-      loop_.stats().datagrams_dropped.add();  // IPv4 only: counted, not sent
+    if (q.to.family() != AF_INET && q.to.family() != AF_INET6) {
+      loop_.stats().datagrams_dropped.add();  // not an IP endpoint: counted, not sent
       continue;
     }
     if (q.offset == udp_socket::chain_offset) {
@@ -613,23 +1166,25 @@ void stack::send_queued(udp_socket& u) noexcept {
 
 void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept {
   const std::size_t n = payload.size();
-  const std::uint32_t dst = to.v4_addr();
+  const ip_address dst = ip_address::of(to);
+  const bool v4 = dst.is_v4();
   // (Too big for one frame goes the copying way, which also refuses what is
   // too big for IPv4.)
-  if (n + udp_ip_headers <= caps_.mtu && payload.segment_count() == 1) {
+  const bool fits = v4 ? n + udp_ip_headers <= caps_.mtu : n + ipv6_header_len + udp_header_len <= path_mtu(dst);
+  if (fits && payload.segment_count() == 1) {
     // Zero copy: one of our own buffers, whole and unshared, with room for
     // the headers in front (an echo of what was received).
     segment* s = payload.pop_front_segment();
     if (s != nullptr && s->release == release_ && s->parent == nullptr && s->refs == 1 &&
-        s->begin >= reply_headroom && s->size() == n) {
+        s->begin >= (v4 ? reply_headroom : reply_headroom6) && s->size() == n) {
       packet* p = packet_of(s);
       p->meta = {};
       std::byte* uh = p->prepend(udp_header_len);
       const auto len = static_cast<std::uint16_t>(udp_header_len + n);
       write_udp(uh, udp_header{src_port, to.port(), len, 0});
       internet_checksum c;
-      add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
-      if (caps_.tx_udp_checksum) {
+      add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
+      if (v4 && caps_.tx_udp_checksum) {
         store_checksum(uh + 6, c.folded());
         p->meta.tx |= packet_meta::tx_udp_checksum;
       } else {
@@ -641,7 +1196,7 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       stats_.tx_in_place.add();
       loop_.stats().datagrams_out.add();
       loop_.stats().bytes_written.add(n);
-      finish_ipv4(p, ip_protocol_udp, dst, next_ip_id(), 0, false);
+      send_ip(p, ip_protocol_udp, dst);
       return;
     }
     if (s != nullptr) payload.append(s);
@@ -674,12 +1229,12 @@ void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_
   }
   // Copied into fresh buffers (and fragmented if need be); the checksum
   // covers the whole datagram, so it is computed here, in software.
-  const std::uint32_t dst = to.v4_addr();
+  const ip_address dst = ip_address::of(to);
   std::byte hdr[udp_header_len];
   const auto len = static_cast<std::uint16_t>(udp_header_len + n);
   write_udp(hdr, udp_header{src_port, to.port(), len, 0});
   internet_checksum c;
-  add_pseudo_header(c, opts_.iface.address, dst, ip_protocol_udp, len);
+  add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
   c.add(hdr, udp_header_len);
   sum_payload(c);
   const std::uint16_t v = c.finish();
@@ -696,7 +1251,8 @@ void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_
 
 // ---- ARP knowledge across loops ------------------------------------------------------------
 
-void stack::tell_peers(std::uint32_t ip, const mac_address& mac) noexcept {
+template <class Addr>
+void stack::tell_peers(const Addr& ip, const mac_address& mac) noexcept {
   stack_group* g = opts_.group;
   if (g == nullptr || g->size() < 2) return;
   for (unsigned t = 0; t < g->size(); ++t) {
@@ -716,10 +1272,18 @@ void stack::learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept {
   // Frames released for this neighbour go out at the next poll.
 }
 
+void stack::learned_by_peer(const ip_address& ip, const mac_address& mac) noexcept {
+  const bool changed = nd_.learn(ip, mac, loop_.now(), true, [this, mac](packet* q) {
+    mac.store(q->data());
+    queue_tx(q);
+  });
+  if (changed) stats_.nd_learned_from_peers.add();
+}
+
 // ---- timers ------------------------------------------------------------------------------
 
 void stack::schedule_maintenance() noexcept {
-  const time_point t = std::min(arp_.next_due(), reasm_.next_expiry());
+  const time_point t = std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due()});
   if (t == time_point::max()) {
     maintenance_.cancel();
     return;
@@ -736,6 +1300,13 @@ void stack::on_maintenance() noexcept {
         stats_.arp_learned.add();
         tell_peers(ip, taken);
       });
+  nd_.tick(
+      now, [this](const ip_address& ip) { send_ns(ip, false, nullptr); },
+      [this](const ip_address& ip, const mac_address& known) { send_ns(ip, false, &known); },
+      [this](const ip_address& ip, const mac_address& taken) {
+        stats_.nd_learned.add();
+        tell_peers(ip, taken);
+      });
   reasm_.expire(now);
   schedule_maintenance();
   (void)flush();
@@ -748,6 +1319,16 @@ void stack::start() noexcept {
   // Gratuitous ARP: a request for our own address, so that neighbours
   // refresh (or learn) our MAC.
   send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, opts_.iface.address);
+  if (opts_.ipv6_dad) {
+    // Duplicate address detection (RFC 4862 5.4): a solicitation from "::"
+    // for each of our addresses; an answer within a retry interval (or
+    // another host's probe for the same address) is a conflict, reported
+    // once (duplicate_address()). The addresses serve meanwhile (as RFC
+    // 4429's optimistic addresses do).
+    send_ns(link_local_, true, nullptr);
+    for (const auto& a : opts_.iface.ip6) send_ns(a.address, true, nullptr);
+    dad_until_ = loop_.now() + opts_.arp.retry_interval;
+  }
   (void)flush();
 }
 
@@ -759,10 +1340,16 @@ udp_socket* stack::find_socket(std::uint16_t port) const noexcept {
 
 result<udp_socket*> stack::udp_bind(const endpoint& at, datagram_handler& h) {
   const interface_config& ifc = opts_.iface;
-  if (at.family() != AF_INET) {
-    return error{"cannot bind " + at.to_string() + ": the user-space stack speaks IPv4 only", {}};
-  }
-  if (at.v4_addr() != 0 && at.v4_addr() != ifc.address) {
+  if (at.family() == AF_INET6) {
+    const ip_address a = ip_address::of(at);
+    if (!a.is_unspecified() && !is_our_ip6(a)) {
+      return error{"cannot bind " + at.to_string() + ": not this interface's IPv6 address (" + link_local_.to_string() +
+                       (ifc.ip6.empty() ? std::string() : ", --ip6") + "); bind [::]:PORT or one of those",
+                   std::error_code(EADDRNOTAVAIL, std::system_category())};
+    }
+  } else if (at.family() != AF_INET) {
+    return error{"cannot bind " + at.to_string() + ": not an IPv4 or IPv6 endpoint", {}};
+  } else if (at.v4_addr() != 0 && at.v4_addr() != ifc.address) {
     return error{"cannot bind " + at.to_string() + ": not this interface's address (" + ifc.to_string() +
                      "); bind 0.0.0.0:PORT or " + format_ipv4(ifc.address) + ":PORT",
                  std::error_code(EADDRNOTAVAIL, std::system_category())};
@@ -816,6 +1403,27 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"arp_reassigned", &stats_.arp_reassigned},
       {"arp_pending_evicted", &stats_.arp_pending_evicted},
       {"icmp_echo_replies", &stats_.icmp_echo_replies},
+      {"nd_solicitations_in", &stats_.nd_solicitations_in},
+      {"nd_solicitations_out", &stats_.nd_solicitations_out},
+      {"nd_advertisements_in", &stats_.nd_advertisements_in},
+      {"nd_advertisements_out", &stats_.nd_advertisements_out},
+      {"nd_learned", &stats_.nd_learned},
+      {"nd_learned_from_peers", &stats_.nd_learned_from_peers},
+      {"nd_expired", &stats_.nd_expired},
+      {"nd_conflicts", &stats_.nd_conflicts},
+      {"nd_confirmed", &stats_.nd_confirmed},
+      {"nd_reassigned", &stats_.nd_reassigned},
+      {"nd_pending_evicted", &stats_.nd_pending_evicted},
+      {"nd_dad_probes", &stats_.nd_dad_probes},
+      {"ipv6_in", &stats_.ipv6_in},
+      {"ipv6_out", &stats_.ipv6_out},
+      {"icmp6_in", &stats_.icmp6_in},
+      {"icmp6_out", &stats_.icmp6_out},
+      {"icmp6_echo_replies", &stats_.icmp6_echo_replies},
+      {"icmp6_errors_out", &stats_.icmp6_errors_out},
+      {"icmp6_errors_rate_limited", &stats_.icmp6_errors_rate_limited},
+      {"icmp6_packet_too_big", &stats_.icmp6_packet_too_big},
+      {"icmp6_errors_in", &stats_.icmp6_errors_in},
       {"udp_in", &stats_.udp_in},
       {"udp_out", &stats_.udp_out},
       {"fragments_in", &stats_.fragments_in},

@@ -102,7 +102,10 @@ std::uint32_t tcp_layer::ts_offset(const tcp_tuple& t) const noexcept {
 }
 
 std::uint32_t tcp_layer::mtu_mss(const ip_address& remote) const noexcept {
-  return static_cast<std::uint32_t>(ip_.capabilities().mtu) - tcp_ip_overhead(remote);
+  // IPv6: the path MTU the stack learned from packet too big messages
+  // (the link MTU until one came).
+  const std::uint32_t mtu = remote.is_v4() ? ip_.capabilities().mtu : ip_.path_mtu(remote);
+  return mtu - tcp_ip_overhead(remote);
 }
 
 std::uint32_t tcp_layer::initial_sequence(const tcp_tuple& t, time_point now) const noexcept {
@@ -173,7 +176,9 @@ bool tcp_layer::send(const tcp_tuple& t, const tcp_header& h, const tcp_out_opti
   p->seg.end += l4_len;
   internet_checksum c;
   add_pseudo_header(c, t.local_ip, t.remote_ip, ip_protocol_tcp, l4_len);
-  if (ip_.capabilities().tx_tcp_checksum) {
+  // The device's checksum offload is asked for IPv4 only (send_ip6 asks
+  // for none): an IPv6 segment is summed here.
+  if (ip_.capabilities().tx_tcp_checksum && t.remote_ip.is_v4()) {
     store_checksum(seg + 16, c.folded());
     p->meta.tx |= packet_meta::tx_tcp_checksum;
   } else {
@@ -221,7 +226,7 @@ void tcp_layer::input(packet* p, const ip_address& src_ip, const ip_address& dst
   }
   // TCP is unicast (RFC 1122 4.2.3.10): nothing to a broadcast (or IPv6
   // multicast) address, and no RST back to one either.
-  if (dst_ip != local_ip_ && (dst_ip.is_v4() || !ip_.is_local(dst_ip))) {
+  if (dst_ip != local_ip_ && (dst_ip.is_v4() || !ip_.is_our_ip6(dst_ip))) {
     return ip_.drop_packet(p, drop_reason::tcp_no_connection);
   }
   s.src_ip = src_ip;
@@ -541,7 +546,7 @@ result<listener*> tcp_layer::listen(const endpoint& at, handler& h, const listen
     e.scope = listen_scope::any;
   } else {
     e.scope = listen_scope::exact;
-    if (e.addr != local_ip_ && (e.addr.is_v4() || !ip_.is_local(e.addr))) {
+    if (e.addr != local_ip_ && (e.addr.is_v4() || !ip_.is_our_ip6(e.addr))) {
       return error{"cannot listen on " + at.to_string() + ": not this interface's address (" +
                        ip_.config().to_string() + "); listen on 0.0.0.0:PORT, [::]:PORT or " +
                        local_ip_.to_string() + ":PORT",
@@ -578,6 +583,19 @@ void tcp_layer::close_listener(listener& l) noexcept {
   std::erase_if(listeners_, [&](const listen_entry& e) { return e.l == &l; });
 }
 
+std::optional<ip_address> tcp_layer::source_for(const ip_address& dst) const noexcept {
+  const interface_config& ifc = ip_.config();
+  if (dst.is_v4()) {
+    const std::uint32_t d = dst.v4_addr();
+    if (!ifc.on_link(d) && ifc.gateway == 0 && d != ifc.address) return std::nullopt;
+    return local_ip_;
+  }
+  // IPv6: reachable when ours, on a link prefix (link-local included) or
+  // through --gateway6; the stack picks the source (RFC 6724's essentials).
+  if (!ip_.is_our_ip6(dst) && !ifc.on_link6(dst) && ifc.gateway6.is_unspecified()) return std::nullopt;
+  return ip_.source_for(dst);
+}
+
 bool tcp_layer::picks_port(const tcp_tuple& t) const noexcept {
   // Replies will arrive with (remote, local, remote port, our port): they
   // must hash to this loop.
@@ -601,7 +619,7 @@ result<connection_handle> tcp_layer::connect(const endpoint& to, handler& h, voi
   c->set_context(context);
   // The source address: ours for IPv4, the stack's choice for IPv6 (none:
   // no route to the destination).
-  const std::optional<ip_address> src = ip_.source_for(dst);
+  const std::optional<ip_address> src = source_for(dst);
   if (!src) {
     loop_.failed(*c, close_reason::unreachable, ENETUNREACH);
     return c->handle();

@@ -1,5 +1,13 @@
 #pragma once
-// One loop's neighbour cache (RFC 826): IPv4 address -> MAC, with expiry,
+// One loop's neighbour cache: IPv4 address -> MAC (ARP, RFC 826;
+// arp_cache) or IPv6 address -> MAC (Neighbour Discovery, RFC 4861;
+// neighbour_cache): one template, so both families have the same bounds,
+// expiry, retries and waiting-packet limits (the same arp_options), each
+// counting into its own counters (neighbour_counters). For IPv6 the
+// states map to RFC 4861's as: incomplete = INCOMPLETE (solicitations
+// retried), reachable = REACHABLE, an expired reachable entry = STALE
+// (resolved again on its next use, its packets held meanwhile), failed =
+// unreachable (its packets dropped), with expiry,
 // resolution by request and retry, and packets held while their next hop
 // resolves (bounded in total and per neighbour; what does not fit, or whose
 // neighbour never answers, is a counted drop).
@@ -32,10 +40,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/base/time.hpp"
 #include "sluice/inet/inet_stats.hpp"
+#include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/mac_address.hpp"
 #include "sluice/inet/packet.hpp"
 
@@ -47,7 +57,7 @@ struct arp_options {
   duration reachable_time = std::chrono::seconds(60);
   // A request unanswered for this long is sent again, up to max_requests times.
   duration retry_interval = std::chrono::seconds(1);
-  unsigned max_requests = 3;  // requests for one address before its held packets are dropped (arp_unresolved)
+  unsigned max_requests = 3;  // requests for one address before its held packets are dropped (unresolved)
   // Table slots (rounded up to a power of two).
   std::size_t capacity = 256;
   // Packets held for unresolved neighbours: in all, and per neighbour.
@@ -55,22 +65,53 @@ struct arp_options {
   std::size_t max_pending_per_neighbour = 16;  // (see max_pending)
 };
 
-// The neighbour table of one stack (see the file comment). Owner core only;
+// Which of the stack's counters a neighbour cache counts into: ARP's or ND's.
+struct neighbour_counters {
+  counter inet_stats::*expired;          // entries found stale and resolved again
+  counter inet_stats::*conflicts;        // a live neighbour's address claimed by another MAC
+  counter inet_stats::*confirmed;        // ... and the known MAC answered
+  counter inet_stats::*reassigned;       // ... and the claimant was taken
+  counter inet_stats::*pending_evicted;  // held packets given up for another neighbour's
+  drop_reason table_full;                // no slot for a new neighbour
+  drop_reason pending_full;              // too many packets waiting
+  drop_reason unresolved;                // a neighbour never answered
+
+  // ARP's counters (arp_*).
+  static neighbour_counters arp() noexcept {
+    return {&inet_stats::arp_expired,     &inet_stats::arp_conflicts,      &inet_stats::arp_confirmed,
+            &inet_stats::arp_reassigned,  &inet_stats::arp_pending_evicted, drop_reason::arp_table_full,
+            drop_reason::arp_pending_full, drop_reason::arp_unresolved};
+  }
+  // Neighbour Discovery's (nd_*).
+  static neighbour_counters nd() noexcept {
+    return {&inet_stats::nd_expired,     &inet_stats::nd_conflicts,      &inet_stats::nd_confirmed,
+            &inet_stats::nd_reassigned,  &inet_stats::nd_pending_evicted, drop_reason::nd_table_full,
+            drop_reason::nd_pending_full, drop_reason::nd_unresolved};
+  }
+};
+
+// The neighbour table of one stack (see the file comment), keyed by Addr:
+// std::uint32_t (IPv4, host order) or ip_address (IPv6). Owner core only;
 // allocates its table once, at construction.
-class arp_cache {
+template <class Addr>
+class basic_neighbour_cache {
  public:
   // Slots a lookup probes from an address's home slot (see the file comment).
   static constexpr std::size_t probe_window = 8;
+  // The address key (a parameter type).
+  using addr_param = std::conditional_t<sizeof(Addr) <= 8, Addr, const Addr&>;
 
-  // A table sized by opts, counting into the stack's stats.
-  arp_cache(const arp_options& opts, inet_stats& stats);
-  arp_cache(const arp_cache&) = delete;
-  arp_cache& operator=(const arp_cache&) = delete;
+  // A table sized by opts, counting into the stack's stats (ARP's counters
+  // unless told otherwise).
+  basic_neighbour_cache(const arp_options& opts, inet_stats& stats,
+                        const neighbour_counters& counters = neighbour_counters::arp());
+  basic_neighbour_cache(const basic_neighbour_cache&) = delete;
+  basic_neighbour_cache& operator=(const basic_neighbour_cache&) = delete;
   // Drops (and releases) every packet still held.
-  ~arp_cache();
+  ~basic_neighbour_cache();
 
   // The MAC of `ip` if it is known and fresh; nullptr otherwise.
-  [[nodiscard]] const mac_address* lookup(std::uint32_t ip, time_point now) const noexcept;
+  [[nodiscard]] const mac_address* lookup(addr_param ip, time_point now) const noexcept;
 
   // What hold() did with the packet.
   struct hold_result {
@@ -80,7 +121,7 @@ class arp_cache {
   // After lookup() missed: keeps p until ip resolves, starting resolution
   // if none is under way. p's frame must be complete but for the
   // destination MAC (filled in when it resolves).
-  hold_result hold(std::uint32_t ip, packet* p, time_point now) noexcept;
+  hold_result hold(addr_param ip, packet* p, time_point now) noexcept;
 
   // Records ip -> mac (an ARP message from the wire, or a peer loop). Creates
   // an entry only if `create` (we were the target, or a peer learned it);
@@ -90,21 +131,21 @@ class arp_cache {
   // Trusted: a peer loop's word (or a test's); the wire goes through
   // learn_from_wire.
   template <class Release>
-  bool learn(std::uint32_t ip, const mac_address& mac, time_point now, bool create, Release&& release) noexcept {
+  bool learn(addr_param ip, const mac_address& mac, time_point now, bool create, Release&& release) noexcept {
     bool changed = false;
     entry* e = find(ip);
     if (e == nullptr) {
       if (!create) return false;
       e = take_slot(ip, now);
       if (e == nullptr) {
-        stats_.drop(drop_reason::arp_table_full);
+        stats_.drop(c_.table_full);
         return false;
       }
       changed = true;
     } else if (e->st != state::reachable || e->mac != mac) {
       changed = true;
     } else if (e->probing) {
-      stats_.arp_confirmed.add();  // a peer loop heard the known MAC answer this loop's probe
+      (stats_.*c_.confirmed).add();  // a peer loop heard the known MAC answer this loop's probe
     }
     e->mac = mac;
     e->st = state::reachable;
@@ -131,7 +172,7 @@ class arp_cache {
   // An ARP message from the wire: learn() by RFC 826's merge rule, except
   // that a live entry's MAC is not replaced at once (see the top).
   template <class Release>
-  wire_result learn_from_wire(std::uint32_t ip, const mac_address& mac, time_point now, bool create,
+  wire_result learn_from_wire(addr_param ip, const mac_address& mac, time_point now, bool create,
                               Release&& release) noexcept {
     wire_result r;
     entry* e = find(ip);
@@ -139,7 +180,7 @@ class arp_cache {
       if (e->mac == mac) {
         if (e->probing) {
           e->probing = false;  // the known MAC is alive: the claim was false
-          stats_.arp_confirmed.add();
+          (stats_.*c_.confirmed).add();
         }
         e->due = now + opts_.reachable_time;
         if (e->confirm_due <= now) {  // at most one word to the peers per retry interval
@@ -148,7 +189,7 @@ class arp_cache {
         }
         return r;
       }
-      stats_.arp_conflicts.add();
+      (stats_.*c_.conflicts).add();
       e->candidate = mac;  // the latest claim, taken if the known MAC stays silent
       if (!e->probing) {
         e->probing = true;
@@ -165,10 +206,10 @@ class arp_cache {
 
   // Retries and failures due by now: send_request(ip) for each neighbour to
   // ask again; the held packets of those that used up their requests are
-  // dropped (arp_unresolved).
+  // dropped (unresolved).
   template <class Send>
   void tick(time_point now, Send&& send_request) noexcept {
-    tick(now, send_request, [](std::uint32_t, const mac_address&) {}, [](std::uint32_t, const mac_address&) {});
+    tick(now, send_request, [](addr_param, const mac_address&) {}, [](addr_param, const mac_address&) {});
   }
   // The same, and for live entries whose MAC was claimed: probe(ip, mac)
   // to ask the known MAC again, reassigned(ip, mac) when it never answered
@@ -183,7 +224,7 @@ class arp_cache {
           e.probing = false;
           e.mac = e.candidate;
           e.due = now + opts_.reachable_time;
-          stats_.arp_reassigned.add();
+          (stats_.*c_.reassigned).add();
           reassigned(e.ip, e.mac);
         } else {
           ++e.probes;
@@ -214,7 +255,7 @@ class arp_cache {
  private:
   enum class state : std::uint8_t { empty, incomplete, reachable, failed };
   struct entry {
-    std::uint32_t ip = 0;
+    Addr ip{};
     mac_address mac;
     state st = state::empty;
     std::uint8_t requests = 0;  // requests sent for the current resolution
@@ -230,18 +271,18 @@ class arp_cache {
     time_point confirm_due{};  // the earliest time to tell peers again that the known MAC spoke
   };
   struct held_packet {
-    std::uint32_t ip;
+    Addr ip;
     packet* p;
   };
 
-  [[nodiscard]] std::size_t home(std::uint32_t ip) const noexcept;
-  [[nodiscard]] entry* find(std::uint32_t ip) noexcept;
-  [[nodiscard]] const entry* find(std::uint32_t ip) const noexcept;
+  [[nodiscard]] std::size_t home(addr_param ip) const noexcept;
+  [[nodiscard]] entry* find(addr_param ip) noexcept;
+  [[nodiscard]] const entry* find(addr_param ip) const noexcept;
   // A slot for a new neighbour on ip's probe path: an empty one, else the
   // stalest that is not resolving; nullptr if all are resolving.
-  [[nodiscard]] entry* take_slot(std::uint32_t ip, time_point now) noexcept;
+  [[nodiscard]] entry* take_slot(addr_param ip, time_point now) noexcept;
   template <class Release>
-  void take_pending(std::uint32_t ip, Release&& release) noexcept {
+  void take_pending(addr_param ip, Release&& release) noexcept {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < pending_n_; ++i) {
       if (held_[i].ip == ip) {
@@ -252,7 +293,7 @@ class arp_cache {
     }
     pending_n_ = kept;
   }
-  void drop_pending(std::uint32_t ip) noexcept;
+  void drop_pending(addr_param ip) noexcept;
   // The queue is full: frees a place for a packet of `e` by dropping the
   // oldest packet of the neighbour that holds more (or as many and has
   // waited longer). False if none should give way.
@@ -260,10 +301,19 @@ class arp_cache {
 
   arp_options opts_;
   inet_stats& stats_;
+  neighbour_counters c_;
   std::vector<entry> slots_;
   std::size_t mask_ = 0;
   std::vector<held_packet> held_;
   std::size_t pending_n_ = 0;
 };
+
+// IPv4 neighbours (ARP).
+using arp_cache = basic_neighbour_cache<std::uint32_t>;
+// IPv6 neighbours (Neighbour Discovery).
+using neighbour_cache = basic_neighbour_cache<ip_address>;
+
+extern template class basic_neighbour_cache<std::uint32_t>;
+extern template class basic_neighbour_cache<ip_address>;
 
 }  // namespace sluice::inet

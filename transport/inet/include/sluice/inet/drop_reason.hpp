@@ -15,7 +15,7 @@ namespace sluice::inet {
   X(multi_segment)          /* the device handed over a chained buffer (scatter is off) */     \
   X(eth_truncated)          /* shorter than an Ethernet header */                               \
   X(eth_not_for_us)         /* unicast to another MAC, or a multicast group */                  \
-  X(eth_unsupported_type)   /* not IPv4 or ARP (IPv6, VLAN tags, ...) */                        \
+  X(eth_unsupported_type)   /* not IPv4, IPv6 or ARP (VLAN tags, ...) */                         \
   X(arp_truncated)          /* shorter than an Ethernet/IPv4 ARP message */                     \
   X(arp_bad_format)         /* hardware/protocol type or address sizes not Ethernet/IPv4 */     \
   X(arp_bad_op)             /* neither request nor reply */                                     \
@@ -36,6 +36,33 @@ namespace sluice::inet {
   X(ipv4_bad_source)        /* source is a broadcast, multicast or our own address */           \
   X(ipv4_not_for_us)        /* destination is not ours (we do not forward) */                   \
   X(ipv4_unsupported_protocol)                                                                   \
+  X(ipv6_truncated)         /* shorter than its 40-byte header or its payload length */        \
+  X(ipv6_bad_version)                                                                            \
+  X(ipv6_bad_source)        /* source is multicast, or our own address from the wire */         \
+  X(ipv6_not_for_us)        /* destination is not one of our addresses or groups (no forwarding) */ \
+  X(ipv6_ext_truncated)     /* an extension header runs past the payload */                     \
+  X(ipv6_hbh_not_first)     /* hop-by-hop options anywhere but first (RFC 8200 4.1): parameter problem */ \
+  X(ipv6_routing_type0)     /* a type 0 routing header (RFC 5095: deprecated, dropped) */      \
+  X(ipv6_routing_unknown)   /* an unknown routing type with segments left: parameter problem (RFC 8200 4.4) */ \
+  X(ipv6_bad_option)        /* an option running past its header */                              \
+  X(ipv6_unknown_option)    /* an unknown option whose type says discard (RFC 8200 4.2) */     \
+  X(ipv6_unknown_next_header) /* an unknown next header: parameter problem code 1 */            \
+  X(ipv6_chain_too_long)    /* more extension headers than the walker's bound */               \
+  X(ipv6_no_next_header)    /* next header 59: nothing to deliver */                           \
+  X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here */                        \
+  X(icmpv6_truncated)                                                                            \
+  X(icmpv6_bad_checksum)                                                                         \
+  X(icmpv6_ignored)         /* a type we do not act on (replies, redirects, unknown) */        \
+  X(icmpv6_error_unusable)  /* an error message quoting nothing we sent, or too short to use */ \
+  X(nd_bad_hop_limit)       /* a Neighbour Discovery message with hop limit below 255 (RFC 4861 7.1.1) */ \
+  X(nd_bad_message)         /* code not 0, too short, a bad option, a multicast target */      \
+  X(nd_not_for_us)          /* a solicitation for another host's address */                    \
+  X(nd_router_advert_ignored) /* router advertisements are not used (no SLAAC by default) */   \
+  X(nd_dad_conflict)        /* another host claims one of our IPv6 addresses */               \
+  X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \
+  X(nd_pending_full)        /* too many packets waiting for neighbour discovery */               \
+  X(nd_unresolved)          /* an IPv6 neighbour never answered: its waiting packets go */      \
+  X(udp6_zero_checksum)     /* UDP over IPv6 without a checksum (RFC 8200 8.1: mandatory) */   \
   X(tcp_truncated)          /* shorter than a TCP header or its data offset */                  \
   X(tcp_bad_offset)         /* data offset below 5 words */                                     \
   X(tcp_bad_options)        /* an option whose length runs past the header or is wrong */       \

@@ -32,6 +32,31 @@ struct inet_stats {
   counter arp_reassigned;        // ... and the known MAC stayed silent: the claimant taken
   counter arp_pending_evicted;   // held packets given up for another neighbour's (full queue or table)
 
+  // IPv6 Neighbour Discovery (RFC 4861): the neighbour cache's counts as ARP's above.
+  counter nd_solicitations_in;     // neighbour solicitations received
+  counter nd_solicitations_out;    // neighbour solicitations sent (DAD and NUD included)
+  counter nd_advertisements_in;    // neighbour advertisements received
+  counter nd_advertisements_out;   // neighbour advertisements sent
+  counter nd_learned;              // new or changed IPv6 neighbours
+  counter nd_learned_from_peers;   // the same, told by another loop
+  counter nd_expired;              // entries found stale and resolved again
+  counter nd_conflicts;            // a live neighbour's address claimed by another MAC (probed)
+  counter nd_confirmed;            // ... and the known MAC answered: kept
+  counter nd_reassigned;           // ... and the known MAC stayed silent: the claimant taken
+  counter nd_pending_evicted;      // held packets given up for another neighbour's
+  counter nd_dad_probes;           // duplicate address detection solicitations sent
+
+  // IPv6 and ICMPv6 (RFC 4443).
+  counter ipv6_in;                 // IPv6 packets accepted for us
+  counter ipv6_out;                // IPv6 packets sent (fragments each)
+  counter icmp6_in;                // ICMPv6 messages received (checksum good)
+  counter icmp6_out;               // ICMPv6 messages sent (ND included)
+  counter icmp6_echo_replies;      // ICMPv6 echo replies sent
+  counter icmp6_errors_out;        // ICMPv6 errors sent (unreachable, parameter problem)
+  counter icmp6_errors_rate_limited;  // ICMPv6 errors not sent: over the rate limit (RFC 4443 2.4 (f))
+  counter icmp6_packet_too_big;    // packet too big messages taken: a path MTU recorded
+  counter icmp6_errors_in;         // other ICMPv6 errors received (counted, not acted on)
+
   counter icmp_echo_replies;  // ICMP echo replies sent
   counter udp_in;             // UDP datagrams delivered to sockets
   counter udp_out;            // UDP datagrams sent

@@ -1,6 +1,9 @@
 #pragma once
-// IPv4 fragment reassembly (RFC 791, with RFC 815's hole accounting reduced
-// to "no overlaps, so complete when the bytes add up"), bounded every way an
+// IPv4 and IPv6 fragment reassembly (RFC 791, RFC 8200 4.5, with RFC 815's
+// hole accounting reduced to "no overlaps, so complete when the bytes add
+// up"), one table for both families: a datagram is keyed by its source and
+// destination (ip_address), identification (16 bits for IPv4, 32 for IPv6)
+// and, for IPv4, protocol (fragment_info); bounded every way an
 // attacker could push: a fixed number of datagrams in progress, of fragments
 // per datagram, of packets held in all (the buffer memory: each held
 // fragment pins one device buffer), and a time limit per datagram. Held
@@ -26,6 +29,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sluice/inet/ip_address.hpp"
+
 #include "sluice/base/time.hpp"
 #include "sluice/inet/inet_stats.hpp"
 #include "sluice/inet/packet.hpp"
@@ -41,6 +46,17 @@ struct reassembly_options {
   std::size_t max_held_packets = 256;     // fragments held in all (buffer memory)
 };
 
+// One fragment as the reassembler sees it, whatever the family.
+struct fragment_info {
+  ip_address src, dst;       // the datagram's addresses (IPv4-mapped for IPv4)
+  std::uint32_t id = 0;      // identification
+  std::uint8_t protocol = 0;  // IPv4: the protocol; IPv6: the fragment header's next header
+  bool keyed_by_protocol = true;  // IPv4 (RFC 791 keys by protocol too); IPv6 does not
+  std::uint32_t offset = 0;  // bytes into the fragmentable part
+  bool more = false;         // more fragments follow
+  std::uint32_t header_len = 0;  // bytes in front of the fragmentable part (its 65535-byte bound)
+};
+
 // The fragment reassembly table of one stack (see the file comment).
 class ipv4_reassembler {
  public:
@@ -53,7 +69,8 @@ class ipv4_reassembler {
   };
   // A completed datagram, as add() hands it out.
   struct datagram {
-    ipv4_header header;           // the first fragment's, as if never fragmented
+    ipv4_header header;           // IPv4: the first fragment's, as if never fragmented
+    std::uint8_t protocol = 0;    // the first fragment's protocol (IPv6: its fragment header's next header)
     const fragment* fragments = nullptr;  // in order; valid until the next add()
     std::size_t count = 0;  // fragments in the list
   };
@@ -69,6 +86,9 @@ class ipv4_reassembler {
   // payload. Returns true when it completed a datagram: `out` then lists the
   // fragments, which the caller now owns. Otherwise p is held or dropped.
   bool add(packet* p, const ipv4_header& h, time_point now, datagram& out) noexcept;
+  // The same for a fragment of either family (IPv6: p covers the data after
+  // the fragment header; out.header is then not filled in).
+  bool add(packet* p, const fragment_info& f, time_point now, datagram& out) noexcept;
   // Drops the datagrams whose time is up (frag_timeout per fragment held).
   void expire(time_point now) noexcept;
   // The earliest deadline of a datagram in progress; time_point::max() if none.
@@ -84,9 +104,11 @@ class ipv4_reassembler {
     bool used = false;
     bool poisoned = false;   // overlapped or malformed: drop the rest until the deadline
     bool have_last = false;
-    std::uint32_t src = 0, dst = 0;
-    std::uint16_t id = 0;
+    ip_address src, dst;
+    std::uint32_t id = 0;
     std::uint8_t protocol = 0;
+    bool keyed_by_protocol = true;
+    std::uint8_t first_protocol = 0;  // from the fragment at offset 0
     std::uint32_t total = 0;     // payload bytes, known once the last fragment came
     std::uint32_t received = 0;  // payload bytes held
     time_point deadline{};
@@ -95,7 +117,8 @@ class ipv4_reassembler {
     std::vector<fragment> frags; // sorted by offset; capacity reserved up front
   };
 
-  [[nodiscard]] slot* find_or_open(const ipv4_header& h, time_point now) noexcept;
+  [[nodiscard]] slot* find_or_open(const fragment_info& f, time_point now) noexcept;
+  bool add(packet* p, const fragment_info& f, const ipv4_header* h, time_point now, datagram& out) noexcept;
   // The datagram to evict: the oldest of the source that holds the most
   // slots (by_packets: held fragments), never `keep`; nullptr if none.
   [[nodiscard]] slot* victim(const slot* keep, bool by_packets) noexcept;

@@ -1,8 +1,16 @@
 #pragma once
-// The user-space IPv4 stack of one loop: Ethernet, ARP, IPv4 (checksums,
-// options skipped, fragment reassembly and fragmentation), ICMP echo, UDP
-// sockets and TCP (tcp_layer), over one packet_port (a DPDK queue pair or a
-// memory wire end).
+// The user-space IPv4 and IPv6 stack of one loop: Ethernet, ARP, IPv4
+// (checksums, options skipped, fragment reassembly and fragmentation), ICMP
+// echo, IPv6 (extension headers per RFC 8200, fragment reassembly and
+// fragmentation), ICMPv6 (echo, errors, packet too big), Neighbour
+// Discovery (RFC 4861, with duplicate address detection at start), UDP
+// sockets of both families and TCP (tcp_layer), over one packet_port (a
+// DPDK queue pair or a memory wire end).
+//
+// IPv6 addressing: the link-local address derived from the port's MAC
+// (always), the --ip6 addresses (interface_config::ip6) and --gateway6.
+// Frames are accepted for those addresses, their solicited-node groups and
+// ff02::1. Router advertisements are counted and ignored (no SLAAC).
 //
 // Receive path, per burst: parse each frame, drop what is wrong (counted by
 // reason), answer ARP requests and pings in the buffer they came in, hand
@@ -78,6 +86,16 @@ struct stack_options {
   tcp_config tcp{};  // the TCP layer's settings
   // Frames to our own address waiting to loop back in.
   std::size_t loopback_capacity = 1024;
+  // ICMPv6 errors (RFC 4443 2.4 (f)): a token bucket of this many per
+  // second, bursts up to icmp6_error_burst. Checked by check().
+  std::uint32_t icmp6_errors_per_second = 100;
+  std::uint32_t icmp6_error_burst = 10;  // (see icmp6_errors_per_second)
+  // Duplicate address detection at start (RFC 4862 5.4): one solicitation
+  // per IPv6 address (when announce is set).
+  bool ipv6_dad = true;
+
+  // The limits above in range (a clear error names the one that is not).
+  [[nodiscard]] result<void> check() const;
 };
 
 // The IPv4 stack of one loop (see the file comment). Owned by the loop's
@@ -90,7 +108,7 @@ class stack {
   static constexpr std::size_t tx_capacity = 512;
 
   // A stack on `port` for `loop`, with these options; allocates its tables
-  // here.
+  // here. Throws std::invalid_argument when opts.check() fails.
   stack(transport_loop& loop, packet_port& port, const stack_options& opts);
   stack(const stack&) = delete;
   stack& operator=(const stack&) = delete;
@@ -119,6 +137,8 @@ class stack {
   void udp_close(udp_socket& u) noexcept;
   // Another loop learned ip -> mac from the wire (runs on this loop).
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
+  // The same for an IPv6 neighbour (Neighbour Discovery).
+  void learned_by_peer(const ip_address& ip, const mac_address& mac) noexcept;
   // A TCP segment another loop received for a flow this loop owns (runs on
   // this loop; p's segment covers the TCP header and payload).
   void tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept;
@@ -137,31 +157,46 @@ class stack {
   void send_ip(packet* p, std::uint8_t protocol, std::uint32_t dst) noexcept {
     finish_ipv4(p, protocol, dst, next_ip_id(), 0, false);
   }
-  // The same for a destination of either family: an IPv4 one takes exactly
-  // the path above. IPv6 is not routed yet: the packet is dropped, counted
-  // under no_route.
+  // The same for either family: IPv4 (dst.is_v4(): the overload above) or
+  // IPv6 (send_ip6). What TCP uses for both.
   void send_ip(packet* p, std::uint8_t protocol, const ip_address& dst) noexcept {
-    if (dst.is_v4()) [[likely]] {
-      finish_ipv4(p, protocol, dst.v4_addr(), next_ip_id(), 0, false);
-    } else {
-      drop(p, drop_reason::no_route);
-    }
+    if (dst.is_v4()) return send_ip(p, protocol, dst.v4_addr());
+    send_ip6(p, protocol, dst);
   }
-  // An address of this stack (a TCP segment or a listener may use it): the
-  // IPv4 address; no IPv6 address yet.
-  [[nodiscard]] bool is_local(const ip_address& a) const noexcept {
-    return a.is_v4() && a.v4_addr() == opts_.iface.address;
+  // p holds an L4 message (TCP segment, UDP datagram, ICMPv6 message) whose
+  // checksum is already in place, computed over the IPv6 pseudo-header with
+  // source_for(dst) as the source. The IPv6 header (source source_for(dst),
+  // hop limit options().ttl, no extension headers) and the Ethernet header
+  // go in front, then it is routed: to ourselves (loopback) for our own
+  // addresses, a group's MAC for multicast, else the next hop (dst when
+  // on-link or link-local, else --gateway6) through the neighbour cache,
+  // waiting for Neighbour Discovery like ARP (bounded; counted drops). No
+  // checksum offload is asked for (the device's are IPv4-only here). p must
+  // fit path_mtu(dst): it is not fragmented (TCP sizes its segments by it).
+  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept;
+  // The source address for an IPv6 destination: the link-local address for
+  // link-local and link-scope multicast destinations (or when no --ip6 is
+  // given), else the --ip6 address whose prefix holds dst, else the first.
+  [[nodiscard]] ip_address source_for(const ip_address& dst) const noexcept;
+  // The path MTU to an IPv6 destination: the device MTU, lowered by ICMPv6
+  // packet too big messages (RFC 8201; never below 1280, forgotten after
+  // pmtu_lifetime). TCP over IPv6 sizes its MSS by it (minus 60).
+  [[nodiscard]] std::uint32_t path_mtu(const ip_address& dst) const noexcept;
+  // Our IPv6 addresses: the link-local one (from the MAC) or an --ip6 one.
+  [[nodiscard]] bool is_our_ip6(const ip_address& a) const noexcept {
+    return a == link_local_ || opts_.iface.is_ip6(a);
   }
-  // The source address for a connection to dst, or nothing if dst is not
-  // reachable: for IPv4 our address when dst is on the link, ours, or
-  // there is a gateway; for IPv6 nothing yet (no IPv6 route).
-  [[nodiscard]] std::optional<ip_address> source_for(const ip_address& dst) const noexcept {
-    if (!dst.is_v4()) return std::nullopt;
-    const interface_config& ifc = opts_.iface;
-    const std::uint32_t d = dst.v4_addr();
-    if (!ifc.on_link(d) && ifc.gateway == 0 && d != ifc.address) return std::nullopt;
-    return ip_address::v4(ifc.address);
+  // The link-local address (fe80:: and the MAC's modified EUI-64).
+  [[nodiscard]] const ip_address& link_local() const noexcept { return link_local_; }
+  // An address duplicate address detection found in use by another host
+  // (an error is printed once, when it is found); nullptr if none.
+  [[nodiscard]] const ip_address* duplicate_address() const noexcept {
+    return dad_conflict_ ? &dad_conflict_addr_ : nullptr;
   }
+  // How long a path MTU learned from a packet too big is kept (RFC 8201 4).
+  static constexpr duration pmtu_lifetime = std::chrono::minutes(10);
+  // Destinations whose path MTU is remembered (the oldest is replaced).
+  static constexpr std::size_t pmtu_capacity = 64;
   // Drops p, counted under `why`.
   void drop_packet(packet* p, drop_reason why) noexcept { drop(p, why); }
 
@@ -175,6 +210,8 @@ class stack {
   [[nodiscard]] mac_address mac() const noexcept { return mac_; }
   // The ARP cache (tests and the TCP layer).
   [[nodiscard]] arp_cache& arp() noexcept { return arp_; }
+  // The IPv6 neighbour cache (tests).
+  [[nodiscard]] neighbour_cache& neighbours() noexcept { return nd_; }
   // The fragment reassembly table (tests).
   [[nodiscard]] ipv4_reassembler& reassembler() noexcept { return reasm_; }
   // The port under the stack.
@@ -185,12 +222,20 @@ class stack {
  private:
   // One datagram's payload as the packets it came in: one for an unfragmented
   // datagram (segment at the IP payload), several after reassembly.
+  // For IPv6, ip is nullptr and ip6 the fixed header; `invoking` the whole
+  // packet from its fixed header (single packets: what an ICMPv6 error
+  // quotes), nullptr after reassembly.
   struct l4_data {
     const ipv4_header* ip;
     const ipv4_reassembler::fragment* frags;  // nullptr when single
     std::size_t count;
     packet* single;
     const ethernet_header* eth;
+    const ipv6_header* ip6 = nullptr;
+    const std::byte* invoking = nullptr;
+    std::size_t invoking_len = 0;
+    [[nodiscard]] ip_address src() const noexcept { return ip != nullptr ? ip_address::v4(ip->src) : ip6->src; }
+    [[nodiscard]] ip_address dst() const noexcept { return ip != nullptr ? ip_address::v4(ip->dst) : ip6->dst; }
   };
 
   void handle(packet* p) noexcept;
@@ -198,10 +243,47 @@ class stack {
   void handle_ipv4(packet* p, const ethernet_header& eth) noexcept;
   void deliver(const l4_data& d) noexcept;
   void handle_udp(const l4_data& d) noexcept;
-  void handle_tcp(packet* p, const ipv4_header& ip) noexcept;
+  // A TCP segment of either family (p's segment at the TCP header): to its
+  // owner loop (steering), or to this loop's TCP.
+  void handle_tcp(packet* p, const ip_address& src, const ip_address& dst) noexcept;
   void loop_back(packet* p) noexcept;
   void receive_looped() noexcept;
   void handle_icmp(const l4_data& d) noexcept;
+  // IPv6.
+  void handle_ipv6(packet* p, const ethernet_header& eth) noexcept;
+  void deliver6(const l4_data& d, std::uint8_t upper) noexcept;
+  void handle_icmp6(const l4_data& d) noexcept;
+  void handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept;
+  void handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept;
+  void handle_packet_too_big(const l4_data& d) noexcept;
+  // An ICMPv6 error about the invoking packet (RFC 4443 2.4: never about an
+  // error, a group destination or an unspecified/group source, except as
+  // it allows; rate-limited), sent to eth_dst.
+  void send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
+                        const std::byte* invoking, std::size_t invoking_len, const mac_address& eth_dst) noexcept;
+  // An NS for target (src "::" for DAD), to the target's solicited-node
+  // group, or unicast to eth_dst when given (a probe of a known neighbour).
+  void send_ns(const ip_address& target, bool dad, const mac_address* unicast_to) noexcept;
+  // An NA for target (ours) to dst at eth_dst, with our link-layer address.
+  void send_na(const ip_address& target, const ip_address& dst, std::uint8_t flags,
+               const mac_address& eth_dst) noexcept;
+  // A fresh buffer holding `len` ICMPv6 bytes at `msg`, checksummed for
+  // src -> dst, sent with hop limit `hops` to eth_dst (or routed when null).
+  void emit_icmp6(packet* p, const ip_address& src, const ip_address& dst, std::uint8_t hops,
+                  const mac_address* eth_dst) noexcept;
+  // Writes the IPv6 and Ethernet headers in front of p's bytes.
+  void prepend_ipv6(packet* p, std::uint8_t next, const ip_address& src, const ip_address& dst,
+                    std::uint8_t hops, const mac_address& eth_dst) noexcept;
+  void route6(packet* p, const ip_address& dst) noexcept;
+  [[nodiscard]] bool accepts6(const ip_address& dst) const noexcept;
+  void record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept;
+  [[nodiscard]] bool icmp6_error_allowed() noexcept;
+  void dad_conflict(const ip_address& a, const mac_address& by) noexcept;
+  // A report that our TCP segment (local -> remote, ports, seq) did not fit
+  // a link of `mtu`: to the connection, on the loop that owns its flow.
+  // False when this loop's TCP took it as no evidence (forwarded: true).
+  bool tcp_path_mtu(const ip_address& local, const ip_address& remote, std::uint16_t local_port,
+                    std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
   // An ICMP frag-needed for us: to the TCP connection it quotes, if any.
   void handle_frag_needed(const l4_data& d, packet* first) noexcept;
   void drop(packet* p, drop_reason why) noexcept;
@@ -217,8 +299,15 @@ class stack {
   // Sends an L4 message: an 8-byte header (checksum already in place) and a
   // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the MTU.
   template <class Copy>
-  bool send_l4(std::uint8_t protocol, std::uint32_t dst, const std::byte* l4_header, std::size_t payload_len,
+  bool send_l4(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t payload_len,
                Copy&& copy) noexcept;
+  // Its IPv6 side: l4_len bytes in all, fragmented over the path MTU.
+  template <class Copy>
+  bool send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
+                  Copy&& copy) noexcept;
+  // An echo reply copied into fresh buffers (a reassembled request), either family.
+  void echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept;
+  [[nodiscard]] std::uint32_t next_ip6_id() noexcept;
   void send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept;
   void send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept;
   // The copying path of both: sum_payload(checksum&) adds the payload to the
@@ -235,7 +324,13 @@ class stack {
   [[nodiscard]] std::uint16_t next_ip_id() noexcept;
   [[nodiscard]] bool is_ours(const packet* p) const noexcept { return p->seg.release == release_; }
   [[nodiscard]] udp_socket* find_socket(std::uint16_t port) const noexcept;
-  void tell_peers(std::uint32_t ip, const mac_address& mac) noexcept;
+  // What one loop learned of a neighbour (IPv4 or IPv6) goes to the others.
+  template <class Addr>
+  void tell_peers(const Addr& ip, const mac_address& mac) noexcept;
+  // Our source address for a v4 or v6 destination (pseudo-headers).
+  [[nodiscard]] ip_address source_of(const ip_address& dst) const noexcept {
+    return dst.is_v4() ? ip_address::v4(opts_.iface.address) : source_for(dst);
+  }
 
   // ARP retries and reassembly deadlines, from the loop's wheel; armed only
   // while something waits, so an idle loop is not woken.
@@ -259,6 +354,22 @@ class stack {
   std::array<packet*, burst> spare_{};  // fresh buffers taken from the port in bursts
   std::size_t spare_n_ = 0;
   std::uint32_t ip_id_ = 0;
+  std::uint32_t ip6_id_ = 0;  // IPv6 fragment identification (per loop residue, as IPv4's)
+  neighbour_cache nd_;
+  ip_address link_local_;
+  struct pmtu_entry {
+    ip_address dst;
+    std::uint32_t mtu = 0;  // 0: unused
+    time_point expires{};
+  };
+  std::array<pmtu_entry, pmtu_capacity> pmtu_{};
+  // ICMPv6 error token bucket (RFC 4443 2.4 (f)).
+  double icmp6_tokens_ = 0;
+  time_point icmp6_refill_{};
+  // Duplicate address detection: answers until this time are conflicts.
+  time_point dad_until_{};
+  bool dad_conflict_ = false;
+  ip_address dad_conflict_addr_;
   // Frames to ourselves, received at the next poll.
   std::vector<packet*> loopback_;
   std::size_t loopback_n_ = 0;

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -184,6 +185,11 @@ class tcp_layer {
   [[nodiscard]] listen_entry* listening(std::uint16_t port, const ip_address& dst) noexcept;
   // Some listener has the port (any address).
   [[nodiscard]] bool port_listened(std::uint16_t port) const noexcept;
+  // Our address for a connection to dst, or nothing when dst has no route
+  // (IPv4: our address, if dst is on link, ours, or there is a gateway;
+  // IPv6: stack::source_for, if dst is ours, on link or there is a
+  // --gateway6).
+  [[nodiscard]] std::optional<ip_address> source_for(const ip_address& dst) const noexcept;
   // Replies to t (its local port chosen) steer to this loop.
   [[nodiscard]] bool picks_port(const tcp_tuple& t) const noexcept;
 

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "sluice/inet/drop_reason.hpp"
+#include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/mac_address.hpp"
 
 namespace sluice::inet {
@@ -143,5 +144,123 @@ void write_udp(std::byte* p, const udp_header& h) noexcept;
 inline void store_checksum(std::byte* at, std::uint16_t machine_order) noexcept {
   std::memcpy(at, &machine_order, 2);
 }
+
+// ---- IPv6 (RFC 8200), ICMPv6 (RFC 4443), Neighbour Discovery (RFC 4861) --------
+
+inline constexpr std::uint16_t ethertype_ipv6 = 0x86dd;  // EtherType of IPv6
+inline constexpr std::size_t ipv6_header_len = 40;       // bytes of the fixed IPv6 header
+// Extension headers the walker follows before it gives up (ipv6_chain_too_long).
+inline constexpr unsigned ipv6_max_extension_headers = 8;
+inline constexpr std::uint8_t ip6_next_hop_by_hop = 0;    // next header: hop-by-hop options
+inline constexpr std::uint8_t ip6_next_routing = 43;      // next header: routing header
+inline constexpr std::uint8_t ip6_next_fragment = 44;     // next header: fragment header
+inline constexpr std::uint8_t ip6_next_icmpv6 = 58;       // next header: ICMPv6
+inline constexpr std::uint8_t ip6_next_none = 59;         // next header: no next header
+inline constexpr std::uint8_t ip6_next_dest_options = 60; // next header: destination options
+inline constexpr std::size_t ipv6_fragment_header_len = 8;  // bytes of a fragment header
+inline constexpr std::size_t icmpv6_header_len = 8;       // type, code, checksum and 4 bytes
+// ICMPv6 types (RFC 4443, RFC 4861).
+inline constexpr std::uint8_t icmpv6_dest_unreachable = 1;
+inline constexpr std::uint8_t icmpv6_packet_too_big = 2;
+inline constexpr std::uint8_t icmpv6_time_exceeded = 3;
+inline constexpr std::uint8_t icmpv6_param_problem = 4;
+inline constexpr std::uint8_t icmpv6_echo_request = 128;
+inline constexpr std::uint8_t icmpv6_echo_reply = 129;
+inline constexpr std::uint8_t icmpv6_router_solicitation = 133;
+inline constexpr std::uint8_t icmpv6_router_advertisement = 134;
+inline constexpr std::uint8_t icmpv6_neighbor_solicitation = 135;
+inline constexpr std::uint8_t icmpv6_neighbor_advertisement = 136;
+inline constexpr std::uint8_t icmpv6_redirect = 137;
+inline constexpr std::uint8_t icmpv6_code_port_unreachable = 4;    // destination unreachable code
+inline constexpr std::uint8_t icmpv6_code_bad_header_field = 0;    // parameter problem codes (RFC 4443 3.4)
+inline constexpr std::uint8_t icmpv6_code_unknown_next_header = 1;
+inline constexpr std::uint8_t icmpv6_code_unknown_option = 2;
+inline constexpr std::size_t nd_message_len = 24;  // NS/NA: ICMPv6 header and the 16-byte target
+inline constexpr std::uint8_t nd_option_source_ll = 1;  // ND option: source link-layer address
+inline constexpr std::uint8_t nd_option_target_ll = 2;  // ND option: target link-layer address
+inline constexpr std::uint8_t nd_flag_router = 0x80;     // NA flags (byte 4)
+inline constexpr std::uint8_t nd_flag_solicited = 0x40;  // (see nd_flag_router)
+inline constexpr std::uint8_t nd_flag_override = 0x20;   // (see nd_flag_router)
+// The minimum MTU of an IPv6 link (RFC 8200 5): packets too big messages
+// below it are taken as this.
+inline constexpr std::uint32_t ipv6_min_mtu = 1280;
+
+// The fixed IPv6 header, parsed (or to write).
+struct ipv6_header {
+  std::uint8_t traffic_class = 0;  // DSCP and ECN bits, passed through
+  std::uint32_t flow_label = 0;    // 20 bits
+  std::uint16_t payload_len = 0;   // bytes after the fixed header (extension headers included)
+  std::uint8_t next_header = 0;    // the first extension header or the upper layer
+  std::uint8_t hop_limit = 64;     // hops left
+  ip_address src;                  // source address
+  ip_address dst;                  // destination address
+};
+
+// What the extension-header walker found (walk_ipv6_extensions).
+struct ipv6_chain {
+  std::uint8_t upper = 0;      // the upper-layer protocol (next header after the chain)
+  std::uint16_t upper_at = 0;  // bytes from the end of the fixed header to the upper-layer header
+  // A fragment header was met (the walk stops there: what follows it is
+  // the fragmentable part, whole only after reassembly).
+  bool fragment = false;
+  std::uint16_t fragment_offset = 0;  // bytes
+  bool more_fragments = false;        // M flag
+  std::uint32_t fragment_id = 0;      // identification
+  // On a drop: whether an ICMPv6 parameter problem is due (RFC 8200 4,
+  // RFC 4443 3.4), its code, and the pointer (bytes from the start of the
+  // fixed header to the offending field).
+  bool send_param_problem = false;
+  std::uint8_t param_code = 0;
+  std::uint32_t param_pointer = 0;
+};
+
+// A Neighbour Solicitation or Advertisement, parsed (RFC 4861 4.3, 4.4).
+struct nd_message {
+  std::uint8_t type = 0;  // icmpv6_neighbor_solicitation or icmpv6_neighbor_advertisement
+  std::uint8_t flags = 0;  // NA: nd_flag_router | nd_flag_solicited | nd_flag_override
+  ip_address target;       // the address asked for, or advertised
+  bool has_link_layer = false;  // a source (NS) or target (NA) link-layer option came
+  mac_address link_layer;       // ... its MAC
+};
+
+// The fixed header from the n bytes at p (its Ethernet header skipped);
+// checks the version and that the payload length fits in n (bytes past it
+// are link padding).
+[[nodiscard]] drop_reason parse_ipv6(const std::byte* p, std::size_t n, ipv6_header& out) noexcept;
+// Walks the extension headers of a payload of n bytes at p (the bytes after
+// the fixed header), the first being `next` (the fixed header's next
+// header), per RFC 8200 4: hop-by-hop only first, routing type 0 dropped,
+// another routing type with segments left answered by a parameter problem
+// (ignored when none are left), destination options and hop-by-hop options
+// with the action their unknown options' two high bits ask for, at most
+// ipv6_max_extension_headers headers; stops at a fragment header or the
+// upper layer (ip_protocol_tcp, ip_protocol_udp, ip6_next_icmpv6; any other
+// value is an unknown next header). `started_at` is how many bytes of the
+// payload precede p (for the parameter-problem pointer when walking on
+// after a fragment header); dst_multicast: the destination is a group (an
+// unknown option of action 11 then gets no ICMPv6).
+[[nodiscard]] drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t next,
+                                               std::size_t started_at, bool dst_multicast,
+                                               ipv6_chain& out) noexcept;
+// An ICMPv6 header from the n bytes at p; checks its length only (the
+// checksum, with the pseudo-header, is the caller's).
+[[nodiscard]] drop_reason parse_icmpv6(const std::byte* p, std::size_t n, icmp_header& out) noexcept;
+// A Neighbour Solicitation or Advertisement from the n bytes of ICMPv6
+// message at p (checksum already checked): code 0, length, a unicast
+// target, every option's length nonzero and inside n (RFC 4861 7.1.1/2).
+[[nodiscard]] drop_reason parse_nd(const std::byte* p, std::size_t n, nd_message& out) noexcept;
+
+// Writes the 40-byte fixed header at p.
+void write_ipv6(std::byte* p, const ipv6_header& h) noexcept;
+// Writes an NS or NA (nd_message_len bytes, plus 8 for the link-layer
+// option when m.has_link_layer) at p with a zero checksum; returns its
+// length. The caller stores the checksum (pseudo-header included).
+std::size_t write_nd(std::byte* p, const nd_message& m) noexcept;
+// The multicast MAC of an IPv6 group (33:33 and its low 32 bits, RFC 2464 7).
+[[nodiscard]] mac_address ipv6_multicast_mac(const ip_address& group) noexcept;
+// The solicited-node group of an address (ff02::1:ffXX:XXXX, RFC 4291 2.7.1).
+[[nodiscard]] ip_address solicited_node_group(const ip_address& a) noexcept;
+// ff02::1, the all-nodes group.
+[[nodiscard]] ip_address all_nodes_group() noexcept;
 
 }  // namespace sluice::inet
