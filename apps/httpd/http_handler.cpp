@@ -112,18 +112,27 @@ void http_session::serve_file(connection& c, const http::request& r, after_respo
   const bool head = r.method() == http::verb::head;
   const response_writer& writer = ctx_.writer;
   bool ok = true;
-  switch (ctx_.files->lookup(r.path(), f)) {
+  switch (ctx_.open_files->lookup(r.path(), f, c.loop().now())) {
     case static_files::outcome::found:
       ok = writer.write_head(c, 200, f.content_type, f.size, after);
-      if (!ok || head || f.size == 0) {
-        ::close(f.fd);
+      if (!ok || head || f.size == 0 || f.content.data() != nullptr) {
+        // A small file from the cache goes as one copy of its bytes.
+        if (ok && !head && f.content.data() != nullptr) ok = c.write(f.content);
+        if (f.owned) ::close(f.fd);
         break;
       }
       file_fd_ = f.fd;
+      file_owned_ = f.owned;
       file_offset_ = 0;
       file_left_ = f.size;
       if (after == after_response::close) done_ = true;
-      (void)pump_file(c);  // the rest from on_writable
+      if (!pump_file(c) && file_fd_ >= 0 && !file_owned_) {
+        // The rest goes from on_writable, after other lookups may have
+        // closed the cache's descriptor: this response keeps its own.
+        file_fd_ = open_file_cache::take(f);
+        file_owned_ = true;
+        if (file_fd_ < 0) c.abort();  // out of descriptors: cannot finish what the head promised
+      }
       return;
     case static_files::outcome::not_found:
       // A root without index.html still answers the hello page.
@@ -182,7 +191,7 @@ bool http_session::pump_file(connection& c) noexcept {
 }
 
 void http_session::end_file() noexcept {
-  if (file_fd_ >= 0) ::close(file_fd_);
+  if (file_fd_ >= 0 && file_owned_) ::close(file_fd_);
   file_fd_ = -1;
   file_left_ = 0;
 }

@@ -37,20 +37,28 @@
 #include "response.hpp"
 #include "sluice/core/connection.hpp"
 #include "sluice/core/http/request_deadline.hpp"
+#include <optional>
+
 #include "sluice/core/http/request_parser.hpp"
 #include "sluice/core/session.hpp"
 #include "sluice/base/time.hpp"
+#include "open_file_cache.hpp"
 #include "static_files.hpp"
 
 namespace sluice::httpd {
 
 // What the sessions of one loop share.
 struct httpd_context {
-  // `files` is null without --root; it must outlive the handler.
-  httpd_context(const http::limits& l, const static_files* f, duration header, bool over_tls = false)
-      : limits(l), files(f), header_timeout(header), tls(over_tls) {}
+  // `files` is null without --root; it must outlive the handler. `cache`:
+  // this loop's open-file cache in front of it (--open-file-cache).
+  httpd_context(const http::limits& l, const static_files* f, duration header, bool over_tls = false,
+                const open_file_cache_options& cache = {})
+      : limits(l), files(f), header_timeout(header), tls(over_tls) {
+    if (f != nullptr) open_files.emplace(*f, cache);
+  }
   http::limits limits;
   const static_files* files;
+  std::optional<open_file_cache> open_files;  // with files
   duration header_timeout;
   bool tls;  // served through tls::server_sessions: a late request closes without 408
   response_writer writer;  // the Date cache, refreshed from this loop's clock
@@ -92,6 +100,7 @@ class http_session {
   http::request_deadline deadline_;  // the next request must be whole in time
   // A file being sent (fd >= 0): what is left of it.
   int file_fd_ = -1;
+  bool file_owned_ = true;  // false: the open-file cache's descriptor, for this call only
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_left_ = 0;
   bool done_ = false;  // closing: answer nothing more

@@ -3,6 +3,8 @@
 // files from --root, an /echo endpoint for request bodies, and limits that
 // answer 400/413/414/431 and close. See http_handler.hpp for the routes.
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -72,6 +74,26 @@ int main(int argc, char** argv) {
                        "a request must have arrived whole (head and body) within this of when the connection began "
                        "to wait for it; 408 and close if part of it came, a quiet close if none did (default 10s)",
                        header_timeout, ranges::timeout);
+  // Per loop; left at "auto" it fits the descriptor limit (see below).
+  constexpr std::size_t auto_entries = ~std::size_t{0};
+  httpd::open_file_cache_options cache_opts;
+  cache_opts.entries = auto_entries;
+  cache_opts.content = auto_entries;
+  args.count_option("--open-file-cache", "N",
+                    "keep up to N served files open per loop (0: off), as nginx's open_file_cache; default 256, "
+                    "fewer if the descriptor limit (ulimit -n) is low",
+                    cache_opts.entries, httpd::ranges::open_file_cache);
+  args.duration_option("--open-file-cache-valid",
+                       "trust a cached file this long, then look it up again: until then a file replaced or "
+                       "deleted is still served as it was (default 1s)",
+                       cache_opts.valid, httpd::ranges::open_file_cache_valid);
+  args.size_option("--open-file-cache-content",
+                   "also keep the bytes of cached files up to this size in memory (0: only descriptors); a file "
+                   "changed in place is then seen at the next check (default 16k)",
+                   cache_opts.content, httpd::ranges::open_file_cache_content);
+  args.duration_option("--open-file-cache-inactive",
+                       "close a cached file not served for this long (default 60s)", cache_opts.inactive,
+                       httpd::ranges::open_file_cache_inactive);
 #if SLUICE_HAVE_TLS
   std::vector<std::string> tls_certs;
   std::vector<std::string> tls_keys;
@@ -92,6 +114,17 @@ int main(int argc, char** argv) {
   args.note("Example: sluice-httpd --listen=0.0.0.0:8080 --cores=2 --root=/srv/www");
   if (auto rc = args.parse(argc, argv)) return *rc;
   if (auto rc = app.finish(args)) return *rc;
+  // A cached file goes out in one write: it must fit above the high water.
+  const std::size_t above_high = app.runtime.loop.max_output_bytes > app.runtime.loop.output_high_water
+                                     ? app.runtime.loop.max_output_bytes - app.runtime.loop.output_high_water
+                                     : 0;
+  if (cache_opts.content == auto_entries) {
+    cache_opts.content = std::min<std::size_t>(16 * 1024, above_high);
+  } else if (cache_opts.content > above_high) {
+    return args.fail("--open-file-cache-content (" + format_size(cache_opts.content) +
+                     ") plus the output's high water (" + format_size(app.runtime.loop.output_high_water) +
+                     ") must fit in --max-output (" + format_size(app.runtime.loop.max_output_bytes) + ")");
+  }
   // A head that may grow past the input limit would stall: reading stops
   // before the parser could refuse it.
   if (limits.max_header_bytes >= app.runtime.loop.max_input_bytes) {
@@ -115,6 +148,24 @@ int main(int argc, char** argv) {
   const httpd::static_files* files_ptr = files ? &*files : nullptr;
 
   runtime rt(app.runtime);
+  // The cache's descriptors may take at most half of the process's limit,
+  // the rest is for connections. Loops are known once the runtime starts.
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  const std::size_t fd_budget = nofile.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20 : nofile.rlim_cur / 2;
+  const bool cache_auto = cache_opts.entries == auto_entries;
+  auto cache_for_loop = [&rt, &cache_opts, cache_auto, fd_budget] {
+    httpd::open_file_cache_options o = cache_opts;
+    if (cache_auto) o.entries = std::min<std::size_t>(256, fd_budget / rt.loop_count() / 2);
+    return o;
+  };
+  rt.on_start([&](loop_base& l) -> result<void> {
+    if (l.id() != 0 || !files || cache_auto || cache_opts.entries * rt.loop_count() <= fd_budget) return {};
+    return error{"--open-file-cache=" + std::to_string(cache_opts.entries) + " x " + std::to_string(rt.loop_count()) +
+                     " loops would hold more than half of the descriptor limit (ulimit -n " +
+                     std::to_string(nofile.rlim_cur) + "): lower it, or raise the limit",
+                 {}};
+  });
   bool tls = false;
 #if SLUICE_HAVE_TLS
   tls::context_options tls_opts;
@@ -135,17 +186,19 @@ int main(int argc, char** argv) {
   for (const auto& at : app.listen) {
 #if SLUICE_HAVE_TLS
     if (tls) {
-      rt.listen(at, [&limits, files_ptr, header_timeout, &tls_opts, &tls_stats](loop_base&) -> std::unique_ptr<handler> {
+      rt.listen(at, [&limits, files_ptr, header_timeout, &tls_opts, &tls_stats, &cache_for_loop](loop_base&) -> std::unique_ptr<handler> {
         auto ctx = tls::context::make_server(tls_opts);
         if (!ctx) return nullptr;
         tls_stats.add(ctx->shared_stats());
         return std::make_unique<tls::server_sessions<httpd::http_session, httpd::httpd_context>>(
-            std::move(*ctx), limits, files_ptr, header_timeout, true);
+            std::move(*ctx), limits, files_ptr, header_timeout, true, cache_for_loop());
       });
       continue;
     }
 #endif
-    rt.listen(at, [&limits, files_ptr, header_timeout](loop_base&) { return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout); });
+    rt.listen(at, [&limits, files_ptr, header_timeout, &cache_for_loop](loop_base&) {
+      return std::make_unique<httpd::http_handler>(limits, files_ptr, header_timeout, false, cache_for_loop());
+    });
   }
   rt.on_start([&](loop_base& l) -> result<void> {
 #if SLUICE_HAVE_TLS

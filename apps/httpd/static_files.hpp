@@ -26,10 +26,15 @@ namespace sluice::httpd {
 
 class static_files {
  public:
+  // A file found: its descriptor, size and type.
   struct file {
     int fd = -1;
     std::uint64_t size = 0;
     std::string_view content_type;
+    bool owned = true;  // the caller closes fd (false: an open_file_cache's, borrowed)
+    // The whole file from an open_file_cache (data() null when it keeps
+    // only the descriptor).
+    std::string_view content;
   };
   enum class outcome : std::uint8_t { found, not_found, forbidden, bad_path };
 

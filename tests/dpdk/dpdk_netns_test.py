@@ -34,6 +34,12 @@ route, so a mistake fails instead of leaking traffic out of the machine.
                                 each and reconnects working; the busy-polling CPU claims
                                 (the second process moves to a free CPU, a --cpuset on the
                                 first one's CPU is refused naming its pid, kill -9 frees it)
+  dpdk_netns_test.py ipv6_tap | ipv6_af_packet
+                                IPv6 (issue 17): --print-plan shows --ip6; ping -6 to the stack's
+                                global and link-local addresses (and a 3000-byte one in
+                                fragments over tap); Neighbour Discovery both ways (the kernel
+                                resolves us; we resolve a kernel address the kernel knows us for
+                                statically); UDP echo over IPv6 from 16 kernel flows, byte-exact
   dpdk_netns_test.py relay KIF AIF   (internal) the user-space netem between two interfaces
 
 Checked: the kernel's ping gets answers (also fragmented ones); ARP resolves
@@ -1460,6 +1466,173 @@ def preflight(echo):
                "the user-space stack speaks IPv4 only", "TCP on IPv6 over dpdk")
 
 
+# ---- IPv6 (issue 17): ND, ICMPv6 and UDP over IPv6 against the kernel ----------------------
+
+KERNEL_IP6 = "fd77::1"
+APP_IP6 = "fd77::2"
+SECOND_KERNEL_IP6 = "fd77::4"
+FLOWS6 = 16
+ROUNDS6 = 4
+
+
+def link_local_of(mac):
+    """fe80:: and the modified EUI-64 of mac (RFC 4291 appendix A)."""
+    b = [int(x, 16) for x in mac.split(":")]
+    b[0] ^= 2
+    words = [(b[0] << 8) | b[1], (b[2] << 8) | 0xff, 0xfe00 | b[3], (b[4] << 8) | b[5]]
+    return "fe80::" + ":".join(f"{w:x}" for w in words)
+
+
+def kernel_ipv6_up(kif, addrs):
+    """The kernel's addresses on kif, usable: duplicate address detection off
+    for them (the namespace is ours alone), and waited for until no address
+    is tentative (the event: `ip -6 addr` polled, with a deadline)."""
+    run("sysctl", "-qw", f"net.ipv6.conf.{kif}.accept_dad=0")
+    for a in addrs:
+        run("ip", "-6", "addr", "add", f"{a}/64", "dev", kif, "nodad", check_rc=False)
+    run("ip", "link", "set", kif, "up")
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        out = run("ip", "-6", "addr", "show", "dev", kif).stdout
+        if "tentative" not in out and all(a in out for a in addrs):
+            return True
+        time.sleep(0.05)  # no event for the end of DAD short of a netlink monitor
+    log(run("ip", "-6", "addr", "show", "dev", kif).stdout)
+    return False
+
+
+def udp6_echo_round(socks, sizes, rng, dst, timeout_s=3.0, tries=3):
+    """udp_echo_round over IPv6 to dst. Returns (exact, lost, wrong)."""
+    want = {s: bytes(rng.getrandbits(8) for _ in range(n)) for s, n in zip(socks, sizes)}
+    pending = dict(want)
+    wrong = 0
+    for _ in range(tries):
+        for s, payload in pending.items():
+            s.sendto(payload, (dst, PORT))
+        end = time.monotonic() + timeout_s
+        while pending and time.monotonic() < end:
+            ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.monotonic()))
+            for s in ready:
+                data, src = s.recvfrom(65535)
+                if src[:2] != (dst, PORT) or data != pending.get(s):
+                    wrong += 1
+                    continue
+                del pending[s]
+        if not pending:
+            break
+    return len(want) - len(pending), len(pending), wrong
+
+
+def kernel_sockets6(n, kif, src_ip):
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, kif.encode())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((src_ip, 0))
+        socks.append(s)
+    return socks
+
+
+def ipv6_exercise(kind, echo):
+    ns_name = f"sl6{kind[:3]}{os.getpid()}"
+    with netns(ns_name):
+        loops = kind_loops(kind)
+        if kind in VETH_KINDS:
+            run("ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1")
+            run("ethtool", "-K", "sv1", "tx", "off", "tso", "off", "gso", "off")
+            run("sysctl", "-qw", "net.ipv6.conf.sv0.disable_ipv6=1")  # the port is DPDK's, not the kernel's
+            run("ip", "link", "set", "sv0", "up")
+            kif = "sv1"
+            kernel_ipv6_up(kif, [KERNEL_IP6])
+            vdev = veth_vdev(kind)
+        else:
+            kif = "sl0"
+            vdev = f"net_tap0,iface={kif}"
+        plan = run(echo, "--transport=dpdk", f"--ip={APP_IP}/24", f"--ip6={APP_IP6}/64", "--udp", "--print-plan",
+                   f"--dpdk-args=--no-huge -m 256 --no-pci --vdev=net_null0", check_rc=False).stdout
+        check(f"{APP_IP6}/64" in plan, f"{kind}: --print-plan shows the --ip6 address")
+        a = app(echo, vdev, extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64"], cores=loops)
+        try:
+            if not check(a.wait_ready(), f"{kind}: sluice-echo starts on DPDK with --ip6"):
+                log(a.text())
+                return
+            if kind == "tap":
+                # net_tap gives the kernel's end the port's own MAC, hence the
+                # same link-local address as the stack (which defends it, so
+                # the kernel's DAD fails): the kernel's end takes another MAC.
+                run("ip", "link", "set", kif, "down")
+                run("ip", "-6", "addr", "flush", "dev", kif)
+                run("ip", "link", "set", kif, "address", "02:77:00:00:00:01")
+                run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif)
+                check(kernel_ipv6_up(kif, [KERNEL_IP6]), f"{kind}: the kernel's IPv6 address is up")
+            app_ll = link_local_of(a.mac)
+            log(f"app MAC {a.mac}, link-local {app_ll}")
+
+            # --- ping -6: global, link-local, fragmented (tap: see exercise() on af_packet's defrag).
+            r = run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", kif, APP_IP6, check_rc=False)
+            check(r.returncode == 0 and " 0% packet loss" in r.stdout, f"{kind}: ping -6 {APP_IP6} gets answers")
+            r = run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", f"{app_ll}%{kif}", check_rc=False)
+            check(r.returncode == 0 and " 0% packet loss" in r.stdout,
+                  f"{kind}: ping -6 to the link-local {app_ll} gets answers")
+            fragments = kind == "tap"
+            if fragments:
+                r = run("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "-s", "3000", "-I", kif, APP_IP6,
+                        check_rc=False)
+                check(r.returncode == 0 and " 0% packet loss" in r.stdout,
+                      f"{kind}: a 3000-byte ping -6 is reassembled and answered in fragments")
+
+            # --- ND both ways.
+            neigh = run("ip", "-6", "neigh", "show", APP_IP6, "dev", kif).stdout
+            check(a.mac is not None and a.mac in neigh, f"{kind}: the kernel resolved the stack by ND ({neigh.strip()})")
+            # A kernel address the stack has never heard from; the kernel is
+            # told our MAC statically, so only the stack asks.
+            check(kernel_ipv6_up(kif, [KERNEL_IP6, SECOND_KERNEL_IP6]), f"{kind}: a second kernel address is up")
+            run("ip", "-6", "neigh", "replace", APP_IP6, "lladdr", a.mac, "dev", kif, "nud", "permanent")
+            s2 = kernel_sockets6(1, kif, SECOND_KERNEL_IP6)
+            ok, lost, wrong = udp6_echo_round(s2, [100], random.Random(1), APP_IP6)
+            check(ok == 1 and wrong == 0, f"{kind}: the stack resolved {SECOND_KERNEL_IP6} by its own solicitation")
+            for s in s2:
+                s.close()
+
+            # --- UDP echo over IPv6, byte-exact.
+            rng = random.Random(20261207)
+            socks = kernel_sockets6(FLOWS6, kif, KERNEL_IP6)
+            exact = lost = wrong = 0
+            for rnd in range(ROUNDS6):
+                sizes = [rng.randint(1, 1452) if (rnd + i) % 8 or not fragments else 3000 for i in range(FLOWS6)]
+                e, l_, w = udp6_echo_round(socks, sizes, rng, APP_IP6)
+                exact += e
+                lost += l_
+                wrong += w
+            check(lost == 0 and wrong == 0 and exact == FLOWS6 * ROUNDS6,
+                  f"{kind}: UDP echo over IPv6 of {FLOWS6} flows x {ROUNDS6} rounds is byte-exact "
+                  f"({exact} exact, {lost} lost, {wrong} wrong)")
+            for s in socks:
+                s.close()
+        finally:
+            output = a.text()
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"{kind}: SIGTERM stops the app cleanly (exit {rc})")
+        check("duplicate address" not in output, f"{kind}: no duplicate address reported")
+        check(total(metrics, "inet.nd_dad_probes") >= 2, f"{kind}: duplicate address detection probed "
+              f"({total(metrics, 'inet.nd_dad_probes')})")
+        check(total(metrics, "inet.icmp6_echo_replies") >= 6, f"{kind}: ICMPv6 echo replies "
+              f"({total(metrics, 'inet.icmp6_echo_replies')})")
+        check(total(metrics, "inet.nd_advertisements_out") >= 1 and total(metrics, "inet.nd_solicitations_out") >= 3 and
+              total(metrics, "inet.nd_learned") + total(metrics, "inet.nd_learned_from_peers") >= 1,
+              f"{kind}: ND both ways (advertisements out {total(metrics, 'inet.nd_advertisements_out')}, "
+              f"solicitations out {total(metrics, 'inet.nd_solicitations_out')}, "
+              f"learned {total(metrics, 'inet.nd_learned')})")
+        if fragments:
+            check(total(metrics, "inet.reassembled") >= 2 and total(metrics, "inet.fragments_out") >= 4,
+                  f"{kind}: IPv6 fragments reassembled ({total(metrics, 'inet.reassembled')}) and sent "
+                  f"({total(metrics, 'inet.fragments_out')})")
+        check(total(metrics, "inet.drop.udp6_zero_checksum") == 0 and total(metrics, "inet.drop.icmpv6_bad_checksum") == 0,
+              f"{kind}: no checksum the kernel made was refused")
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "relay":
         # SLUICE_RELAY=LOSS,DELAY_MS,REORDER changes the impairment (diagnosis).
@@ -1467,7 +1640,7 @@ def main():
         relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
         return
     modes = ("tap", "af_packet", "af_xdp", "preflight", "tcp_tap", "tcp_af_packet", "tcp_af_xdp", "gateway",
-             "gateway_af_xdp", "attack", "memif")
+             "gateway_af_xdp", "attack", "memif", "ipv6_tap", "ipv6_af_packet")
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
@@ -1478,7 +1651,7 @@ def main():
     for need, path in (("tcp_", httpd), ("gateway", httpd), ("gateway", gateway)):
         if kind.startswith(need) and not os.path.exists(path):
             skip(f"{path or 'the app'} is not built (SLUICE_HTTPD / SLUICE_GATEWAY)")
-    if kind in ("tap", "tcp_tap", "gateway", "attack") and not os.path.exists("/dev/net/tun"):
+    if kind in ("tap", "tcp_tap", "gateway", "attack", "ipv6_tap") and not os.path.exists("/dev/net/tun"):
         skip("no /dev/net/tun: net_tap cannot run here")
     if "af_xdp" in kind:
         import glob
@@ -1493,6 +1666,8 @@ def main():
         gateway_exercise(gateway, httpd, "af_xdp" if kind == "gateway_af_xdp" else "tap")
     elif kind == "attack":
         attack_exercise(echo)
+    elif kind.startswith("ipv6_"):
+        ipv6_exercise(kind[5:], echo)
     elif kind == "memif":
         bench = os.environ.get("SLUICE_BENCH", "")
         if not os.path.exists(bench) or not os.path.exists(httpd):

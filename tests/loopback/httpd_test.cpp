@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <unistd.h>
@@ -369,6 +370,35 @@ TEST(httpd, a_large_file_streams_before_the_next_pipelined_answer) {
   EXPECT_TRUE(third->body == t.big);
 }
 
+TEST(httpd, a_slow_file_response_keeps_its_file_when_the_cache_closes_its_entry) {
+  // One cache slot, descriptors only: a response still sending huge.bin
+  // must own its descriptor, since /sub/a.txt takes the slot and closes
+  // the cache's (reading through it would be EBADF and a cut response).
+  // The file is larger than the kernel's socket buffers can absorb, so
+  // the response stalls halfway until the client reads.
+  root_tree t;
+  std::string huge = test::random_bytes(1024 * 1024, 5);
+  for (int i = 0; i < 5; ++i) huge += huge;  // 32 MiB
+  std::ofstream(t.root + "/huge.bin", std::ios::binary) << huge;
+  httpd s({"--root=" + t.root, "--cores=1", "--open-file-cache=1", "--open-file-cache-content=0"});  // one loop, one cache
+  http_client slow(s.at);
+  ASSERT_TRUE(slow.send(test::get_request("/huge.bin")));
+  pollfd p{slow.fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);  // its answer has begun: the file is open and stalled
+  http_client other(s.at);
+  ASSERT_TRUE(other.send(test::get_request("/sub/a.txt") + test::get_request("/index.html")));
+  auto a = other.read_reply();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->body, "file a\n");
+  auto index = other.read_reply();
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->body, "<p>index</p>\n");
+  auto big = slow.read_reply();
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->body.size(), huge.size());
+  EXPECT_TRUE(big->body == huge);
+}
+
 TEST(httpd, root_without_index_still_says_hello) {
   root_tree t;
   std::remove((t.root + "/index.html").c_str());
@@ -483,14 +513,19 @@ TEST(httpd, flags_and_bad_settings) {
     std::string out = p.read_all();
     EXPECT_EQ(p.wait(), 0);
     for (const char* flag : {"--root", "--max-request-line", "--max-header-bytes", "--max-headers", "--max-body",
-                             "--transport", "--listen", "--cores"}) {
+                             "--transport", "--listen", "--cores", "--open-file-cache",
+                             "--open-file-cache-valid", "--open-file-cache-content", "--open-file-cache-inactive"}) {
       EXPECT_NE(out.find(flag), std::string::npos) << flag;
     }
   }
   for (std::vector<std::string> argv : {std::vector<std::string>{test::app_path("SLUICE_HTTPD"), "--root=/nonexistent/dir"},
                                         {test::app_path("SLUICE_HTTPD"), "--max-header-bytes=300k"},
                                         {test::app_path("SLUICE_HTTPD"), "--max-body=lots"},
-                                        {test::app_path("SLUICE_HTTPD"), "--listen=nowhere"}}) {
+                                        {test::app_path("SLUICE_HTTPD"), "--listen=nowhere"},
+                                        {test::app_path("SLUICE_HTTPD"), "--open-file-cache=100000"},
+                                        {test::app_path("SLUICE_HTTPD"), "--open-file-cache-valid=0s"},
+                                        {test::app_path("SLUICE_HTTPD"), "--open-file-cache-content=1m",
+                                         "--max-output=512k"}}) {
     test::child p(argv);
     EXPECT_EQ(p.wait(), 2) << argv[1];
     const std::string err = p.stderr_text();

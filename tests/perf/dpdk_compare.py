@@ -4,7 +4,9 @@ in the same run:
 
 1. Stack cost per packet for UDP echo, no kernel involved: sluice-stack-bench
    (a net_ring-style port made of two rings, one loop, sluice-echo's UDP
-   handler), against a bare RX/TX burst forwarder on the same rings.
+   handler), against a bare RX/TX burst forwarder on the same rings; and
+   the same over IPv6 (--ipv6), rounds alternating with IPv4's (issue 17's
+   target: IPv6 within 1.1x of IPv4).
 2. sockperf server vs sluice-echo --protocol=sockperf on the kernel's
    loopback (epoll), UDP and TCP: ping-pong latency and under-load.
 3. UDP round trip to a kernel client through tap: sockperf ping-pong against
@@ -107,17 +109,21 @@ def stop(proc, f=None):
 
 
 def stack_cost(rounds):
-    runs = []
+    """(IPv4 stack, bare forwarder, tsc Hz, IPv6 stack) cycles/packet, medians;
+    the IPv4 and IPv6 runs alternate."""
+    runs = {False: [], True: []}
     for _ in range(rounds):
-        r = subprocess.run(["taskset", "-c", P.LOAD_CPU, STACK_BENCH, "--json"], capture_output=True, text=True,
-                           timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError("sluice-stack-bench failed: " + r.stdout + r.stderr)
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    stack = P.median([x["stack_cycles_per_packet"] for x in runs])
-    raw = P.median([x["raw_cycles_per_packet"] for x in runs])
-    hz = runs[0]["tsc_hz"]
-    return stack, raw, hz
+        for ipv6 in (False, True):
+            r = subprocess.run(["taskset", "-c", P.LOAD_CPU, STACK_BENCH, "--json", *(["--ipv6"] if ipv6 else [])],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError("sluice-stack-bench failed: " + r.stdout + r.stderr)
+            runs[ipv6].append(json.loads(r.stdout.strip().splitlines()[-1]))
+    stack = P.median([x["stack_cycles_per_packet"] for x in runs[False]])
+    raw = P.median([x["raw_cycles_per_packet"] for x in runs[False]])
+    stack6 = P.median([x["stack_cycles_per_packet"] for x in runs[True]])
+    hz = runs[False][0]["tsc_hz"]
+    return stack, raw, hz, stack6
 
 
 def kernel_loopback_compare(seconds, rounds):
@@ -280,12 +286,13 @@ def main():
 
 
 def section_stack(args, say):
-    stack, raw, hz = stack_cost(args.rounds)
+    stack, raw, hz, stack6 = stack_cost(args.rounds)
     say("")
     say("1. Stack cost, UDP echo of 64-byte datagrams, bursts of 32, ring port, no kernel (sluice-stack-bench)")
     say(f"   user-space stack + echo handler: {stack:7.1f} cycles/packet ({stack / hz * 1e9:.0f} ns at {hz / 1e9:.2f} GHz)")
     say(f"   bare RX+TX burst forwarder:      {raw:7.1f} cycles/packet")
     say(f"   ratio stack / bare:              {stack / raw:7.1f}x   (the stack adds {stack - raw:.0f} cycles/packet)")
+    say(f"   the same over IPv6:              {stack6:7.1f} cycles/packet, {stack6 / stack:.2f}x IPv4 (target <= 1.1x)")
 
 
 def section_kernel(args, say):

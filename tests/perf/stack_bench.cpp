@@ -9,7 +9,11 @@
 // reply written in place, TX burst, and the loop's own phases. For scale,
 // the same rings are measured with a bare rx_burst/tx_burst forwarder.
 //
-// Usage: sluice-stack-bench [--packets=N] [--burst=B] [--size=BYTES] [--json]
+// With --ipv6 the requests are UDP over IPv6 (fd00::1 to fd00::2, the
+// stack taught the client's MAC by a neighbour solicitation): the issue 17
+// figure, IPv6's cost per packet next to IPv4's from a run without it.
+//
+// Usage: sluice-stack-bench [--packets=N] [--burst=B] [--size=BYTES] [--ipv6] [--json]
 //   [--eal="EXTRA EAL ARGS"]   (default EAL: --no-huge -m 256 --no-pci --no-shconf)
 // Bounded: N packets (default 2,000,000) and at most 60 s.
 
@@ -49,8 +53,54 @@ struct options {
   unsigned burst = 32;
   unsigned size = 64;
   bool json = false;
+  bool ipv6 = false;
   std::string eal;
 };
+
+const inet::ip_address client_ip6 = inet::ip_address::parse("fd00::1").value();
+const inet::ip_address server_ip6 = inet::ip_address::parse("fd00::2").value();
+// Header bytes in front of the UDP payload: Ethernet, IP, UDP.
+unsigned headers(bool ipv6) { return ipv6 ? 14 + 40 + 8 : 14 + 20 + 8; }
+
+// Over IPv6: a UDP request to port 7, or (nd) a neighbour solicitation for
+// the server from the client, with its link-layer address.
+rte_mbuf* make_frame6(rte_mempool* mp, inet::mac_address dst, bool nd, unsigned size, std::uint16_t sport) {
+  rte_mbuf* m = rte_pktmbuf_alloc(mp);
+  if (m == nullptr) return nullptr;
+  auto* f = rte_pktmbuf_mtod(m, std::byte*);
+  inet::ipv6_header h;
+  h.src = client_ip6;
+  std::byte* l4 = f + 14 + 40;
+  std::size_t l4_len;
+  if (nd) {
+    h.dst = inet::solicited_node_group(server_ip6);
+    h.hop_limit = 255;
+    h.next_header = inet::ip6_next_icmpv6;
+    inet::write_ethernet(f, inet::ipv6_multicast_mac(h.dst), client_mac, inet::ethertype_ipv6);
+    inet::nd_message ns;
+    ns.type = inet::icmpv6_neighbor_solicitation;
+    ns.target = server_ip6;
+    ns.has_link_layer = true;
+    ns.link_layer = client_mac;
+    l4_len = inet::write_nd(l4, ns);
+  } else {
+    h.dst = server_ip6;
+    h.next_header = inet::ip_protocol_udp;
+    inet::write_ethernet(f, dst, client_mac, inet::ethertype_ipv6);
+    l4_len = 8 + size;
+    inet::write_udp(l4, inet::udp_header{sport, 7, static_cast<std::uint16_t>(l4_len), 0});
+    for (unsigned i = 0; i < size; ++i) l4[8 + i] = static_cast<std::byte>(i);
+  }
+  h.payload_len = static_cast<std::uint16_t>(l4_len);
+  inet::write_ipv6(f + 14, h);
+  inet::internet_checksum c;
+  inet::add_pseudo_header(c, h.src, h.dst, h.next_header, static_cast<std::uint32_t>(l4_len));
+  c.add(l4, l4_len);
+  inet::store_checksum(l4 + (nd ? 2 : 6), c.finish());
+  m->data_len = static_cast<std::uint16_t>(14 + 40 + l4_len);
+  m->pkt_len = m->data_len;
+  return m;
+}
 
 // A UDP request from the client to port 7, or an ARP request for the server.
 rte_mbuf* make_frame(rte_mempool* mp, inet::mac_address dst, bool arp, unsigned size, std::uint16_t sport) {
@@ -85,21 +135,23 @@ rte_mbuf* make_frame(rte_mempool* mp, inet::mac_address dst, bool arp, unsigned 
 }
 
 // A reply becomes the next request: swap MACs, IPs and ports in place.
-bool turn_around(rte_mbuf* m, unsigned size) {
+bool turn_around(rte_mbuf* m, unsigned size, bool ipv6) {
   auto* f = rte_pktmbuf_mtod(m, std::byte*);
-  if (m->data_len != 42 + size || inet::load_be16(f + 12) != inet::ethertype_ipv4) return false;
-  std::byte tmp[6];
+  if (m->data_len != headers(ipv6) + size ||
+      inet::load_be16(f + 12) != (ipv6 ? inet::ethertype_ipv6 : inet::ethertype_ipv4)) {
+    return false;
+  }
+  std::byte tmp[16];
   std::memcpy(tmp, f, 6);
   std::memcpy(f, f + 6, 6);
   std::memcpy(f + 6, tmp, 6);
-  std::byte a[4];
-  std::memcpy(a, f + 26, 4);
-  std::memcpy(f + 26, f + 30, 4);
-  std::memcpy(f + 30, a, 4);
-  std::byte p[2];
-  std::memcpy(p, f + 34, 2);
-  std::memcpy(f + 34, f + 36, 2);
-  std::memcpy(f + 36, p, 2);
+  const std::size_t alen = ipv6 ? 16 : 4, src = ipv6 ? 22 : 26, l4 = ipv6 ? 54 : 34;
+  std::memcpy(tmp, f + src, alen);
+  std::memcpy(f + src, f + src + alen, alen);
+  std::memcpy(f + src + alen, tmp, alen);
+  std::memcpy(tmp, f + l4, 2);
+  std::memcpy(f + l4, f + l4 + 2, 2);
+  std::memcpy(f + l4 + 2, tmp, 2);
   m->ol_flags = 0;
   return true;
 }
@@ -128,6 +180,7 @@ int main(int argc, char** argv) {
   args.count_option("--burst", "B", "packets per burst (default 32)", o.burst, {1, 32});
   args.count_option("--size", "BYTES", "UDP payload size (default 64)", o.size, {1, 1400});
   args.flag("--json", "print one JSON object instead of the table", o.json);
+  args.flag("--ipv6", "UDP over IPv6 (fd00::1 to fd00::2) instead of IPv4", o.ipv6);
   args.option("--eal", "ARGS", "further EAL arguments, space-separated", o.eal);
   if (auto rc = args.parse(argc, argv)) return *rc;
 
@@ -151,13 +204,19 @@ int main(int argc, char** argv) {
     loop_options lo;
     lo.busy_poll = true;
     inet::inet_transport_options to;
-    to.stack.iface = inet::interface_config::parse("10.0.0.2/24", "").value();
+    to.stack.iface = inet::interface_config::parse("10.0.0.2/24", "", {"fd00::2/64"}, "").value();
     to.transport_name = "dpdk";
     loop<dpdk::dpdk_transport> l(lo, 0, std::make_unique<dpdk::dpdk_queue>(**dev, 0), to);
     echo_app::udp_echo_handler echo;
-    if (!l.udp_bind(endpoint::ipv4(0, 7), echo).ok()) return fail("udp_bind");
-    // The stack learns the client from its ARP request (and answers it).
-    rte_mbuf* arp = make_frame(client_pool, {}, true, 0, 0);
+    if (!l.udp_bind(o.ipv6 ? inet::ip_address{}.with_port(7) : endpoint::ipv4(0, 7), echo).ok()) return fail("udp_bind");
+    // A request, IPv4 or IPv6.
+    auto request = [&](std::uint16_t sport) {
+      return o.ipv6 ? make_frame6(client_pool, (*dev)->mac(), false, o.size, sport)
+                    : make_frame(client_pool, (*dev)->mac(), false, o.size, sport);
+    };
+    // The stack learns the client from its ARP request or neighbour
+    // solicitation (and answers it).
+    rte_mbuf* arp = o.ipv6 ? make_frame6(client_pool, {}, true, 0, 0) : make_frame(client_pool, {}, true, 0, 0);
     rte_ring_enqueue(rx, arp);
     for (int i = 0; i < 4; ++i) l.run_once();
     void* junk[64];
@@ -166,7 +225,7 @@ int main(int argc, char** argv) {
 
     std::vector<rte_mbuf*> batch(o.burst);
     for (unsigned i = 0; i < o.burst; ++i) {
-      batch[i] = make_frame(client_pool, (*dev)->mac(), false, o.size, static_cast<std::uint16_t>(1000 + i));
+      batch[i] = request(static_cast<std::uint16_t>(1000 + i));
       if (batch[i] == nullptr) return fail("client frames");
     }
     std::uint64_t cycles = 0;
@@ -185,10 +244,10 @@ int main(int argc, char** argv) {
         const unsigned n = rte_ring_dequeue_burst(tx, out, 32, nullptr);
         for (unsigned i = 0; i < n; ++i) {
           auto* m = static_cast<rte_mbuf*>(out[i]);
-          if (!turn_around(m, o.size)) {
+          if (!turn_around(m, o.size, o.ipv6)) {
             ++bad;
             rte_pktmbuf_free(m);
-            m = make_frame(client_pool, (*dev)->mac(), false, o.size, 999);
+            m = request(999);
           }
           batch[i] = m;
         }
@@ -206,7 +265,10 @@ int main(int argc, char** argv) {
 
     // The same rings with a bare forwarder: RX burst, TX burst, nothing else.
     std::vector<rte_mbuf*> raw(o.burst);
-    for (unsigned i = 0; i < o.burst; ++i) raw[i] = make_frame(client_pool, (*dev)->mac(), false, o.size, 1);
+    for (unsigned i = 0; i < o.burst; ++i) {
+      raw[i] = o.ipv6 ? make_frame6(client_pool, (*dev)->mac(), false, o.size, 1)
+                      : make_frame(client_pool, (*dev)->mac(), false, o.size, 1);
+    }
     std::uint64_t raw_cycles = 0, raw_done = 0;
     while (raw_done < o.packets && now_s() < deadline) {
       rte_ring_enqueue_burst(rx, reinterpret_cast<void**>(raw.data()), o.burst, nullptr);
@@ -226,12 +288,12 @@ int main(int argc, char** argv) {
   const double hz = static_cast<double>(rte_get_tsc_hz());
   if (o.json) {
     std::printf("{\"stack_cycles_per_packet\": %.1f, \"raw_cycles_per_packet\": %.1f, \"tsc_hz\": %.0f, "
-                "\"packets\": %llu, \"burst\": %u, \"size\": %u, \"bad\": %llu}\n",
+                "\"packets\": %llu, \"burst\": %u, \"size\": %u, \"ipv6\": %s, \"bad\": %llu}\n",
                 stack_cycles_per_packet, raw_cycles_per_packet, hz, static_cast<unsigned long long>(echoed), o.burst,
-                o.size, static_cast<unsigned long long>(bad));
+                o.size, o.ipv6 ? "true" : "false", static_cast<unsigned long long>(bad));
   } else {
-    std::printf("UDP echo through the stack: %.1f cycles/packet (%.1f ns at %.2f GHz), %llu packets, burst %u, %u-byte payload\n",
-                stack_cycles_per_packet, stack_cycles_per_packet / hz * 1e9, hz / 1e9,
+    std::printf("UDP%s echo through the stack: %.1f cycles/packet (%.1f ns at %.2f GHz), %llu packets, burst %u, %u-byte payload\n",
+                o.ipv6 ? " over IPv6" : "", stack_cycles_per_packet, stack_cycles_per_packet / hz * 1e9, hz / 1e9,
                 static_cast<unsigned long long>(echoed), o.burst, o.size);
     std::printf("bare ring RX+TX forwarder: %.1f cycles/packet; the stack adds %.1f cycles/packet (%.1fx the bare path)\n",
                 raw_cycles_per_packet, stack_cycles_per_packet - raw_cycles_per_packet,

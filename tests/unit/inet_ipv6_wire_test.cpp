@@ -12,6 +12,7 @@
 
 #include "frames_ipv6.hpp"
 #include "sluice/inet/checksum.hpp"
+#include "sluice/inet/interface_config.hpp"
 #include "sluice/inet/wire_format.hpp"
 
 namespace sluice::inet {
@@ -257,6 +258,62 @@ TEST(ipv6_wire, group_addresses_and_their_macs) {
   EXPECT_EQ(solicited_node_group(addr("fd00::12:3456:789a")), addr("ff02::1:ff56:789a"));
   EXPECT_EQ(ipv6_multicast_mac(addr("ff02::1:ff56:789a")), (mac_address{{0x33, 0x33, 0xff, 0x56, 0x78, 0x9a}}));
   EXPECT_EQ(all_nodes_group(), addr("ff02::1"));
+}
+
+}  // namespace
+}  // namespace sluice::inet
+
+namespace sluice::inet {
+namespace {
+
+TEST(ipv6_interface_config, takes_repeated_ip6_flags_and_a_gateway6) {
+  auto c = interface_config::parse("10.0.0.2/24", "", {"fd00::2/64", "2001:db8:1::5/48"}, "fe80::1");
+  ASSERT_TRUE(c.ok()) << c.err().message;
+  ASSERT_EQ(c->ip6.size(), 2u);
+  EXPECT_EQ(c->ip6[1].address, ip_address::parse("2001:db8:1::5").value());
+  EXPECT_EQ(c->ip6[1].prefix, 48u);
+  EXPECT_TRUE(c->on_link6(ip_address::parse("2001:db8:1:ffff::9").value()));
+  EXPECT_FALSE(c->on_link6(ip_address::parse("2001:db8:2::9").value()));
+  EXPECT_TRUE(c->on_link6(ip_address::parse("fe80::1234").value())) << "link-local is always on link";
+  EXPECT_EQ(c->source6_for(ip_address::parse("2001:db8:1::9").value())->address, c->ip6[1].address);
+  EXPECT_EQ(c->to_string(), "10.0.0.2/24 fd00::2/64 2001:db8:1::5/48 gateway6 fe80::1");
+}
+
+TEST(ipv6_interface_config, refuses_what_is_not_a_usable_ipv6_address_with_the_flag_named) {
+  struct bad {
+    std::vector<std::string> ip6;
+    std::string gw6;
+    std::string says;
+  };
+  const bad cases[] = {
+      {{"fd00::2"}, "", "--ip6=fd00::2: give a prefix"},
+      {{"10.0.0.3/24"}, "", "not an IPv6 address"},
+      {{"fd00::2/0"}, "", "the prefix must be 1 to 128"},
+      {{"fd00::2/129"}, "", "the prefix must be 1 to 128"},
+      {{"fd00::2/6x"}, "", "the prefix must be 1 to 128"},
+      {{"ff02::1/64"}, "", "not a usable unicast address"},
+      {{"::/64"}, "", "not a usable unicast address"},
+      {{"::1/128"}, "", "not a usable unicast address"},
+      {{"fe80::5/64"}, "", "comes from the MAC"},
+      {{"fd00::2/64", "fd00::2/64"}, "", "given twice"},
+      {{"fd00::2/64"}, "2001:db8::1", "--gateway6=2001:db8::1: must be link-local"},
+      {{"fd00::2/64"}, "fd00::2", "not another host's"},
+      {{"fd00::2/64"}, "nonsense", "not an IPv6 address"},
+      {{}, "fe80::1", "needs an --ip6 address"},
+      {{"1::1/64", "2::1/64", "3::1/64", "4::1/64", "5::1/64", "6::1/64", "7::1/64", "8::1/64", "9::1/64"}, "",
+       "at most 8"},
+  };
+  for (const auto& b : cases) {
+    auto c = interface_config::parse("10.0.0.2/24", "", b.ip6, b.gw6);
+    ASSERT_FALSE(c.ok()) << b.says;
+    EXPECT_NE(c.err().message.find(b.says), std::string::npos) << c.err().message;
+  }
+}
+
+TEST(ipv6_interface_config, the_link_local_address_is_the_macs_modified_eui64) {
+  const mac_address m{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+  EXPECT_EQ(link_local_from_mac(m), ip_address::parse("fe80::5054:ff:fe12:3456").value());
+  EXPECT_EQ(link_local_from_mac(m), ip_address::v6(f6::link_local_of(m).data()));
 }
 
 }  // namespace

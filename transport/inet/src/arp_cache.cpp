@@ -6,8 +6,8 @@ namespace sluice::inet {
 
 template <class Addr>
 basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet_stats& stats,
-                                                   const neighbour_counters& counters)
-    : opts_(opts), stats_(stats), c_(counters) {
+                                                   const neighbour_counters& counters, bool keep_stale)
+    : opts_(opts), stats_(stats), c_(counters), keep_stale_(keep_stale) {
   std::size_t cap = probe_window;
   while (cap < opts_.capacity) cap *= 2;
   slots_.resize(cap);
@@ -106,6 +106,27 @@ const mac_address* basic_neighbour_cache<Addr>::lookup(addr_param ip, time_point
 }
 
 template <class Addr>
+const mac_address* basic_neighbour_cache<Addr>::lookup_or_probe(addr_param ip, time_point now,
+                                                                bool& send_probe) noexcept {
+  send_probe = false;
+  if (!keep_stale_) return lookup(ip, now);
+  entry* e = find(ip);
+  if (e == nullptr) return nullptr;
+  if (e->st == state::probe) return &e->mac;
+  if (e->st != state::reachable) return nullptr;
+  if (e->due <= now) {
+    // STALE, used: PROBE, the MAC still in use meanwhile.
+    (stats_.*c_.expired).add();
+    e->st = state::probe;
+    e->requests = 1;
+    e->due = now + opts_.retry_interval;
+    e->probing = false;
+    send_probe = true;
+  }
+  return &e->mac;
+}
+
+template <class Addr>
 typename basic_neighbour_cache<Addr>::hold_result basic_neighbour_cache<Addr>::hold(addr_param ip, packet* p, time_point now) noexcept {
   hold_result r;
   entry* e = find(ip);
@@ -181,7 +202,7 @@ template <class Addr>
 time_point basic_neighbour_cache<Addr>::next_due() const noexcept {
   time_point t = time_point::max();
   for (const entry& e : slots_) {
-    if (e.st == state::incomplete) t = std::min(t, e.due);
+    if (e.st == state::incomplete || e.st == state::probe) t = std::min(t, e.due);
     if (e.probing) t = std::min(t, e.probe_due);
   }
   return t;

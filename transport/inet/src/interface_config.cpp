@@ -1,5 +1,6 @@
 #include "sluice/inet/interface_config.hpp"
 
+#include <array>
 #include <charconv>
 
 namespace sluice::inet {
@@ -86,15 +87,26 @@ ip_address link_local_from_mac(const mac_address& mac) noexcept {
   return a;
 }
 
-bool ip6_interface_address::on_link(const ip_address& a) const noexcept {
-  unsigned bits = prefix;
-  for (std::size_t i = 0; i < 16 && bits > 0; ++i) {
-    const unsigned take = bits >= 8 ? 8 : bits;
-    const auto mask = static_cast<std::uint8_t>(0xff << (8 - take));
-    if ((a.bytes[i] & mask) != (address.bytes[i] & mask)) return false;
-    bits -= take;
+namespace {
+
+// The 16 bytes as two big-endian 64-bit halves.
+std::array<std::uint64_t, 2> halves(const ip_address& a) noexcept {
+  std::uint64_t hi = 0, lo = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    hi = (hi << 8) | a.bytes[i];
+    lo = (lo << 8) | a.bytes[8 + i];
   }
-  return true;
+  return {hi, lo};
+}
+
+}  // namespace
+
+bool ip6_interface_address::on_link(const ip_address& a) const noexcept {
+  const auto x = halves(a), y = halves(address);
+  const std::uint64_t mask_hi =
+      prefix >= 64 ? ~std::uint64_t{0} : (prefix == 0 ? 0 : ~std::uint64_t{0} << (64 - prefix));
+  const std::uint64_t mask_lo = prefix <= 64 ? 0 : ~std::uint64_t{0} << (128 - prefix);
+  return ((x[0] ^ y[0]) & mask_hi) == 0 && ((x[1] ^ y[1]) & mask_lo) == 0;
 }
 
 bool interface_config::is_ip6(const ip_address& a) const noexcept {

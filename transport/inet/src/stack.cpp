@@ -35,7 +35,7 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
       release_(port.release_function()),
       arp_(opts.arp, stats_),
       reasm_(opts.reassembly, stats_),
-      nd_(opts.arp, stats_, neighbour_counters::nd()),
+      nd_(opts.arp, stats_, neighbour_counters::nd(), true),
       link_local_(link_local_from_mac(mac_)),
       tcp_(*this, loop, opts.tcp, stats_) {
   // Limits given in code (tests, embedders): refused at start, clearly.
@@ -534,6 +534,7 @@ ip_address stack::source_for(const ip_address& dst) const noexcept {
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
+  if (pmtu_used_ == 0) return caps_.mtu;  // no packet too big ever came: the common case
   const time_point now = loop_.now();
   for (const pmtu_entry& e : pmtu_) {
     if (e.mtu != 0 && e.dst == dst && e.expires > now) return std::min<std::uint32_t>(e.mtu, caps_.mtu);
@@ -558,6 +559,7 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   // A live entry only shrinks (RFC 8201 4: a larger figure is not trusted
   // until the entry expires).
   if (slot->mtu != 0 && slot->dst == dst && slot->expires > now) mtu = std::min(mtu, slot->mtu);
+  if (slot->mtu == 0) ++pmtu_used_;
   *slot = pmtu_entry{dst, mtu, now + pmtu_lifetime};
 }
 
@@ -575,7 +577,10 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   if (!accepts6(h.dst)) return drop(p, drop_reason::ipv6_not_for_us);
   ip_address loopback6;
   loopback6.bytes[15] = 1;
-  if (h.src.is_v6_multicast() || h.src.is_v4() || h.src == loopback6 || (!looped && is_our_ip6(h.src))) {
+  // Our own address as the source: only in an advertisement (another host
+  // defending it, RFC 4862 5.4.4), which handle_icmp6 checks.
+  if (h.src.is_v6_multicast() || h.src.is_v4() || h.src == loopback6 ||
+      (!looped && is_our_ip6(h.src) && h.next_header != ip6_next_icmpv6)) {
     return drop(p, drop_reason::ipv6_bad_source);
   }
   stats_.ipv6_in.add();
@@ -663,7 +668,9 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
   for (std::size_t i = 0; i < d.count; ++i) c.add(at(i)->data(), at(i)->size());
   if (c.finish() != 0) return drop_all(d, drop_reason::icmpv6_bad_checksum);
   stats_.icmp6_in.add();
-  if (h.src.is_unspecified() && ih.type != icmpv6_neighbor_solicitation) {
+  if ((h.src.is_unspecified() && ih.type != icmpv6_neighbor_solicitation) ||
+      (is_our_ip6(h.src) && (first->meta.rx & packet_meta::rx_loopback) == 0 &&
+       ih.type != icmpv6_neighbor_advertisement)) {
     return drop_all(d, drop_reason::ipv6_bad_source);
   }
   switch (ih.type) {
@@ -955,9 +962,17 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
   if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
   const ip_address hop = direct ? dst : ifc.gateway6;
   const time_point now = loop_.now();
-  if (const mac_address* m = nd_.lookup(hop, now)) {
-    m->store(p->data());
-    return queue_tx(p);
+  bool probe = false;
+  if (const mac_address* m = nd_.lookup_or_probe(hop, now, probe)) {
+    const mac_address known = *m;
+    known.store(p->data());
+    queue_tx(p);
+    if (probe) {
+      // STALE in use: verified by unicast (RFC 4861 7.3.3).
+      send_ns(hop, false, &known);
+      schedule_maintenance();
+    }
+    return;
   }
   // Unresolved: the frame waits in the neighbour cache (bounded) while we ask.
   const auto held = nd_.hold(hop, p, now);

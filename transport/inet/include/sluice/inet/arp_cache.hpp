@@ -5,9 +5,14 @@
 // expiry, retries and waiting-packet limits (the same arp_options), each
 // counting into its own counters (neighbour_counters). For IPv6 the
 // states map to RFC 4861's as: incomplete = INCOMPLETE (solicitations
-// retried), reachable = REACHABLE, an expired reachable entry = STALE
-// (resolved again on its next use, its packets held meanwhile), failed =
-// unreachable (its packets dropped), with expiry,
+// retried), reachable = REACHABLE, an expired reachable entry = STALE, and
+// with `keep_stale` (ND) probe = PROBE: a stale entry's MAC is still used
+// on its next use (lookup_or_probe) while unicast solicitations verify it
+// (retry_interval apart, max_requests of them; an answer makes it
+// reachable again, silence fails it). Without keep_stale (ARP) a stale
+// entry is resolved again by broadcast, its packets held meanwhile. failed
+// = unreachable (its packets dropped). RFC 4861's DELAY state is skipped
+// (nothing above confirms reachability, so the probe starts at once). with expiry,
 // resolution by request and retry, and packets held while their next hop
 // resolves (bounded in total and per neighbour; what does not fit, or whose
 // neighbour never answers, is a counted drop).
@@ -102,9 +107,9 @@ class basic_neighbour_cache {
   using addr_param = std::conditional_t<sizeof(Addr) <= 8, Addr, const Addr&>;
 
   // A table sized by opts, counting into the stack's stats (ARP's counters
-  // unless told otherwise).
+  // unless told otherwise); keep_stale: the PROBE state (see the top).
   basic_neighbour_cache(const arp_options& opts, inet_stats& stats,
-                        const neighbour_counters& counters = neighbour_counters::arp());
+                        const neighbour_counters& counters = neighbour_counters::arp(), bool keep_stale = false);
   basic_neighbour_cache(const basic_neighbour_cache&) = delete;
   basic_neighbour_cache& operator=(const basic_neighbour_cache&) = delete;
   // Drops (and releases) every packet still held.
@@ -112,6 +117,11 @@ class basic_neighbour_cache {
 
   // The MAC of `ip` if it is known and fresh; nullptr otherwise.
   [[nodiscard]] const mac_address* lookup(addr_param ip, time_point now) const noexcept;
+  // With keep_stale: lookup(), but a stale entry's MAC is returned too and
+  // the entry enters PROBE (send_probe set: the caller sends a unicast
+  // solicitation to that MAC now); one in PROBE gives its MAC. Without
+  // keep_stale, the same as lookup().
+  [[nodiscard]] const mac_address* lookup_or_probe(addr_param ip, time_point now, bool& send_probe) noexcept;
 
   // What hold() did with the packet.
   struct hold_result {
@@ -232,6 +242,17 @@ class basic_neighbour_cache {
           probe(e.ip, e.mac);
         }
       }
+      if (e.st == state::probe && e.due <= now) {
+        // PROBE (RFC 4861 7.3.3): unicast solicitations to the known MAC.
+        if (e.requests >= opts_.max_requests) {
+          e.st = state::failed;
+        } else {
+          ++e.requests;
+          e.due = now + opts_.retry_interval;
+          probe(e.ip, e.mac);
+        }
+        continue;
+      }
       if (e.st != state::incomplete || e.due > now) continue;
       if (e.requests >= opts_.max_requests) {
         e.st = state::failed;
@@ -253,7 +274,7 @@ class basic_neighbour_cache {
   [[nodiscard]] std::size_t reachable(time_point now) const noexcept;
 
  private:
-  enum class state : std::uint8_t { empty, incomplete, reachable, failed };
+  enum class state : std::uint8_t { empty, incomplete, reachable, failed, probe };
   struct entry {
     Addr ip{};
     mac_address mac;
@@ -302,6 +323,7 @@ class basic_neighbour_cache {
   arp_options opts_;
   inet_stats& stats_;
   neighbour_counters c_;
+  bool keep_stale_ = false;
   std::vector<entry> slots_;
   std::size_t mask_ = 0;
   std::vector<held_packet> held_;

@@ -104,10 +104,15 @@ inline void add_pseudo_header(internet_checksum& c, const ip_address& src, const
     add_pseudo_header(c, src.v4_addr(), dst.v4_addr(), protocol, static_cast<std::uint16_t>(l4_length));
     return;
   }
-  c.add(src.data(), 16);
-  c.add(dst.data(), 16);
-  c.add_be32(l4_length);
-  c.add_be32(protocol);
+  // One piece of 40 bytes: one pass, one fold.
+  unsigned char b[40];
+  std::memcpy(b, src.data(), 16);
+  std::memcpy(b + 16, dst.data(), 16);
+  const unsigned char tail[8] = {static_cast<unsigned char>(l4_length >> 24), static_cast<unsigned char>(l4_length >> 16),
+                                 static_cast<unsigned char>(l4_length >> 8),  static_cast<unsigned char>(l4_length),
+                                 0, 0, 0, protocol};
+  std::memcpy(b + 32, tail, 8);
+  c.add(b, sizeof b);
 }
 
 }  // namespace sluice::inet

@@ -7,6 +7,7 @@
 // value; any thread; no allocation except to_string().
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -69,8 +70,12 @@ struct ip_address {
   // The 16 bytes, network order (what goes on the wire for IPv6).
   [[nodiscard]] const std::uint8_t* data() const noexcept { return bytes.data(); }
 
-  // Byte for byte.
-  friend constexpr bool operator==(const ip_address&, const ip_address&) = default;
+  // Byte for byte (as two 64-bit words: on every packet's path, no memcmp call).
+  friend constexpr bool operator==(const ip_address& a, const ip_address& b) noexcept {
+    const auto x = std::bit_cast<std::array<std::uint64_t, 2>>(a.bytes);
+    const auto y = std::bit_cast<std::array<std::uint64_t, 2>>(b.bytes);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+  }
 
   // "10.0.0.1" or "fd00::1" (RFC 5952 form).
   [[nodiscard]] std::string to_string() const;

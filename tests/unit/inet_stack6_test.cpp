@@ -1,0 +1,770 @@
+// The user-space stack's IPv6 side in a real loop (loop<memory_transport>)
+// on a manual clock, the test playing the Linux host at the other end of a
+// memory wire with frames built independently (frames_ipv6.cpp): duplicate
+// address detection (success, conflict, defence), Neighbour Discovery both
+// ways and every neighbour-cache state (INCOMPLETE with retries and
+// failure, REACHABLE, STALE resolved again on use, a claimed MAC probed and
+// kept or replaced), ICMPv6 echo, destination unreachable, packet too big
+// (path MTU), parameter problems for the extension-header cases, the error
+// rate limit and RFC 4443 2.4 (e), router advertisements ignored, UDP over
+// IPv6 both ways (checksums, zero checksum), fragment reassembly (in order,
+// out of order, overlap, timeout, atomic) and fragmentation on send, and
+// loopback to our own address.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "echo_handlers.hpp"
+#include "frames.hpp"
+#include "frames_ipv6.hpp"
+#include "sluice/memory/memory_port.hpp"
+#include "sluice/memory/memory_transport.hpp"
+#include "sluice/transport/loop.hpp"
+
+namespace sluice::inet {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fr = test::frames;
+namespace f6 = test::frames6;
+using memory::memory_port;
+using memory::memory_transport;
+using memory::memory_wire;
+using stack_loop = loop<memory_transport>;
+
+const f6::addr ours = f6::a6("fd00::2");
+const f6::addr peer = f6::a6("fd00::1");
+const f6::addr peer_ll = f6::a6("fe80::11");
+const mac_address peer_mac{{0x02, 0, 0, 0, 0, 0x11}};
+const mac_address other_mac{{0x02, 0, 0, 0, 0, 0x66}};
+
+ip_address ia(const f6::addr& a) { return ip_address::v6(a.data()); }
+endpoint ep(const f6::addr& a, std::uint16_t port) { return ia(a).with_port(port); }
+
+inet_transport_options transport_options(std::vector<std::string> ip6 = {"fd00::2/64"}, std::string gw6 = "") {
+  inet_transport_options o;
+  o.stack.iface = interface_config::parse("10.0.0.2/24", "", ip6, gw6).value();
+  o.transport_name = "memory";
+  return o;
+}
+
+struct recorder final : datagram_handler {
+  std::vector<std::pair<endpoint, std::string>> got;
+  void on_datagram(udp_socket&, const endpoint& from, std::string_view payload) noexcept override {
+    got.emplace_back(from, std::string(payload));
+  }
+};
+
+struct stack6_test : ::testing::Test {
+  manual_clock clock;
+  std::unique_ptr<memory_wire> wire;
+  std::unique_ptr<memory_port> peer_port;
+  std::unique_ptr<stack_loop> l;
+  echo_app::udp_echo_handler echo;
+
+  void make(inet_transport_options to = transport_options()) {
+    // A second stack in one test: the first goes first, all its buffers back.
+    if (l) {
+      l.reset();
+      EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end);
+      peer_port.reset();
+    }
+    memory_wire::options wo;
+    wo.clock = {&clock};
+    wire = std::make_unique<memory_wire>(wo);
+    peer_port = std::make_unique<memory_port>(*wire, memory_wire::side::b);
+    loop_options lo;
+    lo.clock = {&clock};
+    l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a), to);
+  }
+  void SetUp() override { make(); }
+  void TearDown() override {
+    l.reset();
+    if (wire) {
+      EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end)
+          << "the stack leaked packet buffers";
+    }
+    peer_port.reset();
+    wire.reset();
+  }
+  stack& st() { return l->transport().ip(); }
+  const inet_stats& stats() { return st().stats(); }
+  mac_address our_mac() { return wire->mac(memory_wire::side::a); }
+  f6::addr our_ll() { return f6::link_local_of(our_mac()); }
+  void step(int n = 1) {
+    for (int i = 0; i < n; ++i) l->run_once();
+  }
+  // The IPv6 frames that came out (ARP left aside).
+  std::vector<f6::decoded> out() {
+    std::vector<f6::decoded> v;
+    for (const auto& f : fr::receive_all(*peer_port)) {
+      auto d = f6::decode(f);
+      if (d.type == 0x86dd) v.push_back(d);
+    }
+    return v;
+  }
+  void in(const std::string& frame) { ASSERT_TRUE(fr::send(*peer_port, frame)); }
+  // The peer asks for `target` (as Linux does before its first packet):
+  // the stack answers and learns the peer's MAC.
+  void introduce(const f6::addr& from = peer, const f6::addr& target = ours) {
+    step();
+    (void)out();
+    const f6::addr group = f6::solicited_node(target);
+    in(f6::icmpv6_frame(f6::multicast_mac(group), peer_mac, from, group, 135, 0, f6::ns_body(target, peer_mac)));
+    step();
+    auto na = out();
+    ASSERT_EQ(na.size(), 1u);
+    ASSERT_EQ(na[0].icmp_type, 136);
+  }
+  udp_socket* bind_echo(std::uint16_t port) {
+    auto r = l->udp_bind(ep(f6::a6("::"), port), echo);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? *r : nullptr;
+  }
+  std::string udp_in(std::uint16_t sport, std::uint16_t dport, std::string_view payload, const f6::addr& to = ours) {
+    return f6::udp_frame(our_mac(), peer_mac, peer, to, sport, dport, payload);
+  }
+  // An IPv6 frame from the peer to us with this payload (extension headers and all).
+  std::string raw_in(std::uint8_t next, const std::string& payload, const f6::addr& to = ours) {
+    std::string f = std::string(12, '\0') + "\x86\xdd" + f6::ipv6(peer, to, next, payload);
+    our_mac().store(reinterpret_cast<std::byte*>(f.data()));
+    peer_mac.store(reinterpret_cast<std::byte*>(f.data()) + 6);
+    return f;
+  }
+};
+
+// ---- duplicate address detection ------------------------------------------------------
+
+TEST_F(stack6_test, probes_each_address_from_the_unspecified_address_at_start) {
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 2u) << "the link-local address and fd00::2";
+  const f6::addr targets[] = {our_ll(), ours};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& d = f[i];
+    EXPECT_EQ(d.src, f6::a6("::"));
+    EXPECT_EQ(d.dst, f6::solicited_node(targets[i]));
+    EXPECT_EQ(d.dst_mac, f6::multicast_mac(d.dst));
+    EXPECT_EQ(d.hop_limit, 255);
+    EXPECT_EQ(d.icmp_type, 135);
+    EXPECT_TRUE(d.checksum_ok);
+    EXPECT_EQ(d.nd_target, targets[i]);
+    EXPECT_FALSE(d.nd_ll.has_value()) << "no link-layer option from ::";
+  }
+  EXPECT_EQ(stats().nd_dad_probes.get(), 2u);
+  step(3);
+  EXPECT_TRUE(out().empty()) << "once";
+  EXPECT_EQ(st().duplicate_address(), nullptr) << "nobody answered";
+}
+
+TEST_F(stack6_test, an_advertisement_for_our_address_is_a_reported_conflict) {
+  step();
+  (void)out();
+  in(f6::icmpv6_frame(f6::multicast_mac(f6::a6("ff02::1")), other_mac, ours, f6::a6("ff02::1"), 136, 0,
+                      f6::na_body(0x20, ours, other_mac)));
+  step();
+  ASSERT_NE(st().duplicate_address(), nullptr);
+  EXPECT_EQ(*st().duplicate_address(), ia(ours));
+  EXPECT_EQ(stats().dropped(drop_reason::nd_dad_conflict), 1u);
+}
+
+TEST_F(stack6_test, another_hosts_probe_is_a_conflict_while_probing_and_defended_after) {
+  step();
+  (void)out();
+  const f6::addr group = f6::solicited_node(ours);
+  const auto probe = f6::icmpv6_frame(f6::multicast_mac(group), other_mac, f6::a6("::"), group, 135, 0,
+                                      f6::ns_body(ours, std::nullopt));
+  in(probe);
+  step();
+  ASSERT_NE(st().duplicate_address(), nullptr);
+  EXPECT_TRUE(out().empty());
+  // Once detection is over, a probe for our address is answered to all nodes.
+  make();
+  step();
+  (void)out();
+  clock.advance(2s);
+  step();  // the loop reads its clock once per iteration
+  in(probe);
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 136);
+  EXPECT_EQ(f[0].dst, f6::a6("ff02::1"));
+  EXPECT_EQ(f[0].nd_target, ours);
+  EXPECT_EQ(f[0].nd_flags, 0x20) << "override, not solicited";
+  EXPECT_EQ(st().duplicate_address(), nullptr);
+}
+
+// ---- neighbour discovery --------------------------------------------------------------
+
+TEST_F(stack6_test, answers_solicitations_for_its_addresses_and_learns_the_asker) {
+  step();
+  (void)out();
+  for (const f6::addr& target : {ours, our_ll()}) {
+    const f6::addr group = f6::solicited_node(target);
+    const f6::addr from = target == ours ? peer : peer_ll;
+    in(f6::icmpv6_frame(f6::multicast_mac(group), peer_mac, from, group, 135, 0, f6::ns_body(target, peer_mac)));
+    step();
+    auto f = out();
+    ASSERT_EQ(f.size(), 1u);
+    const auto& d = f[0];
+    EXPECT_EQ(d.dst_mac, peer_mac);
+    EXPECT_EQ(d.src_mac, our_mac());
+    EXPECT_EQ(d.src, target);
+    EXPECT_EQ(d.dst, from);
+    EXPECT_EQ(d.hop_limit, 255);
+    EXPECT_TRUE(d.checksum_ok);
+    EXPECT_EQ(d.icmp_type, 136);
+    EXPECT_EQ(d.nd_flags, 0x60) << "solicited and override";
+    EXPECT_EQ(d.nd_target, target);
+    ASSERT_TRUE(d.nd_ll.has_value());
+    EXPECT_EQ(*d.nd_ll, our_mac());
+  }
+  EXPECT_EQ(stats().nd_solicitations_in.get(), 2u);
+  EXPECT_EQ(stats().nd_advertisements_out.get(), 2u);
+  // The asker is known now: a datagram to it goes without asking.
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "known"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].upper, 17);
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(f[0].payload, "known");
+}
+
+TEST_F(stack6_test, ignores_solicitations_for_others_and_nd_with_a_hop_limit_below_255) {
+  step();
+  (void)out();
+  const f6::addr other = f6::a6("fd00::9");
+  const f6::addr g1 = f6::solicited_node(other);
+  in(f6::icmpv6_frame(f6::multicast_mac(g1), peer_mac, peer, g1, 135, 0, f6::ns_body(other, peer_mac)));
+  const f6::addr g2 = f6::solicited_node(ours);
+  in(f6::icmpv6_frame(f6::multicast_mac(g2), peer_mac, peer, g2, 135, 0, f6::ns_body(ours, peer_mac), 254));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::ipv6_not_for_us), 1u) << "another host's solicited-node group";
+  EXPECT_EQ(stats().dropped(drop_reason::nd_bad_hop_limit), 1u);
+}
+
+TEST_F(stack6_test, resolves_a_neighbour_and_sends_what_waited) {
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "first"));
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "second"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u) << "one solicitation, both datagrams held";
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst, f6::solicited_node(peer));
+  EXPECT_EQ(f[0].dst_mac, f6::multicast_mac(f6::solicited_node(peer)));
+  EXPECT_EQ(f[0].src, ours);
+  EXPECT_EQ(f[0].hop_limit, 255);
+  EXPECT_EQ(f[0].nd_target, peer);
+  ASSERT_TRUE(f[0].nd_ll.has_value());
+  EXPECT_EQ(*f[0].nd_ll, our_mac());
+  EXPECT_EQ(st().neighbours().pending(), 2u);
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].payload, "first");
+  EXPECT_EQ(f[1].payload, "second");
+  EXPECT_EQ(f[1].dst_mac, peer_mac);
+  EXPECT_TRUE(f[1].checksum_ok);
+  EXPECT_EQ(f[1].src, ours);
+  EXPECT_EQ(stats().nd_learned.get(), 1u);
+}
+
+TEST_F(stack6_test, solicitations_are_retried_then_what_waited_is_dropped) {
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(f6::a6("fd00::50"), 99), "anyone?"));
+  step();
+  EXPECT_EQ(out().size(), 1u);
+  for (int i = 0; i < 2; ++i) {
+    clock.advance(1s);
+    step();
+    auto f = out();
+    ASSERT_EQ(f.size(), 1u) << "retry " << i;
+    EXPECT_EQ(f[0].nd_target, f6::a6("fd00::50"));
+  }
+  clock.advance(1s);
+  step();
+  EXPECT_TRUE(out().empty()) << "three solicitations, then it gives up";
+  EXPECT_EQ(stats().dropped(drop_reason::nd_unresolved), 1u);
+  EXPECT_EQ(st().neighbours().pending(), 0u);
+}
+
+TEST_F(stack6_test, a_stale_neighbour_is_used_while_unicast_probes_verify_it_then_fails_if_silent) {
+  auto to = transport_options();
+  to.stack.arp.reachable_time = 5s;
+  make(to);
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  in(udp_in(1, 7, "a"));
+  step();
+  EXPECT_EQ(out().size(), 1u);
+  // STALE, used: the echo goes at once to the known MAC, and a unicast
+  // solicitation (PROBE) asks that MAC.
+  clock.advance(6s);
+  step();
+  in(udp_in(1, 7, "b"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].payload, "b");
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(f[1].icmp_type, 135);
+  EXPECT_EQ(f[1].dst_mac, peer_mac) << "unicast probe";
+  EXPECT_EQ(f[1].dst, peer);
+  EXPECT_EQ(stats().nd_expired.get(), 1u);
+  // It answers: REACHABLE again, no more probes.
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  clock.advance(2s);
+  step(2);
+  EXPECT_TRUE(out().empty());
+  in(udp_in(1, 7, "c"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].payload, "c");
+  // Stale again, and this time silent: three probes, then the entry fails
+  // and the next datagram waits for a multicast solicitation.
+  clock.advance(6s);
+  step();
+  in(udp_in(1, 7, "d"));
+  step();
+  EXPECT_EQ(out().size(), 2u) << "the echo and the first probe";
+  for (int i = 0; i < 2; ++i) {
+    clock.advance(1s);
+    step();
+    f = out();
+    ASSERT_EQ(f.size(), 1u) << "probe " << i + 2;
+    EXPECT_EQ(f[0].dst_mac, peer_mac);
+  }
+  clock.advance(1s);
+  step();
+  EXPECT_TRUE(out().empty());
+  in(udp_in(1, 7, "e"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst, f6::solicited_node(peer)) << "failed: resolved afresh, by multicast";
+  EXPECT_EQ(st().neighbours().pending(), 1u);
+}
+
+TEST_F(stack6_test, a_live_neighbours_address_claimed_by_another_mac_is_probed_then_kept_or_taken) {
+  introduce();
+  // Another MAC claims the peer's address: the known MAC is asked, unicast.
+  in(f6::icmpv6_frame(our_mac(), other_mac, peer, ours, 136, 0, f6::na_body(0x20, peer, other_mac)));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst_mac, peer_mac) << "a probe of the known MAC";
+  EXPECT_EQ(f[0].dst, peer);
+  EXPECT_EQ(stats().nd_conflicts.get(), 1u);
+  // It answers: it stays.
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  EXPECT_EQ(stats().nd_confirmed.get(), 1u);
+  // A second claim that the known MAC never answers: the claimant is taken.
+  in(f6::icmpv6_frame(our_mac(), other_mac, peer, ours, 136, 0, f6::na_body(0x20, peer, other_mac)));
+  step();
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(1s);
+    step();
+  }
+  EXPECT_EQ(stats().nd_reassigned.get(), 1u);
+  (void)out();
+  ASSERT_NE(bind_echo(7), nullptr);
+  in(udp_in(1, 7, "to whom"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].dst_mac, other_mac);
+}
+
+TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
+  step();
+  (void)out();
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 134, 0, std::string(12, '\0')));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::nd_router_advert_ignored), 1u);
+}
+
+// ---- ICMPv6 --------------------------------------------------------------------------
+
+TEST_F(stack6_test, answers_pings_to_its_global_and_link_local_addresses_but_not_to_groups) {
+  introduce();
+  for (const f6::addr& to : {ours, our_ll()}) {
+    const f6::addr from = to == ours ? peer : peer_ll;
+    in(f6::icmpv6_frame(our_mac(), peer_mac, from, to, 128, 0, f6::echo_body(7, 3, "ping data"), 64));
+    step();
+    auto f = out();
+    ASSERT_EQ(f.size(), 1u);
+    const auto& d = f[0];
+    EXPECT_EQ(d.icmp_type, 129);
+    EXPECT_TRUE(d.checksum_ok);
+    EXPECT_EQ(d.src, to);
+    EXPECT_EQ(d.dst, from);
+    EXPECT_EQ(d.dst_mac, peer_mac);
+    EXPECT_EQ(d.icmp_word, (7u << 16) | 3u);
+    EXPECT_EQ(d.icmp_rest, "ping data");
+  }
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer, all, 128, 0, f6::echo_body(1, 1, "x"), 64));
+  auto bad = f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 128, 0, f6::echo_body(1, 1, "x"), 64);
+  bad.back() ^= 1;
+  in(bad);
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().icmp6_echo_replies.get(), 2u);
+  EXPECT_EQ(stats().dropped(drop_reason::icmpv6_bad_checksum), 1u);
+}
+
+TEST_F(stack6_test, a_datagram_to_an_unbound_port_is_answered_port_unreachable) {
+  introduce();
+  const std::string frame = udp_in(5000, 4444, "nobody");
+  in(frame);
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 1);
+  EXPECT_EQ(f[0].icmp_code, 4);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].dst, peer);
+  EXPECT_EQ(f[0].icmp_rest, frame.substr(14)) << "the whole invoking packet, quoted";
+  EXPECT_EQ(stats().dropped(drop_reason::udp_no_socket), 1u);
+  // Not to a group destination (RFC 4443 2.4 (e.3)).
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::udp_frame(f6::multicast_mac(all), peer_mac, peer, all, 5000, 4444, "group"));
+  step();
+  EXPECT_TRUE(out().empty());
+}
+
+TEST_F(stack6_test, errors_are_rate_limited) {
+  introduce();
+  const std::uint32_t burst = st().options().icmp6_error_burst;
+  for (std::uint32_t i = 0; i < burst + 5; ++i) in(udp_in(5000, 4444, "x"));
+  step();
+  EXPECT_EQ(out().size(), burst);
+  EXPECT_EQ(stats().icmp6_errors_rate_limited.get(), 5u);
+  clock.advance(1s);  // 100 a second refill the bucket
+  step();
+  in(udp_in(5000, 4444, "x"));
+  step();
+  EXPECT_EQ(out().size(), 1u);
+}
+
+TEST_F(stack6_test, packet_too_big_lowers_the_path_mtu_and_datagrams_are_fragmented_to_it) {
+  introduce();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1500u);
+  // A router says our 1500-byte packet to fd00::1 did not fit 1400.
+  std::string quoted = f6::ipv6(ours, peer, 17, f6::udp(ours, peer, 9, 99, std::string(1000, 'q')));
+  quoted.resize(1232);
+  std::string body;
+  body += std::string("\x00\x00\x05\x78", 4);  // 1400
+  body += quoted;
+  in(f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::fe"), ours, 2, 0, body, 64));
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1400u);
+  EXPECT_EQ(st().path_mtu(ia(f6::a6("fd00::77"))), 1500u) << "per destination";
+  EXPECT_EQ(stats().icmp6_packet_too_big.get(), 1u);
+  // Below 1280 counts as 1280; a quote of another source is not used.
+  std::string low = std::string("\x00\x00\x02\x00", 4) + quoted;
+  in(f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::fe"), ours, 2, 0, low, 64));
+  std::string forged_q = f6::ipv6(f6::a6("fd00::3"), f6::a6("fd00::99"), 17, std::string(8, 'x'));
+  in(f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::fe"), ours, 2, 0,
+                      std::string("\x00\x00\x05\x00", 4) + forged_q, 64));
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1280u);
+  EXPECT_EQ(st().path_mtu(ia(f6::a6("fd00::99"))), 1500u);
+  EXPECT_EQ(stats().dropped(drop_reason::icmpv6_error_unusable), 1u);
+  // A datagram over 1280 goes in fragments that fit.
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  std::string payload(3000, '\0');
+  std::mt19937 rng(5);
+  for (auto& c : payload) c = static_cast<char>(rng());
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), payload));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 3u);
+  std::map<std::uint16_t, std::string> by_offset;
+  for (const auto& d : f) {
+    EXPECT_TRUE(d.fragment);
+    EXPECT_LE(40u + 8u + d.l4.size(), 1280u);
+    EXPECT_EQ(d.fragment_id, f[0].fragment_id);
+    EXPECT_EQ(d.more_fragments, d.fragment_offset != f.back().fragment_offset);
+    by_offset[d.fragment_offset] = d.l4;
+  }
+  std::string whole;
+  for (auto& [off, bytes] : by_offset) {
+    EXPECT_EQ(off, whole.size());
+    whole += bytes;
+  }
+  // Put back together as the kernel would: a valid UDP datagram, checksum and all.
+  auto d = f6::decode(std::string(12, '\0') + "\x86\xdd" + f6::ipv6(ours, peer, 17, whole));
+  EXPECT_TRUE(d.checksum_ok);
+  EXPECT_EQ(d.payload, payload);
+  EXPECT_EQ(stats().fragments_out.get(), 3u);
+}
+
+// ---- extension headers through the stack -----------------------------------------------
+
+TEST_F(stack6_test, extension_headers_are_walked_and_bad_ones_answered_with_parameter_problems) {
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  const std::string udp = f6::udp(peer, ours, 1, 7, "through");
+  // Hop-by-hop and destination options that say skip: delivered.
+  in(raw_in(0, f6::options_header(60, std::string("\x05\x02\x00\x00", 4)) +
+                   f6::options_header(17, std::string("\x1e\x01\x00", 3)) + udp));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].payload, "through");
+  struct bad_case {
+    std::uint8_t first;
+    std::string payload;
+    drop_reason why;
+    int code;        // -1: no ICMPv6 error expected
+    std::uint32_t pointer;
+  };
+  const bad_case cases[] = {
+      {43, f6::routing_header(17, 0, 1) + udp, drop_reason::ipv6_routing_type0, -1, 0},
+      {43, f6::routing_header(17, 4, 1) + udp, drop_reason::ipv6_routing_unknown, 0, 42},
+      {60, f6::options_header(17, std::string("\x9e\x01\x00", 3)) + udp, drop_reason::ipv6_unknown_option, 2, 42},
+      {60, f6::options_header(17, std::string("\x5e\x01\x00", 3)) + udp, drop_reason::ipv6_unknown_option, -1, 0},
+      {253, udp, drop_reason::ipv6_unknown_next_header, 1, 6},
+      {60, f6::options_header(0, "") + udp, drop_reason::ipv6_hbh_not_first, 1, 40},
+  };
+  for (const auto& c : cases) {
+    const auto before = stats().dropped(c.why);
+    const std::string frame = raw_in(c.first, c.payload);
+    in(frame);
+    step();
+    f = out();
+    EXPECT_EQ(stats().dropped(c.why), before + 1) << to_string(c.why);
+    if (c.code < 0) {
+      EXPECT_TRUE(f.empty()) << to_string(c.why);
+      continue;
+    }
+    ASSERT_EQ(f.size(), 1u) << to_string(c.why);
+    EXPECT_EQ(f[0].icmp_type, 4);
+    EXPECT_EQ(f[0].icmp_code, c.code);
+    EXPECT_EQ(f[0].icmp_word, c.pointer) << to_string(c.why);
+    EXPECT_TRUE(f[0].checksum_ok);
+    EXPECT_EQ(f[0].icmp_rest, frame.substr(14));
+    clock.advance(1s);  // keep clear of the rate limit
+    step();
+  }
+  // A chain longer than the bound.
+  std::string chain;
+  for (unsigned i = 0; i < ipv6_max_extension_headers; ++i) chain += f6::options_header(60, "");
+  in(raw_in(60, chain + f6::options_header(17, "") + udp));
+  step();
+  EXPECT_EQ(stats().dropped(drop_reason::ipv6_chain_too_long), 1u);
+  // Errors about packets to groups: only for an option that asks (code 2, action 10).
+  const f6::addr all = f6::a6("ff02::1");
+  std::string to_group = raw_in(253, udp, all);
+  f6::multicast_mac(all).store(reinterpret_cast<std::byte*>(to_group.data()));
+  in(to_group);
+  step();
+  EXPECT_TRUE(out().empty()) << "no parameter problem about a packet to a group";
+}
+
+// ---- UDP over IPv6 -------------------------------------------------------------------
+
+TEST_F(stack6_test, echoes_udp_over_ipv6_in_the_buffer_it_came_in) {
+  introduce();
+  ASSERT_NE(bind_echo(7), nullptr);
+  in(udp_in(5000, 7, "hello, six"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(f[0].src, ours);
+  EXPECT_EQ(f[0].dst, peer);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].sport, 7);
+  EXPECT_EQ(f[0].dport, 5000);
+  EXPECT_EQ(f[0].payload, "hello, six");
+  EXPECT_EQ(stats().tx_copied.get(), 0u) << "zero copy";
+}
+
+TEST_F(stack6_test, udp_checksums_are_checked_and_zero_ones_dropped) {
+  introduce();
+  recorder rec;
+  ASSERT_TRUE(l->udp_bind(ep(f6::a6("::"), 7), rec).ok());
+  in(raw_in(17, f6::udp(peer, ours, 1, 7, "zero", true)));
+  in(raw_in(17, f6::udp(peer, ours, 1, 7, "bad", false, true)));
+  in(raw_in(17, f6::udp(peer, ours, 1, 7, "good")));
+  step();
+  ASSERT_EQ(rec.got.size(), 1u);
+  EXPECT_EQ(rec.got[0].second, "good");
+  EXPECT_EQ(rec.got[0].first, ep(peer, 1));
+  EXPECT_EQ(stats().dropped(drop_reason::udp6_zero_checksum), 1u);
+  EXPECT_EQ(stats().dropped(drop_reason::udp_bad_checksum), 1u);
+  // The IPv6 counters are exported with the others.
+  metric_list m;
+  st().metrics("loop0.", m);
+  auto value = [&](const std::string& name) -> std::optional<std::uint64_t> {
+    for (const auto& x : m)
+      if (x.name == name) return x.value;
+    return std::nullopt;
+  };
+  EXPECT_EQ(value("loop0.inet.drop.udp6_zero_checksum"), 1u);
+  EXPECT_EQ(value("loop0.inet.nd_solicitations_in"), 1u);
+  EXPECT_EQ(value("loop0.inet.nd_advertisements_out"), 1u);
+  EXPECT_EQ(value("loop0.inet.ipv6_in"), 4u);
+  EXPECT_TRUE(value("loop0.inet.icmp6_errors_rate_limited").has_value());
+  EXPECT_TRUE(value("loop0.inet.drop.ipv6_routing_type0").has_value());
+}
+
+TEST_F(stack6_test, sockets_take_their_family_and_address) {
+  introduce();
+  recorder v4, ll;
+  ASSERT_TRUE(l->udp_bind(endpoint::ipv4(0, 7), v4).ok());
+  ASSERT_TRUE(l->udp_bind(ep(our_ll(), 8), ll).ok());
+  in(udp_in(1, 7, "to v4 socket"));
+  in(udp_in(1, 8, "to fd00::2"));
+  in(f6::udp_frame(our_mac(), peer_mac, peer_ll, our_ll(), 1, 8, "to link-local"));
+  step();
+  EXPECT_TRUE(v4.got.empty());
+  ASSERT_EQ(ll.got.size(), 1u);
+  EXPECT_EQ(ll.got[0].second, "to link-local");
+  EXPECT_EQ(stats().dropped(drop_reason::udp_no_socket), 2u);
+  EXPECT_EQ(out().size(), 2u) << "port unreachable, both";
+  recorder r;
+  auto foreign = l->udp_bind(ep(f6::a6("fd00::99"), 9), r);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.err().message.find("not this interface's IPv6 address"), std::string::npos);
+}
+
+TEST_F(stack6_test, fragments_are_reassembled_in_any_order_and_overlaps_and_stragglers_dropped) {
+  introduce();
+  recorder rec;
+  ASSERT_TRUE(l->udp_bind(ep(f6::a6("::"), 7), rec).ok());
+  std::string payload(3000, '\0');
+  std::mt19937 rng(3);
+  for (auto& c : payload) c = static_cast<char>(rng());
+  const std::string l4 = f6::udp(peer, ours, 1, 7, payload);
+  auto frag = [&](std::uint32_t id, std::size_t off, std::size_t n, bool more) {
+    return raw_in(44, f6::fragment_header(17, static_cast<std::uint16_t>(off), more, id) + l4.substr(off, n));
+  };
+  // In order, then out of order.
+  for (std::uint32_t id : {1u, 2u}) {
+    std::vector<std::string> pieces = {frag(id, 0, 1232, true), frag(id, 1232, 1232, true),
+                                       frag(id, 2464, l4.size() - 2464, false)};
+    if (id == 2) std::reverse(pieces.begin(), pieces.end());
+    for (const auto& p : pieces) in(p);
+    step();
+  }
+  ASSERT_EQ(rec.got.size(), 2u);
+  EXPECT_EQ(rec.got[0].second, payload);
+  EXPECT_EQ(rec.got[1].second, payload);
+  EXPECT_EQ(stats().reassembled.get(), 2u);
+  // Overlapping: the datagram goes (RFC 5722), and what comes after it too.
+  in(frag(3, 0, 1232, true));
+  in(frag(3, 1224, 1232, true));
+  in(frag(3, 2464, l4.size() - 2464, false));
+  step();
+  EXPECT_EQ(rec.got.size(), 2u);
+  EXPECT_GE(stats().dropped(drop_reason::frag_overlap), 2u);
+  // Never completed: dropped when its time is up.
+  in(frag(4, 0, 1232, true));
+  step();
+  clock.advance(11s);
+  step();
+  EXPECT_EQ(stats().dropped(drop_reason::frag_timeout), 1u);
+  EXPECT_EQ(st().reassembler().held_packets(), 0u);
+  // An atomic fragment (offset 0, no more) is a whole datagram (RFC 6946).
+  in(raw_in(44, f6::fragment_header(17, 0, false, 5) + f6::udp(peer, ours, 1, 7, "atomic")));
+  step();
+  ASSERT_EQ(rec.got.size(), 3u);
+  EXPECT_EQ(rec.got[2].second, "atomic");
+  EXPECT_EQ(stats().reassembled.get(), 2u);
+}
+
+TEST_F(stack6_test, a_big_ping_is_reassembled_and_answered_in_fragments) {
+  introduce();
+  const std::string data(2000, 'p');
+  const std::string icmp = f6::icmpv6(peer, ours, 128, 0, f6::echo_body(9, 1, data));
+  in(raw_in(44, f6::fragment_header(58, 0, true, 77) + icmp.substr(0, 1232)));
+  in(raw_in(44, f6::fragment_header(58, 1232, false, 77) + icmp.substr(1232)));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 2u);
+  std::map<std::uint16_t, std::string> parts;
+  for (const auto& d : f) parts[d.fragment_offset] = d.l4;
+  std::string whole;
+  for (auto& [o, b] : parts) whole += b;
+  auto d = f6::decode(std::string(12, '\0') + "\x86\xdd" + f6::ipv6(ours, peer, 58, whole));
+  EXPECT_TRUE(d.checksum_ok);
+  EXPECT_EQ(d.icmp_type, 129);
+  EXPECT_EQ(d.icmp_rest, data);
+}
+
+TEST_F(stack6_test, datagrams_to_our_own_address_loop_back) {
+  step();
+  (void)out();
+  recorder a, b;
+  auto sa = l->udp_bind(ep(ours, 20), a);
+  auto sb = l->udp_bind(ep(f6::a6("::"), 21), b);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  ASSERT_TRUE((*sa)->send_to(ep(ours, 21), "to myself"));
+  step(3);
+  ASSERT_EQ(b.got.size(), 1u);
+  EXPECT_EQ(b.got[0].second, "to myself");
+  EXPECT_EQ(b.got[0].first, ep(ours, 20));
+  EXPECT_TRUE(out().empty()) << "nothing on the wire";
+}
+
+TEST_F(stack6_test, off_link_destinations_go_through_gateway6) {
+  make(transport_options({"fd00::2/64"}, "fe80::1"));
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(f6::a6("2001:db8::1"), 99), "far"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].nd_target, f6::a6("fe80::1")) << "the gateway is resolved";
+  EXPECT_EQ(f[0].src, our_ll()) << "link-local asks link-local";
+  // Without a gateway: a counted drop.
+  make();
+  step();
+  (void)out();
+  auto s2 = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s2.ok());
+  ASSERT_TRUE((*s2)->send_to(ep(f6::a6("2001:db8::1"), 99), "far"));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::no_route), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::inet
