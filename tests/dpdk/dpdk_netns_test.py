@@ -1633,11 +1633,12 @@ def ipv6_exercise(kind, echo):
               f"{kind}: no checksum the kernel made was refused")
 
 
-def tcp6_exercise(echo, httpd):
+def tcp6_exercise(echo, httpd, gateway):
     """TCP over IPv6 against Linux over net_tap (issue 17): sluice-echo on
     [::]:7 (dual-stack) to 200 concurrent kernel clients over IPv6 and 50
     over IPv4, byte-exact; sluice-httpd on [fd77::2]:8080 to curl -6 and
-    wrk over IPv6."""
+    wrk over IPv6; sluice-gateway on DPDK proxying IPv4 clients to an IPv6
+    kernel upstream and IPv6 clients to an IPv4 one."""
     ns_name = f"st6{os.getpid()}"
     rng = random.Random(17)
     kif = "sl0"
@@ -1696,6 +1697,50 @@ def tcp6_exercise(echo, httpd):
             h.kill()
         check(rc == 0, f"tcp6: SIGTERM stops sluice-httpd cleanly (exit {rc})")
 
+        if not os.path.exists(gateway):
+            return
+        # Kernel upstreams (sluice-httpd on epoll, in the namespace): one on
+        # IPv6, one on IPv4.
+        ups = [subprocess.Popen([httpd, f"--listen={where}", "--cores=1"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for where in ("[::]:8081", "0.0.0.0:8082")]
+        try:
+            for listen, upstream, url, family in (
+                    ("0.0.0.0:8080", f"[{KERNEL_IP6}]:8081", f"http://{APP_IP}:8080/", "-4"),
+                    (f"[{APP_IP6}]:8080", f"{KERNEL_IP}:8082", f"http://[{APP_IP6}]:8080/", "-6")):
+                what = f"gateway {family[1]}->{'6' if family == '-4' else '4'}"
+                g = app(gateway, vdev, extra=[f"--listen={listen}", f"--upstream={upstream}", f"--ip6={APP_IP6}/64",
+                                              "--health-interval=200ms"], ready=" -> ", cores=1)
+                try:
+                    if not check(g.wait_ready(), f"tcp6: {what}: sluice-gateway starts on DPDK"):
+                        log(g.text())
+                        continue
+                    check(kernel_side_up(), f"tcp6: {what}: the kernel's IPv6 address is up")
+                    end = time.monotonic() + 15
+                    r = None
+                    while time.monotonic() < end:
+                        r = run("curl", family, "-s", "--max-time", "2", url, check_rc=False)
+                        if r.stdout == "Hello, World!":
+                            break
+                        time.sleep(0.1)  # the upstream is checked healthy on the gateway's own clock
+                    check(r is not None and r.stdout == "Hello, World!",
+                          f"tcp6: {what}: curl {family} through the gateway ({r.stdout[:60] if r else ''!r})")
+                    good = sum(run("curl", family, "-s", "--max-time", "2", url, check_rc=False).stdout ==
+                               "Hello, World!" for _ in range(20))
+                    check(good == 20, f"tcp6: {what}: 20 of 20 sequential requests answered ({good})")
+                finally:
+                    rc, metrics = g.stop()
+                    g.kill()
+                check(rc == 0 and total(metrics, "inet.tcp_active_opens") > 0,
+                      f"tcp6: {what}: the gateway stopped cleanly (exit {rc}) after opening upstream connections "
+                      f"({total(metrics, 'inet.tcp_active_opens')})")
+        finally:
+            for p in ups:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
 
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "relay":
@@ -1725,7 +1770,7 @@ def main():
     if kind == "preflight":
         preflight(echo)
     elif kind == "tcp6_tap":
-        tcp6_exercise(echo, httpd)
+        tcp6_exercise(echo, httpd, gateway)
     elif kind.startswith("tcp_"):
         tcp_exercise(kind[4:], echo, httpd)
     elif kind.startswith("gateway"):
