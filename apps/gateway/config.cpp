@@ -160,7 +160,8 @@ class reader {
     pool_config p;
     p.where = at(t) + key;
     if (!known(t, key + ".", {"name", "upstreams", "balance", "hash_key", "retries", "max_fails", "eject_time",
-                              "keepalive", "health_check", "tls", "verify", "ca", "sni"})) {
+                              "keepalive", "health_check", "tls", "verify", "ca", "sni", "ciphers",
+                              "ciphersuites"})) {
       return err_;
     }
     auto name = required_text(t, key, "name");
@@ -200,7 +201,8 @@ class reader {
       return err_;
     }
     if (!opt_bool(t, key, "tls", p.tls) || !opt_bool(t, key, "verify", p.verify) || !opt_text(t, key, "ca", p.ca) ||
-        !opt_text(t, key, "sni", p.sni)) {
+        !opt_text(t, key, "sni", p.sni) || !opt_text(t, key, "ciphers", p.ciphers.ciphers) ||
+        !opt_text(t, key, "ciphersuites", p.ciphers.ciphersuites)) {
       return err_;
     }
     if (auto* hc = t.get("health_check")) {
@@ -228,7 +230,7 @@ class reader {
   result<listener_config> read_listener(const toml::table& t, const std::string& key) {
     listener_config l;
     l.where = at(t) + key;
-    if (!known(t, key + ".", {"address", "mode", "pool", "route", "tls"})) return err_;
+    if (!known(t, key + ".", {"address", "mode", "pool", "route", "tls", "ciphers", "ciphersuites"})) return err_;
     auto addr = required_text(t, key, "address");
     if (!addr) return err_;
     auto ep = endpoint::parse(*addr);
@@ -242,7 +244,10 @@ class reader {
       if (!m) return fail(*t.get("mode"), key + ".mode", m.err().message);
       l.mode = *m;
     }
-    if (!opt_text(t, key, "pool", l.pool)) return err_;
+    if (!opt_text(t, key, "pool", l.pool) || !opt_text(t, key, "ciphers", l.ciphers.ciphers) ||
+        !opt_text(t, key, "ciphersuites", l.ciphers.ciphersuites)) {
+      return err_;
+    }
     if (auto* r = t.get("route")) {
       const toml::array* arr = array_of_tables(*r, key + ".route");
       if (arr == nullptr) return err_;
@@ -551,8 +556,11 @@ result<void> validate(config& c) {
         return bad(p.where + ".health_check.path", "must start with '/'");
       }
     }
-    if (!p.tls && (!p.ca.empty() || !p.sni.empty())) {
-      return bad(key_of(p.where, !p.ca.empty() ? "ca" : "sni"), "needs tls = true (--upstream-tls)");
+    if (!p.tls && (!p.ca.empty() || !p.sni.empty() || !p.ciphers.empty())) {
+      const std::string k = !p.ca.empty() ? "ca" : !p.sni.empty() ? "sni" : !p.ciphers.ciphers.empty() ? "ciphers" : "ciphersuites";
+      const bool flags = p.where.rfind("--", 0) == 0;
+      return bad(flags ? "--upstream-" + (k == "ca" || k == "sni" ? k : "tls-" + k) : key_of(p.where, k),
+                 "needs tls = true (--upstream-tls)");
     }
     if (p.tls) {
       if (!SLUICE_HAVE_TLS) return bad(key_of(p.where, "tls"), "this build has no TLS (OpenSSL 3 was not found)");
@@ -581,6 +589,11 @@ result<void> validate(config& c) {
     }
     if (l.tls() && !SLUICE_HAVE_TLS) {
       return bad(key_of(l.where, "tls"), "this build has no TLS (OpenSSL 3 was not found)");
+    }
+    if (!l.tls() && !l.ciphers.empty()) {
+      const std::string k = !l.ciphers.ciphers.empty() ? "ciphers" : "ciphersuites";
+      return bad(l.where.rfind("--", 0) == 0 ? "--tls-" + k : key_of(l.where, k),
+                 "needs a certificate (tls, --tls-cert): this listener speaks plaintext");
     }
     if (l.mode == proxy_mode::tcp) {
       if (l.pool.empty()) return bad(l.where + ".pool", "a tcp listener needs a pool");
@@ -683,6 +696,24 @@ result<void> check_ca_file(const std::string& path) {
   return {};
 }
 
+// The cipher list and suites OpenSSL must accept (it refuses a list that
+// names no cipher it knows), named by the key or flag that gave them.
+result<void> check_ciphers(const tls_cipher_config& c, const std::string& where, const std::string& flag_prefix) {
+  if (c.empty()) return {};
+  const bool flag = where.rfind("--", 0) == 0;
+  for (const bool suites : {false, true}) {
+    tls::context_options o;
+    o.alpn.clear();
+    (suites ? o.ciphersuites : o.cipher_list) = suites ? c.ciphersuites : c.ciphers;
+    if ((suites ? o.ciphersuites : o.cipher_list).empty()) continue;
+    if (auto made = tls::context::make_client(o); !made) {
+      const std::string name = suites ? "ciphersuites" : "ciphers";
+      return error{(flag ? flag_prefix + name : key_of(where, name)) + ": " + made.err().message, {}};
+    }
+  }
+  return {};
+}
+
 }  // namespace
 #endif
 
@@ -694,8 +725,10 @@ result<void> check_tls_files(const config& c) {
         return error{l.cert_where[i] + ": " + ok.err().message, {}};
       }
     }
+    if (auto ok = check_ciphers(l.ciphers, l.where, "--tls-"); !ok) return ok;
   }
   for (const pool_config& p : c.pools) {
+    if (auto ok = check_ciphers(p.ciphers, p.where, "--upstream-tls-"); !ok) return ok;
     if (!p.tls || p.ca.empty()) continue;
     const std::string where = p.where.rfind("--", 0) == 0 ? std::string("--upstream-ca") : p.where + ".ca";
     if (auto ok = check_ca_file(p.ca); !ok) return error{where + ": " + ok.err().message, {}};

@@ -76,6 +76,14 @@ struct tls_cert_files {
   std::string key;
 };
 
+// OpenSSL's cipher choices for one side (tls::context_options'
+// cipher_list and ciphersuites); empty: OpenSSL's defaults.
+struct tls_cipher_config {
+  std::string ciphers;       // TLS 1.2 cipher list ("ECDHE-ECDSA-AES128-GCM-SHA256:...")
+  std::string ciphersuites;  // TLS 1.3 suites ("TLS_AES_128_GCM_SHA256:...")
+  [[nodiscard]] bool empty() const noexcept { return ciphers.empty() && ciphersuites.empty(); }
+};
+
 struct pool_config {
   std::string name;
   // Host names are allowed: they are resolved once, when the configuration
@@ -101,6 +109,7 @@ struct pool_config {
   bool verify = true;
   std::string ca;
   std::string sni;
+  tls_cipher_config ciphers;  // offered to the upstreams
   // Per upstream, set by validate(): the name sent as SNI and checked in its
   // certificate: `sni` if given, else the upstream's host name as written
   // (none for an IP address: then the chain alone is verified).
@@ -128,6 +137,7 @@ struct listener_config {
   // others chosen by the SNI name (none: plaintext).
   std::vector<tls_cert_files> certs;
   std::vector<std::string> cert_where;  // where each pair was given, for messages
+  tls_cipher_config ciphers;            // accepted from clients
   std::string where;
   [[nodiscard]] bool tls() const noexcept { return !certs.empty(); }
 };

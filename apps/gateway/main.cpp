@@ -212,6 +212,19 @@ int main(int argc, char** argv) {
                 tls_keys.emplace_back(v);
                 return {};
               }));
+  gateway::tls_cipher_config listener_ciphers;
+  args.custom("--tls-ciphers", "LIST",
+              "TLS: the TLS 1.2 ciphers clients may use, in OpenSSL's syntax (default: OpenSSL's)",
+              track("--tls-ciphers", [&listener_ciphers](std::string_view v) -> result<void> {
+                listener_ciphers.ciphers = std::string(v);
+                return {};
+              }));
+  args.custom("--tls-ciphersuites", "LIST",
+              "TLS: the TLS 1.3 cipher suites clients may use, in OpenSSL's syntax (default: OpenSSL's)",
+              track("--tls-ciphersuites", [&listener_ciphers](std::string_view v) -> result<void> {
+                listener_ciphers.ciphersuites = std::string(v);
+                return {};
+              }));
   args.custom("--tls-handshake-timeout", "D",
               ranged("TLS: a handshake (client or upstream side) must be done within this, else the connection "
                      "closes (default 10s)",
@@ -238,6 +251,17 @@ int main(int argc, char** argv) {
                 return {};
               }));
   args.flag("--upstream-insecure", "with --upstream-tls: do not verify the upstreams' certificates", upstream_insecure);
+  args.custom("--upstream-tls-ciphers", "LIST", "with --upstream-tls: the TLS 1.2 ciphers offered (default: OpenSSL's)",
+              track("--upstream-tls-ciphers", [&pf](std::string_view v) -> result<void> {
+                pf.pool.ciphers.ciphers = std::string(v);
+                return {};
+              }));
+  args.custom("--upstream-tls-ciphersuites", "LIST",
+              "with --upstream-tls: the TLS 1.3 cipher suites offered (default: OpenSSL's)",
+              track("--upstream-tls-ciphersuites", [&pf](std::string_view v) -> result<void> {
+                pf.pool.ciphers.ciphersuites = std::string(v);
+                return {};
+              }));
   bool allow_underscores = false;
   args.flag("--allow-underscores",
             "http: forward request header fields whose names hold '_' (dropped by default, as nginx does)",
@@ -251,7 +275,8 @@ int main(int argc, char** argv) {
   args.note("         sluice-gateway --config=/etc/sluice/gateway.toml");
   args.note("TLS:     sluice-gateway --listen=0.0.0.0:8443 --tls-cert=ec.crt --tls-key=ec.key --upstream=10.0.0.1:443 \\\n"
             "           --upstream-tls --upstream-ca=ca.crt --upstream-sni=app.internal\n"
-            "         (in the file: [[listener.tls]] cert/key pairs, route sni, pool tls/verify/ca/sni,\n"
+            "         (in the file: [[listener.tls]] cert/key pairs, listener ciphers/ciphersuites, route sni,\n"
+            "          pool tls/verify/ca/sni/ciphers/ciphersuites,\n"
             "          timeouts.handshake, timeouts.ticket_rotate)");
 
   if (auto rc = args.parse(argc, argv)) return *rc;
@@ -300,6 +325,7 @@ int main(int argc, char** argv) {
         l.certs.push_back({tls_certs[k], tls_keys[k]});
         l.cert_where.push_back("--tls-cert=" + tls_certs[k]);
       }
+      l.ciphers = listener_ciphers;
       cfg.listeners.push_back(std::move(l));
     }
     cfg.timeouts.idle = app.runtime.loop.idle_timeout;

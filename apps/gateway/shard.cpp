@@ -29,6 +29,8 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats,
     tls::context_options o;
     for (const tls_cert_files& f : l.certs) o.certs.push_back({f.cert, f.key});
     o.tickets = tickets;  // one key set per process: a ticket resumes on every loop
+    o.cipher_list = l.ciphers.ciphers;
+    o.ciphersuites = l.ciphers.ciphersuites;
     if (l.mode == proxy_mode::tcp) o.alpn.clear();  // the stream is not ours to name
     auto made = tls::context::make_server(o);
     if (made) {
@@ -45,6 +47,8 @@ shard::shard(loop_base& loop, const config& cfg, shard_stats& stats,
     tls::context_options o;
     o.alpn.clear();  // an upstream needs no ALPN to speak HTTP/1.1
     if (p.verify) o.ca_file = p.ca;
+    o.cipher_list = p.ciphers.ciphers;
+    o.ciphersuites = p.ciphers.ciphersuites;
     auto made = tls::context::make_client(o);
     if (made) {
       client_tls_.back().emplace(std::move(*made));

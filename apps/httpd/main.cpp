@@ -102,6 +102,12 @@ int main(int argc, char** argv) {
               "--tls-key: the first is the default, the others are chosen by SNI name",
               tls_certs);
   args.option("--tls-key", "FILE", "the private key (PEM) of the --tls-cert given in the same position", tls_keys);
+  std::string tls_ciphers;
+  std::string tls_ciphersuites;
+  args.option("--tls-ciphers", "LIST", "the TLS 1.2 ciphers clients may use, in OpenSSL's syntax (default: OpenSSL's)",
+              tls_ciphers);
+  args.option("--tls-ciphersuites", "LIST",
+              "the TLS 1.3 cipher suites clients may use, in OpenSSL's syntax (default: OpenSSL's)", tls_ciphersuites);
   sluice::tls::ticket_rotator rotator;
   std::shared_ptr<sluice::tls::ticket_keys> ticket_keys;
   sluice::duration ticket_rotate = ranges::default_ticket_rotate;
@@ -172,6 +178,12 @@ int main(int argc, char** argv) {
   if (tls_certs.size() != tls_keys.size()) return args.fail("--tls-cert and --tls-key must be given in pairs");
   for (std::size_t i = 0; i < tls_certs.size(); ++i) tls_opts.certs.push_back({tls_certs[i], tls_keys[i]});
   tls = !tls_opts.certs.empty();
+  if (!tls && (!tls_ciphers.empty() || !tls_ciphersuites.empty())) {
+    return args.fail(std::string(!tls_ciphers.empty() ? "--tls-ciphers" : "--tls-ciphersuites") +
+                     " needs --tls-cert and --tls-key");
+  }
+  tls_opts.cipher_list = tls_ciphers;
+  tls_opts.ciphersuites = tls_ciphersuites;
   if (tls) {
     // Checked once here, with one clear error; each loop then makes its own
     // context from the same files (no OpenSSL lock shared between loops).

@@ -391,6 +391,51 @@ def check_config_tests(gateway, d):
     check(r.returncode == 0 and "tls " in r.stdout, "--check-config: good files pass", r.stdout + r.stderr)
 
 
+def cipher_choices(gateway, httpd, d):
+    """--tls-ciphersuites on the listener decides what clients get;
+    --upstream-tls-ciphersuites what the gateway offers its upstream (a
+    sluice-httpd that accepts one suite): the same suite gives 200, another
+    a failed upstream handshake and 502."""
+    up, admin = free_port(), free_port()
+    web = subprocess.Popen([httpd, "--cores=1", f"--listen=127.0.0.1:{up}", f"--tls-cert={d}/up.crt",
+                            f"--tls-key={d}/up.key", "--tls-ciphersuites=TLS_AES_256_GCM_SHA384"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    procs = [web]
+    try:
+        ports = []
+        for suite in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+            port = free_port()
+            ports.append(port)
+            procs.append(subprocess.Popen(
+                [gateway, "--cores=1", f"--listen=127.0.0.1:{port}", f"--upstream=127.0.0.1:{up}", "--mode=http",
+                 f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key", "--tls-ciphersuites=TLS_CHACHA20_POLY1305_SHA256",
+                 "--upstream-tls", f"--upstream-ca={d}/up.crt", "--upstream-sni=up.test",
+                 f"--upstream-tls-ciphersuites={suite}", "--health-check=none"]
+                + ([f"--admin=127.0.0.1:{admin}"] if suite != "TLS_AES_256_GCM_SHA384" else []),
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        if not (wait_port(up, web) and all(wait_port(p, g) for p, g in zip(ports, procs[1:]))):
+            check(False, "the gateways and their TLS upstream (sluice-httpd, one suite) are up")
+            return
+        out = s_client(ports[0], ["-tls1_3"])
+        check("Cipher is TLS_CHACHA20_POLY1305_SHA256" in out,
+              "gateway --tls-ciphersuites: clients get the listener's suite", out)
+        rc, got, err = curl(["-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://127.0.0.1:{ports[0]}/"])
+        check(got == "200", f"gateway --upstream-tls-ciphersuites matching the upstream's suite: 200 ({got} {err})")
+        rc, got, err = curl(["-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://127.0.0.1:{ports[1]}/"])
+        check(got == "502", f"gateway --upstream-tls-ciphersuites the upstream refuses: 502 ({got} {err})")
+        ok, m = wait_metric(admin, lambda m: sum(v for k, v in m.items() if k.startswith(
+            "sluice_gateway_tls_failures_total") and 'side="upstream"' in k) >= 1)
+        check(ok, "the refused upstream handshake is counted as an upstream TLS failure")
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def main():
     gateway = os.environ.get("SLUICE_GATEWAY", "")
     httpd = os.environ.get("SLUICE_HTTPD", "")
@@ -737,6 +782,7 @@ pool = "tlsup"
               f"({m1u.get(up_key[1], 0) - m0u.get(up_key[1], 0):.0f} of "
               f"{m1u.get(up_key[0], 0) - m0u.get(up_key[0], 0):.0f} resumed)")
         upstream_tickets_renewed(gateway, httpd, d)
+        cipher_choices(gateway, httpd, d)
         m1 = metrics(admin)
         rc, out, err = curl(["-i", f"http://127.0.0.1:{http_plain}/wrong-ca"])
         check(rc == 0 and " 502 " in out.splitlines()[0], "origination with the wrong CA: 502", out + err)

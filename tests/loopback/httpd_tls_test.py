@@ -230,6 +230,29 @@ def main():
         check(r.returncode != 0 and "--tls-ticket-rotate" in r.stderr, "--tls-ticket-rotate out of range is refused",
               r.stderr)
 
+        # --tls-ciphers / --tls-ciphersuites: what clients may use, checked at start.
+        r = subprocess.run([httpd, "--listen=127.0.0.1:0", f"--tls-cert={d}/ec.crt", f"--tls-key={d}/ec.key",
+                            "--tls-ciphersuites=TLS_NO_SUCH_SUITE"], capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "TLS_NO_SUCH_SUITE" in r.stderr and r.stderr.count("\n") == 1,
+              "a cipher suite OpenSSL does not know is refused at start in one line", r.stderr)
+        cport = free_port()
+        capp, _ = start(httpd, [f"--listen=127.0.0.1:{cport}", "--cores=1", f"--tls-cert={d}/ec.crt",
+                                f"--tls-key={d}/ec.key", "--tls-ciphersuites=TLS_CHACHA20_POLY1305_SHA256",
+                                "--tls-ciphers=ECDHE-ECDSA-AES256-GCM-SHA384"])
+        try:
+            out = s_client(cport, ["-tls1_3"])
+            check("Cipher is TLS_CHACHA20_POLY1305_SHA256" in out, "--tls-ciphersuites: TLS 1.3 uses the one suite given",
+                  out)
+            out = s_client(cport, ["-tls1_2"])
+            check("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384" in out, "--tls-ciphers: TLS 1.2 uses the one cipher given",
+                  out)
+            out = s_client(cport, ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"])
+            check("Cipher is (NONE)" in out or "handshake failure" in out,
+                  "a client offering only a suite left out gets no session", out)
+        finally:
+            capp.terminate()
+            capp.wait(timeout=15)
+
         answers, notified, got = pipelined_close_notify(httpd, d)
         check(answers == 3 and notified,
               "three pipelined requests and close_notify in one segment: three answers, then close_notify back",

@@ -3,6 +3,7 @@
 // key that is wrong.
 
 #include "config.hpp"
+#include "sluice_config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -131,7 +132,7 @@ TEST(gateway_config, errors_name_the_file_line_and_key) {
   EXPECT_EQ(refusal("bogus = 1\n" + pool_ok + listener_ok),
             "gw.toml:1: bogus: unknown key (expected one of: admin, timeouts, limits, http, listener, pool)");
   EXPECT_EQ(refusal(pool_ok + listener_ok + "bogus = 1\n"),
-            "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route, tls)")
+            "gw.toml:7: listener[0].bogus: unknown key (expected one of: address, mode, pool, route, tls, ciphers, ciphersuites)")
       << "a key after [[listener]] belongs to it";
   EXPECT_TRUE(starts_with(refusal("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\", \"nohost\"]\n" + listener_ok),
                           "gw.toml:3: pool[0].upstreams[1]: "));
@@ -249,6 +250,36 @@ TEST(gateway_config, tls_options_read_back) {
   ASSERT_FALSE(files);
   EXPECT_TRUE(starts_with(files.err().message, "gw.toml:20: listener[0].tls[0]: a.crt: cannot read the certificate"))
       << files.err().message;
+}
+
+TEST(gateway_config, cipher_lists_per_listener_and_pool_are_read_and_checked_by_openssl) {
+  const std::string text = "[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\ntls = true\nverify = false\n"
+                           "ciphers = \"ECDHE-ECDSA-AES128-GCM-SHA256\"\nciphersuites = \"TLS_AES_128_GCM_SHA256\"\n"
+                           "[[listener]]\naddress = \"127.0.0.1:0\"\npool = \"p\"\n"
+                           "ciphers = \"ECDHE-ECDSA-AES256-GCM-SHA384\"\nciphersuites = \"TLS_CHACHA20_POLY1305_SHA256\"\n"
+                           "[[listener.tls]]\ncert = \"a.crt\"\nkey = \"a.key\"\n";
+  auto c = load_text(text, "gw.toml");
+  ASSERT_TRUE(c) << c.err().message;
+  EXPECT_EQ(c->pools[0].ciphers.ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  EXPECT_EQ(c->pools[0].ciphers.ciphersuites, "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(c->listeners[0].ciphers.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+  EXPECT_EQ(c->listeners[0].ciphers.ciphersuites, "TLS_CHACHA20_POLY1305_SHA256");
+  // Without TLS on that side a cipher list means nothing: refused.
+  EXPECT_EQ(refusal(pool_ok + "ciphers = \"HIGH\"\n" + listener_ok),
+            "gw.toml:1: pool[0].ciphers: needs tls = true (--upstream-tls)");
+  EXPECT_EQ(refusal(pool_ok + listener_ok + "ciphersuites = \"TLS_AES_128_GCM_SHA256\"\n"),
+            "gw.toml:4: listener[0].ciphersuites: needs a certificate (tls, --tls-cert): this listener speaks plaintext");
+#if SLUICE_HAVE_TLS
+  // A list OpenSSL refuses is found with the files, naming the key.
+  auto bad_pool = load_text("[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\ntls = true\nverify = false\n"
+                            "ciphersuites = \"TLS_NO_SUCH_SUITE\"\n" + listener_ok, "gw.toml");
+  ASSERT_TRUE(bad_pool) << bad_pool.err().message;
+  auto refused = check_tls_files(*bad_pool);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(starts_with(refused.err().message, "gw.toml:1: pool[0].ciphersuites: TLS 1.3 cipher suites "
+                                                 "'TLS_NO_SUCH_SUITE': "))
+      << refused.err().message;
+#endif
 }
 
 TEST(gateway_config, tls_errors_name_the_key) {
