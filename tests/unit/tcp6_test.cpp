@@ -20,6 +20,9 @@
 
 #include "frames.hpp"
 #include "frames_ipv6.hpp"
+#include "sluice/core/mail_hub.hpp"
+#include "sluice/inet/flow_steering.hpp"
+#include "sluice/inet/stack_group.hpp"
 #include "sluice/inet/tcp_seq.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"
@@ -451,6 +454,101 @@ TEST_F(tcp6_peer, packet_too_big_lowers_a_live_connections_mss_and_resends) {
   ASSERT_FALSE(v.empty()) << "what did not fit is sent again at once";
   EXPECT_EQ(v[0].tcp.payload.size(), 1280u - 60u);
   EXPECT_EQ(stats().tcp_pmtu_updates.get(), 1u);
+}
+
+// ---- steering ---------------------------------------------------------------------------------------
+
+TEST(tcp6_steering, ipv6_segments_and_packet_too_big_reach_the_loop_that_owns_the_flow) {
+  // As tcp_test's IPv4 case: two loops share one address, the "device"
+  // delivers everything to loop 0; a flow loop 1 owns (by the 36-byte
+  // Toeplitz input) is served by loop 1, its packet too big too, and a
+  // connect() from loop 0 picks a port whose IPv6 flow it owns.
+  manual_clock clock;
+  memory_wire::options wo;
+  wo.clock = {&clock};
+  memory_wire w0(wo), w1(wo);
+  memory_port kernel(w0, memory_wire::side::b);
+  memory_port kernel1(w1, memory_wire::side::b);
+  mail_hub hub(2);
+  stack_group group(2);
+  flow_steering steering(2);
+  loop_options lo;
+  lo.clock = {&clock};
+  auto to = transport_options({});
+  to.stack.group = &group;
+  to.stack.steering = &steering;
+  stack_loop l0(lo, 0, std::make_unique<memory_port>(w0, memory_wire::side::a), to);
+  to.stack.announce = false;
+  stack_loop l1(lo, 1, std::make_unique<memory_port>(w1, memory_wire::side::a), to);
+  l0.attach_mail(&hub);
+  l1.attach_mail(&hub);
+  recording_handler h0, h1;
+  ASSERT_TRUE(l0.listen(ep(f6::a6("::"), 80), h0).ok());
+  ASSERT_TRUE(l1.listen(ep(f6::a6("::"), 80), h1).ok());
+  auto both = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      l0.run_once();
+      l1.run_once();
+    }
+  };
+  both(1);
+  const mac_address us = w0.mac(memory_wire::side::a);
+  const f6::addr group6 = f6::solicited_node(ours);
+  ASSERT_TRUE(fr::send(kernel, f6::icmpv6_frame(f6::multicast_mac(group6), peer_mac, peer, group6, 135, 0,
+                                                f6::ns_body(ours, peer_mac))));
+  both(3);
+  (void)fr::receive_all(kernel);
+  (void)fr::receive_all(kernel1);
+  std::uint16_t port = 30000;
+  while (steering.owner(ia(peer), ia(ours), port, 80) != 1) ++port;
+  auto send6 = [&](const std::string& seg) {
+    ASSERT_TRUE(fr::send(kernel, fr::ethernet(us, peer_mac, 0x86dd, f6::ipv6(peer, ours, 6, seg))));
+  };
+  send6(tcp6(peer, ours, port, 80, "", {.seq = 1000, .flags = SYN, .options = fr::tcp_option_mss(1440)}));
+  both(3);
+  EXPECT_EQ(l0.transport().ip().stats().tcp_steered_out.get(), 1u);
+  EXPECT_EQ(l1.transport().ip().stats().tcp_steered_in.get(), 1u);
+  auto replies = fr::receive_all(kernel1);
+  ASSERT_EQ(replies.size(), 1u) << "the SYN-ACK leaves from the owner's queue";
+  const seg6 sa = decode6(replies[0]);
+  EXPECT_TRUE(sa.checksum_ok);
+  EXPECT_EQ(sa.tcp.flags, SYN | ACK);
+  EXPECT_TRUE(fr::receive_all(kernel).empty());
+  send6(tcp6(peer, ours, port, 80, "hi", {.seq = 1001, .ack = sa.tcp.seq + 1, .flags = ACK}));
+  both(3);
+  EXPECT_EQ(h1.opened, 1);
+  EXPECT_EQ(h1.data, "hi");
+  EXPECT_EQ(h0.opened, 0);
+  (void)fr::receive_all(kernel1);
+  // Packet too big for that connection, on loop 0's queue: loop 1 resends.
+  connection* c1 = l1.get(h1.handle);
+  ASSERT_NE(c1, nullptr);
+  ASSERT_TRUE(c1->write(std::string(3000, 'x')));
+  both(1);
+  auto big = fr::receive_all(kernel1);
+  ASSERT_FALSE(big.empty());
+  const seg6 first = decode6(big[0]);
+  ASSERT_EQ(first.tcp.payload.size(), 1440u);
+  std::string body(4, '\0');
+  body[2] = static_cast<char>(1280 >> 8);
+  body[3] = static_cast<char>(1280 & 0xff);
+  const std::string quoted = f6::ipv6(ours, peer, 6, first.ip.l4).substr(0, 1232);
+  ASSERT_TRUE(fr::send(kernel, f6::icmpv6_frame(us, peer_mac, f6::a6("fd00::99"), ours, 2, 0, body + quoted, 64)));
+  both(3);
+  EXPECT_EQ(l1.transport().ip().stats().tcp_pmtu_updates.get(), 1u) << "the owner lowered its MSS";
+  auto resent = fr::receive_all(kernel1);
+  ASSERT_FALSE(resent.empty());
+  for (const auto& f : resent) EXPECT_LE(decode6(f).tcp.payload.size(), 1220u);
+  // An outgoing IPv6 connection from loop 0 picks a port whose flow it owns.
+  recording_handler c0;
+  ASSERT_TRUE(l0.connect(ep(peer, 9999), c0).ok());
+  both(1);
+  auto out0 = fr::receive_all(kernel);
+  ASSERT_EQ(out0.size(), 1u);
+  const seg6 s0 = decode6(out0[0]);
+  EXPECT_EQ(s0.tcp.flags, SYN);
+  EXPECT_EQ(steering.owner(ia(peer), ia(ours), 9999, s0.tcp.sport), 0u);
+  (void)fr::receive_all(kernel1);
 }
 
 // ---- two stacks over IPv6 -----------------------------------------------------------------------
