@@ -155,14 +155,15 @@ struct nofile_limit {
   ~nofile_limit() { restore(); }
 };
 
-// Runs `body` at the IPv6 loopback, or skips the test (saying why) on a
-// transport that speaks IPv4 only.
+// Runs `body` at the transport's IPv6 address (the loopback for kernel
+// sockets, the stack's own address for the user-space stack), or skips the
+// test (saying why) on a transport that speaks IPv4 only.
 template <class Traits, class Body>
 void over_ipv6_loopback(Body body) {
   if constexpr (!Traits::ipv6) {
-    GTEST_SKIP() << Traits::name << " speaks IPv4 only (the user-space stack has no IPv6)";
+    GTEST_SKIP() << Traits::name << " speaks IPv4 only";
   } else {
-    body(endpoint::loopback_v6(0));
+    body(Traits::listen_v6());
   }
 }
 
@@ -183,6 +184,7 @@ void listen_accept_connect(const endpoint& where) {
     endpoint at = listen_on(l, where, server);
     ASSERT_EQ(at.family(), where.family());
     ASSERT_NE(at.port(), 0) << "port 0 resolved";
+    at = l.call([&](typename Traits::loop_type& lp) { return Traits::reachable(lp, at); });
 
     // A kernel-socket client.
     int fd = test::connect_to(at);

@@ -29,9 +29,12 @@ extern char** environ;
 namespace sluice::conformance::dpdk_environment {
 namespace {
 
-// 10.77.<port>.1 is the kernel, 10.77.<port>.2 the stack.
+// 10.77.<port>.1 is the kernel, 10.77.<port>.2 the stack; fd77:<port>::1
+// and fd77:<port>::2 the same for IPv6.
 std::string kernel_ip(unsigned port) { return "10.77." + std::to_string(port) + ".1"; }
 std::string stack_ip(unsigned port) { return "10.77." + std::to_string(port) + ".2"; }
+std::string kernel_ip6(unsigned port) { return "fd77:" + std::to_string(port) + "::1"; }
+std::string stack_ip6(unsigned port) { return "fd77:" + std::to_string(port) + "::2"; }
 std::string tap_name(unsigned port) { return "sct" + std::to_string(port); }
 
 // Runs a program (PATH lookup) and waits for it; "" or why it failed.
@@ -153,13 +156,19 @@ struct environment {
       auto dev = dpdk::dpdk_device::open(id, cfg);
       if (!dev) return dev.err().message;
       port[i].device = std::move(*dev);
-      auto ifc = inet::interface_config::parse(stack_ip(i) + "/24", kernel_ip(i));
+      auto ifc = inet::interface_config::parse(stack_ip(i) + "/24", kernel_ip(i), {stack_ip6(i) + "/64"},
+                                               kernel_ip6(i));
       if (!ifc) return ifc.err().message;
       port[i].iface = *ifc;
       if (auto e = run({"ip", "addr", "add", kernel_ip(i) + "/24", "dev", tap_name(i)}); !e.empty()) return e;
+      // nodad: the address is usable at once (the namespace is ours alone).
+      if (auto e = run({"ip", "-6", "addr", "add", kernel_ip6(i) + "/64", "dev", tap_name(i), "nodad"}); !e.empty()) {
+        return e;
+      }
       if (auto e = run({"ip", "link", "set", tap_name(i), "up"}); !e.empty()) return e;
     }
     // A stack on port 1 reaches a listener on port 0 through the kernel.
+    if (auto e = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1"); !e.empty()) return e;
     return write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
   }
 };

@@ -10,8 +10,10 @@
 //
 //     kernel sockets of the test          user-space stacks (one per loop)
 //     sct0 10.77.0.1/24  <--- net_tap0 --->  10.77.0.2/24 gw 10.77.0.1
+//          fd77:0::1/64                      fd77:0::2/64 gw6 fd77:0::1
 //     sct1 10.77.1.1/24  <--- net_tap1 --->  10.77.1.2/24 gw 10.77.1.1
-//     (ip_forward on: a stack on one port reaches the other's through the kernel)
+//          fd77:1::1/64                      fd77:1::2/64 gw6 fd77:1::1
+//     (forwarding on: a stack on one port reaches the other's through the kernel)
 //
 // Each loop the suite makes leases a port of its own (a test runs at most
 // `ports` loops at once) and gives it back when the loop is destroyed: every

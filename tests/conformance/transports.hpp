@@ -49,6 +49,7 @@ namespace sluice::conformance {
 // What the kernel transports share: kernel sockets on loopback.
 struct kernel_socket_addresses {
   static endpoint listen_v4() { return endpoint::loopback_v4(0); }
+  static endpoint listen_v6() { return endpoint::loopback_v6(0); }
   static endpoint peer_v4() { return endpoint::loopback_v4(0); }
   // Where a peer sends to reach a socket of `l` bound at `bound`.
   template <class Loop>
@@ -137,14 +138,22 @@ struct dpdk_traits {
   static std::unique_ptr<loop_type> make(const loop_options& opts, std::uint16_t id) {
     return dpdk_environment::make(opts, id);
   }
-  // 0.0.0.0: the stack's own address (each loop has its own).
+  // 0.0.0.0: the stack's own address (each loop has its own); [::] takes
+  // both families (the stack's --ip6 address for IPv6).
   static endpoint listen_v4() { return endpoint::ipv4(0, 0); }
+  static endpoint listen_v6() { return endpoint::parse("[::]:0").value(); }
   static endpoint peer_v4() { return dpdk_environment::kernel_side(); }
-  // A socket bound at 0.0.0.0 is reached at the loop's stack address.
+  // A socket bound at 0.0.0.0 (or [::]) is reached at the loop's stack
+  // address of that family.
   static endpoint reachable(loop_type& l, const endpoint& bound) {
-    return bound.v4_addr() != 0 ? bound : endpoint::ipv4(l.transport().ip().config().address, bound.port());
+    const inet::interface_config& ifc = l.transport().ip().config();
+    if (bound.is_v6()) {
+      const inet::ip_address a = inet::ip_address::of(bound);
+      return a.is_unspecified() && !ifc.ip6.empty() ? ifc.ip6.front().address.with_port(bound.port()) : bound;
+    }
+    return bound.v4_addr() != 0 ? bound : endpoint::ipv4(ifc.address, bound.port());
   }
-  static constexpr bool ipv6 = false;  // the user-space stack speaks IPv4 only
+  static constexpr bool ipv6 = true;  // over the taps' fd77:N:: addresses
   static constexpr bool kernel_sockets = false;
 };
 #else

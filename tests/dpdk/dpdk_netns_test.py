@@ -474,22 +474,22 @@ def setup_link(kind, before_app):
     return "sl0", "net_tap0,iface=sl0"
 
 
-def tcp_socket(kif):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def tcp_socket(kif, family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, kif.encode())
     return s
 
 
-def tcp_echo_clients(n, kif, rng, max_size, deadline_s=30.0, port=ECHO_PORT):
+def tcp_echo_clients(n, kif, rng, max_size, deadline_s=30.0, port=ECHO_PORT, dst_ip=APP_IP):
     """n concurrent kernel TCP clients, each sends a random payload and reads
     it back. Returns (exact, wrong, unfinished, errors)."""
     import selectors
     sel = selectors.DefaultSelector()
     clients = []
     for _ in range(n):
-        s = tcp_socket(kif)
+        s = tcp_socket(kif, socket.AF_INET6 if ":" in dst_ip else socket.AF_INET)
         s.setblocking(False)
-        s.connect_ex((APP_IP, port))
+        s.connect_ex((dst_ip, port))
         c = {"sock": s, "out": rng.randbytes(rng.randint(1, max_size)), "sent": 0, "got": bytearray(),
              "state": "open"}
         clients.append(c)
@@ -1775,6 +1775,115 @@ def ipv6_exercise(kind, echo):
               f"{kind}: no checksum the kernel made was refused")
 
 
+def tcp6_exercise(echo, httpd, gateway):
+    """TCP over IPv6 against Linux over net_tap (issue 17): sluice-echo on
+    [::]:7 (dual-stack) to 200 concurrent kernel clients over IPv6 and 50
+    over IPv4, byte-exact; sluice-httpd on [fd77::2]:8080 to curl -6 and
+    wrk over IPv6; sluice-gateway on DPDK proxying IPv4 clients to an IPv6
+    kernel upstream and IPv6 clients to an IPv4 one."""
+    ns_name = f"st6{os.getpid()}"
+    rng = random.Random(17)
+    kif = "sl0"
+    vdev = f"net_tap0,iface={kif}"
+
+    def kernel_side_up():
+        # As in ipv6_exercise: net_tap gives the kernel's end the port's MAC,
+        # hence the stack's link-local address; the kernel's end takes another.
+        run("ip", "link", "set", kif, "down")
+        run("ip", "-6", "addr", "flush", "dev", kif)
+        run("ip", "link", "set", kif, "address", "02:77:00:00:00:01")
+        run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif, check_rc=False)
+        return kernel_ipv6_up(kif, [KERNEL_IP6])
+
+    with netns(ns_name):
+        a = app(echo, vdev, extra=[f"--listen=[::]:{ECHO_PORT}", f"--ip6={APP_IP6}/64"], cores=1)
+        try:
+            if not check(a.wait_ready(), "tcp6: sluice-echo (TCP, [::]) starts on DPDK with --ip6"):
+                log(a.text())
+                return
+            check(kernel_side_up(), "tcp6: the kernel's IPv6 address is up")
+            t0 = time.monotonic()
+            exact, wrong, unfinished, errors = tcp_echo_clients(200, kif, rng, 64 * 1024, dst_ip=APP_IP6)
+            check(exact == 200 and wrong == 0, f"tcp6: TCP echo over IPv6 to 200 concurrent kernel clients is "
+                  f"byte-exact ({exact} exact, {wrong} wrong, {unfinished} unfinished, errors {errors[:3]}) "
+                  f"in {time.monotonic() - t0:.2f}s")
+            exact, wrong, unfinished, errors = tcp_echo_clients(50, kif, rng, 64 * 1024, dst_ip=APP_IP)
+            check(exact == 50 and wrong == 0, f"tcp6: the same [::] listener serves 50 IPv4 clients byte-exact "
+                  f"({exact} exact, {wrong} wrong, {unfinished} unfinished, errors {errors[:3]})")
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0, f"tcp6: SIGTERM stops sluice-echo cleanly (exit {rc})")
+        check(total(metrics, "inet.drop.tcp_bad_checksum") == 0, "tcp6: no TCP checksum the kernel made was refused")
+
+        if not os.path.exists(httpd):
+            return
+        h = app(httpd, vdev, extra=[f"--listen=[{APP_IP6}]:8080", f"--ip6={APP_IP6}/64"], cores=1)
+        try:
+            if not check(h.wait_ready(), "tcp6: sluice-httpd starts on DPDK on an IPv6 address"):
+                log(h.text())
+                return
+            check(kernel_side_up(), "tcp6: the kernel's IPv6 address is up (httpd)")
+            url = f"http://[{APP_IP6}]:8080/"
+            r = run("curl", "-6", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url,
+                    check_rc=False)
+            check(r.returncode == 0 and r.stdout.strip() == "200", f"tcp6: curl -6 {url} answers 200 ({r.stdout!r})")
+            r = run("wrk", "-t1", "-c20", "-d2s", "--timeout", "2s", url, check_rc=False, timeout=30)
+            m = re.search(r"([0-9]+) requests in", r.stdout)
+            errs = re.search(r"Socket errors: (.*)", r.stdout)
+            check(r.returncode == 0 and m is not None and int(m.group(1)) > 100 and errs is None,
+                  f"tcp6: wrk over IPv6 completes requests without socket errors "
+                  f"({m.group(1) if m else '?'} requests, {errs.group(1) if errs else 'no errors'})")
+        finally:
+            rc, _ = h.stop()
+            h.kill()
+        check(rc == 0, f"tcp6: SIGTERM stops sluice-httpd cleanly (exit {rc})")
+
+        if not os.path.exists(gateway):
+            return
+        # Kernel upstreams (sluice-httpd on epoll, in the namespace): one on
+        # IPv6, one on IPv4.
+        ups = [subprocess.Popen([httpd, f"--listen={where}", "--cores=1"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for where in ("[::]:8081", "0.0.0.0:8082")]
+        try:
+            for listen, upstream, url, family in (
+                    ("0.0.0.0:8080", f"[{KERNEL_IP6}]:8081", f"http://{APP_IP}:8080/", "-4"),
+                    (f"[{APP_IP6}]:8080", f"{KERNEL_IP}:8082", f"http://[{APP_IP6}]:8080/", "-6")):
+                what = f"gateway {family[1]}->{'6' if family == '-4' else '4'}"
+                g = app(gateway, vdev, extra=[f"--listen={listen}", f"--upstream={upstream}", f"--ip6={APP_IP6}/64",
+                                              "--health-interval=200ms"], ready=" -> ", cores=1)
+                try:
+                    if not check(g.wait_ready(), f"tcp6: {what}: sluice-gateway starts on DPDK"):
+                        log(g.text())
+                        continue
+                    check(kernel_side_up(), f"tcp6: {what}: the kernel's IPv6 address is up")
+                    end = time.monotonic() + 15
+                    r = None
+                    while time.monotonic() < end:
+                        r = run("curl", family, "-s", "--max-time", "2", url, check_rc=False)
+                        if r.stdout == "Hello, World!":
+                            break
+                        time.sleep(0.1)  # the upstream is checked healthy on the gateway's own clock
+                    check(r is not None and r.stdout == "Hello, World!",
+                          f"tcp6: {what}: curl {family} through the gateway ({r.stdout[:60] if r else ''!r})")
+                    good = sum(run("curl", family, "-s", "--max-time", "2", url, check_rc=False).stdout ==
+                               "Hello, World!" for _ in range(20))
+                    check(good == 20, f"tcp6: {what}: 20 of 20 sequential requests answered ({good})")
+                finally:
+                    rc, metrics = g.stop()
+                    g.kill()
+                check(rc == 0 and total(metrics, "inet.tcp_active_opens") > 0,
+                      f"tcp6: {what}: the gateway stopped cleanly (exit {rc}) after opening upstream connections "
+                      f"({total(metrics, 'inet.tcp_active_opens')})")
+        finally:
+            for p in ups:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "relay":
         # SLUICE_RELAY=LOSS,DELAY_MS,REORDER changes the impairment (diagnosis).
@@ -1782,7 +1891,7 @@ def main():
         relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
         return
     modes = ("tap", "af_packet", "af_xdp", "preflight", "tcp_tap", "tcp_af_packet", "tcp_af_xdp", "gateway",
-             "gateway_af_xdp", "attack", "memif", "ipv6_tap", "ipv6_af_packet")
+             "gateway_af_xdp", "attack", "memif", "ipv6_tap", "ipv6_af_packet", "tcp6_tap")
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
@@ -1793,7 +1902,7 @@ def main():
     for need, path in (("tcp_", httpd), ("gateway", httpd), ("gateway", gateway)):
         if kind.startswith(need) and not os.path.exists(path):
             skip(f"{path or 'the app'} is not built (SLUICE_HTTPD / SLUICE_GATEWAY)")
-    if kind in ("tap", "tcp_tap", "gateway", "attack", "ipv6_tap") and not os.path.exists("/dev/net/tun"):
+    if kind in ("tap", "tcp_tap", "gateway", "attack", "ipv6_tap", "tcp6_tap") and not os.path.exists("/dev/net/tun"):
         skip("no /dev/net/tun: net_tap cannot run here")
     if "af_xdp" in kind:
         import glob
@@ -1802,6 +1911,8 @@ def main():
     started = time.monotonic()
     if kind == "preflight":
         preflight(echo)
+    elif kind == "tcp6_tap":
+        tcp6_exercise(echo, httpd, gateway)
     elif kind.startswith("tcp_"):
         tcp_exercise(kind[4:], echo, httpd)
     elif kind.startswith("gateway"):

@@ -190,7 +190,8 @@ def tcp_pingpong(rounds, count):
         runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
     keys = ("p50_us", "p99_us", "mean_us", "per_s", "n")
     return {mode: {k: P.median([x[mode][k] for x in runs]) for k in keys}
-            for mode in ("sluice", "kernel", "kernel_spin", "kernel_block")}, [x["ratio_p50"] for x in runs]
+            for mode in ("sluice", "sluice_v6", "kernel", "kernel_spin", "kernel_block")}, \
+        [x["ratio_p50"] for x in runs], [x["ipv6_ratio_p50"] for x in runs]
 
 
 def wrk_latency(url, seconds):
@@ -321,11 +322,12 @@ def section_tap(args, say):
 
 
 def section_pingpong(args, say):
-    med, ratios = tcp_pingpong(args.rounds, args.pingpong_count)
+    med, ratios, v6_ratios = tcp_pingpong(args.rounds, args.pingpong_count)
     say("")
     say(f"4. TCP ping-pong, 64-byte messages, one outstanding, {args.pingpong_count} round trips per mode and round "
         "(sluice-tcp-pingpong; usec: p50 / p99 / mean, round trips/s)")
     labels = {"sluice": "sluice <-> sluice, ring ports, one thread:  ",
+              "sluice_v6": "the same over IPv6:                          ",
               "kernel": "kernel loopback, one thread, non-blocking:  ",
               "kernel_spin": "kernel loopback, two threads, spinning:     ",
               "kernel_block": "kernel loopback, two threads, blocking:     "}
@@ -336,6 +338,10 @@ def section_pingpong(args, say):
     ratio = med["sluice"]["p50_us"] / med["kernel"]["p50_us"]
     say(f"   ratio sluice / kernel (one thread each), p50: {ratio:.2f}x (per round: "
         + ", ".join(f"{r:.2f}x" for r in ratios) + f"); target <= 0.30x: {'met' if ratio <= 0.3 else 'MISSED'}")
+    v6 = med["sluice_v6"]["p50_us"] / med["sluice"]["p50_us"]
+    say(f"   sluice IPv6 / IPv4 (same run), p50: {v6:.3f}x (per round: " + ", ".join(f"{r:.3f}x" for r in v6_ratios)
+        + f"); mean {med['sluice_v6']['mean_us'] / med['sluice']['mean_us']:.3f}x; "
+        f"target <= 1.1x: {'met' if v6 <= 1.1 else 'MISSED'}")
     say(f"   p99: {med['sluice']['p99_us'] / med['kernel']['p99_us']:.2f}x; "
         f"sluice p50 / kernel two-thread spinning p50: {med['sluice']['p50_us'] / med['kernel_spin']['p50_us']:.2f}x")
 

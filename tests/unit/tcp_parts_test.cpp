@@ -178,6 +178,42 @@ TEST(flow_steering, toeplitz_matches_the_rss_verification_table) {
   }
 }
 
+TEST(flow_steering, toeplitz_matches_the_rss_verification_table_for_ipv6) {
+  // The same table's IPv6 rows: the 36-byte input (16-byte addresses, then
+  // ports), source first; and the 32-byte address-only input.
+  flow_steering s(4);
+  struct vec {
+    const char *src, *dst;
+    std::uint16_t sport, dport;
+    std::uint32_t ip_only, with_ports;
+  };
+  const vec table[] = {
+      {"3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766, 0x2cc18cd5, 0x40207d3d},
+      {"3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739, 0x0f0c461c, 0xdde51bbf},
+      {"3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024, 0x4b61e985, 0x02d1feef},
+  };
+  for (const vec& v : table) {
+    const ip_address src = *ip_address::parse(v.src), dst = *ip_address::parse(v.dst);
+    EXPECT_EQ(s.hash6(src, dst), v.ip_only) << v.src;
+    EXPECT_EQ(s.hash6(src, dst, v.sport, v.dport), v.with_ports) << v.src;
+    EXPECT_EQ(s.hash(src, dst, v.sport, v.dport), v.with_ports) << "the family dispatch: " << v.src;
+  }
+  // A mapped IPv4 pair is hashed as IPv4 (the 12-byte input), so a flow's
+  // owner is the same whichever type carries its addresses.
+  const ip_address a4 = *ip_address::parse("66.9.149.187"), b4 = *ip_address::parse("161.142.100.80");
+  EXPECT_EQ(s.hash(a4, b4, 2794, 1766), 0x51ccc178u);
+  EXPECT_EQ(s.owner(a4, b4, 2794, 1766), s.owner(fr::ip("66.9.149.187"), fr::ip("161.142.100.80"), 2794, 1766));
+}
+
+TEST(flow_steering, ipv6_flows_spread_over_every_loop) {
+  flow_steering s(3);
+  const ip_address peer = *ip_address::parse("fd00::1"), us = *ip_address::parse("fd00::2");
+  int owned[3] = {};
+  for (std::uint16_t p = 49152; p < 49152 + 3000; ++p) ++owned[s.owner(peer, us, 80, p)];
+  for (int n : owned) EXPECT_GT(n, 700) << "RETA entries i % 3: roughly a third each";
+  EXPECT_EQ(flow_steering(1).owner(peer, us, 80, 1234), 0u);
+}
+
 TEST(flow_steering, every_loop_owns_a_share_and_a_port_can_be_picked_for_each) {
   flow_steering s(3);
   const std::uint32_t peer = fr::ip("10.0.0.1"), us = fr::ip("10.0.0.2");

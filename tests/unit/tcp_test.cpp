@@ -175,7 +175,7 @@ struct tcp_peer : ::testing::Test {
   stack& st() { return l->transport().ip(); }
   tcp_layer& tcp() { return st().tcp(); }
   const inet_stats& stats() { return st().stats(); }
-  tcp_tuple tuple() const { return {our_ip, peer_ip, our_port, peer_port}; }
+  tcp_tuple tuple() const { return {ip_address::v4(our_ip), ip_address::v4(peer_ip), our_port, peer_port}; }
   tcp_control_block* block() { return tcp().find(tuple()); }
   tcp_state state() {
     tcp_control_block* b = block();
@@ -1646,25 +1646,118 @@ TEST_F(tcp_peer, without_cookies_a_full_syn_queue_drops_syns) {
 
 TEST_F(tcp_peer, syn_cookies_carry_the_mss_and_age_out) {
   make();
-  const tcp_tuple t{our_ip, peer_ip, 80, 1234};
+  const tcp_tuple t{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1234};
   const time_point now = l->now();
   const std::uint32_t c = tcp().make_cookie(t, 5555, 1460, now);
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now), 1460);
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 100s), 1460) << "good for up to two periods";
   EXPECT_EQ(tcp().check_cookie(t, 5555, c, now + 200s), 0) << "then stale";
   EXPECT_EQ(tcp().check_cookie(t, 5556, c, now), 0) << "bound to the client's ISN";
-  EXPECT_EQ(tcp().check_cookie({our_ip, peer_ip, 80, 1235}, 5555, c, now), 0) << "and to the tuple";
+  EXPECT_EQ(tcp().check_cookie({ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1235}, 5555, c, now), 0)
+      << "and to the tuple";
   EXPECT_EQ(tcp().check_cookie(t, 5555, tcp().make_cookie(t, 5555, 1300, now), now), 1200)
       << "the largest table MSS not above the peer's";
 }
 
 TEST_F(tcp_peer, initial_sequence_numbers_follow_rfc_6528) {
   make();
-  const tcp_tuple a{our_ip, peer_ip, 80, 1234}, b{our_ip, peer_ip, 80, 1235};
+  const tcp_tuple a{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1234};
+  const tcp_tuple b{ip_address::v4(our_ip), ip_address::v4(peer_ip), 80, 1235};
   const time_point now = l->now();
   // M: a 4-microsecond clock; F: a keyed hash of the tuple.
   EXPECT_EQ(tcp().initial_sequence(a, now + 4ms) - tcp().initial_sequence(a, now), 1000u);
   EXPECT_NE(tcp().initial_sequence(a, now), tcp().initial_sequence(b, now)) << "tuples do not share a sequence space";
+}
+
+// ---- IPv6 tuples (issue 17: one TCP, two address families) -------------------------------
+
+const ip_address our_ip6 = *ip_address::parse("fd00::2");
+const ip_address peer_ip6 = *ip_address::parse("fd00::1");
+
+TEST_F(tcp_peer, syn_cookies_over_an_ipv6_tuple_round_trip_and_bind_every_byte) {
+  make();
+  const tcp_tuple t{our_ip6, peer_ip6, 80, 1234};
+  const time_point now = l->now();
+  const std::uint32_t c = tcp().make_cookie(t, 7777, 1440, now);
+  EXPECT_EQ(tcp().check_cookie(t, 7777, c, now), 1440);
+  EXPECT_EQ(tcp().check_cookie(t, 7777, c, now + 100s), 1440) << "good for up to two periods";
+  EXPECT_EQ(tcp().check_cookie(t, 7777, c, now + 200s), 0) << "then stale";
+  EXPECT_EQ(tcp().check_cookie(t, 7778, c, now), 0) << "bound to the client's ISN";
+  // Every byte of both 16-byte addresses is in the MAC: a cookie is no good
+  // for a peer that differs in any one of them (an IPv4-style hash over the
+  // low 4 bytes would let these through).
+  for (std::size_t i = 0; i < 16; ++i) {
+    tcp_tuple other = t;
+    other.remote_ip.bytes[i] ^= 0x20;
+    EXPECT_EQ(tcp().check_cookie(other, 7777, c, now), 0) << "remote address byte " << i;
+    other = t;
+    other.local_ip.bytes[i] ^= 0x20;
+    EXPECT_EQ(tcp().check_cookie(other, 7777, c, now), 0) << "local address byte " << i;
+  }
+  // The default MSS of an IPv6 peer without the option (1220) is carried
+  // as the largest table value not above it.
+  EXPECT_EQ(tcp().check_cookie(t, 7777, tcp().make_cookie(t, 7777, default_peer_mss(peer_ip6), now), now), 1200);
+  EXPECT_EQ(default_peer_mss(peer_ip6), 1220) << "RFC 9293 3.7.1 for IPv6";
+  EXPECT_EQ(default_peer_mss(ip_address::v4(peer_ip)), 536) << "and for IPv4";
+}
+
+TEST_F(tcp_peer, ipv6_and_ipv4_tuples_have_their_own_sequence_spaces) {
+  make();
+  const tcp_tuple v6{our_ip6, peer_ip6, 80, 1234};
+  // The IPv4 tuple whose addresses share the IPv6 ones' last four bytes.
+  tcp_tuple v4{ip_address::v4(0), ip_address::v4(0), 80, 1234};
+  std::copy(our_ip6.bytes.begin() + 12, our_ip6.bytes.end(), v4.local_ip.bytes.begin() + 12);
+  std::copy(peer_ip6.bytes.begin() + 12, peer_ip6.bytes.end(), v4.remote_ip.bytes.begin() + 12);
+  const time_point now = l->now();
+  EXPECT_EQ(tcp().initial_sequence(v6, now + 4ms) - tcp().initial_sequence(v6, now), 1000u) << "RFC 6528's M";
+  EXPECT_NE(tcp().initial_sequence(v6, now), tcp().initial_sequence(v4, now));
+  tcp_tuple near = v6;
+  near.remote_ip.bytes[0] ^= 1;  // a byte an IPv4 hash would never see
+  EXPECT_NE(tcp().initial_sequence(v6, now), tcp().initial_sequence(near, now));
+}
+
+TEST_F(tcp_peer, a_dual_stack_listener_on_the_unspecified_ipv6_address_accepts_ipv4) {
+  make();
+  // [::]:PORT takes both families (a socket without IPV6_V6ONLY): an IPv4
+  // peer's handshake completes on it and the connection's peer is IPv4.
+  auto r = l->listen(endpoint::parse("[::]:80").value(), server);
+  ASSERT_TRUE(r.ok()) << r.err().message;
+  EXPECT_TRUE((*r)->local().is_v6()) << (*r)->local().to_string();
+  accept();
+  connection* c = l->get(server.handle);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->peer(), endpoint::ipv4(peer_ip, peer_port));
+  in(ACK, "over the dual-stack listener");
+  step();
+  EXPECT_EQ(server.data, "over the dual-stack listener");
+}
+
+TEST_F(tcp_peer, listeners_of_both_families_on_one_port_must_not_overlap) {
+  make();
+  auto v4 = l->listen(endpoint::ipv4(0, 80), server);
+  ASSERT_TRUE(v4.ok());
+  auto dual = l->listen(endpoint::parse("[::]:80").value(), server);
+  ASSERT_FALSE(dual.ok()) << "[::] also takes IPv4: 0.0.0.0 has the port";
+  EXPECT_EQ(dual.err().message, "cannot listen on [::]:80: Address already in use");
+  auto foreign = l->listen(endpoint::parse("[fd00::9]:81").value(), server);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.err().message.find("not this interface's address"), std::string::npos) << foreign.err().message;
+  ASSERT_TRUE(l->listen(endpoint::parse("[::]:81").value(), server).ok());
+  auto v4_after = l->listen(endpoint::ipv4(our_ip, 81), server);
+  ASSERT_FALSE(v4_after.ok()) << "the dual-stack listener has IPv4 too";
+}
+
+TEST_F(tcp_peer, a_connection_to_an_ipv6_peer_without_a_route_fails_unreachable) {
+  make();
+  auto h = l->connect(endpoint::parse("[fd00::1]:80").value(), client);
+  ASSERT_TRUE(h.ok()) << h.err().message;
+  step();
+  EXPECT_EQ(client.closes, 1);
+  EXPECT_EQ(client.reason, close_reason::unreachable);
+  EXPECT_EQ(client.error, ENETUNREACH);
+  EXPECT_TRUE(out().empty()) << "nothing was sent";
+  EXPECT_FALSE(l->connect(endpoint::parse("[ff02::1]:80").value(), client).ok()) << "multicast is no TCP peer";
+  EXPECT_FALSE(l->connect(endpoint::parse("[::]:80").value(), client).ok()) << "nor is the unspecified address";
 }
 
 TEST_F(tcp_peer, a_listener_closed_during_the_handshake_resets_it) {

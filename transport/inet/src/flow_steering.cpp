@@ -1,10 +1,13 @@
 #include "sluice/inet/flow_steering.hpp"
 
+#include <cstring>
+
 namespace sluice::inet {
 
 namespace {
 
-constexpr std::size_t input_len = 12;  // two IPv4 addresses and two ports
+constexpr std::size_t input_len = 12;     // two IPv4 addresses and two ports
+constexpr std::size_t input_len_v6 = 36;  // two IPv6 addresses and two ports
 
 // The 32 key bits that start at bit position `bit` (bit 0 is the most
 // significant bit of key byte 0): the window the Toeplitz hash XORs in for
@@ -33,8 +36,8 @@ flow_steering::flow_steering(unsigned loops, std::size_t table_size, const std::
   while (size < table_size) size <<= 1;
   table_.resize(size);
   for (std::size_t i = 0; i < size; ++i) table_[i] = static_cast<std::uint16_t>(i % loops_);
-  lookup_.assign(input_len * 256, 0);
-  for (std::size_t pos = 0; pos < input_len; ++pos) {
+  lookup_.assign(input_len_v6 * 256, 0);
+  for (std::size_t pos = 0; pos < input_len_v6; ++pos) {
     for (unsigned v = 0; v < 256; ++v) {
       std::uint32_t x = 0;
       for (unsigned bit = 0; bit < 8; ++bit) {
@@ -72,6 +75,25 @@ std::uint32_t flow_steering::hash(std::uint32_t src_ip, std::uint32_t dst_ip) co
       static_cast<std::uint8_t>(dst_ip >> 8),  static_cast<std::uint8_t>(dst_ip),
   };
   return toeplitz(in, 8);
+}
+
+std::uint32_t flow_steering::hash6(const ip_address& src, const ip_address& dst, std::uint16_t src_port,
+                                   std::uint16_t dst_port) const noexcept {
+  std::uint8_t in[input_len_v6];
+  std::memcpy(in, src.data(), 16);
+  std::memcpy(in + 16, dst.data(), 16);
+  in[32] = static_cast<std::uint8_t>(src_port >> 8);
+  in[33] = static_cast<std::uint8_t>(src_port);
+  in[34] = static_cast<std::uint8_t>(dst_port >> 8);
+  in[35] = static_cast<std::uint8_t>(dst_port);
+  return toeplitz(in, input_len_v6);
+}
+
+std::uint32_t flow_steering::hash6(const ip_address& src, const ip_address& dst) const noexcept {
+  std::uint8_t in[32];
+  std::memcpy(in, src.data(), 16);
+  std::memcpy(in + 16, dst.data(), 16);
+  return toeplitz(in, sizeof in);
 }
 
 }  // namespace sluice::inet

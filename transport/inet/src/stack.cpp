@@ -244,13 +244,13 @@ void stack::deliver(const l4_data& d) noexcept {
       // Peers send TCP with DF and segments that fit the path; a segment in
       // fragments is not worth a copy to make it whole.
       if (d.single == nullptr) return drop_all(d, drop_reason::tcp_fragmented);
-      return handle_tcp(d.single, *d.ip);
+      return handle_tcp(d.single, ip_address::v4(d.ip->src), ip_address::v4(d.ip->dst));
     default:
       return drop_all(d, drop_reason::ipv4_unsupported_protocol);
   }
 }
 
-void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
+void stack::handle_tcp(packet* p, const ip_address& src, const ip_address& dst) noexcept {
   const std::uint8_t rx = p->meta.rx;
   if (caps_.rx_tcp_checksum && (rx & packet_meta::rx_l4_checksum_bad) != 0) {
     return drop(p, drop_reason::tcp_bad_checksum);
@@ -264,10 +264,9 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
   if (opts_.steering != nullptr && g != nullptr && g->size() > 1 && p->size() >= 4) {
     const std::uint16_t sport = load_be16(p->data());
     const std::uint16_t dport = load_be16(p->data() + 2);
-    const unsigned owner = opts_.steering->owner(ip.src, ip.dst, sport, dport);
+    const unsigned owner = opts_.steering->owner(src, dst, sport, dport);
     if (owner != loop_.id()) {
       stats_.tcp_steered_out.add();
-      const std::uint32_t src = ip.src, dst = ip.dst;
       loop_.send_to(owner, task([g, p, src, dst, checksum_ok](loop_base& there) {
         if (stack* s = g->member(there.id())) {
           s->tcp_forwarded(p, src, dst, checksum_ok);
@@ -278,10 +277,10 @@ void stack::handle_tcp(packet* p, const ipv4_header& ip) noexcept {
       return;
     }
   }
-  tcp_.input(p, ip.src, ip.dst, checksum_ok);
+  tcp_.input(p, src, dst, checksum_ok);
 }
 
-void stack::tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept {
+void stack::tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept {
   stats_.tcp_steered_in.add();
   segment_pool& pool = loop_.pool();
   pool.set_deferred(true);
@@ -360,6 +359,28 @@ void stack::handle_udp(const l4_data& d) noexcept {
   s->get_handler().on_datagram_chain(*s, from, payload);
 }
 
+bool stack::tcp_path_mtu(const ip_address& local, const ip_address& remote, std::uint16_t local_port,
+                         std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu,
+                         std::uint32_t quoted_len) noexcept {
+  // The connection may be another loop's: the ICMP came on whatever queue
+  // the device chose for it. Its owner is the loop its segments steer to.
+  stack_group* g = opts_.group;
+  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
+    const unsigned owner = opts_.steering->owner(remote, local, remote_port, local_port);
+    if (owner != loop_.id()) {
+      loop_.send_to(owner, task([g, local, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
+        if (stack* s = g->member(there.id())) {
+          if (!s->tcp().frag_needed(local, remote, local_port, remote_port, seq, mtu, quoted_len)) {
+            s->stats().drop(drop_reason::icmp_unverified);
+          }
+        }
+      }));
+      return true;
+    }
+  }
+  return tcp_.frag_needed(local, remote, local_port, remote_port, seq, mtu, quoted_len);
+}
+
 void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
   // RFC 1191: type 3 code 4, the next-hop MTU in bytes 6-7, then the IP
   // header and at least 8 bytes of the datagram that did not fit (ours).
@@ -390,24 +411,8 @@ void stack::handle_frag_needed(const l4_data& d, packet* first) noexcept {
       for (std::size_t i = 0; i < d.count; ++i) segment_unref(&d.frags[i].p->seg);
     }
   };
-  // The connection may be another loop's: the ICMP came on whatever queue
-  // the device chose for it. Its owner is the loop its segments steer to.
-  stack_group* g = opts_.group;
-  if (opts_.steering != nullptr && g != nullptr && g->size() > 1) {
-    const unsigned owner = opts_.steering->owner(remote, opts_.iface.address, remote_port, local_port);
-    if (owner != loop_.id()) {
-      release_all();
-      loop_.send_to(owner, task([g, remote, local_port, remote_port, seq, mtu, quoted_len](loop_base& there) {
-        if (stack* s = g->member(there.id())) {
-          if (!s->tcp().frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
-            s->stats().drop(drop_reason::icmp_unverified);
-          }
-        }
-      }));
-      return;
-    }
-  }
-  if (!tcp_.frag_needed(remote, local_port, remote_port, seq, mtu, quoted_len)) {
+  if (!tcp_path_mtu(ip_address::v4(opts_.iface.address), ip_address::v4(remote), local_port, remote_port, seq, mtu,
+                    quoted_len)) {
     return drop_all(d, drop_reason::icmp_unverified);
   }
   release_all();
@@ -641,8 +646,11 @@ void stack::deliver6(const l4_data& d, std::uint8_t upper) noexcept {
       return handle_udp(d);
     case ip6_next_icmpv6:
       return handle_icmp6(d);
+    case ip_protocol_tcp:
+      // As for IPv4: TCP in fragments is not made whole.
+      if (d.single == nullptr) return drop_all(d, drop_reason::tcp_fragmented);
+      return handle_tcp(d.single, d.ip6->src, d.ip6->dst);
     default:
-      // TCP over IPv6 is the TCP layer's to take (issue 17, the TCP side).
       return drop_all(d, drop_reason::ipv6_upper_unsupported);
   }
 }
@@ -819,8 +827,18 @@ void stack::handle_packet_too_big(const l4_data& d) noexcept {
   if (!is_our_ip6(quoted_src) || quoted_dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_error_unusable);
   stats_.icmp6_packet_too_big.add();
   record_path_mtu(quoted_dst, load_be32(m + 4));
-  // TCP over IPv6 reads path_mtu() when it sizes segments (the TCP side of
-  // issue 17 may add a hook to lower a live connection's MSS at once).
+  // New TCP connections size their MSS by path_mtu(); a live one that the
+  // quoted segment (next header TCP, no extension headers, ports and
+  // sequence number present) belongs to lowers its MSS now and resends
+  // (RFC 8201 with RFC 5927 4.1's check: a sequence number outside its
+  // flight is no evidence; the path MTU above is kept either way).
+  constexpr std::size_t quoted_at = icmpv6_header_len + ipv6_header_len;
+  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp && n >= quoted_at + 8) {
+    const std::byte* t = m + quoted_at;
+    const std::uint32_t quoted_len = ipv6_header_len + load_be16(m + icmpv6_header_len + 4);
+    (void)tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
+                       quoted_len);
+  }
   if (d.single != nullptr) {
     segment_unref(&d.single->seg);
   } else {

@@ -112,9 +112,10 @@ void tcp_control_block::start_from_cookie(const tcp_segment& ack, std::uint32_t 
 
 void tcp_control_block::take_options(const tcp_options& o, bool) noexcept {
   const tcp_config& cfg = layer_.config();
-  // RFC 9293 3.7.1: 536 without the option; a tiny MSS would make every
-  // byte cost a segment, so it is floored (as deployed stacks do).
-  peer_mss_ = o.has_mss ? std::max<std::uint16_t>(o.mss, 88) : 536;
+  // RFC 9293 3.7.1: 536 (IPv4) or 1220 (IPv6) without the option; a tiny
+  // MSS would make every byte cost a segment, so it is floored (as
+  // deployed stacks do).
+  peer_mss_ = o.has_mss ? std::max<std::uint16_t>(o.mss, 88) : default_peer_mss(tuple_.remote_ip);
   // RFC 7323 2.2: scaling only if both sides sent the option.
   ws_ok_ = cfg.window_scaling && o.has_wscale;
   snd_wscale_ = ws_ok_ ? std::min<std::uint8_t>(o.wscale, 14) : 0;
@@ -738,8 +739,10 @@ bool tcp_control_block::frag_needed(std::uint32_t seq, std::uint32_t mtu, std::u
       }
     }
   }
-  mtu = std::max(mtu, min_path_mtu);
-  const std::uint32_t mss = mtu - 40;  // IPv4 and TCP headers without options
+  // IPv6 links carry at least 1280 bytes (RFC 8200 5): a smaller report
+  // is no reason to go below it (RFC 8201 4).
+  mtu = std::max(mtu, tuple_.remote_ip.is_v4() ? min_path_mtu : min_path_mtu_v6);
+  const std::uint32_t mss = mtu - tcp_ip_overhead(tuple_.remote_ip);  // IP and TCP headers without options
   // An RFC 4821 probe in flight that did not fit has failed (resent below).
   const bool probe_failed = mtu_probe_mss_ != 0 && mss < mtu_probe_mss_;
   if (mss >= path_mss_ && !probe_failed) return true;  // valid, but nothing new

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <new>
 #include <random>
 
@@ -35,11 +36,17 @@ siphash_key make_key(std::uint64_t seed, std::uint64_t salt) {
   return siphash_key{word(), word()};
 }
 
+// A keyed hash of the whole tuple, both 16-byte addresses (so IPv4 and
+// IPv6 tuples are hashed alike, RFC 6528's F over either family), and two
+// extra words.
 [[nodiscard]] std::uint64_t hash_tuple(const siphash_key& k, const tcp_tuple& t, std::uint32_t a = 0,
                                        std::uint32_t b = 0) noexcept {
-  const std::uint32_t words[5] = {t.local_ip, t.remote_ip,
-                                  (std::uint32_t{t.local_port} << 16) | t.remote_port, a, b};
-  return siphash24(k, words, sizeof words);
+  std::uint8_t in[16 + 16 + 12];
+  std::memcpy(in, t.local_ip.data(), 16);
+  std::memcpy(in + 16, t.remote_ip.data(), 16);
+  const std::uint32_t words[3] = {(std::uint32_t{t.local_port} << 16) | t.remote_port, a, b};
+  std::memcpy(in + 32, words, sizeof words);
+  return siphash24(k, in, sizeof in);
 }
 
 }  // namespace
@@ -51,7 +58,7 @@ tcp_layer::tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, ine
       stats_(stats),
       isn_key_(make_key(cfg.secret, 0x15a)),
       cookie_key_(make_key(cfg.secret, 0xc00c1e)),
-      local_ip_(ip.config().address) {
+      local_ip_(ip_address::v4(ip.config().address)) {
   if (cfg_.receive_buffer == 0) cfg_.receive_buffer = loop.options().max_input_bytes;
   cfg_.receive_buffer = std::clamp<std::size_t>(cfg_.receive_buffer, 4096, std::size_t{1} << 30);
   cfg_.persist_timeout =
@@ -94,8 +101,11 @@ std::uint32_t tcp_layer::ts_offset(const tcp_tuple& t) const noexcept {
   return static_cast<std::uint32_t>(hash_tuple(cookie_key_, t, 0x75) >> 32);
 }
 
-std::uint32_t tcp_layer::mtu_mss() const noexcept {
-  return static_cast<std::uint32_t>(ip_.capabilities().mtu - ipv4_min_header_len - tcp_min_header_len);
+std::uint32_t tcp_layer::mtu_mss(const ip_address& remote) const noexcept {
+  // IPv6: the path MTU the stack learned from packet too big messages
+  // (the link MTU until one came).
+  const std::uint32_t mtu = remote.is_v4() ? ip_.capabilities().mtu : ip_.path_mtu(remote);
+  return mtu - tcp_ip_overhead(remote);
 }
 
 std::uint32_t tcp_layer::initial_sequence(const tcp_tuple& t, time_point now) const noexcept {
@@ -165,8 +175,10 @@ bool tcp_layer::send(const tcp_tuple& t, const tcp_header& h, const tcp_out_opti
   const auto l4_len = static_cast<std::uint16_t>(hl + len);
   p->seg.end += l4_len;
   internet_checksum c;
-  add_pseudo_header(c, local_ip_, t.remote_ip, ip_protocol_tcp, l4_len);
-  if (ip_.capabilities().tx_tcp_checksum) {
+  add_pseudo_header(c, t.local_ip, t.remote_ip, ip_protocol_tcp, l4_len);
+  // The device's checksum offload is asked for IPv4 only (send_ip6 asks
+  // for none): an IPv6 segment is summed here.
+  if (ip_.capabilities().tx_tcp_checksum && t.remote_ip.is_v4()) {
     store_checksum(seg + 16, c.folded());
     p->meta.tx |= packet_meta::tx_tcp_checksum;
   } else {
@@ -201,20 +213,22 @@ void tcp_layer::mark_pending(tcp_control_block& b) noexcept {
 
 // ---- arrival ---------------------------------------------------------------------------------
 
-void tcp_layer::input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, bool checksum_ok) noexcept {
+void tcp_layer::input(packet* p, const ip_address& src_ip, const ip_address& dst_ip, bool checksum_ok) noexcept {
   stats_.tcp_segments_in.add();
   const std::size_t n = p->size();
   tcp_segment s;
   if (auto r = parse_tcp(p->data(), n, s.h); r != drop_reason::none) return ip_.drop_packet(p, r);
   if (!checksum_ok) {
     internet_checksum c;
-    add_pseudo_header(c, src_ip, dst_ip, ip_protocol_tcp, static_cast<std::uint16_t>(n));
+    add_pseudo_header(c, src_ip, dst_ip, ip_protocol_tcp, static_cast<std::uint32_t>(n));
     c.add(p->data(), n);
     if (c.finish() != 0) return ip_.drop_packet(p, drop_reason::tcp_bad_checksum);
   }
-  // TCP is unicast (RFC 1122 4.2.3.10): nothing to a broadcast address,
-  // and no RST back to one either.
-  if (dst_ip != local_ip_) return ip_.drop_packet(p, drop_reason::tcp_no_connection);
+  // TCP is unicast (RFC 1122 4.2.3.10): nothing to a broadcast (or IPv6
+  // multicast) address, and no RST back to one either.
+  if (dst_ip != local_ip_ && (dst_ip.is_v4() || !ip_.is_our_ip6(dst_ip))) {
+    return ip_.drop_packet(p, drop_reason::tcp_no_connection);
+  }
   s.src_ip = src_ip;
   s.dst_ip = dst_ip;
   p->seg.begin += s.h.header_len;
@@ -229,7 +243,7 @@ void tcp_layer::input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, boo
     // RFC 9293 3.10.7.4 (TIME-WAIT) with RFC 6191's reading: a new SYN with
     // a higher sequence number (or newer timestamp) may reopen the tuple.
     if (b->state_ == tcp_state::time_wait && s.h.has(tcp_syn) && !s.h.has(tcp_ack)) {
-      listen_entry* le = listening(s.h.dst_port);
+      listen_entry* le = listening(s.h.dst_port, dst_ip);
       const bool newer = b->ts_ok_ && s.h.opt.has_timestamps ? seq_gt(s.h.opt.ts_val, b->ts_recent_)
                                                              : seq_gt(s.h.seq, b->rcv_nxt_);
       if (le != nullptr && newer) {
@@ -241,7 +255,7 @@ void tcp_layer::input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, boo
     b->input(s);
     return;
   }
-  if (listen_entry* le = listening(s.h.dst_port)) {
+  if (listen_entry* le = listening(s.h.dst_port, dst_ip)) {
     input_listen(*le, s);
     return;
   }
@@ -284,7 +298,7 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
         stats_.tcp_syn_cookies_ok.add();
         b->listener_ = le.l;
         b->passive_ = true;
-        b->start_from_cookie(s, s.h.ack - 1, std::min<std::uint16_t>(mss, static_cast<std::uint16_t>(mtu_mss())),
+        b->start_from_cookie(s, s.h.ack - 1, std::min<std::uint16_t>(mss, static_cast<std::uint16_t>(mtu_mss(t.remote_ip))),
                              wscale, sack);
         established(*b);
         if (find(t) == b && b->state_ != tcp_state::closed) {
@@ -322,7 +336,8 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
     }
     // The SYN queue is full (or no control block is left): answer with a
     // cookie and keep nothing (RFC 4987 section 3.6).
-    const std::uint32_t mss = std::min<std::uint32_t>(s.h.opt.has_mss ? s.h.opt.mss : 536, mtu_mss());
+    const std::uint32_t mss =
+        std::min<std::uint32_t>(s.h.opt.has_mss ? s.h.opt.mss : default_peer_mss(t.remote_ip), mtu_mss(t.remote_ip));
     const std::uint32_t iss = make_cookie(t, s.h.seq, static_cast<std::uint16_t>(mss), loop_.now());
     tcp_header h;
     h.src_port = t.local_port;
@@ -332,7 +347,7 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
     h.flags = tcp_syn | tcp_ack;
     h.window = static_cast<std::uint16_t>(std::min<std::size_t>(cfg_.receive_buffer, 65535));
     tcp_out_options o;
-    o.mss = static_cast<std::uint16_t>(mtu_mss());
+    o.mss = static_cast<std::uint16_t>(mtu_mss(t.remote_ip));
     if (s.h.opt.has_timestamps && cfg_.timestamps) {
       // Only with timestamps can the options come back: otherwise the
       // connection goes without window scaling and SACK.
@@ -364,16 +379,45 @@ void tcp_layer::input_listen(listen_entry& le, tcp_segment& s) noexcept {
   b->start_passive_open(s, initial_sequence(t, loop_.now()));
 }
 
-tcp_layer::listen_entry* tcp_layer::listening(std::uint16_t port) noexcept {
+bool tcp_layer::listen_entry::accepts(const ip_address& dst) const noexcept {
+  switch (scope) {
+    case listen_scope::any_v4:
+      return dst.is_v4();
+    case listen_scope::any:
+      return true;
+    case listen_scope::exact:
+      return dst == addr;
+  }
+  return false;
+}
+
+bool tcp_layer::listen_entry::overlaps(const listen_entry& o) const noexcept {
+  if (port != o.port) return false;
+  if (scope == listen_scope::any || o.scope == listen_scope::any) return true;
+  if (scope == listen_scope::exact && o.scope == listen_scope::exact) return addr == o.addr;
+  const listen_entry& exact = scope == listen_scope::exact ? *this : o;
+  return exact.scope != listen_scope::exact || exact.addr.is_v4();
+}
+
+tcp_layer::listen_entry* tcp_layer::listening(std::uint16_t port, const ip_address& dst) noexcept {
+  // Entries never overlap (listen() refuses that): the first that accepts
+  // the destination is the one.
   for (auto& le : listeners_)
-    if (le.port == port) return &le;
+    if (le.port == port && le.accepts(dst)) return &le;
   return nullptr;
 }
 
-unsigned tcp_layer::syn_queue(std::uint16_t port) const noexcept {
+bool tcp_layer::port_listened(std::uint16_t port) const noexcept {
   for (const auto& le : listeners_)
-    if (le.port == port) return le.half_open;
-  return 0;
+    if (le.port == port) return true;
+  return false;
+}
+
+unsigned tcp_layer::syn_queue(std::uint16_t port) const noexcept {
+  unsigned n = 0;
+  for (const auto& le : listeners_)
+    if (le.port == port) n += le.half_open;
+  return n;
 }
 
 void tcp_layer::half_open_gone(tcp_control_block& b) noexcept {
@@ -399,8 +443,7 @@ void tcp_layer::established(tcp_control_block& b) noexcept {
     destroy(&b);
     return;
   }
-  connection* c = loop_.new_connection(le->l->get_handler(), endpoint::ipv4(b.tuple_.remote_ip, b.tuple_.remote_port),
-                                       false);
+  connection* c = loop_.new_connection(le->l->get_handler(), b.tuple_.remote_ip.with_port(b.tuple_.remote_port), false);
   if (c == nullptr) {
     stats_.drop(drop_reason::tcp_accept_full);
     b.send_reset();
@@ -443,9 +486,10 @@ void tcp_layer::end_of_burst() noexcept {
   }
 }
 
-bool tcp_layer::frag_needed(std::uint32_t remote_ip, std::uint16_t local_port, std::uint16_t remote_port,
-                            std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept {
-  tcp_control_block* b = find(tcp_tuple{local_ip_, remote_ip, local_port, remote_port});
+bool tcp_layer::frag_needed(const ip_address& local_ip, const ip_address& remote_ip, std::uint16_t local_port,
+                            std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu,
+                            std::uint32_t quoted_len) noexcept {
+  tcp_control_block* b = find(tcp_tuple{local_ip, remote_ip, local_port, remote_port});
   return b != nullptr && b->frag_needed(seq, mtu, quoted_len);
 }
 
@@ -489,35 +533,48 @@ void tcp_layer::release(connection& c) noexcept {
 // ---- control plane -----------------------------------------------------------------------------
 
 result<listener*> tcp_layer::listen(const endpoint& at, handler& h, const listen_options& opts) {
-  if (at.family() != AF_INET) {
-    return error{"cannot listen on " + at.to_string() + ": the user-space stack speaks IPv4 only", {}};
+  if (at.family() != AF_INET && at.family() != AF_INET6) {
+    return error{"cannot listen on " + at.to_string() + ": not an IPv4 or IPv6 address", {}};
   }
-  if (at.v4_addr() != 0 && at.v4_addr() != local_ip_) {
-    return error{"cannot listen on " + at.to_string() + ": not this interface's address (" +
-                     ip_.config().to_string() + "); listen on 0.0.0.0:PORT or " + format_ipv4(local_ip_) + ":PORT",
-                 std::error_code(EADDRNOTAVAIL, std::system_category())};
+  // 0.0.0.0: IPv4 only; [::]: both families (a dual-stack socket without
+  // IPV6_V6ONLY); otherwise one of this stack's addresses.
+  listen_entry e{};
+  e.addr = ip_address::of(at);
+  if (at.family() == AF_INET && at.v4_addr() == 0) {
+    e.scope = listen_scope::any_v4;
+  } else if (e.addr.is_unspecified()) {
+    e.scope = listen_scope::any;
+  } else {
+    e.scope = listen_scope::exact;
+    if (e.addr != local_ip_ && (e.addr.is_v4() || !ip_.is_our_ip6(e.addr))) {
+      return error{"cannot listen on " + at.to_string() + ": not this interface's address (" +
+                       ip_.config().to_string() + "); listen on 0.0.0.0:PORT, [::]:PORT or " +
+                       local_ip_.to_string() + ":PORT",
+                   std::error_code(EADDRNOTAVAIL, std::system_category())};
+    }
   }
   std::uint16_t port = at.port();
   if (port == 0) {
     const stack_options& so = ip_.options();
     for (unsigned p = so.ephemeral_first; p <= so.ephemeral_last; ++p) {
-      if (listening(static_cast<std::uint16_t>(p)) == nullptr) {
+      if (!port_listened(static_cast<std::uint16_t>(p))) {
         port = static_cast<std::uint16_t>(p);
         break;
       }
     }
     if (port == 0) return error{"cannot listen on " + at.to_string() + ": no free port", {}};
-  } else if (listening(port) != nullptr) {
-    return error::from_errno(EADDRINUSE, "cannot listen on " + at.to_string());
+  }
+  e.port = port;
+  for (const auto& o : listeners_) {
+    if (o.overlaps(e)) return error::from_errno(EADDRINUSE, "cannot listen on " + at.to_string());
   }
   auto l = std::make_unique<listener>(loop_, h, opts);
-  l->io.local = endpoint::ipv4(local_ip_, port);
-  listener* raw = l.get();
-  const unsigned backlog = std::max(1u, std::min<unsigned>(static_cast<unsigned>(std::max(opts.backlog, 1)),
-                                                           cfg_.syn_backlog));
-  listeners_.push_back(listen_entry{port, raw, 0, backlog});
+  l->io.local = e.scope == listen_scope::any_v4 ? local_ip_.with_port(port) : e.addr.with_port(port);
+  e.l = l.get();
+  e.backlog = std::max(1u, std::min<unsigned>(static_cast<unsigned>(std::max(opts.backlog, 1)), cfg_.syn_backlog));
+  listeners_.push_back(e);
   loop_.track_listener(std::move(l));
-  return raw;
+  return e.l;
 }
 
 void tcp_layer::close_listener(listener& l) noexcept {
@@ -526,38 +583,55 @@ void tcp_layer::close_listener(listener& l) noexcept {
   std::erase_if(listeners_, [&](const listen_entry& e) { return e.l == &l; });
 }
 
-bool tcp_layer::picks_port(std::uint32_t remote_ip, std::uint16_t remote_port, std::uint16_t port) const noexcept {
+std::optional<ip_address> tcp_layer::source_for(const ip_address& dst) const noexcept {
+  const interface_config& ifc = ip_.config();
+  if (dst.is_v4()) {
+    const std::uint32_t d = dst.v4_addr();
+    if (!ifc.on_link(d) && ifc.gateway == 0 && d != ifc.address) return std::nullopt;
+    return local_ip_;
+  }
+  // IPv6: reachable when ours, on a link prefix (link-local included) or
+  // through --gateway6; the stack picks the source (RFC 6724's essentials).
+  if (!ip_.is_our_ip6(dst) && !ifc.on_link6(dst) && ifc.gateway6.is_unspecified()) return std::nullopt;
+  return ip_.source_for(dst);
+}
+
+bool tcp_layer::picks_port(const tcp_tuple& t) const noexcept {
   // Replies will arrive with (remote, local, remote port, our port): they
   // must hash to this loop.
   if (steering_ == nullptr || loops_ <= 1) return true;
-  return steering_->owner(remote_ip, local_ip_, remote_port, port) == loop_.id();
+  return steering_->owner(t.remote_ip, t.local_ip, t.remote_port, t.local_port) == loop_.id();
 }
 
 result<connection_handle> tcp_layer::connect(const endpoint& to, handler& h, void* context) {
-  if (to.family() != AF_INET) {
-    return error{"cannot connect to " + to.to_string() + ": the user-space stack speaks IPv4 only", {}};
+  if (to.family() != AF_INET && to.family() != AF_INET6) {
+    return error{"cannot connect to " + to.to_string() + ": not an IPv4 or IPv6 address", {}};
   }
-  const std::uint32_t dst = to.v4_addr();
-  if (dst == 0 || to.port() == 0 || dst == 0xffffffffu) {
+  const ip_address dst = ip_address::of(to);
+  const bool unicast = dst.is_v4() ? dst.v4_addr() != 0 && dst.v4_addr() != 0xffffffffu
+                                   : !dst.is_unspecified() && !dst.is_v6_multicast();
+  if (!unicast || to.port() == 0) {
     return error{"cannot connect to " + to.to_string() + ": not a unicast address and port",
                  std::error_code(EINVAL, std::system_category())};
   }
   connection* c = loop_.new_connection(h, to, true);
   if (c == nullptr) return error{"cannot connect to " + to.to_string() + ": connection limit reached on this loop", {}};
   c->set_context(context);
-  const interface_config& ifc = ip_.config();
-  if (!ifc.on_link(dst) && ifc.gateway == 0 && dst != local_ip_) {
+  // The source address: ours for IPv4, the stack's choice for IPv6 (none:
+  // no route to the destination).
+  const std::optional<ip_address> src = source_for(dst);
+  if (!src) {
     loop_.failed(*c, close_reason::unreachable, ENETUNREACH);
     return c->handle();
   }
   const stack_options& so = ip_.options();
   const unsigned range = static_cast<unsigned>(so.ephemeral_last - so.ephemeral_first) + 1;
-  tcp_tuple t{local_ip_, dst, 0, to.port()};
+  tcp_tuple t{*src, dst, 0, to.port()};
   for (unsigned i = 0; i < range; ++i) {
     const std::uint16_t p = next_port_;
     next_port_ = next_port_ == so.ephemeral_last ? so.ephemeral_first : static_cast<std::uint16_t>(next_port_ + 1);
     t.local_port = p;
-    if (picks_port(dst, to.port(), p) && find(t) == nullptr && listening(p) == nullptr) break;
+    if (picks_port(t) && find(t) == nullptr && !port_listened(p)) break;
     t.local_port = 0;
   }
   if (t.local_port == 0) {
@@ -580,7 +654,13 @@ result<connection_handle> tcp_layer::connect(const endpoint& to, handler& h, voi
 // ---- control blocks ---------------------------------------------------------------------------------
 
 std::size_t tcp_layer::bucket_of(const tcp_tuple& t) const noexcept {
-  std::uint64_t x = (std::uint64_t{t.remote_ip} << 32) ^ (std::uint64_t{t.remote_port} << 16) ^ t.local_port;
+  // The remote address's two halves folded (for IPv4 the high one is the
+  // constant ::ffff prefix, the low one holds the address), the ports,
+  // then a finalizer. Our own address varies little: left out.
+  std::uint64_t hi, lo;
+  std::memcpy(&hi, t.remote_ip.data(), 8);
+  std::memcpy(&lo, t.remote_ip.data() + 8, 8);
+  std::uint64_t x = (hi * 0x9e3779b97f4a7c15ull) ^ lo ^ (std::uint64_t{t.remote_port} << 16) ^ t.local_port;
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
   x ^= x >> 33;
@@ -648,7 +728,7 @@ tcp_control_block* tcp_layer::create(const tcp_tuple& t) noexcept {
   }
   void* mem = free_slots_.back();
   free_slots_.pop_back();
-  auto* b = new (mem) tcp_control_block(*this, t, mtu_mss());
+  auto* b = new (mem) tcp_control_block(*this, t, mtu_mss(t.remote_ip));
   if (live_ + 1 > buckets_.size()) grow_table();
   insert(b);
   ++live_;

@@ -49,7 +49,7 @@ namespace sluice::inet {
   X(ipv6_unknown_next_header) /* an unknown next header: parameter problem code 1 */            \
   X(ipv6_chain_too_long)    /* more extension headers than the walker's bound */               \
   X(ipv6_no_next_header)    /* next header 59: nothing to deliver */                           \
-  X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here (TCP: the TCP side's) */ \
+  X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here */                        \
   X(icmpv6_truncated)                                                                            \
   X(icmpv6_bad_checksum)                                                                         \
   X(icmpv6_ignored)         /* a type we do not act on (replies, redirects, unknown) */        \

@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +51,7 @@
 #include "sluice/inet/arp_cache.hpp"
 #include "sluice/inet/inet_stats.hpp"
 #include "sluice/inet/interface_config.hpp"
+#include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/ipv4_reassembler.hpp"
 #include "sluice/inet/packet_port.hpp"
 #include "sluice/inet/stack_group.hpp"
@@ -139,7 +141,7 @@ class stack {
   void learned_by_peer(const ip_address& ip, const mac_address& mac) noexcept;
   // A TCP segment another loop received for a flow this loop owns (runs on
   // this loop; p's segment covers the TCP header and payload).
-  void tcp_forwarded(packet* p, std::uint32_t src, std::uint32_t dst, bool checksum_ok) noexcept;
+  void tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept;
 
   // ---- for the TCP layer (owner core) ------------------------------------------------
   // The TCP layer (connections, listeners).
@@ -241,7 +243,9 @@ class stack {
   void handle_ipv4(packet* p, const ethernet_header& eth) noexcept;
   void deliver(const l4_data& d) noexcept;
   void handle_udp(const l4_data& d) noexcept;
-  void handle_tcp(packet* p, const ipv4_header& ip) noexcept;
+  // A TCP segment of either family (p's segment at the TCP header): to its
+  // owner loop (steering), or to this loop's TCP.
+  void handle_tcp(packet* p, const ip_address& src, const ip_address& dst) noexcept;
   void loop_back(packet* p) noexcept;
   void receive_looped() noexcept;
   void handle_icmp(const l4_data& d) noexcept;
@@ -279,6 +283,11 @@ class stack {
   void record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept;
   [[nodiscard]] bool icmp6_error_allowed() noexcept;
   void dad_conflict(const ip_address& a, const mac_address& by) noexcept;
+  // A report that our TCP segment (local -> remote, ports, seq) did not fit
+  // a link of `mtu`: to the connection, on the loop that owns its flow.
+  // False when this loop's TCP took it as no evidence (forwarded: true).
+  bool tcp_path_mtu(const ip_address& local, const ip_address& remote, std::uint16_t local_port,
+                    std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
   // An ICMP frag-needed for us: to the TCP connection it quotes, if any.
   void handle_frag_needed(const l4_data& d, packet* first) noexcept;
   void drop(packet* p, drop_reason why) noexcept;

@@ -35,6 +35,7 @@
 #include "sluice/core/connection.hpp"
 #include "sluice/core/timer_wheel.hpp"
 #include "sluice/inet/congestion_control.hpp"
+#include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/rtt_estimator.hpp"
 #include "sluice/inet/tcp_header.hpp"
 #include "sluice/inet/tcp_reorder_queue.hpp"
@@ -48,15 +49,26 @@ namespace sluice::inet {
 class tcp_layer;
 struct packet;
 
-// A connection's addresses, host order.
+// A connection's addresses (either family: both IPv4 or both IPv6) and ports.
 struct tcp_tuple {
-  std::uint32_t local_ip = 0;     // our address
-  std::uint32_t remote_ip = 0;    // the peer's address
+  ip_address local_ip;            // our address
+  ip_address remote_ip;           // the peer's address
   std::uint16_t local_port = 0;   // our port
   std::uint16_t remote_port = 0;  // the peer's port
   // The same four fields.
   friend bool operator==(const tcp_tuple&, const tcp_tuple&) = default;
 };
+
+// Bytes of the IP and TCP headers without options in front of a segment to
+// or from `peer`: 40 for IPv4, 60 for IPv6 (what MSS = MTU - this means).
+[[nodiscard]] constexpr std::uint32_t tcp_ip_overhead(const ip_address& peer) noexcept {
+  return peer.is_v4() ? 40 : 60;
+}
+// The MSS a peer that sent no MSS option is taken to have (RFC 9293 3.7.1):
+// 536 for IPv4, 1220 for IPv6 (RFC 8200's minimum link MTU, 1280, less 60).
+[[nodiscard]] constexpr std::uint16_t default_peer_mss(const ip_address& peer) noexcept {
+  return peer.is_v4() ? 536 : 1220;
+}
 
 // RFC 9293 section 3.3.2 (LISTEN is a listener, not a control block).
 enum class tcp_state : std::uint8_t {
@@ -89,8 +101,8 @@ struct tcp_segment {
   tcp_header h;               // the fixed header and options
   packet* payload = nullptr;  // the packet holding the payload (owned by the segment until input() takes it)
   std::uint32_t len = 0;  // payload bytes
-  std::uint32_t src_ip = 0;  // source address, host order
-  std::uint32_t dst_ip = 0;  // destination address, host order
+  ip_address src_ip;      // source address
+  ip_address dst_ip;      // destination address
   // Sequence space the segment occupies: payload, plus one each for SYN and FIN.
   [[nodiscard]] std::uint32_t seg_len() const noexcept {
     return len + (h.has(tcp_syn) ? 1u : 0u) + (h.has(tcp_fin) ? 1u : 0u);
@@ -159,6 +171,8 @@ class tcp_control_block {
   // RFC 1191 allows 68; like Linux's min_pmtu, a frag-needed cannot push a
   // connection below this (tiny segments would be a cheap attack).
   static constexpr std::uint32_t min_path_mtu = 552;
+  // The same floor for IPv6 (RFC 8200 section 5's minimum link MTU).
+  static constexpr std::uint32_t min_path_mtu_v6 = 1280;
 
   // ---- handshake (the layer sets these up) -------------------------------------------
   // connect(): SYN-SENT with initial sequence number iss, SYN sent.

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,18 +54,22 @@ class tcp_layer {
   ~tcp_layer();
 
   // ---- data path (owner core) ---------------------------------------------------------
-  // A TCP segment for us: p's segment covers the TCP header and payload.
-  // Takes p. `checksum_ok`: checksums known good (local loopback, device).
-  void input(packet* p, std::uint32_t src_ip, std::uint32_t dst_ip, bool checksum_ok) noexcept;
+  // A TCP segment for us (IPv4 or IPv6: src_ip and dst_ip of one family):
+  // p's segment covers the TCP header and payload. Takes p. `checksum_ok`:
+  // checksums known good (local loopback, device); otherwise checked over
+  // the family's pseudo-header.
+  void input(packet* p, const ip_address& src_ip, const ip_address& dst_ip, bool checksum_ok) noexcept;
   // After a receive burst: received bytes to the applications.
   void end_of_burst() noexcept;
-  // An ICMP frag-needed quoting our segment (remote_ip, ports, seq) that
-  // did not fit a link of next-hop MTU `mtu` (0: an old router that does not
-  // say; the segment's IP length `quoted_len` then picks a plateau). False
-  // if it quotes no connection or a sequence number outside its flight
-  // (RFC 5927 4.1: then it is no evidence, possibly forged).
-  [[nodiscard]] bool frag_needed(std::uint32_t remote_ip, std::uint16_t local_port, std::uint16_t remote_port,
-                                 std::uint32_t seq, std::uint32_t mtu, std::uint32_t quoted_len) noexcept;
+  // An ICMP frag-needed (or ICMPv6 Packet Too Big) quoting our segment
+  // (addresses, ports, seq) that did not fit a link of next-hop MTU `mtu`
+  // (0: an old router that does not say; the segment's IP length
+  // `quoted_len` then picks a plateau). False if it quotes no connection or
+  // a sequence number outside its flight (RFC 5927 4.1: then it is no
+  // evidence, possibly forged).
+  [[nodiscard]] bool frag_needed(const ip_address& local_ip, const ip_address& remote_ip, std::uint16_t local_port,
+                                 std::uint16_t remote_port, std::uint32_t seq, std::uint32_t mtu,
+                                 std::uint32_t quoted_len) noexcept;
   // Before the next poll: the ACKs still owed.
   void send_pending_acks() noexcept;
   // Some connection owes an ACK (the loop must not sleep).
@@ -83,12 +88,16 @@ class tcp_layer {
   void release(connection& c) noexcept;
 
   // ---- control plane ---------------------------------------------------------------------
-  // Listens on at's port (see loop_base::listen).
+  // Listens on at's port (see loop_base::listen): 0.0.0.0 takes IPv4
+  // connections to our address, [::] those of both families (a dual-stack
+  // socket without IPV6_V6ONLY), an address of ours those to it alone.
+  // EADDRINUSE when an existing listener on the port accepts some of the
+  // same destinations.
   result<listener*> listen(const endpoint& at, handler& h, const listen_options& opts);
   // Stops accepting on l.
   void close_listener(listener& l) noexcept;
-  // Sends a SYN to `to` from a port whose flow lands on this loop (see
-  // loop_base::connect).
+  // Sends a SYN to `to` (IPv4 or IPv6) from a port whose flow lands on this
+  // loop (see loop_base::connect), from the address stack::source_for picks.
   result<connection_handle> connect(const endpoint& to, handler& h, void* context);
   // Which loop owns flows (nullptr or one loop: this one owns all).
   void set_steering(const flow_steering* s, unsigned loops) noexcept {
@@ -104,7 +113,7 @@ class tcp_layer {
   [[nodiscard]] tcp_control_block* find(const tcp_tuple& t) const noexcept;
   // The control block serving c (kept in c's transport slot).
   [[nodiscard]] static tcp_control_block* of(const connection& c) noexcept;
-  // Half-open connections of the listener on `port` (tests, metrics).
+  // Half-open connections of the listeners on `port` (tests, metrics).
   [[nodiscard]] unsigned syn_queue(std::uint16_t port) const noexcept;
   // The layer's own metrics ("PREFIXinet.tcp_control_blocks",
   // "...tcp_in_time_wait", ...).
@@ -114,23 +123,37 @@ class tcp_layer {
   [[nodiscard]] std::string describe() const;
 
   // SYN cookie encoding (RFC 4987 section 3.6; the layout is this
-  // stack's): exposed for the unit tests.
+  // stack's, the MAC over the whole tuple with 16-byte addresses, so either
+  // family): exposed for the unit tests.
   [[nodiscard]] std::uint32_t make_cookie(const tcp_tuple& t, std::uint32_t peer_isn, std::uint16_t mss,
                                           time_point now) const noexcept;
   // The MSS the cookie carries, or 0 if it is not one of ours (or too old).
   [[nodiscard]] std::uint16_t check_cookie(const tcp_tuple& t, std::uint32_t peer_isn, std::uint32_t cookie,
                                            time_point now) const noexcept;
-  // RFC 6528: M + F(4-tuple, secret), M a 4-microsecond clock.
+  // RFC 6528: M + F(4-tuple, secret), M a 4-microsecond clock; F over the
+  // 16-byte addresses (either family).
   [[nodiscard]] std::uint32_t initial_sequence(const tcp_tuple& t, time_point now) const noexcept;
 
  private:
   friend class tcp_control_block;
 
+  // Which destinations a listener takes.
+  enum class listen_scope : std::uint8_t {
+    any_v4,  // 0.0.0.0: IPv4 to our address
+    any,     // [::]: both families
+    exact,   // addr alone
+  };
   struct listen_entry {
     std::uint16_t port;
+    listen_scope scope;
+    ip_address addr;  // for exact
     listener* l;
     unsigned half_open;
     unsigned backlog;
+    // A segment to dst (on port) is for this listener.
+    [[nodiscard]] bool accepts(const ip_address& dst) const noexcept;
+    // Both could take the same destination on the same port.
+    [[nodiscard]] bool overlaps(const listen_entry& o) const noexcept;
   };
 
   // For control blocks.
@@ -140,7 +163,8 @@ class tcp_layer {
   // The timestamp clock (RFC 7323 5.4: about 1 ms per tick).
   [[nodiscard]] std::uint32_t ts_clock() const noexcept;
   [[nodiscard]] std::uint32_t ts_offset(const tcp_tuple& t) const noexcept;
-  [[nodiscard]] std::uint32_t mtu_mss() const noexcept;
+  // The MSS the link MTU allows toward a peer of remote's family.
+  [[nodiscard]] std::uint32_t mtu_mss(const ip_address& remote) const noexcept;
   // Builds and routes one segment; payload from `data` at `offset`. False
   // when no buffer could be had (counted).
   bool send(const tcp_tuple& t, const tcp_header& h, const tcp_out_options& o, const buffer_chain* data,
@@ -157,8 +181,17 @@ class tcp_layer {
 
   // Arrival.
   void input_listen(listen_entry& le, tcp_segment& s) noexcept;
-  [[nodiscard]] listen_entry* listening(std::uint16_t port) noexcept;
-  [[nodiscard]] bool picks_port(std::uint32_t remote_ip, std::uint16_t remote_port, std::uint16_t port) const noexcept;
+  // The listener for a segment to dst:port, or nullptr.
+  [[nodiscard]] listen_entry* listening(std::uint16_t port, const ip_address& dst) noexcept;
+  // Some listener has the port (any address).
+  [[nodiscard]] bool port_listened(std::uint16_t port) const noexcept;
+  // Our address for a connection to dst, or nothing when dst has no route
+  // (IPv4: our address, if dst is on link, ours, or there is a gateway;
+  // IPv6: stack::source_for, if dst is ours, on link or there is a
+  // --gateway6).
+  [[nodiscard]] std::optional<ip_address> source_for(const ip_address& dst) const noexcept;
+  // Replies to t (its local port chosen) steer to this loop.
+  [[nodiscard]] bool picks_port(const tcp_tuple& t) const noexcept;
 
   // Control blocks.
   [[nodiscard]] tcp_control_block* create(const tcp_tuple& t) noexcept;
@@ -175,7 +208,7 @@ class tcp_layer {
   unsigned loops_ = 1;
   siphash_key isn_key_;
   siphash_key cookie_key_;
-  std::uint32_t local_ip_;
+  ip_address local_ip_;  // the stack's IPv4 address (mapped form)
 
   std::vector<listen_entry> listeners_;
   std::vector<tcp_control_block*> buckets_;
