@@ -112,10 +112,11 @@ class dpdk_device {
   // queue's `seen` equals it: from then on no loop is inside a burst or will
   // start one, so rte_eth_dev_stop/start may run.
   struct alignas(64) queue_gate {
-    std::atomic<std::uint32_t> seen{0};
+    std::atomic<std::uint32_t> seen{0};  // the last epoch this queue's loop saw
   };
   // The epoch and queue q's gate, for that queue's loop (dpdk_queue).
   [[nodiscard]] const std::atomic<std::uint32_t>& gate_epoch() const noexcept { return epoch_; }
+  // Queue q's gate (its loop writes `seen`).
   [[nodiscard]] queue_gate& gate(unsigned queue) const noexcept { return gates_[queue]; }
   // Closes the gates (see queue_gate) and waits up to `timeout` for every
   // queue's loop to see it, looking every 100 us; gives up early when `stop`
@@ -133,7 +134,9 @@ class dpdk_device {
   // A net_memif client watched for reconnects (memif_reconnect): its
   // counters, shown by metrics(). Set before the loops start.
   void watch_memif_reconnects() noexcept { memif_watched_ = true; }
+  // The memif link went down (dpdk.port0.memif_link_downs). Any thread.
   void count_memif_link_down() noexcept { memif_link_downs_.fetch_add(1, std::memory_order_relaxed); }
+  // The memif client reconnected (dpdk.port0.memif_reconnects). Any thread.
   void count_memif_reconnect() noexcept { memif_reconnects_.fetch_add(1, std::memory_order_relaxed); }
 
  private:

@@ -1,7 +1,7 @@
 #pragma once
 // An IPv4 or IPv6 address as the user-space stack keeps it: 16 bytes in
-// network order, an IPv4 address as its IPv4-mapped IPv6 form
-// (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2). One type for both families,
+// network order, an IPv4 address as its IPv4-mapped IPv6 form (ffff in
+// bytes 10 and 11, RFC 4291 section 2.5.5.2). One type for both families,
 // so a TCP four-tuple, a neighbour cache key or a reassembly key is the same
 // structure whatever the family (one TCP, two address families). A plain
 // value; any thread; no allocation except to_string().
@@ -23,7 +23,7 @@ namespace sluice::inet {
 
 // An address of either family (see the file comment).
 struct ip_address {
-  std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 as ::ffff:a.b.c.d
+  std::array<std::uint8_t, 16> bytes{};  // network order; IPv4 mapped (bytes 10-11 ffff, 12-15 the address)
 
   // The IPv4 address a.b.c.d given in host order (0x0a000001 for 10.0.0.1).
   [[nodiscard]] static constexpr ip_address v4(std::uint32_t host_order) noexcept {

@@ -48,7 +48,8 @@ struct reassembly_options {
 
 // One fragment as the reassembler sees it, whatever the family.
 struct fragment_info {
-  ip_address src, dst;       // the datagram's addresses (IPv4-mapped for IPv4)
+  ip_address src;            // the datagram's source (IPv4-mapped for IPv4)
+  ip_address dst;            // and its destination
   std::uint32_t id = 0;      // identification
   std::uint8_t protocol = 0;  // IPv4: the protocol; IPv6: the fragment header's next header
   bool keyed_by_protocol = true;  // IPv4 (RFC 791 keys by protocol too); IPv6 does not

@@ -161,20 +161,20 @@ inline constexpr std::size_t ipv6_fragment_header_len = 8;  // bytes of a fragme
 inline constexpr std::size_t icmpv6_header_len = 8;       // type, code, checksum and 4 bytes
 // ICMPv6 types (RFC 4443, RFC 4861).
 inline constexpr std::uint8_t icmpv6_dest_unreachable = 1;
-inline constexpr std::uint8_t icmpv6_packet_too_big = 2;
-inline constexpr std::uint8_t icmpv6_time_exceeded = 3;
-inline constexpr std::uint8_t icmpv6_param_problem = 4;
-inline constexpr std::uint8_t icmpv6_echo_request = 128;
-inline constexpr std::uint8_t icmpv6_echo_reply = 129;
-inline constexpr std::uint8_t icmpv6_router_solicitation = 133;
-inline constexpr std::uint8_t icmpv6_router_advertisement = 134;
-inline constexpr std::uint8_t icmpv6_neighbor_solicitation = 135;
-inline constexpr std::uint8_t icmpv6_neighbor_advertisement = 136;
-inline constexpr std::uint8_t icmpv6_redirect = 137;
+inline constexpr std::uint8_t icmpv6_packet_too_big = 2;  // packet too big (RFC 4443 3.2)
+inline constexpr std::uint8_t icmpv6_time_exceeded = 3;  // time exceeded (3.3)
+inline constexpr std::uint8_t icmpv6_param_problem = 4;  // parameter problem (3.4)
+inline constexpr std::uint8_t icmpv6_echo_request = 128;  // echo request (4.1)
+inline constexpr std::uint8_t icmpv6_echo_reply = 129;  // echo reply (4.2)
+inline constexpr std::uint8_t icmpv6_router_solicitation = 133;  // router solicitation (RFC 4861 4.1)
+inline constexpr std::uint8_t icmpv6_router_advertisement = 134;  // router advertisement (4.2)
+inline constexpr std::uint8_t icmpv6_neighbor_solicitation = 135;  // neighbour solicitation (4.3)
+inline constexpr std::uint8_t icmpv6_neighbor_advertisement = 136;  // neighbour advertisement (4.4)
+inline constexpr std::uint8_t icmpv6_redirect = 137;  // redirect (4.5)
 inline constexpr std::uint8_t icmpv6_code_port_unreachable = 4;    // destination unreachable code
 inline constexpr std::uint8_t icmpv6_code_bad_header_field = 0;    // parameter problem codes (RFC 4443 3.4)
-inline constexpr std::uint8_t icmpv6_code_unknown_next_header = 1;
-inline constexpr std::uint8_t icmpv6_code_unknown_option = 2;
+inline constexpr std::uint8_t icmpv6_code_unknown_next_header = 1;  // parameter problem: unrecognised next header
+inline constexpr std::uint8_t icmpv6_code_unknown_option = 2;  // parameter problem: unrecognised option
 inline constexpr std::size_t nd_message_len = 24;  // NS/NA: ICMPv6 header and the 16-byte target
 inline constexpr std::uint8_t nd_option_source_ll = 1;  // ND option: source link-layer address
 inline constexpr std::uint8_t nd_option_target_ll = 2;  // ND option: target link-layer address
@@ -210,8 +210,8 @@ struct ipv6_chain {
   // RFC 4443 3.4), its code, and the pointer (bytes from the start of the
   // fixed header to the offending field).
   bool send_param_problem = false;
-  std::uint8_t param_code = 0;
-  std::uint32_t param_pointer = 0;
+  std::uint8_t param_code = 0;      // its code (icmpv6_code_*)
+  std::uint32_t param_pointer = 0;  // its pointer
 };
 
 // A Neighbour Solicitation or Advertisement, parsed (RFC 4861 4.3, 4.4).
