@@ -253,6 +253,13 @@ TEST_F(stack6_test, ignores_solicitations_for_others_and_nd_with_a_hop_limit_bel
   EXPECT_TRUE(out().empty());
   EXPECT_EQ(stats().dropped(drop_reason::ipv6_not_for_us), 1u) << "another host's solicited-node group";
   EXPECT_EQ(stats().dropped(drop_reason::nd_bad_hop_limit), 1u);
+  // From outside our prefixes: not learned, not answered.
+  const f6::addr far = f6::a6("2001:db8::7");
+  in(f6::icmpv6_frame(f6::multicast_mac(g2), peer_mac, far, g2, 135, 0, f6::ns_body(ours, peer_mac)));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::nd_off_link), 1u);
+  EXPECT_EQ(stats().nd_learned.get(), 0u);
 }
 
 TEST_F(stack6_test, resolves_a_neighbour_and_sends_what_waited) {
@@ -692,13 +699,24 @@ TEST_F(stack6_test, fragments_are_reassembled_in_any_order_and_overlaps_and_stra
   step();
   EXPECT_EQ(rec.got.size(), 2u);
   EXPECT_GE(stats().dropped(drop_reason::frag_overlap), 2u);
-  // Never completed: dropped when its time is up.
-  in(frag(4, 0, 1232, true));
+  (void)out();
+  // Never completed: dropped when its time is up, and the sender told
+  // (Time Exceeded code 1, RFC 8200 4.5) since the first fragment came.
+  const std::string first = frag(4, 0, 1232, true);
+  in(first);
+  in(frag(6, 1232, 1232, true));  // no first fragment: nothing to tell
   step();
   clock.advance(11s);
   step();
-  EXPECT_EQ(stats().dropped(drop_reason::frag_timeout), 1u);
+  EXPECT_EQ(stats().dropped(drop_reason::frag_timeout), 2u);
   EXPECT_EQ(st().reassembler().held_packets(), 0u);
+  auto te = out();
+  ASSERT_EQ(te.size(), 1u);
+  EXPECT_EQ(te[0].icmp_type, 3);
+  EXPECT_EQ(te[0].icmp_code, 1);
+  EXPECT_EQ(te[0].dst, peer);
+  EXPECT_TRUE(te[0].checksum_ok);
+  EXPECT_EQ(te[0].icmp_rest, first.substr(14, 1232));
   // An atomic fragment (offset 0, no more) is a whole datagram (RFC 6946).
   in(raw_in(44, f6::fragment_header(17, 0, false, 5) + f6::udp(peer, ours, 1, 7, "atomic")));
   step();

@@ -182,6 +182,7 @@ bool ipv4_reassembler::add(packet* p, const fragment_info& h, const ipv4_header*
   if (off == 0) {
     if (v4 != nullptr) s.first = *v4;
     s.first_protocol = h.protocol;
+    s.first_header_len = h.header_len;
     s.have_first = true;
   }
   // No overlaps were let in, so the bytes add up only when every hole is filled.
@@ -204,11 +205,7 @@ bool ipv4_reassembler::add(packet* p, const fragment_info& h, const ipv4_header*
 }
 
 void ipv4_reassembler::expire(time_point now) noexcept {
-  for (slot& s : slots_) {
-    if (!s.used || s.deadline > now) continue;
-    release(s, drop_reason::frag_timeout);
-    s.used = false;
-  }
+  expire(now, [](packet*, std::uint32_t, bool) {});
 }
 
 time_point ipv4_reassembler::next_expiry() const noexcept {

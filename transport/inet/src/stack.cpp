@@ -337,7 +337,7 @@ void stack::handle_udp(const l4_data& d) noexcept {
     // RFC 4443 3.1: port unreachable (unicast only; rate-limited).
     if (d.ip6 != nullptr && d.invoking != nullptr) {
       send_icmp6_error(icmpv6_dest_unreachable, icmpv6_code_port_unreachable, 0, *d.ip6, d.invoking, d.invoking_len,
-                       d.eth->src);
+                       &d.eth->src);
     }
     return drop_all(d, drop_reason::udp_no_socket);
   }
@@ -601,7 +601,7 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   }
   if (r != drop_reason::none) {
     if (c.send_param_problem) {
-      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, eth.src);
+      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, &eth.src);
     }
     return drop(p, r);
   }
@@ -732,6 +732,9 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
     send_na(m.target, all_nodes_group(), nd_flag_override, ipv6_multicast_mac(all_nodes_group()));
     return;
   }
+  // Only our link's hosts are neighbours (as ARP's on_link check): an
+  // off-link source would be a cache entry never used, a way to flood it.
+  if (!opts_.iface.on_link6(h.src)) return drop(p, drop_reason::nd_off_link);
   // The asker's link-layer address (RFC 4861 7.2.3: create or update).
   const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
   if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
@@ -856,11 +859,11 @@ bool stack::icmp6_error_allowed() noexcept {
 }
 
 void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                             const std::byte* invoking, std::size_t invoking_len, const mac_address& eth_dst) noexcept {
+                             const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept {
   // RFC 4443 2.4 (e): not to a source that names no single node, not about
   // a packet to a group (but for a parameter problem about an option that
   // asks for one, code 2), not about an ICMPv6 error or a redirect.
-  if (h.src.is_unspecified() || h.src.is_v6_multicast() || eth_dst.is_group()) return;
+  if (h.src.is_unspecified() || h.src.is_v6_multicast() || (eth_dst != nullptr && eth_dst->is_group())) return;
   if (h.dst.is_v6_multicast() && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) return;
   if (h.next_header == ip6_next_icmpv6 && invoking_len > ipv6_header_len) {
     const unsigned t = std::to_integer<unsigned>(invoking[ipv6_header_len]);
@@ -887,7 +890,18 @@ void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t
   p->seg.end += static_cast<std::uint32_t>(icmpv6_header_len + quote);
   stats_.icmp6_errors_out.add();
   const ip_address src = is_our_ip6(h.dst) ? h.dst : source_for(h.src);
-  emit_icmp6(p, src, h.src, opts_.ttl, &eth_dst);
+  emit_icmp6(p, src, h.src, opts_.ttl, eth_dst);
+}
+
+void stack::reassembly_timed_out(packet* p, std::uint32_t header_len) noexcept {
+  // The fragment's fixed header and extension headers are still in front
+  // of its data, where they came.
+  const std::size_t before = ipv6_header_len + header_len;
+  if (p->seg.begin < ethernet_header_len + before) return;
+  const std::byte* ip6 = p->data() - before;
+  ipv6_header h;
+  if (parse_ipv6(ip6, before + p->size(), h) != drop_reason::none) return;
+  send_icmp6_error(icmpv6_time_exceeded, 1, 0, h, ip6, before + p->size(), nullptr);
 }
 
 void stack::send_ns(const ip_address& target, bool dad, const mac_address* unicast_to) noexcept {
@@ -1198,7 +1212,8 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       const auto len = static_cast<std::uint16_t>(udp_header_len + n);
       write_udp(uh, udp_header{src_port, to.port(), len, 0});
       internet_checksum c;
-      add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
+      const ip_address src = source_of(dst);
+      add_pseudo_header(c, src, dst, ip_protocol_udp, len);
       if (v4 && caps_.tx_udp_checksum) {
         store_checksum(uh + 6, c.folded());
         p->meta.tx |= packet_meta::tx_udp_checksum;
@@ -1211,7 +1226,12 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       stats_.tx_in_place.add();
       loop_.stats().datagrams_out.add();
       loop_.stats().bytes_written.add(n);
-      send_ip(p, ip_protocol_udp, dst);
+      if (v4) {
+        send_ip(p, ip_protocol_udp, dst.v4_addr());
+      } else {
+        prepend_ipv6(p, ip_protocol_udp, src, dst, opts_.ttl, mac_address{});
+        route6(p, dst);
+      }
       return;
     }
     if (s != nullptr) payload.append(s);
@@ -1322,7 +1342,9 @@ void stack::on_maintenance() noexcept {
         stats_.nd_learned.add();
         tell_peers(ip, taken);
       });
-  reasm_.expire(now);
+  reasm_.expire(now, [this](packet* p, std::uint32_t header_len, bool v4) {
+    if (!v4) reassembly_timed_out(p, header_len);
+  });
   schedule_maintenance();
   (void)flush();
 }

@@ -57,6 +57,7 @@ namespace sluice::inet {
   X(nd_bad_hop_limit)       /* a Neighbour Discovery message with hop limit below 255 (RFC 4861 7.1.1) */ \
   X(nd_bad_message)         /* code not 0, too short, a bad option, a multicast target */      \
   X(nd_not_for_us)          /* a solicitation for another host's address */                    \
+  X(nd_off_link)            /* a solicitation from outside our prefixes (nor link-local): not learned */ \
   X(nd_router_advert_ignored) /* router advertisements are not used (no SLAAC by default) */   \
   X(nd_dad_conflict)        /* another host claims one of our IPv6 addresses */               \
   X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \

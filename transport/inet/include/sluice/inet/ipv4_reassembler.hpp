@@ -91,6 +91,21 @@ class ipv4_reassembler {
   bool add(packet* p, const fragment_info& f, time_point now, datagram& out) noexcept;
   // Drops the datagrams whose time is up (frag_timeout per fragment held).
   void expire(time_point now) noexcept;
+  // The same, first handing each expiring datagram's first fragment (when
+  // it came: offset 0) to first(p, header_len, is_ipv4) before it goes,
+  // p still the table's (for RFC 8200 4.5's Time Exceeded, which quotes it;
+  // header_len: its fragment_info::header_len).
+  template <class First>
+  void expire(time_point now, First&& first) noexcept {
+    for (slot& s : slots_) {
+      if (!s.used || s.deadline > now) continue;
+      if (!s.poisoned && !s.frags.empty() && s.frags.front().offset == 0) {
+        first(s.frags.front().p, s.first_header_len, s.keyed_by_protocol);
+      }
+      release(s, drop_reason::frag_timeout);
+      s.used = false;
+    }
+  }
   // The earliest deadline of a datagram in progress; time_point::max() if none.
   [[nodiscard]] time_point next_expiry() const noexcept;
 
@@ -109,6 +124,7 @@ class ipv4_reassembler {
     std::uint8_t protocol = 0;
     bool keyed_by_protocol = true;
     std::uint8_t first_protocol = 0;  // from the fragment at offset 0
+    std::uint32_t first_header_len = 0;  // ... and its header_len
     std::uint32_t total = 0;     // payload bytes, known once the last fragment came
     std::uint32_t received = 0;  // payload bytes held
     time_point deadline{};

@@ -98,7 +98,7 @@ struct stack_options {
   [[nodiscard]] result<void> check() const;
 };
 
-// The IPv4 stack of one loop (see the file comment). Owned by the loop's
+// The IPv4 and IPv6 stack of one loop (see the file comment). Owned by the loop's
 // inet_transport.
 class stack {
  public:
@@ -258,9 +258,13 @@ class stack {
   void handle_packet_too_big(const l4_data& d) noexcept;
   // An ICMPv6 error about the invoking packet (RFC 4443 2.4: never about an
   // error, a group destination or an unspecified/group source, except as
-  // it allows; rate-limited), sent to eth_dst.
+  // it allows; rate-limited), sent to eth_dst (nullptr: routed).
   void send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                        const std::byte* invoking, std::size_t invoking_len, const mac_address& eth_dst) noexcept;
+                        const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept;
+  // RFC 8200 4.5: a datagram not reassembled in time whose first fragment
+  // came (p, its data after header_len bytes of extension headers) is
+  // answered with Time Exceeded code 1.
+  void reassembly_timed_out(packet* p, std::uint32_t header_len) noexcept;
   // An NS for target (src "::" for DAD), to the target's solicited-node
   // group, or unicast to eth_dst when given (a probe of a known neighbour).
   void send_ns(const ip_address& target, bool dad, const mac_address* unicast_to) noexcept;
