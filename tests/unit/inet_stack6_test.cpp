@@ -744,6 +744,54 @@ TEST_F(stack6_test, a_big_ping_is_reassembled_and_answered_in_fragments) {
   EXPECT_EQ(d.icmp_rest, data);
 }
 
+// Replies leave from the address the peer sent to (review finding 3): a
+// socket bound to a second --ip6 address answers from it, both the zero-copy
+// echo and a copied datagram, and a reassembled ping to it is answered from
+// it, each checksummed over that source (a different source would make the
+// peer drop them).
+TEST_F(stack6_test, replies_to_a_second_address_leave_from_it) {
+  const f6::addr second = f6::a6("fd00::3");
+  make(transport_options({"fd00::2/64", "fd00::3/64"}));
+  introduce();
+  auto s = l->udp_bind(ep(second, 7), echo);
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  in(udp_in(5000, 7, "to the second address", second));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].src, second);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].payload, "to the second address");
+  // The copying path: a datagram the application writes.
+  recorder rec;
+  auto c = l->udp_bind(ep(second, 8), rec);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->send_to(ep(peer, 6000), "written"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].src, second);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].payload, "written");
+  // A reassembled ping: copied into fresh buffers, fragmented again.
+  const std::string icmp = f6::icmpv6(peer, second, 128, 0, f6::echo_body(9, 1, std::string(2000, 'p')));
+  in(raw_in(44, f6::fragment_header(58, 0, true, 78) + icmp.substr(0, 1232), second));
+  in(raw_in(44, f6::fragment_header(58, 1232, false, 78) + icmp.substr(1232), second));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 2u);
+  std::map<std::uint16_t, std::string> parts;
+  for (const auto& d : f) {
+    EXPECT_EQ(d.src, second);
+    parts[d.fragment_offset] = d.l4;
+  }
+  std::string whole;
+  for (auto& [o, b] : parts) whole += b;
+  auto d = f6::decode(std::string(12, '\0') + "\x86\xdd" + f6::ipv6(second, peer, 58, whole));
+  EXPECT_TRUE(d.checksum_ok);
+  EXPECT_EQ(d.icmp_type, 129);
+}
+
 TEST_F(stack6_test, datagrams_to_our_own_address_loop_back) {
   step();
   (void)out();

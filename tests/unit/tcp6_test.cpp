@@ -121,9 +121,9 @@ struct recording_handler final : handler {
   }
 };
 
-inet_transport_options transport_options(const tcp_config& tcp) {
+inet_transport_options transport_options(const tcp_config& tcp, std::vector<std::string> ip6 = {"fd00::2/64"}) {
   inet_transport_options o;
-  o.stack.iface = interface_config::parse("10.0.0.2/24", "", {"fd00::2/64"}, "").value();
+  o.stack.iface = interface_config::parse("10.0.0.2/24", "", ip6, "").value();
   o.stack.tcp = tcp;
   o.transport_name = "memory";
   return o;
@@ -140,6 +140,7 @@ struct tcp6_peer : ::testing::Test {
   std::uint16_t peer_tcp_port = 40000;
   std::uint32_t peer_seq = 0x10000000;
   std::uint32_t our_seq = 0;
+  std::vector<std::string> ip6 = {"fd00::2/64"};  // our --ip6 addresses
 
   tcp6_peer() { tcfg.secret = 0x5eed; }
   void make() {
@@ -150,7 +151,7 @@ struct tcp6_peer : ::testing::Test {
     loop_options lo;
     lo.clock = {&clock};
     l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a),
-                                     transport_options(tcfg));
+                                     transport_options(tcfg, ip6));
     // The peer asks for our address (Neighbour Discovery), as Linux does
     // before its first segment: the stack answers and learns its MAC.
     step();
@@ -270,6 +271,51 @@ TEST_F(tcp6_peer, handshake_data_both_ways_and_close) {
   step();
   EXPECT_EQ(block(), nullptr) << "LAST-ACK ended: the block is gone";
   EXPECT_EQ(server.closes, 1);
+}
+
+// A connection to our second --ip6 address, or to our link-local address
+// from a global peer, is answered from that address (review finding 3):
+// the SYN-ACK, data and RST carry the connection's local address, which the
+// checksum covers (out() checks it over the source in the header).
+TEST_F(tcp6_peer, connections_to_a_second_or_link_local_address_are_answered_from_it) {
+  ip6 = {"fd00::2/64", "fd00::3/64"};
+  make();
+  listen_at(ep(f6::a6("::"), 80), server);
+  f6::addr ll{};
+  std::copy(st().link_local().bytes.begin(), st().link_local().bytes.end(), ll.begin());
+  for (const f6::addr& to : {f6::a6("fd00::3"), ll}) {
+    SCOPED_TRACE(ia(to).to_string());
+    ++peer_tcp_port;
+    const fr::tcp_fields syn{.seq = peer_seq, .flags = SYN, .window = 65535, .options = fr::tcp_option_mss(1440)};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, peer_tcp_port, 80, {}, syn)))));
+    ++peer_seq;
+    const seg6 sa = one();
+    EXPECT_EQ(sa.ip.src, to);
+    EXPECT_TRUE(sa.checksum_ok);
+    ASSERT_EQ(sa.tcp.flags, SYN | ACK);
+    our_seq = sa.tcp.seq + 1;
+    const fr::tcp_fields ack{.seq = peer_seq, .ack = our_seq, .flags = ACK, .window = 65535};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, peer_tcp_port, 80, {}, ack)))));
+    step();
+    tcp_control_block* b = tcp().find({ia(to), ia(peer), 80, peer_tcp_port});
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->state(), tcp_state::established);
+    ASSERT_TRUE(l->get(server.handle)->write_and_flush("from the address you called"));
+    const seg6 d = one();
+    EXPECT_EQ(d.ip.src, to);
+    EXPECT_TRUE(d.checksum_ok);
+    EXPECT_EQ(d.tcp.payload, "from the address you called");
+    // A segment to a closed port there: the RST comes from it too.
+    const fr::tcp_fields syn2{.seq = 5, .flags = SYN, .window = 65535};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, 40999, 81, {}, syn2)))));
+    const seg6 r = one();
+    EXPECT_EQ(r.ip.src, to);
+    EXPECT_TRUE(r.tcp.has(RST));
+  }
+  EXPECT_EQ(server.opened, 2);
 }
 
 TEST_F(tcp6_peer, a_reset_from_the_peer_ends_the_connection) {

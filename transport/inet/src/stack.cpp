@@ -483,7 +483,9 @@ void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
   };
   internet_checksum sum;
   // ICMPv6 sums the pseudo-header too (RFC 4443 2.3); ICMP does not.
-  if (d.ip == nullptr) add_pseudo_header(sum, source_for(to), to, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
+  // The reply leaves from the address the request came to (when unicast).
+  const ip_address from = d.ip == nullptr && is_our_ip6(d.dst()) ? d.dst() : source_of(to);
+  if (d.ip == nullptr) add_pseudo_header(sum, from, to, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
   sum.add(hdr, icmp_header_len);
   {
     std::size_t skip = icmp_header_len;
@@ -499,7 +501,7 @@ void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
   }
   store_checksum(hdr + 2, sum.finish());
   stats_.tx_copied.add();
-  (void)send_l4(protocol, to, hdr, total - icmp_header_len, copy);
+  (void)send_l4(protocol, from, to, hdr, total - icmp_header_len, copy);
   for (std::size_t i = 0; i < d.count; ++i) segment_unref(&at(i)->seg);
 }
 
@@ -958,9 +960,9 @@ void stack::prepend_ipv6(packet* p, std::uint8_t next, const ip_address& src, co
   stats_.ipv6_out.add();
 }
 
-void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept {
+void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& src, const ip_address& dst) noexcept {
   p->meta = {};  // no offloads: the checksum is the caller's, in place
-  prepend_ipv6(p, next_header, source_for(dst), dst, opts_.ttl, mac_address{});
+  prepend_ipv6(p, next_header, src, dst, opts_.ttl, mac_address{});
   route6(p, dst);
 }
 
@@ -1099,10 +1101,10 @@ void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst,
 }
 
 template <class Copy>
-bool stack::send_l4(std::uint8_t protocol, const ip_address& to, const std::byte* l4_header, std::size_t payload_len,
-                    Copy&& copy) noexcept {
+bool stack::send_l4(std::uint8_t protocol, const ip_address& src, const ip_address& to, const std::byte* l4_header,
+                    std::size_t payload_len, Copy&& copy) noexcept {
   const std::size_t l4_len = udp_header_len + payload_len;  // ICMP's header is 8 bytes too
-  if (!to.is_v4()) return send_l4_v6(protocol, to, l4_header, l4_len, copy);
+  if (!to.is_v4()) return send_l4_v6(protocol, src, to, l4_header, l4_len, copy);
   const std::uint32_t dst = to.v4_addr();
   const std::size_t room = caps_.mtu - ipv4_min_header_len;
   const std::uint16_t id = next_ip_id();
@@ -1131,15 +1133,14 @@ bool stack::send_l4(std::uint8_t protocol, const ip_address& to, const std::byte
 }
 
 template <class Copy>
-bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
-                       Copy&& copy) noexcept {
+bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_address& dst,
+                       const std::byte* l4_header, std::size_t l4_len, Copy&& copy) noexcept {
   // Over the path MTU: fragments (RFC 8200 4.5), each with a fragment
   // header, carrying whole 8-byte blocks but the last.
   const std::size_t room = path_mtu(dst) - ipv6_header_len;
   const bool fragmented = l4_len > room;
   const std::size_t piece = fragmented ? (room - ipv6_fragment_header_len) / 8 * 8 : l4_len;
   const std::uint32_t id = fragmented ? next_ip6_id() : 0;
-  const ip_address src = source_for(dst);
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
     packet* p = fresh();
@@ -1185,15 +1186,27 @@ void stack::send_queued(udp_socket& u) noexcept {
       continue;
     }
     if (q.offset == udp_socket::chain_offset) {
-      send_udp_chain(sport, q.to, u.queued_chain(i));
+      send_udp_chain(sport, udp_source(u, ip_address::of(q.to)), q.to, u.queued_chain(i));
     } else {
-      send_udp_bytes(sport, q.to, u.arena() + q.offset, q.size);
+      send_udp_bytes(sport, udp_source(u, ip_address::of(q.to)), q.to, u.arena() + q.offset, q.size);
     }
   }
   u.dequeue(n);
 }
 
-void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept {
+ip_address stack::udp_source(const udp_socket& u, const ip_address& dst) const noexcept {
+  // A socket bound to one of our IPv6 addresses answers from it (its peers
+  // sent to it); "::" and IPv4 sockets take the address for the destination.
+  const endpoint& local = u.local();
+  if (!dst.is_v4() && local.family() == AF_INET6) {
+    const ip_address bound = ip_address::of(local);
+    if (!bound.is_unspecified() && is_our_ip6(bound)) return bound;
+  }
+  return source_of(dst);
+}
+
+void stack::send_udp_chain(std::uint16_t src_port, const ip_address& src, const endpoint& to,
+                           buffer_chain& payload) noexcept {
   const std::size_t n = payload.size();
   const ip_address dst = ip_address::of(to);
   const bool v4 = dst.is_v4();
@@ -1212,7 +1225,6 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       const auto len = static_cast<std::uint16_t>(udp_header_len + n);
       write_udp(uh, udp_header{src_port, to.port(), len, 0});
       internet_checksum c;
-      const ip_address src = source_of(dst);
       add_pseudo_header(c, src, dst, ip_protocol_udp, len);
       if (v4 && caps_.tx_udp_checksum) {
         store_checksum(uh + 6, c.folded());
@@ -1237,7 +1249,7 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
     if (s != nullptr) payload.append(s);
   }
   send_udp_copy(
-      src_port, to, n,
+      src_port, src, to, n,
       [&](internet_checksum& c) {
         payload.for_each_piece([&](std::string_view piece) {
           c.add(piece.data(), piece.size());
@@ -1248,15 +1260,16 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
   payload.clear();
 }
 
-void stack::send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept {
+void stack::send_udp_bytes(std::uint16_t src_port, const ip_address& src, const endpoint& to, const std::byte* data,
+                           std::size_t n) noexcept {
   send_udp_copy(
-      src_port, to, n, [&](internet_checksum& c) { c.add(data, n); },
+      src_port, src, to, n, [&](internet_checksum& c) { c.add(data, n); },
       [&](std::byte* at, std::size_t off, std::size_t k) { std::memcpy(at, data + off, k); });
 }
 
 template <class Sum, class Copy>
-void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
-                          Copy&& copy) noexcept {
+void stack::send_udp_copy(std::uint16_t src_port, const ip_address& src, const endpoint& to, std::size_t n,
+                          Sum&& sum_payload, Copy&& copy) noexcept {
   if (n > udp_max_payload) {
     stats_.drop(drop_reason::too_big);
     loop_.stats().datagrams_dropped.add();
@@ -1269,13 +1282,13 @@ void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_
   const auto len = static_cast<std::uint16_t>(udp_header_len + n);
   write_udp(hdr, udp_header{src_port, to.port(), len, 0});
   internet_checksum c;
-  add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
+  add_pseudo_header(c, src, dst, ip_protocol_udp, len);
   c.add(hdr, udp_header_len);
   sum_payload(c);
   const std::uint16_t v = c.finish();
   store_checksum(hdr + 6, v == 0 ? 0xffff : v);
   stats_.tx_copied.add();
-  if (send_l4(ip_protocol_udp, dst, hdr, n, copy)) {
+  if (send_l4(ip_protocol_udp, src, dst, hdr, n, copy)) {
     stats_.udp_out.add();
     loop_.stats().datagrams_out.add();
     loop_.stats().bytes_written.add(n);

@@ -163,6 +163,13 @@ class stack {
     if (dst.is_v4()) return send_ip(p, protocol, dst.v4_addr());
     send_ip6(p, protocol, dst);
   }
+  // The same from a known source: a flow's local address (what its checksum
+  // was computed over). IPv6 only uses src (send_ip6 with a source); IPv4
+  // has the one interface address and ignores it. What TCP uses.
+  void send_ip(packet* p, std::uint8_t protocol, const ip_address& src, const ip_address& dst) noexcept {
+    if (dst.is_v4()) return send_ip(p, protocol, dst.v4_addr());
+    send_ip6(p, protocol, src, dst);
+  }
   // p holds an L4 message (TCP segment, UDP datagram, ICMPv6 message) whose
   // checksum is already in place, computed over the IPv6 pseudo-header with
   // source_for(dst) as the source. The IPv6 header (source source_for(dst),
@@ -173,7 +180,13 @@ class stack {
   // waiting for Neighbour Discovery like ARP (bounded; counted drops). No
   // checksum offload is asked for (the device's are IPv4-only here). p must
   // fit path_mtu(dst): it is not fragmented (TCP sizes its segments by it).
-  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept;
+  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept {
+    send_ip6(p, next_header, source_for(dst), dst);
+  }
+  // The same with an explicit source: the caller's flow's local address (a
+  // connection's, a bound socket's, the address a request came to), which
+  // its checksum was computed over. source_for(dst) is for new flows only.
+  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& src, const ip_address& dst) noexcept;
   // The source address for an IPv6 destination: the link-local address for
   // link-local and link-scope multicast destinations (or when no --ip6 is
   // given), else the --ip6 address whose prefix holds dst, else the first.
@@ -301,24 +314,30 @@ class stack {
   void send_arp(std::uint16_t op, const mac_address& eth_dst, const mac_address& target_mac,
                 std::uint32_t target_ip) noexcept;
   // Sends an L4 message: an 8-byte header (checksum already in place) and a
-  // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the MTU.
+  // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the
+  // MTU. src: the IPv6 source the checksum was computed over (IPv4 ignores it).
   template <class Copy>
-  bool send_l4(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t payload_len,
-               Copy&& copy) noexcept;
+  bool send_l4(std::uint8_t protocol, const ip_address& src, const ip_address& dst, const std::byte* l4_header,
+               std::size_t payload_len, Copy&& copy) noexcept;
   // Its IPv6 side: l4_len bytes in all, fragmented over the path MTU.
   template <class Copy>
-  bool send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
-                  Copy&& copy) noexcept;
+  bool send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_address& dst, const std::byte* l4_header,
+                  std::size_t l4_len, Copy&& copy) noexcept;
   // An echo reply copied into fresh buffers (a reassembled request), either family.
   void echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept;
   [[nodiscard]] std::uint32_t next_ip6_id() noexcept;
-  void send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept;
-  void send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept;
+  // A UDP socket's datagrams leave from src: its bound IPv6 address, else
+  // source_of(destination) (udp_source).
+  [[nodiscard]] ip_address udp_source(const udp_socket& u, const ip_address& dst) const noexcept;
+  void send_udp_chain(std::uint16_t src_port, const ip_address& src, const endpoint& to,
+                      buffer_chain& payload) noexcept;
+  void send_udp_bytes(std::uint16_t src_port, const ip_address& src, const endpoint& to, const std::byte* data,
+                      std::size_t n) noexcept;
   // The copying path of both: sum_payload(checksum&) adds the payload to the
   // UDP checksum, copy(dst, offset, n) copies a part of it.
   template <class Sum, class Copy>
-  void send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
-                     Copy&& copy) noexcept;
+  void send_udp_copy(std::uint16_t src_port, const ip_address& src, const endpoint& to, std::size_t n,
+                     Sum&& sum_payload, Copy&& copy) noexcept;
   // Writes IP and Ethernet headers in front of p's L4 bytes and routes it.
   void finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id, std::uint16_t frag_offset,
                    bool more) noexcept;
