@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -38,6 +37,8 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
       nd_(opts.arp, stats_, neighbour_counters::nd(), true),
       link_local_(link_local_from_mac(mac_)),
       tcp_(*this, loop, opts.tcp, stats_) {
+  // The default router's entry is never given up for a new neighbour.
+  if (!opts_.iface.gateway6.is_unspecified()) nd_.protect(opts_.iface.gateway6);
   // Limits given in code (tests, embedders): refused at start, clearly.
   if (auto r = opts_.check(); !r.ok()) throw std::invalid_argument("user-space stack: " + r.err().message);
   icmp6_tokens_ = opts_.icmp6_error_burst;
@@ -127,6 +128,12 @@ void stack::handle(packet* p) noexcept {
   // IPv6 groups come to 33:33:xx:xx:xx:xx (RFC 2464 7); handle_ipv6 keeps ours.
   const bool ipv6_group = eth.type == ethertype_ipv6 && eth.dst.bytes[0] == 0x33 && eth.dst.bytes[1] == 0x33;
   if (eth.dst != mac_ && !eth.dst.is_broadcast() && !ipv6_group) return drop(p, drop_reason::eth_not_for_us);
+  // IPv6: a group or our own MAC as the sender is forged (or our frame
+  // reflected): answers to it would go to the whole link, or to ourselves.
+  if (eth.type == ethertype_ipv6 &&
+      (eth.src.is_group() || (eth.src == mac_ && (p->meta.rx & packet_meta::rx_loopback) == 0))) {
+    return drop(p, drop_reason::eth_bad_source);
+  }
   switch (eth.type) {
     case ethertype_arp:
       return handle_arp(p, eth);
@@ -723,8 +730,8 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
   const time_point now = loop_.now();
   if (h.src.is_unspecified()) {
     // Another host's duplicate address detection (RFC 4862 5.4.3): to the
-    // solicited-node group, no link-layer option.
-    if (!h.dst.is_v6_multicast() || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
+    // target's solicited-node group (RFC 4861 7.1.1), no link-layer option.
+    if (h.dst != solicited_node_group(m.target) || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
     if (now < dad_until_) {
       dad_conflict(m.target, d.eth->src);  // both probing: neither may keep it
       return drop(p, drop_reason::nd_dad_conflict);
@@ -737,20 +744,24 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
   // Only our link's hosts are neighbours (as ARP's on_link check): an
   // off-link source would be a cache entry never used, a way to flood it.
   if (!opts_.iface.on_link6(h.src)) return drop(p, drop_reason::nd_off_link);
-  // The asker's link-layer address (RFC 4861 7.2.3: create or update).
+  // The asker's link-layer address (RFC 4861 7.2.3: an entry is created or
+  // updated only from a source link-layer option; without one we answer
+  // the frame's sender and learn nothing).
   const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
   if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
-  const auto r = nd_.learn_from_wire(h.src, mac, now, true, [this, mac](packet* q) {
-    mac.store(q->data());
-    queue_tx(q);
-  });
-  if (r.changed) {
-    stats_.nd_learned.add();
-    tell_peers(h.src, mac);
-  }
-  if (r.probe) {
-    send_ns(h.src, false, &r.probe_to);
-    schedule_maintenance();
+  if (m.has_link_layer) {
+    const auto r = nd_.learn_from_wire(h.src, mac, now, true, [this, mac](packet* q) {
+      mac.store(q->data());
+      queue_tx(q);
+    });
+    if (r.changed) {
+      stats_.nd_learned.add();
+      tell_peers(h.src, mac);
+    }
+    if (r.probe) {
+      send_ns(h.src, false, &r.probe_to);
+      schedule_maintenance();
+    }
   }
   segment_unref(&p->seg);
   send_na(m.target, h.src, nd_flag_solicited | nd_flag_override, mac);
@@ -776,28 +787,43 @@ void stack::send_na(const ip_address& target, const ip_address& dst, std::uint8_
 
 void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept {
   stats_.nd_advertisements_in.add();
-  const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
-  if (is_our_ip6(m.target)) {
-    // Someone else answers for our address.
-    dad_conflict(m.target, mac);
-    return drop(p, drop_reason::nd_dad_conflict);
-  }
+  const bool solicited = (m.flags & nd_flag_solicited) != 0;
   // RFC 4861 7.1.2: a solicited advertisement is never multicast.
-  if (d.ip6->dst.is_v6_multicast() && (m.flags & nd_flag_solicited) != 0) return drop(p, drop_reason::nd_bad_message);
-  if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
-  // A neighbour we know is updated (RFC 4861 7.2.5); a solicited answer to
-  // our unicast address creates one too, since the solicitation may have
-  // been another loop's (the answer lands on whichever queue RSS picks):
-  // what is learned is told to the other loops, as ARP's is.
-  const bool create = (m.flags & nd_flag_solicited) != 0 && is_our_ip6(d.ip6->dst);
-  const auto r = nd_.learn_from_wire(m.target, mac, loop_.now(), create, [this, mac](packet* q) {
-    mac.store(q->data());
-    queue_tx(q);
-  });
+  if (d.ip6->dst.is_v6_multicast() && solicited) return drop(p, drop_reason::nd_bad_message);
+  if (m.has_link_layer && (m.link_layer.is_group() || m.link_layer.is_zero())) {
+    return drop(p, drop_reason::nd_bad_message);
+  }
+  const time_point now = loop_.now();
+  if (is_our_ip6(m.target)) {
+    // Another host answers for our address: a duplicate while we detect
+    // (RFC 4862 5.4.4); after that the address is ours (counted, kept).
+    // Our own MAC is no other host (a frame of ours reflected).
+    const mac_address by = m.has_link_layer ? m.link_layer : d.eth->src;
+    if (now < dad_until_ && by != mac_) {
+      dad_conflict(m.target, by);
+      return drop(p, drop_reason::nd_dad_conflict);
+    }
+    return drop(p, drop_reason::nd_address_claimed);
+  }
+  // RFC 4861 7.2.5: only a neighbour with an entry is updated, by the S
+  // and O flags (learn_advert); an advertisement creates none.
+  const mac_address* tlla = m.has_link_layer ? &m.link_layer : nullptr;
+  const mac_address mac = m.has_link_layer ? m.link_layer : mac_address{};
+  const auto r = nd_.learn_advert(m.target, tlla, solicited, (m.flags & nd_flag_override) != 0, now,
+                                  [this, mac](packet* q) {
+                                    mac.store(q->data());
+                                    queue_tx(q);
+                                  });
+  if (r.absent) {
+    // The solicitation may have been another loop's (the answer lands on
+    // whichever queue RSS picks): they apply it by the same rules.
+    if (solicited && tlla != nullptr && is_our_ip6(d.ip6->dst)) advert_to_peers(m.target, mac, m.flags);
+    return drop(p, drop_reason::nd_unknown_target);
+  }
   if (r.changed) {
     stats_.nd_learned.add();
-    tell_peers(m.target, mac);
-  } else if (r.confirm_peers && create) {
+    if (tlla != nullptr) tell_peers(m.target, mac);
+  } else if (r.confirm_peers && solicited && tlla != nullptr) {
     tell_peers(m.target, mac);
   }
   if (r.probe) {
@@ -807,13 +833,37 @@ void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept
   segment_unref(&p->seg);
 }
 
+void stack::advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
+  stack_group* g = opts_.group;
+  if (g == nullptr || g->size() < 2) return;
+  for (unsigned t = 0; t < g->size(); ++t) {
+    if (t == loop_.id()) continue;
+    loop_.send_to(t, task([g, target, mac, flags](loop_base& there) {
+      if (stack* s = g->member(there.id())) s->advert_from_peer(target, mac, flags);
+    }));
+  }
+}
+
+void stack::advert_from_peer(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
+  const auto r = nd_.learn_advert(target, &mac, (flags & nd_flag_solicited) != 0, (flags & nd_flag_override) != 0,
+                                  loop_.now(), [this, mac](packet* q) {
+                                    mac.store(q->data());
+                                    queue_tx(q);
+                                  });
+  if (r.changed) stats_.nd_learned_from_peers.add();
+  if (r.probe) {
+    send_ns(target, false, &r.probe_to);
+    schedule_maintenance();
+  }
+}
+
 void stack::dad_conflict(const ip_address& a, const mac_address& by) noexcept {
+  // Recorded once (the first); counted by the caller. No logging here: the
+  // receive path; the control plane reports it (duplicate_address()).
   if (dad_conflict_) return;
   dad_conflict_ = true;
   dad_conflict_addr_ = a;
-  // Once per stack: the operator must pick another address (or MAC).
-  std::fprintf(stderr, "sluice: IPv6 duplicate address: %s is in use by %s on this link; give another --ip6 (or MAC)\n",
-               a.to_string().c_str(), by.to_string().c_str());
+  dad_conflict_by_ = by;
 }
 
 void stack::handle_packet_too_big(const l4_data& d) noexcept {

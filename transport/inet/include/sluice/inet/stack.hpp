@@ -139,6 +139,10 @@ class stack {
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
   // The same for an IPv6 neighbour (Neighbour Discovery).
   void learned_by_peer(const ip_address& ip, const mac_address& mac) noexcept;
+  // A Neighbour Advertisement another loop had no entry for (the
+  // solicitation may have been this loop's): applied by RFC 4861 7.2.5's
+  // rules (learn_advert), creating nothing. Owner core only.
+  void advert_from_peer(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept;
   // A TCP segment another loop received for a flow this loop owns (runs on
   // this loop; p's segment covers the TCP header and payload).
   void tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept;
@@ -202,10 +206,15 @@ class stack {
   // The link-local address (fe80:: and the MAC's modified EUI-64).
   [[nodiscard]] const ip_address& link_local() const noexcept { return link_local_; }
   // An address duplicate address detection found in use by another host
-  // (an error is printed once, when it is found); nullptr if none.
+  // (a validated advertisement from another MAC, or another host's probe,
+  // while detecting: the first second after start); nullptr if none. The
+  // receive path only records it (and counts nd_dad_conflict): the control
+  // plane reports it, with duplicate_address_by().
   [[nodiscard]] const ip_address* duplicate_address() const noexcept {
     return dad_conflict_ ? &dad_conflict_addr_ : nullptr;
   }
+  // The MAC that claimed duplicate_address() (meaningful when it is set).
+  [[nodiscard]] const mac_address& duplicate_address_by() const noexcept { return dad_conflict_by_; }
   // How long a path MTU learned from a packet too big is kept (RFC 8201 4).
   static constexpr duration pmtu_lifetime = std::chrono::minutes(10);
   // Destinations whose path MTU is remembered (the oldest is replaced).
@@ -350,6 +359,8 @@ class stack {
   // What one loop learned of a neighbour (IPv4 or IPv6) goes to the others.
   template <class Addr>
   void tell_peers(const Addr& ip, const mac_address& mac) noexcept;
+  // A solicited advertisement with no entry here, to the other loops (advert_from_peer).
+  void advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept;
   // Our source address for a v4 or v6 destination (pseudo-headers).
   [[nodiscard]] ip_address source_of(const ip_address& dst) const noexcept {
     return dst.is_v4() ? ip_address::v4(opts_.iface.address) : source_for(dst);
@@ -394,6 +405,7 @@ class stack {
   time_point dad_until_{};
   bool dad_conflict_ = false;
   ip_address dad_conflict_addr_;
+  mac_address dad_conflict_by_;
   // Frames to ourselves, received at the next poll.
   std::vector<packet*> loopback_;
   std::size_t loopback_n_ = 0;
