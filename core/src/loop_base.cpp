@@ -591,6 +591,12 @@ void connection::flush() noexcept {
   if (state_ == state::open || state_ == state::closing) loop_->schedule_flush(*this);
 }
 
+void connection::expedite() noexcept {
+  if (state_ != state::open && state_ != state::closing) return;
+  loop_->schedule_flush(*this);
+  loop_->expedite_ = true;
+}
+
 bool connection::writable() const noexcept { return output_.size() < loop_->opts_.output_high_water; }
 
 void connection::pause_reading() noexcept { flags_.paused = true; }

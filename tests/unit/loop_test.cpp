@@ -279,7 +279,7 @@ TEST(loop, write_refused_over_max_output) {
 // (flush once per iteration) the first reply is written after both handlers
 // ran; with flush_each_event it is already on its way when the second
 // handler runs. Each handler looks at what the clients can read.
-std::vector<int> replies_visible_to_each_handler(bool flush_each_event) {
+std::vector<int> replies_visible_to_each_handler(bool flush_each_event, bool expedite = false) {
   fixture f([&](loop_options& o) { o.flush_each_event = flush_each_event; });
   int a = f.connect_client();
   int b = f.connect_client();
@@ -292,6 +292,7 @@ std::vector<int> replies_visible_to_each_handler(bool flush_each_event) {
     }
     seen.push_back(visible);
     (void)c.send(std::move(c.input()));
+    if (expedite) c.expedite();
   };
   for (int fd : {a, b}) EXPECT_EQ(::send(fd, "x", 1, 0), 1);
   // Both requests in the server's receive queues (the kernel acknowledged
@@ -321,6 +322,12 @@ TEST(loop, by_default_output_is_written_once_every_event_of_the_poll_was_handled
 
 TEST(loop, flush_each_event_writes_a_reply_before_the_next_event_is_handled) {
   EXPECT_EQ(replies_visible_to_each_handler(true), (std::vector<int>{0, 1}));
+}
+
+TEST(loop, an_expedited_reply_is_written_before_the_next_event_is_handled) {
+  // connection::expedite: the same as flush_each_event for the connection
+  // that asks (what a TLS handshake flight does), with the default flushing.
+  EXPECT_EQ(replies_visible_to_each_handler(false, true), (std::vector<int>{0, 1}));
 }
 
 }  // namespace

@@ -74,6 +74,13 @@ class connection {
   // Sends output at the end of the current dispatch (one writev for all writes
   // made since the last flush).
   void flush() noexcept;
+  // flush(), and as soon as the handler of the current event returns rather
+  // than after every event of the poll was handled (transports that can:
+  // epoll; elsewhere the same as flush()). For output that took long to
+  // make, such as a TLS handshake flight: it then does not wait for the
+  // other connections' work in the same iteration. The same number of
+  // writes per connection.
+  void expedite() noexcept;
   // write() then flush(). The common case.
   [[nodiscard]] bool write_and_flush(std::string_view bytes) noexcept {
     bool ok = write(bytes);

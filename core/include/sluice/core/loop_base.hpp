@@ -247,6 +247,13 @@ class loop_base {
   [[nodiscard]] connection::close_list& close_list() noexcept { return close_list_; }
   // UDP sockets with datagrams queued for sending.
   [[nodiscard]] std::vector<udp_socket*>& udp_flush_list() noexcept { return udp_flush_; }
+  // A handler asked for its output to leave once its event is handled
+  // (connection::expedite); reading clears the request.
+  [[nodiscard]] bool take_expedite() noexcept {
+    const bool e = expedite_;
+    expedite_ = false;
+    return e;
+  }
   // After the transport flushed c: FIN once drained if asked, finish a
   // graceful close, arm the write deadline if output is stuck.
   // Returns true if the transport should send FIN now.
@@ -294,6 +301,7 @@ class loop_base {
   std::vector<std::unique_ptr<udp_socket>> udp_sockets_;
 
   bool stopping_ = false;
+  bool expedite_ = false;  // see take_expedite()
   bool fd_released_ = false;
   time_point stop_deadline_{};
   timer stop_timer_;

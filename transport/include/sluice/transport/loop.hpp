@@ -145,7 +145,8 @@ class loop final : public transport_loop {
   //      resumed readers)
   //   4. advance timers: deadlines and application timers
   //   5. flush connections with pending output (one writev each) and UDP queues
-  //      (with flush_each_event, also right after each event of step 2)
+  //      (with flush_each_event, or after connection::expedite(), also right
+  //      after the event of step 2 that asked)
   //   6. free closed connections: release the socket, on_close, slot back
   //   7. leave once stopped and empty
   void run() override {
@@ -198,18 +199,20 @@ class loop final : public transport_loop {
   // returns (where the transport offers the hook), not after every event of
   // the batch has been read: the first connection's reply no longer waits
   // for the reads of the others. Same number of writes per connection.
+  // A handler that called connection::expedite() has its output flushed
+  // the same way, once, whatever flush_each_event says.
   std::size_t poll(duration timeout) noexcept {
     if constexpr (requires { transport_.poll(timeout, [] {}); }) {
-      if (options().flush_each_event) {
-        return transport_.poll(timeout, [this]() noexcept {
-          if (!flush_list().empty() || !udp_flush_list().empty()) flush_phase();
-        });
-      }
+      return transport_.poll(timeout, [this]() noexcept {
+        const bool now = take_expedite() || options().flush_each_event;
+        if (now && (!flush_list().empty() || !udp_flush_list().empty())) flush_phase();
+      });
     }
     return transport_.poll(timeout);
   }
 
   void flush_phase() noexcept {
+    (void)take_expedite();  // everything scheduled goes now
     std::size_t n = flush_list().size();
     for (std::size_t i = 0; i < n && !flush_list().empty(); ++i) {
       connection& c = flush_list().front();
