@@ -363,7 +363,8 @@ class basic_neighbour_cache {
   [[nodiscard]] entry* find(addr_param ip) noexcept;
   [[nodiscard]] const entry* find(addr_param ip) const noexcept;
   // A slot for a new neighbour on ip's probe path: an empty one, else the
-  // stalest that is not resolving; nullptr if all are resolving.
+  // stalest that is not resolving (ND: never a live or the protected one;
+  // a failed one first), else the one resolving longest; nullptr if none.
   [[nodiscard]] entry* take_slot(addr_param ip, time_point now) noexcept;
   // e resolved to mac (or confirmed), fresh until `until` (now: STALE);
   // its held packets go to release.
