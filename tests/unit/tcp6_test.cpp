@@ -502,6 +502,32 @@ TEST_F(tcp6_peer, packet_too_big_lowers_a_live_connections_mss_and_resends) {
   EXPECT_EQ(stats().tcp_pmtu_updates.get(), 1u);
 }
 
+// Review finding 8: a packet too big quoting a segment outside the
+// connection's flight (RFC 5927) lowers neither its MSS nor the path MTU
+// that new connections and UDP use; it is counted.
+TEST_F(tcp6_peer, a_packet_too_big_quoting_no_segment_in_flight_lowers_nothing) {
+  make();
+  listen_at(ep(f6::a6("::"), 80), server);
+  accept();
+  ASSERT_TRUE(l->get(server.handle)->write_and_flush(std::string(1440, 'z')));
+  step();
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  std::string l4 = v[0].ip.l4;
+  l4[4] = static_cast<char>(l4[4] ^ 0x40);  // the sequence number, a quarter of the space away
+  const std::string quoted = f6::ipv6(ours, peer, 6, l4).substr(0, 1232);
+  std::string body(4, '\0');
+  body[2] = static_cast<char>(1280 >> 8);
+  body[3] = static_cast<char>(1280 & 0xff);
+  ASSERT_TRUE(fr::send(*peer_port, f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::99"), ours, 2, 0, body + quoted,
+                                                     64)));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 0u);
+  EXPECT_EQ(stats().dropped(drop_reason::icmp_unverified), 1u);
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1500u) << "the forged report lowered the path MTU";
+}
+
 // ---- steering ---------------------------------------------------------------------------------------
 
 TEST(tcp6_steering, ipv6_segments_and_packet_too_big_reach_the_loop_that_owns_the_flow) {

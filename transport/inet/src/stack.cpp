@@ -878,19 +878,23 @@ void stack::handle_packet_too_big(const l4_data& d) noexcept {
   const ip_address quoted_dst = ip_address::v6(m + 8 + 24);
   if (!is_our_ip6(quoted_src) || quoted_dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_error_unusable);
   stats_.icmp6_packet_too_big.add();
-  record_path_mtu(quoted_dst, load_be32(m + 4));
   // New TCP connections size their MSS by path_mtu(); a live one that the
   // quoted segment (next header TCP, no extension headers, ports and
   // sequence number present) belongs to lowers its MSS now and resends
-  // (RFC 8201 with RFC 5927 4.1's check: a sequence number outside its
-  // flight is no evidence; the path MTU above is kept either way).
+  // (RFC 8201 with RFC 5927 4.1's check). A TCP quote that is no evidence
+  // (no such connection, a sequence number outside its flight, no ports)
+  // lowers nothing, not even the path MTU (review finding 8): counted.
   constexpr std::size_t quoted_at = icmpv6_header_len + ipv6_header_len;
-  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp && n >= quoted_at + 8) {
+  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp) {
+    if (n < quoted_at + 8) return drop_all(d, drop_reason::icmp_unverified);
     const std::byte* t = m + quoted_at;
     const std::uint32_t quoted_len = ipv6_header_len + load_be16(m + icmpv6_header_len + 4);
-    (void)tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
-                       quoted_len);
+    if (!tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
+                      quoted_len)) {
+      return drop_all(d, drop_reason::icmp_unverified);
+    }
   }
+  record_path_mtu(quoted_dst, load_be32(m + 4));
   if (d.single != nullptr) {
     segment_unref(&d.single->seg);
   } else {
