@@ -8,7 +8,10 @@
 // checksum, SYN cookies under a flood, a dual-stack listener taking both
 // families, a listener on one IPv6 address, the default MSS of an IPv6
 // peer, packet too big lowering a live connection's MSS, and two stacks
-// exchanging a byte-exact stream over IPv6 with a lossy wire.
+// exchanging a byte-exact stream over IPv6 with a lossy wire; and the
+// review's findings 3 and 8 (notes/ip6review.md): segments leave from the
+// connection's own address (a second --ip6, the link-local one), and a
+// packet too big quoting nothing in flight lowers nothing.
 
 #include <gtest/gtest.h>
 
