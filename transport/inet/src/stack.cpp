@@ -543,8 +543,10 @@ ip_address stack::source_for(const ip_address& dst) const noexcept {
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
-  if (pmtu_used_ == 0) return caps_.mtu;  // no packet too big ever came: the common case
+  // No packet too big ever came, or every entry expired: the common case, no scan.
+  if (pmtu_used_ == 0) return caps_.mtu;
   const time_point now = loop_.now();
+  if (now >= pmtu_live_until_) return caps_.mtu;
   for (const pmtu_entry& e : pmtu_) {
     if (e.mtu != 0 && e.dst == dst && e.expires > now) return std::min<std::uint32_t>(e.mtu, caps_.mtu);
   }
@@ -570,6 +572,7 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   if (slot->mtu != 0 && slot->dst == dst && slot->expires > now) mtu = std::min(mtu, slot->mtu);
   if (slot->mtu == 0) ++pmtu_used_;
   *slot = pmtu_entry{dst, mtu, now + pmtu_lifetime};
+  pmtu_live_until_ = slot->expires;  // the latest expiry: every entry is dead after it
 }
 
 std::uint32_t stack::next_ip6_id() noexcept {

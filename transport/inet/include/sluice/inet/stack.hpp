@@ -398,6 +398,7 @@ class stack {
   };
   std::array<pmtu_entry, pmtu_capacity> pmtu_{};
   std::size_t pmtu_used_ = 0;  // entries ever filled (lookups skip an empty table)
+  time_point pmtu_live_until_{};  // after this no entry is live (lookups skip the table again)
   // ICMPv6 error token bucket (RFC 4443 2.4 (f)).
   double icmp6_tokens_ = 0;
   time_point icmp6_refill_{};
