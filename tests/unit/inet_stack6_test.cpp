@@ -710,6 +710,14 @@ TEST_F(stack6_test, packet_too_big_lowers_the_path_mtu_and_datagrams_are_fragmen
   EXPECT_TRUE(d.checksum_ok);
   EXPECT_EQ(d.payload, payload);
   EXPECT_EQ(stats().fragments_out.get(), 3u);
+  // Forgotten after pmtu_lifetime (RFC 8201 4): the link MTU again (without
+  // a scan of the table from then on), and a new report is taken again.
+  clock.advance(stack::pmtu_lifetime + 1s);
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1500u);
+  in(f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::fe"), ours, 2, 0, body, 64));
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1400u);
 }
 
 // ---- extension headers through the stack -----------------------------------------------
