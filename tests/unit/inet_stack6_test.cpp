@@ -583,6 +583,24 @@ TEST_F(stack6_test, group_or_own_source_macs_and_solicitations_without_slla_are_
   EXPECT_EQ(stats().dropped(drop_reason::nd_bad_message), 1u);
 }
 
+// Finding 5 (a): a packet to our unicast address in a broadcast or
+// multicast frame gets no error back (RFC 4443 2.4 e.4, e.5).
+TEST_F(stack6_test, no_error_about_a_packet_that_came_in_a_link_layer_group_frame) {
+  introduce();
+  for (const mac_address& to : {mac_address::broadcast(), f6::multicast_mac(f6::a6("ff02::1"))}) {
+    std::string f = f6::udp_frame(to, peer_mac, peer, ours, 5000, 4444, "closed port");
+    in(f);
+  }
+  step();
+  EXPECT_TRUE(out().empty()) << "no port unreachable";
+  EXPECT_EQ(stats().dropped(drop_reason::udp_no_socket), 2u);
+  in(udp_in(5000, 4444, "closed port, unicast frame"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 1) << "a unicast frame is still answered";
+}
+
 TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
   step();
   (void)out();

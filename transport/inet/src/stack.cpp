@@ -344,7 +344,7 @@ void stack::handle_udp(const l4_data& d) noexcept {
     // RFC 4443 3.1: port unreachable (unicast only; rate-limited).
     if (d.ip6 != nullptr && d.invoking != nullptr) {
       send_icmp6_error(icmpv6_dest_unreachable, icmpv6_code_port_unreachable, 0, *d.ip6, d.invoking, d.invoking_len,
-                       &d.eth->src);
+                       &d.eth->src, d.eth->dst.is_group());
     }
     return drop_all(d, drop_reason::udp_no_socket);
   }
@@ -613,7 +613,8 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   }
   if (r != drop_reason::none) {
     if (c.send_param_problem) {
-      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, &eth.src);
+      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, &eth.src,
+                       eth.dst.is_group());
     }
     return drop(p, r);
   }
@@ -918,12 +919,16 @@ bool stack::icmp6_error_allowed() noexcept {
 }
 
 void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                             const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept {
+                             const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst,
+                             bool link_group) noexcept {
   // RFC 4443 2.4 (e): not to a source that names no single node, not about
-  // a packet to a group (but for a parameter problem about an option that
-  // asks for one, code 2), not about an ICMPv6 error or a redirect.
+  // a packet to a group, IPv6 or link-layer (e.3-e.5; but for a parameter
+  // problem about an option that asks for one, code 2), not about an
+  // ICMPv6 error or a redirect.
   if (h.src.is_unspecified() || h.src.is_v6_multicast() || (eth_dst != nullptr && eth_dst->is_group())) return;
-  if (h.dst.is_v6_multicast() && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) return;
+  if ((h.dst.is_v6_multicast() || link_group) && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) {
+    return;
+  }
   if (h.next_header == ip6_next_icmpv6 && invoking_len > ipv6_header_len) {
     const unsigned t = std::to_integer<unsigned>(invoking[ipv6_header_len]);
     if (t < 128 || t == icmpv6_redirect) return;

@@ -280,9 +280,12 @@ class stack {
   void handle_packet_too_big(const l4_data& d) noexcept;
   // An ICMPv6 error about the invoking packet (RFC 4443 2.4: never about an
   // error, a group destination or an unspecified/group source, except as
-  // it allows; rate-limited), sent to eth_dst (nullptr: routed).
+  // it allows; rate-limited), sent to eth_dst (nullptr: routed);
+  // link_group: the invoking packet came in a link-layer multicast or
+  // broadcast frame (treated as a group destination, RFC 4443 2.4 e.4/e.5).
   void send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                        const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept;
+                        const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst,
+                        bool link_group = false) noexcept;
   // RFC 8200 4.5: a datagram not reassembled in time whose first fragment
   // came (p, its data after header_len bytes of extension headers) is
   // answered with Time Exceeded code 1.
