@@ -9,7 +9,10 @@
 // rate limit and RFC 4443 2.4 (e), router advertisements ignored, UDP over
 // IPv6 both ways (checksums, zero checksum), fragment reassembly (in order,
 // out of order, overlap, timeout, atomic) and fragmentation on send, and
-// loopback to our own address.
+// loopback to our own address; and the attacker review's findings
+// (notes/ip6review.md 1-4, 6, 10): replies from the address a flow uses,
+// advertisements by RFC 4861 7.2.5, no eviction of live neighbours or the
+// gateway, detection only while detecting, untrusted sources not learned.
 
 #include <gtest/gtest.h>
 
@@ -409,6 +412,195 @@ TEST_F(stack6_test, a_live_neighbours_address_claimed_by_another_mac_is_probed_t
   EXPECT_EQ(f[0].dst_mac, other_mac);
 }
 
+// ---- the attacker review's findings (notes/ip6review.md) -------------------------------
+
+// Finding 2 (RFC 4861 7.2.5): an advertisement for a neighbour we never
+// asked for creates nothing, even "solicited" and to our unicast address.
+TEST_F(stack6_test, an_advertisement_for_an_unknown_neighbour_creates_no_entry) {
+  step();
+  (void)out();
+  const f6::addr victim = f6::a6("fd00::5");
+  in(f6::icmpv6_frame(our_mac(), other_mac, victim, ours, 136, 0, f6::na_body(0x60, victim, other_mac)));
+  step();
+  EXPECT_EQ(stats().dropped(drop_reason::nd_unknown_target), 1u);
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(victim, 99), "to whom"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 135) << "resolved by solicitation, not sent to the advertiser";
+  EXPECT_EQ(f[0].dst, f6::solicited_node(victim));
+}
+
+// Finding 2: S=0 gives STALE (verified on next use), O=0 with another MAC
+// changes no MAC.
+TEST_F(stack6_test, advertisements_follow_the_solicited_and_override_flags) {
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "first"));
+  step();
+  ASSERT_EQ(out().size(), 1u);  // the solicitation
+  // Unsolicited (O=1, S=0): the waiting datagram goes, the entry is STALE.
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x20, peer, peer_mac)));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].payload, "first");
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "second"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 2u) << "the datagram and a unicast probe: STALE, not REACHABLE";
+  EXPECT_EQ(f[0].payload, "second");
+  EXPECT_EQ(f[1].icmp_type, 135);
+  EXPECT_EQ(f[1].dst_mac, peer_mac);
+  // The probe's answer (S=1): REACHABLE. It goes stale; then O=0 from another MAC changes nothing.
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  clock.advance(61s);
+  step();
+  in(f6::icmpv6_frame(our_mac(), other_mac, peer, ours, 136, 0, f6::na_body(0x40, peer, other_mac)));
+  step();
+  (void)out();
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "third"));
+  step();
+  f = out();
+  ASSERT_FALSE(f.empty());
+  EXPECT_EQ(f[0].payload, "third");
+  EXPECT_EQ(f[0].dst_mac, peer_mac) << "O=0: the known MAC stays";
+}
+
+// Finding 1: new neighbours (a scan, a SYN flood from spoofed on-link
+// sources) never take a live neighbour's slot nor the gateway6 one, and at
+// most a quarter of the table resolves at once.
+TEST_F(stack6_test, a_flood_of_new_neighbours_evicts_no_live_one_nor_the_gateway) {
+  auto o = transport_options({"fd00::2/64"}, "fd00::1");
+  o.stack.arp.capacity = 8;  // one probe window: every address shares it
+  make(o);
+  introduce();  // the peer (our gateway6) is known
+  clock.advance(1s);
+  step();
+  for (int i = 0; i < 7; ++i) {
+    f6::addr from = f6::a6("fd00::200");
+    from[15] = static_cast<std::uint8_t>(i);
+    const mac_address m{{0x02, 0, 0, 0, 1, static_cast<std::uint8_t>(i)}};
+    const f6::addr group = f6::solicited_node(ours);
+    in(f6::icmpv6_frame(f6::multicast_mac(group), m, from, group, 135, 0, f6::ns_body(ours, m)));
+  }
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  auto flood = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      f6::addr to = f6::a6("fd00::1:0");
+      to[15] = static_cast<std::uint8_t>(i);
+      ASSERT_TRUE((*s)->send_to(ep(to, 99), "x"));
+    }
+    step();
+    (void)out();
+  };
+  flood(10);
+  EXPECT_EQ(stats().dropped(drop_reason::nd_table_full), 10u) << "every slot live: none given up";
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "still known"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].payload, "still known");
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  // All stale now: new neighbours take stale slots, but never the gateway's.
+  clock.advance(61s);
+  step();
+  flood(10);
+  EXPECT_LE(st().neighbours().incomplete(), 2u) << "a quarter of 8 slots";
+  ASSERT_TRUE((*s)->send_to(ep(peer, 99), "gateway"));
+  step();
+  f = out();
+  ASSERT_FALSE(f.empty());
+  EXPECT_EQ(f[0].payload, "gateway") << "its MAC still known (STALE, probed)";
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+}
+
+// Finding 4: a conflict only while detecting, from a validated
+// advertisement of another MAC; never after.
+TEST_F(stack6_test, an_advertisement_for_our_address_outside_detection_or_invalid_is_no_conflict) {
+  step();
+  (void)out();
+  const f6::addr all = f6::a6("ff02::1");
+  // While detecting: our own MAC (a reflected frame), and a multicast S=1.
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, ours, all, 136, 0, f6::na_body(0x20, ours, our_mac())));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, ours, all, 136, 0, f6::na_body(0x60, ours, other_mac)));
+  step();
+  EXPECT_EQ(st().duplicate_address(), nullptr);
+  EXPECT_EQ(stats().dropped(drop_reason::nd_bad_message), 1u);
+  // After detection: counted, the address kept.
+  clock.advance(2s);
+  step();
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, ours, all, 136, 0, f6::na_body(0x20, ours, other_mac)));
+  step();
+  EXPECT_EQ(st().duplicate_address(), nullptr);
+  EXPECT_EQ(stats().dropped(drop_reason::nd_address_claimed), 2u);
+  EXPECT_EQ(stats().dropped(drop_reason::nd_dad_conflict), 0u);
+}
+
+// Findings 6 and 10: a group or our own MAC as sender is dropped (no echo
+// reply to the whole link); a solicitation without a source link-layer
+// option is answered but learns nothing; a probe from :: to another group
+// than the target's solicited-node one is not answered.
+TEST_F(stack6_test, group_or_own_source_macs_and_solicitations_without_slla_are_not_trusted) {
+  step();
+  (void)out();
+  const std::string ping = f6::icmpv6(peer, ours, 128, 0, f6::echo_body(1, 1, "hi"));
+  for (const mac_address& from : {mac_address::broadcast(), our_mac()}) {
+    std::string fr6 = std::string(12, '\0') + "\x86\xdd" + f6::ipv6(peer, ours, 58, ping);
+    our_mac().store(reinterpret_cast<std::byte*>(fr6.data()));
+    from.store(reinterpret_cast<std::byte*>(fr6.data()) + 6);
+    in(fr6);
+  }
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::eth_bad_source), 2u);
+  // A unicast solicitation without SLLA: answered, not learned.
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 135, 0, f6::ns_body(ours, std::nullopt)));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 136);
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(stats().nd_learned.get(), 0u);
+  // After detection, a probe from :: to all nodes is not another host's probe.
+  clock.advance(2s);
+  step();
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, f6::a6("::"), all, 135, 0, f6::ns_body(ours, std::nullopt)));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::nd_bad_message), 1u);
+}
+
+// Finding 5 (a): a packet to our unicast address in a broadcast or
+// multicast frame gets no error back (RFC 4443 2.4 e.4, e.5).
+TEST_F(stack6_test, no_error_about_a_packet_that_came_in_a_link_layer_group_frame) {
+  introduce();
+  for (const mac_address& to : {mac_address::broadcast(), f6::multicast_mac(f6::a6("ff02::1"))}) {
+    std::string f = f6::udp_frame(to, peer_mac, peer, ours, 5000, 4444, "closed port");
+    in(f);
+  }
+  step();
+  EXPECT_TRUE(out().empty()) << "no port unreachable";
+  EXPECT_EQ(stats().dropped(drop_reason::udp_no_socket), 2u);
+  in(udp_in(5000, 4444, "closed port, unicast frame"));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 1) << "a unicast frame is still answered";
+}
+
 TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
   step();
   (void)out();
@@ -536,6 +728,14 @@ TEST_F(stack6_test, packet_too_big_lowers_the_path_mtu_and_datagrams_are_fragmen
   EXPECT_TRUE(d.checksum_ok);
   EXPECT_EQ(d.payload, payload);
   EXPECT_EQ(stats().fragments_out.get(), 3u);
+  // Forgotten after pmtu_lifetime (RFC 8201 4): the link MTU again (without
+  // a scan of the table from then on), and a new report is taken again.
+  clock.advance(stack::pmtu_lifetime + 1s);
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1500u);
+  in(f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::fe"), ours, 2, 0, body, 64));
+  step();
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1400u);
 }
 
 // ---- extension headers through the stack -----------------------------------------------
@@ -742,6 +942,54 @@ TEST_F(stack6_test, a_big_ping_is_reassembled_and_answered_in_fragments) {
   EXPECT_TRUE(d.checksum_ok);
   EXPECT_EQ(d.icmp_type, 129);
   EXPECT_EQ(d.icmp_rest, data);
+}
+
+// Replies leave from the address the peer sent to (review finding 3): a
+// socket bound to a second --ip6 address answers from it, both the zero-copy
+// echo and a copied datagram, and a reassembled ping to it is answered from
+// it, each checksummed over that source (a different source would make the
+// peer drop them).
+TEST_F(stack6_test, replies_to_a_second_address_leave_from_it) {
+  const f6::addr second = f6::a6("fd00::3");
+  make(transport_options({"fd00::2/64", "fd00::3/64"}));
+  introduce();
+  auto s = l->udp_bind(ep(second, 7), echo);
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  in(udp_in(5000, 7, "to the second address", second));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].src, second);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].payload, "to the second address");
+  // The copying path: a datagram the application writes.
+  recorder rec;
+  auto c = l->udp_bind(ep(second, 8), rec);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->send_to(ep(peer, 6000), "written"));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].src, second);
+  EXPECT_TRUE(f[0].checksum_ok);
+  EXPECT_EQ(f[0].payload, "written");
+  // A reassembled ping: copied into fresh buffers, fragmented again.
+  const std::string icmp = f6::icmpv6(peer, second, 128, 0, f6::echo_body(9, 1, std::string(2000, 'p')));
+  in(raw_in(44, f6::fragment_header(58, 0, true, 78) + icmp.substr(0, 1232), second));
+  in(raw_in(44, f6::fragment_header(58, 1232, false, 78) + icmp.substr(1232), second));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 2u);
+  std::map<std::uint16_t, std::string> parts;
+  for (const auto& d : f) {
+    EXPECT_EQ(d.src, second);
+    parts[d.fragment_offset] = d.l4;
+  }
+  std::string whole;
+  for (auto& [o, b] : parts) whole += b;
+  auto d = f6::decode(std::string(12, '\0') + "\x86\xdd" + f6::ipv6(second, peer, 58, whole));
+  EXPECT_TRUE(d.checksum_ok);
+  EXPECT_EQ(d.icmp_type, 129);
 }
 
 TEST_F(stack6_test, datagrams_to_our_own_address_loop_back) {

@@ -8,7 +8,10 @@
 // checksum, SYN cookies under a flood, a dual-stack listener taking both
 // families, a listener on one IPv6 address, the default MSS of an IPv6
 // peer, packet too big lowering a live connection's MSS, and two stacks
-// exchanging a byte-exact stream over IPv6 with a lossy wire.
+// exchanging a byte-exact stream over IPv6 with a lossy wire; and the
+// review's findings 3 and 8 (notes/ip6review.md): segments leave from the
+// connection's own address (a second --ip6, the link-local one), and a
+// packet too big quoting nothing in flight lowers nothing.
 
 #include <gtest/gtest.h>
 
@@ -121,9 +124,9 @@ struct recording_handler final : handler {
   }
 };
 
-inet_transport_options transport_options(const tcp_config& tcp) {
+inet_transport_options transport_options(const tcp_config& tcp, std::vector<std::string> ip6 = {"fd00::2/64"}) {
   inet_transport_options o;
-  o.stack.iface = interface_config::parse("10.0.0.2/24", "", {"fd00::2/64"}, "").value();
+  o.stack.iface = interface_config::parse("10.0.0.2/24", "", ip6, "").value();
   o.stack.tcp = tcp;
   o.transport_name = "memory";
   return o;
@@ -140,6 +143,7 @@ struct tcp6_peer : ::testing::Test {
   std::uint16_t peer_tcp_port = 40000;
   std::uint32_t peer_seq = 0x10000000;
   std::uint32_t our_seq = 0;
+  std::vector<std::string> ip6 = {"fd00::2/64"};  // our --ip6 addresses
 
   tcp6_peer() { tcfg.secret = 0x5eed; }
   void make() {
@@ -150,7 +154,7 @@ struct tcp6_peer : ::testing::Test {
     loop_options lo;
     lo.clock = {&clock};
     l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a),
-                                     transport_options(tcfg));
+                                     transport_options(tcfg, ip6));
     // The peer asks for our address (Neighbour Discovery), as Linux does
     // before its first segment: the stack answers and learns its MAC.
     step();
@@ -270,6 +274,51 @@ TEST_F(tcp6_peer, handshake_data_both_ways_and_close) {
   step();
   EXPECT_EQ(block(), nullptr) << "LAST-ACK ended: the block is gone";
   EXPECT_EQ(server.closes, 1);
+}
+
+// A connection to our second --ip6 address, or to our link-local address
+// from a global peer, is answered from that address (review finding 3):
+// the SYN-ACK, data and RST carry the connection's local address, which the
+// checksum covers (out() checks it over the source in the header).
+TEST_F(tcp6_peer, connections_to_a_second_or_link_local_address_are_answered_from_it) {
+  ip6 = {"fd00::2/64", "fd00::3/64"};
+  make();
+  listen_at(ep(f6::a6("::"), 80), server);
+  f6::addr ll{};
+  std::copy(st().link_local().bytes.begin(), st().link_local().bytes.end(), ll.begin());
+  for (const f6::addr& to : {f6::a6("fd00::3"), ll}) {
+    SCOPED_TRACE(ia(to).to_string());
+    ++peer_tcp_port;
+    const fr::tcp_fields syn{.seq = peer_seq, .flags = SYN, .window = 65535, .options = fr::tcp_option_mss(1440)};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, peer_tcp_port, 80, {}, syn)))));
+    ++peer_seq;
+    const seg6 sa = one();
+    EXPECT_EQ(sa.ip.src, to);
+    EXPECT_TRUE(sa.checksum_ok);
+    ASSERT_EQ(sa.tcp.flags, SYN | ACK);
+    our_seq = sa.tcp.seq + 1;
+    const fr::tcp_fields ack{.seq = peer_seq, .ack = our_seq, .flags = ACK, .window = 65535};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, peer_tcp_port, 80, {}, ack)))));
+    step();
+    tcp_control_block* b = tcp().find({ia(to), ia(peer), 80, peer_tcp_port});
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->state(), tcp_state::established);
+    ASSERT_TRUE(l->get(server.handle)->write_and_flush("from the address you called"));
+    const seg6 d = one();
+    EXPECT_EQ(d.ip.src, to);
+    EXPECT_TRUE(d.checksum_ok);
+    EXPECT_EQ(d.tcp.payload, "from the address you called");
+    // A segment to a closed port there: the RST comes from it too.
+    const fr::tcp_fields syn2{.seq = 5, .flags = SYN, .window = 65535};
+    ASSERT_TRUE(fr::send(*peer_port, fr::ethernet(our_mac(), peer_mac, 0x86dd,
+                                                  f6::ipv6(peer, to, 6, tcp6(peer, to, 40999, 81, {}, syn2)))));
+    const seg6 r = one();
+    EXPECT_EQ(r.ip.src, to);
+    EXPECT_TRUE(r.tcp.has(RST));
+  }
+  EXPECT_EQ(server.opened, 2);
 }
 
 TEST_F(tcp6_peer, a_reset_from_the_peer_ends_the_connection) {
@@ -454,6 +503,32 @@ TEST_F(tcp6_peer, packet_too_big_lowers_a_live_connections_mss_and_resends) {
   ASSERT_FALSE(v.empty()) << "what did not fit is sent again at once";
   EXPECT_EQ(v[0].tcp.payload.size(), 1280u - 60u);
   EXPECT_EQ(stats().tcp_pmtu_updates.get(), 1u);
+}
+
+// Review finding 8: a packet too big quoting a segment outside the
+// connection's flight (RFC 5927) lowers neither its MSS nor the path MTU
+// that new connections and UDP use; it is counted.
+TEST_F(tcp6_peer, a_packet_too_big_quoting_no_segment_in_flight_lowers_nothing) {
+  make();
+  listen_at(ep(f6::a6("::"), 80), server);
+  accept();
+  ASSERT_TRUE(l->get(server.handle)->write_and_flush(std::string(1440, 'z')));
+  step();
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  std::string l4 = v[0].ip.l4;
+  l4[4] = static_cast<char>(l4[4] ^ 0x40);  // the sequence number, a quarter of the space away
+  const std::string quoted = f6::ipv6(ours, peer, 6, l4).substr(0, 1232);
+  std::string body(4, '\0');
+  body[2] = static_cast<char>(1280 >> 8);
+  body[3] = static_cast<char>(1280 & 0xff);
+  ASSERT_TRUE(fr::send(*peer_port, f6::icmpv6_frame(our_mac(), peer_mac, f6::a6("fd00::99"), ours, 2, 0, body + quoted,
+                                                     64)));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().tcp_pmtu_updates.get(), 0u);
+  EXPECT_EQ(stats().dropped(drop_reason::icmp_unverified), 1u);
+  EXPECT_EQ(st().path_mtu(ia(peer)), 1500u) << "the forged report lowered the path MTU";
 }
 
 // ---- steering ---------------------------------------------------------------------------------------

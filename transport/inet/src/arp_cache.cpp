@@ -1,8 +1,31 @@
 #include "sluice/inet/arp_cache.hpp"
 
 #include <algorithm>
+#include <random>
+#include <type_traits>
 
 namespace sluice::inet {
+
+namespace {
+
+// One random key per process (control plane, on first construction).
+siphash_key process_key() {
+  static const siphash_key k = [] {
+    std::random_device rd;
+    auto word = [&rd] { return (std::uint64_t{rd()} << 32) | rd(); };
+    return siphash_key{word(), word()};
+  }();
+  return k;
+}
+
+// Fibonacci hashing: neighbours on one subnet differ in the low bits.
+std::uint32_t neighbour_hash(std::uint32_t ip, const siphash_key&) noexcept { return (ip * 2654435769u) >> 8; }
+// IPv6: keyed (the sender picks the address, and 2^64 of them on link).
+std::uint32_t neighbour_hash(const ip_address& a, const siphash_key& k) noexcept {
+  return static_cast<std::uint32_t>(siphash24(k, a.bytes.data(), a.bytes.size()));
+}
+
+}  // namespace
 
 template <class Addr>
 basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet_stats& stats,
@@ -12,6 +35,8 @@ basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet
   while (cap < opts_.capacity) cap *= 2;
   slots_.resize(cap);
   mask_ = cap - 1;
+  max_incomplete_ = keep_stale_ ? cap / 4 : cap;
+  if constexpr (!std::is_same_v<Addr, std::uint32_t>) key_ = process_key();
   held_.resize(opts_.max_pending);
 }
 
@@ -20,26 +45,9 @@ basic_neighbour_cache<Addr>::~basic_neighbour_cache() {
   for (std::size_t i = 0; i < pending_n_; ++i) segment_unref(&held_[i].p->seg);
 }
 
-namespace {
-
-// Fibonacci hashing: neighbours on one subnet differ in the low bits.
-std::uint32_t neighbour_hash(std::uint32_t ip) noexcept { return (ip * 2654435769u) >> 8; }
-// IPv6: the interface identifier's low 32 bits and the prefix's, mixed.
-std::uint32_t neighbour_hash(const ip_address& a) noexcept {
-  std::uint32_t h = 0;
-  for (std::size_t i = 0; i < 16; i += 4) {
-    const std::uint32_t w = (std::uint32_t{a.bytes[i]} << 24) | (std::uint32_t{a.bytes[i + 1]} << 16) |
-                            (std::uint32_t{a.bytes[i + 2]} << 8) | a.bytes[i + 3];
-    h = (h ^ w) * 2654435769u;
-  }
-  return h >> 8;
-}
-
-}  // namespace
-
 template <class Addr>
 std::size_t basic_neighbour_cache<Addr>::home(addr_param ip) const noexcept {
-  return static_cast<std::size_t>(neighbour_hash(ip)) & mask_;
+  return static_cast<std::size_t>(neighbour_hash(ip, key_)) & mask_;
 }
 
 template <class Addr>
@@ -69,11 +77,21 @@ typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::take_s
       victim = &e;
       break;
     }
+    if (has_protected_ && e.ip == protected_) continue;
     if (e.st == state::incomplete) {
       // The one asked most, then longest, unanswered: a flood's.
       if (resolving == nullptr || e.requests > resolving->requests ||
           (e.requests == resolving->requests && e.used < resolving->used)) {
         resolving = &e;
+      }
+      continue;
+    }
+    if (keep_stale_) {
+      // ND: a live neighbour keeps its slot; a failed one goes before a stale one.
+      if (e.st == state::probe || (e.st == state::reachable && e.due > now)) continue;
+      if (victim == nullptr || (e.st == state::failed) > (victim->st == state::failed) ||
+          ((e.st == state::failed) == (victim->st == state::failed) && e.used < victim->used)) {
+        victim = &e;
       }
       continue;
     }
@@ -92,6 +110,7 @@ typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::take_s
     }
   }
   if (victim == nullptr) return nullptr;
+  if (victim->st == state::incomplete) --incomplete_n_;
   *victim = entry{};
   victim->ip = ip;
   victim->used = now;
@@ -130,6 +149,12 @@ template <class Addr>
 typename basic_neighbour_cache<Addr>::hold_result basic_neighbour_cache<Addr>::hold(addr_param ip, packet* p, time_point now) noexcept {
   hold_result r;
   entry* e = find(ip);
+  if ((e == nullptr || e->st != state::incomplete) && incomplete_n_ >= max_incomplete_) {
+    // ND: a quarter of the table resolving already (a scan or a flood).
+    stats_.drop(c_.table_full);
+    segment_unref(&p->seg);
+    return r;
+  }
   if (e == nullptr) {
     e = take_slot(ip, now);
     if (e == nullptr) {
@@ -143,6 +168,7 @@ typename basic_neighbour_cache<Addr>::hold_result basic_neighbour_cache<Addr>::h
     // New, failed before, or stale: resolve (again) now.
     if (e->st == state::reachable) (stats_.*c_.expired).add();
     e->st = state::incomplete;
+    ++incomplete_n_;
     e->requests = 1;
     e->due = now + opts_.retry_interval;
     e->used = now;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -38,6 +37,8 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
       nd_(opts.arp, stats_, neighbour_counters::nd(), true),
       link_local_(link_local_from_mac(mac_)),
       tcp_(*this, loop, opts.tcp, stats_) {
+  // The default router's entry is never given up for a new neighbour.
+  if (!opts_.iface.gateway6.is_unspecified()) nd_.protect(opts_.iface.gateway6);
   // Limits given in code (tests, embedders): refused at start, clearly.
   if (auto r = opts_.check(); !r.ok()) throw std::invalid_argument("user-space stack: " + r.err().message);
   icmp6_tokens_ = opts_.icmp6_error_burst;
@@ -127,6 +128,12 @@ void stack::handle(packet* p) noexcept {
   // IPv6 groups come to 33:33:xx:xx:xx:xx (RFC 2464 7); handle_ipv6 keeps ours.
   const bool ipv6_group = eth.type == ethertype_ipv6 && eth.dst.bytes[0] == 0x33 && eth.dst.bytes[1] == 0x33;
   if (eth.dst != mac_ && !eth.dst.is_broadcast() && !ipv6_group) return drop(p, drop_reason::eth_not_for_us);
+  // IPv6: a group or our own MAC as the sender is forged (or our frame
+  // reflected): answers to it would go to the whole link, or to ourselves.
+  if (eth.type == ethertype_ipv6 &&
+      (eth.src.is_group() || (eth.src == mac_ && (p->meta.rx & packet_meta::rx_loopback) == 0))) {
+    return drop(p, drop_reason::eth_bad_source);
+  }
   switch (eth.type) {
     case ethertype_arp:
       return handle_arp(p, eth);
@@ -337,7 +344,7 @@ void stack::handle_udp(const l4_data& d) noexcept {
     // RFC 4443 3.1: port unreachable (unicast only; rate-limited).
     if (d.ip6 != nullptr && d.invoking != nullptr) {
       send_icmp6_error(icmpv6_dest_unreachable, icmpv6_code_port_unreachable, 0, *d.ip6, d.invoking, d.invoking_len,
-                       &d.eth->src);
+                       &d.eth->src, d.eth->dst.is_group());
     }
     return drop_all(d, drop_reason::udp_no_socket);
   }
@@ -483,7 +490,9 @@ void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
   };
   internet_checksum sum;
   // ICMPv6 sums the pseudo-header too (RFC 4443 2.3); ICMP does not.
-  if (d.ip == nullptr) add_pseudo_header(sum, source_for(to), to, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
+  // The reply leaves from the address the request came to (when unicast).
+  const ip_address from = d.ip == nullptr && is_our_ip6(d.dst()) ? d.dst() : source_of(to);
+  if (d.ip == nullptr) add_pseudo_header(sum, from, to, ip6_next_icmpv6, static_cast<std::uint32_t>(total));
   sum.add(hdr, icmp_header_len);
   {
     std::size_t skip = icmp_header_len;
@@ -499,7 +508,7 @@ void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
   }
   store_checksum(hdr + 2, sum.finish());
   stats_.tx_copied.add();
-  (void)send_l4(protocol, to, hdr, total - icmp_header_len, copy);
+  (void)send_l4(protocol, from, to, hdr, total - icmp_header_len, copy);
   for (std::size_t i = 0; i < d.count; ++i) segment_unref(&at(i)->seg);
 }
 
@@ -534,8 +543,10 @@ ip_address stack::source_for(const ip_address& dst) const noexcept {
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
-  if (pmtu_used_ == 0) return caps_.mtu;  // no packet too big ever came: the common case
+  // No packet too big ever came, or every entry expired: the common case, no scan.
+  if (pmtu_used_ == 0) return caps_.mtu;
   const time_point now = loop_.now();
+  if (now >= pmtu_live_until_) return caps_.mtu;
   for (const pmtu_entry& e : pmtu_) {
     if (e.mtu != 0 && e.dst == dst && e.expires > now) return std::min<std::uint32_t>(e.mtu, caps_.mtu);
   }
@@ -561,6 +572,7 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   if (slot->mtu != 0 && slot->dst == dst && slot->expires > now) mtu = std::min(mtu, slot->mtu);
   if (slot->mtu == 0) ++pmtu_used_;
   *slot = pmtu_entry{dst, mtu, now + pmtu_lifetime};
+  pmtu_live_until_ = slot->expires;  // the latest expiry: every entry is dead after it
 }
 
 std::uint32_t stack::next_ip6_id() noexcept {
@@ -601,7 +613,8 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   }
   if (r != drop_reason::none) {
     if (c.send_param_problem) {
-      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, &eth.src);
+      send_icmp6_error(icmpv6_param_problem, c.param_code, c.param_pointer, h, l3, total, &eth.src,
+                       eth.dst.is_group());
     }
     return drop(p, r);
   }
@@ -721,8 +734,8 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
   const time_point now = loop_.now();
   if (h.src.is_unspecified()) {
     // Another host's duplicate address detection (RFC 4862 5.4.3): to the
-    // solicited-node group, no link-layer option.
-    if (!h.dst.is_v6_multicast() || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
+    // target's solicited-node group (RFC 4861 7.1.1), no link-layer option.
+    if (h.dst != solicited_node_group(m.target) || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
     if (now < dad_until_) {
       dad_conflict(m.target, d.eth->src);  // both probing: neither may keep it
       return drop(p, drop_reason::nd_dad_conflict);
@@ -735,20 +748,24 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
   // Only our link's hosts are neighbours (as ARP's on_link check): an
   // off-link source would be a cache entry never used, a way to flood it.
   if (!opts_.iface.on_link6(h.src)) return drop(p, drop_reason::nd_off_link);
-  // The asker's link-layer address (RFC 4861 7.2.3: create or update).
+  // The asker's link-layer address (RFC 4861 7.2.3: an entry is created or
+  // updated only from a source link-layer option; without one we answer
+  // the frame's sender and learn nothing).
   const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
   if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
-  const auto r = nd_.learn_from_wire(h.src, mac, now, true, [this, mac](packet* q) {
-    mac.store(q->data());
-    queue_tx(q);
-  });
-  if (r.changed) {
-    stats_.nd_learned.add();
-    tell_peers(h.src, mac);
-  }
-  if (r.probe) {
-    send_ns(h.src, false, &r.probe_to);
-    schedule_maintenance();
+  if (m.has_link_layer) {
+    const auto r = nd_.learn_from_wire(h.src, mac, now, true, [this, mac](packet* q) {
+      mac.store(q->data());
+      queue_tx(q);
+    });
+    if (r.changed) {
+      stats_.nd_learned.add();
+      tell_peers(h.src, mac);
+    }
+    if (r.probe) {
+      send_ns(h.src, false, &r.probe_to);
+      schedule_maintenance();
+    }
   }
   segment_unref(&p->seg);
   send_na(m.target, h.src, nd_flag_solicited | nd_flag_override, mac);
@@ -774,28 +791,43 @@ void stack::send_na(const ip_address& target, const ip_address& dst, std::uint8_
 
 void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept {
   stats_.nd_advertisements_in.add();
-  const mac_address mac = m.has_link_layer ? m.link_layer : d.eth->src;
-  if (is_our_ip6(m.target)) {
-    // Someone else answers for our address.
-    dad_conflict(m.target, mac);
-    return drop(p, drop_reason::nd_dad_conflict);
-  }
+  const bool solicited = (m.flags & nd_flag_solicited) != 0;
   // RFC 4861 7.1.2: a solicited advertisement is never multicast.
-  if (d.ip6->dst.is_v6_multicast() && (m.flags & nd_flag_solicited) != 0) return drop(p, drop_reason::nd_bad_message);
-  if (mac.is_group() || mac.is_zero()) return drop(p, drop_reason::nd_bad_message);
-  // A neighbour we know is updated (RFC 4861 7.2.5); a solicited answer to
-  // our unicast address creates one too, since the solicitation may have
-  // been another loop's (the answer lands on whichever queue RSS picks):
-  // what is learned is told to the other loops, as ARP's is.
-  const bool create = (m.flags & nd_flag_solicited) != 0 && is_our_ip6(d.ip6->dst);
-  const auto r = nd_.learn_from_wire(m.target, mac, loop_.now(), create, [this, mac](packet* q) {
-    mac.store(q->data());
-    queue_tx(q);
-  });
+  if (d.ip6->dst.is_v6_multicast() && solicited) return drop(p, drop_reason::nd_bad_message);
+  if (m.has_link_layer && (m.link_layer.is_group() || m.link_layer.is_zero())) {
+    return drop(p, drop_reason::nd_bad_message);
+  }
+  const time_point now = loop_.now();
+  if (is_our_ip6(m.target)) {
+    // Another host answers for our address: a duplicate while we detect
+    // (RFC 4862 5.4.4); after that the address is ours (counted, kept).
+    // Our own MAC is no other host (a frame of ours reflected).
+    const mac_address by = m.has_link_layer ? m.link_layer : d.eth->src;
+    if (now < dad_until_ && by != mac_) {
+      dad_conflict(m.target, by);
+      return drop(p, drop_reason::nd_dad_conflict);
+    }
+    return drop(p, drop_reason::nd_address_claimed);
+  }
+  // RFC 4861 7.2.5: only a neighbour with an entry is updated, by the S
+  // and O flags (learn_advert); an advertisement creates none.
+  const mac_address* tlla = m.has_link_layer ? &m.link_layer : nullptr;
+  const mac_address mac = m.has_link_layer ? m.link_layer : mac_address{};
+  const auto r = nd_.learn_advert(m.target, tlla, solicited, (m.flags & nd_flag_override) != 0, now,
+                                  [this, mac](packet* q) {
+                                    mac.store(q->data());
+                                    queue_tx(q);
+                                  });
+  if (r.absent) {
+    // The solicitation may have been another loop's (the answer lands on
+    // whichever queue RSS picks): they apply it by the same rules.
+    if (solicited && tlla != nullptr && is_our_ip6(d.ip6->dst)) advert_to_peers(m.target, mac, m.flags);
+    return drop(p, drop_reason::nd_unknown_target);
+  }
   if (r.changed) {
     stats_.nd_learned.add();
-    tell_peers(m.target, mac);
-  } else if (r.confirm_peers && create) {
+    if (tlla != nullptr) tell_peers(m.target, mac);
+  } else if (r.confirm_peers && solicited && tlla != nullptr) {
     tell_peers(m.target, mac);
   }
   if (r.probe) {
@@ -805,13 +837,37 @@ void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept
   segment_unref(&p->seg);
 }
 
+void stack::advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
+  stack_group* g = opts_.group;
+  if (g == nullptr || g->size() < 2) return;
+  for (unsigned t = 0; t < g->size(); ++t) {
+    if (t == loop_.id()) continue;
+    loop_.send_to(t, task([g, target, mac, flags](loop_base& there) {
+      if (stack* s = g->member(there.id())) s->advert_from_peer(target, mac, flags);
+    }));
+  }
+}
+
+void stack::advert_from_peer(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
+  const auto r = nd_.learn_advert(target, &mac, (flags & nd_flag_solicited) != 0, (flags & nd_flag_override) != 0,
+                                  loop_.now(), [this, mac](packet* q) {
+                                    mac.store(q->data());
+                                    queue_tx(q);
+                                  });
+  if (r.changed) stats_.nd_learned_from_peers.add();
+  if (r.probe) {
+    send_ns(target, false, &r.probe_to);
+    schedule_maintenance();
+  }
+}
+
 void stack::dad_conflict(const ip_address& a, const mac_address& by) noexcept {
+  // Recorded once (the first); counted by the caller. No logging here: the
+  // receive path; the control plane reports it (duplicate_address()).
   if (dad_conflict_) return;
   dad_conflict_ = true;
   dad_conflict_addr_ = a;
-  // Once per stack: the operator must pick another address (or MAC).
-  std::fprintf(stderr, "sluice: IPv6 duplicate address: %s is in use by %s on this link; give another --ip6 (or MAC)\n",
-               a.to_string().c_str(), by.to_string().c_str());
+  dad_conflict_by_ = by;
 }
 
 void stack::handle_packet_too_big(const l4_data& d) noexcept {
@@ -826,19 +882,23 @@ void stack::handle_packet_too_big(const l4_data& d) noexcept {
   const ip_address quoted_dst = ip_address::v6(m + 8 + 24);
   if (!is_our_ip6(quoted_src) || quoted_dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_error_unusable);
   stats_.icmp6_packet_too_big.add();
-  record_path_mtu(quoted_dst, load_be32(m + 4));
   // New TCP connections size their MSS by path_mtu(); a live one that the
   // quoted segment (next header TCP, no extension headers, ports and
   // sequence number present) belongs to lowers its MSS now and resends
-  // (RFC 8201 with RFC 5927 4.1's check: a sequence number outside its
-  // flight is no evidence; the path MTU above is kept either way).
+  // (RFC 8201 with RFC 5927 4.1's check). A TCP quote that is no evidence
+  // (no such connection, a sequence number outside its flight, no ports)
+  // lowers nothing, not even the path MTU (review finding 8): counted.
   constexpr std::size_t quoted_at = icmpv6_header_len + ipv6_header_len;
-  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp && n >= quoted_at + 8) {
+  if (std::to_integer<std::uint8_t>(m[icmpv6_header_len + 6]) == ip_protocol_tcp) {
+    if (n < quoted_at + 8) return drop_all(d, drop_reason::icmp_unverified);
     const std::byte* t = m + quoted_at;
     const std::uint32_t quoted_len = ipv6_header_len + load_be16(m + icmpv6_header_len + 4);
-    (void)tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
-                       quoted_len);
+    if (!tcp_path_mtu(quoted_src, quoted_dst, load_be16(t), load_be16(t + 2), load_be32(t + 4), load_be32(m + 4),
+                      quoted_len)) {
+      return drop_all(d, drop_reason::icmp_unverified);
+    }
   }
+  record_path_mtu(quoted_dst, load_be32(m + 4));
   if (d.single != nullptr) {
     segment_unref(&d.single->seg);
   } else {
@@ -859,12 +919,16 @@ bool stack::icmp6_error_allowed() noexcept {
 }
 
 void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                             const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept {
+                             const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst,
+                             bool link_group) noexcept {
   // RFC 4443 2.4 (e): not to a source that names no single node, not about
-  // a packet to a group (but for a parameter problem about an option that
-  // asks for one, code 2), not about an ICMPv6 error or a redirect.
+  // a packet to a group, IPv6 or link-layer (e.3-e.5; but for a parameter
+  // problem about an option that asks for one, code 2), not about an
+  // ICMPv6 error or a redirect.
   if (h.src.is_unspecified() || h.src.is_v6_multicast() || (eth_dst != nullptr && eth_dst->is_group())) return;
-  if (h.dst.is_v6_multicast() && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) return;
+  if ((h.dst.is_v6_multicast() || link_group) && !(type == icmpv6_param_problem && code == icmpv6_code_unknown_option)) {
+    return;
+  }
   if (h.next_header == ip6_next_icmpv6 && invoking_len > ipv6_header_len) {
     const unsigned t = std::to_integer<unsigned>(invoking[ipv6_header_len]);
     if (t < 128 || t == icmpv6_redirect) return;
@@ -958,9 +1022,9 @@ void stack::prepend_ipv6(packet* p, std::uint8_t next, const ip_address& src, co
   stats_.ipv6_out.add();
 }
 
-void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept {
+void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& src, const ip_address& dst) noexcept {
   p->meta = {};  // no offloads: the checksum is the caller's, in place
-  prepend_ipv6(p, next_header, source_for(dst), dst, opts_.ttl, mac_address{});
+  prepend_ipv6(p, next_header, src, dst, opts_.ttl, mac_address{});
   route6(p, dst);
 }
 
@@ -1099,10 +1163,10 @@ void stack::prepend_headers(packet* p, std::uint8_t protocol, std::uint32_t dst,
 }
 
 template <class Copy>
-bool stack::send_l4(std::uint8_t protocol, const ip_address& to, const std::byte* l4_header, std::size_t payload_len,
-                    Copy&& copy) noexcept {
+bool stack::send_l4(std::uint8_t protocol, const ip_address& src, const ip_address& to, const std::byte* l4_header,
+                    std::size_t payload_len, Copy&& copy) noexcept {
   const std::size_t l4_len = udp_header_len + payload_len;  // ICMP's header is 8 bytes too
-  if (!to.is_v4()) return send_l4_v6(protocol, to, l4_header, l4_len, copy);
+  if (!to.is_v4()) return send_l4_v6(protocol, src, to, l4_header, l4_len, copy);
   const std::uint32_t dst = to.v4_addr();
   const std::size_t room = caps_.mtu - ipv4_min_header_len;
   const std::uint16_t id = next_ip_id();
@@ -1131,15 +1195,14 @@ bool stack::send_l4(std::uint8_t protocol, const ip_address& to, const std::byte
 }
 
 template <class Copy>
-bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
-                       Copy&& copy) noexcept {
+bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_address& dst,
+                       const std::byte* l4_header, std::size_t l4_len, Copy&& copy) noexcept {
   // Over the path MTU: fragments (RFC 8200 4.5), each with a fragment
   // header, carrying whole 8-byte blocks but the last.
   const std::size_t room = path_mtu(dst) - ipv6_header_len;
   const bool fragmented = l4_len > room;
   const std::size_t piece = fragmented ? (room - ipv6_fragment_header_len) / 8 * 8 : l4_len;
   const std::uint32_t id = fragmented ? next_ip6_id() : 0;
-  const ip_address src = source_for(dst);
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
     packet* p = fresh();
@@ -1185,15 +1248,27 @@ void stack::send_queued(udp_socket& u) noexcept {
       continue;
     }
     if (q.offset == udp_socket::chain_offset) {
-      send_udp_chain(sport, q.to, u.queued_chain(i));
+      send_udp_chain(sport, udp_source(u, ip_address::of(q.to)), q.to, u.queued_chain(i));
     } else {
-      send_udp_bytes(sport, q.to, u.arena() + q.offset, q.size);
+      send_udp_bytes(sport, udp_source(u, ip_address::of(q.to)), q.to, u.arena() + q.offset, q.size);
     }
   }
   u.dequeue(n);
 }
 
-void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept {
+ip_address stack::udp_source(const udp_socket& u, const ip_address& dst) const noexcept {
+  // A socket bound to one of our IPv6 addresses answers from it (its peers
+  // sent to it); "::" and IPv4 sockets take the address for the destination.
+  const endpoint& local = u.local();
+  if (!dst.is_v4() && local.family() == AF_INET6) {
+    const ip_address bound = ip_address::of(local);
+    if (!bound.is_unspecified() && is_our_ip6(bound)) return bound;
+  }
+  return source_of(dst);
+}
+
+void stack::send_udp_chain(std::uint16_t src_port, const ip_address& src, const endpoint& to,
+                           buffer_chain& payload) noexcept {
   const std::size_t n = payload.size();
   const ip_address dst = ip_address::of(to);
   const bool v4 = dst.is_v4();
@@ -1212,7 +1287,6 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
       const auto len = static_cast<std::uint16_t>(udp_header_len + n);
       write_udp(uh, udp_header{src_port, to.port(), len, 0});
       internet_checksum c;
-      const ip_address src = source_of(dst);
       add_pseudo_header(c, src, dst, ip_protocol_udp, len);
       if (v4 && caps_.tx_udp_checksum) {
         store_checksum(uh + 6, c.folded());
@@ -1237,7 +1311,7 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
     if (s != nullptr) payload.append(s);
   }
   send_udp_copy(
-      src_port, to, n,
+      src_port, src, to, n,
       [&](internet_checksum& c) {
         payload.for_each_piece([&](std::string_view piece) {
           c.add(piece.data(), piece.size());
@@ -1248,15 +1322,16 @@ void stack::send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_ch
   payload.clear();
 }
 
-void stack::send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept {
+void stack::send_udp_bytes(std::uint16_t src_port, const ip_address& src, const endpoint& to, const std::byte* data,
+                           std::size_t n) noexcept {
   send_udp_copy(
-      src_port, to, n, [&](internet_checksum& c) { c.add(data, n); },
+      src_port, src, to, n, [&](internet_checksum& c) { c.add(data, n); },
       [&](std::byte* at, std::size_t off, std::size_t k) { std::memcpy(at, data + off, k); });
 }
 
 template <class Sum, class Copy>
-void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
-                          Copy&& copy) noexcept {
+void stack::send_udp_copy(std::uint16_t src_port, const ip_address& src, const endpoint& to, std::size_t n,
+                          Sum&& sum_payload, Copy&& copy) noexcept {
   if (n > udp_max_payload) {
     stats_.drop(drop_reason::too_big);
     loop_.stats().datagrams_dropped.add();
@@ -1269,13 +1344,13 @@ void stack::send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_
   const auto len = static_cast<std::uint16_t>(udp_header_len + n);
   write_udp(hdr, udp_header{src_port, to.port(), len, 0});
   internet_checksum c;
-  add_pseudo_header(c, source_of(dst), dst, ip_protocol_udp, len);
+  add_pseudo_header(c, src, dst, ip_protocol_udp, len);
   c.add(hdr, udp_header_len);
   sum_payload(c);
   const std::uint16_t v = c.finish();
   store_checksum(hdr + 6, v == 0 ? 0xffff : v);
   stats_.tx_copied.add();
-  if (send_l4(ip_protocol_udp, dst, hdr, n, copy)) {
+  if (send_l4(ip_protocol_udp, src, dst, hdr, n, copy)) {
     stats_.udp_out.add();
     loop_.stats().datagrams_out.add();
     loop_.stats().bytes_written.add(n);

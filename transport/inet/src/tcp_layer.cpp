@@ -186,7 +186,7 @@ bool tcp_layer::send(const tcp_tuple& t, const tcp_header& h, const tcp_out_opti
     store_checksum(seg + 16, c.finish());
   }
   stats_.tcp_segments_out.add();
-  ip_.send_ip(p, ip_protocol_tcp, t.remote_ip);
+  ip_.send_ip(p, ip_protocol_tcp, t.local_ip, t.remote_ip);  // from the address the checksum covers
   return true;
 }
 

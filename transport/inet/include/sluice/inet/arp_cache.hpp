@@ -31,6 +31,14 @@
 //    first packet to a new neighbour out; and when a probe window of the
 //    table holds only neighbours still resolving, the one unanswered
 //    longest gives up its slot.
+//  - With keep_stale (ND, RFC 6583's table exhaustion): a new neighbour
+//    never takes the slot of a live one (reachable and fresh, or in PROBE)
+//    nor of the protected address (--gateway6); it takes an empty slot,
+//    then a failed, then a stale one, then the one resolving longest, else
+//    none (table_full). At most a quarter of the table is INCOMPLETE at a
+//    time (more: table_full), and the slot an address hashes to is keyed
+//    by a per-process random siphash key, so no sender can aim a flood at
+//    a chosen neighbour's probe window.
 //
 // Shared-nothing: every loop has its own cache (DESIGN.md, "The user-space
 // stack"); what one loop learns from the wire it tells the others through the
@@ -53,6 +61,7 @@
 #include "sluice/inet/ip_address.hpp"
 #include "sluice/inet/mac_address.hpp"
 #include "sluice/inet/packet.hpp"
+#include "sluice/inet/siphash.hpp"
 
 namespace sluice::inet {
 
@@ -133,6 +142,12 @@ class basic_neighbour_cache {
   // destination MAC (filled in when it resolves).
   hold_result hold(addr_param ip, packet* p, time_point now) noexcept;
 
+  // ND: ip is never given up for a new neighbour (the default router).
+  void protect(addr_param ip) noexcept {
+    protected_ = ip;
+    has_protected_ = true;
+  }
+
   // Records ip -> mac (an ARP message from the wire, or a peer loop). Creates
   // an entry only if `create` (we were the target, or a peer learned it);
   // otherwise only updates one that exists (RFC 826's merge rule). The held
@@ -157,15 +172,7 @@ class basic_neighbour_cache {
     } else if (e->probing) {
       (stats_.*c_.confirmed).add();  // a peer loop heard the known MAC answer this loop's probe
     }
-    e->mac = mac;
-    e->st = state::reachable;
-    e->due = now + opts_.reachable_time;
-    e->requests = 0;
-    e->probing = false;
-    if (e->pending != 0) {
-      e->pending = 0;
-      take_pending(ip, release);
-    }
+    settle(*e, mac, now + opts_.reachable_time, release);
     return changed;
   }
 
@@ -178,6 +185,7 @@ class basic_neighbour_cache {
     // retry interval: worth telling them (when it answers us), since the
     // answer to one loop's probe may arrive on another loop's queue.
     bool confirm_peers = false;
+    bool absent = false;  // (advertised) no entry here: nothing done (RFC 4861 7.2.5)
   };
   // An ARP message from the wire: learn() by RFC 826's merge rule, except
   // that a live entry's MAC is not replaced at once (see the top).
@@ -211,6 +219,58 @@ class basic_neighbour_cache {
       return r;
     }
     r.changed = learn(ip, mac, now, create, release);
+    return r;
+  }
+
+  // A Neighbour Advertisement from the wire, by RFC 4861 7.2.5: mac is its
+  // target link-layer option (nullptr: none); solicited, override: its S
+  // and O flags. No entry (or a failed one): nothing (absent set; an
+  // unsolicited advertisement creates nothing). INCOMPLETE: the MAC is
+  // taken, REACHABLE if solicited, else STALE (verified on next use); the
+  // held packets go. Known: O=0 with another MAC changes no MAC (a fresh
+  // entry only goes STALE); otherwise a solicited answer refreshes it and
+  // a different MAC replaces a stale one (STALE unless solicited), while a
+  // live one's is claimed as learn_from_wire does (probed, not switched).
+  template <class Release>
+  wire_result learn_advert(addr_param ip, const mac_address* mac, bool solicited, bool override_flag, time_point now,
+                           Release&& release) noexcept {
+    wire_result r;
+    entry* e = find(ip);
+    if (e == nullptr || e->st == state::failed || e->st == state::empty) {
+      r.absent = true;
+      return r;
+    }
+    const time_point fresh_until = solicited ? now + opts_.reachable_time : now;
+    if (e->st == state::incomplete) {
+      if (mac == nullptr) return r;  // RFC 4861 7.2.5: no link-layer address, nothing to learn
+      settle(*e, *mac, fresh_until, release);
+      r.changed = true;
+      return r;
+    }
+    const bool live = e->st == state::reachable && e->due > now;
+    const bool same = mac == nullptr || *mac == e->mac;
+    if (!same && !override_flag) {
+      if (live) e->due = now;  // STALE: the next use verifies the known MAC
+      return r;
+    }
+    if (live) {
+      if (!same || solicited) {
+        const mac_address m = same ? e->mac : *mac;
+        return learn_from_wire(ip, m, now, false, release);
+      }
+      return r;  // unsolicited, the known MAC: unchanged
+    }
+    // STALE or PROBE.
+    if (!same) {
+      e->mac = *mac;
+      r.changed = true;
+    } else if (!solicited) {
+      return r;
+    }
+    e->st = state::reachable;
+    e->due = fresh_until;
+    e->requests = 0;
+    e->probing = false;
     return r;
   }
 
@@ -256,6 +316,7 @@ class basic_neighbour_cache {
       if (e.st != state::incomplete || e.due > now) continue;
       if (e.requests >= opts_.max_requests) {
         e.st = state::failed;
+        --incomplete_n_;
         drop_pending(e.ip);
         e.pending = 0;
         continue;
@@ -272,6 +333,8 @@ class basic_neighbour_cache {
   [[nodiscard]] std::size_t pending() const noexcept { return pending_n_; }
   // Entries known and fresh (tests, metrics).
   [[nodiscard]] std::size_t reachable(time_point now) const noexcept;
+  // Entries still resolving (INCOMPLETE).
+  [[nodiscard]] std::size_t incomplete() const noexcept { return incomplete_n_; }
 
  private:
   enum class state : std::uint8_t { empty, incomplete, reachable, failed, probe };
@@ -300,8 +363,24 @@ class basic_neighbour_cache {
   [[nodiscard]] entry* find(addr_param ip) noexcept;
   [[nodiscard]] const entry* find(addr_param ip) const noexcept;
   // A slot for a new neighbour on ip's probe path: an empty one, else the
-  // stalest that is not resolving; nullptr if all are resolving.
+  // stalest that is not resolving (ND: never a live or the protected one;
+  // a failed one first), else the one resolving longest; nullptr if none.
   [[nodiscard]] entry* take_slot(addr_param ip, time_point now) noexcept;
+  // e resolved to mac (or confirmed), fresh until `until` (now: STALE);
+  // its held packets go to release.
+  template <class Release>
+  void settle(entry& e, const mac_address& mac, time_point until, Release&& release) noexcept {
+    if (e.st == state::incomplete) --incomplete_n_;
+    e.mac = mac;
+    e.st = state::reachable;
+    e.due = until;
+    e.requests = 0;
+    e.probing = false;
+    if (e.pending != 0) {
+      e.pending = 0;
+      take_pending(e.ip, release);
+    }
+  }
   template <class Release>
   void take_pending(addr_param ip, Release&& release) noexcept {
     std::size_t kept = 0;
@@ -324,6 +403,11 @@ class basic_neighbour_cache {
   inet_stats& stats_;
   neighbour_counters c_;
   bool keep_stale_ = false;
+  siphash_key key_{};  // IPv6's slot hash (see the top)
+  Addr protected_{};
+  bool has_protected_ = false;
+  std::size_t incomplete_n_ = 0;
+  std::size_t max_incomplete_ = 0;  // ND: a quarter of the slots
   std::vector<entry> slots_;
   std::size_t mask_ = 0;
   std::vector<held_packet> held_;

@@ -15,6 +15,7 @@ namespace sluice::inet {
   X(multi_segment)          /* the device handed over a chained buffer (scatter is off) */     \
   X(eth_truncated)          /* shorter than an Ethernet header */                               \
   X(eth_not_for_us)         /* unicast to another MAC, or a multicast group */                  \
+  X(eth_bad_source)         /* IPv6 in a frame from a group MAC, or from our own (not looped back) */ \
   X(eth_unsupported_type)   /* not IPv4, IPv6 or ARP (VLAN tags, ...) */                         \
   X(arp_truncated)          /* shorter than an Ethernet/IPv4 ARP message */                     \
   X(arp_bad_format)         /* hardware/protocol type or address sizes not Ethernet/IPv4 */     \
@@ -60,6 +61,8 @@ namespace sluice::inet {
   X(nd_off_link)            /* a solicitation from outside our prefixes (nor link-local): not learned */ \
   X(nd_router_advert_ignored) /* router advertisements are not used (no SLAAC by default) */   \
   X(nd_dad_conflict)        /* another host claims one of our IPv6 addresses */               \
+  X(nd_address_claimed)     /* an advertisement for one of our addresses after detection: kept */ \
+  X(nd_unknown_target)      /* an advertisement for a neighbour with no entry (RFC 4861 7.2.5) */ \
   X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \
   X(nd_pending_full)        /* too many packets waiting for neighbour discovery */               \
   X(nd_unresolved)          /* an IPv6 neighbour never answered: its waiting packets go */      \

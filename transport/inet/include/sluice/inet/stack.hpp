@@ -139,6 +139,10 @@ class stack {
   void learned_by_peer(std::uint32_t ip, const mac_address& mac) noexcept;
   // The same for an IPv6 neighbour (Neighbour Discovery).
   void learned_by_peer(const ip_address& ip, const mac_address& mac) noexcept;
+  // A Neighbour Advertisement another loop had no entry for (the
+  // solicitation may have been this loop's): applied by RFC 4861 7.2.5's
+  // rules (learn_advert), creating nothing. Owner core only.
+  void advert_from_peer(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept;
   // A TCP segment another loop received for a flow this loop owns (runs on
   // this loop; p's segment covers the TCP header and payload).
   void tcp_forwarded(packet* p, const ip_address& src, const ip_address& dst, bool checksum_ok) noexcept;
@@ -163,6 +167,13 @@ class stack {
     if (dst.is_v4()) return send_ip(p, protocol, dst.v4_addr());
     send_ip6(p, protocol, dst);
   }
+  // The same from a known source: a flow's local address (what its checksum
+  // was computed over). IPv6 only uses src (send_ip6 with a source); IPv4
+  // has the one interface address and ignores it. What TCP uses.
+  void send_ip(packet* p, std::uint8_t protocol, const ip_address& src, const ip_address& dst) noexcept {
+    if (dst.is_v4()) return send_ip(p, protocol, dst.v4_addr());
+    send_ip6(p, protocol, src, dst);
+  }
   // p holds an L4 message (TCP segment, UDP datagram, ICMPv6 message) whose
   // checksum is already in place, computed over the IPv6 pseudo-header with
   // source_for(dst) as the source. The IPv6 header (source source_for(dst),
@@ -173,7 +184,13 @@ class stack {
   // waiting for Neighbour Discovery like ARP (bounded; counted drops). No
   // checksum offload is asked for (the device's are IPv4-only here). p must
   // fit path_mtu(dst): it is not fragmented (TCP sizes its segments by it).
-  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept;
+  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& dst) noexcept {
+    send_ip6(p, next_header, source_for(dst), dst);
+  }
+  // The same with an explicit source: the caller's flow's local address (a
+  // connection's, a bound socket's, the address a request came to), which
+  // its checksum was computed over. source_for(dst) is for new flows only.
+  void send_ip6(packet* p, std::uint8_t next_header, const ip_address& src, const ip_address& dst) noexcept;
   // The source address for an IPv6 destination: the link-local address for
   // link-local and link-scope multicast destinations (or when no --ip6 is
   // given), else the --ip6 address whose prefix holds dst, else the first.
@@ -189,10 +206,15 @@ class stack {
   // The link-local address (fe80:: and the MAC's modified EUI-64).
   [[nodiscard]] const ip_address& link_local() const noexcept { return link_local_; }
   // An address duplicate address detection found in use by another host
-  // (an error is printed once, when it is found); nullptr if none.
+  // (a validated advertisement from another MAC, or another host's probe,
+  // while detecting: the first second after start); nullptr if none. The
+  // receive path only records it (and counts nd_dad_conflict): the control
+  // plane reports it, with duplicate_address_by().
   [[nodiscard]] const ip_address* duplicate_address() const noexcept {
     return dad_conflict_ ? &dad_conflict_addr_ : nullptr;
   }
+  // The MAC that claimed duplicate_address() (meaningful when it is set).
+  [[nodiscard]] const mac_address& duplicate_address_by() const noexcept { return dad_conflict_by_; }
   // How long a path MTU learned from a packet too big is kept (RFC 8201 4).
   static constexpr duration pmtu_lifetime = std::chrono::minutes(10);
   // Destinations whose path MTU is remembered (the oldest is replaced).
@@ -258,9 +280,12 @@ class stack {
   void handle_packet_too_big(const l4_data& d) noexcept;
   // An ICMPv6 error about the invoking packet (RFC 4443 2.4: never about an
   // error, a group destination or an unspecified/group source, except as
-  // it allows; rate-limited), sent to eth_dst (nullptr: routed).
+  // it allows; rate-limited), sent to eth_dst (nullptr: routed);
+  // link_group: the invoking packet came in a link-layer multicast or
+  // broadcast frame (treated as a group destination, RFC 4443 2.4 e.4/e.5).
   void send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t word, const ipv6_header& h,
-                        const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst) noexcept;
+                        const std::byte* invoking, std::size_t invoking_len, const mac_address* eth_dst,
+                        bool link_group = false) noexcept;
   // RFC 8200 4.5: a datagram not reassembled in time whose first fragment
   // came (p, its data after header_len bytes of extension headers) is
   // answered with Time Exceeded code 1.
@@ -301,24 +326,30 @@ class stack {
   void send_arp(std::uint16_t op, const mac_address& eth_dst, const mac_address& target_mac,
                 std::uint32_t target_ip) noexcept;
   // Sends an L4 message: an 8-byte header (checksum already in place) and a
-  // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the MTU.
+  // payload taken from `copy(dst, offset, n)`; fragments when it exceeds the
+  // MTU. src: the IPv6 source the checksum was computed over (IPv4 ignores it).
   template <class Copy>
-  bool send_l4(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t payload_len,
-               Copy&& copy) noexcept;
+  bool send_l4(std::uint8_t protocol, const ip_address& src, const ip_address& dst, const std::byte* l4_header,
+               std::size_t payload_len, Copy&& copy) noexcept;
   // Its IPv6 side: l4_len bytes in all, fragmented over the path MTU.
   template <class Copy>
-  bool send_l4_v6(std::uint8_t protocol, const ip_address& dst, const std::byte* l4_header, std::size_t l4_len,
-                  Copy&& copy) noexcept;
+  bool send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_address& dst, const std::byte* l4_header,
+                  std::size_t l4_len, Copy&& copy) noexcept;
   // An echo reply copied into fresh buffers (a reassembled request), either family.
   void echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept;
   [[nodiscard]] std::uint32_t next_ip6_id() noexcept;
-  void send_udp_chain(std::uint16_t src_port, const endpoint& to, buffer_chain& payload) noexcept;
-  void send_udp_bytes(std::uint16_t src_port, const endpoint& to, const std::byte* data, std::size_t n) noexcept;
+  // A UDP socket's datagrams leave from src: its bound IPv6 address, else
+  // source_of(destination) (udp_source).
+  [[nodiscard]] ip_address udp_source(const udp_socket& u, const ip_address& dst) const noexcept;
+  void send_udp_chain(std::uint16_t src_port, const ip_address& src, const endpoint& to,
+                      buffer_chain& payload) noexcept;
+  void send_udp_bytes(std::uint16_t src_port, const ip_address& src, const endpoint& to, const std::byte* data,
+                      std::size_t n) noexcept;
   // The copying path of both: sum_payload(checksum&) adds the payload to the
   // UDP checksum, copy(dst, offset, n) copies a part of it.
   template <class Sum, class Copy>
-  void send_udp_copy(std::uint16_t src_port, const endpoint& to, std::size_t n, Sum&& sum_payload,
-                     Copy&& copy) noexcept;
+  void send_udp_copy(std::uint16_t src_port, const ip_address& src, const endpoint& to, std::size_t n,
+                     Sum&& sum_payload, Copy&& copy) noexcept;
   // Writes IP and Ethernet headers in front of p's L4 bytes and routes it.
   void finish_ipv4(packet* p, std::uint8_t protocol, std::uint32_t dst, std::uint16_t id, std::uint16_t frag_offset,
                    bool more) noexcept;
@@ -331,6 +362,8 @@ class stack {
   // What one loop learned of a neighbour (IPv4 or IPv6) goes to the others.
   template <class Addr>
   void tell_peers(const Addr& ip, const mac_address& mac) noexcept;
+  // A solicited advertisement with no entry here, to the other loops (advert_from_peer).
+  void advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept;
   // Our source address for a v4 or v6 destination (pseudo-headers).
   [[nodiscard]] ip_address source_of(const ip_address& dst) const noexcept {
     return dst.is_v4() ? ip_address::v4(opts_.iface.address) : source_for(dst);
@@ -368,6 +401,7 @@ class stack {
   };
   std::array<pmtu_entry, pmtu_capacity> pmtu_{};
   std::size_t pmtu_used_ = 0;  // entries ever filled (lookups skip an empty table)
+  time_point pmtu_live_until_{};  // after this no entry is live (lookups skip the table again)
   // ICMPv6 error token bucket (RFC 4443 2.4 (f)).
   double icmp6_tokens_ = 0;
   time_point icmp6_refill_{};
@@ -375,6 +409,7 @@ class stack {
   time_point dad_until_{};
   bool dad_conflict_ = false;
   ip_address dad_conflict_addr_;
+  mac_address dad_conflict_by_;
   // Frames to ourselves, received at the next poll.
   std::vector<packet*> loopback_;
   std::size_t loopback_n_ = 0;
