@@ -128,12 +128,10 @@ void stack::handle(packet* p) noexcept {
   // IPv6 groups come to 33:33:xx:xx:xx:xx (RFC 2464 7); handle_ipv6 keeps ours.
   const bool ipv6_group = eth.type == ethertype_ipv6 && eth.dst.bytes[0] == 0x33 && eth.dst.bytes[1] == 0x33;
   if (eth.dst != mac_ && !eth.dst.is_broadcast() && !ipv6_group) return drop(p, drop_reason::eth_not_for_us);
-  // IPv6: a group or our own MAC as the sender is forged (or our frame
-  // reflected): answers to it would go to the whole link, or to ourselves.
-  if (eth.type == ethertype_ipv6 &&
-      (eth.src.is_group() || (eth.src == mac_ && (p->meta.rx & packet_meta::rx_loopback) == 0))) {
-    return drop(p, drop_reason::eth_bad_source);
-  }
+  // IPv6: a group MAC as the sender is forged: answers to it would go to
+  // the whole link. (Our own MAC is not refused: the kernel's end of a
+  // net_tap has the port's MAC by default, and answers go back to it.)
+  if (eth.type == ethertype_ipv6 && eth.src.is_group()) return drop(p, drop_reason::eth_bad_source);
   switch (eth.type) {
     case ethertype_arp:
       return handle_arp(p, eth);

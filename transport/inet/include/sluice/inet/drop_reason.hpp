@@ -15,7 +15,7 @@ namespace sluice::inet {
   X(multi_segment)          /* the device handed over a chained buffer (scatter is off) */     \
   X(eth_truncated)          /* shorter than an Ethernet header */                               \
   X(eth_not_for_us)         /* unicast to another MAC, or a multicast group */                  \
-  X(eth_bad_source)         /* IPv6 in a frame from a group MAC, or from our own (not looped back) */ \
+  X(eth_bad_source)         /* IPv6 in a frame from a group (multicast or broadcast) MAC */ \
   X(eth_unsupported_type)   /* not IPv4, IPv6 or ARP (VLAN tags, ...) */                         \
   X(arp_truncated)          /* shorter than an Ethernet/IPv4 ARP message */                     \
   X(arp_bad_format)         /* hardware/protocol type or address sizes not Ethernet/IPv4 */     \
