@@ -37,7 +37,7 @@
 //    then a failed, then a stale one, then the one resolving longest, else
 //    none (table_full). At most a quarter of the table is INCOMPLETE at a
 //    time (more: table_full), and the slot an address hashes to is keyed
-//    by a per-process random siphash key, so no sender can aim a flood at
+//    by per-process random multipliers (multiply-shift), so no sender can aim a flood at
 //    a chosen neighbour's probe window.
 //
 // Shared-nothing: every loop has its own cache (DESIGN.md, "The user-space
