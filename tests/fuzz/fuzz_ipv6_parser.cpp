@@ -109,15 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         continue;
       }
       p->seg.begin += c.upper_at;
-      fragment_info f;
-      f.src = h.src;
-      f.dst = h.dst;
-      f.id = c.fragment_id;
-      f.protocol = c.upper;
-      f.keyed_by_protocol = false;
-      f.offset = c.fragment_offset;
-      f.more = c.more_fragments;
-      f.header_len = c.upper_at;
+      const fragment_info f = fragment_info::of_ipv6(h, c);
       ipv4_reassembler::datagram d;
       if (reasm.add(p, f, now, d)) {
         std::size_t at = 0;

@@ -623,15 +623,7 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
   }
   // A fragment: its data (after the fragment header) to the reassembler.
   p->seg.begin += c.upper_at;
-  fragment_info f;
-  f.src = h.src;
-  f.dst = h.dst;
-  f.id = c.fragment_id;
-  f.protocol = c.upper;
-  f.keyed_by_protocol = false;
-  f.offset = c.fragment_offset;
-  f.more = c.more_fragments;
-  f.header_len = c.upper_at;
+  const fragment_info f = fragment_info::of_ipv6(h, c);
   ipv4_reassembler::datagram whole;
   if (!reasm_.add(p, f, loop_.now(), whole)) {
     if (reasm_.held_packets() != 0) schedule_maintenance();
@@ -771,11 +763,8 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
 
 void stack::send_na(const ip_address& target, const ip_address& dst, std::uint8_t flags,
                     const mac_address& eth_dst) noexcept {
-  packet* p = fresh();
-  if (p == nullptr) {
-    stats_.drop(drop_reason::no_buffer);
-    return;
-  }
+  packet* p = counted_fresh();
+  if (p == nullptr) return;
   nd_message na;
   na.type = icmpv6_neighbor_advertisement;
   na.flags = flags;
@@ -935,11 +924,8 @@ void stack::send_icmp6_error(std::uint8_t type, std::uint8_t code, std::uint32_t
     stats_.icmp6_errors_rate_limited.add();
     return;
   }
-  packet* p = fresh();
-  if (p == nullptr) {
-    stats_.drop(drop_reason::no_buffer);
-    return;
-  }
+  packet* p = counted_fresh();
+  if (p == nullptr) return;
   // As much of the invoking packet as fits in the minimum MTU (RFC 4443 2.4 (c)).
   const std::size_t room = std::min<std::size_t>(ipv6_min_mtu, caps_.mtu) - ipv6_header_len - icmpv6_header_len;
   const std::size_t quote = std::min(invoking_len, room);
@@ -967,11 +953,8 @@ void stack::reassembly_timed_out(packet* p, std::uint32_t header_len) noexcept {
 }
 
 void stack::send_ns(const ip_address& target, bool dad, const mac_address* unicast_to) noexcept {
-  packet* p = fresh();
-  if (p == nullptr) {
-    stats_.drop(drop_reason::no_buffer);
-    return;
-  }
+  packet* p = counted_fresh();
+  if (p == nullptr) return;
   nd_message ns;
   ns.type = icmpv6_neighbor_solicitation;
   ns.target = target;
@@ -1060,6 +1043,12 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
 
 // ---- transmit -----------------------------------------------------------------------
 
+packet* stack::counted_fresh() noexcept {
+  packet* p = fresh();
+  if (p == nullptr) stats_.drop(drop_reason::no_buffer);
+  return p;
+}
+
 packet* stack::fresh() noexcept {
   if (spare_n_ == 0) spare_n_ = port_.allocate(spare_.data(), spare_.size());
   if (spare_n_ == 0) return nullptr;
@@ -1110,11 +1099,8 @@ void stack::route(packet* p, std::uint32_t dst) noexcept {
 
 void stack::send_arp(std::uint16_t op, const mac_address& eth_dst, const mac_address& target_mac,
                      std::uint32_t target_ip) noexcept {
-  packet* p = fresh();
-  if (p == nullptr) {
-    stats_.drop(drop_reason::no_buffer);
-    return;
-  }
+  packet* p = counted_fresh();
+  if (p == nullptr) return;
   std::byte* f = p->data();
   write_ethernet(f, eth_dst, mac_, ethertype_arp);
   write_arp(f + ethernet_header_len, arp_message{op, mac_, opts_.iface.address, target_mac, target_ip});
@@ -1172,11 +1158,8 @@ bool stack::send_l4(std::uint8_t protocol, const ip_address& src, const ip_addre
   const std::size_t piece = l4_len <= room ? l4_len : room / 8 * 8;
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
-    packet* p = fresh();
-    if (p == nullptr) {
-      stats_.drop(drop_reason::no_buffer);  // the rest of the datagram is lost, and counted
-      return false;
-    }
+    packet* p = counted_fresh();
+    if (p == nullptr) return false;  // the rest of the datagram is lost, and counted
     std::byte* at = p->data();
     std::size_t done = 0;
     if (off < udp_header_len) {
@@ -1203,11 +1186,8 @@ bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_ad
   const std::uint32_t id = fragmented ? next_ip6_id() : 0;
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
-    packet* p = fresh();
-    if (p == nullptr) {
-      stats_.drop(drop_reason::no_buffer);
-      return false;
-    }
+    packet* p = counted_fresh();
+    if (p == nullptr) return false;
     std::byte* at = p->data() + (fragmented ? ipv6_fragment_header_len : 0);
     std::size_t done = 0;
     if (off < udp_header_len) {

@@ -56,6 +56,21 @@ struct fragment_info {
   std::uint32_t offset = 0;  // bytes into the fragmentable part
   bool more = false;         // more fragments follow
   std::uint32_t header_len = 0;  // bytes in front of the fragmentable part (its 65535-byte bound)
+
+  // An IPv6 fragment: header h, whose extension headers walked to chain c
+  // (c.fragment set).
+  [[nodiscard]] static fragment_info of_ipv6(const ipv6_header& h, const ipv6_chain& c) noexcept {
+    fragment_info f;
+    f.src = h.src;
+    f.dst = h.dst;
+    f.id = c.fragment_id;
+    f.protocol = c.upper;
+    f.keyed_by_protocol = false;
+    f.offset = c.fragment_offset;
+    f.more = c.more_fragments;
+    f.header_len = c.upper_at;
+    return f;
+  }
 };
 
 // The fragment reassembly table of one stack (see the file comment).

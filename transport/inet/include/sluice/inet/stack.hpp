@@ -320,6 +320,8 @@ class stack {
 
   // Outgoing.
   [[nodiscard]] packet* fresh() noexcept;
+  // fresh(), or nullptr counted as a no_buffer drop (what is being sent is lost).
+  [[nodiscard]] packet* counted_fresh() noexcept;
   void queue_tx(packet* p) noexcept;
   // Fills in the destination MAC (broadcast, cache, or waits for ARP) and queues.
   void route(packet* p, std::uint32_t dst) noexcept;
