@@ -26,6 +26,7 @@
 #include "echo_handlers.hpp"
 #include "frames.hpp"
 #include "frames_ipv6.hpp"
+#include "stack_fixture.hpp"
 #include "sluice/memory/memory_port.hpp"
 #include "sluice/memory/memory_transport.hpp"
 #include "sluice/transport/loop.hpp"
@@ -57,52 +58,15 @@ inet_transport_options transport_options(std::vector<std::string> ip6 = {"fd00::
   return o;
 }
 
-struct recorder final : datagram_handler {
-  std::vector<std::pair<endpoint, std::string>> got;
-  void on_datagram(udp_socket&, const endpoint& from, std::string_view payload) noexcept override {
-    got.emplace_back(from, std::string(payload));
-  }
-};
+using recorder = test::datagram_recorder;
 
-struct stack6_test : ::testing::Test {
-  manual_clock clock;
-  std::unique_ptr<memory_wire> wire;
-  std::unique_ptr<memory_port> peer_port;
-  std::unique_ptr<stack_loop> l;
+struct stack6_test : ::testing::Test, test::memory_stack {
   echo_app::udp_echo_handler echo;
 
-  void make(inet_transport_options to = transport_options()) {
-    // A second stack in one test: the first goes first, all its buffers back.
-    if (l) {
-      l.reset();
-      EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end);
-      peer_port.reset();
-    }
-    memory_wire::options wo;
-    wo.clock = {&clock};
-    wire = std::make_unique<memory_wire>(wo);
-    peer_port = std::make_unique<memory_port>(*wire, memory_wire::side::b);
-    loop_options lo;
-    lo.clock = {&clock};
-    l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a), to);
-  }
+  void make(inet_transport_options to = transport_options()) { make_stack(to); }
   void SetUp() override { make(); }
-  void TearDown() override {
-    l.reset();
-    if (wire) {
-      EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end)
-          << "the stack leaked packet buffers";
-    }
-    peer_port.reset();
-    wire.reset();
-  }
-  stack& st() { return l->transport().ip(); }
-  const inet_stats& stats() { return st().stats(); }
-  mac_address our_mac() { return wire->mac(memory_wire::side::a); }
+  void TearDown() override { end_stack(); }
   f6::addr our_ll() { return f6::link_local_of(our_mac()); }
-  void step(int n = 1) {
-    for (int i = 0; i < n; ++i) l->run_once();
-  }
   // The IPv6 frames that came out (ARP left aside).
   std::vector<f6::decoded> out() {
     std::vector<f6::decoded> v;

@@ -17,6 +17,7 @@
 
 #include "echo_handlers.hpp"
 #include "frames.hpp"
+#include "stack_fixture.hpp"
 #include "sluice/transport/loop.hpp"
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/memory/memory_port.hpp"
@@ -43,47 +44,16 @@ inet_transport_options transport_options(std::string_view ip = "10.0.0.2/24", st
   return o;
 }
 
-// Records every datagram it gets.
-struct recorder final : datagram_handler {
-  std::vector<std::pair<endpoint, std::string>> got;
-  void on_datagram(udp_socket&, const endpoint& from, std::string_view payload) noexcept override {
-    got.emplace_back(from, std::string(payload));
-  }
-};
+using recorder = test::datagram_recorder;
 
-struct stack_test : ::testing::Test {
-  manual_clock clock;
-  std::unique_ptr<memory_wire> wire;
-  std::unique_ptr<memory_port> peer;  // the test is the kernel on end b
-  std::unique_ptr<stack_loop> l;
+struct stack_test : ::testing::Test, test::memory_stack {
   echo_app::udp_echo_handler echo;
 
-  void make(memory_wire::options wo = {}, inet_transport_options to = transport_options()) {
-    wo.clock = {&clock};
-    wire = std::make_unique<memory_wire>(wo);
-    peer = std::make_unique<memory_port>(*wire, memory_wire::side::b);
-    loop_options lo;
-    lo.clock = {&clock};
-    l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a), to);
-  }
+  void make(memory_wire::options wo = {}, inet_transport_options to = transport_options()) { make_stack(to, wo); }
   void SetUp() override { make(); }
-  void TearDown() override {
-    l.reset();
-    if (wire) {
-      EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end)
-          << "the stack leaked packet buffers";
-    }
-    peer.reset();
-    wire.reset();
-  }
-  stack& st() { return l->transport().ip(); }
-  const inet_stats& stats() { return st().stats(); }
-  mac_address our_mac() { return wire->mac(memory_wire::side::a); }
-  void step(int n = 1) {
-    for (int i = 0; i < n; ++i) l->run_once();
-  }
-  std::vector<std::string> out() { return fr::receive_all(*peer); }
-  void in(const std::string& frame) { ASSERT_TRUE(fr::send(*peer, frame)); }
+  void TearDown() override { end_stack(); }
+  std::vector<std::string> out() { return fr::receive_all(*peer_port); }
+  void in(const std::string& frame) { ASSERT_TRUE(fr::send(*peer_port, frame)); }
   // Starts the stack (its announcement) and teaches it the peer's MAC by an
   // ARP request from the peer, as a kernel would send before its first datagram.
   void introduce() {

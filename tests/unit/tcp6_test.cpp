@@ -23,6 +23,7 @@
 
 #include "frames.hpp"
 #include "frames_ipv6.hpp"
+#include "stack_fixture.hpp"
 #include "sluice/core/mail_hub.hpp"
 #include "sluice/inet/flow_steering.hpp"
 #include "sluice/inet/stack_group.hpp"
@@ -132,11 +133,7 @@ inet_transport_options transport_options(const tcp_config& tcp, std::vector<std:
   return o;
 }
 
-struct tcp6_peer : ::testing::Test {
-  manual_clock clock;
-  std::unique_ptr<memory_wire> wire;
-  std::unique_ptr<memory_port> peer_port;
-  std::unique_ptr<stack_loop> l;
+struct tcp6_peer : ::testing::Test, test::memory_stack {
   tcp_config tcfg;
   recording_handler server, client;
   std::uint16_t our_port = 80;
@@ -147,14 +144,7 @@ struct tcp6_peer : ::testing::Test {
 
   tcp6_peer() { tcfg.secret = 0x5eed; }
   void make() {
-    memory_wire::options wo;
-    wo.clock = {&clock};
-    wire = std::make_unique<memory_wire>(wo);
-    peer_port = std::make_unique<memory_port>(*wire, memory_wire::side::b);
-    loop_options lo;
-    lo.clock = {&clock};
-    l = std::make_unique<stack_loop>(lo, 0, std::make_unique<memory_port>(*wire, memory_wire::side::a),
-                                     transport_options(tcfg, ip6));
+    make_stack(transport_options(tcfg, ip6));
     // The peer asks for our address (Neighbour Discovery), as Linux does
     // before its first segment: the stack answers and learns its MAC.
     step();
@@ -168,19 +158,10 @@ struct tcp6_peer : ::testing::Test {
   void TearDown() override {
     if (!l) return;
     l.reset();
-    (void)fr::receive_all(*peer_port);
-    EXPECT_EQ(wire->free_buffers(memory_wire::side::a), memory_wire::options{}.buffers_per_end)
-        << "the stack leaked packet buffers";
-    peer_port.reset();
-    wire.reset();
+    (void)fr::receive_all(*peer_port);  // what the closes sent
+    end_stack();
   }
-  stack& st() { return l->transport().ip(); }
   tcp_layer& tcp() { return st().tcp(); }
-  const inet_stats& stats() { return st().stats(); }
-  mac_address our_mac() { return wire->mac(memory_wire::side::a); }
-  void step(int n = 1) {
-    for (int i = 0; i < n; ++i) l->run_once();
-  }
   tcp_control_block* block() { return tcp().find({ia(ours), ia(peer), our_port, peer_tcp_port}); }
   // The TCP segments the stack sent over IPv6 (ND and the like left out).
   std::vector<seg6> out() {
