@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "exact_frames.hpp"
 #include "fuzz_input.hpp"
 #include "sluice/inet/ipv4_reassembler.hpp"
 #include "sluice/inet/wire_format.hpp"
@@ -25,23 +26,7 @@ namespace {
 using namespace sluice;
 using namespace sluice::inet;
 
-std::size_t live_buffers = 0;
-
-void release_exact(segment* s) noexcept {
-  delete[] s->base;
-  delete packet_of(s);
-  --live_buffers;
-}
-
-packet* copy_frame(const std::uint8_t* data, std::size_t n) {
-  auto* p = new packet();
-  auto* bytes = new std::byte[n == 0 ? 1 : n];
-  std::memcpy(bytes, data, n);
-  p->reset(bytes, static_cast<std::uint32_t>(n), 0, &release_exact, nullptr);
-  p->seg.end = static_cast<std::uint32_t>(n);
-  ++live_buffers;
-  return p;
-}
+using namespace sluice::inet::exact_frames;
 
 void check_upper(std::uint8_t upper, const std::byte* l4, std::size_t n) {
   if (upper == ip6_next_icmpv6) {
