@@ -5,50 +5,21 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "frame_bytes.hpp"
+
 namespace sluice::test::frames6 {
 
 namespace {
 
-void put16(std::string& s, std::uint16_t v) {
-  s.push_back(static_cast<char>(v >> 8));
-  s.push_back(static_cast<char>(v));
-}
-void put32(std::string& s, std::uint32_t v) {
-  put16(s, static_cast<std::uint16_t>(v >> 16));
-  put16(s, static_cast<std::uint16_t>(v));
-}
+using namespace frame_bytes;
+
 void put_addr(std::string& s, const addr& a) {
   for (auto b : a) s.push_back(static_cast<char>(b));
 }
-void put_mac(std::string& s, const mac_address& m) {
-  for (auto b : m.bytes) s.push_back(static_cast<char>(b));
-}
-std::uint16_t get16(std::string_view s, std::size_t at) {
-  return static_cast<std::uint16_t>((static_cast<unsigned char>(s[at]) << 8) | static_cast<unsigned char>(s[at + 1]));
-}
-std::uint32_t get32(std::string_view s, std::size_t at) { return (std::uint32_t{get16(s, at)} << 16) | get16(s, at + 2); }
 addr get_addr(std::string_view s, std::size_t at) {
   addr a{};
   for (std::size_t i = 0; i < 16; ++i) a[i] = static_cast<std::uint8_t>(s[at + i]);
   return a;
-}
-mac_address get_mac(std::string_view s, std::size_t at) {
-  mac_address m;
-  for (std::size_t i = 0; i < 6; ++i) m.bytes[i] = static_cast<std::uint8_t>(s[at + i]);
-  return m;
-}
-// Plain RFC 1071 over big-endian words: not the stack's code.
-std::uint32_t sum_words(std::string_view b, std::uint32_t sum = 0) {
-  for (std::size_t i = 0; i < b.size(); i += 2) {
-    std::uint32_t w = static_cast<unsigned char>(b[i]) << 8;
-    if (i + 1 < b.size()) w |= static_cast<unsigned char>(b[i + 1]);
-    sum += w;
-  }
-  return sum;
-}
-std::uint16_t finish(std::uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(~sum);
 }
 // RFC 8200 8.1.
 std::string pseudo(const addr& src, const addr& dst, std::uint8_t next, std::uint32_t len) {
