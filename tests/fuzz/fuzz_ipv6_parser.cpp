@@ -50,21 +50,10 @@ void check_upper(std::uint8_t upper, const std::byte* l4, std::size_t n) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::input in(data, size);
   inet_stats stats;
-  reassembly_options ro;
-  ro.max_datagrams = 4;
-  ro.max_fragments = 8;
-  ro.max_held_packets = 16;
-  ro.timeout = std::chrono::milliseconds(50);
+  const reassembly_options ro = small_reassembly();
   {
     ipv4_reassembler reasm(ro, stats);
-    time_point now{std::chrono::seconds(1)};
-    std::string_view rest = in.rest();
-    while (rest.size() >= 3) {
-      const std::size_t len = std::min<std::size_t>(
-          rest.size() - 3, (static_cast<unsigned char>(rest[0]) << 8) | static_cast<unsigned char>(rest[1]));
-      now += std::chrono::milliseconds(static_cast<unsigned char>(rest[2]));
-      const auto* frame = reinterpret_cast<const std::uint8_t*>(rest.data() + 3);
-      rest.remove_prefix(3 + len);
+    for_each_frame(in.rest(), [&](const std::uint8_t* frame, std::size_t len, time_point now) {
       reasm.expire(now);
 
       packet* p = copy_frame(frame, len);
@@ -73,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (parse_ethernet(p->data(), p->size(), eth) != drop_reason::none ||
           parse_ipv6(p->data() + ethernet_header_len, p->size() - ethernet_header_len, h) != drop_reason::none) {
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       SLUICE_FUZZ_CHECK(ethernet_header_len + ipv6_header_len + h.payload_len <= p->size());
       p->seg.end = p->seg.begin + static_cast<std::uint32_t>(ethernet_header_len + ipv6_header_len + h.payload_len);
@@ -84,14 +73,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (r != drop_reason::none) {
         if (c.send_param_problem) SLUICE_FUZZ_CHECK(c.param_pointer < ipv6_header_len + h.payload_len);
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       SLUICE_FUZZ_CHECK(c.upper_at <= p->size());
       if (!c.fragment) {
         SLUICE_FUZZ_CHECK(c.upper == ip_protocol_udp || c.upper == ip_protocol_tcp || c.upper == ip6_next_icmpv6);
         check_upper(c.upper, p->data() + c.upper_at, p->size() - c.upper_at);
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       p->seg.begin += c.upper_at;
       const fragment_info f = fragment_info::of_ipv6(h, c);
@@ -117,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       SLUICE_FUZZ_CHECK(reasm.held_packets() <= ro.max_held_packets);
       SLUICE_FUZZ_CHECK(reasm.in_progress() <= ro.max_datagrams);
-    }
+    });
   }
   SLUICE_FUZZ_CHECK(live_buffers == 0);
   return 0;

@@ -40,21 +40,10 @@ void check_l4(const ipv4_header& h, const std::byte* l4, std::size_t n) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::input in(data, size);
   inet_stats stats;
-  reassembly_options ro;
-  ro.max_datagrams = 4;
-  ro.max_fragments = 8;
-  ro.max_held_packets = 16;
-  ro.timeout = std::chrono::milliseconds(50);
+  const reassembly_options ro = small_reassembly();
   {
     ipv4_reassembler reasm(ro, stats);
-    time_point now{std::chrono::seconds(1)};
-    std::string_view rest = in.rest();
-    while (rest.size() >= 3) {
-      const std::size_t len = std::min<std::size_t>(
-          rest.size() - 3, (static_cast<unsigned char>(rest[0]) << 8) | static_cast<unsigned char>(rest[1]));
-      now += std::chrono::milliseconds(static_cast<unsigned char>(rest[2]));
-      const auto* frame = reinterpret_cast<const std::uint8_t*>(rest.data() + 3);
-      rest.remove_prefix(3 + len);
+    for_each_frame(in.rest(), [&](const std::uint8_t* frame, std::size_t len, time_point now) {
       reasm.expire(now);
 
       // The checksum does not depend on how the bytes are cut.
@@ -71,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       ethernet_header eth;
       if (parse_ethernet(p->data(), p->size(), eth) != drop_reason::none) {
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       const std::byte* l3 = p->data() + ethernet_header_len;
       const std::size_t n3 = p->size() - ethernet_header_len;
@@ -81,12 +70,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           SLUICE_FUZZ_CHECK(n3 >= arp_message_len && (m.op == arp_op_request || m.op == arp_op_reply));
         }
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       ipv4_header h;
       if (eth.type != ethertype_ipv4 || parse_ipv4(l3, n3, (frame[0] & 1) != 0, h) != drop_reason::none) {
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       SLUICE_FUZZ_CHECK(h.header_len >= ipv4_min_header_len && h.header_len <= h.total_len && h.total_len <= n3);
       p->seg.end = p->seg.begin + static_cast<std::uint32_t>(ethernet_header_len + h.total_len);
@@ -94,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!h.is_fragment()) {
         check_l4(h, p->data(), p->size());
         segment_unref(&p->seg);
-        continue;
+        return;
       }
       ipv4_reassembler::datagram d;
       if (reasm.add(p, h, now, d)) {
@@ -114,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       SLUICE_FUZZ_CHECK(reasm.held_packets() <= ro.max_held_packets);
       SLUICE_FUZZ_CHECK(reasm.in_progress() <= ro.max_datagrams);
-    }
+    });
   }
   SLUICE_FUZZ_CHECK(live_buffers == 0);  // the reassembler gave everything back
   return 0;
