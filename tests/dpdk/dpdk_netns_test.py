@@ -568,15 +568,16 @@ def half_close(kif, rng, size=300_000):
     return bytes(got) == payload, eof, len(got)
 
 
-def netem_transfer(kif, size, deadline_s):
-    """size bytes to the echo and size bytes back on one connection, both
-    directions at once, each checked by SHA-256. Returns (ok, seconds, detail)."""
+def netem_transfer(kif, size, deadline_s, dst=APP_IP):
+    """size bytes to the echo at dst (IPv4 or IPv6) and size bytes back on
+    one connection, both directions at once, each checked by SHA-256.
+    Returns (ok, seconds, detail)."""
     import hashlib
     import threading
-    s = tcp_socket(kif)
+    s = tcp_socket(kif, socket.AF_INET6 if ":" in dst else socket.AF_INET)
     s.settimeout(deadline_s)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.connect((APP_IP, ECHO_PORT))
+    s.connect((dst, ECHO_PORT))
     sent_hash = hashlib.sha256()
     gen = random.Random(4242)
     chunk = 1 << 16
@@ -727,15 +728,21 @@ def relay_main(kernel_if, app_if, loss, delay_ms, reorder, seed):
     print("relay " + " ".join(f"{n}={v}" for n, v in stats.items()), flush=True)
 
 
-def netem_exercise(kind, echo, size, deadline_s):
+def netem_exercise(kind, echo, size, deadline_s, ipv6=False):
     """(c) size bytes each way on one connection under 2% loss, 5 ms delay and
     reordering on the kernel side: tc netem where the kernel has it, else the
     user-space relay above between a veth (the kernel's address) and the
-    port's kernel end."""
+    port's kernel end. ipv6: the connection is over IPv6 (issue 17), to a
+    dual-stack [::] listener."""
     netem = has_netem()
-    with netns(f"sn{kind[:3]}{os.getpid()}"):
+    family = "IPv6" if ipv6 else "IPv4"
+    with netns(f"sn{'6' if ipv6 else ''}{kind[:3]}{os.getpid()}"):
         if netem:
             kif, vdev = setup_link(kind, True)
+            if ipv6 and kind in VETH_KINDS:
+                # The port's end is DPDK's (the stack's link-local address is
+                # built from its MAC): the kernel keeps off IPv6 there.
+                run("sysctl", "-qw", "net.ipv6.conf.sv0.disable_ipv6=1")
         else:
             run("ip", "link", "add", "kv0", "type", "veth", "peer", "name", "kv1")
             for i in ("kv0", "kv1"):
@@ -745,14 +752,20 @@ def netem_exercise(kind, echo, size, deadline_s):
             if kind in VETH_KINDS:
                 run("ip", "link", "add", "sv0", "type", "veth", "peer", "name", "sv1")
                 run("ethtool", "-K", "sv1", "tx", "off", "tso", "off", "gso", "off", "gro", "off", check_rc=False)
+                for i in ("sv0", "sv1"):
+                    run("sysctl", "-qw", f"net.ipv6.conf.{i}.disable_ipv6=1")  # the relay's pipe, no host
                 run("ip", "link", "set", "sv0", "up")
                 run("ip", "link", "set", "sv1", "up")
                 vdev = veth_vdev(kind)
             else:
                 vdev = "net_tap0,iface=sl0"
+            run("sysctl", "-qw", "net.ipv6.conf.kv1.disable_ipv6=1")  # the relay's end
+            if ipv6:
+                kernel_ipv6_up("kv0", [KERNEL_IP6])
             kif = "kv0"
+        listen = [f"--listen=[::]:{ECHO_PORT}", f"--ip6={APP_IP6}/64"] if ipv6 else [f"--listen=0.0.0.0:{ECHO_PORT}"]
         # SLUICE_NETEM_EXTRA: more flags for the app (diagnosis, e.g. --busy-poll).
-        a = app(echo, vdev, extra=[f"--listen=0.0.0.0:{ECHO_PORT}", *os.environ.get("SLUICE_NETEM_EXTRA", "").split()],
+        a = app(echo, vdev, extra=[*listen, *os.environ.get("SLUICE_NETEM_EXTRA", "").split()],
                 cores=int(os.environ.get("SLUICE_NETEM_CORES", str(kind_loops(kind)))))
         relay = None
         try:
@@ -761,6 +774,8 @@ def netem_exercise(kind, echo, size, deadline_s):
                 return
             if netem:
                 setup_link(kind, False)
+                if ipv6 and not check(kernel_ipv6_up_beside(kind, kif), f"{kind}: the kernel's IPv6 address is up"):
+                    return
                 run("tc", "qdisc", "add", "dev", kif, "root", "netem", "loss", "2%", "delay", "5ms", "reorder",
                     "25%", "50%", "limit", "10000")
                 how = "tc netem on the kernel's interface"
@@ -768,14 +783,16 @@ def netem_exercise(kind, echo, size, deadline_s):
                 app_if = "sv1" if kind in VETH_KINDS else "sl0"
                 if kind == "tap":
                     run("ethtool", "-K", "sl0", "gro", "off", check_rc=False)
+                    run("sysctl", "-qw", "net.ipv6.conf.sl0.disable_ipv6=1")  # the relay's pipe, no host
                     run("ip", "link", "set", "sl0", "up")
                 relay = subprocess.Popen([sys.executable, os.path.abspath(__file__), "relay", "kv1",
                                           app_if], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 how = "this kernel has no sch_netem: the same impairment by a user-space relay on the kernel side"
                 # The relay is up once a ping goes through it.
-                r = run("ping", "-c", "1", "-w", "10", "-I", kif, APP_IP, check_rc=False, timeout=15)
-                check(r.returncode == 0, f"{kind}: the kernel reaches the stack through the relay")
-            ok, secs, detail = netem_transfer(kif, size, deadline_s)
+                r = run("ping", *(("-6",) if ipv6 else ()), "-c", "1", "-w", "10", "-I", kif,
+                        APP_IP6 if ipv6 else APP_IP, check_rc=False, timeout=15)
+                check(r.returncode == 0, f"{kind}: the kernel reaches the stack through the relay ({family})")
+            ok, secs, detail = netem_transfer(kif, size, deadline_s, dst=APP_IP6 if ipv6 else APP_IP)
             if os.environ.get("SLUICE_NETEM_VERBOSE"):
                 log(run("ip", "-s", "link", "show", check_rc=False).stdout)
                 log(open("/proc/net/softnet_stat").read())
@@ -783,7 +800,7 @@ def netem_exercise(kind, echo, size, deadline_s):
                 log("kernel: " + " ".join(ln.split()[0] + "=" + ln.split()[1] for ln in r.stdout.splitlines()
                                           if re.search(r"Retrans|Timeout|PAWS|OFO|SACK|Lost|Recover|Spurious|Err|Drop|Csum|Prune|Collapse|Window",
                                                        ln) and ln.split()[1] != "0"))
-            check(ok, f"{kind}: {size / 1e6:.0f} MB each way, one connection, under 2% loss, 5 ms delay and "
+            check(ok, f"{kind}: {size / 1e6:.0f} MB each way, one {family} connection, under 2% loss, 5 ms delay and "
                   f"reordering ({how}), SHA-256 equal: {secs:.1f}s, {size / secs / 1e6:.2f} MB/s each way ({detail})")
         finally:
             if relay is not None:
@@ -1643,6 +1660,19 @@ def kernel_ipv6_up(kif, addrs):
     return False
 
 
+def kernel_ipv6_up_beside(kind, kif):
+    """The kernel's IPv6 address (and IPv4 one) on kif, the other end of the
+    stack's link, after the app started. net_tap gives its kernel end the
+    port's own MAC, hence the stack's link-local address (which the stack
+    defends, so the kernel's DAD fails): that end takes another MAC first."""
+    if kind == "tap":
+        run("ip", "link", "set", kif, "down")
+        run("ip", "-6", "addr", "flush", "dev", kif)
+        run("ip", "link", "set", kif, "address", "02:77:00:00:00:01")
+        run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif, check_rc=False)
+    return kernel_ipv6_up(kif, [KERNEL_IP6])
+
+
 def udp6_echo_round(socks, sizes, rng, dst, timeout_s=3.0, tries=3):
     """udp_echo_round over IPv6 to dst. Returns (exact, lost, wrong)."""
     want = {s: bytes(rng.getrandbits(8) for _ in range(n)) for s, n in zip(socks, sizes)}
@@ -1700,14 +1730,7 @@ def ipv6_exercise(kind, echo):
                 log(a.text())
                 return
             if kind == "tap":
-                # net_tap gives the kernel's end the port's own MAC, hence the
-                # same link-local address as the stack (which defends it, so
-                # the kernel's DAD fails): the kernel's end takes another MAC.
-                run("ip", "link", "set", kif, "down")
-                run("ip", "-6", "addr", "flush", "dev", kif)
-                run("ip", "link", "set", kif, "address", "02:77:00:00:00:01")
-                run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif)
-                check(kernel_ipv6_up(kif, [KERNEL_IP6]), f"{kind}: the kernel's IPv6 address is up")
+                check(kernel_ipv6_up_beside(kind, kif), f"{kind}: the kernel's IPv6 address is up")
             app_ll = link_local_of(a.mac)
             log(f"app MAC {a.mac}, link-local {app_ll}")
 
@@ -1773,71 +1796,113 @@ def ipv6_exercise(kind, echo):
                   f"({total(metrics, 'inet.fragments_out')})")
         check(total(metrics, "inet.drop.udp6_zero_checksum") == 0 and total(metrics, "inet.drop.icmpv6_bad_checksum") == 0,
               f"{kind}: no checksum the kernel made was refused")
+        if kind in VETH_KINDS:
+            dad_conflict_exercise(kind, echo, vdev, kif, loops)
 
 
-def tcp6_exercise(echo, httpd, gateway):
-    """TCP over IPv6 against Linux over net_tap (issue 17): sluice-echo on
-    [::]:7 (dual-stack) to 200 concurrent kernel clients over IPv6 and 50
-    over IPv4, byte-exact; sluice-httpd on [fd77::2]:8080 to curl -6 and
-    wrk over IPv6; sluice-gateway on DPDK proxying IPv4 clients to an IPv6
-    kernel upstream and IPv6 clients to an IPv4 one."""
-    ns_name = f"st6{os.getpid()}"
+def dad_conflict_exercise(kind, echo, vdev, kif, loops):
+    """Duplicate address detection against Linux: the app is also given the
+    kernel's address; the kernel defends it, the stack withdraws it and says
+    so, and its own address goes on serving."""
+    a = app(echo, vdev, extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", f"--ip6={KERNEL_IP6}/64"],
+            cores=loops)
+    try:
+        if not check(a.wait_ready(), f"{kind}: sluice-echo starts with a second --ip6 that the kernel holds"):
+            log(a.text())
+            return
+        kernel_mac = link_mac(kif)
+        end = time.monotonic() + 10
+        while "duplicate address" not in a.text() and time.monotonic() < end and a.proc.poll() is None:
+            time.sleep(0.05)  # polling a log file: there is no event to wait on
+        line = next((ln for ln in a.text().splitlines() if "duplicate address" in ln), "")
+        check(f"{KERNEL_IP6} is in use by {kernel_mac}" in line and "withdrawn" in line,
+              f"{kind}: the stack says the kernel's address is a duplicate and withdraws it ({line.strip()!r})")
+        s1 = kernel_sockets6(1, kif, KERNEL_IP6)
+        ok, lost, wrong = udp6_echo_round(s1, [200], random.Random(2), APP_IP6)
+        check(ok == 1 and wrong == 0, f"{kind}: its own address still serves, and answers the kernel's "
+              f"(no longer its own) address")
+        for s_ in s1:
+            s_.close()
+    finally:
+        rc, metrics = a.stop()
+        a.kill()
+    check(rc == 0 and total(metrics, "inet.drop.nd_dad_conflict") >= 1,
+          f"{kind}: the conflict is counted (nd_dad_conflict {total(metrics, 'inet.drop.nd_dad_conflict')}, exit {rc})")
+
+
+def tcp6_exercise(kind, echo, httpd, gateway):
+    """TCP over IPv6 against Linux over net_tap or net_af_packet (issue 17):
+    sluice-echo on [::]:7 (dual-stack) to 200 concurrent kernel clients over
+    IPv6 and 50 over IPv4, byte-exact (on af_packet with two loops, so
+    IPv6 flows are steered between them); sluice-httpd on [fd77::2]:8080 to
+    curl -6 and wrk over IPv6; sluice-gateway on DPDK proxying IPv4
+    clients to an IPv6 kernel upstream and IPv6 clients to an IPv4 one;
+    then the impaired 100 MB transfer over IPv6."""
+    if os.environ.get("SLUICE_ONLY_NETEM"):
+        netem_exercise(kind, echo, netem_bytes(), 60, ipv6=True)
+        return
+    ns_name = f"st6{kind[:3]}{os.getpid()}"
     rng = random.Random(17)
-    kif = "sl0"
-    vdev = f"net_tap0,iface={kif}"
+    veth = kind in VETH_KINDS
+    loops = kind_loops(kind) if veth else 1
 
     def kernel_side_up():
-        # As in ipv6_exercise: net_tap gives the kernel's end the port's MAC,
-        # hence the stack's link-local address; the kernel's end takes another.
-        run("ip", "link", "set", kif, "down")
-        run("ip", "-6", "addr", "flush", "dev", kif)
-        run("ip", "link", "set", kif, "address", "02:77:00:00:00:01")
-        run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", kif, check_rc=False)
-        return kernel_ipv6_up(kif, [KERNEL_IP6])
+        # The tap's kernel end is made afresh by every app start; a veth stays.
+        return kernel_ipv6_up_beside(kind, kif) if not veth else True
 
     with netns(ns_name):
-        a = app(echo, vdev, extra=[f"--listen=[::]:{ECHO_PORT}", f"--ip6={APP_IP6}/64"], cores=1)
+        kif, vdev = setup_link(kind, True)
+        if veth:
+            run("sysctl", "-qw", "net.ipv6.conf.sv0.disable_ipv6=1")  # the port's end is DPDK's
+            if not check(kernel_ipv6_up(kif, [KERNEL_IP6]), f"{kind}: tcp6: the kernel's IPv6 address is up"):
+                return
+        a = app(echo, vdev, extra=[f"--listen=[::]:{ECHO_PORT}", f"--ip6={APP_IP6}/64"], cores=loops)
         try:
-            if not check(a.wait_ready(), "tcp6: sluice-echo (TCP, [::]) starts on DPDK with --ip6"):
+            if not check(a.wait_ready(), f"{kind}: tcp6: sluice-echo (TCP, [::]) starts on DPDK with --ip6"):
                 log(a.text())
                 return
-            check(kernel_side_up(), "tcp6: the kernel's IPv6 address is up")
+            check(kernel_side_up(), f"{kind}: tcp6: the kernel's IPv6 address is up")
             t0 = time.monotonic()
             exact, wrong, unfinished, errors = tcp_echo_clients(200, kif, rng, 64 * 1024, dst_ip=APP_IP6)
-            check(exact == 200 and wrong == 0, f"tcp6: TCP echo over IPv6 to 200 concurrent kernel clients is "
+            check(exact == 200 and wrong == 0, f"{kind}: tcp6: TCP echo over IPv6 to 200 concurrent kernel clients is "
                   f"byte-exact ({exact} exact, {wrong} wrong, {unfinished} unfinished, errors {errors[:3]}) "
                   f"in {time.monotonic() - t0:.2f}s")
             exact, wrong, unfinished, errors = tcp_echo_clients(50, kif, rng, 64 * 1024, dst_ip=APP_IP)
-            check(exact == 50 and wrong == 0, f"tcp6: the same [::] listener serves 50 IPv4 clients byte-exact "
+            check(exact == 50 and wrong == 0, f"{kind}: tcp6: the same [::] listener serves 50 IPv4 clients byte-exact "
                   f"({exact} exact, {wrong} wrong, {unfinished} unfinished, errors {errors[:3]})")
         finally:
             rc, metrics = a.stop()
             a.kill()
-        check(rc == 0, f"tcp6: SIGTERM stops sluice-echo cleanly (exit {rc})")
-        check(total(metrics, "inet.drop.tcp_bad_checksum") == 0, "tcp6: no TCP checksum the kernel made was refused")
+        check(rc == 0, f"{kind}: tcp6: SIGTERM stops sluice-echo cleanly (exit {rc})")
+        check(total(metrics, "inet.drop.tcp_bad_checksum") == 0, f"{kind}: tcp6: no TCP checksum the kernel made was refused")
+        if loops > 1:
+            check(all(metrics.get(f"loop{i}.inet.tcp_passive_opens", 0) > 0 for i in range(loops)) and
+                  total(metrics, "inet.tcp_steered_out") > 0,
+                  f"{kind}: tcp6: every loop owns connections (loop0 {metrics.get('loop0.inet.tcp_passive_opens')}, loop1 "
+                  f"{metrics.get('loop1.inet.tcp_passive_opens')}; segments steered {total(metrics, 'inet.tcp_steered_out')})")
 
         if not os.path.exists(httpd):
             return
         h = app(httpd, vdev, extra=[f"--listen=[{APP_IP6}]:8080", f"--ip6={APP_IP6}/64"], cores=1)
         try:
-            if not check(h.wait_ready(), "tcp6: sluice-httpd starts on DPDK on an IPv6 address"):
+            if not check(h.wait_ready(), f"{kind}: tcp6: sluice-httpd starts on DPDK on an IPv6 address"):
                 log(h.text())
                 return
-            check(kernel_side_up(), "tcp6: the kernel's IPv6 address is up (httpd)")
+            check(kernel_side_up(), f"{kind}: tcp6: the kernel's IPv6 address is up (httpd)")
             url = f"http://[{APP_IP6}]:8080/"
             r = run("curl", "-6", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url,
                     check_rc=False)
-            check(r.returncode == 0 and r.stdout.strip() == "200", f"tcp6: curl -6 {url} answers 200 ({r.stdout!r})")
+            check(r.returncode == 0 and r.stdout.strip() == "200", f"{kind}: tcp6: curl -6 {url} answers 200 ({r.stdout!r})")
             r = run("wrk", "-t1", "-c20", "-d2s", "--timeout", "2s", url, check_rc=False, timeout=30)
             m = re.search(r"([0-9]+) requests in", r.stdout)
             errs = re.search(r"Socket errors: (.*)", r.stdout)
             check(r.returncode == 0 and m is not None and int(m.group(1)) > 100 and errs is None,
-                  f"tcp6: wrk over IPv6 completes requests without socket errors "
+                  f"{kind}: tcp6: wrk over IPv6 completes requests without socket errors "
                   f"({m.group(1) if m else '?'} requests, {errs.group(1) if errs else 'no errors'})")
         finally:
             rc, _ = h.stop()
             h.kill()
-        check(rc == 0, f"tcp6: SIGTERM stops sluice-httpd cleanly (exit {rc})")
+        check(rc == 0, f"{kind}: tcp6: SIGTERM stops sluice-httpd cleanly (exit {rc})")
 
         if not os.path.exists(gateway):
             return
@@ -1853,10 +1918,10 @@ def tcp6_exercise(echo, httpd, gateway):
                 g = app(gateway, vdev, extra=[f"--listen={listen}", f"--upstream={upstream}", f"--ip6={APP_IP6}/64",
                                               "--health-interval=200ms"], ready=" -> ", cores=1)
                 try:
-                    if not check(g.wait_ready(), f"tcp6: {what}: sluice-gateway starts on DPDK"):
+                    if not check(g.wait_ready(), f"{kind}: tcp6: {what}: sluice-gateway starts on DPDK"):
                         log(g.text())
                         continue
-                    check(kernel_side_up(), f"tcp6: {what}: the kernel's IPv6 address is up")
+                    check(kernel_side_up(), f"{kind}: tcp6: {what}: the kernel's IPv6 address is up")
                     end = time.monotonic() + 15
                     r = None
                     while time.monotonic() < end:
@@ -1865,15 +1930,15 @@ def tcp6_exercise(echo, httpd, gateway):
                             break
                         time.sleep(0.1)  # the upstream is checked healthy on the gateway's own clock
                     check(r is not None and r.stdout == "Hello, World!",
-                          f"tcp6: {what}: curl {family} through the gateway ({r.stdout[:60] if r else ''!r})")
+                          f"{kind}: tcp6: {what}: curl {family} through the gateway ({r.stdout[:60] if r else ''!r})")
                     good = sum(run("curl", family, "-s", "--max-time", "2", url, check_rc=False).stdout ==
                                "Hello, World!" for _ in range(20))
-                    check(good == 20, f"tcp6: {what}: 20 of 20 sequential requests answered ({good})")
+                    check(good == 20, f"{kind}: tcp6: {what}: 20 of 20 sequential requests answered ({good})")
                 finally:
                     rc, metrics = g.stop()
                     g.kill()
                 check(rc == 0 and total(metrics, "inet.tcp_active_opens") > 0,
-                      f"tcp6: {what}: the gateway stopped cleanly (exit {rc}) after opening upstream connections "
+                      f"{kind}: tcp6: {what}: the gateway stopped cleanly (exit {rc}) after opening upstream connections "
                       f"({total(metrics, 'inet.tcp_active_opens')})")
         finally:
             for p in ups:
@@ -1882,6 +1947,7 @@ def tcp6_exercise(echo, httpd, gateway):
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+    netem_exercise(kind, echo, netem_bytes(), 60, ipv6=True)
 
 
 def main():
@@ -1891,7 +1957,7 @@ def main():
         relay_main(sys.argv[2], sys.argv[3], loss=loss, delay_ms=delay_ms, reorder=reorder, seed=77)
         return
     modes = ("tap", "af_packet", "af_xdp", "preflight", "tcp_tap", "tcp_af_packet", "tcp_af_xdp", "gateway",
-             "gateway_af_xdp", "attack", "memif", "ipv6_tap", "ipv6_af_packet", "tcp6_tap")
+             "gateway_af_xdp", "attack", "memif", "ipv6_tap", "ipv6_af_packet", "tcp6_tap", "tcp6_af_packet")
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit("usage: dpdk_netns_test.py " + "|".join(modes))
     kind = sys.argv[1]
@@ -1911,8 +1977,8 @@ def main():
     started = time.monotonic()
     if kind == "preflight":
         preflight(echo)
-    elif kind == "tcp6_tap":
-        tcp6_exercise(echo, httpd, gateway)
+    elif kind.startswith("tcp6_"):
+        tcp6_exercise(kind[5:], echo, httpd, gateway)
     elif kind.startswith("tcp_"):
         tcp_exercise(kind[4:], echo, httpd)
     elif kind.startswith("gateway"):

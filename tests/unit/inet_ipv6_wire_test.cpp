@@ -173,6 +173,31 @@ TEST(ipv6_wire, an_unknown_next_header_is_a_parameter_problem_code_1_at_the_fiel
   EXPECT_EQ(c3.param_pointer, 40u + 8);
 }
 
+// RFC 4443 2.4 (e.1): an ICMPv6 error is never answered with one, even
+// when its extension headers ask for a parameter problem (review finding 5b).
+TEST(ipv6_wire, no_parameter_problem_is_due_about_an_icmpv6_error_behind_the_headers) {
+  const std::string unknown_10 = std::string("\x9e\x01\x00", 3);  // action 10: discard and answer
+  for (const std::uint8_t type : {1, 2, 3, 4, 127, 128, 135}) {
+    const std::string icmp = f6::icmpv6(src, dst, type, 0, std::string(8, 'q'));
+    ipv6_chain c;
+    EXPECT_EQ(walk(f6::options_header(58, unknown_10) + icmp, 60, c), drop_reason::ipv6_unknown_option);
+    EXPECT_EQ(c.send_param_problem, type >= 128) << int{type};
+    // Behind another header, and behind a routing header with segments left.
+    ipv6_chain c2;
+    EXPECT_EQ(walk(f6::options_header(60, unknown_10) + f6::options_header(58, "") + icmp, 60, c2),
+              drop_reason::ipv6_unknown_option);
+    EXPECT_EQ(c2.send_param_problem, type >= 128) << int{type};
+    ipv6_chain c3;
+    EXPECT_EQ(walk(f6::routing_header(58, 4, 1) + icmp, 43, c3), drop_reason::ipv6_routing_unknown);
+    EXPECT_EQ(c3.send_param_problem, type >= 128) << int{type};
+  }
+  // Any other upper layer is answered as before.
+  ipv6_chain c;
+  EXPECT_EQ(walk(f6::options_header(17, unknown_10) + f6::udp(src, dst, 1, 2, "x"), 60, c),
+            drop_reason::ipv6_unknown_option);
+  EXPECT_TRUE(c.send_param_problem);
+}
+
 TEST(ipv6_wire, no_next_header_delivers_nothing) {
   ipv6_chain c;
   EXPECT_EQ(walk("", 59, c), drop_reason::ipv6_no_next_header);

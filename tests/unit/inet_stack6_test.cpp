@@ -130,7 +130,11 @@ TEST_F(stack6_test, probes_each_address_from_the_unspecified_address_at_start) {
   EXPECT_EQ(st().duplicate_address(), nullptr) << "nobody answered";
 }
 
-TEST_F(stack6_test, an_advertisement_for_our_address_is_a_reported_conflict) {
+TEST_F(stack6_test, an_advertisement_for_our_address_is_a_reported_conflict_and_the_address_withdrawn) {
+  std::vector<std::pair<ip_address, mac_address>> reports;
+  auto to = transport_options({"fd00::2/64", "fd00::3/64"});
+  to.stack.on_duplicate_address = [&](const ip_address& a, const mac_address& by) { reports.emplace_back(a, by); };
+  make(to);
   step();
   (void)out();
   in(f6::icmpv6_frame(f6::multicast_mac(f6::a6("ff02::1")), other_mac, ours, f6::a6("ff02::1"), 136, 0,
@@ -138,7 +142,41 @@ TEST_F(stack6_test, an_advertisement_for_our_address_is_a_reported_conflict) {
   step();
   ASSERT_NE(st().duplicate_address(), nullptr);
   EXPECT_EQ(*st().duplicate_address(), ia(ours));
+  EXPECT_EQ(st().duplicate_address_by(), other_mac);
   EXPECT_EQ(stats().dropped(drop_reason::nd_dad_conflict), 1u);
+  // Reported once, off the receive path (the maintenance timer).
+  clock.advance(10ms);
+  step(2);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].first, ia(ours));
+  EXPECT_EQ(reports[0].second, other_mac);
+  // Withdrawn (RFC 4862 5.4.5): not ours, not defended, not a source; the
+  // other address serves.
+  EXPECT_FALSE(st().is_our_ip6(ia(ours)));
+  EXPECT_TRUE(st().is_our_ip6(ia(f6::a6("fd00::3"))));
+  EXPECT_EQ(st().source_for(ia(peer)), ia(f6::a6("fd00::3")));
+  const auto not_ours = stats().dropped(drop_reason::nd_not_for_us);
+  const f6::addr group = f6::solicited_node(ours);
+  in(f6::icmpv6_frame(f6::multicast_mac(group), peer_mac, peer, group, 135, 0, f6::ns_body(ours, peer_mac)));
+  step();
+  EXPECT_TRUE(out().empty()) << "a solicitation for the withdrawn address goes unanswered";
+  EXPECT_EQ(stats().dropped(drop_reason::nd_not_for_us), not_ours + 1);
+  introduce(peer, f6::a6("fd00::3"));
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 128, 0, f6::echo_body(1, 1, "x")));
+  step();
+  EXPECT_TRUE(out().empty()) << "no echo from the withdrawn address";
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, f6::a6("fd00::3"), 128, 0, f6::echo_body(1, 2, "x")));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 129);
+  EXPECT_EQ(f[0].src, f6::a6("fd00::3"));
+  // A second advertisement changes nothing: reported once.
+  in(f6::icmpv6_frame(f6::multicast_mac(f6::a6("ff02::1")), other_mac, ours, f6::a6("ff02::1"), 136, 0,
+                      f6::na_body(0x20, ours, other_mac)));
+  clock.advance(10ms);
+  step(2);
+  EXPECT_EQ(reports.size(), 1u);
 }
 
 TEST_F(stack6_test, another_hosts_probe_is_a_conflict_while_probing_and_defended_after) {
@@ -887,6 +925,86 @@ TEST_F(stack6_test, fragments_are_reassembled_in_any_order_and_overlaps_and_stra
   ASSERT_EQ(rec.got.size(), 3u);
   EXPECT_EQ(rec.got[2].second, "atomic");
   EXPECT_EQ(stats().reassembled.get(), 2u);
+}
+
+// RFC 7112 (review finding 9): a first fragment must hold the whole header
+// chain and the upper-layer header; one that does not is dropped at once
+// and answered with a parameter problem, code 3, never held.
+TEST_F(stack6_test, a_first_fragment_without_the_whole_header_chain_is_dropped_and_answered) {
+  introduce();
+  recorder rec;
+  ASSERT_TRUE(l->udp_bind(ep(f6::a6("::"), 7), rec).ok());
+  const std::string l4 = f6::udp(peer, ours, 1, 7, std::string(100, 'u'));
+  const std::string opts = f6::options_header(17, std::string(4, '\0'));  // PadN, 8 bytes in all
+  struct cut_case {
+    std::string after_fragment_header;  // what the first fragment carries
+    bool whole;
+  };
+  const cut_case cases[] = {
+      {opts.substr(0, 4), false},             // the destination options header cut
+      {opts + l4.substr(0, 6), false},        // the UDP header cut
+      {opts + l4.substr(0, 16), true},        // all of it: held for reassembly
+  };
+  std::uint32_t id = 40;
+  for (const auto& c : cases) {
+    const auto before = stats().dropped(drop_reason::ipv6_incomplete_chain);
+    const std::string frame = raw_in(44, f6::fragment_header(60, 0, true, ++id) + c.after_fragment_header);
+    in(frame);
+    step();
+    auto f = out();
+    if (c.whole) {
+      EXPECT_TRUE(f.empty());
+      EXPECT_EQ(stats().dropped(drop_reason::ipv6_incomplete_chain), before);
+      EXPECT_EQ(st().reassembler().held_packets(), 1u);
+      continue;
+    }
+    EXPECT_EQ(stats().dropped(drop_reason::ipv6_incomplete_chain), before + 1);
+    EXPECT_EQ(st().reassembler().held_packets(), 0u) << "not held";
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].icmp_type, 4);
+    EXPECT_EQ(f[0].icmp_code, 3);
+    EXPECT_EQ(f[0].icmp_word, 0u);
+    EXPECT_TRUE(f[0].checksum_ok);
+    EXPECT_EQ(f[0].icmp_rest, frame.substr(14));
+    clock.advance(1s);  // keep clear of the rate limit
+    step();
+  }
+  // The held one completes.
+  in(raw_in(44, f6::fragment_header(60, 24, false, id) + (opts + l4).substr(24)));
+  step();
+  ASSERT_EQ(rec.got.size(), 1u);
+  EXPECT_EQ(rec.got[0].second, std::string(100, 'u'));
+}
+
+// RFC 7739 (review finding 7): fragment ids are not a
+// counter a receiver can read the next one off, and each destination's
+// differ from another's.
+TEST_F(stack6_test, fragment_ids_differ_per_destination_and_do_not_follow_one_counter) {
+  introduce();
+  introduce(f6::a6("fd00::9"));
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  auto send_big = [&](const f6::addr& to) {
+    EXPECT_TRUE((*s)->send_to(ep(to, 99), std::string(3000, 'b')));
+    step();
+    std::uint32_t id = 0;
+    int firsts = 0;
+    for (const auto& d : out()) {
+      if (d.fragment && d.fragment_offset == 0 && d.dst == to) {
+        id = d.fragment_id;
+        ++firsts;
+      }
+    }
+    EXPECT_EQ(firsts, 1);
+    return id;
+  };
+  const std::uint32_t a1 = send_big(peer);
+  const std::uint32_t b1 = send_big(f6::a6("fd00::9"));
+  const std::uint32_t a2 = send_big(peer);
+  EXPECT_NE(a1, a2) << "one destination's ids stay apart";
+  EXPECT_NE(b1, a1 + 1) << "another destination's id is not the next of a counter";
+  EXPECT_GT(std::max(a1, b1) - std::min(a1, b1), 1000u) << a1 << " " << b1;
 }
 
 TEST_F(stack6_test, a_big_ping_is_reassembled_and_answered_in_fragments) {

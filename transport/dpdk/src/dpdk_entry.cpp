@@ -253,6 +253,13 @@ std::unique_ptr<loop_base> make_dpdk_loop(const loop_options& opts, std::uint16_
   to.stack.steering = st.steering.get();
   to.stack.tcp = st.tcp;
   to.stack.announce = id == 0;  // one announcement per port
+  to.stack.on_duplicate_address = [](const inet::ip_address& a, const inet::mac_address& by) {
+    // Control plane (the stack's maintenance timer), once per address.
+    std::fprintf(stderr,
+                 "sluice: duplicate address: %s is in use by %s on the link (duplicate address detection, RFC 4862); "
+                 "withdrawn: this stack neither answers for it nor sends from it\n",
+                 a.to_string().c_str(), by.to_string().c_str());
+  };
   to.max_sleep = st.idle_sleep;
   to.transport_name = "dpdk";
   auto port = std::make_unique<dpdk::dpdk_queue>(*st.device, static_cast<std::uint16_t>(queue < 0 ? id : queue));

@@ -2,36 +2,18 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 #include <type_traits>
 
 namespace sluice::inet {
 
 namespace {
 
-// One random key per process (control plane, on first construction).
-siphash_key process_key() {
-  static const siphash_key k = [] {
-    std::random_device rd;
-    auto word = [&rd] { return (std::uint64_t{rd()} << 32) | rd(); };
-    return siphash_key{word(), word()};
-  }();
-  return k;
-}
-
 // Fibonacci hashing: neighbours on one subnet differ in the low bits.
 std::uint32_t neighbour_hash(std::uint32_t ip, const siphash_key&) noexcept { return (ip * 2654435769u) >> 8; }
 // IPv6: keyed (the sender picks the address, and 2^64 of them on link):
-// multiply-shift over the two 64-bit halves with the process's random odd
-// multipliers, a universal hash whose slots a sender cannot predict
-// without the key; two multiplications per lookup (siphash over 16 bytes
-// was a tenth of the IPv6 UDP echo's cost per packet).
+// multiply-shift with the process's random key (siphash.hpp).
 std::uint32_t neighbour_hash(const ip_address& a, const siphash_key& k) noexcept {
-  std::uint64_t hi;
-  std::uint64_t lo;
-  std::memcpy(&hi, a.bytes.data(), 8);
-  std::memcpy(&lo, a.bytes.data() + 8, 8);
-  return static_cast<std::uint32_t>(((hi * (k.k0 | 1)) + (lo * (k.k1 | 1))) >> 32);
+  return static_cast<std::uint32_t>(multiply_shift16(a.data(), k) >> 32);
 }
 
 }  // namespace
@@ -45,7 +27,10 @@ basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet
   slots_.resize(cap);
   mask_ = cap - 1;
   max_incomplete_ = keep_stale_ ? cap / 4 : cap;
-  if constexpr (!std::is_same_v<Addr, std::uint32_t>) key_ = process_key();
+  if constexpr (!std::is_same_v<Addr, std::uint32_t>) {
+    static const siphash_key process_key = make_secret_key();  // one per process, on first use
+    key_ = process_key;
+  }
   held_.resize(opts_.max_pending);
 }
 

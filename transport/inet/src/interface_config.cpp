@@ -111,7 +111,7 @@ bool ip6_interface_address::on_link(const ip_address& a) const noexcept {
 
 bool interface_config::is_ip6(const ip_address& a) const noexcept {
   for (const auto& x : ip6)
-    if (x.address == a) return true;
+    if (x.address == a && !x.duplicate) return true;
   return false;
 }
 
@@ -123,9 +123,13 @@ bool interface_config::on_link6(const ip_address& a) const noexcept {
 }
 
 const ip6_interface_address* interface_config::source6_for(const ip_address& a) const noexcept {
-  for (const auto& x : ip6)
+  const ip6_interface_address* first = nullptr;
+  for (const auto& x : ip6) {
+    if (x.duplicate) continue;
     if (x.on_link(a)) return &x;
-  return ip6.empty() ? nullptr : &ip6.front();
+    if (first == nullptr) first = &x;
+  }
+  return first;
 }
 
 result<interface_config> interface_config::parse(std::string_view ip, std::string_view gateway,

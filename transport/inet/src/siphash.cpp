@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <random>
 
 namespace sluice::inet {
 
@@ -60,6 +61,13 @@ std::uint64_t siphash24(const siphash_key& key, const void* data, std::size_t n)
   s.v2 ^= 0xff;
   for (int i = 0; i < 4; ++i) s.round();  // d = 4
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+siphash_key make_secret_key(std::uint64_t seed, std::uint64_t salt) {
+  if (seed != 0) return siphash_key{seed ^ salt, seed * 0x9e3779b97f4a7c15ull + salt};
+  std::random_device rd;
+  auto word = [&rd] { return (std::uint64_t{rd()} << 32) | rd(); };
+  return siphash_key{word(), word()};
 }
 
 }  // namespace sluice::inet

@@ -9,6 +9,7 @@
 #include "sluice/core/task.hpp"
 #include "sluice/inet/checksum.hpp"
 #include "sluice/inet/flow_steering.hpp"
+#include "sluice/inet/siphash.hpp"
 
 namespace sluice::inet {
 
@@ -537,7 +538,8 @@ ip_address stack::source_for(const ip_address& dst) const noexcept {
     return link_local_;
   }
   if (ifc.is_ip6(dst)) return dst;
-  return ifc.source6_for(dst)->address;
+  const ip6_interface_address* a = ifc.source6_for(dst);
+  return a != nullptr ? a->address : link_local_;
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
@@ -573,9 +575,15 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   pmtu_live_until_ = slot->expires;  // the latest expiry: every entry is dead after it
 }
 
-std::uint32_t stack::next_ip6_id() noexcept {
+std::uint32_t stack::next_ip6_id(const ip_address& dst) noexcept {
+  // RFC 7739 5.3: a keyed hash of the destination plus a counter. One
+  // destination's ids stay apart for 2^32 datagrams (the counter, by loop
+  // residue as IPv4's), and what one destination sees tells nothing of the
+  // ids sent to another (the process's secret key).
+  static const siphash_key key = make_secret_key();
   const std::uint32_t loops = opts_.group != nullptr ? std::max(1u, opts_.group->size()) : 1;
-  return ip6_id_++ * loops + loop_.id();
+  const auto offset = static_cast<std::uint32_t>(multiply_shift16(dst.data(), key) >> 32) / loops * loops;
+  return offset + ip6_id_++ * loops + loop_.id();
 }
 
 void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
@@ -620,6 +628,20 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
     p->seg.begin += c.upper_at;
     deliver6(l4_data{nullptr, nullptr, 1, p, &eth, &h, l3, total}, c.upper);
     return;
+  }
+  if (c.fragment_offset == 0) {
+    // RFC 7112 5: a first fragment holds the whole header chain and the
+    // upper-layer header; one that does not is dropped and answered (code
+    // 3), never held for reassembly (what a filter could not have seen).
+    ipv6_chain rest;
+    const drop_reason w = walk_ipv6_extensions(p->data() + c.upper_at, p->size() - c.upper_at, c.upper, c.upper_at,
+                                               group, rest);
+    if (w == drop_reason::ipv6_ext_truncated ||
+        (w == drop_reason::none && !rest.fragment && p->size() - rest.upper_at < upper_header_len(rest.upper))) {
+      send_icmp6_error(icmpv6_param_problem, icmpv6_code_incomplete_chain, 0, h, l3, total, &eth.src,
+                       eth.dst.is_group());
+      return drop(p, drop_reason::ipv6_incomplete_chain);
+    }
   }
   // A fragment: its data (after the fragment header) to the reassembler.
   p->seg.begin += c.upper_at;
@@ -727,6 +749,9 @@ void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept
     // target's solicited-node group (RFC 4861 7.1.1), no link-layer option.
     if (h.dst != solicited_node_group(m.target) || m.has_link_layer) return drop(p, drop_reason::nd_bad_message);
     if (now < dad_until_) {
+      // Our own MAC is no other host: our probe reflected, or a tap's
+      // kernel end (which shares the port's MAC) probing its own address.
+      if (d.eth->src == mac_) return drop(p, drop_reason::nd_own_probe);
       dad_conflict(m.target, d.eth->src);  // both probing: neither may keep it
       return drop(p, drop_reason::nd_dad_conflict);
     }
@@ -849,12 +874,39 @@ void stack::advert_from_peer(const ip_address& target, const mac_address& mac, s
 }
 
 void stack::dad_conflict(const ip_address& a, const mac_address& by) noexcept {
-  // Recorded once (the first); counted by the caller. No logging here: the
-  // receive path; the control plane reports it (duplicate_address()).
-  if (dad_conflict_) return;
-  dad_conflict_ = true;
-  dad_conflict_addr_ = a;
-  dad_conflict_by_ = by;
+  // Counted by the caller. The address is withdrawn here and on every
+  // other loop (RFC 4862 5.4.5); the report waits for the maintenance timer
+  // (no logging on the receive path).
+  if (!dad_conflict_) dad_conflict_by_ = by;
+  withdraw_ip6(a);
+  if (dad_reports_n_ < dad_reports_.size()) dad_reports_[dad_reports_n_++] = {a, by};
+  schedule_maintenance();
+  stack_group* g = opts_.group;
+  if (g == nullptr || g->size() < 2) return;
+  for (unsigned t = 0; t < g->size(); ++t) {
+    if (t == loop_.id()) continue;
+    loop_.send_to(t, task([g, a](loop_base& there) {
+      if (stack* s = g->member(there.id())) s->withdraw_ip6(a);
+    }));
+  }
+}
+
+void stack::withdraw_ip6(const ip_address& a) noexcept {
+  if (!dad_conflict_) {
+    dad_conflict_ = true;  // the first, for duplicate_address()
+    dad_conflict_addr_ = a;
+  }
+  if (a == link_local_) link_local_duplicate_ = true;
+  for (auto& x : opts_.iface.ip6)
+    if (x.address == a) x.duplicate = true;
+}
+
+void stack::report_duplicates() noexcept {
+  for (std::size_t i = 0; i < dad_reports_n_; ++i) {
+    const auto& [a, by] = dad_reports_[i];
+    if (opts_.on_duplicate_address) opts_.on_duplicate_address(a, by);
+  }
+  dad_reports_n_ = 0;
 }
 
 void stack::handle_packet_too_big(const l4_data& d) noexcept {
@@ -1183,7 +1235,7 @@ bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_ad
   const std::size_t room = path_mtu(dst) - ipv6_header_len;
   const bool fragmented = l4_len > room;
   const std::size_t piece = fragmented ? (room - ipv6_fragment_header_len) / 8 * 8 : l4_len;
-  const std::uint32_t id = fragmented ? next_ip6_id() : 0;
+  const std::uint32_t id = fragmented ? next_ip6_id(dst) : 0;
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
     packet* p = counted_fresh();
@@ -1371,7 +1423,8 @@ void stack::learned_by_peer(const ip_address& ip, const mac_address& mac) noexce
 // ---- timers ------------------------------------------------------------------------------
 
 void stack::schedule_maintenance() noexcept {
-  const time_point t = std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due()});
+  const time_point t = dad_reports_n_ != 0 ? loop_.now()
+                                           : std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due()});
   if (t == time_point::max()) {
     maintenance_.cancel();
     return;
@@ -1381,6 +1434,7 @@ void stack::schedule_maintenance() noexcept {
 
 void stack::on_maintenance() noexcept {
   const time_point now = loop_.now();
+  report_duplicates();
   arp_.tick(
       now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); },
       [this](std::uint32_t ip, const mac_address& known) { send_arp(arp_op_request, known, known, ip); },
@@ -1405,6 +1459,10 @@ void stack::on_maintenance() noexcept {
 // ---- control plane -----------------------------------------------------------------------
 
 void stack::start() noexcept {
+  // The detection's answers may land on any loop's queue (RSS): every loop
+  // of the port knows its window; the announcing one sends the probes.
+  const bool shared = opts_.group != nullptr && opts_.group->size() > 1;
+  if (opts_.ipv6_dad && (opts_.announce || shared)) dad_until_ = loop_.now() + opts_.arp.retry_interval;
   if (!opts_.announce) return;
   // Gratuitous ARP: a request for our own address, so that neighbours
   // refresh (or learn) our MAC.
@@ -1412,12 +1470,11 @@ void stack::start() noexcept {
   if (opts_.ipv6_dad) {
     // Duplicate address detection (RFC 4862 5.4): a solicitation from "::"
     // for each of our addresses; an answer within a retry interval (or
-    // another host's probe for the same address) is a conflict, reported
-    // once (duplicate_address()). The addresses serve meanwhile (as RFC
-    // 4429's optimistic addresses do).
+    // another host's probe for the same address) is a conflict: the address
+    // is withdrawn and reported (on_duplicate_address, duplicate_address()).
+    // The addresses serve meanwhile (as RFC 4429's optimistic addresses do).
     send_ns(link_local_, true, nullptr);
     for (const auto& a : opts_.iface.ip6) send_ns(a.address, true, nullptr);
-    dad_until_ = loop_.now() + opts_.arp.retry_interval;
   }
   (void)flush();
 }

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
-#include <random>
 
 #include "sluice/core/handler.hpp"
 #include "sluice/inet/checksum.hpp"
@@ -29,13 +28,6 @@ constexpr std::int64_t cookie_period_s = 64;
 constexpr std::uint32_t cookie_ts_bits = 0x1f;
 constexpr std::uint32_t cookie_no_wscale = 0xf;
 
-siphash_key make_key(std::uint64_t seed, std::uint64_t salt) {
-  if (seed != 0) return siphash_key{seed ^ salt, seed * 0x9e3779b97f4a7c15ull + salt};
-  std::random_device rd;  // control plane: once per stack
-  auto word = [&rd] { return (std::uint64_t{rd()} << 32) | rd(); };
-  return siphash_key{word(), word()};
-}
-
 // A keyed hash of the whole tuple, both 16-byte addresses (so IPv4 and
 // IPv6 tuples are hashed alike, RFC 6528's F over either family), and two
 // extra words.
@@ -56,8 +48,9 @@ tcp_layer::tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, ine
       loop_(loop),
       cfg_(cfg),
       stats_(stats),
-      isn_key_(make_key(cfg.secret, 0x15a)),
-      cookie_key_(make_key(cfg.secret, 0xc00c1e)),
+      isn_key_(make_secret_key(cfg.secret, 0x15a)),
+      cookie_key_(make_secret_key(cfg.secret, 0xc00c1e)),
+      table_key_(make_secret_key(cfg.secret, 0x7ab1e)),
       local_ip_(ip_address::v4(ip.config().address)) {
   if (cfg_.receive_buffer == 0) cfg_.receive_buffer = loop.options().max_input_bytes;
   cfg_.receive_buffer = std::clamp<std::size_t>(cfg_.receive_buffer, 4096, std::size_t{1} << 30);
@@ -70,6 +63,7 @@ tcp_layer::tcp_layer(stack& ip, transport_loop& loop, const tcp_config& cfg, ine
   max_blocks_ = cfg_.max_control_blocks != 0 ? cfg_.max_control_blocks
                                              : std::max<std::size_t>(64, 2 * loop.options().max_connections);
   buckets_.assign(1024, nullptr);
+  bucket_shift_ = 64 - 10;
   const stack_options& so = ip.options();
   const unsigned range = static_cast<unsigned>(so.ephemeral_last - so.ephemeral_first) + 1;
   next_port_ = static_cast<std::uint16_t>(so.ephemeral_first + static_cast<unsigned>(isn_key_.k0 % range));
@@ -654,17 +648,14 @@ result<connection_handle> tcp_layer::connect(const endpoint& to, handler& h, voi
 // ---- control blocks ---------------------------------------------------------------------------------
 
 std::size_t tcp_layer::bucket_of(const tcp_tuple& t) const noexcept {
-  // The remote address's two halves folded (for IPv4 the high one is the
-  // constant ::ffff prefix, the low one holds the address), the ports,
-  // then a finalizer. Our own address varies little: left out.
-  std::uint64_t hi, lo;
-  std::memcpy(&hi, t.remote_ip.data(), 8);
-  std::memcpy(&lo, t.remote_ip.data() + 8, 8);
-  std::uint64_t x = (hi * 0x9e3779b97f4a7c15ull) ^ lo ^ (std::uint64_t{t.remote_port} << 16) ^ t.local_port;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return static_cast<std::size_t>(x) & (buckets_.size() - 1);
+  // Keyed (the peer picks its address and port, IPv6 gives it 2^64 on a
+  // link): multiply-shift of the remote address and the ports with this
+  // stack's secret multipliers, the bucket from the high bits, so no sender
+  // can aim its connections at one chain. Our own address varies little:
+  // left out.
+  const std::uint64_t ports = (std::uint64_t{t.remote_port} << 16) | t.local_port;
+  const std::uint64_t x = multiply_shift16(t.remote_ip.data(), table_key_) + ports * ((table_key_.k0 >> 1) | 1);
+  return static_cast<std::size_t>(x >> bucket_shift_);
 }
 
 tcp_control_block* tcp_layer::find(const tcp_tuple& t) const noexcept {
@@ -696,6 +687,7 @@ void tcp_layer::grow_table() noexcept {
     return;  // stay at the present size: chains get longer, nothing breaks
   }
   old.swap(buckets_);
+  --bucket_shift_;
   for (tcp_control_block* head : old) {
     while (head != nullptr) {
       tcp_control_block* b = head;

@@ -176,6 +176,31 @@ drop_reason walk_options(const std::byte* p, std::size_t begin, std::size_t end,
   return drop_reason::none;
 }
 
+// Whether the rest of a chain (n bytes at p, `next` first) ends in an
+// ICMPv6 error message (type below 128), as far as it can be read: such a
+// message is never answered with an error (RFC 4443 2.4 e.1), whatever
+// its extension headers ask for.
+bool ends_in_icmpv6_error(const std::byte* p, std::size_t n, std::uint8_t next, unsigned count) noexcept {
+  std::size_t at = 0;
+  for (; count <= ipv6_max_extension_headers; ++count) {
+    if (next == ip6_next_icmpv6) return at < n && std::to_integer<unsigned>(p[at]) < 128;
+    if (next == ip6_next_fragment) {
+      // Only a first fragment shows what follows.
+      if (n - at < ipv6_fragment_header_len || (load_be16(p + at + 2) & 0xfff8) != 0) return false;
+      next = std::to_integer<std::uint8_t>(p[at]);
+      at += ipv6_fragment_header_len;
+      continue;
+    }
+    if (next != ip6_next_hop_by_hop && next != ip6_next_dest_options && next != ip6_next_routing) return false;
+    if (n - at < 8) return false;
+    const std::size_t len = (std::to_integer<std::size_t>(p[at + 1]) + 1) * 8;
+    if (len > n - at) return false;
+    next = std::to_integer<std::uint8_t>(p[at]);
+    at += len;
+  }
+  return false;
+}
+
 }  // namespace
 
 drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t next, std::size_t started_at,
@@ -215,22 +240,26 @@ drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t
     if (n - at < 8) return drop_reason::ipv6_ext_truncated;
     const std::size_t len = (std::to_integer<std::size_t>(p[at + 1]) + 1) * 8;
     if (len > n - at) return drop_reason::ipv6_ext_truncated;
+    const auto following = std::to_integer<std::uint8_t>(p[at]);
+    // An error about this header is due unless the packet is itself an ICMPv6 error.
+    auto answerable = [&] { return !ends_in_icmpv6_error(p + at + len, n - at - len, following, count + 1); };
     if (next == ip6_next_routing) {
       const unsigned type = std::to_integer<unsigned>(p[at + 2]);
       const unsigned segments_left = std::to_integer<unsigned>(p[at + 3]);
       if (type == 0) return drop_reason::ipv6_routing_type0;  // RFC 5095
       if (segments_left != 0) {
         // We route by no routing type (RFC 8200 4.4).
-        out.send_param_problem = true;
+        out.send_param_problem = answerable();
         out.param_code = icmpv6_code_bad_header_field;
         out.param_pointer = static_cast<std::uint32_t>(base + at + 2);
         return drop_reason::ipv6_routing_unknown;
       }
     } else if (auto r = walk_options(p + at, 2, len, base + at, dst_multicast, out); r != drop_reason::none) {
+      out.send_param_problem = out.send_param_problem && answerable();
       return r;
     }
     next_field = base + at;
-    next = std::to_integer<std::uint8_t>(p[at]);
+    next = following;
     at += len;
   }
 }

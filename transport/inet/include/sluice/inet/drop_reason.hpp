@@ -50,6 +50,7 @@ namespace sluice::inet {
   X(ipv6_unknown_next_header) /* an unknown next header: parameter problem code 1 */            \
   X(ipv6_chain_too_long)    /* more extension headers than the walker's bound */               \
   X(ipv6_no_next_header)    /* next header 59: nothing to deliver */                           \
+  X(ipv6_incomplete_chain)  /* a first fragment without the whole header chain (RFC 7112): parameter problem code 3 */ \
   X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here */                        \
   X(icmpv6_truncated)                                                                            \
   X(icmpv6_bad_checksum)                                                                         \
@@ -61,6 +62,7 @@ namespace sluice::inet {
   X(nd_off_link)            /* a solicitation from outside our prefixes (nor link-local): not learned */ \
   X(nd_router_advert_ignored) /* router advertisements are not used (no SLAAC by default) */   \
   X(nd_dad_conflict)        /* another host claims one of our IPv6 addresses */               \
+  X(nd_own_probe)           /* a duplicate address probe from our own MAC while probing (reflected): no conflict */ \
   X(nd_address_claimed)     /* an advertisement for one of our addresses after detection: kept */ \
   X(nd_unknown_target)      /* an advertisement for a neighbour with no entry (RFC 4861 7.2.5) */ \
   X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \

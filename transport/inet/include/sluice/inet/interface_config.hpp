@@ -31,6 +31,10 @@ namespace sluice::inet {
 struct ip6_interface_address {
   ip_address address;    // a global or unique-local unicast address
   unsigned prefix = 64;  // on-link prefix length (1 to 128)
+  // Duplicate address detection found another host using it (RFC 4862
+  // 5.4.5): not ours any more (is_ip6, source6_for skip it); its prefix
+  // stays on link.
+  bool duplicate = false;
   // a is inside this address's prefix.
   [[nodiscard]] bool on_link(const ip_address& a) const noexcept;
 };
@@ -63,11 +67,12 @@ struct interface_config {
   std::vector<ip6_interface_address> ip6;  // --ip6, in the order given
   ip_address gateway6;                     // --gateway6; "::": none (only on-link prefixes)
 
-  // One of the --ip6 addresses (not the link-local one).
+  // One of the --ip6 addresses (not the link-local one), not found duplicate.
   [[nodiscard]] bool is_ip6(const ip_address& a) const noexcept;
   // a is inside one of the --ip6 prefixes (or link-local: always on link).
   [[nodiscard]] bool on_link6(const ip_address& a) const noexcept;
-  // The --ip6 address whose prefix holds a, else the first; nullptr if none.
+  // The --ip6 address whose prefix holds a, else the first; duplicate ones
+  // skipped; nullptr if none is left.
   [[nodiscard]] const ip6_interface_address* source6_for(const ip_address& a) const noexcept;
 
   // From --ip and --gateway; errors name the flag and say what is wrong.

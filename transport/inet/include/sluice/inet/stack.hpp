@@ -37,6 +37,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +94,12 @@ struct stack_options {
   // Duplicate address detection at start (RFC 4862 5.4): one solicitation
   // per IPv6 address (when announce is set).
   bool ipv6_dad = true;
+  // Called once for each address that detection found in use by another
+  // host (the address, that host's MAC), after the stack withdrew it (it no
+  // longer answers for it nor sends from it), from the loop's maintenance
+  // timer: the control plane's hook to say so (the DPDK transport prints a
+  // line). Unset: counted (nd_dad_conflict) and kept in duplicate_address().
+  std::function<void(const ip_address&, const mac_address&)> on_duplicate_address;
 
   // The limits above in range (a clear error names the one that is not).
   [[nodiscard]] result<void> check() const;
@@ -201,19 +208,21 @@ class stack {
   [[nodiscard]] std::uint32_t path_mtu(const ip_address& dst) const noexcept;
   // Our IPv6 addresses: the link-local one (from the MAC) or an --ip6 one.
   [[nodiscard]] bool is_our_ip6(const ip_address& a) const noexcept {
-    return a == link_local_ || opts_.iface.is_ip6(a);
+    return (a == link_local_ && !link_local_duplicate_) || opts_.iface.is_ip6(a);
   }
   // The link-local address (fe80:: and the MAC's modified EUI-64).
   [[nodiscard]] const ip_address& link_local() const noexcept { return link_local_; }
-  // An address duplicate address detection found in use by another host
-  // (a validated advertisement from another MAC, or another host's probe,
-  // while detecting: the first second after start); nullptr if none. The
-  // receive path only records it (and counts nd_dad_conflict): the control
-  // plane reports it, with duplicate_address_by().
+  // The first address duplicate address detection found in use by another
+  // host (a validated advertisement from another MAC, or another host's
+  // probe, while detecting: the first second after start), on this loop or
+  // another; nullptr if none. Such an address is withdrawn (RFC 4862
+  // 5.4.5): no longer ours (is_our_ip6) nor a source; the loop that saw it
+  // calls stack_options::on_duplicate_address.
   [[nodiscard]] const ip_address* duplicate_address() const noexcept {
     return dad_conflict_ ? &dad_conflict_addr_ : nullptr;
   }
-  // The MAC that claimed duplicate_address() (meaningful when it is set).
+  // The MAC that claimed duplicate_address() (zero on the loops that only
+  // heard of it from the one that saw it).
   [[nodiscard]] const mac_address& duplicate_address_by() const noexcept { return dad_conflict_by_; }
   // How long a path MTU learned from a packet too big is kept (RFC 8201 4).
   static constexpr duration pmtu_lifetime = std::chrono::minutes(10);
@@ -308,6 +317,10 @@ class stack {
   void record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept;
   [[nodiscard]] bool icmp6_error_allowed() noexcept;
   void dad_conflict(const ip_address& a, const mac_address& by) noexcept;
+  // a is not ours any more (a duplicate; from dad_conflict, here or on another loop).
+  void withdraw_ip6(const ip_address& a) noexcept;
+  // Calls on_duplicate_address for the conflicts seen since the last call (maintenance).
+  void report_duplicates() noexcept;
   // A report that our TCP segment (local -> remote, ports, seq) did not fit
   // a link of `mtu`: to the connection, on the loop that owns its flow.
   // False when this loop's TCP took it as no evidence (forwarded: true).
@@ -339,7 +352,7 @@ class stack {
                   std::size_t l4_len, Copy&& copy) noexcept;
   // An echo reply copied into fresh buffers (a reassembled request), either family.
   void echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept;
-  [[nodiscard]] std::uint32_t next_ip6_id() noexcept;
+  [[nodiscard]] std::uint32_t next_ip6_id(const ip_address& dst) noexcept;
   // A UDP socket's datagrams leave from src: its bound IPv6 address, else
   // source_of(destination) (udp_source).
   [[nodiscard]] ip_address udp_source(const udp_socket& u, const ip_address& dst) const noexcept;
@@ -393,7 +406,7 @@ class stack {
   std::array<packet*, burst> spare_{};  // fresh buffers taken from the port in bursts
   std::size_t spare_n_ = 0;
   std::uint32_t ip_id_ = 0;
-  std::uint32_t ip6_id_ = 0;  // IPv6 fragment identification (per loop residue, as IPv4's)
+  std::uint32_t ip6_id_ = 0;  // IPv6 fragment identification counter (next_ip6_id)
   neighbour_cache nd_;
   ip_address link_local_;
   struct pmtu_entry {
@@ -412,6 +425,10 @@ class stack {
   bool dad_conflict_ = false;
   ip_address dad_conflict_addr_;
   mac_address dad_conflict_by_;
+  bool link_local_duplicate_ = false;  // the link-local address was withdrawn
+  // Conflicts seen on this loop and not yet reported (one per address at most).
+  std::array<std::pair<ip_address, mac_address>, interface_config::max_ip6 + 1> dad_reports_{};
+  std::size_t dad_reports_n_ = 0;
   // Frames to ourselves, received at the next poll.
   std::vector<packet*> loopback_;
   std::size_t loopback_n_ = 0;

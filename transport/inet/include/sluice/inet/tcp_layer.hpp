@@ -15,7 +15,8 @@
 // Memory: control blocks come from fixed-size blocks that grow on demand
 // up to tcp_config::max_control_blocks, then are recycled (no allocation
 // per connection once warm). The connection table is a chained hash with a
-// power-of-two bucket array that doubles at load 1 (control-plane growth).
+// power-of-two bucket array that doubles at load 1 (control-plane growth),
+// indexed by a keyed hash (a sender cannot aim its tuples at one chain).
 //
 // Owner core only. Time is an input: the loop's clock and timer wheel.
 
@@ -208,10 +209,12 @@ class tcp_layer {
   unsigned loops_ = 1;
   siphash_key isn_key_;
   siphash_key cookie_key_;
+  siphash_key table_key_;  // bucket_of's multipliers
   ip_address local_ip_;  // the stack's IPv4 address (mapped form)
 
   std::vector<listen_entry> listeners_;
   std::vector<tcp_control_block*> buckets_;
+  unsigned bucket_shift_ = 0;  // 64 - log2(buckets_.size()): bucket_of takes the hash's high bits
   std::size_t live_ = 0;
   std::size_t max_blocks_;
   // Slots: raw storage for control blocks, in blocks of block_size.

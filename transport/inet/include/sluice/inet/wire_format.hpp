@@ -175,6 +175,7 @@ inline constexpr std::uint8_t icmpv6_code_port_unreachable = 4;    // destinatio
 inline constexpr std::uint8_t icmpv6_code_bad_header_field = 0;    // parameter problem codes (RFC 4443 3.4)
 inline constexpr std::uint8_t icmpv6_code_unknown_next_header = 1;  // parameter problem: unrecognised next header
 inline constexpr std::uint8_t icmpv6_code_unknown_option = 2;  // parameter problem: unrecognised option
+inline constexpr std::uint8_t icmpv6_code_incomplete_chain = 3;  // parameter problem: first fragment without the whole header chain (RFC 7112)
 inline constexpr std::size_t nd_message_len = 24;  // NS/NA: ICMPv6 header and the 16-byte target
 inline constexpr std::uint8_t nd_option_source_ll = 1;  // ND option: source link-layer address
 inline constexpr std::uint8_t nd_option_target_ll = 2;  // ND option: target link-layer address
@@ -195,6 +196,15 @@ struct ipv6_header {
   ip_address src;                  // source address
   ip_address dst;                  // destination address
 };
+
+// The fixed header's bytes of an upper layer served over IPv6 (TCP 20, UDP
+// 8, ICMPv6 4: type, code, checksum), else 0: what a first fragment must
+// hold after its extension headers (RFC 7112).
+[[nodiscard]] constexpr std::size_t upper_header_len(std::uint8_t protocol) noexcept {
+  if (protocol == ip_protocol_tcp) return 20;
+  if (protocol == ip_protocol_udp) return udp_header_len;
+  return protocol == ip6_next_icmpv6 ? 4 : 0;
+}
 
 // What the extension-header walker found (walk_ipv6_extensions).
 struct ipv6_chain {
