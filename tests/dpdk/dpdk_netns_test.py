@@ -1883,7 +1883,7 @@ def tcp6_exercise(kind, echo, httpd, gateway):
 
         if not os.path.exists(httpd):
             return
-        h = app(httpd, vdev, extra=[f"--listen=[{APP_IP6}]:8080", f"--ip6={APP_IP6}/64"], cores=1)
+        h = app(httpd, vdev, extra=[f"--listen=[{APP_IP6}]:8080", f"--ip6={APP_IP6}/64"], cores=loops)
         try:
             if not check(h.wait_ready(), f"{kind}: tcp6: sluice-httpd starts on DPDK on an IPv6 address"):
                 log(h.text())
@@ -1916,7 +1916,7 @@ def tcp6_exercise(kind, echo, httpd, gateway):
                     (f"[{APP_IP6}]:8080", f"{KERNEL_IP}:8082", f"http://[{APP_IP6}]:8080/", "-6")):
                 what = f"gateway {family[1]}->{'6' if family == '-4' else '4'}"
                 g = app(gateway, vdev, extra=[f"--listen={listen}", f"--upstream={upstream}", f"--ip6={APP_IP6}/64",
-                                              "--health-interval=200ms"], ready=" -> ", cores=1)
+                                              "--health-interval=200ms"], ready=" -> ", cores=loops)
                 try:
                     if not check(g.wait_ready(), f"{kind}: tcp6: {what}: sluice-gateway starts on DPDK"):
                         log(g.text())

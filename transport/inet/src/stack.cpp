@@ -531,15 +531,25 @@ bool stack::accepts6(const ip_address& dst) const noexcept {
   return false;
 }
 
-ip_address stack::source_for(const ip_address& dst) const noexcept {
+ip_address stack::source_for(const ip_address& dst) const noexcept { return facts6(dst).src; }
+
+const stack::dst6_facts& stack::facts6(const ip_address& dst) const noexcept {
+  // One entry: a reply goes where its request came from, so a flow's
+  // packets ask for the same destination one after another.
+  if (dst6_.valid && dst6_.dst == dst) return dst6_;
   const interface_config& ifc = opts_.iface;
+  ip_address src;
   // Link scope (fe80::/10, ff02::/16 and below): the link-local address.
   if (ifc.ip6.empty() || dst.is_v6_link_local() || (dst.is_v6_multicast() && (dst.bytes[1] & 0x0f) <= 2)) {
-    return link_local_;
+    src = link_local_;
+  } else if (ifc.is_ip6(dst)) {
+    src = dst;
+  } else {
+    const ip6_interface_address* a = ifc.source6_for(dst);
+    src = a != nullptr ? a->address : link_local_;
   }
-  if (ifc.is_ip6(dst)) return dst;
-  const ip6_interface_address* a = ifc.source6_for(dst);
-  return a != nullptr ? a->address : link_local_;
+  dst6_ = dst6_facts{dst, src, is_our_ip6(dst), ifc.on_link6(dst), true};
+  return dst6_;
 }
 
 std::uint32_t stack::path_mtu(const ip_address& dst) const noexcept {
@@ -897,6 +907,7 @@ void stack::withdraw_ip6(const ip_address& a) noexcept {
     dad_conflict_addr_ = a;
   }
   if (a == link_local_) link_local_duplicate_ = true;
+  dst6_.valid = false;  // sources and ownership change
   for (auto& x : opts_.iface.ip6)
     if (x.address == a) x.duplicate = true;
 }
@@ -1062,14 +1073,15 @@ void stack::send_ip6(packet* p, std::uint8_t next_header, const ip_address& src,
 }
 
 void stack::route6(packet* p, const ip_address& dst) noexcept {
-  if (is_our_ip6(dst)) return loop_back(p);
+  const dst6_facts& f = facts6(dst);
+  if (f.ours) return loop_back(p);
   if (dst.is_v6_multicast()) {
     ipv6_multicast_mac(dst).store(p->data());
     return queue_tx(p);
   }
   const interface_config& ifc = opts_.iface;
   // Next hop: the destination itself when on link, else the gateway.
-  const bool direct = ifc.on_link6(dst);
+  const bool direct = f.direct;
   if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
   const ip_address hop = direct ? dst : ifc.gateway6;
   const time_point now = loop_.now();

@@ -44,10 +44,10 @@ struct ip_address {
   }
   // An IPv4 address (IPv4-mapped form).
   [[nodiscard]] constexpr bool is_v4() const noexcept {
-    for (int i = 0; i < 10; ++i) {
-      if (bytes[i] != 0) return false;
-    }
-    return bytes[10] == 0xff && bytes[11] == 0xff;
+    // Three word compares (on every packet's path, both families).
+    const auto w = std::bit_cast<std::array<std::uint32_t, 4>>(bytes);
+    constexpr auto mapped = std::bit_cast<std::uint32_t>(std::array<std::uint8_t, 4>{0, 0, 0xff, 0xff});
+    return (w[0] | w[1]) == 0 && w[2] == mapped;
   }
   // The IPv4 address in host order (meaningful only when is_v4()).
   [[nodiscard]] constexpr std::uint32_t v4_addr() const noexcept {
@@ -56,10 +56,8 @@ struct ip_address {
   }
   // "::" (IPv6's unspecified address; an all-zero value).
   [[nodiscard]] constexpr bool is_unspecified() const noexcept {
-    for (auto b : bytes) {
-      if (b != 0) return false;
-    }
-    return true;
+    const auto w = std::bit_cast<std::array<std::uint64_t, 2>>(bytes);
+    return (w[0] | w[1]) == 0;
   }
   // An IPv6 multicast address (ff00::/8).
   [[nodiscard]] constexpr bool is_v6_multicast() const noexcept { return bytes[0] == 0xff; }

@@ -384,6 +384,18 @@ class stack {
     return dst.is_v4() ? ip_address::v4(opts_.iface.address) : source_for(dst);
   }
 
+  // What sending to an IPv6 destination needs: our source address for it,
+  // whether it is one of ours (loopback), whether it is on link.
+  struct dst6_facts {
+    ip_address dst;       // the destination these are for
+    ip_address src;       // source_for(dst)
+    bool ours = false;    // is_our_ip6(dst)
+    bool direct = false;  // on link (else through --gateway6)
+    bool valid = false;   // filled
+  };
+  // The facts for dst, from a one-entry cache (emptied when an address is withdrawn).
+  [[nodiscard]] const dst6_facts& facts6(const ip_address& dst) const noexcept;
+
   // ARP retries and reassembly deadlines, from the loop's wheel; armed only
   // while something waits, so an idle loop is not woken.
   void schedule_maintenance() noexcept;
@@ -426,6 +438,7 @@ class stack {
   ip_address dad_conflict_addr_;
   mac_address dad_conflict_by_;
   bool link_local_duplicate_ = false;  // the link-local address was withdrawn
+  mutable dst6_facts dst6_;            // facts6's cache
   // Conflicts seen on this loop and not yet reported (one per address at most).
   std::array<std::pair<ip_address, mac_address>, interface_config::max_ip6 + 1> dad_reports_{};
   std::size_t dad_reports_n_ = 0;
