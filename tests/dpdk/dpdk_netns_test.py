@@ -1740,6 +1740,10 @@ def ipv6_exercise(kind, echo):
             r = run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", f"{app_ll}%{kif}", check_rc=False)
             check(r.returncode == 0 and " 0% packet loss" in r.stdout,
                   f"{kind}: ping -6 to the link-local {app_ll} gets answers")
+            # To all nodes (RFC 4443 4.2): the stack answers from its link-local address.
+            r = run("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", f"ff02::1%{kif}", check_rc=False)
+            check(f"from {app_ll}" in r.stdout, f"{kind}: ping -6 ff02::1 is answered by the stack's link-local "
+                  f"address ({r.stdout.strip().splitlines()[1:3] if r.stdout else r.stderr.strip()})")
             fragments = kind == "tap"
             if fragments:
                 r = run("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", "-s", "3000", "-I", kif, APP_IP6,

@@ -1,10 +1,10 @@
 // The user-space stack's IPv6 side in a real loop (loop<memory_transport>)
 // on a manual clock, the test playing the Linux host at the other end of a
 // memory wire with frames built independently (frames_ipv6.cpp): duplicate
-// address detection (success, conflict, defence), Neighbour Discovery both
-// ways and every neighbour-cache state (INCOMPLETE with retries and
-// failure, REACHABLE, STALE resolved again on use, a claimed MAC probed and
-// kept or replaced), ICMPv6 echo, destination unreachable, packet too big
+// address detection (success, conflict, withdrawal, defence), Neighbour
+// Discovery both ways and every neighbour-cache state (INCOMPLETE with
+// retries and failure, REACHABLE, STALE used, DELAY confirmed or expiring,
+// PROBE answered or failing, a claimed MAC probed and kept or replaced), ICMPv6 echo, destination unreachable, packet too big
 // (path MTU), parameter problems for the extension-header cases, the error
 // rate limit and RFC 4443 2.4 (e), router advertisements ignored, UDP over
 // IPv6 both ways (checksums, zero checksum), fragment reassembly (in order,
@@ -322,29 +322,40 @@ TEST_F(stack6_test, solicitations_are_retried_then_what_waited_is_dropped) {
   EXPECT_EQ(st().neighbours().pending(), 0u);
 }
 
-TEST_F(stack6_test, a_stale_neighbour_is_used_while_unicast_probes_verify_it_then_fails_if_silent) {
+TEST_F(stack6_test, a_stale_neighbour_is_used_through_delay_and_probe_then_fails_if_silent) {
   auto to = transport_options();
   to.stack.arp.reachable_time = 5s;
+  to.stack.arp.delay_first_probe = 3s;
   make(to);
   introduce();
   ASSERT_NE(bind_echo(7), nullptr);
   in(udp_in(1, 7, "a"));
   step();
   EXPECT_EQ(out().size(), 1u);
-  // STALE, used: the echo goes at once to the known MAC, and a unicast
-  // solicitation (PROBE) asks that MAC.
+  // STALE, used: the echo goes at once to the known MAC, and the entry
+  // waits in DELAY (no solicitation yet) for a confirmation.
   clock.advance(6s);
   step();
   in(udp_in(1, 7, "b"));
   step();
   auto f = out();
-  ASSERT_EQ(f.size(), 2u);
+  ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].payload, "b");
   EXPECT_EQ(f[0].dst_mac, peer_mac);
-  EXPECT_EQ(f[1].icmp_type, 135);
-  EXPECT_EQ(f[1].dst_mac, peer_mac) << "unicast probe";
-  EXPECT_EQ(f[1].dst, peer);
   EXPECT_EQ(stats().nd_expired.get(), 1u);
+  EXPECT_EQ(st().neighbours().delaying(), 1u);
+  clock.advance(2s);
+  step(2);
+  EXPECT_TRUE(out().empty()) << "still in DELAY";
+  // Nothing confirmed it: PROBE, a unicast solicitation to the known MAC.
+  clock.advance(1s);
+  step(2);
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst_mac, peer_mac) << "unicast probe";
+  EXPECT_EQ(f[0].dst, peer);
+  EXPECT_EQ(st().neighbours().delaying(), 0u);
   // It answers: REACHABLE again, no more probes.
   in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
   step();
@@ -356,22 +367,36 @@ TEST_F(stack6_test, a_stale_neighbour_is_used_while_unicast_probes_verify_it_the
   f = out();
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].payload, "c");
-  // Stale again, and this time silent: three probes, then the entry fails
-  // and the next datagram waits for a multicast solicitation.
+  // Stale again; in DELAY a solicited advertisement makes it REACHABLE:
+  // no probe follows.
+  clock.advance(6s);
+  step();
+  in(udp_in(1, 7, "c2"));
+  step();
+  EXPECT_EQ(out().size(), 1u);
+  EXPECT_EQ(st().neighbours().delaying(), 1u);
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
+  step();
+  EXPECT_EQ(st().neighbours().delaying(), 0u);
+  clock.advance(4s);
+  step(2);
+  EXPECT_TRUE(out().empty()) << "confirmed in DELAY: no probe";
+  // Stale again, and this time silent: DELAY, three probes, then the entry
+  // fails and the next datagram waits for a multicast solicitation.
   clock.advance(6s);
   step();
   in(udp_in(1, 7, "d"));
   step();
-  EXPECT_EQ(out().size(), 2u) << "the echo and the first probe";
-  for (int i = 0; i < 2; ++i) {
+  EXPECT_EQ(out().size(), 1u) << "the echo";
+  clock.advance(3s);
+  step(2);
+  for (int i = 0; i < 3; ++i) {
+    f = out();
+    ASSERT_EQ(f.size(), 1u) << "probe " << i + 1;
+    EXPECT_EQ(f[0].dst_mac, peer_mac);
     clock.advance(1s);
     step();
-    f = out();
-    ASSERT_EQ(f.size(), 1u) << "probe " << i + 2;
-    EXPECT_EQ(f[0].dst_mac, peer_mac);
   }
-  clock.advance(1s);
-  step();
   EXPECT_TRUE(out().empty());
   in(udp_in(1, 7, "e"));
   step();
@@ -456,10 +481,15 @@ TEST_F(stack6_test, advertisements_follow_the_solicited_and_override_flags) {
   ASSERT_TRUE((*s)->send_to(ep(peer, 99), "second"));
   step();
   f = out();
-  ASSERT_EQ(f.size(), 2u) << "the datagram and a unicast probe: STALE, not REACHABLE";
+  ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].payload, "second");
-  EXPECT_EQ(f[1].icmp_type, 135);
-  EXPECT_EQ(f[1].dst_mac, peer_mac);
+  EXPECT_EQ(st().neighbours().delaying(), 1u) << "STALE, not REACHABLE: used, it waits in DELAY";
+  clock.advance(5s);
+  step(2);
+  f = out();
+  ASSERT_EQ(f.size(), 1u) << "then a unicast probe";
+  EXPECT_EQ(f[0].icmp_type, 135);
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
   // The probe's answer (S=1): REACHABLE. It goes stale; then O=0 from another MAC changes nothing.
   in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 136, 0, f6::na_body(0x60, peer, peer_mac)));
   step();
@@ -615,7 +645,7 @@ TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
 
 // ---- ICMPv6 --------------------------------------------------------------------------
 
-TEST_F(stack6_test, answers_pings_to_its_global_and_link_local_addresses_but_not_to_groups) {
+TEST_F(stack6_test, answers_pings_to_its_addresses_and_groups_from_a_unicast_address) {
   introduce();
   for (const f6::addr& to : {ours, our_ll()}) {
     const f6::addr from = to == ours ? peer : peer_ll;
@@ -632,14 +662,26 @@ TEST_F(stack6_test, answers_pings_to_its_global_and_link_local_addresses_but_not
     EXPECT_EQ(d.icmp_word, (7u << 16) | 3u);
     EXPECT_EQ(d.icmp_rest, "ping data");
   }
+  // To all nodes (RFC 4443 4.2): answered from a unicast address of ours,
+  // the link-local one for a link-local asker.
   const f6::addr all = f6::a6("ff02::1");
-  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer, all, 128, 0, f6::echo_body(1, 1, "x"), 64));
+  for (const f6::addr& from : {peer, peer_ll}) {
+    in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, from, all, 128, 0, f6::echo_body(1, 1, "x"), 64));
+    step();
+    auto f = out();
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0].icmp_type, 129);
+    EXPECT_TRUE(f[0].checksum_ok);
+    EXPECT_EQ(f[0].src, from == peer ? ours : our_ll());
+    EXPECT_EQ(f[0].dst, from);
+    EXPECT_EQ(f[0].dst_mac, peer_mac);
+  }
   auto bad = f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 128, 0, f6::echo_body(1, 1, "x"), 64);
   bad.back() ^= 1;
   in(bad);
   step();
   EXPECT_TRUE(out().empty());
-  EXPECT_EQ(stats().icmp6_echo_replies.get(), 2u);
+  EXPECT_EQ(stats().icmp6_echo_replies.get(), 4u);
   EXPECT_EQ(stats().dropped(drop_reason::icmpv6_bad_checksum), 1u);
 }
 

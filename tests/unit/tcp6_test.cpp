@@ -7,7 +7,8 @@
 // active, data both ways, FIN and RST, RST for a closed port, a bad
 // checksum, SYN cookies under a flood, a dual-stack listener taking both
 // families, a listener on one IPv6 address, the default MSS of an IPv6
-// peer, packet too big lowering a live connection's MSS, and two stacks
+// peer, packet too big lowering a live connection's MSS, acknowledgements
+// confirming a neighbour in DELAY (RFC 4861 7.3.1), and two stacks
 // exchanging a byte-exact stream over IPv6 with a lossy wire; and the
 // review's findings 3 and 8 (notes/ip6review.md): segments leave from the
 // connection's own address (a second --ip6, the link-local one), and a
@@ -255,6 +256,47 @@ TEST_F(tcp6_peer, handshake_data_both_ways_and_close) {
   step();
   EXPECT_EQ(block(), nullptr) << "LAST-ACK ended: the block is gone";
   EXPECT_EQ(server.closes, 1);
+}
+
+// RFC 4861 7.3.1: an acknowledgement of new data confirms the neighbour;
+// one in DELAY is REACHABLE again and never probed.
+TEST_F(tcp6_peer, an_acknowledgement_of_new_data_confirms_a_delayed_neighbour) {
+  make();
+  listen_at(ep(f6::a6("::"), 80), server);
+  accept();
+  ASSERT_EQ(server.opened, 1);
+  clock.advance(61s);  // past the reachable time: STALE
+  step();
+  (void)out();
+  auto solicitations = [&] {
+    int n = 0;
+    for (const auto& f : fr::receive_all(*peer_port)) {
+      if (f6::decode(f).icmp_type == 135) ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(l->get(server.handle)->write_and_flush("after a while"));
+  step();
+  auto v = out();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(st().neighbours().delaying(), 1u) << "STALE used: DELAY";
+  our_seq += 13;
+  in(ACK);
+  step();
+  EXPECT_EQ(st().neighbours().delaying(), 0u) << "the ACK confirmed it";
+  clock.advance(6s);
+  step(2);
+  EXPECT_EQ(solicitations(), 0) << "no probe after a confirmation";
+  // Unconfirmed (no new data acknowledged), the same wait ends in a probe.
+  clock.advance(61s);
+  step();
+  ASSERT_TRUE(l->get(server.handle)->write_and_flush("again"));
+  step();
+  (void)out();
+  EXPECT_EQ(st().neighbours().delaying(), 1u);
+  clock.advance(6s);
+  step(2);
+  EXPECT_EQ(solicitations(), 1) << "DELAY over: one unicast probe";
 }
 
 // A connection to our second --ip6 address, or to our link-local address

@@ -82,7 +82,7 @@ typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::take_s
     }
     if (keep_stale_) {
       // ND: a live neighbour keeps its slot; a failed one goes before a stale one.
-      if (e.st == state::probe || (e.st == state::reachable && e.due > now)) continue;
+      if (e.st == state::probe || e.st == state::delay || (e.st == state::reachable && e.due > now)) continue;
       if (victim == nullptr || (e.st == state::failed) > (victim->st == state::failed) ||
           ((e.st == state::failed) == (victim->st == state::failed) && e.used < victim->used)) {
         victim = &e;
@@ -105,6 +105,7 @@ typename basic_neighbour_cache<Addr>::entry* basic_neighbour_cache<Addr>::take_s
   }
   if (victim == nullptr) return nullptr;
   if (victim->st == state::incomplete) --incomplete_n_;
+  leave_delay(*victim);
   *victim = entry{};
   victim->ip = ip;
   victim->used = now;
@@ -120,23 +121,34 @@ const mac_address* basic_neighbour_cache<Addr>::lookup(addr_param ip, time_point
 
 template <class Addr>
 const mac_address* basic_neighbour_cache<Addr>::lookup_or_probe(addr_param ip, time_point now,
-                                                                bool& send_probe) noexcept {
-  send_probe = false;
+                                                                bool& delayed) noexcept {
+  delayed = false;
   if (!keep_stale_) return lookup(ip, now);
   entry* e = find(ip);
   if (e == nullptr) return nullptr;
-  if (e->st == state::probe) return &e->mac;
+  if (e->st == state::probe || e->st == state::delay) return &e->mac;
   if (e->st != state::reachable) return nullptr;
   if (e->due <= now) {
-    // STALE, used: PROBE, the MAC still in use meanwhile.
+    // STALE, used: DELAY, the MAC still in use meanwhile (RFC 4861 7.3.3).
     (stats_.*c_.expired).add();
-    e->st = state::probe;
-    e->requests = 1;
-    e->due = now + opts_.retry_interval;
+    e->st = state::delay;
+    ++delaying_n_;
+    e->requests = 0;
+    e->due = now + opts_.delay_first_probe;
     e->probing = false;
-    send_probe = true;
+    delayed = true;
   }
   return &e->mac;
+}
+
+template <class Addr>
+void basic_neighbour_cache<Addr>::confirm(addr_param ip, time_point now) noexcept {
+  entry* e = find(ip);
+  if (e == nullptr || (e->st != state::delay && e->st != state::probe && e->st != state::reachable)) return;
+  leave_delay(*e);
+  e->st = state::reachable;
+  e->due = now + opts_.reachable_time;
+  e->requests = 0;
 }
 
 template <class Addr>
@@ -161,6 +173,7 @@ typename basic_neighbour_cache<Addr>::hold_result basic_neighbour_cache<Addr>::h
   if (e->st != state::incomplete) {
     // New, failed before, or stale: resolve (again) now.
     if (e->st == state::reachable) (stats_.*c_.expired).add();
+    leave_delay(*e);
     e->st = state::incomplete;
     ++incomplete_n_;
     e->requests = 1;
@@ -222,7 +235,7 @@ template <class Addr>
 time_point basic_neighbour_cache<Addr>::next_due() const noexcept {
   time_point t = time_point::max();
   for (const entry& e : slots_) {
-    if (e.st == state::incomplete || e.st == state::probe) t = std::min(t, e.due);
+    if (e.st == state::incomplete || e.st == state::delay || e.st == state::probe) t = std::min(t, e.due);
     if (e.probing) t = std::min(t, e.probe_due);
   }
   return t;

@@ -734,8 +734,10 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
       // Echo replies, router solicitations (we route nothing), redirects, MLD, unknown types.
       return drop_all(d, drop_reason::icmpv6_ignored);
   }
-  // Echo requests to our unicast addresses (a group's go unanswered).
-  if (ih.code != 0 || h.dst.is_v6_multicast()) return drop_all(d, drop_reason::icmpv6_ignored);
+  // Echo requests to our addresses and to the groups we are in (ff02::1,
+  // ping -6 ff02::1%if): a group's answered from our unicast address for
+  // the asker (RFC 4443 4.2).
+  if (ih.code != 0) return drop_all(d, drop_reason::icmpv6_ignored);
   stats_.icmp6_echo_replies.add();
   if (d.single == nullptr) return echo_copied(d, icmpv6_echo_reply);
   // In place: the request becomes the reply, back to the frame's sender.
@@ -746,7 +748,7 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
   p->meta = {};
   stats_.tx_in_place.add();
   const mac_address to = d.eth->src;
-  emit_icmp6(p, h.dst, h.src, opts_.ttl, &to);
+  emit_icmp6(p, h.dst.is_v6_multicast() ? source_for(h.src) : h.dst, h.src, opts_.ttl, &to);
 }
 
 void stack::handle_ns(packet* p, const l4_data& d, const nd_message& m) noexcept {
@@ -1085,16 +1087,13 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
   if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
   const ip_address hop = direct ? dst : ifc.gateway6;
   const time_point now = loop_.now();
-  bool probe = false;
-  if (const mac_address* m = nd_.lookup_or_probe(hop, now, probe)) {
-    const mac_address known = *m;
-    known.store(p->data());
+  bool delayed = false;
+  if (const mac_address* m = nd_.lookup_or_probe(hop, now, delayed)) {
+    m->store(p->data());
     queue_tx(p);
-    if (probe) {
-      // STALE in use: verified by unicast (RFC 4861 7.3.3).
-      send_ns(hop, false, &known);
-      schedule_maintenance();
-    }
+    // STALE in use: DELAY, then verified by unicast unless TCP confirms
+    // it first (RFC 4861 7.3.3).
+    if (delayed) schedule_maintenance();
     return;
   }
   // Unresolved: the frame waits in the neighbour cache (bounded) while we ask.
@@ -1103,6 +1102,14 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
     send_ns(hop, false, nullptr);
     schedule_maintenance();
   }
+}
+
+void stack::neighbour_confirmed(const ip_address& peer) noexcept {
+  // One test when no neighbour is in DELAY (the common case): this runs
+  // for every acknowledgement of new data.
+  if (nd_.delaying() == 0 || peer.is_v4()) return;
+  const dst6_facts& f = facts6(peer);
+  nd_.confirm(f.direct ? peer : opts_.iface.gateway6, loop_.now());
 }
 
 // ---- transmit -----------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "sluice/transport/loop.hpp"
 #include "sluice/inet/packet.hpp"
+#include "sluice/inet/stack.hpp"
 #include "sluice/inet/tcp_layer.hpp"
 #include "sluice/inet/tcp_seq.hpp"
 
@@ -362,6 +363,7 @@ bool tcp_control_block::process_ack(tcp_segment& s) noexcept {
     update_rtt(s, ack);
     rtt_timing_ = false;
     snd_una_ = ack;
+    layer_.ip_.neighbour_confirmed(tuple_.remote_ip);
     if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
     snd_wnd_ = std::uint32_t{s.h.window} << snd_wscale_;
     max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
@@ -467,6 +469,7 @@ void tcp_control_block::new_data_acked(std::uint32_t acked, const tcp_segment& s
   const auto data_acked = static_cast<std::uint32_t>(std::min<std::size_t>(acked, queued));
   const std::uint32_t flight_before = flight();
   snd_una_ = ack;
+  layer_.ip_.neighbour_confirmed(tuple_.remote_ip);  // forward progress (RFC 4861 7.3.1)
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // a window probe byte was taken
   if (seq_lt(snd_max_, snd_una_)) snd_max_ = snd_una_;
   retries_ = 0;

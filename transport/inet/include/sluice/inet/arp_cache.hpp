@@ -6,13 +6,15 @@
 // counting into its own counters (neighbour_counters). For IPv6 the
 // states map to RFC 4861's as: incomplete = INCOMPLETE (solicitations
 // retried), reachable = REACHABLE, an expired reachable entry = STALE, and
-// with `keep_stale` (ND) probe = PROBE: a stale entry's MAC is still used
-// on its next use (lookup_or_probe) while unicast solicitations verify it
-// (retry_interval apart, max_requests of them; an answer makes it
-// reachable again, silence fails it). Without keep_stale (ARP) a stale
-// entry is resolved again by broadcast, its packets held meanwhile. failed
-// = unreachable (its packets dropped). RFC 4861's DELAY state is skipped
-// (nothing above confirms reachability, so the probe starts at once). with expiry,
+// with `keep_stale` (ND) delay = DELAY and probe = PROBE: a stale entry's
+// MAC is still used on its next use (lookup_or_probe), which starts DELAY:
+// for delay_first_probe the upper layer may confirm the neighbour
+// (confirm(): TCP's acknowledgements of new data) or a solicited
+// advertisement come, either making it REACHABLE; else PROBE, unicast
+// solicitations verify it (retry_interval apart, max_requests of them; an
+// answer makes it reachable again, silence fails it). Without keep_stale
+// (ARP) a stale entry is resolved again by broadcast, its packets held
+// meanwhile. failed = unreachable (its packets dropped). With expiry,
 // resolution by request and retry, and packets held while their next hop
 // resolves (bounded in total and per neighbour; what does not fit, or whose
 // neighbour never answers, is a counted drop).
@@ -72,6 +74,9 @@ struct arp_options {
   // A request unanswered for this long is sent again, up to max_requests times.
   duration retry_interval = std::chrono::seconds(1);
   unsigned max_requests = 3;  // requests for one address before its held packets are dropped (unresolved)
+  // ND: how long a stale neighbour in use waits in DELAY for the upper
+  // layer's confirmation before it is probed (RFC 4861 DELAY_FIRST_PROBE_TIME).
+  duration delay_first_probe = std::chrono::seconds(5);
   // Table slots (rounded up to a power of two).
   std::size_t capacity = 256;
   // Packets held for unresolved neighbours: in all, and per neighbour.
@@ -127,10 +132,16 @@ class basic_neighbour_cache {
   // The MAC of `ip` if it is known and fresh; nullptr otherwise.
   [[nodiscard]] const mac_address* lookup(addr_param ip, time_point now) const noexcept;
   // With keep_stale: lookup(), but a stale entry's MAC is returned too and
-  // the entry enters PROBE (send_probe set: the caller sends a unicast
-  // solicitation to that MAC now); one in PROBE gives its MAC. Without
+  // the entry enters DELAY (delayed set: the caller arms its maintenance
+  // for next_due()); one in DELAY or PROBE gives its MAC. Without
   // keep_stale, the same as lookup().
-  [[nodiscard]] const mac_address* lookup_or_probe(addr_param ip, time_point now, bool& send_probe) noexcept;
+  [[nodiscard]] const mac_address* lookup_or_probe(addr_param ip, time_point now, bool& delayed) noexcept;
+  // The upper layer heard from ip (new data acknowledged, RFC 4861 7.3.1):
+  // an entry in DELAY, PROBE or STALE is REACHABLE again. Cheap to call
+  // when no entry is in DELAY (delaying() == 0, the caller's test).
+  void confirm(addr_param ip, time_point now) noexcept;
+  // Entries in DELAY (what makes confirm() worth calling).
+  [[nodiscard]] std::size_t delaying() const noexcept { return delaying_n_; }
 
   // What hold() did with the packet.
   struct hold_result {
@@ -260,13 +271,14 @@ class basic_neighbour_cache {
       }
       return r;  // unsolicited, the known MAC: unchanged
     }
-    // STALE or PROBE.
+    // STALE, DELAY or PROBE.
     if (!same) {
       e->mac = *mac;
       r.changed = true;
     } else if (!solicited) {
       return r;
     }
+    leave_delay(*e);
     e->st = state::reachable;
     e->due = fresh_until;
     e->requests = 0;
@@ -301,6 +313,15 @@ class basic_neighbour_cache {
           e.probe_due = now + opts_.retry_interval;
           probe(e.ip, e.mac);
         }
+      }
+      if (e.st == state::delay && e.due <= now) {
+        // DELAY over, nothing confirmed it (RFC 4861 7.3.3): PROBE.
+        leave_delay(e);
+        e.st = state::probe;
+        e.requests = 1;
+        e.due = now + opts_.retry_interval;
+        probe(e.ip, e.mac);
+        continue;
       }
       if (e.st == state::probe && e.due <= now) {
         // PROBE (RFC 4861 7.3.3): unicast solicitations to the known MAC.
@@ -337,7 +358,7 @@ class basic_neighbour_cache {
   [[nodiscard]] std::size_t incomplete() const noexcept { return incomplete_n_; }
 
  private:
-  enum class state : std::uint8_t { empty, incomplete, reachable, failed, probe };
+  enum class state : std::uint8_t { empty, incomplete, reachable, failed, delay, probe };
   struct entry {
     Addr ip{};
     mac_address mac;
@@ -371,6 +392,7 @@ class basic_neighbour_cache {
   template <class Release>
   void settle(entry& e, const mac_address& mac, time_point until, Release&& release) noexcept {
     if (e.st == state::incomplete) --incomplete_n_;
+    leave_delay(e);
     e.mac = mac;
     e.st = state::reachable;
     e.due = until;
@@ -394,6 +416,10 @@ class basic_neighbour_cache {
     pending_n_ = kept;
   }
   void drop_pending(addr_param ip) noexcept;
+  // e leaves DELAY (if it is there): the count follows.
+  void leave_delay(entry& e) noexcept {
+    if (e.st == state::delay) --delaying_n_;
+  }
   // The queue is full: frees a place for a packet of `e` by dropping the
   // oldest packet of the neighbour that holds more (or as many and has
   // waited longer). False if none should give way.
@@ -407,6 +433,7 @@ class basic_neighbour_cache {
   Addr protected_{};
   bool has_protected_ = false;
   std::size_t incomplete_n_ = 0;
+  std::size_t delaying_n_ = 0;  // entries in DELAY
   std::size_t max_incomplete_ = 0;  // ND: a quarter of the slots
   std::vector<entry> slots_;
   std::size_t mask_ = 0;

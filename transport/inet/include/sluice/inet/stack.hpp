@@ -206,6 +206,9 @@ class stack {
   // packet too big messages (RFC 8201; never below 1280, forgotten after
   // pmtu_lifetime). TCP over IPv6 sizes its MSS by it (minus 60).
   [[nodiscard]] std::uint32_t path_mtu(const ip_address& dst) const noexcept;
+  // TCP heard from peer (new data acknowledged): the neighbour it goes
+  // through is reachable (RFC 4861 7.3.1; ends its DELAY). Data path, cheap.
+  void neighbour_confirmed(const ip_address& peer) noexcept;
   // Our IPv6 addresses: the link-local one (from the MAC) or an --ip6 one.
   [[nodiscard]] bool is_our_ip6(const ip_address& a) const noexcept {
     return (a == link_local_ && !link_local_duplicate_) || opts_.iface.is_ip6(a);
