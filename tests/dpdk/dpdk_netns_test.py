@@ -1491,6 +1491,11 @@ def preflight(echo):
         expect([echo, "--transport=dpdk", f"--ip={APP_IP}/24", "--listen=[::1]:7",
                 "--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_tap0,iface=sl0"],
                "not this interface's address", "an IPv6 address the stack does not have (issue 17: IPv6 is served)")
+        expect(base + ["--accept-ra", f"--ip6={APP_IP6}/64", "--gateway6=fe80::1",
+                       "--dpdk-args=--no-huge -m 256 --no-pci --no-telemetry --vdev=net_tap0,iface=sl0"],
+               "--accept-ra and --gateway6", "two sources of the IPv6 default router")
+        expect([echo, "--udp", "--listen=0.0.0.0:7", "--accept-ra"], "--accept-ra needs --transport=dpdk",
+               "--accept-ra on a kernel transport")
 
 
 MEMIF_RECONNECT_ROUNDS = 6
@@ -1802,6 +1807,43 @@ def ipv6_exercise(kind, echo):
               f"{kind}: no checksum the kernel made was refused")
         if kind in VETH_KINDS:
             dad_conflict_exercise(kind, echo, vdev, kif, loops)
+            accept_ra_exercise(kind, echo, vdev, kif, loops)
+
+
+FAR_KERNEL_IP6 = "2001:db8:77::1"
+
+
+def accept_ra_exercise(kind, echo, vdev, kif, loops):
+    """--accept-ra against Linux: the kernel holds an off-link address (on
+    lo) and advertises itself as a router (scapy: Linux sends router
+    advertisements only as a router daemon's host); before the
+    advertisement an echo from the off-link address has no way back, after
+    it the reply goes through the router."""
+    from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, sendp
+    run("ip", "-6", "addr", "add", f"{FAR_KERNEL_IP6}/128", "dev", "lo", check_rc=False)
+    a = app(echo, vdev, extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", "--accept-ra"], cores=loops)
+    try:
+        if not check(a.wait_ready(), f"{kind}: sluice-echo starts with --accept-ra"):
+            log(a.text())
+            return
+        socks = kernel_sockets6(1, kif, FAR_KERNEL_IP6)
+        ok, _, _ = udp6_echo_round(socks, [100], random.Random(3), APP_IP6, timeout_s=0.5, tries=1)
+        check(ok == 0, f"{kind}: before any router advertisement, an off-link peer gets no answer")
+        kernel_mac = link_mac(kif)
+        sendp(Ether(src=kernel_mac, dst="33:33:00:00:00:01") /
+              IPv6(src=link_local_of(kernel_mac), dst="ff02::1", hlim=255) /
+              ICMPv6ND_RA(routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=kernel_mac), iface=kif, verbose=False)
+        ok, lost, wrong = udp6_echo_round(socks, [100], random.Random(4), APP_IP6)
+        check(ok == 1 and wrong == 0, f"{kind}: after the kernel's router advertisement, the off-link peer "
+              f"{FAR_KERNEL_IP6} is answered through the router ({ok} exact, {lost} lost)")
+        for s_ in socks:
+            s_.close()
+    finally:
+        rc, metrics = a.stop()
+        a.kill()
+    check(rc == 0 and total(metrics, "inet.nd_router_adverts_used") >= 1 and total(metrics, "inet.drop.no_route") >= 1,
+          f"{kind}: the advertisement was used ({total(metrics, 'inet.nd_router_adverts_used')}) after a counted "
+          f"no-route drop ({total(metrics, 'inet.drop.no_route')}), exit {rc}")
 
 
 def dad_conflict_exercise(kind, echo, vdev, kif, loops):

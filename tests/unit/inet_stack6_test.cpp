@@ -7,7 +7,8 @@
 // PROBE answered or failing, a claimed MAC probed and kept or replaced), ICMPv6 echo, destination unreachable, packet too big
 // (path MTU), parameter problems for the extension-header cases, the error
 // rate limit and RFC 4443 2.4 (e), router advertisements ignored, UDP over
-// IPv6 both ways (checksums, zero checksum), fragment reassembly (in order,
+// IPv6 both ways (checksums, zero checksum), --accept-ra's default router,
+// fragment reassembly (in order,
 // out of order, overlap, timeout, atomic) and fragmentation on send, and
 // loopback to our own address; and the attacker review's findings
 // (notes/ip6review.md 1-4, 6, 10): replies from the address a flow uses,
@@ -633,7 +634,7 @@ TEST_F(stack6_test, no_error_about_a_packet_that_came_in_a_link_layer_group_fram
   EXPECT_EQ(f[0].icmp_type, 1) << "a unicast frame is still answered";
 }
 
-TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
+TEST_F(stack6_test, router_advertisements_are_counted_and_ignored_unless_asked_for) {
   step();
   (void)out();
   const f6::addr all = f6::a6("ff02::1");
@@ -641,6 +642,77 @@ TEST_F(stack6_test, router_advertisements_are_counted_and_ignored) {
   step();
   EXPECT_TRUE(out().empty());
   EXPECT_EQ(stats().dropped(drop_reason::nd_router_advert_ignored), 1u);
+}
+
+// An RA's body after the ICMPv6 header: hop limit, flags, router lifetime
+// (seconds), reachable time, retransmit timer (RFC 4861 4.2), then options.
+std::string ra_body(std::uint16_t lifetime_s, const std::string& options = {}) {
+  std::string b(12, '\0');
+  b[2] = static_cast<char>(lifetime_s >> 8);
+  b[3] = static_cast<char>(lifetime_s);
+  return b + options;
+}
+
+// --accept-ra: the advertising router becomes the default router for its
+// lifetime (RFC 4861 6.3.4); a lifetime of 0 withdraws it; invalid ones
+// (not from a link-local address, a zero-length option) change nothing.
+TEST_F(stack6_test, with_accept_ra_a_router_advertisement_gives_the_default_router_for_its_lifetime) {
+  auto to = transport_options();
+  to.stack.iface.accept_ra = true;
+  make(to);
+  step();
+  (void)out();
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  const f6::addr far = f6::a6("2001:db8::1");
+  const f6::addr all = f6::a6("ff02::1");
+  auto send_far = [&] {
+    EXPECT_TRUE((*s)->send_to(ep(far, 99), "far"));
+    step();
+    return out();
+  };
+  EXPECT_TRUE(send_far().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::no_route), 1u) << "no router yet";
+  // Invalid advertisements: from a global address, a zero-length option.
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer, all, 134, 0, ra_body(1800)));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 134, 0, ra_body(1800, std::string(8, '\0'))));
+  step();
+  EXPECT_EQ(stats().dropped(drop_reason::nd_bad_message), 2u);
+  EXPECT_EQ(st().default_router6(), nullptr);
+  // A valid one: off-link datagrams go through the router (resolved first).
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 134, 0, ra_body(30)));
+  step();
+  EXPECT_EQ(stats().nd_router_adverts_used.get(), 1u);
+  ASSERT_NE(st().default_router6(), nullptr);
+  EXPECT_EQ(*st().default_router6(), ia(peer_ll));
+  auto f = send_far();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].nd_target, peer_ll) << "the router is resolved";
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer_ll, our_ll(), 136, 0, f6::na_body(0xe0, peer_ll, peer_mac)));
+  step();
+  f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].dst, far);
+  EXPECT_EQ(f[0].dst_mac, peer_mac);
+  EXPECT_EQ(f[0].payload, "far");
+  // Another router while ours lives: kept. Lifetime 0 from ours: withdrawn.
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, f6::a6("fe80::66"), all, 134, 0, ra_body(30)));
+  step();
+  EXPECT_EQ(*st().default_router6(), ia(peer_ll));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 134, 0, ra_body(0)));
+  step();
+  EXPECT_EQ(st().default_router6(), nullptr);
+  EXPECT_TRUE(send_far().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::no_route), 2u);
+  // And a lifetime runs out.
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 134, 0, ra_body(2)));
+  step();
+  ASSERT_NE(st().default_router6(), nullptr);
+  clock.advance(3s);
+  step();
+  EXPECT_EQ(st().default_router6(), nullptr);
+  EXPECT_EQ(stats().dropped(drop_reason::nd_router_advert_ignored), 0u);
 }
 
 // ---- ICMPv6 --------------------------------------------------------------------------

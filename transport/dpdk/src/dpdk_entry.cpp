@@ -64,6 +64,7 @@ struct dpdk_settings {
   // link-local address comes from the port's MAC.
   std::vector<std::string> ip6;
   std::string gateway6;
+  bool accept_ra = false;  // --accept-ra: the default IPv6 router from router advertisements
   // Adaptive polling: the longest sleep between polls of an idle loop.
   std::chrono::nanoseconds idle_sleep = std::chrono::milliseconds(1);
   // The user-space TCP (--tcp-*): congestion control ("cubic" or
@@ -81,6 +82,18 @@ dpdk_settings& settings() {
   return s;
 }
 
+// The stack's interface from --ip, --gateway, --ip6, --gateway6 and
+// --accept-ra; errors name the flag.
+result<inet::interface_config> stack_interface(const dpdk_settings& s) {
+  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
+  if (!ifc) return ifc;
+  if (s.accept_ra && !s.gateway6.empty()) {
+    return error{"--accept-ra and --gateway6: give one source of the IPv6 default router, not both", {}};
+  }
+  ifc->accept_ra = s.accept_ra;
+  return ifc;
+}
+
 constexpr const char* dev_example = "--no-huge -m 512 --no-pci --vdev=net_tap0,iface=sl0";
 
 std::string probe_dpdk() {
@@ -94,7 +107,7 @@ std::string probe_dpdk() {
   const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
   std::string why = dpdk::preflight(dpdk::choose_memory(*parsed, facts).args, facts);
   if (!why.empty()) return why;
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
+  auto ifc = stack_interface(s);
   if (!ifc) return ifc.err().message;
   return {};
 }
@@ -162,7 +175,7 @@ result<void> init_dpdk(const platform::placement_plan& plan) {
   if (st.eal_started) return error{"the DPDK EAL was already started once in this process; it cannot start again", {}};
   auto parsed = dpdk::eal_args::parse(s.dpdk_args);
   if (!parsed) return parsed.err();
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
+  auto ifc = stack_interface(s);
   if (!ifc) return ifc.err();
   const dpdk::host_facts facts = dpdk::host_facts::gather(*parsed);
   const dpdk::memory_choice memory = dpdk::choose_memory(*parsed, facts);
@@ -310,7 +323,7 @@ std::string describe_dpdk(const platform::placement_plan& plan) {
   }
   out += dpdk::describe_af_xdp(*args, facts, loops);
   out += "  EAL memory: " + memory.note + "\n";
-  auto ifc = inet::interface_config::parse(s.ip, s.gateway, s.ip6, s.gateway6);
+  auto ifc = stack_interface(s);
   out += "  stack: " + (ifc ? ifc->to_string() : ifc.err().message) + "\n";
   return out;
 }
@@ -352,6 +365,10 @@ void declare_dpdk_options(cli& args) {
   args.option("--gateway6", "ADDR",
               "the user-space stack's IPv6 default gateway, link-local or inside an --ip6 prefix (default: none)",
               ts.gateway6);
+  args.flag("--accept-ra",
+            "the user-space stack's IPv6 default router from router advertisements (RFC 4861; default off: "
+            "advertisements are counted and ignored; no SLAAC either way)",
+            ts.accept_ra);
   args.duration_option("--idle-sleep",
                        "dpdk: the longest sleep of an idle loop between polls; bounds the wait of the first packet "
                        "after a quiet spell (default 1ms)",
@@ -382,7 +399,8 @@ result<void> check_dpdk_options(bool chosen) {
   const dpdk_settings& ts = settings();
   for (const auto& [given, flag] : {std::pair{!ts.ip.empty(), "--ip"}, std::pair{!ts.dpdk_args.empty(), "--dpdk-args"},
                                     std::pair{!ts.gateway.empty(), "--gateway"}, std::pair{!ts.ip6.empty(), "--ip6"},
-                                    std::pair{!ts.gateway6.empty(), "--gateway6"}}) {
+                                    std::pair{!ts.gateway6.empty(), "--gateway6"},
+                                    std::pair{ts.accept_ra, "--accept-ra"}}) {
     if (given) return error{std::string(flag) + " needs --transport=dpdk", {}};
   }
   return {};

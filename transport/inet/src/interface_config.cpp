@@ -69,6 +69,7 @@ std::string interface_config::to_string() const {
       format_ipv4(address) + "/" + std::to_string(prefix) + (gateway != 0 ? " gateway " + format_ipv4(gateway) : "");
   for (const auto& a : ip6) s += " " + a.address.to_string() + "/" + std::to_string(a.prefix);
   if (!gateway6.is_unspecified()) s += " gateway6 " + gateway6.to_string();
+  if (accept_ra) s += " accept-ra";
   return s;
 }
 

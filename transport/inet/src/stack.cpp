@@ -717,7 +717,7 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
       // RFC 4861 7.1, 6.1.2: hop limit 255 (not forwarded), never fragmented.
       if (h.hop_limit != 255) return drop_all(d, drop_reason::nd_bad_hop_limit);
       if (d.single == nullptr) return drop_all(d, drop_reason::nd_bad_message);
-      if (ih.type == icmpv6_router_advertisement) return drop_all(d, drop_reason::nd_router_advert_ignored);
+      if (ih.type == icmpv6_router_advertisement) return handle_ra(first, d);
       nd_message m;
       if (auto r = parse_nd(first->data(), first->size(), m); r != drop_reason::none) return drop_all(d, r);
       if (ih.type == icmpv6_neighbor_solicitation) return handle_ns(first, d, m);
@@ -859,6 +859,63 @@ void stack::handle_na(packet* p, const l4_data& d, const nd_message& m) noexcept
     schedule_maintenance();
   }
   segment_unref(&p->seg);
+}
+
+void stack::handle_ra(packet* p, const l4_data& d) noexcept {
+  // Without --accept-ra (or with --gateway6): counted, never used.
+  if (!opts_.iface.accept_ra || !opts_.iface.gateway6.is_unspecified()) {
+    return drop(p, drop_reason::nd_router_advert_ignored);
+  }
+  // RFC 4861 6.1.2: from a link-local address (hop limit 255 and the
+  // checksum were checked), code 0, 16 bytes at least, every option's
+  // length nonzero and inside the message.
+  const std::byte* m = p->data();
+  const std::size_t n = p->size();
+  if (!d.ip6->src.is_v6_link_local() || m[1] != std::byte{0} || n < nd_router_advert_len) {
+    return drop(p, drop_reason::nd_bad_message);
+  }
+  for (std::size_t i = nd_router_advert_len; i < n;) {
+    if (n - i < 2) return drop(p, drop_reason::nd_bad_message);
+    const std::size_t len = std::to_integer<std::size_t>(m[i + 1]) * 8;
+    if (len == 0 || len > n - i) return drop(p, drop_reason::nd_bad_message);
+    i += len;
+  }
+  const std::uint16_t lifetime_s = load_be16(m + 6);
+  const ip_address router = d.ip6->src;
+  segment_unref(&p->seg);
+  stats_.nd_router_adverts_used.add();
+  // Every loop routes through it: the others are told (their own copy).
+  const time_point until = loop_.now() + std::chrono::seconds(lifetime_s);
+  set_router6(router, until);
+  stack_group* g = opts_.group;
+  if (g == nullptr || g->size() < 2) return;
+  for (unsigned t = 0; t < g->size(); ++t) {
+    if (t == loop_.id()) continue;
+    loop_.send_to(t, task([g, router, until](loop_base& there) {
+      if (stack* s = g->member(there.id())) s->set_router6(router, until);
+    }));
+  }
+}
+
+void stack::set_router6(const ip_address& router, time_point until) noexcept {
+  // RFC 4861 6.3.4: a lifetime of 0 withdraws that router; another router
+  // replaces ours only once ours has expired (one default router kept).
+  const time_point now = loop_.now();
+  const bool ours_live = !router6_.is_unspecified() && router6_until_ > now;
+  if (until <= now) {
+    if (router == router6_) router6_until_ = now;
+    return;
+  }
+  if (ours_live && router != router6_) return;
+  router6_ = router;
+  router6_until_ = until;
+  nd_.protect(router);
+}
+
+const ip_address* stack::default_router6() const noexcept {
+  if (!opts_.iface.gateway6.is_unspecified()) return &opts_.iface.gateway6;
+  if (router6_.is_unspecified() || router6_until_ <= loop_.now()) return nullptr;
+  return &router6_;
 }
 
 void stack::advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
@@ -1081,11 +1138,11 @@ void stack::route6(packet* p, const ip_address& dst) noexcept {
     ipv6_multicast_mac(dst).store(p->data());
     return queue_tx(p);
   }
-  const interface_config& ifc = opts_.iface;
   // Next hop: the destination itself when on link, else the gateway.
   const bool direct = f.direct;
-  if (!direct && ifc.gateway6.is_unspecified()) return drop(p, drop_reason::no_route);
-  const ip_address hop = direct ? dst : ifc.gateway6;
+  const ip_address* router = direct ? nullptr : default_router6();
+  if (!direct && router == nullptr) return drop(p, drop_reason::no_route);
+  const ip_address hop = direct ? dst : *router;
   const time_point now = loop_.now();
   bool delayed = false;
   if (const mac_address* m = nd_.lookup_or_probe(hop, now, delayed)) {
@@ -1108,8 +1165,8 @@ void stack::neighbour_confirmed(const ip_address& peer) noexcept {
   // One test when no neighbour is in DELAY (the common case): this runs
   // for every acknowledgement of new data.
   if (nd_.delaying() == 0 || peer.is_v4()) return;
-  const dst6_facts& f = facts6(peer);
-  nd_.confirm(f.direct ? peer : opts_.iface.gateway6, loop_.now());
+  if (facts6(peer).direct) return nd_.confirm(peer, loop_.now());
+  if (const ip_address* router = default_router6()) nd_.confirm(*router, loop_.now());
 }
 
 // ---- transmit -----------------------------------------------------------------------
@@ -1574,6 +1631,7 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"nd_advertisements_in", &stats_.nd_advertisements_in},
       {"nd_advertisements_out", &stats_.nd_advertisements_out},
       {"nd_learned", &stats_.nd_learned},
+      {"nd_router_adverts_used", &stats_.nd_router_adverts_used},
       {"nd_learned_from_peers", &stats_.nd_learned_from_peers},
       {"nd_expired", &stats_.nd_expired},
       {"nd_conflicts", &stats_.nd_conflicts},

@@ -585,8 +585,8 @@ std::optional<ip_address> tcp_layer::source_for(const ip_address& dst) const noe
     return local_ip_;
   }
   // IPv6: reachable when ours, on a link prefix (link-local included) or
-  // through --gateway6; the stack picks the source (RFC 6724's essentials).
-  if (!ip_.is_our_ip6(dst) && !ifc.on_link6(dst) && ifc.gateway6.is_unspecified()) return std::nullopt;
+  // through the default router (--gateway6, or --accept-ra's); the stack picks the source (RFC 6724's essentials).
+  if (!ip_.is_our_ip6(dst) && !ifc.on_link6(dst) && ip_.default_router6() == nullptr) return std::nullopt;
   return ip_.source_for(dst);
 }
 

@@ -45,6 +45,7 @@ struct inet_stats {
   counter nd_reassigned;           // ... and the known MAC stayed silent: the claimant taken
   counter nd_pending_evicted;      // held packets given up for another neighbour's
   counter nd_dad_probes;           // duplicate address detection solicitations sent
+  counter nd_router_adverts_used;  // router advertisements that set the default router (--accept-ra)
 
   // IPv6 and ICMPv6 (RFC 4443).
   counter ipv6_in;                 // IPv6 packets accepted for us

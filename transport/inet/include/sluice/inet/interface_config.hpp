@@ -66,6 +66,9 @@ struct interface_config {
   // IPv6 (besides the link-local address, which the stack derives from its MAC).
   std::vector<ip6_interface_address> ip6;  // --ip6, in the order given
   ip_address gateway6;                     // --gateway6; "::": none (only on-link prefixes)
+  // --accept-ra: router advertisements give the default router (RFC 4861
+  // 6.3.4) when gateway6 is "::"; prefixes and SLAAC are not used.
+  bool accept_ra = false;
 
   // One of the --ip6 addresses (not the link-local one), not found duplicate.
   [[nodiscard]] bool is_ip6(const ip_address& a) const noexcept;

@@ -206,6 +206,10 @@ class stack {
   // packet too big messages (RFC 8201; never below 1280, forgotten after
   // pmtu_lifetime). TCP over IPv6 sizes its MSS by it (minus 60).
   [[nodiscard]] std::uint32_t path_mtu(const ip_address& dst) const noexcept;
+  // The IPv6 default router: --gateway6, else (--accept-ra) the one the
+  // last router advertisement named while its lifetime lasts; nullptr if
+  // none (off-link destinations are unreachable then).
+  [[nodiscard]] const ip_address* default_router6() const noexcept;
   // TCP heard from peer (new data acknowledged): the neighbour it goes
   // through is reachable (RFC 4861 7.3.1; ends its DELAY). Data path, cheap.
   void neighbour_confirmed(const ip_address& peer) noexcept;
@@ -320,6 +324,10 @@ class stack {
   void record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept;
   [[nodiscard]] bool icmp6_error_allowed() noexcept;
   void dad_conflict(const ip_address& a, const mac_address& by) noexcept;
+  // A router advertisement (its ICMPv6 message in p): the default router (--accept-ra).
+  void handle_ra(packet* p, const l4_data& d) noexcept;
+  // router is the default router until `until` (a past time withdraws it); here or told by another loop.
+  void set_router6(const ip_address& router, time_point until) noexcept;
   // a is not ours any more (a duplicate; from dad_conflict, here or on another loop).
   void withdraw_ip6(const ip_address& a) noexcept;
   // Calls on_duplicate_address for the conflicts seen since the last call (maintenance).
@@ -442,6 +450,8 @@ class stack {
   mac_address dad_conflict_by_;
   bool link_local_duplicate_ = false;  // the link-local address was withdrawn
   mutable dst6_facts dst6_;            // facts6's cache
+  ip_address router6_;                 // the default router from router advertisements ("::": none)
+  time_point router6_until_{};         // ... until its lifetime ends
   // Conflicts seen on this loop and not yet reported (one per address at most).
   std::array<std::pair<ip_address, mac_address>, interface_config::max_ip6 + 1> dad_reports_{};
   std::size_t dad_reports_n_ = 0;
