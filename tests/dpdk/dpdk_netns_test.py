@@ -1808,9 +1808,62 @@ def ipv6_exercise(kind, echo):
         if kind in VETH_KINDS:
             dad_conflict_exercise(kind, echo, vdev, kif, loops)
             accept_ra_exercise(kind, echo, vdev, kif, loops)
+    if kind in VETH_KINDS:
+        mld_exercise(echo)
 
 
 FAR_KERNEL_IP6 = "2001:db8:77::1"
+
+
+def mld_exercise(echo):
+    """MLD against a Linux bridge that snoops it (RFC 4541), in a namespace
+    of its own. The bridge is the querier (MLDv2; its address without
+    duplicate address detection, so that it queries at once): the stack
+    answers its startup queries, the bridge's table lists the stack's
+    solicited-node group on the stack's port (Linux read the reports), and
+    ping -6 works through it. (This kernel's bridge floods solicited-node
+    groups whatever its table says: with mcast_flood off on the port even a
+    kernel host there is not reached, so the table is what is checked.)"""
+    with netns(f"sm6{os.getpid()}"):
+        run("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1",
+            "mcast_mld_version", "2", "mcast_startup_query_interval", "100", "mcast_query_response_interval", "100")
+        run("sysctl", "-qw", "net.ipv6.conf.br0.accept_dad=0")
+        for a, b in (("sv0", "sv1"), ("kv0", "kv1")):
+            run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+            run("ethtool", "-K", a, "tx", "off", "tso", "off", "gso", "off", check_rc=False)
+            run("ethtool", "-K", b, "tx", "off", "tso", "off", "gso", "off", check_rc=False)
+            run("ip", "link", "set", b, "master", "br0")
+            run("ip", "link", "set", b, "up")
+        run("sysctl", "-qw", "net.ipv6.conf.sv0.disable_ipv6=1")  # the port's end is DPDK's
+        run("ip", "link", "set", "sv0", "up")
+        if not check(kernel_ipv6_up("kv0", [KERNEL_IP6]), "mld: the kernel's IPv6 address is up"):
+            return
+        a = app(echo, veth_vdev("af_packet").replace("qpairs=2", "qpairs=1"),
+                extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64"], cores=1)
+        try:
+            if not check(a.wait_ready(), "mld: sluice-echo starts behind the bridge"):
+                log(a.text())
+                return
+            run("ip", "link", "set", "br0", "up")  # the bridge queries now
+            group = "ff02::1:ff00:2"  # the solicited-node group of fd77::2
+            end = time.monotonic() + 10
+            mdb = ""
+            while time.monotonic() < end:
+                mdb = run("bridge", "mdb", "show", "dev", "br0").stdout
+                if any("port sv1" in ln and group in ln for ln in mdb.splitlines()):
+                    break
+                time.sleep(0.05)  # the bridge's table has no event to wait on here
+            check(any("port sv1" in ln and group in ln for ln in mdb.splitlines()),
+                  f"mld: the snooping bridge lists the stack's solicited-node group on its port ({mdb.strip()!r})")
+            r = run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", "kv0", APP_IP6, check_rc=False)
+            check(r.returncode == 0 and " 0% packet loss" in r.stdout,
+                  "mld: ping -6 through the snooping bridge")
+        finally:
+            rc, metrics = a.stop()
+            a.kill()
+        check(rc == 0 and total(metrics, "inet.mld_reports_out") >= 2 and total(metrics, "inet.mld_queries_in") >= 1,
+              f"mld: the stack reported its groups ({total(metrics, 'inet.mld_reports_out')} reports) and answered "
+              f"the bridge's queries ({total(metrics, 'inet.mld_queries_in')}); exit {rc}")
 
 
 def accept_ra_exercise(kind, echo, vdev, kif, loops):

@@ -68,12 +68,19 @@ struct stack6_test : ::testing::Test, test::memory_stack {
   void SetUp() override { make(); }
   void TearDown() override { end_stack(); }
   f6::addr our_ll() { return f6::link_local_of(our_mac()); }
-  // The IPv6 frames that came out (ARP left aside).
+  // The IPv6 frames that came out (ARP left aside, and MLD reports, kept
+  // in reports for the tests of MLD).
+  std::vector<f6::decoded> reports;
   std::vector<f6::decoded> out() {
     std::vector<f6::decoded> v;
     for (const auto& f : fr::receive_all(*peer_port)) {
       auto d = f6::decode(f);
-      if (d.type == 0x86dd) v.push_back(d);
+      if (d.type != 0x86dd) continue;
+      if (d.upper == 58 && (d.icmp_type == 143 || d.icmp_type == 131)) {
+        reports.push_back(d);
+        continue;
+      }
+      v.push_back(d);
     }
     return v;
   }
@@ -205,6 +212,109 @@ TEST_F(stack6_test, another_hosts_probe_is_a_conflict_while_probing_and_defended
   EXPECT_EQ(f[0].nd_target, ours);
   EXPECT_EQ(f[0].nd_flags, 0x20) << "override, not solicited";
   EXPECT_EQ(st().duplicate_address(), nullptr);
+}
+
+// ---- MLD ------------------------------------------------------------------------------
+
+// A query's body after the ICMPv6 header: maximum response code, reserved,
+// the group (RFC 2710: 24 bytes in all), and for version 2 the flags, QQIC
+// and no sources (28).
+std::string mld_query_body(std::uint16_t max_resp, const f6::addr& group, bool v2) {
+  std::string b = {static_cast<char>(max_resp >> 8), static_cast<char>(max_resp), 0, 0};
+  b.append(group.begin(), group.end());
+  if (v2) b += std::string("\x02\x7d\x00\x00", 4);
+  return b;
+}
+
+// RFC 3810 (and 2710 for a version 1 querier): the stack reports its
+// solicited-node groups at start and a second later, behind a router
+// alert with hop limit 1, and answers queries within their delay.
+TEST_F(stack6_test, mld_reports_our_groups_at_start_and_answers_queries) {
+  struct report {
+    std::string frame;
+    f6::decoded d;
+  };
+  auto raw_reports = [&] {
+    std::vector<report> v;
+    for (const auto& f : fr::receive_all(*peer_port)) {
+      auto d = f6::decode(f);
+      if (d.type == 0x86dd && d.upper == 58 && (d.icmp_type == 143 || d.icmp_type == 131)) v.push_back({f, d});
+    }
+    return v;
+  };
+  const std::string router_alert("\x3a\x00\x05\x02\x00\x00\x01\x00", 8);
+  // Records of a version 2 report: (type, group) each.
+  auto records = [](const f6::decoded& d) {
+    std::vector<std::pair<int, f6::addr>> v;
+    for (std::size_t i = 8; i + 20 <= d.l4.size(); i += 20) {
+      f6::addr g;
+      std::copy_n(d.l4.begin() + static_cast<std::ptrdiff_t>(i) + 4, 16, g.begin());
+      v.emplace_back(static_cast<unsigned char>(d.l4[i]), g);
+    }
+    return v;
+  };
+  const std::vector<std::pair<int, f6::addr>> joined = {{4, f6::solicited_node(our_ll())}, {4, f6::solicited_node(ours)}};
+  step();
+  auto r = raw_reports();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].d.icmp_type, 143);
+  EXPECT_EQ(r[0].d.dst, f6::a6("ff02::16"));
+  EXPECT_EQ(r[0].d.dst_mac, f6::multicast_mac(f6::a6("ff02::16")));
+  EXPECT_EQ(r[0].d.src, our_ll());
+  EXPECT_EQ(r[0].d.hop_limit, 1);
+  EXPECT_TRUE(r[0].d.checksum_ok);
+  EXPECT_EQ(static_cast<unsigned char>(r[0].frame[20]), 0) << "a hop-by-hop header first";
+  EXPECT_EQ(r[0].frame.substr(54, 8), router_alert);
+  EXPECT_EQ(records(r[0].d), joined);
+  // The join again, a second later; then nothing.
+  clock.advance(1s);
+  step(2);
+  r = raw_reports();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(records(r[0].d), joined);
+  clock.advance(5s);
+  step(2);
+  EXPECT_TRUE(raw_reports().empty());
+  // A general version 2 query: one report of both groups (MODE_IS_EXCLUDE)
+  // within its maximum response delay (1000 ms).
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 130, 0, mld_query_body(1000, f6::a6("::"), true),
+                      1));
+  step();
+  clock.advance(1s);
+  step(2);
+  r = raw_reports();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(records(r[0].d), (std::vector<std::pair<int, f6::addr>>{{2, f6::solicited_node(our_ll())},
+                                                                    {2, f6::solicited_node(ours)}}));
+  EXPECT_EQ(stats().mld_queries_in.get(), 1u);
+  // A version 1 querier: version 1 reports, one per group, to the group.
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 130, 0, mld_query_body(500, f6::a6("::"), false),
+                      1));
+  step();
+  clock.advance(1s);
+  step(2);
+  r = raw_reports();
+  ASSERT_EQ(r.size(), 2u);
+  for (const auto& x : r) {
+    EXPECT_EQ(x.d.icmp_type, 131);
+    EXPECT_TRUE(x.d.checksum_ok);
+    EXPECT_EQ(x.d.hop_limit, 1);
+    EXPECT_EQ(x.d.dst_mac, f6::multicast_mac(x.d.dst));
+  }
+  EXPECT_EQ(r[0].d.dst, f6::solicited_node(our_ll()));
+  EXPECT_EQ(r[1].d.dst, f6::solicited_node(ours));
+  // Not answered: another group's query, a hop limit not 1, a global source.
+  const f6::addr other_group = f6::solicited_node(f6::a6("fd00::99"));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 130, 0, mld_query_body(10, other_group, true), 1));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 130, 0, mld_query_body(10, f6::a6("::"), true)));
+  in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer, all, 130, 0, mld_query_body(10, f6::a6("::"), true), 1));
+  step();
+  clock.advance(1s);
+  step(2);
+  EXPECT_TRUE(raw_reports().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::mld_not_our_group), 1u);
+  EXPECT_EQ(stats().dropped(drop_reason::mld_bad_query), 2u);
 }
 
 // ---- neighbour discovery --------------------------------------------------------------

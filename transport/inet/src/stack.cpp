@@ -43,6 +43,7 @@ stack::stack(transport_loop& loop, packet_port& port, const stack_options& opts)
   // Limits given in code (tests, embedders): refused at start, clearly.
   if (auto r = opts_.check(); !r.ok()) throw std::invalid_argument("user-space stack: " + r.err().message);
   icmp6_tokens_ = opts_.icmp6_error_burst;
+  mld_rng_ = make_secret_key().k0 | 1;  // xorshift: never zero
   maintenance_.bind<&stack::on_maintenance>(this);
   sockets_.reserve(16);
   loopback_.resize(std::max<std::size_t>(opts_.loopback_capacity, 1));
@@ -723,6 +724,8 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
       if (ih.type == icmpv6_neighbor_solicitation) return handle_ns(first, d, m);
       return handle_na(first, d, m);
     }
+    case icmpv6_mld_query:
+      return handle_mld_query(d);
     case icmpv6_packet_too_big:
       return handle_packet_too_big(d);
     case icmpv6_dest_unreachable:
@@ -916,6 +919,103 @@ const ip_address* stack::default_router6() const noexcept {
   if (!opts_.iface.gateway6.is_unspecified()) return &opts_.iface.gateway6;
   if (router6_.is_unspecified() || router6_until_ <= loop_.now()) return nullptr;
   return &router6_;
+}
+
+// ---- MLD (RFC 3810; RFC 2710 for version 1 queriers) ---------------------------------------
+
+std::size_t stack::mld_groups(ip_address* out) const noexcept {
+  // The solicited-node groups of our addresses, each once (all-nodes is
+  // never reported, RFC 3810 6).
+  std::size_t n = 0;
+  auto add = [&](const ip_address& a) {
+    const ip_address g = solicited_node_group(a);
+    for (std::size_t i = 0; i < n; ++i)
+      if (out[i] == g) return;
+    out[n++] = g;
+  };
+  if (!link_local_duplicate_) add(link_local_);
+  for (const auto& a : opts_.iface.ip6)
+    if (!a.duplicate) add(a.address);
+  return n;
+}
+
+void stack::send_mld_reports(std::uint8_t record_type) noexcept {
+  std::array<ip_address, interface_config::max_ip6 + 1> groups;
+  const std::size_t n = mld_groups(groups.data());
+  if (n == 0) return;
+  // From the link-local address ("::" without one, RFC 3810 5.2.13).
+  const ip_address src = link_local_duplicate_ ? ip_address{} : link_local_;
+  if (loop_.now() < mld_v1_until_) {
+    // A version 1 querier is present (RFC 3810 8.2.1): one version 1
+    // report per group, to the group.
+    for (std::size_t i = 0; i < n; ++i) {
+      packet* p = counted_fresh();
+      if (p == nullptr) return;
+      p->seg.end += static_cast<std::uint32_t>(write_mld_v1_report(p->data(), groups[i]));
+      emit_mld(p, src, groups[i]);
+    }
+    return;
+  }
+  packet* p = counted_fresh();
+  if (p == nullptr) return;
+  p->seg.end += static_cast<std::uint32_t>(write_mld_v2_report(p->data(), groups.data(), n, record_type));
+  emit_mld(p, src, all_mld_routers_group());
+}
+
+void stack::emit_mld(packet* p, const ip_address& src, const ip_address& dst) noexcept {
+  std::byte* m = p->data();
+  internet_checksum c;
+  add_pseudo_header(c, src, dst, ip6_next_icmpv6, p->size());
+  c.add(m, p->size());
+  store_checksum(m + 2, c.finish());
+  write_router_alert_header(p->prepend(router_alert_header_len));
+  stats_.mld_reports_out.add();
+  stats_.icmp6_out.add();
+  // Hop limit 1, behind a router alert (RFC 3810 5).
+  prepend_ipv6(p, ip6_next_hop_by_hop, src, dst, 1, ipv6_multicast_mac(dst));
+  queue_tx(p);
+}
+
+void stack::handle_mld_query(const l4_data& d) noexcept {
+  // RFC 3810 5.1.14 / 8.1: from a link-local address, hop limit 1; 24
+  // bytes is version 1, 28 or more version 2, anything else is ignored.
+  packet* p = d.single;
+  if (p == nullptr) return drop_all(d, drop_reason::mld_bad_query);
+  const std::byte* m = p->data();
+  const std::size_t n = p->size();
+  const ipv6_header& h = *d.ip6;
+  if (!h.src.is_v6_link_local() || h.hop_limit != 1 || (n != mld_v1_len && n < mld_v2_query_min_len)) {
+    return drop(p, drop_reason::mld_bad_query);
+  }
+  const bool v2 = n >= mld_v2_query_min_len;
+  const ip_address group = ip_address::v6(m + 8);
+  if (!group.is_unspecified()) {
+    // A group's own query: only if it is one of ours.
+    std::array<ip_address, interface_config::max_ip6 + 1> groups;
+    const std::size_t k = mld_groups(groups.data());
+    if (std::find(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(k), group) ==
+        groups.begin() + static_cast<std::ptrdiff_t>(k)) {
+      return drop(p, drop_reason::mld_not_our_group);
+    }
+  }
+  stats_.mld_queries_in.add();
+  const time_point now = loop_.now();
+  // RFC 3810 8.2.1: Older Version Querier Present Timeout, robustness (2)
+  // times the query interval (125 s) plus the response interval (10 s).
+  if (!v2) mld_v1_until_ = now + std::chrono::seconds(260);
+  // Answered after a random part of the maximum response delay (6.2), or
+  // sooner if a report is due already; one report covers every group.
+  const std::uint32_t max_ms = mld_max_response_ms(load_be16(m + 4), v2);
+  mld_rng_ ^= mld_rng_ << 13;
+  mld_rng_ ^= mld_rng_ >> 7;
+  mld_rng_ ^= mld_rng_ << 17;
+  const time_point due = now + std::chrono::milliseconds(max_ms == 0 ? 0 : mld_rng_ % max_ms);
+  if (due < mld_due_) {
+    mld_due_ = due;
+    mld_due_type_ = mld_record_is_exclude;
+  }
+  segment_unref(&p->seg);
+  schedule_maintenance();
 }
 
 void stack::advert_to_peers(const ip_address& target, const mac_address& mac, std::uint8_t flags) noexcept {
@@ -1499,8 +1599,9 @@ void stack::learned_by_peer(const ip_address& ip, const mac_address& mac) noexce
 // ---- timers ------------------------------------------------------------------------------
 
 void stack::schedule_maintenance() noexcept {
-  const time_point t = dad_reports_n_ != 0 ? loop_.now()
-                                           : std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due()});
+  const time_point t = dad_reports_n_ != 0
+                           ? loop_.now()
+                           : std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due(), mld_due_});
   if (t == time_point::max()) {
     maintenance_.cancel();
     return;
@@ -1511,6 +1612,10 @@ void stack::schedule_maintenance() noexcept {
 void stack::on_maintenance() noexcept {
   const time_point now = loop_.now();
   report_duplicates();
+  if (mld_due_ <= now) {
+    mld_due_ = time_point::max();
+    send_mld_reports(mld_due_type_);
+  }
   arp_.tick(
       now, [this](std::uint32_t ip) { send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, ip); },
       [this](std::uint32_t ip, const mac_address& known) { send_arp(arp_op_request, known, known, ip); },
@@ -1543,6 +1648,14 @@ void stack::start() noexcept {
   // Gratuitous ARP: a request for our own address, so that neighbours
   // refresh (or learn) our MAC.
   send_arp(arp_op_request, mac_address::broadcast(), mac_address{}, opts_.iface.address);
+  // Our solicited-node groups are joined (MLD) before detection probes
+  // them (RFC 4862 5.4.2), and the join said again a second later (RFC
+  // 3810 6.1: robustness 2), so that switches snooping MLD forward
+  // solicitations for our addresses to us.
+  send_mld_reports(mld_record_to_exclude);
+  mld_due_ = loop_.now() + std::chrono::seconds(1);
+  mld_due_type_ = mld_record_to_exclude;
+  schedule_maintenance();
   if (opts_.ipv6_dad) {
     // Duplicate address detection (RFC 4862 5.4): a solicitation from "::"
     // for each of our addresses; an answer within a retry interval (or
@@ -1632,6 +1745,8 @@ void stack::metrics(const std::string& prefix, metric_list& out) const {
       {"nd_advertisements_out", &stats_.nd_advertisements_out},
       {"nd_learned", &stats_.nd_learned},
       {"nd_router_adverts_used", &stats_.nd_router_adverts_used},
+      {"mld_reports_out", &stats_.mld_reports_out},
+      {"mld_queries_in", &stats_.mld_queries_in},
       {"nd_learned_from_peers", &stats_.nd_learned_from_peers},
       {"nd_expired", &stats_.nd_expired},
       {"nd_conflicts", &stats_.nd_conflicts},

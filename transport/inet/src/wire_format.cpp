@@ -315,6 +315,47 @@ std::size_t write_nd(std::byte* p, const nd_message& m) noexcept {
   return nd_message_len + 8;
 }
 
+std::size_t write_mld_v2_report(std::byte* p, const ip_address* groups, std::size_t n, std::uint8_t type) noexcept {
+  std::memset(p, 0, 8);
+  p[0] = std::byte{icmpv6_mld_v2_report};
+  store_be16(p + 6, static_cast<std::uint16_t>(n));
+  std::byte* r = p + 8;
+  for (std::size_t i = 0; i < n; ++i, r += 20) {
+    // Record type, aux data length 0, no sources, the group.
+    std::memset(r, 0, 4);
+    r[0] = static_cast<std::byte>(type);
+    std::memcpy(r + 4, groups[i].data(), 16);
+  }
+  return 8 + 20 * n;
+}
+
+std::size_t write_mld_v1_report(std::byte* p, const ip_address& group) noexcept {
+  std::memset(p, 0, 8);
+  p[0] = std::byte{icmpv6_mld_v1_report};
+  std::memcpy(p + 8, group.data(), 16);
+  return mld_v1_len;
+}
+
+void write_router_alert_header(std::byte* p) noexcept {
+  const unsigned char h[router_alert_header_len] = {ip6_next_icmpv6, 0, 5, 2, 0, 0, 1, 0};
+  std::memcpy(p, h, sizeof h);
+}
+
+std::uint32_t mld_max_response_ms(std::uint16_t code, bool v2) noexcept {
+  if (!v2 || code < 32768) return code;
+  const unsigned exp = (code >> 12) & 7;
+  const unsigned mant = code & 0xfff;
+  return (mant | 0x1000u) << (exp + 3);
+}
+
+ip_address all_mld_routers_group() noexcept {
+  ip_address g;
+  g.bytes[0] = 0xff;
+  g.bytes[1] = 0x02;
+  g.bytes[15] = 0x16;
+  return g;
+}
+
 mac_address ipv6_multicast_mac(const ip_address& group) noexcept {
   return mac_address{{0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]}};
 }

@@ -65,6 +65,8 @@ namespace sluice::inet {
   X(nd_own_probe)           /* a duplicate address probe from our own MAC while probing (reflected): no conflict */ \
   X(nd_address_claimed)     /* an advertisement for one of our addresses after detection: kept */ \
   X(nd_unknown_target)      /* an advertisement for a neighbour with no entry (RFC 4861 7.2.5) */ \
+  X(mld_bad_query)          /* an MLD query not from a link-local address, hop limit not 1, a bad length */ \
+  X(mld_not_our_group)      /* an MLD query for a group we are not in */ \
   X(nd_table_full)          /* no neighbour cache slot for a new IPv6 neighbour */              \
   X(nd_pending_full)        /* too many packets waiting for neighbour discovery */               \
   X(nd_unresolved)          /* an IPv6 neighbour never answered: its waiting packets go */      \

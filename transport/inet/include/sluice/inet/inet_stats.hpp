@@ -46,6 +46,8 @@ struct inet_stats {
   counter nd_pending_evicted;      // held packets given up for another neighbour's
   counter nd_dad_probes;           // duplicate address detection solicitations sent
   counter nd_router_adverts_used;  // router advertisements that set the default router (--accept-ra)
+  counter mld_reports_out;         // MLD reports sent (joins, their repeat, answers to queries)
+  counter mld_queries_in;          // MLD queries for all our groups or one of them
 
   // IPv6 and ICMPv6 (RFC 4443).
   counter ipv6_in;                 // IPv6 packets accepted for us

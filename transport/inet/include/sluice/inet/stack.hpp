@@ -324,6 +324,14 @@ class stack {
   void record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept;
   [[nodiscard]] bool icmp6_error_allowed() noexcept;
   void dad_conflict(const ip_address& a, const mac_address& by) noexcept;
+  // MLD: our solicited-node groups into out (at most max_ip6 + 1), each once; returns how many.
+  std::size_t mld_groups(ip_address* out) const noexcept;
+  // Reports our groups (records of record_type; version 1 reports while a version 1 querier is present).
+  void send_mld_reports(std::uint8_t record_type) noexcept;
+  // p's MLD message checksummed, behind a router alert, hop limit 1, to dst's group MAC.
+  void emit_mld(packet* p, const ip_address& src, const ip_address& dst) noexcept;
+  // A multicast listener query: a report due within its maximum response delay.
+  void handle_mld_query(const l4_data& d) noexcept;
   // A router advertisement (its ICMPv6 message in p): the default router (--accept-ra).
   void handle_ra(packet* p, const l4_data& d) noexcept;
   // router is the default router until `until` (a past time withdraws it); here or told by another loop.
@@ -450,6 +458,10 @@ class stack {
   mac_address dad_conflict_by_;
   bool link_local_duplicate_ = false;  // the link-local address was withdrawn
   mutable dst6_facts dst6_;            // facts6's cache
+  time_point mld_due_ = time_point::max();  // the next MLD report (a query's answer, the join's repeat)
+  std::uint8_t mld_due_type_ = 0;           // ... its records' type
+  time_point mld_v1_until_{};               // a version 1 querier was heard: version 1 reports until then
+  std::uint64_t mld_rng_ = 0x9e3779b97f4a7c15ull;  // xorshift for the answers' random delay
   ip_address router6_;                 // the default router from router advertisements ("::": none)
   time_point router6_until_{};         // ... until its lifetime ends
   // Conflicts seen on this loop and not yet reported (one per address at most).

@@ -267,6 +267,34 @@ void write_ipv6(std::byte* p, const ipv6_header& h) noexcept;
 // option when m.has_link_layer) at p with a zero checksum; returns its
 // length. The caller stores the checksum (pseudo-header included).
 std::size_t write_nd(std::byte* p, const nd_message& m) noexcept;
+// MLD (RFC 3810; RFC 2710 for version 1 queriers): a host's reports of
+// the groups it listens to, so that switches that snoop MLD forward them
+// to it (our solicited-node groups: Neighbour Discovery's solicitations).
+inline constexpr std::uint8_t icmpv6_mld_query = 130;      // multicast listener query
+inline constexpr std::uint8_t icmpv6_mld_v1_report = 131;  // version 1 report (RFC 2710 3)
+inline constexpr std::uint8_t icmpv6_mld_v2_report = 143;  // version 2 report (RFC 3810 5.2)
+inline constexpr std::size_t mld_v1_len = 24;              // a version 1 query or report
+inline constexpr std::size_t mld_v2_query_min_len = 28;    // a version 2 query without sources
+inline constexpr std::uint8_t mld_record_is_exclude = 2;   // MODE_IS_EXCLUDE: listening (a query's answer)
+inline constexpr std::uint8_t mld_record_to_exclude = 4;   // CHANGE_TO_EXCLUDE_MODE: joining (unsolicited)
+inline constexpr std::size_t router_alert_header_len = 8;  // the hop-by-hop header MLD messages carry
+
+// A version 2 report at p: one record of `type`, no sources, per group
+// (8 + 20 x n bytes, returned); zero checksum (the caller's, pseudo-header included).
+std::size_t write_mld_v2_report(std::byte* p, const ip_address* groups, std::size_t n, std::uint8_t type) noexcept;
+// A version 1 report for group at p (mld_v1_len bytes, returned); zero checksum.
+std::size_t write_mld_v1_report(std::byte* p, const ip_address& group) noexcept;
+// The hop-by-hop header in front of an MLD message (router_alert_header_len
+// bytes at p): a router alert option, value 0 (MLD, RFC 2711), then PadN;
+// next header ICMPv6.
+void write_router_alert_header(std::byte* p) noexcept;
+// A query's Maximum Response Delay in milliseconds: version 1's field as it
+// is, version 2's code decoded (RFC 3810 5.1.3: exponent and mantissa from
+// 32768 up).
+[[nodiscard]] std::uint32_t mld_max_response_ms(std::uint16_t code, bool v2) noexcept;
+// ff02::16, every MLDv2 router (where version 2 reports go).
+[[nodiscard]] ip_address all_mld_routers_group() noexcept;
+
 // The multicast MAC of an IPv6 group (33:33 and its low 32 bits, RFC 2464 7).
 [[nodiscard]] mac_address ipv6_multicast_mac(const ip_address& group) noexcept;
 // The solicited-node group of an address (ff02::1:ffXX:XXXX, RFC 4291 2.7.1).
