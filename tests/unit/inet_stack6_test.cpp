@@ -187,6 +187,36 @@ TEST_F(stack6_test, an_advertisement_for_our_address_is_a_reported_conflict_and_
   EXPECT_EQ(reports.size(), 1u);
 }
 
+// RFC 4862 5.4.5: a duplicate link-local address sends nothing more: no
+// solicitation, no echo reply from it (review finding 2).
+TEST_F(stack6_test, a_duplicate_link_local_address_is_never_a_source) {
+  step();
+  (void)out();
+  const f6::addr all = f6::a6("ff02::1");
+  in(f6::icmpv6_frame(f6::multicast_mac(all), other_mac, our_ll(), all, 136, 0, f6::na_body(0x20, our_ll(), other_mac)));
+  step();
+  ASSERT_NE(st().duplicate_address(), nullptr);
+  EXPECT_EQ(*st().duplicate_address(), ia(our_ll()));
+  EXPECT_TRUE(st().source_for(ia(peer_ll)).is_unspecified());
+  recorder rec;
+  auto s = l->udp_bind(ep(f6::a6("::"), 9), rec);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->send_to(ep(peer_ll, 99), "to a link-local peer"));
+  step();
+  EXPECT_TRUE(out().empty());
+  EXPECT_EQ(stats().dropped(drop_reason::ipv6_no_source), 1u);
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer_ll, our_ll(), 128, 0, f6::echo_body(1, 1, "x")));
+  step();
+  EXPECT_TRUE(out().empty()) << "not ours any more";
+  // The global address still serves.
+  introduce();
+  in(f6::icmpv6_frame(our_mac(), peer_mac, peer, ours, 128, 0, f6::echo_body(1, 2, "x")));
+  step();
+  auto f = out();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].src, ours);
+}
+
 TEST_F(stack6_test, another_hosts_probe_is_a_conflict_while_probing_and_defended_after) {
   step();
   (void)out();
@@ -315,6 +345,18 @@ TEST_F(stack6_test, mld_reports_our_groups_at_start_and_answers_queries) {
   EXPECT_TRUE(raw_reports().empty());
   EXPECT_EQ(stats().dropped(drop_reason::mld_not_our_group), 1u);
   EXPECT_EQ(stats().dropped(drop_reason::mld_bad_query), 2u);
+  // A flood of queries asking for no delay: one report a second at most.
+  clock.advance(300s);  // past the version 1 querier's time
+  step();
+  (void)raw_reports();
+  for (int i = 0; i < 20; ++i) {
+    in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer_ll, all, 130, 0, mld_query_body(0, f6::a6("::"), true),
+                        1));
+    step();
+    clock.advance(50ms);
+    step();
+  }
+  EXPECT_LE(raw_reports().size(), 2u) << "20 queries in a second";
 }
 
 // ---- neighbour discovery --------------------------------------------------------------
@@ -865,6 +907,43 @@ TEST_F(stack6_test, answers_pings_to_its_addresses_and_groups_from_a_unicast_add
   EXPECT_TRUE(out().empty());
   EXPECT_EQ(stats().icmp6_echo_replies.get(), 4u);
   EXPECT_EQ(stats().dropped(drop_reason::icmpv6_bad_checksum), 1u);
+}
+
+// Echo to a group shares the errors' rate limit (one spoofed request makes
+// every host answer the victim).
+TEST_F(stack6_test, echo_requests_to_a_group_are_rate_limited) {
+  introduce();
+  const f6::addr all = f6::a6("ff02::1");
+  for (int i = 0; i < 30; ++i) {
+    in(f6::icmpv6_frame(f6::multicast_mac(all), peer_mac, peer, all, 128, 0,
+                        f6::echo_body(1, static_cast<std::uint16_t>(i), "x"), 64));
+  }
+  step(2);
+  EXPECT_EQ(out().size(), 10u) << "the burst";
+  EXPECT_EQ(stats().icmp6_errors_rate_limited.get(), 20u);
+}
+
+// The neighbour cache's slots are keyed by the top bits of a multiply-shift
+// hash: addresses that differ only in their last bytes (a sender's choice)
+// spread over the table instead of one probe window (review finding 1).
+TEST_F(stack6_test, neighbours_differing_only_in_their_last_bytes_spread_over_the_table) {
+  step();
+  (void)out();
+  for (int i = 1; i <= 100; ++i) {
+    f6::addr from = peer;  // fd00::1:0:N
+    from[11] = 1;
+    from[14] = static_cast<std::uint8_t>(i >> 8);
+    from[15] = static_cast<std::uint8_t>(i);
+    mac_address m = peer_mac;
+    m.bytes[5] = static_cast<std::uint8_t>(i);
+    const f6::addr group = f6::solicited_node(ours);
+    in(f6::icmpv6_frame(f6::multicast_mac(group), m, from, group, 135, 0, f6::ns_body(ours, m)));
+    if (i % 16 == 0) step();
+  }
+  step();
+  (void)out();
+  EXPECT_EQ(stats().dropped(drop_reason::nd_table_full), 0u);
+  EXPECT_EQ(st().neighbours().reachable(clock.now()), 100u);
 }
 
 TEST_F(stack6_test, a_datagram_to_an_unbound_port_is_answered_port_unreachable) {

@@ -1,6 +1,7 @@
 #include "sluice/inet/arp_cache.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <type_traits>
 
@@ -11,7 +12,9 @@ namespace {
 // Fibonacci hashing: neighbours on one subnet differ in the low bits.
 std::uint32_t neighbour_hash(std::uint32_t ip, const siphash_key&) noexcept { return (ip * 2654435769u) >> 8; }
 // IPv6: keyed (the sender picks the address, and 2^64 of them on link):
-// multiply-shift with the process's random key (siphash.hpp).
+// multiply-shift with the process's random key (siphash.hpp), its top 32
+// bits (home() takes the top ones of those: a product's low bits depend
+// only on the inputs' low bits, which a sender could hold still).
 std::uint32_t neighbour_hash(const ip_address& a, const siphash_key& k) noexcept {
   return static_cast<std::uint32_t>(multiply_shift16(a.data(), k) >> 32);
 }
@@ -26,6 +29,7 @@ basic_neighbour_cache<Addr>::basic_neighbour_cache(const arp_options& opts, inet
   while (cap < opts_.capacity) cap *= 2;
   slots_.resize(cap);
   mask_ = cap - 1;
+  home_shift_ = 32 - static_cast<unsigned>(std::countr_zero(cap));  // the hash's top log2(cap) bits
   max_incomplete_ = keep_stale_ ? cap / 4 : cap;
   if constexpr (!std::is_same_v<Addr, std::uint32_t>) {
     static const siphash_key process_key = make_secret_key();  // one per process, on first use
@@ -41,7 +45,11 @@ basic_neighbour_cache<Addr>::~basic_neighbour_cache() {
 
 template <class Addr>
 std::size_t basic_neighbour_cache<Addr>::home(addr_param ip) const noexcept {
-  return static_cast<std::size_t>(neighbour_hash(ip, key_)) & mask_;
+  if constexpr (std::is_same_v<Addr, std::uint32_t>) {
+    return static_cast<std::size_t>(neighbour_hash(ip, key_)) & mask_;
+  } else {
+    return static_cast<std::size_t>(neighbour_hash(ip, key_) >> home_shift_);
+  }
 }
 
 template <class Addr>

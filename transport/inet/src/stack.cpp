@@ -515,6 +515,11 @@ void stack::echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept {
 // ---- IPv6 ---------------------------------------------------------------------------
 
 result<void> stack_options::check() const {
+  if (iface.ip6.size() > interface_config::max_ip6) {
+    return error{std::to_string(iface.ip6.size()) + " IPv6 addresses: at most " +
+                     std::to_string(interface_config::max_ip6),
+                 {}};
+  }
   if (icmp6_errors_per_second < 1 || icmp6_errors_per_second > 1000000) {
     return error{"ICMPv6 error rate " + std::to_string(icmp6_errors_per_second) + "/s: must be 1 to 1000000", {}};
   }
@@ -539,15 +544,17 @@ const stack::dst6_facts& stack::facts6(const ip_address& dst) const noexcept {
   // packets ask for the same destination one after another.
   if (dst6_.valid && dst6_.dst == dst) return dst6_;
   const interface_config& ifc = opts_.iface;
-  ip_address src;
-  // Link scope (fe80::/10, ff02::/16 and below): the link-local address.
+  ip_address src;  // "::": none left to send from (ours were found duplicates)
+  // Link scope (fe80::/10, ff02::/16 and below): the link-local address,
+  // unless detection found it a duplicate (RFC 4862 5.4.5: nothing is sent
+  // from it). Beyond: an --ip6 address, never the link-local one once
+  // every --ip6 address was withdrawn.
   if (ifc.ip6.empty() || dst.is_v6_link_local() || (dst.is_v6_multicast() && (dst.bytes[1] & 0x0f) <= 2)) {
-    src = link_local_;
+    if (!link_local_duplicate_) src = link_local_;
   } else if (ifc.is_ip6(dst)) {
     src = dst;
-  } else {
-    const ip6_interface_address* a = ifc.source6_for(dst);
-    src = a != nullptr ? a->address : link_local_;
+  } else if (const ip6_interface_address* a = ifc.source6_for(dst)) {
+    src = a->address;
   }
   dst6_ = dst6_facts{dst, src, is_our_ip6(dst), ifc.on_link6(dst), true};
   return dst6_;
@@ -586,15 +593,20 @@ void stack::record_path_mtu(const ip_address& dst, std::uint32_t mtu) noexcept {
   pmtu_live_until_ = slot->expires;  // the latest expiry: every entry is dead after it
 }
 
-std::uint32_t stack::next_ip6_id(const ip_address& dst) noexcept {
-  // RFC 7739 5.3: a keyed hash of the destination plus a counter. One
-  // destination's ids stay apart for 2^32 datagrams (the counter, by loop
-  // residue as IPv4's), and what one destination sees tells nothing of the
-  // ids sent to another (the process's secret key).
-  static const siphash_key key = make_secret_key();
+std::uint32_t stack::next_ip6_id(const ip_address& src, const ip_address& dst) noexcept {
+  // RFC 7739 5.4: a keyed hash of the addresses plus one of 64 counters
+  // chosen by a second keyed hash. A destination's ids stay apart for 2^32
+  // datagrams (by loop residue, as IPv4's); what one destination sees
+  // tells neither the ids sent to another nor how many went elsewhere.
+  static const siphash_key offset_key = make_secret_key();
+  static const siphash_key counter_key = make_secret_key();
+  std::uint8_t in[32];
+  std::memcpy(in, src.data(), 16);
+  std::memcpy(in + 16, dst.data(), 16);
   const std::uint32_t loops = opts_.group != nullptr ? std::max(1u, opts_.group->size()) : 1;
-  const auto offset = static_cast<std::uint32_t>(multiply_shift16(dst.data(), key) >> 32) / loops * loops;
-  return offset + ip6_id_++ * loops + loop_.id();
+  const auto offset = static_cast<std::uint32_t>(siphash24(offset_key, in, sizeof in)) / loops * loops;
+  std::uint32_t& counter = ip6_id_counters_[siphash24(counter_key, in, sizeof in) % ip6_id_counters_.size()];
+  return offset + counter++ * loops + loop_.id();
 }
 
 void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
@@ -649,8 +661,11 @@ void stack::handle_ipv6(packet* p, const ethernet_header& eth) noexcept {
                                                group, rest);
     if (w == drop_reason::ipv6_ext_truncated ||
         (w == drop_reason::none && !rest.fragment && p->size() - rest.upper_at < upper_header_len(rest.upper))) {
-      send_icmp6_error(icmpv6_param_problem, icmpv6_code_incomplete_chain, 0, h, l3, total, &eth.src,
-                       eth.dst.is_group());
+      // (Not about an ICMPv6 error, nor one whose type is cut off.)
+      if (!chain_ends_in_icmpv6_error(p->data() + c.upper_at, p->size() - c.upper_at, c.upper)) {
+        send_icmp6_error(icmpv6_param_problem, icmpv6_code_incomplete_chain, 0, h, l3, total, &eth.src,
+                         eth.dst.is_group());
+      }
       return drop(p, drop_reason::ipv6_incomplete_chain);
     }
   }
@@ -741,6 +756,12 @@ void stack::handle_icmp6(const l4_data& d) noexcept {
   // ping -6 ff02::1%if): a group's answered from our unicast address for
   // the asker (RFC 4443 4.2).
   if (ih.code != 0) return drop_all(d, drop_reason::icmpv6_ignored);
+  // A group's requests share the errors' rate limit: one spoofed request
+  // to ff02::1 makes every host on the link answer its victim.
+  if (h.dst.is_v6_multicast() && !icmp6_error_allowed()) {
+    stats_.icmp6_errors_rate_limited.add();
+    return drop_all(d, drop_reason::icmpv6_ignored);
+  }
   stats_.icmp6_echo_replies.add();
   if (d.single == nullptr) return echo_copied(d, icmpv6_echo_reply);
   // In place: the request becomes the reply, back to the frame's sender.
@@ -887,11 +908,24 @@ void stack::handle_ra(packet* p, const l4_data& d) noexcept {
   const ip_address router = d.ip6->src;
   segment_unref(&p->seg);
   stats_.nd_router_adverts_used.add();
-  // Every loop routes through it: the others are told (their own copy).
-  const time_point until = loop_.now() + std::chrono::seconds(lifetime_s);
-  set_router6(router, until);
+  set_router6(router, loop_.now() + std::chrono::seconds(lifetime_s));
+  router_told_ = false;
+  tell_router_peers();
+}
+
+void stack::tell_router_peers() noexcept {
+  // Every loop routes through the router: the others are told our state
+  // (their own copy), at most every 100 ms, so that a flood of
+  // advertisements cannot fill the mailboxes; what waits goes from the
+  // maintenance timer.
   stack_group* g = opts_.group;
-  if (g == nullptr || g->size() < 2) return;
+  if (router_told_ || g == nullptr || g->size() < 2) return;
+  const time_point now = loop_.now();
+  if (now < router_tell_after_) return schedule_maintenance();
+  router_told_ = true;
+  router_tell_after_ = now + std::chrono::milliseconds(100);
+  const ip_address router = router6_;
+  const time_point until = router6_until_;
   for (unsigned t = 0; t < g->size(); ++t) {
     if (t == loop_.id()) continue;
     loop_.send_to(t, task([g, router, until](loop_base& there) {
@@ -909,7 +943,8 @@ void stack::set_router6(const ip_address& router, time_point until) noexcept {
     if (router == router6_) router6_until_ = now;
     return;
   }
-  if (ours_live && router != router6_) return;
+  // (Unless ND found ours unreachable: RFC 4861 6.3.6 prefers a live one.)
+  if (ours_live && router != router6_ && !nd_.unreachable(router6_)) return;
   router6_ = router;
   router6_until_ = until;
   nd_.protect(router);
@@ -943,6 +978,7 @@ void stack::send_mld_reports(std::uint8_t record_type) noexcept {
   std::array<ip_address, interface_config::max_ip6 + 1> groups;
   const std::size_t n = mld_groups(groups.data());
   if (n == 0) return;
+  mld_sent_ = loop_.now();
   // From the link-local address ("::" without one, RFC 3810 5.2.13).
   const ip_address src = link_local_duplicate_ ? ip_address{} : link_local_;
   if (loop_.now() < mld_v1_until_) {
@@ -1009,7 +1045,10 @@ void stack::handle_mld_query(const l4_data& d) noexcept {
   mld_rng_ ^= mld_rng_ << 13;
   mld_rng_ ^= mld_rng_ >> 7;
   mld_rng_ ^= mld_rng_ << 17;
-  const time_point due = now + std::chrono::milliseconds(max_ms == 0 ? 0 : mld_rng_ % max_ms);
+  // At most one report a second, however many queries come (a flood of
+  // queries with no delay must not become a flood of reports).
+  const time_point random_due = now + std::chrono::milliseconds(max_ms == 0 ? 0 : mld_rng_ % max_ms);
+  const time_point due = std::max(random_due, mld_sent_ + std::chrono::seconds(1));
   if (due < mld_due_) {
     mld_due_ = due;
     mld_due_type_ = mld_record_is_exclude;
@@ -1074,6 +1113,12 @@ void stack::withdraw_ip6(const ip_address& a) noexcept {
 void stack::report_duplicates() noexcept {
   for (std::size_t i = 0; i < dad_reports_n_; ++i) {
     const auto& [a, by] = dad_reports_[i];
+    // Once per process: two loops may each see the conflict before the
+    // other's word arrives. Which address: its --ip6 index, 8 the link-local.
+    unsigned which = interface_config::max_ip6;
+    for (std::size_t k = 0; k < opts_.iface.ip6.size(); ++k)
+      if (opts_.iface.ip6[k].address == a) which = static_cast<unsigned>(k);
+    if (opts_.group != nullptr && !opts_.group->first_report(which)) continue;
     if (opts_.on_duplicate_address) opts_.on_duplicate_address(a, by);
   }
   dad_reports_n_ = 0;
@@ -1193,6 +1238,10 @@ void stack::send_ns(const ip_address& target, bool dad, const mac_address* unica
 void stack::emit_icmp6(packet* p, const ip_address& src, const ip_address& dst, std::uint8_t hops,
                        const mac_address* eth_dst) noexcept {
   std::byte* m = p->data();
+  // Only a detection probe leaves from "::" (RFC 4862 5.4.2).
+  if (src.is_unspecified() && m[0] != std::byte{icmpv6_neighbor_solicitation}) {
+    return drop(p, drop_reason::ipv6_no_source);
+  }
   internet_checksum c;
   add_pseudo_header(c, src, dst, ip6_next_icmpv6, p->size());
   c.add(m, p->size());
@@ -1411,7 +1460,7 @@ bool stack::send_l4_v6(std::uint8_t protocol, const ip_address& src, const ip_ad
   const std::size_t room = path_mtu(dst) - ipv6_header_len;
   const bool fragmented = l4_len > room;
   const std::size_t piece = fragmented ? (room - ipv6_fragment_header_len) / 8 * 8 : l4_len;
-  const std::uint32_t id = fragmented ? next_ip6_id(dst) : 0;
+  const std::uint32_t id = fragmented ? next_ip6_id(src, dst) : 0;
   for (std::size_t off = 0; off < l4_len; off += piece) {
     const std::size_t len = std::min(piece, l4_len - off);
     packet* p = counted_fresh();
@@ -1453,10 +1502,18 @@ void stack::send_queued(udp_socket& u) noexcept {
       loop_.stats().datagrams_dropped.add();  // not an IP endpoint: counted, not sent
       continue;
     }
+    const ip_address src = udp_source(u, ip_address::of(q.to));
+    if (src.is_unspecified()) {
+      // IPv6 with no address of ours left to send from (duplicates).
+      stats_.drop(drop_reason::ipv6_no_source);
+      loop_.stats().datagrams_dropped.add();
+      if (q.offset == udp_socket::chain_offset) u.queued_chain(i).clear();
+      continue;
+    }
     if (q.offset == udp_socket::chain_offset) {
-      send_udp_chain(sport, udp_source(u, ip_address::of(q.to)), q.to, u.queued_chain(i));
+      send_udp_chain(sport, src, q.to, u.queued_chain(i));
     } else {
-      send_udp_bytes(sport, udp_source(u, ip_address::of(q.to)), q.to, u.arena() + q.offset, q.size);
+      send_udp_bytes(sport, src, q.to, u.arena() + q.offset, q.size);
     }
   }
   u.dequeue(n);
@@ -1601,7 +1658,8 @@ void stack::learned_by_peer(const ip_address& ip, const mac_address& mac) noexce
 void stack::schedule_maintenance() noexcept {
   const time_point t = dad_reports_n_ != 0
                            ? loop_.now()
-                           : std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due(), mld_due_});
+                           : std::min({arp_.next_due(), reasm_.next_expiry(), nd_.next_due(), mld_due_,
+                                       router_told_ ? time_point::max() : router_tell_after_});
   if (t == time_point::max()) {
     maintenance_.cancel();
     return;
@@ -1612,6 +1670,7 @@ void stack::schedule_maintenance() noexcept {
 void stack::on_maintenance() noexcept {
   const time_point now = loop_.now();
   report_duplicates();
+  tell_router_peers();
   if (mld_due_ <= now) {
     mld_due_ = time_point::max();
     send_mld_reports(mld_due_type_);

@@ -587,7 +587,9 @@ std::optional<ip_address> tcp_layer::source_for(const ip_address& dst) const noe
   // IPv6: reachable when ours, on a link prefix (link-local included) or
   // through the default router (--gateway6, or --accept-ra's); the stack picks the source (RFC 6724's essentials).
   if (!ip_.is_our_ip6(dst) && !ifc.on_link6(dst) && ip_.default_router6() == nullptr) return std::nullopt;
-  return ip_.source_for(dst);
+  const ip_address src = ip_.source_for(dst);
+  if (src.is_unspecified()) return std::nullopt;  // ours were found duplicates
+  return src;
 }
 
 bool tcp_layer::picks_port(const tcp_tuple& t) const noexcept {

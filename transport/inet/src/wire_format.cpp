@@ -183,7 +183,8 @@ drop_reason walk_options(const std::byte* p, std::size_t begin, std::size_t end,
 bool ends_in_icmpv6_error(const std::byte* p, std::size_t n, std::uint8_t next, unsigned count) noexcept {
   std::size_t at = 0;
   for (; count <= ipv6_max_extension_headers; ++count) {
-    if (next == ip6_next_icmpv6) return at < n && std::to_integer<unsigned>(p[at]) < 128;
+    // (A message whose type is cut off may be an error too.)
+    if (next == ip6_next_icmpv6) return at >= n || std::to_integer<unsigned>(p[at]) < 128;
     if (next == ip6_next_fragment) {
       // Only a first fragment shows what follows.
       if (n - at < ipv6_fragment_header_len || (load_be16(p + at + 2) & 0xfff8) != 0) return false;
@@ -203,6 +204,10 @@ bool ends_in_icmpv6_error(const std::byte* p, std::size_t n, std::uint8_t next, 
 
 }  // namespace
 
+bool chain_ends_in_icmpv6_error(const std::byte* p, std::size_t n, std::uint8_t next) noexcept {
+  return ends_in_icmpv6_error(p, n, next, 0);
+}
+
 drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t next, std::size_t started_at,
                                  bool dst_multicast, ipv6_chain& out) noexcept {
   // Where the field naming `next` is, from the fixed header's start: its
@@ -220,7 +225,7 @@ drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t
     const bool known = next == ip6_next_hop_by_hop || next == ip6_next_dest_options || next == ip6_next_routing ||
                        next == ip6_next_fragment;
     if (!known || (next == ip6_next_hop_by_hop && (count != 0 || started_at != 0))) {
-      out.send_param_problem = true;
+      out.send_param_problem = !ends_in_icmpv6_error(p + at, n - at, next, count);
       out.param_code = icmpv6_code_unknown_next_header;
       out.param_pointer = static_cast<std::uint32_t>(next_field);
       return known ? drop_reason::ipv6_hbh_not_first : drop_reason::ipv6_unknown_next_header;

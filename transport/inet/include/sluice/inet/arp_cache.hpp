@@ -140,6 +140,11 @@ class basic_neighbour_cache {
   // an entry in DELAY, PROBE or STALE is REACHABLE again. Cheap to call
   // when no entry is in DELAY (delaying() == 0, the caller's test).
   void confirm(addr_param ip, time_point now) noexcept;
+  // ip's resolution failed (its entry is FAILED: no answer to max_requests).
+  [[nodiscard]] bool unreachable(addr_param ip) const noexcept {
+    const entry* e = find(ip);
+    return e != nullptr && e->st == state::failed;
+  }
   // Entries in DELAY (what makes confirm() worth calling).
   [[nodiscard]] std::size_t delaying() const noexcept { return delaying_n_; }
 
@@ -437,6 +442,7 @@ class basic_neighbour_cache {
   std::size_t max_incomplete_ = 0;  // ND: a quarter of the slots
   std::vector<entry> slots_;
   std::size_t mask_ = 0;
+  unsigned home_shift_ = 0;  // IPv6: 32 - log2(slots), home() takes the hash's top bits
   std::vector<held_packet> held_;
   std::size_t pending_n_ = 0;
 };

@@ -50,6 +50,7 @@ namespace sluice::inet {
   X(ipv6_unknown_next_header) /* an unknown next header: parameter problem code 1 */            \
   X(ipv6_chain_too_long)    /* more extension headers than the walker's bound */               \
   X(ipv6_no_next_header)    /* next header 59: nothing to deliver */                           \
+  X(ipv6_no_source)         /* no IPv6 address of ours left to send from (found duplicates, RFC 4862 5.4.5) */ \
   X(ipv6_incomplete_chain)  /* a first fragment without the whole header chain (RFC 7112): parameter problem code 3 */ \
   X(ipv6_upper_unsupported) /* an upper layer not served over IPv6 here */                        \
   X(icmpv6_truncated)                                                                            \

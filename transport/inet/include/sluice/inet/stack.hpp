@@ -336,6 +336,8 @@ class stack {
   void handle_ra(packet* p, const l4_data& d) noexcept;
   // router is the default router until `until` (a past time withdraws it); here or told by another loop.
   void set_router6(const ip_address& router, time_point until) noexcept;
+  // Tells the other loops our default router, at most every 100 ms (the rest from the maintenance timer).
+  void tell_router_peers() noexcept;
   // a is not ours any more (a duplicate; from dad_conflict, here or on another loop).
   void withdraw_ip6(const ip_address& a) noexcept;
   // Calls on_duplicate_address for the conflicts seen since the last call (maintenance).
@@ -371,7 +373,7 @@ class stack {
                   std::size_t l4_len, Copy&& copy) noexcept;
   // An echo reply copied into fresh buffers (a reassembled request), either family.
   void echo_copied(const l4_data& d, std::uint8_t reply_type) noexcept;
-  [[nodiscard]] std::uint32_t next_ip6_id(const ip_address& dst) noexcept;
+  [[nodiscard]] std::uint32_t next_ip6_id(const ip_address& src, const ip_address& dst) noexcept;
   // A UDP socket's datagrams leave from src: its bound IPv6 address, else
   // source_of(destination) (udp_source).
   [[nodiscard]] ip_address udp_source(const udp_socket& u, const ip_address& dst) const noexcept;
@@ -437,7 +439,7 @@ class stack {
   std::array<packet*, burst> spare_{};  // fresh buffers taken from the port in bursts
   std::size_t spare_n_ = 0;
   std::uint32_t ip_id_ = 0;
-  std::uint32_t ip6_id_ = 0;  // IPv6 fragment identification counter (next_ip6_id)
+  std::array<std::uint32_t, 64> ip6_id_counters_{};  // IPv6 fragment identification counters (next_ip6_id)
   neighbour_cache nd_;
   ip_address link_local_;
   struct pmtu_entry {
@@ -464,6 +466,9 @@ class stack {
   std::uint64_t mld_rng_ = 0x9e3779b97f4a7c15ull;  // xorshift for the answers' random delay
   ip_address router6_;                 // the default router from router advertisements ("::": none)
   time_point router6_until_{};         // ... until its lifetime ends
+  bool router_told_ = true;            // the other loops know our latest router state
+  time_point router_tell_after_{};     // ... and may be told again from then on
+  time_point mld_sent_{};              // the last MLD report (one a second at most for queries)
   // Conflicts seen on this loop and not yet reported (one per address at most).
   std::array<std::pair<ip_address, mac_address>, interface_config::max_ip6 + 1> dad_reports_{};
   std::size_t dad_reports_n_ = 0;

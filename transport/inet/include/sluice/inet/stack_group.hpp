@@ -3,8 +3,11 @@
 // another loop's stack in a mailbox task (which then runs on that loop).
 // Each loop enters its own stack while it is made, before any loop serves
 // (the runtime starts serving only after every loop is made); afterwards the
-// table is only read. A member is touched only on its own loop.
+// table is only read. A member is touched only on its own loop; first_report
+// is the one thing loops share (an atomic).
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -30,9 +33,17 @@ class stack_group {
   }
   // The number of loops the group has room for.
   [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(members_.size()); }
+  // True the first time it is asked for `which` (0 to 31), from any loop:
+  // so that something seen by several loops (a duplicate address) is
+  // reported once per process.
+  [[nodiscard]] bool first_report(unsigned which) noexcept {
+    const std::uint32_t bit = std::uint32_t{1} << (which & 31);
+    return (reported_.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
+  }
 
  private:
   std::vector<stack*> members_;
+  std::atomic<std::uint32_t> reported_{0};
 };
 
 }  // namespace sluice::inet

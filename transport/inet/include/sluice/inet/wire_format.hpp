@@ -253,6 +253,11 @@ struct nd_message {
 [[nodiscard]] drop_reason walk_ipv6_extensions(const std::byte* p, std::size_t n, std::uint8_t next,
                                                std::size_t started_at, bool dst_multicast,
                                                ipv6_chain& out) noexcept;
+// Whether the extension-header chain in the n bytes at p (`next` first)
+// ends in an ICMPv6 error message, or an ICMPv6 message whose type is cut
+// off, as far as it can be read: such a packet is never answered with an
+// error (RFC 4443 2.4 e.1).
+[[nodiscard]] bool chain_ends_in_icmpv6_error(const std::byte* p, std::size_t n, std::uint8_t next) noexcept;
 // An ICMPv6 header from the n bytes at p; checks its length only (the
 // checksum, with the pseudo-header, is the caller's).
 [[nodiscard]] drop_reason parse_icmpv6(const std::byte* p, std::size_t n, icmp_header& out) noexcept;
