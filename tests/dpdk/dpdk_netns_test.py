@@ -54,6 +54,7 @@ Exit 77 (skipped, with the reason) only when DPDK cannot run here. Every wait
 has a deadline; every load loop is bounded.
 """
 
+import contextlib
 import ctypes
 import os
 import random
@@ -225,12 +226,29 @@ class app:
         self.out.close()
         if rc == 0:
             os.unlink(self.out_path)  # kept (and named in the failure) only when the app failed
+        self.rc, self.metrics = rc, metrics
         return rc, metrics
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@contextlib.contextmanager
+def serving(what, prog, vdev, extra, cores):
+    """prog on DPDK over vdev, checked ready (what: the check's words; else
+    None, its output logged); stopped on leaving, its exit code and metrics
+    then in .rc and .metrics."""
+    a = app(prog, vdev, extra=extra, cores=cores)
+    try:
+        ready = check(a.wait_ready(), what)
+        if not ready:
+            log(a.text())
+        yield a if ready else None
+    finally:
+        a.stop()
+        a.kill()
 
 
 def total(metrics, suffix):
@@ -1700,6 +1718,17 @@ def udp6_echo_round(socks, sizes, rng, dst, timeout_s=3.0, tries=3):
     return len(want) - len(pending), len(pending), wrong
 
 
+def udp6_echo_from(kif, src_ip, size, seed, **kw):
+    """One datagram of size random bytes from the kernel's src_ip to the
+    stack's address, echoed (udp6_echo_round): (exact, lost, wrong)."""
+    socks = kernel_sockets6(1, kif, src_ip)
+    try:
+        return udp6_echo_round(socks, [size], random.Random(seed), APP_IP6, **kw)
+    finally:
+        for s_ in socks:
+            s_.close()
+
+
 def kernel_sockets6(n, kif, src_ip):
     socks = []
     for _ in range(n):
@@ -1763,11 +1792,8 @@ def ipv6_exercise(kind, echo):
             # told our MAC statically, so only the stack asks.
             check(kernel_ipv6_up(kif, [KERNEL_IP6, SECOND_KERNEL_IP6]), f"{kind}: a second kernel address is up")
             run("ip", "-6", "neigh", "replace", APP_IP6, "lladdr", a.mac, "dev", kif, "nud", "permanent")
-            s2 = kernel_sockets6(1, kif, SECOND_KERNEL_IP6)
-            ok, lost, wrong = udp6_echo_round(s2, [100], random.Random(1), APP_IP6)
+            ok, lost, wrong = udp6_echo_from(kif, SECOND_KERNEL_IP6, 100, 1)
             check(ok == 1 and wrong == 0, f"{kind}: the stack resolved {SECOND_KERNEL_IP6} by its own solicitation")
-            for s in s2:
-                s.close()
 
             # --- UDP echo over IPv6, byte-exact.
             rng = random.Random(20261207)
@@ -1838,11 +1864,10 @@ def mld_exercise(echo):
         run("ip", "link", "set", "sv0", "up")
         if not check(kernel_ipv6_up("kv0", [KERNEL_IP6]), "mld: the kernel's IPv6 address is up"):
             return
-        a = app(echo, veth_vdev("af_packet").replace("qpairs=2", "qpairs=1"),
-                extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64"], cores=1)
-        try:
-            if not check(a.wait_ready(), "mld: sluice-echo starts behind the bridge"):
-                log(a.text())
+        with serving("mld: sluice-echo starts behind the bridge", echo,
+                     veth_vdev("af_packet").replace("qpairs=2", "qpairs=1"),
+                     ["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64"], 1) as a:
+            if a is None:
                 return
             run("ip", "link", "set", "br0", "up")  # the bridge queries now
             group = "ff02::1:ff00:2"  # the solicited-node group of fd77::2
@@ -1858,9 +1883,7 @@ def mld_exercise(echo):
             r = run("ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-I", "kv0", APP_IP6, check_rc=False)
             check(r.returncode == 0 and " 0% packet loss" in r.stdout,
                   "mld: ping -6 through the snooping bridge")
-        finally:
-            rc, metrics = a.stop()
-            a.kill()
+        rc, metrics = a.rc, a.metrics
         check(rc == 0 and total(metrics, "inet.mld_reports_out") >= 2 and total(metrics, "inet.mld_queries_in") >= 1,
               f"mld: the stack reported its groups ({total(metrics, 'inet.mld_reports_out')} reports) and answered "
               f"the bridge's queries ({total(metrics, 'inet.mld_queries_in')}); exit {rc}")
@@ -1874,26 +1897,20 @@ def accept_ra_exercise(kind, echo, vdev, kif, loops):
     it the reply goes through the router."""
     from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, sendp
     run("ip", "-6", "addr", "add", f"{FAR_KERNEL_IP6}/128", "dev", "lo", check_rc=False)
-    a = app(echo, vdev, extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", "--accept-ra"], cores=loops)
-    try:
-        if not check(a.wait_ready(), f"{kind}: sluice-echo starts with --accept-ra"):
-            log(a.text())
+    with serving(f"{kind}: sluice-echo starts with --accept-ra", echo, vdev,
+                 ["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", "--accept-ra"], loops) as a:
+        if a is None:
             return
-        socks = kernel_sockets6(1, kif, FAR_KERNEL_IP6)
-        ok, _, _ = udp6_echo_round(socks, [100], random.Random(3), APP_IP6, timeout_s=0.5, tries=1)
+        ok, _, _ = udp6_echo_from(kif, FAR_KERNEL_IP6, 100, 3, timeout_s=0.5, tries=1)
         check(ok == 0, f"{kind}: before any router advertisement, an off-link peer gets no answer")
         kernel_mac = link_mac(kif)
         sendp(Ether(src=kernel_mac, dst="33:33:00:00:00:01") /
               IPv6(src=link_local_of(kernel_mac), dst="ff02::1", hlim=255) /
               ICMPv6ND_RA(routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=kernel_mac), iface=kif, verbose=False)
-        ok, lost, wrong = udp6_echo_round(socks, [100], random.Random(4), APP_IP6)
+        ok, lost, wrong = udp6_echo_from(kif, FAR_KERNEL_IP6, 100, 4)
         check(ok == 1 and wrong == 0, f"{kind}: after the kernel's router advertisement, the off-link peer "
               f"{FAR_KERNEL_IP6} is answered through the router ({ok} exact, {lost} lost)")
-        for s_ in socks:
-            s_.close()
-    finally:
-        rc, metrics = a.stop()
-        a.kill()
+    rc, metrics = a.rc, a.metrics
     check(rc == 0 and total(metrics, "inet.nd_router_adverts_used") >= 1 and total(metrics, "inet.drop.no_route") >= 1,
           f"{kind}: the advertisement was used ({total(metrics, 'inet.nd_router_adverts_used')}) after a counted "
           f"no-route drop ({total(metrics, 'inet.drop.no_route')}), exit {rc}")
@@ -1903,11 +1920,9 @@ def dad_conflict_exercise(kind, echo, vdev, kif, loops):
     """Duplicate address detection against Linux: the app is also given the
     kernel's address; the kernel defends it, the stack withdraws it and says
     so, and its own address goes on serving."""
-    a = app(echo, vdev, extra=["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", f"--ip6={KERNEL_IP6}/64"],
-            cores=loops)
-    try:
-        if not check(a.wait_ready(), f"{kind}: sluice-echo starts with a second --ip6 that the kernel holds"):
-            log(a.text())
+    with serving(f"{kind}: sluice-echo starts with a second --ip6 that the kernel holds", echo, vdev,
+                 ["--udp", f"--listen=[::]:{PORT}", f"--ip6={APP_IP6}/64", f"--ip6={KERNEL_IP6}/64"], loops) as a:
+        if a is None:
             return
         kernel_mac = link_mac(kif)
         end = time.monotonic() + 10
@@ -1916,15 +1931,10 @@ def dad_conflict_exercise(kind, echo, vdev, kif, loops):
         line = next((ln for ln in a.text().splitlines() if "duplicate address" in ln), "")
         check(f"{KERNEL_IP6} is in use by {kernel_mac}" in line and "withdrawn" in line,
               f"{kind}: the stack says the kernel's address is a duplicate and withdraws it ({line.strip()!r})")
-        s1 = kernel_sockets6(1, kif, KERNEL_IP6)
-        ok, lost, wrong = udp6_echo_round(s1, [200], random.Random(2), APP_IP6)
+        ok, lost, wrong = udp6_echo_from(kif, KERNEL_IP6, 200, 2)
         check(ok == 1 and wrong == 0, f"{kind}: its own address still serves, and answers the kernel's "
               f"(no longer its own) address")
-        for s_ in s1:
-            s_.close()
-    finally:
-        rc, metrics = a.stop()
-        a.kill()
+    rc, metrics = a.rc, a.metrics
     check(rc == 0 and total(metrics, "inet.drop.nd_dad_conflict") >= 1,
           f"{kind}: the conflict is counted (nd_dad_conflict {total(metrics, 'inet.drop.nd_dad_conflict')}, exit {rc})")
 

@@ -353,13 +353,20 @@ std::uint32_t mld_max_response_ms(std::uint16_t code, bool v2) noexcept {
   return (mant | 0x1000u) << (exp + 3);
 }
 
-ip_address all_mld_routers_group() noexcept {
+namespace {
+
+// ff02::id, a link-scope group of the well-known ones.
+ip_address link_scope_group(std::uint8_t id) noexcept {
   ip_address g;
   g.bytes[0] = 0xff;
   g.bytes[1] = 0x02;
-  g.bytes[15] = 0x16;
+  g.bytes[15] = id;
   return g;
 }
+
+}  // namespace
+
+ip_address all_mld_routers_group() noexcept { return link_scope_group(0x16); }
 
 mac_address ipv6_multicast_mac(const ip_address& group) noexcept {
   return mac_address{{0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]}};
@@ -377,12 +384,6 @@ ip_address solicited_node_group(const ip_address& a) noexcept {
   return g;
 }
 
-ip_address all_nodes_group() noexcept {
-  ip_address g;
-  g.bytes[0] = 0xff;
-  g.bytes[1] = 0x02;
-  g.bytes[15] = 0x01;
-  return g;
-}
+ip_address all_nodes_group() noexcept { return link_scope_group(0x01); }
 
 }  // namespace sluice::inet
