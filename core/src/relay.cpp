@@ -111,6 +111,11 @@ void relay::on_peer_shutdown(connection& c) noexcept {
   connection* to = other(c);
   if (to == nullptr) return;  // b still connecting: on_open passes the FIN on
   forward(c, *to, c.handle() == a_ ? a_to_b_ : b_to_a_);
+  // Everything c sent before its FIN is passed on now: nothing of c is held
+  // back any more, so c ending next (both directions done) is a clean end,
+  // however full the other side's output (else it was reset and that output
+  // lost).
+  held(c) = false;
   to->shutdown_write();
 }
 

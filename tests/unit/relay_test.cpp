@@ -327,6 +327,65 @@ TEST(relay, an_end_closed_while_held_back_resets_the_other) {
   ::close(upstream);
 }
 
+// Regression (examples/tcp_proxy lost the tail of an 8 MiB echo under
+// load): the upstream's last bytes and its FIN come in one read while the
+// client reads nothing, so passing them on puts the client's side above its
+// high water (b held back) just as b ends. Everything b sent was passed on
+// with its FIN: the client must get all of it and a FIN, not a reset.
+TEST(relay, an_end_that_finished_while_held_back_closes_the_other_cleanly) {
+  fixture f([](loop_options& o) {
+    o.output_high_water = 64 * 1024;
+    o.output_low_water = 16 * 1024;
+    o.max_input_bytes = 256 * 1024;
+  });
+  auto [client, upstream] = f.open_pair();
+  ::shutdown(client, SHUT_WR);  // the client's FIN first, as an echo's client sends it
+  std::string none;
+  ASSERT_TRUE(f.step_until([&] { return !fixture::drain(upstream, none); })) << "the upstream sees the client's end";
+  client_side* s = f.live_client();
+  ASSERT_NE(s, nullptr);
+  // The client reads nothing: the upstream's bytes fill the kernel's buffers
+  // towards it, then the proxy's own output to it, below its high water.
+  const std::string answer = test::random_bytes(32 << 20, 7);
+  std::size_t sent = 0;
+  for (int i = 0; i < 200000 && sent < answer.size(); ++i) {
+    connection* a = s->link.a();
+    ASSERT_NE(a, nullptr);
+    if (a->output().size() > 24 * 1024) break;
+    ssize_t r = ::send(upstream, answer.data() + sent, std::min<std::size_t>(4096, answer.size() - sent),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r > 0) sent += static_cast<std::size_t>(r);
+    for (int k = 0; k < 4; ++k) f.l->run_once();
+  }
+  connection* a = s->link.a();
+  ASSERT_NE(a, nullptr);
+  ASSERT_GT(a->output().size(), 24u * 1024) << "the proxy holds output for the client";
+  ASSERT_FALSE(a->reading_paused() && s->link.b()->reading_paused()) << "b is still read";
+  // The last 100 KB and the FIN at once: one read of b takes both, and
+  // passing them on goes above the high water.
+  const std::size_t last = std::min<std::size_t>(100 * 1024, answer.size() - sent);
+  ASSERT_EQ(::send(upstream, answer.data() + sent, last, MSG_DONTWAIT | MSG_NOSIGNAL), static_cast<ssize_t>(last));
+  sent += last;
+  ::close(upstream);
+  for (int k = 0; k < 20; ++k) f.l->run_once();
+  // The client reads it all now.
+  std::string got;
+  bool eof = false;
+  for (int i = 0; i < 200000 && !eof; ++i) {
+    f.l->run_once();
+    char buf[65536];
+    ssize_t r = ::recv(client, buf, sizeof buf, MSG_DONTWAIT);
+    if (r > 0) got.append(buf, static_cast<std::size_t>(r));
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) eof = true;
+  }
+  EXPECT_EQ(got.size(), sent);
+  EXPECT_TRUE(got == answer.substr(0, sent));
+  ASSERT_TRUE(f.step_until([&] { return f.st.a_closed.size() == 1 && f.st.b_closed.size() == 1; }));
+  EXPECT_FALSE(relay::abortive(f.st.a_closed[0])) << "the client got a FIN, not a reset: "
+                                                  << to_string(f.st.a_closed[0]);
+  ::close(client);
+}
+
 TEST(relay, a_reset_on_one_side_resets_the_other) {
   fixture f;
   auto [client, upstream] = f.open_pair();
