@@ -255,23 +255,21 @@ def total(metrics, suffix):
     return sum(v for k, v in metrics.items() if re.fullmatch(r"loop\d+\." + re.escape(suffix), k))
 
 
-def udp_echo_round(socks, sizes, rng, timeout_s=3.0, tries=3):
-    """Each socket sends one datagram and must get exactly it back. Returns
-    (exact, lost, wrong)."""
-    want = {}
-    for s, n in zip(socks, sizes):
-        want[s] = bytes(rng.getrandbits(8) for _ in range(n))
+def udp_echo_round(socks, sizes, rng, timeout_s=3.0, tries=3, dst=APP_IP):
+    """Each socket sends one datagram to dst (IPv4 or IPv6) and must get
+    exactly it back. Returns (exact, lost, wrong)."""
+    want = {s: bytes(rng.getrandbits(8) for _ in range(n)) for s, n in zip(socks, sizes)}
     pending = dict(want)
     wrong = 0
     for _ in range(tries):
         for s, payload in pending.items():
-            s.sendto(payload, (APP_IP, PORT))
+            s.sendto(payload, (dst, PORT))
         end = time.monotonic() + timeout_s
         while pending and time.monotonic() < end:
             ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.monotonic()))
             for s in ready:
                 data, src = s.recvfrom(65535)
-                if src != (APP_IP, PORT) or data != pending.get(s):
+                if src[:2] != (dst, PORT) or data != pending.get(s):
                     wrong += 1
                     continue
                 del pending[s]
@@ -281,9 +279,10 @@ def udp_echo_round(socks, sizes, rng, timeout_s=3.0, tries=3):
 
 
 def kernel_sockets(n, kif, src_ip=KERNEL_IP):
+    """n kernel UDP sockets on kif bound to src_ip (IPv4 or IPv6)."""
     socks = []
     for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET6 if ":" in src_ip else socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, kif.encode())
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         s.bind((src_ip, 0))
@@ -1696,48 +1695,15 @@ def kernel_ipv6_up_beside(kind, kif):
     return kernel_ipv6_up(kif, [KERNEL_IP6])
 
 
-def udp6_echo_round(socks, sizes, rng, dst, timeout_s=3.0, tries=3):
-    """udp_echo_round over IPv6 to dst. Returns (exact, lost, wrong)."""
-    want = {s: bytes(rng.getrandbits(8) for _ in range(n)) for s, n in zip(socks, sizes)}
-    pending = dict(want)
-    wrong = 0
-    for _ in range(tries):
-        for s, payload in pending.items():
-            s.sendto(payload, (dst, PORT))
-        end = time.monotonic() + timeout_s
-        while pending and time.monotonic() < end:
-            ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.monotonic()))
-            for s in ready:
-                data, src = s.recvfrom(65535)
-                if src[:2] != (dst, PORT) or data != pending.get(s):
-                    wrong += 1
-                    continue
-                del pending[s]
-        if not pending:
-            break
-    return len(want) - len(pending), len(pending), wrong
-
-
 def udp6_echo_from(kif, src_ip, size, seed, **kw):
     """One datagram of size random bytes from the kernel's src_ip to the
-    stack's address, echoed (udp6_echo_round): (exact, lost, wrong)."""
-    socks = kernel_sockets6(1, kif, src_ip)
+    stack's address, echoed (udp_echo_round): (exact, lost, wrong)."""
+    socks = kernel_sockets(1, kif, src_ip)
     try:
-        return udp6_echo_round(socks, [size], random.Random(seed), APP_IP6, **kw)
+        return udp_echo_round(socks, [size], random.Random(seed), dst=APP_IP6, **kw)
     finally:
         for s_ in socks:
             s_.close()
-
-
-def kernel_sockets6(n, kif, src_ip):
-    socks = []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, kif.encode())
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        s.bind((src_ip, 0))
-        socks.append(s)
-    return socks
 
 
 def ipv6_exercise(kind, echo):
@@ -1797,11 +1763,11 @@ def ipv6_exercise(kind, echo):
 
             # --- UDP echo over IPv6, byte-exact.
             rng = random.Random(20261207)
-            socks = kernel_sockets6(FLOWS6, kif, KERNEL_IP6)
+            socks = kernel_sockets(FLOWS6, kif, KERNEL_IP6)
             exact = lost = wrong = 0
             for rnd in range(ROUNDS6):
                 sizes = [rng.randint(1, 1452) if (rnd + i) % 8 or not fragments else 3000 for i in range(FLOWS6)]
-                e, l_, w = udp6_echo_round(socks, sizes, rng, APP_IP6)
+                e, l_, w = udp_echo_round(socks, sizes, rng, dst=APP_IP6)
                 exact += e
                 lost += l_
                 wrong += w
